@@ -1,0 +1,203 @@
+"""Repository: versioned resource rows behind a few plain methods.
+
+Knows nothing of HTTP or validation. Every write sets `meta.versionId` and `meta.lastUpdated`,
+serialises the resource once and stores the text that reads will serve as is.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Iterable, Iterator
+
+import orjson
+from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ..outcomes import fail
+from .tables import resource_versions as V
+from .tables import resources as R
+
+
+def micros_to_instant(us: int) -> str:
+    dt = datetime.fromtimestamp(us / 1_000_000, tz=timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{us % 1_000_000:06d}Z"
+
+
+def instant_to_micros(dt: datetime) -> int:
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return int(dt.timestamp() * 1_000_000)
+
+
+@dataclass(frozen=True)
+class Stored:
+    """One stored version. `content` is the JSON text exactly as served (None if deleted)."""
+
+    pk: int
+    resource_type: str
+    resource_id: str
+    version: int
+    last_updated: int  # microseconds since the epoch, UTC
+    deleted: bool
+    method: str
+    content: str | None
+
+    @property
+    def last_updated_instant(self) -> str:
+        return micros_to_instant(self.last_updated)
+
+    @property
+    def last_updated_datetime(self) -> datetime:
+        return datetime.fromtimestamp(self.last_updated / 1_000_000, tz=timezone.utc)
+
+    @property
+    def reference(self) -> str:
+        return f"{self.resource_type}/{self.resource_id}"
+
+    def resource(self) -> dict:
+        return orjson.loads(self.content) if self.content else {}
+
+
+_COLUMNS = (R.c.pk, R.c.resource_type, R.c.resource_id, V.c.version, V.c.last_updated,
+            V.c.deleted, V.c.method, V.c.content)
+
+
+def _stored(row) -> Stored:
+    return Stored(row.pk, row.resource_type, row.resource_id, row.version, row.last_updated,
+                  bool(row.deleted), row.method, row.content)
+
+
+class Repository:
+    def __init__(self, conn, on_change=None):
+        self.conn = conn
+        # on_change(pk, resource_type, resource_or_None): called for every new current version,
+        # so search indexes are written inside the same transaction.
+        self._on_change = on_change
+
+    # -- reads -------------------------------------------------------------------------------
+    def read(self, rtype: str, rid: str, for_update: bool = False) -> Stored | None:
+        """The current version (a deleted one too: callers answer 410 for it)."""
+        q = (select(*_COLUMNS).select_from(R.join(V, and_(V.c.res_pk == R.c.pk,
+                                                          V.c.version == R.c.version)))
+             .where(R.c.resource_type == rtype, R.c.resource_id == rid))
+        if for_update and self.conn.dialect.name == "postgresql":
+            q = q.with_for_update(of=R)
+        row = self.conn.execute(q).first()
+        return _stored(row) if row else None
+
+    def vread(self, rtype: str, rid: str, version: int) -> Stored | None:
+        q = (select(*_COLUMNS).select_from(R.join(V, V.c.res_pk == R.c.pk))
+             .where(R.c.resource_type == rtype, R.c.resource_id == rid, V.c.version == version))
+        row = self.conn.execute(q).first()
+        return _stored(row) if row else None
+
+    def read_many(self, pks: Iterable[int]) -> dict[int, Stored]:
+        """Current versions by primary key (for search results)."""
+        pks = list(pks)
+        out: dict[int, Stored] = {}
+        for start in range(0, len(pks), 500):
+            chunk = pks[start:start + 500]
+            q = (select(*_COLUMNS).select_from(R.join(V, and_(V.c.res_pk == R.c.pk,
+                                                              V.c.version == R.c.version)))
+                 .where(R.c.pk.in_(chunk)))
+            for row in self.conn.execute(q):
+                out[row.pk] = _stored(row)
+        return out
+
+    def exists(self, rtype: str, rid: str) -> bool:
+        q = select(R.c.deleted).where(R.c.resource_type == rtype, R.c.resource_id == rid)
+        row = self.conn.execute(q).first()
+        return row is not None and not row.deleted
+
+    def history(self, rtype: str | None = None, rid: str | None = None,
+                since: int | None = None, at: int | None = None, count: int = 50,
+                offset: int = 0) -> tuple[int, list[Stored]]:
+        """Versions newest first, with the total count."""
+        cond = []
+        if rtype:
+            cond.append(V.c.resource_type == rtype)
+        if rid is not None:
+            cond.append(R.c.resource_id == rid)
+        if since is not None:
+            cond.append(V.c.last_updated >= since)
+        if at is not None:
+            cond.append(V.c.last_updated <= at)
+        base = select(*_COLUMNS).select_from(V.join(R, V.c.res_pk == R.c.pk)).where(*cond)
+        total = self.conn.execute(
+            select(func.count()).select_from(V.join(R, V.c.res_pk == R.c.pk)).where(*cond)
+        ).scalar_one()
+        q = base.order_by(V.c.last_updated.desc(), V.c.res_pk.desc(), V.c.version.desc())
+        rows = self.conn.execute(q.limit(count).offset(offset)).all()
+        return total, [_stored(r) for r in rows]
+
+    def count(self, rtype: str | None = None, include_deleted: bool = False) -> int:
+        q = select(func.count()).select_from(R)
+        if rtype:
+            q = q.where(R.c.resource_type == rtype)
+        if not include_deleted:
+            q = q.where(R.c.deleted.is_(False))
+        return self.conn.execute(q).scalar_one()
+
+    def types_present(self) -> list[str]:
+        q = select(R.c.resource_type).where(R.c.deleted.is_(False)).distinct()
+        return sorted(r[0] for r in self.conn.execute(q))
+
+    def iter_current(self, rtype: str | None = None, batch: int = 1000) -> Iterator[Stored]:
+        """Every current, non-deleted resource (reindex, export)."""
+        last = 0
+        while True:
+            q = (select(*_COLUMNS).select_from(R.join(V, and_(V.c.res_pk == R.c.pk,
+                                                              V.c.version == R.c.version)))
+                 .where(R.c.pk > last, R.c.deleted.is_(False)).order_by(R.c.pk).limit(batch))
+            if rtype:
+                q = q.where(R.c.resource_type == rtype)
+            rows = self.conn.execute(q).all()
+            if not rows:
+                return
+            for row in rows:
+                yield _stored(row)
+            last = rows[-1].pk
+
+    # -- writes ------------------------------------------------------------------------------
+    def save(self, rtype: str, rid: str, resource: dict | None, method: str,
+             current: Stored | None = None) -> Stored:
+        """Store a new version (resource None = logical delete) and make it current.
+
+        `current` is the caller's already-read current version (read inside this transaction),
+        or None when the resource does not exist yet.
+        """
+        now = time.time_ns() // 1000
+        if current is not None and now <= current.last_updated:
+            now = current.last_updated + 1  # lastUpdated never goes backwards for a resource
+        version = current.version + 1 if current else 1
+        content = None
+        if resource is not None:
+            meta = dict(resource.get("meta") or {})
+            meta["versionId"] = str(version)
+            meta["lastUpdated"] = micros_to_instant(now)
+            resource["id"] = rid
+            resource["meta"] = meta
+            content = orjson.dumps(resource).decode()
+        deleted = resource is None
+        if current is None:
+            # No savepoint: a unique violation here means a concurrent create of the same id,
+            # and the whole transaction must fail (PostgreSQL aborts it anyway).
+            try:
+                pk = self.conn.execute(
+                    insert(R).values(resource_type=rtype, resource_id=rid, version=version,
+                                     last_updated=now, deleted=deleted).returning(R.c.pk)
+                ).scalar_one()
+            except IntegrityError:
+                raise fail(409, "conflict", f"{rtype}/{rid} was created by a concurrent request; "
+                           "retry the request") from None
+        else:
+            pk = current.pk
+            self.conn.execute(update(R).where(R.c.pk == pk).values(
+                version=version, last_updated=now, deleted=deleted))
+        self.conn.execute(insert(V).values(res_pk=pk, version=version, resource_type=rtype,
+                                           last_updated=now, deleted=deleted, method=method,
+                                           content=content))
+        if self._on_change is not None:
+            self._on_change(pk, rtype, resource)
+        return Stored(pk, rtype, rid, version, now, deleted, method, content)
