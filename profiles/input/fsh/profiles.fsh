@@ -1,0 +1,363 @@
+RuleSet: SiteExtensions(path)
+* {path}.extension contains
+    Laterality named laterality 0..1 MS and
+    SpinalLevel named spinalLevel 0..* MS and
+    SpinalLevelRange named spinalLevelRange 0..* MS and
+    Compartment named compartment 0..1 MS and
+    LesionReference named lesion 0..* MS
+
+RuleSet: SubjectPatient
+* subject 1..1 MS
+* subject only Reference(SScPatient)
+
+Invariant: cig-level-1
+Description: "A spinal (paraspinal or intraspinal) calcinosis must record its spinal level or level range on a body site."
+Expression: "code.coding.where(system = 'http://fhirsvc.org/fhir/calcinosis/CodeSystem/calcinosis-ig' and (code = 'paraspinal-calcinosis' or code = 'intraspinal-calcinosis')).exists() implies bodySite.extension.where(url = 'http://fhirsvc.org/fhir/calcinosis/StructureDefinition/spinal-level' or url = 'http://fhirsvc.org/fhir/calcinosis/StructureDefinition/spinal-level-range').exists()"
+Severity: #error
+
+Invariant: cig-level-2
+Description: "A lesion in a spinal compartment (vertebral canal, intervertebral space, facet joint, paraspinal soft tissue) must record its spinal level or level range."
+Expression: "extension.where(url = 'http://fhirsvc.org/fhir/calcinosis/StructureDefinition/compartment').value.coding.where(code = '61853006' or code = 'intervertebral-space' or code = 'facet-joint' or code = 'paraspinal-soft-tissue').exists() implies extension.where(url = 'http://fhirsvc.org/fhir/calcinosis/StructureDefinition/spinal-level' or url = 'http://fhirsvc.org/fhir/calcinosis/StructureDefinition/spinal-level-range').exists()"
+Severity: #error
+
+Invariant: cig-ucum-1
+Description: "A quantity result must carry a UCUM unit (system http://unitsofmeasure.org and a code)."
+Expression: "value.ofType(Quantity).exists() implies (value.ofType(Quantity).system = 'http://unitsofmeasure.org' and value.ofType(Quantity).code.exists())"
+Severity: #error
+
+Invariant: cig-value-1
+Description: "A laboratory result has a value, a data-absent reason, or an interpretation (e.g. 'within normal limits')."
+Expression: "value.exists() or dataAbsentReason.exists() or interpretation.exists()"
+Severity: #error
+
+Profile: SScPatient
+Parent: Patient
+Id: ssc-patient
+Title: "SSc Patient"
+Description: "A patient in SSc care or an SSc / calcinosis registry."
+* identifier 1..* MS
+* identifier.system 1..1 MS
+* identifier.value 1..1 MS
+* gender 1..1 MS
+* birthDate 1..1 MS
+
+Profile: SScCondition
+Parent: Condition
+Id: ssc-condition
+Title: "Systemic Sclerosis Condition"
+Description: "Systemic sclerosis with its subtype (diffuse / limited cutaneous, sine scleroderma), onset (first non-Raynaud symptom) and diagnosis dates (condition-assertedDate), and verification status."
+* extension contains $assertedDate named diagnosisDate 0..1 MS
+* clinicalStatus 1..1 MS
+* verificationStatus 1..1 MS
+* category 1..* MS
+* code 1..1 MS
+* code from SScConditionVS (required)
+* insert SubjectPatient
+* onset[x] MS
+* recordedDate MS
+* evidence MS
+
+Profile: ComparatorDiseaseCondition
+Parent: Condition
+Id: comparator-disease-condition
+Title: "Comparator Disease Condition"
+Description: "Rheumatoid arthritis or systemic lupus erythematosus in a comparator patient of a calcinosis study."
+* clinicalStatus 1..1 MS
+* verificationStatus 1..1 MS
+* code 1..1 MS
+* code from ComparatorDiseaseVS (required)
+* insert SubjectPatient
+
+Profile: CalcinosisCondition
+Parent: Condition
+Id: calcinosis-condition
+Title: "Calcinosis Condition"
+Description: "Calcinosis of a given kind (cutis, paraspinal, intraspinal, tumoral, intracranial) and aetiology, with body site, spinal level or level range, compartment and laterality on each body site, complications, and evidence pointing to imaging."
+* obeys cig-level-1
+* extension contains
+    CalcinosisAetiology named aetiology 0..1 MS and
+    CalcinosisComplication named complication 0..* MS and
+    $dueTo named dueTo 0..* MS
+* extension[dueTo].valueReference only Reference(SScCondition)
+* clinicalStatus 1..1 MS
+* verificationStatus 1..1 MS
+* code 1..1 MS
+* code from CalcinosisKindVS (required)
+* bodySite 1..* MS
+* insert SiteExtensions(bodySite)
+* insert SubjectPatient
+* onset[x] MS
+* evidence MS
+* evidence.detail MS
+* evidence.detail only Reference(CalcinosisImagingReport or ImagingFinding)
+
+Profile: SScManifestationCondition
+Parent: Condition
+Id: ssc-manifestation
+Title: "SSc Manifestation"
+Description: "A vascular or organ manifestation of SSc: Raynaud's phenomenon (with frequency), digital ulcers, interstitial lung disease, oesophageal hypomotility, telangiectasia, skin thickening (body sites)."
+* extension contains RaynaudFrequency named raynaudFrequency 0..1 MS
+* clinicalStatus 1..1 MS
+* verificationStatus 1..1 MS
+* code 1..1 MS
+* code from ManifestationVS (required)
+* bodySite MS
+* insert SiteExtensions(bodySite)
+* insert SubjectPatient
+
+Profile: NeurologicalCondition
+Parent: Condition
+Id: neurological-condition
+Title: "Neurological Condition"
+Description: "A neurological problem in spinal calcinosis (weakness, sensory disturbance, paraplegia, urinary incontinence, radiculopathy, cord / root compression), with site, level and side, and the calcinosis it is due to."
+* extension contains $dueTo named dueTo 0..* MS
+* clinicalStatus 1..1 MS
+* verificationStatus 1..1 MS
+* code 1..1 MS
+* code from NeurologicalConditionVS (required)
+* bodySite MS
+* insert SiteExtensions(bodySite)
+* insert SubjectPatient
+* onset[x] MS
+* abatement[x] MS
+
+Profile: CalcinosisLesion
+Parent: BodyStructure
+Id: calcinosis-lesion
+Title: "Calcinosis Lesion"
+Description: "One calcinosis mass or deposit with its own identity, so it can be followed across imaging studies (mCODE Tumor pattern)."
+* obeys cig-level-2
+* extension contains
+    Laterality named laterality 0..1 MS and
+    SpinalLevel named spinalLevel 0..* MS and
+    SpinalLevelRange named spinalLevelRange 0..* MS and
+    Compartment named compartment 1..1 MS
+* identifier 1..* MS
+* identifier.system 1..1
+* identifier.value 1..1
+* morphology 1..1 MS
+* morphology from CalcinosisKindVS (required)
+* location 1..1 MS
+* patient MS
+* patient only Reference(SScPatient)
+
+Profile: CalcinosisImagingReport
+Parent: DiagnosticReport
+Id: calcinosis-imaging-report
+Title: "Calcinosis Imaging Report"
+Description: "One imaging study (CT, MRI, X-ray) with the calcinosis and spine findings it showed."
+* category 1..* MS
+* category = $V2_0074#RAD
+* code MS
+* code from ImagingStudyVS (required)
+* subject 1..1 MS
+* subject only Reference(SScPatient)
+* effective[x] 1..1 MS
+* effective[x] only dateTime
+* result 1..* MS
+* result only Reference(ImagingFinding)
+* conclusion MS
+
+Profile: ImagingFinding
+Parent: Observation
+Id: imaging-finding
+Title: "Imaging Finding"
+Description: "One finding on an imaging study (calcinosis, canal narrowing, disc bulging, ...), with modality, levels, compartment, side, and the tracked lesion in focus."
+* category 1..1 MS
+* category = $ObsCat#imaging
+* code MS
+* code from ImagingFindingVS (required)
+* insert SubjectPatient
+* focus MS
+* focus only Reference(CalcinosisLesion)
+* effective[x] 1..1 MS
+* effective[x] only dateTime
+* value[x] 1..1 MS
+* value[x] only CodeableConcept
+* valueCodeableConcept from PresenceVS (required)
+* method 1..1 MS
+* method from ImagingModalityVS (required)
+* bodySite MS
+* insert SiteExtensions(bodySite)
+
+Profile: MuscleStrength
+Parent: Observation
+Id: muscle-strength
+Title: "Muscle Strength (MRC)"
+Description: "Strength of one muscle on one side on the MRC scale 0-5 (integer)."
+* category 1..1 MS
+* category = $ObsCat#exam
+* code = $CIG#mrc-muscle-strength
+* insert SubjectPatient
+* effective[x] 1..1 MS
+* effective[x] only dateTime
+* value[x] 1..1 MS
+* value[x] only integer
+* valueInteger ^minValueInteger = 0
+* valueInteger ^maxValueInteger = 5
+* bodySite 1..1 MS
+* bodySite from MuscleVS (required)
+* insert SiteExtensions(bodySite)
+* bodySite.extension[laterality] 1..1
+
+Profile: NeuroExamFinding
+Parent: Observation
+Id: neuro-exam-finding
+Title: "Neurological Examination Finding"
+Description: "A sensory, reflex or muscle-group item of the neurological examination: sensory level (dermatome level in bodySite, modality in method), position and vibration sense, tendon and Achilles reflexes (hyper / decreased), extensor plantar response, ankle strength, with side."
+* category 1..1 MS
+* category = $ObsCat#exam
+* code MS
+* code from NeuroExamVS (required)
+* insert SubjectPatient
+* effective[x] 1..1 MS
+* effective[x] only dateTime
+* value[x] 1..1 MS
+* value[x] only CodeableConcept
+* valueCodeableConcept from NeuroFindingVS (required)
+* method MS
+* method from SensoryModalityVS (required)
+* bodySite MS
+* insert SiteExtensions(bodySite)
+
+Profile: LasegueSign
+Parent: Observation
+Id: lasegue-sign
+Title: "Lasegue Sign"
+Description: "Straight-leg-raise (Lasegue) test on one side: positive / negative, with the angle in degrees (UCUM deg)."
+* category 1..1 MS
+* category = $ObsCat#exam
+* code = $CIG#lasegue-sign
+* insert SubjectPatient
+* effective[x] 1..1 MS
+* effective[x] only dateTime
+* value[x] 1..1 MS
+* value[x] only CodeableConcept
+* valueCodeableConcept from NeuroFindingVS (required)
+* bodySite 1..1 MS
+* insert SiteExtensions(bodySite)
+* bodySite.extension[laterality] 1..1
+* component MS
+* component ^slicing.discriminator.type = #pattern
+* component ^slicing.discriminator.path = "code"
+* component ^slicing.rules = #open
+* component contains angle 0..1 MS
+* component[angle].code = $CIG#lasegue-angle
+* component[angle].value[x] only Quantity
+* component[angle].valueQuantity 1..1
+* component[angle].valueQuantity.system 1..1
+* component[angle].valueQuantity.system = $UCUM
+* component[angle].valueQuantity.code 1..1
+* component[angle].valueQuantity.code = #deg
+
+Profile: SScLabObservation
+Parent: Observation
+Id: ssc-lab
+Title: "SSc Laboratory Result"
+Description: "Serum calcium, phosphate, PTH (intact and highly sensitive, with reference ranges), ANA titre and pattern (HEp-2 immunofluorescence), anti-Scl-70, other autoantibodies, cholesterol. Quantities require UCUM units; a titre is a Quantity in {titer}."
+* obeys cig-ucum-1 and cig-value-1
+* category 1..1 MS
+* category = $ObsCat#laboratory
+* code MS
+* code from LabTestVS (required)
+* insert SubjectPatient
+* effective[x] 1..1 MS
+* effective[x] only dateTime
+* value[x] MS
+* value[x] only Quantity or CodeableConcept
+* valueQuantity.system 1..1
+* valueQuantity.system = $UCUM
+* valueQuantity.code 1..1
+* valueCodeableConcept from LabCodedResultVS (required)
+* interpretation MS
+* method MS
+* method from LabMethodVS (required)
+* referenceRange MS
+* referenceRange.low.system = $UCUM
+* referenceRange.high.system = $UCUM
+
+Profile: HistopathologyFinding
+Parent: Observation
+Id: histopathology-finding
+Title: "Histopathology Finding"
+Description: "A microscopic finding of a tissue specimen (calcinosis mass, skin biopsy)."
+* category 1..1 MS
+* category = $ObsCat#laboratory
+* code = $CIG#histopathology
+* insert SubjectPatient
+* effective[x] 1..1 MS
+* value[x] 1..1 MS
+* value[x] only CodeableConcept
+* valueCodeableConcept from HistopathologyFindingVS (required)
+* bodySite MS
+* insert SiteExtensions(bodySite)
+* focus MS
+* focus only Reference(CalcinosisLesion)
+* partOf MS
+* partOf only Reference(CalcinosisProcedure)
+
+Profile: CalcinosisProcedure
+Parent: Procedure
+Id: calcinosis-procedure
+Title: "Calcinosis Procedure"
+Description: "Surgery for calcinosis (decompressive laminectomy, excision of a calcified mass) or a biopsy, with level and side; also a proposed surgery that was not done (status not-done, statusReason)."
+* status MS
+* statusReason MS
+* statusReason from ProcedureNotDoneReasonVS (required)
+* code 1..1 MS
+* code from CalcinosisProcedureVS (required)
+* insert SubjectPatient
+* performed[x] MS
+* bodySite MS
+* insert SiteExtensions(bodySite)
+* reasonReference MS
+* reasonReference only Reference(CalcinosisCondition or SScCondition or NeurologicalCondition)
+
+Profile: SScMedicationStatement
+Parent: MedicationStatement
+Id: ssc-medication-statement
+Title: "SSc Medication Statement"
+Description: "A medication taken for SSc or calcinosis (diltiazem with dose, methotrexate); doses use UCUM."
+* medication[x] only CodeableConcept
+* medicationCodeableConcept 1..1 MS
+* medicationCodeableConcept from SScMedicationVS (extensible)
+* subject only Reference(SScPatient)
+* subject MS
+* effective[x] MS
+* dosage MS
+* dosage.doseAndRate.doseQuantity.system = $UCUM
+* dosage.doseAndRate.doseQuantity.code 1..1
+* reasonReference only Reference(CalcinosisCondition or SScCondition or SScManifestationCondition)
+
+Profile: CohortStudy
+Parent: ResearchStudy
+Id: cohort-study
+Title: "Calcinosis Cohort Study"
+Description: "A study of calcinosis prevalence; published counts and p-values (with data-quality notes) are kept in note."
+* identifier 1..* MS
+* title 1..1 MS
+* status MS
+* arm 1..* MS
+* arm.type 1..1 MS
+* arm.type from CohortGroupVS (required)
+* note MS
+
+Profile: CohortSubject
+Parent: ResearchSubject
+Id: cohort-subject
+Title: "Calcinosis Cohort Subject"
+Description: "A patient in a calcinosis cohort study, with the study group (assignedArm)."
+* study only Reference(CohortStudy)
+* individual only Reference(SScPatient)
+* assignedArm 1..1 MS
+
+Profile: CalcinosisCaseBundle
+Parent: Bundle
+Id: calcinosis-case-bundle
+Title: "Calcinosis Case Bundle"
+Description: "One patient's calcinosis case as sent by a hospital (or a synthetic population): a transaction of POST / PUT entries with urn:uuid full URLs."
+* type = #transaction
+* entry 1..* MS
+* entry.fullUrl 1..1 MS
+* entry.resource 1..1 MS
+* entry.request 1..1 MS

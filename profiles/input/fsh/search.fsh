@@ -1,0 +1,83 @@
+// Search parameters registries ask for. Expressions are FHIRPath that fhirpathpy evaluates
+// with the R4 model (extension('url').value resolves the value[x] choice).
+
+RuleSet: SP(code, name, type)
+* url = "http://fhirsvc.org/fhir/calcinosis/SearchParameter/{code}"
+* version = "0.1.0"
+* name = "{name}"
+* status = #active
+* experimental = false
+* date = "2026-11-21"
+* publisher = "fhirsvc project"
+* code = #{code}
+* type = #{type}
+* xpathUsage = #normal
+
+Instance: calcinosis-kind
+InstanceOf: SearchParameter
+Usage: #definition
+* insert SP(calcinosis-kind, CalcinosisKind, token)
+* description = "Kind of calcinosis (cutis, paraspinal, intraspinal, tumoral, intracranial) of a Calcinosis Condition or of a tracked lesion (morphology)."
+* base[0] = #Condition
+* base[+] = #BodyStructure
+* expression = "Condition.code | BodyStructure.morphology"
+
+Instance: calcinosis-aetiology
+InstanceOf: SearchParameter
+Usage: #definition
+* insert SP(calcinosis-aetiology, CalcinosisAetiology, token)
+* description = "Aetiology of calcinosis (dystrophic, tumoral, metastatic, idiopathic, calciphylaxis)."
+* base[0] = #Condition
+* expression = "Condition.extension('http://fhirsvc.org/fhir/calcinosis/StructureDefinition/calcinosis-aetiology').value"
+
+Instance: spinal-level
+InstanceOf: SearchParameter
+Usage: #definition
+* insert SP(spinal-level, SpinalLevel, token)
+* description = "Spinal level of a calcinosis, lesion, finding or procedure. The expression yields the recorded single levels and the start and end of recorded ranges; the index also stores every level between start and end (order of ValueSet spinal-level, listed in guide.json spinalLevelOrder), so a level inside a recorded range matches."
+* base[0] = #Condition
+* base[+] = #Observation
+* base[+] = #Procedure
+* base[+] = #BodyStructure
+* expression = "Condition.bodySite.extension('http://fhirsvc.org/fhir/calcinosis/StructureDefinition/spinal-level').value | Condition.bodySite.extension('http://fhirsvc.org/fhir/calcinosis/StructureDefinition/spinal-level-range').extension.value | Observation.bodySite.extension('http://fhirsvc.org/fhir/calcinosis/StructureDefinition/spinal-level').value | Observation.bodySite.extension('http://fhirsvc.org/fhir/calcinosis/StructureDefinition/spinal-level-range').extension.value | Procedure.bodySite.extension('http://fhirsvc.org/fhir/calcinosis/StructureDefinition/spinal-level').value | Procedure.bodySite.extension('http://fhirsvc.org/fhir/calcinosis/StructureDefinition/spinal-level-range').extension.value | BodyStructure.extension('http://fhirsvc.org/fhir/calcinosis/StructureDefinition/spinal-level').value | BodyStructure.extension('http://fhirsvc.org/fhir/calcinosis/StructureDefinition/spinal-level-range').extension.value"
+
+Instance: compartment
+InstanceOf: SearchParameter
+Usage: #definition
+* insert SP(compartment, Compartment, token)
+* description = "Compartment of a calcinosis deposit (intervertebral space, facet joint, vertebral canal, paraspinal soft tissue, subcutaneous tissue, skin, brain)."
+* base[0] = #Condition
+* base[+] = #Observation
+* base[+] = #Procedure
+* base[+] = #BodyStructure
+* expression = "Condition.bodySite.extension('http://fhirsvc.org/fhir/calcinosis/StructureDefinition/compartment').value | Observation.bodySite.extension('http://fhirsvc.org/fhir/calcinosis/StructureDefinition/compartment').value | Procedure.bodySite.extension('http://fhirsvc.org/fhir/calcinosis/StructureDefinition/compartment').value | BodyStructure.extension('http://fhirsvc.org/fhir/calcinosis/StructureDefinition/compartment').value"
+
+Instance: laterality
+InstanceOf: SearchParameter
+Usage: #definition
+* insert SP(laterality, Laterality, token)
+* description = "Side of a body site or lesion (left, right, bilateral, midline)."
+* base[0] = #Condition
+* base[+] = #Observation
+* base[+] = #Procedure
+* base[+] = #BodyStructure
+* expression = "Condition.bodySite.extension('http://fhirsvc.org/fhir/calcinosis/StructureDefinition/laterality').value | Observation.bodySite.extension('http://fhirsvc.org/fhir/calcinosis/StructureDefinition/laterality').value | Procedure.bodySite.extension('http://fhirsvc.org/fhir/calcinosis/StructureDefinition/laterality').value | BodyStructure.extension('http://fhirsvc.org/fhir/calcinosis/StructureDefinition/laterality').value"
+
+Instance: complication
+InstanceOf: SearchParameter
+Usage: #definition
+* insert SP(complication, Complication, token)
+* description = "Complication recorded on a Calcinosis Condition (cord or root compression, canal narrowing)."
+* base[0] = #Condition
+* expression = "Condition.extension('http://fhirsvc.org/fhir/calcinosis/StructureDefinition/calcinosis-complication').value"
+
+Instance: lesion
+InstanceOf: SearchParameter
+Usage: #definition
+* insert SP(lesion, Lesion, reference)
+* description = "The tracked calcinosis lesion (BodyStructure) a finding is about (focus) or a body site points to, to follow one mass across studies."
+* base[0] = #Observation
+* base[+] = #Condition
+* base[+] = #Procedure
+* expression = "Observation.focus | Observation.bodySite.extension('http://fhirsvc.org/fhir/calcinosis/StructureDefinition/lesion').value | Condition.bodySite.extension('http://fhirsvc.org/fhir/calcinosis/StructureDefinition/lesion').value | Procedure.bodySite.extension('http://fhirsvc.org/fhir/calcinosis/StructureDefinition/lesion').value"
+* target[0] = #BodyStructure
