@@ -1,0 +1,48 @@
+"""fhirsvc: a FHIR R4 service for calcinosis in systemic sclerosis.
+
+`create_app(config)` is the one place that wires configuration, database, validator, search,
+blueprints and error handlers. Nothing runs at import time.
+"""
+from __future__ import annotations
+
+import logging
+
+__version__ = "0.1.0"
+
+
+def build_service(config):
+    """The service object without HTTP (CLI commands and tests use it directly)."""
+    from .services import FhirService
+    from .storage import Database
+    from .validation import Validator
+
+    search = indexer = None
+    try:
+        from .search import Indexer, SearchEngine, load_registry
+    except ImportError:  # the search engine is optional until it lands
+        SearchEngine = None
+    if SearchEngine is not None:
+        registry = load_registry(config.profiles_dir)
+        indexer = Indexer(registry)
+        search = SearchEngine(registry, config=config)
+    db = Database(config.database_url, indexer=indexer)
+    validator = Validator(strict_profiles=config.require_guide_profiles)
+    return FhirService(db, validator, search=search, config=config)
+
+
+def create_app(config=None):
+    from flask import Flask
+
+    from .api import bp, register_error_handlers
+    from .config import Config
+
+    config = config or Config.from_env()
+    app = Flask(__name__)
+    app.config["FHIRSVC"] = config
+    app.config["MAX_CONTENT_LENGTH"] = config.max_request_bytes
+    app.json.sort_keys = False
+    app.extensions["fhirsvc"] = build_service(config)
+    app.register_blueprint(bp, url_prefix=config.base_path)
+    register_error_handlers(app)
+    logging.getLogger("fhirsvc").setLevel(logging.INFO)
+    return app

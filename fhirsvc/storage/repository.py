@@ -176,8 +176,12 @@ class Repository:
             meta = dict(resource.get("meta") or {})
             meta["versionId"] = str(version)
             meta["lastUpdated"] = micros_to_instant(now)
-            resource["id"] = rid
-            resource["meta"] = meta
+            # resourceType, id and meta lead, as in the specification's examples
+            ordered = {"resourceType": resource.get("resourceType", rtype), "id": rid,
+                       "meta": meta}
+            ordered.update((k, v) for k, v in resource.items() if k not in ordered)
+            resource.clear()
+            resource.update(ordered)
             content = orjson.dumps(resource).decode()
         deleted = resource is None
         if current is None:

@@ -1,0 +1,52 @@
+# Every target sets up what it needs on a fresh machine (Python 3.11+ is the only prerequisite).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PG_VERSION = $(shell ls /etc/postgresql 2>/dev/null | head -n 1)
+
+.PHONY: install run test test-fast conformance profiles definitions bench clean pg
+
+install: $(STAMP)
+
+# Rebuilt only when the pinned requirements or the package metadata change.
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=python3.x)")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+# Migrate the database (embedded SQLite under instance/ unless FHIRSVC_DATABASE_URL says
+# otherwise), load examples/ into an empty database, serve at http://127.0.0.1:8080/fhir.
+run: install
+	$(BIN)/python -m fhirsvc serve
+
+# The whole suite, on SQLite and PostgreSQL (PostgreSQL is started if it is installed but down).
+test: install pg
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+pg:
+	@pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || \
+	  { [ -n "$(PG_VERSION)" ] && pg_ctlcluster --skip-systemctl-redirect $(PG_VERSION) main start || true; }
+	@for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null && exit 0; sleep 1; done; \
+	  echo "PostgreSQL is not reachable on 127.0.0.1:5432 (the storage tests need it)" >&2; exit 1
+
+conformance: install
+	$(BIN)/python -m fhirsvc.conformance
+
+profiles:
+	bash profiles/build.sh
+
+definitions: install
+	$(BIN)/python scripts/fetch_r4core.py >/dev/null
+	$(BIN)/python scripts/gen_resource_types.py
+	@if [ -f scripts/build_definitions.py ]; then $(BIN)/python scripts/build_definitions.py; fi
+	@if [ -f scripts/build_search_params.py ]; then $(BIN)/python scripts/build_search_params.py; fi
+
+bench: install pg
+	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

@@ -1,0 +1,53 @@
+"""Configuration: defaults (embedded SQLite under instance/) overridden by FHIRSVC_* variables."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class Config:
+    database_url: str = f"sqlite:///{ROOT / 'instance' / 'fhirsvc.db'}"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    base_path: str = "/fhir"
+    # Public base URL for fullUrl / Location; None = derived from each request.
+    public_base_url: str | None = None
+    max_request_bytes: int = 50 * 1024 * 1024
+    # Strict mode for registries: resources of types the guide profiles must claim its profiles.
+    require_guide_profiles: bool = False
+    default_page_size: int = 50
+    max_page_size: int = 1000
+    profiles_dir: Path = field(default=ROOT / "profiles")
+    examples_dir: Path = field(default=ROOT / "examples")
+    workers: int = 2
+    threads: int = 4
+
+    @classmethod
+    def from_env(cls, env: dict | None = None, **overrides) -> "Config":
+        env = os.environ if env is None else env
+        values: dict = {}
+        for f in fields(cls):
+            raw = env.get("FHIRSVC_" + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            if f.type in ("int",):
+                values[f.name] = int(raw)
+            elif f.type in ("bool",):
+                values[f.name] = _bool(raw)
+            elif f.type in ("Path",):
+                values[f.name] = Path(raw)
+            else:
+                values[f.name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_(self, **changes) -> "Config":
+        return replace(self, **changes)
