@@ -1,0 +1,298 @@
+"""Index extraction at write time, and the reindex command.
+
+`Indexer.replace(conn, items)` is called by the unit of work just before commit with
+(res_pk, resource_type, resource or None) for every new current version: old rows of those
+resources go, new rows are inserted with one executemany per table.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from sqlalchemy import delete, insert, select
+
+from ..storage.tables import resources as R
+from .registry import Compiled, SearchRegistry
+from .tables import ALL_TABLES, INDEX_TABLES
+from .values import MAX_LEN, MAX_TS, MIN_TS, date_bounds, normalise, parse_reference
+
+_HUMAN_NAME = ("family", "given", "prefix", "suffix", "text")
+_ADDRESS = ("line", "city", "district", "state", "postalCode", "country", "text")
+
+
+def _s(v) -> str | None:
+    return v[:MAX_LEN] if isinstance(v, str) else None
+
+
+# -- per-type value converters: value -> list of column tuples ---------------------------------
+
+def token_values(value, t) -> list[tuple]:
+    """(system, code, text) rows; identifiers with a type also yield an `of-type` row."""
+    if isinstance(value, bool):
+        return [(None, "true" if value else "false", None)]
+    if isinstance(value, str):
+        return [(None, value[:MAX_LEN], None)]
+    if not isinstance(value, dict):
+        return [] if value is None else [(None, str(value)[:MAX_LEN], None)]
+    if "coding" in value or (t == "CodeableConcept"):
+        text = value.get("text")
+        out = []
+        for c in value.get("coding") or ():
+            if isinstance(c, dict) and (c.get("code") or c.get("system")):
+                disp = text or c.get("display")
+                out.append((_s(c.get("system")), _s(c.get("code")),
+                            normalise(disp) if isinstance(disp, str) else None))
+        if not out and isinstance(text, str):
+            out.append((None, None, normalise(text)))
+        return out
+    if "code" in value and "value" not in value:  # Coding
+        disp = value.get("display")
+        return [(_s(value.get("system")), _s(value.get("code")),
+                 normalise(disp) if isinstance(disp, str) else None)]
+    if "value" in value and isinstance(value.get("value"), str):  # Identifier, ContactPoint
+        typ = value.get("type")
+        text = typ.get("text") if isinstance(typ, dict) else None
+        out = [(_s(value.get("system")), value["value"][:MAX_LEN],
+                normalise(text) if isinstance(text, str) else None)]
+        if isinstance(typ, dict):
+            for c in typ.get("coding") or ():
+                if isinstance(c, dict) and c.get("code"):
+                    out.append(("of-type", f"{c.get('system') or ''}|{c['code']}"[:MAX_LEN],
+                                value["value"][:MAX_LEN]))
+        return out
+    if "code" in value:  # Quantity as token
+        return [(_s(value.get("system")), _s(value.get("code")), None)]
+    return []
+
+
+def string_values(value, t) -> list[tuple]:
+    if isinstance(value, str):
+        return [(normalise(value), value)]
+    if not isinstance(value, dict):
+        return []
+    out = []
+    keys = _ADDRESS if ("line" in value or "city" in value or "postalCode" in value
+                        or "country" in value) else _HUMAN_NAME
+    for k in keys:
+        v = value.get(k)
+        if isinstance(v, str):
+            out.append((normalise(v), v))
+        elif isinstance(v, list):
+            out.extend((normalise(x), x) for x in v if isinstance(x, str))
+    if not out:
+        for k in ("text", "value", "display"):
+            v = value.get(k)
+            if isinstance(v, str):
+                out.append((normalise(v), v))
+                break
+    return out
+
+
+def date_values(value, t) -> list[tuple]:
+    if isinstance(value, str):
+        b = date_bounds(value)
+        return [b] if b else []
+    if not isinstance(value, dict):
+        return []
+    if "start" in value or "end" in value:
+        lo = date_bounds(value["start"]) if isinstance(value.get("start"), str) else None
+        hi = date_bounds(value["end"]) if isinstance(value.get("end"), str) else None
+        return [(lo[0] if lo else MIN_TS, hi[1] if hi else MAX_TS)]
+    out = []
+    for e in value.get("event") or ():
+        b = date_bounds(e) if isinstance(e, str) else None
+        if b:
+            out.append(b)
+    rep = value.get("repeat")
+    if isinstance(rep, dict) and isinstance(rep.get("boundsPeriod"), dict):
+        out.extend(date_values(rep["boundsPeriod"], "Period"))
+    return out
+
+
+def reference_values(value, t) -> list[tuple]:
+    if isinstance(value, dict):
+        ref = value.get("reference")
+        if not isinstance(ref, str):
+            return []
+    elif isinstance(value, str):
+        ref = value.split("|")[0]  # canonical, without version
+    else:
+        return []
+    tt, tid, url = parse_reference(ref)
+    if tt is None and url is None:
+        return []
+    return [(tt, tid[:64] if tid else None, url)]
+
+
+def quantity_values(value, t) -> list[tuple]:
+    if isinstance(value, dict):
+        v = value.get("value")
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            if "currency" in value:
+                return [(float(v), "urn:iso:std:iso:4217", _s(value.get("currency")), None)]
+            return [(float(v), _s(value.get("system")), _s(value.get("code")),
+                     _s(value.get("unit")))]
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        return [(float(value), None, None, None)]
+    return []
+
+
+def number_values(value, t) -> list[tuple]:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return [(float(value),)]
+    if isinstance(value, dict) and isinstance(value.get("value"), (int, float)):
+        return [(float(value["value"]),)]
+    return []
+
+
+def uri_values(value, t) -> list[tuple]:
+    if isinstance(value, str):
+        return [(value[:512],)]
+    return []
+
+
+CONVERTERS = {"token": token_values, "string": string_values, "date": date_values,
+              "reference": reference_values, "quantity": quantity_values,
+              "number": number_values, "uri": uri_values}
+COLUMNS = {"token": ("system", "code", "text"), "string": ("value", "exact"),
+           "date": ("low", "high"), "reference": ("target_type", "target_id", "url"),
+           "quantity": ("value", "system", "code", "unit"), "number": ("value",),
+           "uri": ("value",)}
+
+
+def _composite_second(kind: str, value, t) -> list[dict]:
+    out = []
+    if kind == "token":
+        for s, c, _x in token_values(value, t):
+            if s != "of-type":
+                out.append({"v_system": s, "v_code": c})
+    elif kind == "quantity":
+        for v, s, c, u in quantity_values(value, t):
+            out.append({"v_num": v, "v_system": s, "v_code": c or u})
+    elif kind == "number":
+        out.extend({"v_num": v} for (v,) in number_values(value, t))
+    elif kind == "date":
+        out.extend({"v_low": lo, "v_high": hi} for lo, hi in date_values(value, t))
+    elif kind == "string":
+        out.extend({"v_str": n} for n, _e in string_values(value, t))
+    elif kind in ("reference", "uri"):
+        for row in reference_values(value, t):
+            out.append({"v_system": row[0], "v_code": row[1], "v_str": row[2]})
+    return out
+
+
+_EMPTY_COMPOSITE = {"v_system": None, "v_code": None, "v_num": None, "v_low": None,
+                    "v_high": None, "v_str": None}
+
+
+def extract(registry: SearchRegistry, res_pk: int, rtype: str, resource: dict
+            ) -> dict[str, list[dict]]:
+    """Index rows for one resource, by parameter type."""
+    rows: dict[str, list[dict]] = defaultdict(list)
+    for comp in registry.compiled(rtype):
+        p = comp.param
+        if comp.composite is not None:
+            _extract_composite(comp, res_pk, rtype, resource, rows["composite"])
+            continue
+        conv = CONVERTERS[p.type]
+        cols = COLUMNS[p.type]
+        seen = set()
+        target = rows[p.type]
+        for value, t in comp.extract(resource):
+            for tup in conv(value, t):
+                if tup in seen:
+                    continue
+                seen.add(tup)
+                if p.type == "token" and tup[0] == "of-type":
+                    target.append({"res_pk": res_pk, "resource_type": rtype,
+                                   "param": p.code + ":of-type", "system": tup[1],
+                                   "code": tup[2], "text": None})
+                    continue
+                row = dict(zip(cols, tup))
+                row["res_pk"] = res_pk
+                row["resource_type"] = rtype
+                row["param"] = p.code
+                target.append(row)
+    return rows
+
+
+def _extract_composite(comp: Compiled, res_pk: int, rtype: str, resource: dict,
+                       out: list[dict]) -> None:
+    from .paths import walk
+    kind2 = comp.component_types[1]
+    for steps, (first, second) in comp.composite:
+        for element, _t in walk(resource, steps):
+            firsts = [row for v, t in first(element) for row in token_values(v, t)
+                      if row[0] != "of-type" and row[1] is not None]
+            if not firsts:
+                continue
+            seconds = [row for v, t in second(element) for row in _composite_second(kind2, v, t)]
+            for s1, c1, _x in firsts:
+                for sec in seconds:
+                    row = dict(_EMPTY_COMPOSITE)
+                    row.update(sec)
+                    row.update(res_pk=res_pk, resource_type=rtype, param=comp.param.code,
+                               system1=s1, code1=c1)
+                    out.append(row)
+
+
+class Indexer:
+    def __init__(self, registry: SearchRegistry):
+        self.registry = registry
+
+    def rows(self, items) -> dict[str, list[dict]]:
+        allrows: dict[str, list[dict]] = defaultdict(list)
+        for pk, rtype, resource in items:
+            if resource is None:
+                continue
+            for kind, rows in extract(self.registry, pk, rtype, resource).items():
+                allrows[kind].extend(rows)
+        return allrows
+
+    def replace(self, conn, items) -> None:
+        items = list(items)
+        if not items:
+            return
+        pks = [pk for pk, _t, _r in items]
+        # Only resources that existed before this transaction can have rows: one query finds
+        # them, so a batch of creates costs no deletes.
+        old: list[int] = []
+        for start in range(0, len(pks), 500):
+            chunk = pks[start:start + 500]
+            old.extend(r[0] for r in conn.execute(
+                select(R.c.pk).where(R.c.pk.in_(chunk), R.c.version > 1)))
+        deleted_in_batch = [pk for pk, _t, res in items if res is None]
+        old = sorted(set(old) | set(deleted_in_batch))
+        if old:
+            for table in ALL_TABLES:
+                for start in range(0, len(old), 500):
+                    conn.execute(delete(table).where(table.c.res_pk.in_(old[start:start + 500])))
+        self.insert(conn, self.rows(items))
+
+    @staticmethod
+    def insert(conn, allrows: dict[str, list[dict]]) -> None:
+        for kind, rows in allrows.items():
+            if rows:
+                conn.execute(insert(INDEX_TABLES[kind]), rows)
+
+
+def reindex(db, registry: SearchRegistry, batch: int = 1000) -> int:
+    """Rebuild every index row from the current versions (after search parameters change).
+
+    Runs in one write transaction; returns the number of resources indexed."""
+    indexer = Indexer(registry)
+    count = 0
+    with db.unit_of_work(write=True) as uow:
+        for table in ALL_TABLES:
+            uow.conn.execute(delete(table))
+        pending = []
+        for stored in uow.resources.iter_current(batch=batch):
+            pending.append((stored.pk, stored.resource_type, stored.resource()))
+            if len(pending) >= batch:
+                indexer.insert(uow.conn, indexer.rows(pending))
+                count += len(pending)
+                pending = []
+        if pending:
+            indexer.insert(uow.conn, indexer.rows(pending))
+            count += len(pending)
+        uow.commit()  # nothing is pending in the unit of work: this only commits
+    return count

@@ -1,0 +1,88 @@
+"""Search index tables (one per parameter type), on the shared `metadata`.
+
+Every row belongs to the current version of one resource (`res_pk` -> resources.pk), names its
+resource type and parameter code, and holds values normalised at write time:
+
+- token: system, code (exact), text (lowercased, accent-stripped display/text for :text);
+  identifiers with a type add a row under `<code>:of-type` with system `typeSystem|typeCode`;
+- string: value (lowercased, accent-stripped, at most 255 chars) and exact (the raw text);
+- date: low/high bounds in microseconds UTC covering the value's precision (inclusive);
+- reference: target type + id for local references, url for absolute/canonical ones;
+- quantity/number: value as a double, quantity system/code/unit;
+- uri: value;
+- composite: the first (token) component in system1/code1, the second in the typed columns.
+
+Migration 0002 creates the same tables; keep them in step.
+"""
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Float, ForeignKey, Index, Integer, String, Table, Text
+
+from ..storage.tables import metadata
+
+PK = BigInteger().with_variant(Integer(), "sqlite")
+# Binary collation on PostgreSQL so prefix ranges (>= 'abc' AND < 'abd') match byte order.
+CSTR = String().with_variant(String(collation="C"), "postgresql")
+
+
+def _base(name: str, *columns) -> Table:
+    return Table(
+        name, metadata,
+        Column("res_pk", PK, ForeignKey("resources.pk", ondelete="CASCADE"), nullable=False),
+        Column("resource_type", String(64), nullable=False),
+        Column("param", String(100), nullable=False),
+        *columns,
+    )
+
+
+idx_token = _base("idx_token", Column("system", CSTR), Column("code", CSTR), Column("text", CSTR))
+Index("ix_idx_token_code", idx_token.c.resource_type, idx_token.c.param, idx_token.c.code,
+      idx_token.c.res_pk)
+Index("ix_idx_token_pk", idx_token.c.res_pk)
+
+idx_string = _base("idx_string", Column("value", CSTR), Column("exact", Text))
+Index("ix_idx_string_value", idx_string.c.resource_type, idx_string.c.param, idx_string.c.value,
+      idx_string.c.res_pk)
+Index("ix_idx_string_pk", idx_string.c.res_pk)
+
+idx_date = _base("idx_date", Column("low", BigInteger, nullable=False),
+                 Column("high", BigInteger, nullable=False))
+Index("ix_idx_date_low", idx_date.c.resource_type, idx_date.c.param, idx_date.c.low,
+      idx_date.c.high, idx_date.c.res_pk)
+Index("ix_idx_date_high", idx_date.c.resource_type, idx_date.c.param, idx_date.c.high)
+Index("ix_idx_date_pk", idx_date.c.res_pk)
+
+idx_reference = _base("idx_reference", Column("target_type", String(64)),
+                      Column("target_id", String(64)), Column("url", CSTR))
+Index("ix_idx_reference_target", idx_reference.c.target_id, idx_reference.c.target_type,
+      idx_reference.c.resource_type, idx_reference.c.param, idx_reference.c.res_pk)
+Index("ix_idx_reference_url", idx_reference.c.url)
+Index("ix_idx_reference_pk", idx_reference.c.res_pk, idx_reference.c.param)
+
+idx_quantity = _base("idx_quantity", Column("value", Float, nullable=False),
+                     Column("system", CSTR), Column("code", CSTR), Column("unit", CSTR))
+Index("ix_idx_quantity_value", idx_quantity.c.resource_type, idx_quantity.c.param,
+      idx_quantity.c.value)
+Index("ix_idx_quantity_pk", idx_quantity.c.res_pk)
+
+idx_number = _base("idx_number", Column("value", Float, nullable=False))
+Index("ix_idx_number_value", idx_number.c.resource_type, idx_number.c.param, idx_number.c.value)
+Index("ix_idx_number_pk", idx_number.c.res_pk)
+
+idx_uri = _base("idx_uri", Column("value", CSTR))
+Index("ix_idx_uri_value", idx_uri.c.resource_type, idx_uri.c.param, idx_uri.c.value)
+Index("ix_idx_uri_pk", idx_uri.c.res_pk)
+
+idx_composite = _base("idx_composite", Column("system1", CSTR), Column("code1", CSTR),
+                      Column("v_system", CSTR), Column("v_code", CSTR), Column("v_num", Float),
+                      Column("v_low", BigInteger), Column("v_high", BigInteger),
+                      Column("v_str", CSTR))
+Index("ix_idx_composite_code", idx_composite.c.resource_type, idx_composite.c.param,
+      idx_composite.c.code1)
+Index("ix_idx_composite_pk", idx_composite.c.res_pk)
+
+INDEX_TABLES = {
+    "token": idx_token, "string": idx_string, "date": idx_date, "reference": idx_reference,
+    "quantity": idx_quantity, "number": idx_number, "uri": idx_uri, "composite": idx_composite,
+}
+ALL_TABLES = tuple(INDEX_TABLES.values())
