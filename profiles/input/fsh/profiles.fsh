@@ -78,7 +78,6 @@ Description: "Calcinosis of a given kind (cutis, paraspinal, intraspinal, tumora
     CalcinosisAetiology named aetiology 0..1 MS and
     CalcinosisComplication named complication 0..* MS and
     $dueTo named dueTo 0..* MS
-* extension[dueTo].valueReference only Reference(SScCondition)
 * clinicalStatus 1..1 MS
 * verificationStatus 1..1 MS
 * code 1..1 MS
