@@ -47,7 +47,7 @@ def main(argv: list[str]) -> int:
     for f in sorted(pkg.glob("CodeSystem-*.json")):
         cs = json.loads(f.read_text(encoding="utf-8"))
         if cs.get("content") == "complete":
-            css[cs["url"]] = cs
+            css[cs["url"]] = compact_cs(cs)
     for f in sorted(pkg.glob("ValueSet-*.json")):
         vs = json.loads(f.read_text(encoding="utf-8"))
         vss[vs["url"]] = vs
@@ -67,7 +67,7 @@ def main(argv: list[str]) -> int:
     data = {
         "fhirVersion": "4.0.1",
         "sd": sds,
-        "cs": {url: compact_cs(cs) for url, cs in css.items()},
+        "cs": css,
         "vs": expansions,
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)

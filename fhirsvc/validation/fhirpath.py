@@ -1,0 +1,272 @@
+"""Invariants: FHIRPath constraints compiled once (fhirpathpy) and cached by expression.
+
+fhirpathpy does the real FHIRPath. The project supplies what it lacks (hasValue(), resolve()
+inside the resource or bundle, htmlChecks(), conformsTo(), memberOf()) through fhirpathpy's
+`userInvocationTable`. The hottest invariants (ele-1 on every element, ext-1 on every
+extension) are checked natively by the walker; a cheap syntactic guard skips evaluating
+invariants that are trivially true because the element they start from is absent
+(`x.empty() or ...`, `x.exists() implies ...`, `x.where(...).empty()`, `x.all(...)`), which
+is most of them on most instances.
+"""
+from __future__ import annotations
+
+import contextvars
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable
+
+import fhirpathpy
+from fhirpathpy.engine.nodes import ResourceNode
+from fhirpathpy.models import models as _fp_models
+
+_MODEL = _fp_models["r4"]
+
+# The resource (and enclosing bundle) being validated, for resolve() and %resource.
+current_root: contextvars.ContextVar = contextvars.ContextVar("fhirsvc_fp_root", default=None)
+current_bundle: contextvars.ContextVar = contextvars.ContextVar("fhirsvc_fp_bundle", default=None)
+current_registry: contextvars.ContextVar = contextvars.ContextVar("fhirsvc_fp_registry", default=None)
+
+NATIVE_KEYS = {"ele-1", "ext-1", "per-1"}
+
+
+def _has_value(inputs):
+    return len(inputs) == 1 and inputs[0] is not None and not isinstance(inputs[0], (dict, list))
+
+
+def _resolve_one(ref):
+    if isinstance(ref, dict):
+        ref = ref.get("reference")
+    if not isinstance(ref, str):
+        return None
+    root = current_root.get()
+    if ref.startswith("#"):
+        if root is None:
+            return None
+        if ref == "#":
+            return root
+        for c in root.get("contained") or ():
+            if isinstance(c, dict) and c.get("id") == ref[1:]:
+                return c
+        return None
+    bundle = current_bundle.get()
+    if bundle is None:
+        return None
+    for e in bundle.get("entry") or ():
+        if not isinstance(e, dict):
+            continue
+        r = e.get("resource")
+        if not isinstance(r, dict):
+            continue
+        if e.get("fullUrl") == ref:
+            return r
+        if f"{r.get('resourceType')}/{r.get('id')}" == ref or (
+                isinstance(e.get("fullUrl"), str) and e["fullUrl"].endswith("/" + ref)):
+            return r
+    return None
+
+
+def _resolve(inputs):
+    out = []
+    for i in inputs:
+        r = _resolve_one(i)
+        if r is not None:
+            out.append(r)
+    return out
+
+
+def _html_checks(inputs):
+    # The xhtml content rules (no scripts, no active content) are checked by the walker on
+    # Narrative.div; here the invariant only needs a boolean.
+    return [all(isinstance(i, str) and "<script" not in i.lower() for i in inputs)]
+
+
+def _conforms_to(inputs, url):
+    reg = current_registry.get()
+    if reg is None or not inputs:
+        return []
+    from . import engine
+    res = inputs[0]
+    if not isinstance(res, dict):
+        return [False]
+    return [not any(i.is_error for i in engine.Engine.for_registry(reg).validate(res, (url,)))]
+
+
+def _member_of(inputs, url):
+    reg = current_registry.get()
+    if reg is None or not inputs:
+        return []
+    exp = reg.expansion(url)
+    if exp is None:
+        return []
+    v = inputs[0]
+    codings = []
+    if isinstance(v, str):
+        return [any(v in codes for codes in exp["codes"].values())]
+    if isinstance(v, dict):
+        codings = v.get("coding") if "coding" in v else [v]
+    for c in codings or ():
+        if isinstance(c, dict) and c.get("code") in exp["codes"].get(c.get("system"), ()):
+            return [True]
+    return [False]
+
+
+USER_FUNCTIONS = {
+    "hasValue": {"fn": _has_value},
+    "resolve": {"fn": _resolve},
+    "htmlChecks": {"fn": _html_checks},
+    "htmlchecks": {"fn": _html_checks},
+    "conformsTo": {"fn": _conforms_to, "arity": {1: ["String"]}},
+    "memberOf": {"fn": _member_of, "arity": {1: ["String"]}},
+}
+# trace() output (dom-3 uses it) is not for the console
+_OPTIONS = {"userInvocationTable": USER_FUNCTIONS, "traceFn": lambda *a, **k: None}
+
+
+# ------------------------------------------------------------------ guards
+def _split_top(expr: str, op: str) -> list[str] | None:
+    """Split on a top-level binary operator (outside parentheses and quotes)."""
+    parts, depth, quote, start, i = [], 0, None, 0, 0
+    token = f" {op} "
+    while i < len(expr):
+        ch = expr[i]
+        if quote:
+            if ch == "\\":
+                i += 1
+            elif ch == quote:
+                quote = None
+        elif ch in "'`":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif depth == 0 and expr.startswith(token, i):
+            parts.append(expr[start:i])
+            start = i + len(token)
+            i = start
+            continue
+        i += 1
+    parts.append(expr[start:])
+    return parts if len(parts) > 1 else None
+
+
+def _strip_parens(e: str) -> str:
+    e = e.strip()
+    while e.startswith("(") and e.endswith(")"):
+        depth = 0
+        for i, ch in enumerate(e):
+            depth += ch == "("
+            depth -= ch == ")"
+            if depth == 0 and i < len(e) - 1:
+                return e
+        e = e[1:-1].strip()
+    return e
+
+
+_CHAIN_HEAD = re.compile(r"^([a-z][A-Za-z0-9]*)\b")
+
+
+def _chain(e: str) -> str | None:
+    """The head identifier when `e` is one invocation chain with no top-level operators."""
+    for op in ("or", "and", "implies", "xor", "|", "=", "!=", "<=", ">=", "<", ">", "+", "-",
+               "in", "contains", "~", "!~"):
+        if _split_top(e, op):
+            return None
+    m = _CHAIN_HEAD.match(e)
+    if not m or m.group(1) in ("true", "false"):
+        return None
+    return m.group(1)
+
+
+def _guard(expr: str):
+    """A function names -> True when the expression is certainly true because its head
+    elements are absent; None when it has to be evaluated."""
+    e = _strip_parens(expr)
+    for op in ("implies", "or", "and"):
+        parts = _split_top(e, op)
+        if not parts:
+            continue
+        if op == "implies" and len(parts) == 2:
+            left = _strip_parens(parts[0])
+            head = _chain(left)
+            if head and left.endswith((".exists()", ".hasValue()")):
+                return lambda present, h=head: None if h in present else True
+            return None
+        subs = [_guard(p) for p in parts]
+        if op == "or":
+            real = [s for s in subs if s]
+            if not real:
+                return None
+            return lambda present: True if any(s(present) for s in real) else None
+        if op == "and":
+            if not all(subs):
+                return None
+            return lambda present: True if all(s(present) for s in subs) else None
+        return None
+    head = _chain(e)
+    if head and (e.endswith(".empty()") or e.endswith(".exists().not()")
+                 or re.match(r"^[a-z][A-Za-z0-9]*\.all\(", e)):
+        # absent head -> empty collection -> empty() is true, all() is true
+        if e.endswith(".empty()") or e.endswith(".exists().not()") or _split_top(e, ".all(") is None:
+            return lambda present, h=head: None if h in present else True
+    return None
+
+
+@dataclass
+class Constraint:
+    key: str
+    severity: str
+    human: str
+    expression: str
+    source: str
+    type_path: str
+    fn: Callable | None
+    guard: Callable | None
+
+    def evaluate(self, focus, present: frozenset | set | None, resource) -> bool | None:
+        """True when satisfied, False when violated, None when it could not be evaluated."""
+        if self.guard is not None and present is not None and self.guard(present):
+            return True
+        if self.fn is None:
+            return None
+        node = focus if isinstance(focus, dict) and "resourceType" in focus else \
+            ResourceNode.create_node(focus, self.type_path)
+        try:
+            res = self.fn(node, {"resource": resource, "rootResource": resource})
+        except Exception:  # unsupported function or engine error: not the instance's fault
+            return None
+        # violated only when the result is false; an empty result is not a violation
+        if not res:
+            return True
+        return not (len(res) == 1 and res[0] is False)
+
+
+@lru_cache(maxsize=4096)
+def _compiled(expression: str):
+    try:
+        return fhirpathpy.compile(expression, _MODEL, _OPTIONS)
+    except Exception:
+        return None
+
+
+@lru_cache(maxsize=4096)
+def _guard_cached(expression: str):
+    try:
+        return _guard(expression)
+    except Exception:
+        return None
+
+
+def compile_constraint(c: dict, path: str, sd_url: str) -> Constraint | None:
+    key = c.get("key") or ""
+    expr = c.get("expression")
+    if not expr:
+        return None
+    native = key in NATIVE_KEYS and (key != "ele-1" or "hasValue()" in expr) and \
+        (key != "per-1" or "start" in expr)
+    type_path = path.replace("[x]", "")
+    return Constraint(
+        key=key, severity=c.get("severity") or "error", human=c.get("human") or "",
+        expression=expr, source=c.get("source") or sd_url, type_path=type_path,
+        fn=None if native else _compiled(expr), guard=None if native else _guard_cached(expr))
