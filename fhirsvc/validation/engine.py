@@ -263,6 +263,16 @@ class Engine:
                             continue
                 if is_resource and k == "resourceType":
                     continue
+                choice = _choice_for(kids, k)
+                if choice is not None:
+                    # a type the (profiled) choice does not allow: one error, and the
+                    # element counts as present
+                    ctx.add("error", "structure",
+                            f"The type {k[len(choice.name):]} is not allowed for "
+                            f"{choice.path} (allowed: {', '.join(choice.type_codes)})",
+                            f"{expr}.{k}", source=choice.source())
+                    groups.setdefault(id(choice), [choice, []])
+                    continue
                 ctx.add("error", "structure", f"Unrecognized property '{k}'", f"{expr}.{k}")
                 continue
             g = groups.setdefault(id(hit[0]), [hit[0], []])
@@ -275,6 +285,8 @@ class Engine:
                         f"{child.path}: minimum required = {child.min}, but only found 0",
                         expr, source=child.source())
         for child, names in groups.values():
+            if not names:
+                continue
             if child.choice and len(names) > 1:
                 ctx.add("error", "structure",
                         f"Only one choice of {child.name}[x] is allowed, found "
@@ -387,6 +399,14 @@ class Engine:
                 rules.unknown_extension(self, url, expr, ctx)
         self.walk_complex(item, node, tcode, expr, ctx)
         rules.element_value_rules(self, item, node, tcode, expr, ctx)
+
+
+def _choice_for(kids: dict, key: str):
+    k = key.lstrip("_")
+    for child, _t in kids.values():
+        if child.choice and k.startswith(child.name) and k[len(child.name):][:1].isupper():
+            return child
+    return None
 
 
 def _required(kids: dict) -> list:

@@ -565,28 +565,36 @@ def _values_at(engine, item, path: str):
     return vals
 
 
-def _node_at(engine, node, path: str):
+def _nodes_at(engine, node, path: str) -> list:
+    """Element definitions reached by a discriminator path from a slice; a path through a
+    sliced element also reaches its required slices (code.coding.code -> coding:SBPCode.code)."""
     if path in ("$this", ""):
-        return node
-    cur = node
+        return [node]
+    cur = [node]
     for seg in path.split("."):
-        m = re.match(r"^extension\(['\"](.+)['\"]\)$", seg)
-        if m:
-            return None
-        if seg == "resolve()":
-            return None
+        if re.match(r"^extension\(['\"](.+)['\"]\)$", seg) or seg == "resolve()":
+            return []
         seg = re.sub(r"\.?ofType\((\w+)\)$", "", seg)
-        kids, _, _ = engine.type_info(cur, None)
-        hit = kids.get(seg)
-        if hit is None:
-            for name, (n, t) in kids.items():
-                if n.name == seg:
-                    hit = (n, t)
-                    break
-        if hit is None:
-            return None
-        cur = hit[0]
+        nxt = []
+        for n in cur:
+            kids, _, _ = engine.type_info(n, None)
+            hit = kids.get(seg)
+            if hit is None:
+                for _name, (k, t) in kids.items():
+                    if k.name == seg:
+                        hit = (k, t)
+                        break
+            if hit is None:
+                continue
+            nxt.append(hit[0])
+            nxt += [sl for sl in hit[0].slices if sl.min >= 1]
+        cur = nxt
     return cur
+
+
+def _node_at(engine, node, path: str):
+    got = _nodes_at(engine, node, path)
+    return got[0] if got else None
 
 
 def _expected(node, depth=0):
@@ -627,8 +635,10 @@ def _matches(engine, item, sl, slicing, ctx) -> bool:
         target = _node_at(engine, sl, path)
         if dtype in ("value", "pattern"):
             expected = None
-            if target is not None:
-                expected = _expected(target)
+            for cand in _nodes_at(engine, sl, path):
+                expected = _expected(cand)
+                if expected is not None:
+                    break
             if expected is None and path == "url" and sl.types and sl.types[0].profiles:
                 expected = sl.types[0].profiles[0]
             if expected is None and target is not None and target.binding and \
