@@ -6,6 +6,7 @@ path: plan (bundles.py) -> validate every resource -> store in one unit of work 
 from __future__ import annotations
 
 import email.utils
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Sequence
@@ -188,12 +189,11 @@ class FhirService:
                 if op.method in ("GET", "HEAD"):
                     by_index[op.index] = self._bundle_get(uow, op, base_url)
             uow.commit()
-        results = [by_index[op.index] for op in ops]
         for w in warnings:  # hand entry-located warnings to their entries
-            for op in ops:
-                if any(e.startswith(f"Bundle.entry[{op.index}]") for e in w.expression):
-                    results[ops.index(op)].issues.append(w)
-                    break
+            m = _ENTRY_RE.match(w.expression[0]) if w.expression else None
+            if m and int(m.group(1)) in by_index:
+                by_index[int(m.group(1))].issues.append(w)
+        results = [by_index[op.index] for op in ops]
         self._after_commit(results)
         return results
 
@@ -441,6 +441,7 @@ class FhirService:
         return {"resourceType": "Bundle", "type": f"{btype}-response", "entry": entries}
 
 
+_ENTRY_RE = re.compile(r"Bundle\.entry\[(\d+)\]")
 CONFORMANCE_TYPES = frozenset({"StructureDefinition", "ValueSet", "CodeSystem",
                                "SearchParameter"})
 

@@ -5,57 +5,22 @@
 """
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
-ROOT = Path(__file__).resolve().parents[2]
+from .server import running_server
+
 pytestmark = pytest.mark.e2e
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server(db_url, tmp_path_factory):
-    port = free_port()
-    env = dict(os.environ, FHIRSVC_DATABASE_URL=db_url, FHIRSVC_PORT=str(port),
-               FHIRSVC_HOST="127.0.0.1",
-               FHIRSVC_EXAMPLES_DIR=str(tmp_path_factory.mktemp("empty-examples")))
-    log = tmp_path_factory.mktemp("log") / "server.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "fhirsvc", "serve", "--workers", "3",
-                                 "--no-examples"], cwd=ROOT, env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/fhir"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if requests.get(base + "/metadata", timeout=2).status_code == 200:
-                break
-        except requests.ConnectionError:
-            time.sleep(0.2)
-        if proc.poll() is not None:
-            pytest.fail("server exited: " + log.read_text()[-3000:])
-    else:
-        proc.kill()
-        pytest.fail("server did not start: " + log.read_text()[-3000:])
-    yield base
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with running_server(db_url, tmp_path_factory.mktemp("srv")) as srv:
+        yield srv.base
+
 
 
 def test_concurrent_conditional_creates_make_one_resource(server):
