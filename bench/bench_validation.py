@@ -1,0 +1,119 @@
+"""Validation rate beside the baseline (bare fhir.resources R4B parsing of the same bytes).
+
+    .venv/bin/python bench/bench_validation.py [--seconds N] [--shared PATH]
+
+1. A typical profiled Observation: heart rate claiming the core vital-signs profile (the
+   heart-rate profile is applied implicitly from its LOINC code, as the reference validator
+   does). Validation = JSON parse + full profile-aware validation, one process.
+2. The Synthea transaction bundles of ../shared/conformance/synthea (whole bundles).
+3. CLI start-up: `python -m fhirsvc.validate_cli` on one file, wall time.
+Each figure is printed with the baseline of the same run and the ratio.
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+HEART_RATE = b"""{
+  "resourceType": "Observation",
+  "id": "heart-rate-1",
+  "meta": {"profile": ["http://hl7.org/fhir/StructureDefinition/vitalsigns"]},
+  "status": "final",
+  "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                            "code": "vital-signs", "display": "Vital Signs"}],
+                "text": "Vital Signs"}],
+  "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}],
+           "text": "Heart rate"},
+  "subject": {"reference": "Patient/example"},
+  "effectiveDateTime": "2024-03-02T09:30:10+01:00",
+  "performer": [{"reference": "Practitioner/example"}],
+  "valueQuantity": {"value": 44, "unit": "beats/minute", "system": "http://unitsofmeasure.org",
+                    "code": "/min"}
+}"""
+
+
+def rate(fn, payloads, seconds: float) -> float:
+    n = 0
+    t0 = time.perf_counter()
+    deadline = t0 + seconds
+    while True:
+        for p in payloads:
+            fn(p)
+        n += len(payloads)
+        now = time.perf_counter()
+        if now >= deadline:
+            return n / (now - t0)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--shared", default=str(ROOT.parent / "shared" / "conformance"))
+    args = ap.parse_args(argv)
+
+    import orjson
+    from fhir.resources.R4B import get_fhir_model_class
+
+    from fhirsvc.validation import Validator
+
+    validator = Validator()
+
+    def bare(raw: bytes):
+        data = orjson.loads(raw)
+        get_fhir_model_class(data["resourceType"]).model_validate(data)
+
+    def ours(raw: bytes):
+        issues = validator.validate_bytes(raw)
+        assert not any(i.is_error for i in issues), issues
+
+    ours(HEART_RATE)
+    bare(HEART_RATE)
+    print(f"{'case':<34} {'fhirsvc/s':>10} {'bare parse/s':>13} {'ratio':>6}")
+    r_ours = rate(ours, [HEART_RATE], args.seconds)
+    r_bare = rate(bare, [HEART_RATE], args.seconds)
+    print(f"{'heart-rate Observation (profiled)':<34} {r_ours:>10.0f} {r_bare:>13.0f} "
+          f"{r_ours / r_bare:>6.2f}")
+
+    synthea = sorted((Path(args.shared) / "synthea").glob("*.json"))
+    if synthea:
+        payloads = [f.read_bytes() for f in synthea]
+        n_res = sum(len(orjson.loads(p).get("entry", [])) for p in payloads)
+
+        def ours_b(raw):
+            validator.validate_bytes(raw)
+
+        for p in payloads:
+            ours_b(p)
+            bare(p)
+        r_ours = rate(ours_b, payloads, args.seconds)
+        r_bare = rate(bare, payloads, args.seconds)
+        per = n_res / len(payloads)
+        print(f"{'Synthea bundles (bundles/s)':<34} {r_ours:>10.2f} {r_bare:>13.2f} "
+              f"{r_ours / r_bare:>6.2f}")
+        print(f"{'Synthea (resources/s)':<34} {r_ours * per:>10.0f} {r_bare * per:>13.0f} "
+              f"{r_ours / r_bare:>6.2f}")
+
+    with tempfile.NamedTemporaryFile("wb", suffix=".json", delete=False) as fh:
+        fh.write(HEART_RATE)
+        path = fh.name
+    best = None
+    for _ in range(3):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "fhirsvc.validate_cli", path], cwd=ROOT,
+                       capture_output=True, check=False)
+        el = time.perf_counter() - t0
+        best = el if best is None else min(best, el)
+    Path(path).unlink()
+    print(f"{'CLI start-up + 1 file (s)':<34} {best:>10.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
