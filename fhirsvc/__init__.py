@@ -16,15 +16,11 @@ def build_service(config):
     from .storage import Database
     from .validation import Validator
 
-    search = indexer = None
-    try:
-        from .search import Indexer, SearchEngine, load_registry
-    except ImportError:  # the search engine is optional until it lands
-        SearchEngine = None
-    if SearchEngine is not None:
-        registry = load_registry(config.profiles_dir)
-        indexer = Indexer(registry)
-        search = SearchEngine(registry, config=config)
+    from .search import Indexer, SearchEngine, SearchRegistry
+
+    registry = SearchRegistry.load(guide_dir=config.profiles_dir / "fsh-generated" / "resources")
+    search = SearchEngine(registry)
+    indexer = Indexer(registry)
     db = Database(config.database_url, indexer=indexer)
     validator = Validator(strict_profiles=config.require_guide_profiles)
     return FhirService(db, validator, search=search, config=config)

@@ -49,17 +49,15 @@ def capability_statement(base_url: str, search_registry=None, version: str = "0.
             "conditionalDelete": "single" if "delete" in codes else "not-supported",
         }
         if search_registry is not None and "search-type" in codes:
-            params = search_registry.params_for(rtype) if hasattr(search_registry, "params_for") \
-                else []
+            params = search_registry.params_for(rtype)
             if params:
                 entry["searchParam"] = [
-                    {"name": p["code"], "definition": p.get("url"), "type": p.get("type")}
-                    for p in params]
-            includes = getattr(search_registry, "includes_for", None)
-            if includes:
-                inc = includes(rtype)
-                if inc:
-                    entry["searchInclude"] = inc
+                    {"name": code, "definition": p.url, "type": p.type}
+                    for code, p in sorted(params.items())]
+                refs = sorted(code for code, p in params.items() if p.type == "reference")
+                if refs:
+                    entry["searchInclude"] = ["*"] + [f"{rtype}:{c}" for c in refs]
+                    entry["searchRevInclude"] = ["*"]
         ops = [o for o in OPERATIONS if o[1] in ("type", "instance")
                and (o[0] != "everything" or rtype == "Patient")]
         if ops:

@@ -103,6 +103,13 @@ def transaction():
     return fhir_response(request, bundle)
 
 
+@bp.get("/")
+@bp.get("")
+@interaction("search-system", "system")
+def search_system():
+    return _search(None)
+
+
 @bp.get("/_history")
 @interaction("history-system", "system")
 def history_system():
@@ -117,6 +124,57 @@ def create(rtype):
     body = request_json(request)
     result = service().create(rtype, body, request.headers.get("If-None-Exist"))
     return write_response(result)
+
+
+def strict_handling() -> bool:
+    return prefer(request).get("handling") == "strict"
+
+
+def _search(rtype: str | None, compartment: tuple[str, str] | None = None,
+            params: list[tuple[str, str]] | None = None):
+    svc = service()
+    with svc.db.unit_of_work() as uow:
+        bundle = svc.search_engine.search(
+            uow, rtype, query_pairs() if params is None else params, base_url=base_url(),
+            strict=strict_handling(), compartment=compartment)
+    return fhir_response(request, bundle)
+
+
+@bp.get("/<rtype>")
+@interaction("search-type", "type")
+def search_type(rtype):
+    known_type(rtype)
+    return _search(rtype)
+
+
+@bp.post("/<rtype>/_search")
+def search_post(rtype):
+    """POST search: form body parameters, plus any in the url."""
+    known_type(rtype)
+    ctype = (request.mimetype or "")
+    if ctype not in ("application/x-www-form-urlencoded", ""):
+        raise OperationOutcomeError(error(
+            "not-supported", f"POST _search takes application/x-www-form-urlencoded, not "
+            f"{ctype!r}"), 415)
+    body = request.get_data(cache=True).decode("utf-8", "replace")
+    return _search(rtype, params=query_pairs() + parse_qsl(body, keep_blank_values=True))
+
+
+@bp.get("/<ctype>/<cid>/<rtype>")
+def compartment_search(ctype, cid, rtype):
+    known_type(ctype)
+    known_type(rtype)
+    return _search(rtype, compartment=(ctype, cid))
+
+
+@bp.get("/Patient/<pid>/$everything")
+@operation("everything", "instance",
+           "http://hl7.org/fhir/OperationDefinition/Patient-everything")
+def patient_everything(pid):
+    svc = service()
+    with svc.db.unit_of_work() as uow:
+        bundle = svc.search_engine.everything(uow, pid, query_pairs(), base_url())
+    return fhir_response(request, bundle)
 
 
 @bp.put("/<rtype>")

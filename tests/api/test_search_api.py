@@ -1,0 +1,97 @@
+"""Search through the HTTP API (the engine itself is tested in tests/*/search)."""
+from __future__ import annotations
+
+import json
+import uuid
+
+FHIR = "application/fhir+json"
+
+
+def post(client, body, **headers):
+    r = client.post(f"/fhir/{body['resourceType']}", data=json.dumps(body), content_type=FHIR,
+                    headers=headers)
+    assert r.status_code in (200, 201), r.get_json()
+    return r.get_json()
+
+
+def seed(client):
+    tag = uuid.uuid4().hex[:10]
+    pat = post(client, {"resourceType": "Patient", "name": [{"family": f"Zoë{tag}"}],
+                        "identifier": [{"system": "urn:mrn", "value": tag}],
+                        "birthDate": "1958-06-01"})
+    obs = []
+    for value, date in ((8.1, "2019-03-04"), (10.9, "2020-05-06")):
+        obs.append(post(client, {
+            "resourceType": "Observation", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "17861-6"}]},
+            "subject": {"reference": f"Patient/{pat['id']}"}, "effectiveDateTime": date,
+            "valueQuantity": {"value": value, "unit": "mg/dL", "system": "http://unitsofmeasure.org",
+                              "code": "mg/dL"}}))
+    return tag, pat, obs
+
+
+def ids(bundle, mode="match"):
+    return sorted(e["resource"]["id"] for e in bundle.get("entry", [])
+                  if e.get("search", {}).get("mode") == mode)
+
+
+def test_get_and_post_search_agree(client):
+    tag, pat, obs = seed(client)
+    q = f"subject=Patient/{pat['id']}&code=http://loinc.org|17861-6&date=ge2020"
+    got = client.get(f"/fhir/Observation?{q}").get_json()
+    assert got["type"] == "searchset" and ids(got) == [obs[1]["id"]]
+    posted = client.post("/fhir/Observation/_search", data=q,
+                         content_type="application/x-www-form-urlencoded").get_json()
+    assert ids(posted) == ids(got)
+
+
+def test_string_search_is_accent_insensitive_prefix(client):
+    tag, pat, _ = seed(client)
+    got = client.get(f"/fhir/Patient?family=zoe{tag[:4]}").get_json()
+    assert ids(got) == [pat["id"]]
+
+
+def test_include_and_compartment_and_everything(client):
+    tag, pat, obs = seed(client)
+    got = client.get(f"/fhir/Observation?subject=Patient/{pat['id']}&_include=Observation:subject"
+                     ).get_json()
+    assert ids(got) == sorted(o["id"] for o in obs) and ids(got, "include") == [pat["id"]]
+    comp = client.get(f"/fhir/Patient/{pat['id']}/Observation").get_json()
+    assert ids(comp) == sorted(o["id"] for o in obs)
+    every = client.get(f"/fhir/Patient/{pat['id']}/$everything").get_json()
+    found = {e["resource"]["id"] for e in every["entry"]}
+    assert {pat["id"], *(o["id"] for o in obs)} <= found
+
+
+def test_malformed_value_and_strict_handling(client):
+    bad = client.get("/fhir/Observation?date=notadate")
+    assert bad.status_code == 400
+    assert "date" in json.dumps(bad.get_json())
+    lenient = client.get("/fhir/Observation?bogus=1&_count=1")
+    assert lenient.status_code == 200
+    strict = client.get("/fhir/Observation?bogus=1", headers={"Prefer": "handling=strict"})
+    assert strict.status_code == 400
+
+
+def test_summary_count(client):
+    tag, pat, obs = seed(client)
+    got = client.get(f"/fhir/Observation?subject=Patient/{pat['id']}&_summary=count").get_json()
+    assert got["total"] == 2 and not got.get("entry")
+
+
+def test_conditional_create_uses_any_search_parameter(client):
+    tag = uuid.uuid4().hex[:8]
+    body = {"resourceType": "Patient", "name": [{"family": f"Cond{tag}"}], "birthDate": "1950-01-01"}
+    first = client.post("/fhir/Patient", data=json.dumps(body), content_type=FHIR,
+                        headers={"If-None-Exist": f"family:exact=Cond{tag}&birthdate=1950-01-01"})
+    again = client.post("/fhir/Patient", data=json.dumps(body), content_type=FHIR,
+                        headers={"If-None-Exist": f"family:exact=Cond{tag}&birthdate=1950-01-01"})
+    assert (first.status_code, again.status_code) == (201, 200)
+
+
+def test_capability_lists_search_parameters(client):
+    cs = client.get("/fhir/metadata").get_json()
+    obs = next(r for r in cs["rest"][0]["resource"] if r["type"] == "Observation")
+    names = {p["name"] for p in obs["searchParam"]}
+    assert {"code", "subject", "date", "value-quantity", "_id", "_lastUpdated"} <= names
+    assert "search-type" in {i["code"] for i in obs["interaction"]}
