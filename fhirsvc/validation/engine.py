@@ -430,7 +430,9 @@ def _sliced(kids: dict) -> list:
         return hit[1]
     seen, out = set(), []
     for child, _ in kids.values():
-        if (child.slices or child.slicing) and id(child) not in seen and not child.choice:
+        if id(child) in seen or child.choice:
+            continue
+        if child.slices or (child.slicing and child.slicing.get("rules") == "closed"):
             seen.add(id(child))
             out.append(child)
     _SLICED_CACHE[key] = (kids, out)

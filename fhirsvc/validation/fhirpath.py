@@ -27,7 +27,12 @@ current_root: contextvars.ContextVar = contextvars.ContextVar("fhirsvc_fp_root",
 current_bundle: contextvars.ContextVar = contextvars.ContextVar("fhirsvc_fp_bundle", default=None)
 current_registry: contextvars.ContextVar = contextvars.ContextVar("fhirsvc_fp_registry", default=None)
 
-NATIVE_KEYS = {"ele-1", "ext-1", "per-1"}
+# Checked natively by rules.check_constraints (they are on nearly every instance: every
+# element, extension, Period, Reference, Quantity, resource).
+NATIVE_KEYS = {"ele-1", "ext-1", "per-1", "ref-1", "qty-3", "dom-6"}
+_NATIVE_MARKERS = {"ele-1": "hasValue()", "ext-1": "extension.exists()", "per-1": "start",
+                   "ref-1": "startsWith('#')", "qty-3": "code.empty() or system.exists()",
+                   "dom-6": "text.`div`.exists()"}
 
 
 def _has_value(inputs):
@@ -263,8 +268,8 @@ def compile_constraint(c: dict, path: str, sd_url: str) -> Constraint | None:
     expr = c.get("expression")
     if not expr:
         return None
-    native = key in NATIVE_KEYS and (key != "ele-1" or "hasValue()" in expr) and \
-        (key != "per-1" or "start" in expr)
+    # native only when the expression is the core one (a profile may reuse a key)
+    native = key in NATIVE_KEYS and _NATIVE_MARKERS[key] in expr
     type_path = path.replace("[x]", "")
     return Constraint(
         key=key, severity=c.get("severity") or "error", human=c.get("human") or "",

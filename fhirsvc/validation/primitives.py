@@ -25,6 +25,7 @@ _DATETIME = re.compile(_YEAR + r"(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1])(T
 _INSTANT = re.compile(_YEAR + r"-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])T" + _TIME + _TZ)
 _TIME_RE = re.compile(_TIME)
 _DECIMAL_TEXT = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+_WS = re.compile(r"\s")
 _B64 = re.compile(r"[A-Za-z0-9+/=\s]*")
 
 
@@ -79,7 +80,7 @@ def check_uri(v):
     m = _string(v)
     if m:
         return m
-    if any(c.isspace() for c in v):
+    if _WS.search(v):
         return f"URI values cannot have whitespace ('{v}')"
     return None
 

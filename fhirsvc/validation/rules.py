@@ -450,6 +450,26 @@ def _present(obj) -> set:
 def check_constraints(engine, obj, node, extra, expr, ctx):
     present = None
     for c in (node.constraints + extra) if extra else node.constraints:
+        if c.fn is None and c.key == "ref-1":
+            ref = obj.get("reference")
+            if isinstance(ref, str) and ref.startswith("#") and ref != "#":
+                root = ctx.root or {}
+                ids = [r.get("id") for r in root.get("contained") or () if isinstance(r, dict)]
+                if ref[1:] not in ids:
+                    ctx.add("error", "invariant", f"Constraint failed: ref-1: '{c.human}'", expr,
+                            source=f"ref-1|{c.source}", diagnostics=c.expression)
+            continue
+        if c.fn is None and c.key == "qty-3":
+            if "code" in obj and "system" not in obj:
+                ctx.add("error", "invariant", f"Constraint failed: qty-3: '{c.human}'", expr,
+                        source=f"qty-3|{c.source}", diagnostics=c.expression)
+            continue
+        if c.fn is None and c.key == "dom-6":
+            text = obj.get("text")
+            if not (isinstance(text, dict) and "div" in text):
+                ctx.add("warning", "invariant", f"Constraint failed: dom-6: '{c.human}'", expr,
+                        source=f"dom-6|{c.source}", diagnostics=c.expression)
+            continue
         if c.fn is None and c.key == "per-1":
             if not period_ok(obj.get("start"), obj.get("end")):
                 ctx.add("error", "invariant", f"Constraint failed: per-1: '{c.human}'", expr,
@@ -534,23 +554,22 @@ def _values_at(engine, item, path: str):
     if path in ("$this", ""):
         return [item]
     vals = [item]
-    for seg in path.split("."):
-        m = re.match(r"^extension\(['\"](.+)['\"]\)$", seg)
+    for kind, seg in _segments(path):
         nxt = []
         for v in vals:
             if not isinstance(v, dict):
                 continue
-            if m:
+            if kind == "ext":
                 nxt += [e for e in v.get("extension") or () if isinstance(e, dict)
-                        and e.get("url") == m.group(1)]
+                        and e.get("url") == seg]
                 continue
-            if seg == "resolve()":
+            if kind == "resolve":
                 from .fhirpath import _resolve_one
                 r = _resolve_one(v)
                 if r is not None:
                     nxt.append(r)
                 continue
-            seg2 = re.sub(r"\.?ofType\((\w+)\)$", "", seg)
+            seg2 = seg
             x = v.get(seg2)
             if x is None and seg2 not in v:
                 for k, val in v.items():
@@ -565,16 +584,47 @@ def _values_at(engine, item, path: str):
     return vals
 
 
+from functools import lru_cache as _lru
+
+
+@_lru(maxsize=1024)
+def _segments(path: str) -> tuple:
+    """Discriminator path -> ((kind, name), ...): kind is 'ext' (extension('url')),
+    'resolve' or 'el' (ofType() stripped)."""
+    out = []
+    for seg in path.split("."):
+        m = re.match(r"^extension\(['\"](.+)['\"]\)$", seg)
+        if m:
+            out.append(("ext", m.group(1)))
+        elif seg == "resolve()":
+            out.append(("resolve", ""))
+        else:
+            out.append(("el", re.sub(r"\.?ofType\((\w+)\)$", "", seg)))
+    return tuple(out)
+
+
 def _nodes_at(engine, node, path: str) -> list:
+    key = (id(node), path)
+    hit = _NODES_AT.get(key)
+    if hit is not None and hit[0] is node:
+        return hit[1]
+    got = _nodes_at_uncached(engine, node, path)
+    _NODES_AT[key] = (node, got)
+    return got
+
+
+_NODES_AT: dict = {}
+
+
+def _nodes_at_uncached(engine, node, path: str) -> list:
     """Element definitions reached by a discriminator path from a slice; a path through a
     sliced element also reaches its required slices (code.coding.code -> coding:SBPCode.code)."""
     if path in ("$this", ""):
         return [node]
     cur = [node]
-    for seg in path.split("."):
-        if re.match(r"^extension\(['\"](.+)['\"]\)$", seg) or seg == "resolve()":
+    for kind, seg in _segments(path):
+        if kind != "el":
             return []
-        seg = re.sub(r"\.?ofType\((\w+)\)$", "", seg)
         nxt = []
         for n in cur:
             kids, _, _ = engine.type_info(n, None)
