@@ -21,8 +21,8 @@ Expression: "extension.where(url = 'http://fhirsvc.org/fhir/calcinosis/Structure
 Severity: #error
 
 Invariant: cig-ucum-1
-Description: "A quantity result must carry a UCUM unit (system http://unitsofmeasure.org and a code)."
-Expression: "value.ofType(Quantity).exists() implies (value.ofType(Quantity).system = 'http://unitsofmeasure.org' and value.ofType(Quantity).code.exists())"
+Description: "A quantity must carry a UCUM unit (system http://unitsofmeasure.org and a code)."
+Expression: "system = 'http://unitsofmeasure.org' and code.exists()"
 Severity: #error
 
 Invariant: cig-value-1
@@ -254,7 +254,7 @@ Parent: Observation
 Id: ssc-lab
 Title: "SSc Laboratory Result"
 Description: "Serum calcium, phosphate, PTH (intact and highly sensitive, with reference ranges), ANA titre and pattern (HEp-2 immunofluorescence), anti-Scl-70, other autoantibodies, cholesterol. Quantities require UCUM units; a titre is a Quantity in {titer}."
-* obeys cig-ucum-1 and cig-value-1
+* obeys cig-value-1
 * category 1..1 MS
 * category = $ObsCat#laboratory
 * code MS
@@ -264,9 +264,7 @@ Description: "Serum calcium, phosphate, PTH (intact and highly sensitive, with r
 * effective[x] only dateTime
 * value[x] MS
 * value[x] only Quantity or CodeableConcept
-* valueQuantity.system 1..1
-* valueQuantity.system = $UCUM
-* valueQuantity.code 1..1
+* valueQuantity obeys cig-ucum-1
 * valueCodeableConcept from LabCodedResultVS (required)
 * interpretation MS
 * method MS
@@ -324,8 +322,7 @@ Description: "A medication taken for SSc or calcinosis (diltiazem with dose, met
 * subject MS
 * effective[x] MS
 * dosage MS
-* dosage.doseAndRate.doseQuantity.system = $UCUM
-* dosage.doseAndRate.doseQuantity.code 1..1
+* dosage.doseAndRate.doseQuantity obeys cig-ucum-1
 * reasonReference only Reference(CalcinosisCondition or SScCondition or SScManifestationCondition)
 
 Profile: CohortStudy
