@@ -184,38 +184,62 @@ def _chain(e: str) -> str | None:
     return m.group(1)
 
 
+_SIMPLE_EXISTS = re.compile(r"^([a-z][A-Za-z0-9]*)\.exists\(\)$")
+
+
 def _guard(expr: str):
-    """A function names -> True when the expression is certainly true because its head
-    elements are absent; None when it has to be evaluated."""
+    """A function present-names -> True when the expression is certainly true from which
+    child elements are present alone; None when it has to be evaluated. Understands
+    `a.empty()` / `a.exists().not()` / `a.where(..).empty()` / `a.all(..)` (true when a is
+    absent), `a.exists()` (true when a is present), and or / and / implies of those."""
     e = _strip_parens(expr)
-    for op in ("implies", "or", "and"):
+    parts = _split_top(e, "implies")
+    if parts:
+        if len(parts) != 2:
+            return None
+        left, right = _strip_parens(parts[0]), parts[1]
+        rg = _guard(right)
+        head = _chain(left)
+        lg = (lambda present, h=head: h not in present) if head and left.endswith(
+            (".exists()", ".hasValue()")) else None
+        if lg is None and rg is None:
+            return None
+        return lambda present: True if ((lg is not None and lg(present)) or
+                                        (rg is not None and rg(present))) else None
+    for op in ("or", "and"):
         parts = _split_top(e, op)
         if not parts:
             continue
-        if op == "implies" and len(parts) == 2:
-            left = _strip_parens(parts[0])
-            head = _chain(left)
-            if head and left.endswith((".exists()", ".hasValue()")):
-                return lambda present, h=head: None if h in present else True
-            return None
         subs = [_guard(p) for p in parts]
         if op == "or":
-            real = [s for s in subs if s]
+            real = [g for g in subs if g]
             if not real:
                 return None
-            return lambda present: True if any(s(present) for s in real) else None
-        if op == "and":
-            if not all(subs):
-                return None
-            return lambda present: True if all(s(present) for s in subs) else None
-        return None
+            return lambda present: True if any(g(present) for g in real) else None
+        if not all(subs):
+            return None
+        return lambda present: True if all(g(present) for g in subs) else None
+    m = _SIMPLE_EXISTS.match(e)
+    if m:
+        return lambda present, h=m.group(1): True if h in present else None
     head = _chain(e)
-    if head and (e.endswith(".empty()") or e.endswith(".exists().not()")
-                 or re.match(r"^[a-z][A-Za-z0-9]*\.all\(", e)):
+    if head and (e.endswith(".empty()") or e.endswith(".exists().not()") or _ends_with_all(e)):
         # absent head -> empty collection -> empty() is true, all() is true
-        if e.endswith(".empty()") or e.endswith(".exists().not()") or _split_top(e, ".all(") is None:
-            return lambda present, h=head: None if h in present else True
+        return lambda present, h=head: None if h in present else True
     return None
+
+
+def _ends_with_all(e: str) -> bool:
+    i = e.find(".all(")
+    if i < 0 or not e.endswith(")"):
+        return False
+    depth = 0
+    for j in range(i + 4, len(e)):
+        depth += e[j] == "("
+        depth -= e[j] == ")"
+        if depth == 0:
+            return j == len(e) - 1
+    return False
 
 
 @dataclass
