@@ -23,7 +23,7 @@ class Ctx:
     """State of one validation run."""
 
     __slots__ = ("issues", "root", "bundle", "strict", "depth", "unchecked_systems",
-                 "validating")
+                 "validating", "res_stack")
 
     def __init__(self, strict: bool):
         self.issues: list[Issue] = []
@@ -33,6 +33,7 @@ class Ctx:
         self.depth = 0
         self.unchecked_systems: set[str] = set()
         self.validating: set = set()
+        self.res_stack: list = []  # (expression, resourceType) of the resources being walked
 
     def add(self, severity, code, message, expr, source=None, diagnostics=None):
         self.issues.append(Issue(severity, code, message, (expr,) if expr else (),
@@ -154,7 +155,12 @@ class Engine:
             urls += [p for p in meta["profile"] if isinstance(p, str)]
         urls += self.reg.global_profiles.get(rt, [])
         if ctx.strict:
-            urls += self.reg.guide_profiles_by_type.get(rt, [])
+            guide = self.reg.guide_profiles_by_type.get(rt) or []
+            if guide and not any(u in guide for u in urls):
+                if len(guide) == 1:
+                    urls.append(guide[0])
+                else:
+                    self._require_one_of(resource, guide, ctx, expr)
         urls += rules.implicit_profiles(self, resource)
         out, seen = [], set()
         for url in urls:
@@ -185,6 +191,20 @@ class Engine:
                 hops += 1
         return [cs for cs in out if cs.url not in ancestors]
 
+    def _require_one_of(self, resource: dict, guide: list[str], ctx: Ctx, expr: str):
+        """Strict mode with several guide profiles for a type: one of them must fit."""
+        for url in guide:
+            if self.compiled(url) is None:
+                continue
+            sub = Ctx(False)
+            sub.bundle, sub.root = ctx.bundle, ctx.root
+            self.validate_resource(resource, [url], expr, sub)
+            if not any(i.is_error for i in sub.issues):
+                return
+        ctx.add("error", "invalid",
+                f"The {resource.get('resourceType')} conforms to none of the guide's profiles "
+                f"for this type ({', '.join(guide)})", expr)
+
     def validate_resource(self, res, profiles: list[str], expr: str | None, ctx: Ctx,
                           top: bool = False, allowed_types: Sequence[str] | None = None,
                           contained: bool = False):
@@ -212,6 +232,7 @@ class Engine:
             ctx.root = res
         if rt == "Bundle":
             ctx.bundle = res
+        ctx.res_stack.append((expr, rt))
         tok_r = current_root.set(ctx.root)
         tok_b = current_bundle.set(ctx.bundle)
         try:
@@ -230,6 +251,7 @@ class Engine:
             if rt == "Bundle":
                 rules.bundle_rules(self, res, expr, ctx)
         finally:
+            ctx.res_stack.pop()
             current_root.reset(tok_r)
             current_bundle.reset(tok_b)
             ctx.root, ctx.bundle = old_root, old_bundle
@@ -392,10 +414,11 @@ class Engine:
             url = item.get("url")
             ext_cs = self.compiled(url) if isinstance(url, str) else None
             if ext_cs is not None and ext_cs.type == "Extension":
-                rules.check_extension_context(self, ext_cs, expr, ctx)
+                rules.check_extension_context(self, ext_cs, node, expr, ctx)
                 self.walk_complex(item, ext_cs.root, "Extension", expr, ctx)
                 return
-            if isinstance(url, str):
+            if isinstance(url, str) and ":" in url:
+                # relative urls name the slices of a complex extension (checked there)
                 rules.unknown_extension(self, url, expr, ctx)
         self.walk_complex(item, node, tcode, expr, ctx)
         rules.element_value_rules(self, item, node, tcode, expr, ctx)

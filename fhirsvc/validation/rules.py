@@ -516,26 +516,32 @@ def unknown_extension(engine, url, expr, ctx):
     ctx.add("warning", "extension", f"Unknown extension {url}", expr, source=url)
 
 
-def check_extension_context(engine, ext_cs, expr, ctx):
+def check_extension_context(engine, ext_cs, node, expr, ctx):
     contexts = ext_cs.sd.get("context") or []
     if not contexts:
         return
-    # the location as a path of element names, without indexes: Patient.address.extension
-    path = re.sub(r"\[\d+\]", "", expr)
-    parts = path.split(".")
-    host = ".".join(parts[:-1])  # the element holding the extension
-    if not host:
-        return
-    host_type_path = host
+    # the element holding the extension, as a path from its resource (indexes removed) and
+    # as the path of its definition (a data type's path when it came from the type)
+    hosts = set()
+    if ctx.res_stack:
+        res_expr, rt = ctx.res_stack[-1]
+        rel = expr[len(res_expr):] if expr.startswith(res_expr) else ""
+        rel = re.sub(r"\[\d+\]", "", rel)
+        hosts.add((rt + rel).rsplit(".", 1)[0])
+        hosts.add(rt)
+    hosts.add(node.path.rsplit(".", 1)[0])
+    hosts |= {h.replace("[x]", "") for h in hosts}
     for c in contexts:
-        t, e = c.get("type"), c.get("expression") or ""
-        if t in ("fhirpath",) or e in ("Element", "Resource", "DomainResource", "Base", "*"):
+        t, e = c.get("type"), (c.get("expression") or "").replace("[x]", "")
+        if t in ("fhirpath", "extension") or e in ("Element", "Resource", "DomainResource",
+                                                    "Base", "*", "BackboneElement"):
             return
-        if t == "extension":
-            return
-        if e == host_type_path or e == parts[0] or host.endswith("." + e) or \
-                e.split(".")[0] == parts[0] or _host_is_type(engine, host, e):
-            return
+        for h in hosts:
+            if e == h or (h.startswith(e + ".") and False) or _host_is_type(engine, h, e):
+                return
+            # a choice host: Observation.value -> context Observation.value[x]
+            if h.startswith(e) and h[len(e):][:1].isupper():
+                return
     ctx.add("warning", "extension",
             f"The extension {ext_cs.url} is not allowed to be used at this point (allowed: "
             f"{', '.join(str(c.get('expression')) for c in contexts)})", expr,
@@ -543,10 +549,27 @@ def check_extension_context(engine, ext_cs, expr, ctx):
 
 
 def _host_is_type(engine, host, e) -> bool:
-    # contexts naming a data type (Address, HumanName ...) match any element of that type;
-    # without a resolved type on hand, accept when the context is a data type name
+    """A context naming a data type (Address, CodeableConcept ...) matches elements of that
+    type: the host path names the type, or the host element in its resource is of it."""
+    if e == host:
+        return True
     sd = engine.reg.sd(CORE + e.split(".")[0])
-    return bool(sd and sd.get("kind") in ("complex-type", "primitive-type"))
+    if not (sd and sd.get("kind") in ("complex-type", "primitive-type")):
+        return False
+    if "." in e:
+        return host.endswith(e)
+    rt = host.split(".")[0]
+    cs = engine.compiled(CORE + rt) if "." in host else None
+    if cs is None:
+        return False
+    n = cs.by_id.get(host)
+    if n is None:
+        # choice hosts (valueCodeableConcept -> value[x])
+        for k, cand in cs.by_id.items():
+            if cand.choice and host.startswith(cand.path[:-3]):
+                n = cand
+                break
+    return bool(n and any(t.code == e for t in n.types))
 
 
 # ---------------------------------------------------------------- slicing
