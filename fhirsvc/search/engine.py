@@ -15,7 +15,7 @@ from sqlalchemy import and_, false, func, or_, select
 
 from ..outcomes import fail, operation_outcome, warning
 from ..storage.tables import resources as R
-from .query import Ctx, TABLES, bad, param_condition, split_values
+from .query import Ctx, TABLES, bad, date_and_condition, param_condition, split_values
 from .registry import SearchRegistry
 from .tables import idx_reference
 
@@ -61,6 +61,7 @@ class SearchEngine:
         plan = Plan(rtype)
         r = r if r is not None else R
         unknown: list[str] = []
+        date_groups: dict[str, list[tuple[str, str]]] = {}
         for name, value in params:
             code = name.split(":", 1)[0].split(".", 1)[0]
             if code in CONTROL:
@@ -87,8 +88,19 @@ class SearchEngine:
             if param is None and code not in ("_id", "_lastUpdated"):
                 unknown.append(name)
                 continue
-            plan.conds.append(param_condition(ctx, rtype, r, name, value, param, modifier))
             plan.link_params.append((name, value))
+            if (param is not None and param.type == "date" and rtype is not None
+                    and modifier is None and "," not in value):
+                date_groups.setdefault(code, []).append((name, value))
+                continue
+            plan.conds.append(param_condition(ctx, rtype, r, name, value, param, modifier))
+        for code, items in date_groups.items():
+            if len(items) == 1:
+                name, value = items[0]
+                plan.conds.append(param_condition(ctx, rtype, r, name, value,
+                                                  self._param(rtype, code), None))
+            else:
+                plan.conds.append(date_and_condition(rtype, r, code, items))
         if plan.types:
             plan.conds.append(r.c.resource_type.in_(plan.types))
         if compartment is not None:

@@ -13,7 +13,7 @@ from sqlalchemy import delete, insert, select
 from ..storage.tables import resources as R
 from .registry import Compiled, SearchRegistry
 from .tables import ALL_TABLES, INDEX_TABLES
-from .values import MAX_LEN, MAX_TS, MIN_TS, date_bounds, normalise, parse_reference
+from .values import DAY, MAX_LEN, MAX_TS, MIN_TS, date_bounds, normalise, parse_reference
 
 _HUMAN_NAME = ("family", "given", "prefix", "suffix", "text")
 _ADDRESS = ("line", "city", "district", "state", "postalCode", "country", "text")
@@ -197,6 +197,7 @@ def extract(registry: SearchRegistry, res_pk: int, rtype: str, resource: dict
         cols = COLUMNS[p.type]
         seen = set()
         target = rows[p.type]
+        first = len(target)
         for value, t in comp.extract(resource):
             for tup in conv(value, t):
                 if tup in seen:
@@ -211,7 +212,13 @@ def extract(registry: SearchRegistry, res_pk: int, rtype: str, resource: dict
                 row["res_pk"] = res_pk
                 row["resource_type"] = rtype
                 row["param"] = p.code
+                if p.type == "date":
+                    row["wide"] = 1 if tup[1] - tup[0] >= DAY else 0
+                    row["multi"] = 0
                 target.append(row)
+        if p.type == "date" and len(target) - first > 1:
+            for row in target[first:]:
+                row["multi"] = 1
     return rows
 
 

@@ -11,7 +11,7 @@ import re
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import and_, false, literal, not_, or_, select, true
+from sqlalchemy import and_, false, intersect, literal, not_, or_, select, true, union
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..outcomes import fail
@@ -19,7 +19,7 @@ from ..storage.tables import resources as R
 from .registry import SearchParam, SearchRegistry
 from .tables import (idx_composite, idx_date, idx_number, idx_quantity, idx_reference,
                      idx_string, idx_token, idx_uri)
-from .values import (MAX_LEN, date_bounds, decimal_places, normalise, split_url_reference)
+from .values import DAY, MAX_LEN, date_bounds, decimal_places, normalise
 
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
@@ -148,9 +148,65 @@ def date_range_cond(low, high, prefix: str, s_lo: int, s_hi: int):
     raise AssertionError(prefix)
 
 
+def _low_range(prefix: str, s_lo: int, s_hi: int) -> tuple[int | None, int | None]:
+    """Bounds on `low` implied for short values (high - low < 1 day) by one comparison."""
+    if prefix == "eq":
+        return s_lo, s_hi
+    if prefix == "gt":
+        return s_hi - DAY, None
+    if prefix == "ge":
+        return s_lo - DAY, None
+    if prefix == "lt":
+        return None, s_lo
+    if prefix == "le":
+        return None, s_hi
+    if prefix == "sa":
+        return s_hi, None
+    if prefix == "eb":
+        return None, s_lo
+    if prefix == "ap":
+        now = time.time_ns() // 1000
+        gap = max(abs(now - (s_lo + s_hi) // 2) // 10, DAY)
+        return s_lo - gap - DAY, s_hi + gap
+    return None, None
+
+
+def _date_rows(t, bounds: list[tuple[str, int, int]]):
+    """Rows (of idx_date `t`) satisfying every comparison, through the (wide, low) index."""
+    exact = [date_range_cond(t.c.low, t.c.high, p, lo, hi) for p, lo, hi in bounds]
+    lows, highs = [], []
+    for p, lo, hi in bounds:
+        a, b = _low_range(p, lo, hi)
+        if a is not None:
+            lows.append(a)
+        if b is not None:
+            highs.append(b)
+    if not lows and not highs:
+        return and_(*exact)
+    short = [t.c.wide == 0]
+    if lows:
+        short.append(t.c.low >= max(lows))
+    if highs:
+        short.append(t.c.low <= min(highs))
+    return or_(and_(*short, *exact), and_(t.c.wide == 1, *exact))
+
+
 def date_cond(t, name, modifier, value):
-    prefix, lo, hi = _date_search_bounds(name, value)
-    return date_range_cond(t.c.low, t.c.high, prefix, lo, hi)
+    return _date_rows(t, [_date_search_bounds(name, value)])
+
+
+def date_and_condition(rtype: str, r, code: str, items: list[tuple[str, str]]):
+    """Repeated date parameter (`date=ge2015&date=lt2016`, each single-valued): values that
+    satisfy every comparison on one row, plus resources with several values (`multi`) that
+    satisfy each comparison on some row -- exact AND semantics, one narrow index range."""
+    t = idx_date
+    bounds = [_date_search_bounds(name, value) for name, value in items]
+    base = [t.c.resource_type == rtype, t.c.param == code]
+    same_row = select(t.c.res_pk).where(*base, _date_rows(t, bounds)).correlate(None)
+    per_value = [select(t.c.res_pk).where(*base, t.c.multi == 1, _date_rows(t, [b]))
+                 .correlate(None) for b in bounds]
+    multi = intersect(*per_value).subquery()
+    return r.c.pk.in_(union(same_row, select(multi.c.res_pk)))
 
 
 def _number(name: str, text: str) -> tuple[float, float, float]:

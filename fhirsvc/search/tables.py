@@ -6,7 +6,8 @@ resource type and parameter code, and holds values normalised at write time:
 - token: system, code (exact), text (lowercased, accent-stripped display/text for :text);
   identifiers with a type add a row under `<code>:of-type` with system `typeSystem|typeCode`;
 - string: value (lowercased, accent-stripped, at most 255 chars) and exact (the raw text);
-- date: low/high bounds in microseconds UTC covering the value's precision (inclusive);
+- date: low/high bounds in microseconds UTC covering the value's precision (inclusive), with
+  `wide` (spans a day or more) and `multi` (several values) flags for index-friendly ranges;
 - reference: target type + id for local references, url for absolute/canonical ones;
 - quantity/number: value as a double, quantity system/code/unit;
 - uri: value;
@@ -16,7 +17,8 @@ Migration 0002 creates the same tables; keep them in step.
 """
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Float, ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy import (BigInteger, Column, Float, ForeignKey, Index, Integer, SmallInteger, String,
+                        Table, Text)
 
 from ..storage.tables import metadata
 
@@ -46,10 +48,14 @@ Index("ix_idx_string_value", idx_string.c.resource_type, idx_string.c.param, idx
 Index("ix_idx_string_pk", idx_string.c.res_pk)
 
 idx_date = _base("idx_date", Column("low", BigInteger, nullable=False),
-                 Column("high", BigInteger, nullable=False))
-Index("ix_idx_date_low", idx_date.c.resource_type, idx_date.c.param, idx_date.c.low,
-      idx_date.c.high, idx_date.c.res_pk)
-Index("ix_idx_date_high", idx_date.c.resource_type, idx_date.c.param, idx_date.c.high)
+                 Column("high", BigInteger, nullable=False),
+                 # wide: high - low >= 1 day (short values are found by a range on low alone);
+                 # multi: the resource has several values for this parameter
+                 Column("wide", SmallInteger, nullable=False, default=0),
+                 Column("multi", SmallInteger, nullable=False, default=0))
+Index("ix_idx_date_low", idx_date.c.resource_type, idx_date.c.param, idx_date.c.wide,
+      idx_date.c.low, idx_date.c.high, idx_date.c.res_pk)
+Index("ix_idx_date_multi", idx_date.c.resource_type, idx_date.c.param, idx_date.c.multi)
 Index("ix_idx_date_pk", idx_date.c.res_pk)
 
 idx_reference = _base("idx_reference", Column("target_type", String(64)),

@@ -20,6 +20,7 @@ _DATE = re.compile(
     r"(Z|[+-]\d{2}:\d{2})?)?)?)?$")
 _SEC = 1_000_000
 _DAY = 86_400 * _SEC
+DAY = _DAY
 
 
 def normalise(text: str) -> str:

@@ -65,3 +65,19 @@ def test_match_sees_flushed_writes(small):
         uow.flush_index()
         assert [s.resource_id for s in small.engine.match(uow, "Patient",
                                                           [("family", "newman")])] == ["c"]
+
+
+def test_repeated_date_on_multi_valued_resource(small):
+    obs = {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+           "effectiveTiming": {"event": ["2010-01-01", "2020-01-01"]}}
+    save(small, "Observation", "timed", obs)
+    save(small, "Observation", "single", {"resourceType": "Observation", "status": "final",
+                                          "code": {"text": "x"},
+                                          "effectiveDateTime": "2015-06-01T12:00:00Z"})
+    # each comparison is satisfied by some value of the resource (not necessarily the same)
+    assert small.ids("Observation", [("date", "ge2019"), ("date", "lt2011")]) == {"timed"}
+    assert small.ids("Observation", [("date", "ge2015"), ("date", "lt2016")]) == {"single",
+                                                                                 "timed"}
+    assert small.ids("Observation", [("date", "ge2015-06-02"), ("date", "lt2016")]) == {"timed"}
+    assert small.ids("Observation", [("date", "gt2009"), ("date", "le2015-06-01")]) == \
+        {"timed", "single"}

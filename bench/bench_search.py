@@ -1,0 +1,197 @@
+"""Search latency at scale: p50/p95 of typical queries over ~100,000 resources.
+
+The Synthea bundles (shared conformance material, read in place) are replicated under new ids
+(`<uuid>-<copy>`, references and identifiers rewritten) until the target count, stored through
+the repository with index extraction on (1,000 resources per transaction), then each query
+shape runs with varying parameters through `SearchEngine.search` (SQL + Bundle building).
+Baseline in the same process: `Repository.read` of one resource by type and id.
+
+    python bench/bench_search.py                      # SQLite and PostgreSQL, 100,000 resources
+    python bench/bench_search.py --db sqlite --resources 20000 --runs 100
+    FHIRSVC_BENCH_POSTGRES_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test (admin URL)
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+from sqlalchemy import create_engine, text
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "integration" / "search"))
+
+import synthea  # noqa: E402
+
+from fhirsvc.search import Indexer, SearchEngine, SearchRegistry  # noqa: E402
+from fhirsvc.storage import Database  # noqa: E402
+from fhirsvc.storage.migrate import upgrade  # noqa: E402
+
+UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+BASE = "http://bench/fhir"
+
+
+def generate(target: int):
+    """Yield (type, id, resource) copies of the Synthea set until `target` resources."""
+    template = synthea.load()
+    blob = orjson.dumps([[t, i, r] for t, i, r in template])
+    n, copy = 0, 0
+    while n < target:
+        suffix = f"-{copy}".encode()
+        data = orjson.loads(UUID.sub(lambda m: m.group(0) + suffix, blob))
+        for rtype, rid, res in data:
+            if n >= target:
+                return
+            yield rtype, rid, res
+            n += 1
+        copy += 1
+
+
+def ingest(db: Database, target: int, batch: int = 1000) -> tuple[float, dict]:
+    facts: dict = {"patients": [], "families": [], "identifiers": [], "months": set()}
+    start = time.perf_counter()
+    pending = []
+
+    def flush():
+        with db.unit_of_work(write=True) as uow:
+            for rtype, rid, res in pending:
+                uow.resources.save(rtype, rid, res, "PUT", None)
+            uow.commit()
+        pending.clear()
+    for rtype, rid, res in generate(target):
+        if rtype == "Patient":
+            facts["patients"].append(rid)
+            facts["families"].append(res["name"][0]["family"])
+            ident = res["identifier"][1]
+            facts["identifiers"].append(f"{ident['system']}|{ident['value']}")
+        elif rtype == "Observation" and "effectiveDateTime" in res:
+            facts["months"].add(res["effectiveDateTime"][:7])
+        pending.append((rtype, rid, res))
+        if len(pending) >= batch:
+            flush()
+    if pending:
+        flush()
+    return time.perf_counter() - start, facts
+
+
+def analyze(db: Database) -> None:
+    with db.engine.connect() as conn:
+        conn.exec_driver_sql("ANALYZE")
+        conn.commit()
+
+
+def queries(facts: dict) -> dict:
+    pats, fams, idents = facts["patients"], sorted(set(facts["families"])), facts["identifiers"]
+    months = sorted(facts["months"])
+    rnd = random.Random(7)
+    return {
+        "token+reference": lambda: ("Observation", [
+            ("patient", rnd.choice(pats)), ("code", "http://loinc.org|8302-2")]),
+        "date range (1 month)": lambda: ("Observation", [
+            ("date", "ge" + (m := rnd.choice(months)) + "-01"),
+            ("date", "lt" + m + "-15")]),
+        "date range + patient": lambda: ("Observation", [
+            ("patient", rnd.choice(pats)), ("date", "ge2014"), ("date", "lt2018")]),
+        "chained (identifier)": lambda: ("Observation", [
+            ("subject:Patient.identifier", rnd.choice(idents))]),
+        "chained (family) + code": lambda: ("Observation", [
+            ("subject:Patient.family", rnd.choice(fams)), ("code", "8302-2"),
+            ("_total", "none")]),
+        "_include subject+encounter": lambda: ("Observation", [
+            ("patient", rnd.choice(pats)), ("_include", "Observation:subject"),
+            ("_include", "Observation:encounter")]),
+        "_revinclude (Patient<-Encounter)": lambda: ("Patient", [
+            ("_id", rnd.choice(pats)), ("_revinclude", "Encounter:patient")]),
+        "string (family prefix)": lambda: ("Patient", [("family", rnd.choice(fams)[:4])]),
+    }
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    k = max(0, min(len(values) - 1, round(p / 100 * len(values) + 0.5) - 1))
+    return values[k]
+
+
+def run(db: Database, engine: SearchEngine, facts: dict, runs: int) -> list[tuple]:
+    out = []
+    # baseline: read by id
+    rnd = random.Random(3)
+    times = []
+    for _ in range(runs):
+        pid = rnd.choice(facts["patients"])
+        t = time.perf_counter()
+        with db.unit_of_work() as uow:
+            uow.resources.read("Patient", pid).resource()
+        times.append(time.perf_counter() - t)
+    base_p50 = statistics.median(times)
+    out.append(("baseline: read Patient by id", base_p50, pct(times, 95), 1, 1.0))
+    for name, make in queries(facts).items():
+        times, sizes = [], []
+        for i in range(runs + 5):
+            rtype, params = make()
+            t = time.perf_counter()
+            with db.unit_of_work() as uow:
+                b = engine.search(uow, rtype, params, base_url=BASE)
+            dt = time.perf_counter() - t
+            if i >= 5:  # warm-up
+                times.append(dt)
+                sizes.append(len(b.get("entry", [])))
+        p50 = statistics.median(times)
+        out.append((name, p50, pct(times, 95), statistics.mean(sizes), p50 / base_p50))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    ap.add_argument("--resources", type=int, default=100_000)
+    ap.add_argument("--runs", type=int, default=200)
+    args = ap.parse_args()
+    registry = SearchRegistry.load()
+    engine = SearchEngine(registry)
+    backends = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+    for backend in backends:
+        admin = name = None
+        tmp = tempfile.TemporaryDirectory()
+        if backend == "sqlite":
+            url = f"sqlite:///{tmp.name}/bench.db"
+        else:
+            admin_url = os.environ.get("FHIRSVC_BENCH_POSTGRES_URL",
+                                       "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+            admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+            name = f"fhirsvc_bench_{uuid.uuid4().hex[:8]}"
+            with admin.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+            url = admin_url.rsplit("/", 1)[0] + "/" + name
+        try:
+            upgrade(url)
+            db = Database(url, indexer=Indexer(registry))
+            secs, facts = ingest(db, args.resources)
+            analyze(db)
+            print(f"\n{backend}: {args.resources} resources stored and indexed in {secs:.1f} s "
+                  f"({args.resources / secs:.0f} resources/s, repository level, 1,000 per "
+                  f"transaction)")
+            print(f"{'query':36} {'p50 ms':>8} {'p95 ms':>8} {'entries':>8} {'p50/baseline':>13}")
+            for qname, p50, p95, size, ratio in run(db, engine, facts, args.runs):
+                print(f"{qname:36} {p50 * 1000:8.2f} {p95 * 1000:8.2f} {size:8.1f} "
+                      f"{ratio:13.1f}")
+            db.dispose()
+        finally:
+            if admin is not None:
+                with admin.connect() as conn:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                admin.dispose()
+            tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
