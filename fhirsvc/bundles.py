@@ -254,6 +254,23 @@ def conditional_references(node, out: list | None = None, path: str = "") -> lis
     return out
 
 
+def urn_references(node, out: set | None = None) -> set:
+    """All `reference` values that are `urn:uuid:` / `urn:oid:` identities."""
+    if out is None:
+        out = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "reference" and isinstance(value, str) and value.startswith(
+                    ("urn:uuid:", "urn:oid:")):
+                out.add(value)
+            elif isinstance(value, (dict, list)):
+                urn_references(value, out)
+    elif isinstance(node, list):
+        for item in node:
+            urn_references(item, out)
+    return out
+
+
 def status_line(code: int) -> str:
     from http import HTTPStatus
     try:

@@ -184,6 +184,8 @@ class FhirService:
                 if op.method in ("GET", "HEAD"):
                     continue
                 by_index[op.index] = self._execute(uow, op, mapping)
+            self._record_aliases(uow, [(op, by_index[op.index]) for op in ops
+                                       if op.index in by_index])
             uow.flush_index()  # GETs after the writes see them, search indexes included
             for op in ops:
                 if op.method in ("GET", "HEAD"):
@@ -210,6 +212,7 @@ class FhirService:
                         result = self._bundle_get(uow, op, base_url)
                     else:
                         result = self._execute(uow, op, mapping)
+                        self._record_aliases(uow, [(op, result)])
                     uow.commit()
                 result.issues = warnings + result.issues
                 self._after_commit([result])
@@ -273,7 +276,27 @@ class FhirService:
                         f"Conditional reference {ref!r} matches {len(matches)} resources "
                         "(exactly one is required)", op.location), 412 if matches else 404)
                 mapping[ref] = matches[0].reference
+        # urn references to no entry of this request: resources created earlier under that
+        # urn (UUIDs and OIDs are globally unique), or an error naming where they are.
+        wanted = {op.index: bundles.urn_references(op.resource) - mapping.keys()
+                  for op in ops if op.resource is not None}
+        unresolved = set().union(*wanted.values()) if wanted else set()
+        if unresolved:
+            mapping.update(uow.resources.resolve_aliases(unresolved))
+            problems = [error("not-found", f"Reference {ref} matches no entry of this request "
+                              "and no resource created earlier under that fullUrl", op.location)
+                        for op in ops for ref in sorted(wanted.get(op.index, ()))
+                        if ref not in mapping]
+            if problems:
+                raise OperationOutcomeError(problems, 404)
         return mapping
+
+    @staticmethod
+    def _record_aliases(uow: UnitOfWork, pairs: list[tuple[Op, Result]]) -> None:
+        uow.resources.add_aliases([
+            (op.full_url, r.stored.pk) for op, r in pairs
+            if op.full_url and op.full_url.startswith(("urn:uuid:", "urn:oid:"))
+            and r.stored is not None and not r.stored.deleted and op.method in ("POST", "PUT")])
 
     def _execute(self, uow: UnitOfWork, op: Op, mapping: dict[str, str]) -> Result:
         repo = uow.resources

@@ -15,6 +15,7 @@ from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..outcomes import fail
+from .tables import resource_aliases as A
 from .tables import resource_versions as V
 from .tables import resources as R
 
@@ -205,3 +206,25 @@ class Repository:
         if self._on_change is not None:
             self._on_change(pk, rtype, resource)
         return Stored(pk, rtype, rid, version, now, deleted, method, content)
+
+    # -- aliases (urn:uuid / urn:oid fullUrls) -----------------------------------------------
+    def resolve_aliases(self, aliases: Iterable[str]) -> dict[str, str]:
+        """alias -> `Type/id` for the aliases recorded by earlier transactions."""
+        aliases = list(dict.fromkeys(aliases))
+        out: dict[str, str] = {}
+        for start in range(0, len(aliases), 500):
+            q = (select(A.c.alias, R.c.resource_type, R.c.resource_id)
+                 .select_from(A.join(R, A.c.res_pk == R.c.pk))
+                 .where(A.c.alias.in_(aliases[start:start + 500])))
+            for row in self.conn.execute(q):
+                out[row.alias] = f"{row.resource_type}/{row.resource_id}"
+        return out
+
+    def add_aliases(self, pairs: list[tuple[str, int]]) -> None:
+        """Record alias -> resource; an alias already recorded keeps its first target."""
+        if not pairs:
+            return
+        known = set(self.resolve_aliases(a for a, _ in pairs))
+        rows = [{"alias": a, "res_pk": pk} for a, pk in dict(pairs).items() if a not in known]
+        if rows:
+            self.conn.execute(insert(A), rows)

@@ -40,3 +40,12 @@ resource_versions = Table(
 Index("ix_versions_updated", resource_versions.c.last_updated)
 Index("ix_versions_type_updated", resource_versions.c.resource_type,
       resource_versions.c.last_updated)
+
+# urn:uuid / urn:oid fullUrls under which resources were created: UUIDs and OIDs are globally
+# unique, so a later transaction that refers to the same urn means the same resource
+# (Synthea's patient bundles refer to Organizations created by an earlier bundle this way).
+resource_aliases = Table(
+    "resource_aliases", metadata,
+    Column("alias", String(255), primary_key=True),
+    Column("res_pk", PK, ForeignKey("resources.pk", ondelete="CASCADE"), nullable=False),
+)

@@ -184,3 +184,22 @@ def test_prefer_representation_returns_resources(client):
                Prefer="return=representation").get_json()
     assert out["entry"][0]["resource"]["resourceType"] == "Patient"
     assert out["entry"][0]["resource"]["meta"]["versionId"] == "1"
+
+
+def test_urn_reference_resolves_to_resource_created_earlier(client):
+    org = urn()
+    first = send(client, tx(post_entry({"resourceType": "Organization", "name": "Clinic"}, org)))
+    org_ref = first.get_json()["entry"][0]["response"]["location"].split("/_history")[0]
+    pat = {"resourceType": "Patient", "managingOrganization": {"reference": org}}
+    out = send(client, tx(post_entry(pat, urn()))).get_json()
+    stored = client.get("/fhir/" + out["entry"][0]["response"]["location"]).get_json()
+    assert stored["managingOrganization"]["reference"] == org_ref
+
+
+def test_unresolvable_urn_reference_fails_with_location(client):
+    before = count(client, "Patient")
+    pat = {"resourceType": "Patient", "managingOrganization": {"reference": urn()}}
+    resp = send(client, tx(post_entry({"resourceType": "Patient"}, urn()), post_entry(pat, urn())))
+    assert resp.status_code == 404
+    assert resp.get_json()["issue"][0]["expression"] == ["Bundle.entry[1].resource"]
+    assert count(client, "Patient") == before
