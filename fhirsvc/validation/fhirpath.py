@@ -29,10 +29,12 @@ current_registry: contextvars.ContextVar = contextvars.ContextVar("fhirsvc_fp_re
 
 # Checked natively by rules.check_constraints (they are on nearly every instance: every
 # element, extension, Period, Reference, Quantity, resource).
-NATIVE_KEYS = {"ele-1", "ext-1", "per-1", "ref-1", "qty-3", "dom-6"}
+# dom-3 also because fhirpathpy refuses its `descendants().as(canonical)` (as() on a
+# collection), which the reference validator accepts.
+NATIVE_KEYS = {"ele-1", "ext-1", "per-1", "ref-1", "qty-3", "dom-6", "dom-3"}
 _NATIVE_MARKERS = {"ele-1": "hasValue()", "ext-1": "extension.exists()", "per-1": "start",
                    "ref-1": "startsWith('#')", "qty-3": "code.empty() or system.exists()",
-                   "dom-6": "text.`div`.exists()"}
+                   "dom-6": "text.`div`.exists()", "dom-3": "contained.where("}
 
 
 def _has_value(inputs):

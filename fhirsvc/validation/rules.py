@@ -12,6 +12,7 @@ from .primitives import CHECKERS, date_key
 CORE = "http://hl7.org/fhir/StructureDefinition/"
 _ABS_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$")
 _REL_REF = re.compile(r"^([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(/_history/[A-Za-z0-9\-.]{1,64})?$")
+_COND_REF = re.compile(r"^[A-Z][A-Za-z]+\?\S*$")  # conditional reference (transactions)
 _ABS_REF = re.compile(r"^(https?://.+/)?([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(/_history/[A-Za-z0-9\-.]{1,64})?$")
 
 # Systems that cannot be enumerated offline: codes are accepted, and said so once.
@@ -394,8 +395,9 @@ def _type_reference(engine, obj, node, expr, ctx):
                 return
             rtype = target.get("resourceType")
             resolved = True
-        elif not _ABS_URL.match(ref) and any(c.isspace() for c in ref):
-            ctx.add("error", "invalid", f"Invalid reference '{ref}'", f"{expr}.reference")
+        elif not _ABS_URL.match(ref) and not _COND_REF.match(ref):
+            ctx.add("error", "invalid", f"Invalid reference '{ref}': expected Type/id, an "
+                    "absolute URL or #id", f"{expr}.reference")
             return
     if m_rel_or_abs(ref) and ctx.bundle is not None:
         from .fhirpath import _resolve_one
@@ -459,6 +461,24 @@ def check_constraints(engine, obj, node, extra, expr, ctx):
                     ctx.add("error", "invariant", f"Constraint failed: ref-1: '{c.human}'", expr,
                             source=f"ref-1|{c.source}", diagnostics=c.expression)
             continue
+        if c.fn is None and c.key == "dom-3":
+            contained = obj.get("contained")
+            if isinstance(contained, list) and contained:
+                refs = set()
+                _hash_refs(obj, refs)
+                for r in contained:
+                    if not isinstance(r, dict) or not isinstance(r.get("id"), str):
+                        continue
+                    if "#" + r["id"] in refs:
+                        continue
+                    inner = set()
+                    _hash_refs(r, inner)
+                    if "#" in inner:
+                        continue
+                    ctx.add("error", "invariant", f"Constraint failed: dom-3: '{c.human}' "
+                            f"(unmatched: {r['id']})", expr, source=f"dom-3|{c.source}",
+                            diagnostics=c.expression)
+            continue
         if c.fn is None and c.key == "qty-3":
             if "code" in obj and "system" not in obj:
                 ctx.add("error", "invariant", f"Constraint failed: qty-3: '{c.human}'", expr,
@@ -491,6 +511,18 @@ def check_constraints(engine, obj, node, extra, expr, ctx):
             sev = "error" if c.severity == "error" else "warning"
             ctx.add(sev, "invariant", f"Constraint failed: {c.key}: '{c.human}'", expr,
                     source=f"{c.key}|{c.source}", diagnostics=c.expression)
+
+
+def _hash_refs(v, out: set):
+    """Every string starting with '#' in a resource (references, canonicals, uris)."""
+    if isinstance(v, dict):
+        for x in v.values():
+            _hash_refs(x, out)
+    elif isinstance(v, list):
+        for x in v:
+            _hash_refs(x, out)
+    elif isinstance(v, str) and v[:1] == "#":
+        out.add(v)
 
 
 def period_ok(start, end) -> bool:
