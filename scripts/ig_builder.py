@@ -173,6 +173,6 @@ class BundleBuilder:
                 "entry": self.entries}
 
 
-def write(path: Path, obj: dict) -> None:
+def write(path: Path, obj) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
