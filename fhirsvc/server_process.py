@@ -1,4 +1,4 @@
-"""Start and stop a real `python -m fhirsvc serve` process for end-to-end tests."""
+"""Start and stop a real `python -m fhirsvc serve` process (end-to-end tests, benchmarks)."""
 from __future__ import annotations
 
 import contextlib
@@ -10,10 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import requests
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -23,8 +22,9 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, db_url: str, workdir: Path, workers: int = 3):
+    def __init__(self, db_url: str, workdir: Path, workers: int = 3, env: dict | None = None):
         self.db_url, self.workdir, self.workers = db_url, workdir, workers
+        self.extra_env = env or {}
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}/fhir"
         self.proc: subprocess.Popen | None = None
@@ -33,7 +33,7 @@ class Server:
     def start(self) -> "Server":
         (self.workdir / "no-examples").mkdir(exist_ok=True)
         env = dict(os.environ, FHIRSVC_DATABASE_URL=self.db_url, FHIRSVC_PORT=str(self.port),
-                   FHIRSVC_HOST="127.0.0.1", FHIRSVC_EXAMPLES_DIR=str(self.workdir / "no-examples"))
+                   FHIRSVC_HOST="127.0.0.1", FHIRSVC_EXAMPLES_DIR=str(self.workdir / "no-examples"), **self.extra_env)
         with open(self.log, "ab") as out:
             # own process group, so a kill reaches gunicorn's workers too
             self.proc = subprocess.Popen(
@@ -48,9 +48,9 @@ class Server:
             except requests.ConnectionError:
                 time.sleep(0.2)
             if self.proc.poll() is not None:
-                pytest.fail("server exited: " + self.log.read_text()[-3000:])
+                raise RuntimeError("server exited: " + self.log.read_text()[-3000:])
         self.kill()
-        pytest.fail("server did not start: " + self.log.read_text()[-3000:])
+        raise RuntimeError("server did not start: " + self.log.read_text()[-3000:])
 
     def kill(self) -> None:
         """SIGKILL the whole process group: no clean shutdown, no rollback by the app."""

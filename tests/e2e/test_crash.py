@@ -8,7 +8,7 @@ import uuid
 import pytest
 import requests
 
-from .server import Server
+from fhirsvc.server_process import Server
 
 pytestmark = pytest.mark.e2e
 
