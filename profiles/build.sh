@@ -45,5 +45,6 @@ echo "== package.tgz, guide.json"
 "$PY" "$HERE/tools/pack.py"
 
 echo "== README.md"
-"$PY" "$ROOT/scripts/ig_summary.py" > "$HERE/README.md"
+"$PY" "$ROOT/scripts/ig_summary.py" > "$HERE/README.md.part"
+mv "$HERE/README.md.part" "$HERE/README.md"
 echo "== done"

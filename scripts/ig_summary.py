@@ -147,7 +147,7 @@ def main() -> None:
     out += ["", "## Examples", "", "| File | Entries | Resource types |", "|---|---|---|"]
     for p in sorted(EXAMPLES.glob("*.json")):
         b = json.loads(p.read_text())
-        if b.get("resourceType") != "Bundle":
+        if not isinstance(b, dict) or b.get("resourceType") != "Bundle":
             continue
         c = Counter(e["resource"]["resourceType"] for e in b.get("entry", []))
         out.append(f"| `examples/{p.name}` | {sum(c.values())} | "
