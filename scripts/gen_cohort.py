@@ -105,6 +105,21 @@ def ages(rng: random.Random, n: int, mean: float, sd: float) -> list[int]:
     return out
 
 
+def welch_t(a: list[float], b: list[float]) -> float:
+    return (statistics.mean(a) - statistics.mean(b)) / (
+        (statistics.variance(a) / len(a) + statistics.variance(b) / len(b)) ** 0.5)
+
+
+def unassociated(rng: random.Random, values: list, n_isc: int = 12, n_psc: int = 24) -> list:
+    """Permute values over the SSc patients (first n_isc ISC, then PSC only, then none) until
+    neither PSC nor ISC status shifts the mean (|Welch t| < 0.5): 'not associated'."""
+    vals = list(values)
+    while True:
+        rng.shuffle(vals)
+        if abs(welch_t(vals[:n_psc], vals[n_psc:])) < 0.5 and abs(welch_t(vals[:n_isc], vals[n_isc:])) < 0.5:
+            return vals
+
+
 def main() -> dict:
     rng = random.Random(SEED)
     b = BundleBuilder("cohort", tag=TAG)
@@ -117,7 +132,10 @@ def main() -> dict:
                             "arm": [{"name": arms[g], "type": cc(cig(f"cohort-{g}"))} for g in GROUPS],
                             "note": [{"text": t} for t in STUDY_NOTES]}, "cohort-study")
     splits = {feat: best_split(p) for feat, p in PUBLISHED_P.items()}
-    ssc_ages = ages(rng, 41, 60.3, 13.3)
+    ssc_ages = unassociated(rng, ages(rng, 41, 60.3, 13.3))
+    ssc_duration_days = unassociated(rng, [rng.randrange(365, 365 * 20) for _ in range(41)])
+    ssc_calcium = unassociated(rng, [round(rng.gauss(9.3, 0.4), 1) for _ in range(41)])
+    ssc_cholesterol = unassociated(rng, [round(rng.gauss(200, 30)) for _ in range(41)])
     ssc_sex = ["female"] * 36 + ["male"] * 5
     rng.shuffle(ssc_sex)
     for group, n in GROUPS.items():
@@ -158,7 +176,7 @@ def main() -> dict:
                   "cohort-subject")
             when = ct.isoformat()
             if group == "ssc":
-                onset = ct - timedelta(days=rng.randrange(365, 365 * 20))
+                onset = ct - timedelta(days=ssc_duration_days[i])
                 dis = b.add(f"{key}/disease", {"resourceType": "Condition", "clinicalStatus": clinical("active"),
                                                "verificationStatus": verified(), "category": condcat(),
                                                "code": cc(sct("89155008", "Systemic sclerosis")),
@@ -237,9 +255,9 @@ def main() -> dict:
                             **{k: v for k, v in res.items() if k != "resourceType"}}
                     b.add(f"{key}/{feat}", res, "ssc-manifestation")
             for k, code, val in (("calcium", lnc("17861-6", "Calcium [Mass/volume] in Serum or Plasma"),
-                                  round(rng.gauss(9.3, 0.4), 1)),
+                                  ssc_calcium[i]),
                                  ("cholesterol", lnc("2093-3", "Cholesterol [Mass/volume] in Serum or Plasma"),
-                                  round(rng.gauss(200, 30)))):
+                                  ssc_cholesterol[i])):
                 b.add(f"{key}/{k}", {"resourceType": "Observation", "status": "final", "category": obscat("laboratory"),
                                      "code": cc(code), "subject": ref(pat), "effectiveDateTime": when,
                                      "valueQuantity": qty(val, "mg/dL")}, "ssc-lab")

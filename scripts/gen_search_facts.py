@@ -47,7 +47,8 @@ FACTS = [
     # Case A
     ("A.0 woman, 53 at admission (born 1952-09-15, admitted 2006-04-10)",
      "Patient?identifier=http://hospital-a.example.org/fhir/sid/mrn|A-001&gender=female&birthdate=1952-09-15", 1),
-    ("A.1 diffuse cutaneous SSc, diagnosed 10 years before admission", f"Condition?{A}&code={s('128460000')}", 1),
+    ("A.1 diffuse cutaneous SSc, diagnosed 10 years before admission",
+     f"Condition?{A}&code={s('128460000')}&asserted-date=1996", 1),
     ("A.2 2-week history of lower-limb weakness", f"Condition?{A}&code={s('26544005')}&onset-date=2006-03-27&laterality={BILAT}", 1),
     ("A.2 2-week history of lower-limb numbness", f"Condition?{A}&code={c('sensory-disturbance')}&onset-date=2006-03-27", 1),
     ("A.3 daily Raynaud's phenomenon", f"Condition?{A}&code={s('266261006')}", 1),

@@ -123,3 +123,23 @@ def test_study_carries_published_values_and_flags(bundles):
     for s in ("p<0.0005", "p=0.005", "p=0.002", "p=0.02", "misprint", "33 patients", "27% SSc, 23% RA, 21% SLE",
               "p=0.015", "0.006", "p=0.008", "0.007", "Synthetic"):
         assert s in notes, s
+
+
+def test_no_association_with_age_duration_calcium_cholesterol(cohort):
+    from gen_cohort import welch_t
+    c, groups, conds, pats = cohort
+    ssc = [p for p, g in groups.items() if g == "ssc"]
+    ct = {r["subject"]["reference"]: r["effectiveDateTime"] for r in c.all("DiagnosticReport")
+          if has_code(r["code"], "http://loinc.org", "24627-2")}
+    onset = {r["subject"]["reference"]: r["onsetDateTime"] for r in c.all("Condition", "ssc-condition")}
+    lab = {code: {r["subject"]["reference"]: r["valueQuantity"]["value"] for r in c.coded("Observation", "http://loinc.org", code)}
+           for code in ("17861-6", "2093-3")}
+    variables = {
+        "age": {p: int(ct[p][:4]) - int(pats[p]["birthDate"][:4]) for p in ssc},
+        "duration": {p: int(ct[p][:4]) - int(onset[p][:4]) for p in ssc},
+        "calcium": lab["17861-6"], "cholesterol": lab["2093-3"]}
+    for name, v in variables.items():
+        for kind in ("paraspinal-calcinosis", "intraspinal-calcinosis"):
+            yes = [v[p] for p in ssc if kind in conds[p]]
+            no = [v[p] for p in ssc if kind not in conds[p]]
+            assert abs(welch_t(yes, no)) < 1.0, (name, kind)
