@@ -170,20 +170,37 @@ class FhirService:
                        "batch)", "resourceType")
         btype, ops = bundles.plan_bundle(bundle)
         if btype == "transaction":
-            results = self._transaction(ops, base_url)
+            results = self._transaction(bundle, ops, base_url)
         else:
             results = self._batch(ops, base_url)
         return self._response_bundle(btype, ops, results, base_url, return_resources)
 
-    def _transaction(self, ops: list[Op], base_url: str) -> list[Result]:
-        warnings = self._validate(ops, single=False)
+    def _transaction(self, bundle: dict, ops: list[Op], base_url: str) -> list[Result]:
+        # The whole Bundle is validated at once, so references between entries resolve and
+        # issues are located as Bundle.entry[i].resource...; nothing is written on an error.
+        issues = self.validator.validate(bundle)
+        if has_errors(issues):
+            raise OperationOutcomeError(sort_issues(issues), 422)
+        warnings = [i for i in issues if i.severity == "warning"]
         by_index: dict[int, Result] = {}
         with self.db.unit_of_work(write=True) as uow:
             mapping = self._resolve_identities(uow, ops, base_url)
-            for op in bundles.sort_for_processing(ops):
-                if op.method in ("GET", "HEAD"):
-                    continue
-                by_index[op.index] = self._execute(uow, op, mapping)
+            ordered = bundles.sort_for_processing(ops)
+            for op in ordered:
+                if op.method == "DELETE":
+                    by_index[op.index] = self._execute(uow, op, mapping)
+            # creates go in bulk (one INSERT ... RETURNING, one executemany)
+            creates = [op for op in ordered if op.method == "POST" and "existing" not in op.extra]
+            for op in creates:
+                if mapping:
+                    bundles.rewrite_references(op.resource, mapping)
+            stored = uow.resources.create_many(
+                [(op.rtype, op.rid, op.resource, "POST") for op in creates])
+            for op, s in zip(creates, stored):
+                by_index[op.index] = Result(201, s)
+            for op in ordered:
+                if op.method in ("POST", "PUT") and op.index not in by_index:
+                    by_index[op.index] = self._execute(uow, op, mapping)
             self._record_aliases(uow, [(op, by_index[op.index]) for op in ops
                                        if op.index in by_index])
             uow.flush_index()  # GETs after the writes see them, search indexes included

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from typing import Iterable, Iterator
 
 import orjson
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..outcomes import fail
@@ -59,6 +59,13 @@ class Stored:
     def resource(self) -> dict:
         return orjson.loads(self.content) if self.content else {}
 
+
+# Statements built once: building them per call costs more than executing them.
+_INSERT_RESOURCES = insert(R).returning(R.c.pk, sort_by_parameter_order=True)
+_INSERT_VERSION = insert(V)
+_UPDATE_CURRENT = update(R).where(R.c.pk == bindparam("b_pk")).values(
+    version=bindparam("version"), last_updated=bindparam("last_updated"),
+    deleted=bindparam("deleted"))
 
 _COLUMNS = (R.c.pk, R.c.resource_type, R.c.resource_id, V.c.version, V.c.last_updated,
             V.c.deleted, V.c.method, V.c.content)
@@ -161,6 +168,22 @@ class Repository:
             last = rows[-1].pk
 
     # -- writes ------------------------------------------------------------------------------
+    @staticmethod
+    def _stamp(rtype: str, rid: str, resource: dict | None, version: int, now: int
+               ) -> str | None:
+        """Set id and meta (versionId, lastUpdated) and serialise once; None for a delete."""
+        if resource is None:
+            return None
+        meta = dict(resource.get("meta") or {})
+        meta["versionId"] = str(version)
+        meta["lastUpdated"] = micros_to_instant(now)
+        # resourceType, id and meta lead, as in the specification's examples
+        ordered = {"resourceType": resource.get("resourceType", rtype), "id": rid, "meta": meta}
+        ordered.update((k, v) for k, v in resource.items() if k not in ordered)
+        resource.clear()
+        resource.update(ordered)
+        return orjson.dumps(resource).decode()
+
     def save(self, rtype: str, rid: str, resource: dict | None, method: str,
              current: Stored | None = None) -> Stored:
         """Store a new version (resource None = logical delete) and make it current.
@@ -168,44 +191,52 @@ class Repository:
         `current` is the caller's already-read current version (read inside this transaction),
         or None when the resource does not exist yet.
         """
-        now = time.time_ns() // 1000
-        if current is not None and now <= current.last_updated:
-            now = current.last_updated + 1  # lastUpdated never goes backwards for a resource
-        version = current.version + 1 if current else 1
-        content = None
-        if resource is not None:
-            meta = dict(resource.get("meta") or {})
-            meta["versionId"] = str(version)
-            meta["lastUpdated"] = micros_to_instant(now)
-            # resourceType, id and meta lead, as in the specification's examples
-            ordered = {"resourceType": resource.get("resourceType", rtype), "id": rid,
-                       "meta": meta}
-            ordered.update((k, v) for k, v in resource.items() if k not in ordered)
-            resource.clear()
-            resource.update(ordered)
-            content = orjson.dumps(resource).decode()
-        deleted = resource is None
         if current is None:
-            # No savepoint: a unique violation here means a concurrent create of the same id,
-            # and the whole transaction must fail (PostgreSQL aborts it anyway).
-            try:
-                pk = self.conn.execute(
-                    insert(R).values(resource_type=rtype, resource_id=rid, version=version,
-                                     last_updated=now, deleted=deleted).returning(R.c.pk)
-                ).scalar_one()
-            except IntegrityError:
-                raise fail(409, "conflict", f"{rtype}/{rid} was created by a concurrent request; "
-                           "retry the request") from None
-        else:
-            pk = current.pk
-            self.conn.execute(update(R).where(R.c.pk == pk).values(
-                version=version, last_updated=now, deleted=deleted))
-        self.conn.execute(insert(V).values(res_pk=pk, version=version, resource_type=rtype,
-                                           last_updated=now, deleted=deleted, method=method,
-                                           content=content))
+            return self.create_many([(rtype, rid, resource, method)])[0]
+        now = max(time.time_ns() // 1000, current.last_updated + 1)  # never goes backwards
+        version = current.version + 1
+        content = self._stamp(rtype, rid, resource, version, now)
+        deleted = resource is None
+        self.conn.execute(_UPDATE_CURRENT, {"b_pk": current.pk, "version": version,
+                                            "last_updated": now, "deleted": deleted})
+        self.conn.execute(_INSERT_VERSION, {"res_pk": current.pk, "version": version,
+                                            "resource_type": rtype, "last_updated": now,
+                                            "deleted": deleted, "method": method,
+                                            "content": content})
         if self._on_change is not None:
-            self._on_change(pk, rtype, resource)
-        return Stored(pk, rtype, rid, version, now, deleted, method, content)
+            self._on_change(current.pk, rtype, resource)
+        return Stored(current.pk, rtype, rid, version, now, deleted, method, content)
+
+    def create_many(self, items: list[tuple[str, str, dict | None, str]]) -> list[Stored]:
+        """Version 1 of new resources, in bulk: (type, id, resource, method) each.
+
+        One multi-row INSERT ... RETURNING for the resource rows and one executemany for the
+        versions. A unique violation means a concurrent create of the same id: the whole
+        transaction fails (no savepoint; PostgreSQL aborts it anyway).
+        """
+        if not items:
+            return []
+        now = time.time_ns() // 1000
+        contents = [self._stamp(t, i, r, 1, now) for t, i, r, _ in items]
+        try:
+            rows = self.conn.execute(_INSERT_RESOURCES, [
+                {"resource_type": t, "resource_id": i, "version": 1, "last_updated": now,
+                 "deleted": r is None} for t, i, r, _ in items]).all()
+        except IntegrityError:
+            ids = ", ".join(f"{t}/{i}" for t, i, _, _ in items[:5])
+            raise fail(409, "conflict", f"A resource among {ids} was created by a concurrent "
+                       "request; retry the request") from None
+        pks = [row[0] for row in rows]
+        self.conn.execute(_INSERT_VERSION, [
+            {"res_pk": pk, "version": 1, "resource_type": t, "last_updated": now,
+             "deleted": r is None, "method": m, "content": c}
+            for pk, (t, _, r, m), c in zip(pks, items, contents)])
+        out = []
+        for pk, (t, i, r, m), c in zip(pks, items, contents):
+            if self._on_change is not None:
+                self._on_change(pk, t, r)
+            out.append(Stored(pk, t, i, 1, now, r is None, m, c))
+        return out
 
     # -- aliases (urn:uuid / urn:oid fullUrls) -----------------------------------------------
     def resolve_aliases(self, aliases: Iterable[str]) -> dict[str, str]:
