@@ -15,7 +15,8 @@ from sqlalchemy import and_, false, func, or_, select
 
 from ..outcomes import fail, operation_outcome, warning
 from ..storage.tables import resources as R
-from .query import Ctx, TABLES, bad, date_and_condition, param_condition, split_values
+from .query import (Cond, Ctx, TABLES, bad, date_and_condition, fixed, param_cond,
+                    param_condition, rows_cond, split_values)
 from .registry import SearchRegistry
 from .tables import idx_reference
 
@@ -72,7 +73,7 @@ class SearchEngine:
             if code == "_has":
                 if rtype is None:
                     raise fail(400, "not-supported", "_has needs a resource type", name)
-                plan.conds.append(self._has(ctx, rtype, r, name, value, strict))
+                plan.conds.append(fixed(3, self._has(ctx, rtype, r, name, value, strict)))
                 plan.link_params.append((name, value))
                 continue
             if "." in name:
@@ -93,16 +94,16 @@ class SearchEngine:
                     and modifier is None and "," not in value):
                 date_groups.setdefault(code, []).append((name, value))
                 continue
-            plan.conds.append(param_condition(ctx, rtype, r, name, value, param, modifier))
+            plan.conds.append(param_cond(ctx, rtype, r, name, value, param, modifier))
         for code, items in date_groups.items():
             if len(items) == 1:
                 name, value = items[0]
-                plan.conds.append(param_condition(ctx, rtype, r, name, value,
-                                                  self._param(rtype, code), None))
+                plan.conds.append(param_cond(ctx, rtype, r, name, value,
+                                             self._param(rtype, code), None))
             else:
                 plan.conds.append(date_and_condition(rtype, r, code, items))
         if plan.types:
-            plan.conds.append(r.c.resource_type.in_(plan.types))
+            plan.conds.append(fixed(0, r.c.resource_type.in_(plan.types)))
         if compartment is not None:
             plan.conds.append(self._compartment_cond(rtype, r, compartment))
         if unknown:
@@ -205,13 +206,19 @@ class SearchEngine:
         if not inner:
             return None
         ref = idx_reference.alias()
-        sub = (select(ref.c.res_pk)
-               .select_from(ref.join(r2, and_(r2.c.resource_type == ref.c.target_type,
-                                              r2.c.resource_id == ref.c.target_id)))
-               .where(ref.c.resource_type == rtype, ref.c.param == code,
-                      r2.c.deleted == false(), or_(*inner) if len(inner) > 1 else inner[0])
-               .correlate(None))
-        return r.c.pk.in_(sub)
+        joined = ref.join(r2, and_(r2.c.resource_type == ref.c.target_type,
+                                   r2.c.resource_id == ref.c.target_id))
+        where = [ref.c.resource_type == rtype, ref.c.param == code, r2.c.deleted == false(),
+                 or_(*inner) if len(inner) > 1 else inner[0]]
+
+        def as_in(r):
+            return r.c.pk.in_(select(ref.c.res_pk).select_from(joined).where(*where)
+                              .correlate(None))
+
+        def as_exists(r):
+            return (select(ref.c.res_pk).select_from(joined)
+                    .where(ref.c.res_pk == r.c.pk, *where).correlate(r).exists())
+        return Cond(2, as_in, as_exists)
 
     def _has(self, ctx: Ctx, rtype: str, r, name: str, value: str, strict: bool):
         parts = name.split(":")
@@ -245,18 +252,18 @@ class SearchEngine:
         if rtype is None:
             raise fail(400, "not-supported", "Compartment search needs a resource type")
         codes = self.registry.patient_compartment(rtype)
-        conds = []
-        if codes:
-            ref = idx_reference
-            conds.append(r.c.pk.in_(
-                select(ref.c.res_pk).where(ref.c.target_id == cid, ref.c.target_type == "Patient",
-                                           ref.c.resource_type == rtype,
-                                           ref.c.param.in_(codes)).correlate(None)))
         if rtype == "Patient":
-            conds.append(r.c.resource_id == cid)
-        if not conds:
+            # the patient itself, and patients linked to it
+            ref = idx_reference
+            sub = select(ref.c.res_pk).where(
+                ref.c.target_id == cid, ref.c.target_type == "Patient",
+                ref.c.resource_type == rtype, ref.c.param.in_(codes or ["link"])).correlate(None)
+            return fixed(0, or_(r.c.resource_id == cid, r.c.pk.in_(sub)))
+        if not codes:
             raise fail(400, "invalid", f"{rtype} is not in the Patient compartment")
-        return or_(*conds) if len(conds) > 1 else conds[0]
+        ref = idx_reference.alias()
+        return rows_cond(1, ref, [ref.c.target_id == cid, ref.c.target_type == "Patient",
+                                  ref.c.resource_type == rtype, ref.c.param.in_(codes)])
 
     # -- running -------------------------------------------------------------------------------
     def _order(self, plan: Plan, r) -> list:
@@ -289,7 +296,11 @@ class SearchEngine:
         conds = [r.c.deleted == false()]
         if plan.rtype:
             conds.insert(0, r.c.resource_type == plan.rtype)
-        return conds + plan.conds
+        ordered = sorted(plan.conds, key=lambda c: c.rank)  # stable: request order on ties
+        for i, cond in enumerate(ordered):
+            # the most selective condition drives (IN list); the others are probed per row
+            conds.append(cond.as_in(r) if i == 0 and cond.rank < 9 else cond.as_exists(r))
+        return conds
 
     def search(self, uow, resource_type: str | None, params: list[tuple[str, str]], *,
                base_url: str, strict: bool = False,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, select
 
 from ..storage.tables import resources as R
 from .registry import Compiled, SearchRegistry
@@ -153,79 +153,70 @@ def uri_values(value, t) -> list[tuple]:
 CONVERTERS = {"token": token_values, "string": string_values, "date": date_values,
               "reference": reference_values, "quantity": quantity_values,
               "number": number_values, "uri": uri_values}
-COLUMNS = {"token": ("system", "code", "text"), "string": ("value", "exact"),
-           "date": ("low", "high"), "reference": ("target_type", "target_id", "url"),
-           "quantity": ("value", "system", "code", "unit"), "number": ("value",),
-           "uri": ("value",)}
+
+# Rows are tuples in table column order: (res_pk, resource_type, param, *values); date rows
+# end with (wide, multi).
 
 
-def _composite_second(kind: str, value, t) -> list[dict]:
+def _composite_second(kind: str, value, t) -> list[tuple]:
+    """(v_system, v_code, v_num, v_low, v_high, v_str) for the second component."""
     out = []
     if kind == "token":
         for s, c, _x in token_values(value, t):
             if s != "of-type":
-                out.append({"v_system": s, "v_code": c})
+                out.append((s, c, None, None, None, None))
     elif kind == "quantity":
         for v, s, c, u in quantity_values(value, t):
-            out.append({"v_num": v, "v_system": s, "v_code": c or u})
+            out.append((s, c or u, v, None, None, None))
     elif kind == "number":
-        out.extend({"v_num": v} for (v,) in number_values(value, t))
+        out.extend((None, None, v, None, None, None) for (v,) in number_values(value, t))
     elif kind == "date":
-        out.extend({"v_low": lo, "v_high": hi} for lo, hi in date_values(value, t))
+        out.extend((None, None, None, lo, hi, None) for lo, hi in date_values(value, t))
     elif kind == "string":
-        out.extend({"v_str": n} for n, _e in string_values(value, t))
+        out.extend((None, None, None, None, None, n) for n, _e in string_values(value, t))
     elif kind in ("reference", "uri"):
-        for row in reference_values(value, t):
-            out.append({"v_system": row[0], "v_code": row[1], "v_str": row[2]})
+        for tt, tid, url in reference_values(value, t):
+            out.append((tt, tid, None, None, None, url))
     return out
 
 
-_EMPTY_COMPOSITE = {"v_system": None, "v_code": None, "v_num": None, "v_low": None,
-                    "v_high": None, "v_str": None}
-
-
 def extract(registry: SearchRegistry, res_pk: int, rtype: str, resource: dict
-            ) -> dict[str, list[dict]]:
+            ) -> dict[str, list[tuple]]:
     """Index rows for one resource, by parameter type."""
-    rows: dict[str, list[dict]] = defaultdict(list)
+    rows: dict[str, list[tuple]] = defaultdict(list)
     for comp in registry.compiled(rtype):
         p = comp.param
+        kind = p.type
         if comp.composite is not None:
             _extract_composite(comp, res_pk, rtype, resource, rows["composite"])
             continue
-        conv = CONVERTERS[p.type]
-        cols = COLUMNS[p.type]
-        seen = set()
-        target = rows[p.type]
-        first = len(target)
+        conv = CONVERTERS[kind]
+        seen: set = set()
+        target = rows[kind]
+        code = p.code
         for value, t in comp.extract(resource):
             for tup in conv(value, t):
                 if tup in seen:
                     continue
                 seen.add(tup)
-                if p.type == "token" and tup[0] == "of-type":
-                    target.append({"res_pk": res_pk, "resource_type": rtype,
-                                   "param": p.code + ":of-type", "system": tup[1],
-                                   "code": tup[2], "text": None})
-                    continue
-                row = dict(zip(cols, tup))
-                row["res_pk"] = res_pk
-                row["resource_type"] = rtype
-                row["param"] = p.code
-                if p.type == "date":
-                    row["wide"] = 1 if tup[1] - tup[0] >= DAY else 0
-                    row["multi"] = 0
-                target.append(row)
-        if p.type == "date" and len(target) - first > 1:
-            for row in target[first:]:
-                row["multi"] = 1
+                if kind == "token" and tup[0] == "of-type":
+                    target.append((res_pk, rtype, code + ":of-type", tup[1], tup[2], None))
+                elif kind == "date":
+                    target.append((res_pk, rtype, code, tup[0], tup[1],
+                                   1 if tup[1] - tup[0] >= DAY else 0, 0))
+                else:
+                    target.append((res_pk, rtype, code) + tup)
+        if kind == "date" and len(seen) > 1:
+            n = len(seen)
+            target[-n:] = [row[:-1] + (1,) for row in target[-n:]]
     return rows
 
 
 def _extract_composite(comp: Compiled, res_pk: int, rtype: str, resource: dict,
-                       out: list[dict]) -> None:
+                       out: list[tuple]) -> None:
     from .paths import walk
     kind2 = comp.component_types[1]
+    code = comp.param.code
     for steps, (first, second) in comp.composite:
         for element, _t in walk(resource, steps):
             firsts = [row for v, t in first(element) for row in token_values(v, t)
@@ -235,19 +226,31 @@ def _extract_composite(comp: Compiled, res_pk: int, rtype: str, resource: dict,
             seconds = [row for v, t in second(element) for row in _composite_second(kind2, v, t)]
             for s1, c1, _x in firsts:
                 for sec in seconds:
-                    row = dict(_EMPTY_COMPOSITE)
-                    row.update(sec)
-                    row.update(res_pk=res_pk, resource_type=rtype, param=comp.param.code,
-                               system1=s1, code1=c1)
-                    out.append(row)
+                    out.append((res_pk, rtype, code, s1, c1) + sec)
+
+
+_INSERT_SQL: dict[tuple[str, str], str] = {}
+
+
+def _insert_sql(conn, kind: str) -> str:
+    key = (conn.dialect.paramstyle, kind)
+    sql = _INSERT_SQL.get(key)
+    if sql is None:
+        table = INDEX_TABLES[kind]
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        cols = [c.name for c in table.columns]
+        sql = (f"INSERT INTO {table.name} ({', '.join(cols)}) "
+               f"VALUES ({', '.join([mark] * len(cols))})")
+        _INSERT_SQL[key] = sql
+    return sql
 
 
 class Indexer:
     def __init__(self, registry: SearchRegistry):
         self.registry = registry
 
-    def rows(self, items) -> dict[str, list[dict]]:
-        allrows: dict[str, list[dict]] = defaultdict(list)
+    def rows(self, items) -> dict[str, list[tuple]]:
+        allrows: dict[str, list[tuple]] = defaultdict(list)
         for pk, rtype, resource in items:
             if resource is None:
                 continue
@@ -276,10 +279,11 @@ class Indexer:
         self.insert(conn, self.rows(items))
 
     @staticmethod
-    def insert(conn, allrows: dict[str, list[dict]]) -> None:
+    def insert(conn, allrows: dict[str, list[tuple]]) -> None:
+        """One driver-level executemany per table (no per-row SQLAlchemy processing)."""
         for kind, rows in allrows.items():
             if rows:
-                conn.execute(insert(INDEX_TABLES[kind]), rows)
+                conn.exec_driver_sql(_insert_sql(conn, kind), rows)
 
 
 def reindex(db, registry: SearchRegistry, batch: int = 1000) -> int:

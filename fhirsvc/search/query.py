@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 from sqlalchemy import and_, false, intersect, literal, not_, or_, select, true, union
 from sqlalchemy.sql.elements import ColumnElement
@@ -195,18 +196,38 @@ def date_cond(t, name, modifier, value):
     return _date_rows(t, [_date_search_bounds(name, value)])
 
 
-def date_and_condition(rtype: str, r, code: str, items: list[tuple[str, str]]):
+def date_and_condition(rtype: str, r, code: str, items: list[tuple[str, str]]) -> Cond:
     """Repeated date parameter (`date=ge2015&date=lt2016`, each single-valued): values that
     satisfy every comparison on one row, plus resources with several values (`multi`) that
     satisfy each comparison on some row -- exact AND semantics, one narrow index range."""
-    t = idx_date
     bounds = [_date_search_bounds(name, value) for name, value in items]
-    base = [t.c.resource_type == rtype, t.c.param == code]
-    same_row = select(t.c.res_pk).where(*base, _date_rows(t, bounds)).correlate(None)
-    per_value = [select(t.c.res_pk).where(*base, t.c.multi == 1, _date_rows(t, [b]))
-                 .correlate(None) for b in bounds]
-    multi = intersect(*per_value).subquery()
-    return r.c.pk.in_(union(same_row, select(multi.c.res_pk)))
+
+    def parts():
+        t = idx_date.alias()
+        same = (t, [t.c.resource_type == rtype, t.c.param == code, _date_rows(t, bounds)])
+        multi = []
+        for p, lo, hi in bounds:
+            m = idx_date.alias()
+            # exact comparison only: the planner then uses the small (multi) index
+            multi.append((m, [m.c.resource_type == rtype, m.c.param == code, m.c.multi == 1,
+                              date_range_cond(m.c.low, m.c.high, p, lo, hi)]))
+        return same, multi
+
+    def as_in(r):
+        (t, where), multi = parts()
+        same_row = select(t.c.res_pk).where(*where).correlate(None)
+        inter = intersect(*[select(m.c.res_pk).where(*w).correlate(None) for m, w in multi])
+        sub = inter.subquery()
+        return r.c.pk.in_(union(same_row, select(sub.c.res_pk)))
+
+    def as_exists(r):
+        (t, where), multi = parts()
+
+        def ex(tab, w):
+            return (select(literal(1)).select_from(tab).where(tab.c.res_pk == r.c.pk, *w)
+                    .correlate(r).exists())
+        return or_(ex(t, where), and_(*[ex(m, w) for m, w in multi]))
+    return Cond(4, as_in, as_exists)
 
 
 def _number(name: str, text: str) -> tuple[float, float, float]:
@@ -340,43 +361,79 @@ def _lastupdated_cond(r, name: str, value: str):
     return date_range_cond(r.c.last_updated, r.c.last_updated, prefix, lo, hi)
 
 
-def param_condition(ctx: Ctx, rtype: str, r, name: str, raw_value: str,
+@dataclass
+class Cond:
+    """One search condition on a resources alias, usable as `r.pk IN (...)` (the driving,
+    most selective condition) or as a correlated EXISTS (every other condition: one index
+    probe per candidate instead of materialising a large set)."""
+    rank: int
+    as_in: Callable
+    as_exists: Callable
+
+
+def fixed(rank: int, expr) -> Cond:
+    return Cond(rank, lambda r: expr, lambda r: expr)
+
+
+def rows_cond(rank: int, table, where: list, negate: bool = False) -> Cond:
+    def as_in(r):
+        sub = select(table.c.res_pk).where(*where).correlate(None)
+        return r.c.pk.not_in(sub) if negate else r.c.pk.in_(sub)
+
+    def as_exists(r):
+        e = (select(literal(1)).select_from(table).where(table.c.res_pk == r.c.pk, *where)
+             .correlate(r).exists())
+        return ~e if negate else e
+    return Cond(rank, as_in, as_exists)
+
+
+RANKS = {"reference": 1, "token": 2, "uri": 2, "string": 3, "composite": 3, "number": 4,
+         "quantity": 4, "date": 4}
+
+
+def param_condition(ctx: Ctx, rtype: str | None, r, name: str, raw_value: str,
                     param: SearchParam | None, modifier: str | None) -> ColumnElement:
     """Condition on alias `r` (of type `rtype`) for one `name=value` occurrence."""
+    return param_cond(ctx, rtype, r, name, raw_value, param, modifier).as_in(r)
+
+
+def param_cond(ctx: Ctx, rtype: str | None, r, name: str, raw_value: str,
+               param: SearchParam | None, modifier: str | None) -> Cond:
+    """The condition for one `name=value` occurrence (see Cond)."""
     code = param.code if param is not None else name.split(":")[0]
     values = split_values(raw_value)
     if code == "_id":
         if modifier == "missing":
-            return true() if raw_value == "false" else false()
+            return fixed(0, true() if raw_value == "false" else false())
         if modifier:
             raise fail(400, "not-supported", f"Modifier ':{modifier}' is not supported on "
                        "'_id'", name)
-        return r.c.resource_id.in_(values)
+        return fixed(0, r.c.resource_id.in_(values))
     if code == "_lastUpdated":
         if modifier:
             raise fail(400, "not-supported", f"Modifier ':{modifier}' is not supported on "
                        "'_lastUpdated'", name)
-        return or_(*[_lastupdated_cond(r, name, v) for v in values])
+        return fixed(6, or_(*[_lastupdated_cond(r, name, v) for v in values]))
     assert param is not None
     kind = param.type
     comp = ctx.registry.compiled_param(rtype or "Basic", code)
     if comp is None:
         raise fail(400, "not-supported", f"Search parameter '{code}' of {rtype} is not "
                    "supported (no indexable expression)", name)
-    t = TABLES[kind]
+    t = TABLES[kind].alias()
     allowed = MODIFIERS[kind]
     if modifier and modifier not in allowed and not (kind == "reference"
                                                      and modifier[:1].isupper()):
         raise fail(400, "not-supported", f"Modifier ':{modifier}' is not supported on "
                    f"{kind} parameter '{code}'", name)
     pcode = code + ":of-type" if modifier == "of-type" else code
-    base = select(t.c.res_pk).where(t.c.param == pcode).correlate(None)
+    base = [t.c.param == pcode]
     if rtype is not None:
-        base = base.where(t.c.resource_type == rtype)
+        base.insert(0, t.c.resource_type == rtype)
     if modifier == "missing":
         if raw_value not in ("true", "false"):
             raise bad(name, f"':missing' takes true or false, got '{raw_value}'")
-        return r.c.pk.not_in(base) if raw_value == "true" else r.c.pk.in_(base)
+        return rows_cond(9 if raw_value == "true" else 5, t, base, negate=raw_value == "true")
     ors = []
     for v in values:
         if v == "":
@@ -398,10 +455,13 @@ def param_condition(ctx: Ctx, rtype: str, r, name: str, raw_value: str,
             ors.append(reference_cond(t, name, modifier, v, ctx, param))
         elif kind == "composite":
             ors.append(composite_cond(t, name, modifier, v, ctx, comp.component_types))
-    sub = base.where(or_(*ors) if len(ors) > 1 else ors[0])
-    if modifier == "not":
-        return r.c.pk.not_in(sub)
-    return r.c.pk.in_(sub)
+    where = base + [or_(*ors) if len(ors) > 1 else ors[0]]
+    rank = RANKS[kind]
+    if modifier in ("text", "contains"):
+        rank = 6
+    elif modifier == "exact":
+        rank = 2
+    return rows_cond(9 if modifier == "not" else rank, t, where, negate=modifier == "not")
 
 
 def resources_alias(name: str = "r"):

@@ -100,13 +100,14 @@ def test_extract_observation(reg):
            "valueQuantity": {"value": 120, "system": "http://unitsofmeasure.org",
                              "code": "mm[Hg]", "unit": "mmHg"}}
     rows = extract(reg, 7, "Observation", obs)
-    params = {(k, r["param"]) for k, rs in rows.items() for r in rs}
+    params = {(k, r[2]) for k, rs in rows.items() for r in rs}
     for p in [("token", "code"), ("token", "status"), ("reference", "subject"),
               ("reference", "patient"), ("date", "date"), ("quantity", "value-quantity"),
               ("composite", "code-value-quantity")]:
         assert p in params
-    assert all(r["res_pk"] == 7 and r["resource_type"] == "Observation"
-               for rs in rows.values() for r in rs)
+    assert all(r[0] == 7 and r[1] == "Observation" for rs in rows.values() for r in rs)
+    date_row = next(r for r in rows["date"] if r[2] == "date")
+    assert date_row[3:] == (1614816000000000, 1614902399999999, 0, 0)  # a day is not wide
 
 
 def test_core_expressions_mostly_compile(reg):
