@@ -22,7 +22,13 @@ def build_service(config):
     search = SearchEngine(registry)
     indexer = Indexer(registry)
     db = Database(config.database_url, indexer=indexer)
-    validator = Validator(strict_profiles=config.require_guide_profiles)
+    from .definitions.registry import Registry
+
+    # A registry per service: conformance resources stored in one database never leak into
+    # another app in the same process. A broken guide stops the start-up, loudly.
+    definitions = Registry()
+    definitions.load_guide(config.profiles_dir)
+    validator = Validator(strict_profiles=config.require_guide_profiles, registry=definitions)
     return FhirService(db, validator, search=search, config=config)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import email.utils
 import re
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Sequence
@@ -59,15 +60,43 @@ def parse_json(body: bytes | str, where: str = "") -> object:
 
 
 class FhirService:
-    def __init__(self, db: Database, validator, search=None, config=None,
-                 on_conformance_write: Callable[[dict], None] | None = None):
+    def __init__(self, db: Database, validator, search=None, config=None):
         self.db = db
         self.validator = validator
         self.search_engine = search
         self.config = config
-        # Called for stored StructureDefinition / ValueSet / CodeSystem / SearchParameter so
-        # the registries see them (the validator and the search engine index them).
-        self.on_conformance_write = on_conformance_write
+        # Newest lastUpdated of stored conformance resources this process has applied to its
+        # registries. Any worker may store a profile; every worker catches up before it
+        # validates or searches (one indexed query), so the app stays stateless.
+        self._conformance_mark = -1
+        self._conformance_lock = threading.Lock()
+
+    def sync_conformance(self, uow: UnitOfWork | None = None) -> int:
+        """Apply StructureDefinitions, ValueSets, CodeSystems and SearchParameters stored since
+        the last call (by any process) to the validator's and the search engine's registries.
+        Returns how many were applied."""
+        if uow is None:
+            with self.db.unit_of_work() as own:
+                return self.sync_conformance(own)
+        mark = uow.resources.latest_change(CONFORMANCE_TYPES)
+        if mark == self._conformance_mark:
+            return 0
+        with self._conformance_lock:
+            changed = uow.resources.changed_since(CONFORMANCE_TYPES, self._conformance_mark)
+            applied = 0
+            for stored in changed:
+                if stored.deleted:
+                    continue  # registries keep what they learnt; documented limitation
+                resource = stored.resource()
+                if stored.resource_type == "SearchParameter":
+                    if self.search_engine is not None:
+                        self.search_engine.registry.add(resource)
+                        applied += 1
+                elif self.validator is not None and hasattr(self.validator, "registry"):
+                    self.validator.registry.add(resource)  # recompiles what depends on it
+                    applied += 1
+            self._conformance_mark = max([mark] + [s.last_updated for s in changed])
+        return applied
 
     # -- reads -------------------------------------------------------------------------------
     def read(self, rtype: str, rid: str) -> Stored:
@@ -151,13 +180,13 @@ class FhirService:
         return resource
 
     def _run_single(self, op: Op) -> Result:
+        self.sync_conformance()
         warnings = self._validate([op], single=True)
         with self.db.unit_of_work(write=True) as uow:
             mapping = self._resolve_identities(uow, [op], "")
             result = self._execute(uow, op, mapping)
             uow.commit()
         result.issues = warnings + result.issues
-        self._after_commit([result])
         return result
 
     # -- transaction and batch ----------------------------------------------------------------
@@ -169,6 +198,7 @@ class FhirService:
             raise fail(400, "invalid", "POST to the base takes a Bundle (type transaction or "
                        "batch)", "resourceType")
         btype, ops = bundles.plan_bundle(bundle)
+        self.sync_conformance()
         if btype == "transaction":
             results = self._transaction(bundle, ops, base_url)
         else:
@@ -213,7 +243,6 @@ class FhirService:
             if m and int(m.group(1)) in by_index:
                 by_index[int(m.group(1))].issues.append(w)
         results = [by_index[op.index] for op in ops]
-        self._after_commit(results)
         return results
 
     def _batch(self, ops: list[Op], base_url: str) -> list[Result]:
@@ -232,7 +261,6 @@ class FhirService:
                         self._record_aliases(uow, [(op, result)])
                     uow.commit()
                 result.issues = warnings + result.issues
-                self._after_commit([result])
             except OperationOutcomeError as exc:
                 result = Result(exc.status, issues=exc.issues)
             results.append(result)
@@ -386,13 +414,6 @@ class FhirService:
         if has_errors(issues):
             raise OperationOutcomeError(sort_issues(issues), 422)
         return [i for i in issues if i.severity == "warning"]
-
-    def _after_commit(self, results: list[Result]) -> None:
-        if self.on_conformance_write is None:
-            return
-        for r in results:
-            if r.stored is not None and r.stored.resource_type in CONFORMANCE_TYPES:
-                self.on_conformance_write(r.stored)
 
     # -- conditional matching ---------------------------------------------------------------
     def match(self, uow: UnitOfWork, rtype: str, query: list[tuple[str, str]], op: Op | None = None

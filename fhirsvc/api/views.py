@@ -134,6 +134,7 @@ def _search(rtype: str | None, compartment: tuple[str, str] | None = None,
             params: list[tuple[str, str]] | None = None):
     svc = service()
     with svc.db.unit_of_work() as uow:
+        svc.sync_conformance(uow)
         bundle = svc.search_engine.search(
             uow, rtype, query_pairs() if params is None else params, base_url=base_url(),
             strict=strict_handling(), compartment=compartment)
@@ -287,6 +288,7 @@ def _validate_params(rtype: str) -> tuple[dict | None, list[str], str | None]:
 def _run_validate(rtype: str, rid: str | None):
     resource, profiles, mode = _validate_params(rtype)
     svc = service()
+    svc.sync_conformance()
     if mode == "delete":
         if rid is None:
             raise fail(400, "required", "$validate with mode=delete needs an instance "

@@ -128,7 +128,7 @@ def _compile_steps(part: str, rtype: str, choices: dict[str, list[str]],
         if _IDENT.match(seg):
             child = f"{path}.{seg}"
             steps.append(("child", seg, choices.get(child)))
-            path = child
+            path = "Extension" if seg in ("extension", "modifierExtension") else child
             continue
         fm = _FUNC.match(seg)
         if not fm:
@@ -151,8 +151,6 @@ def _compile_steps(part: str, rtype: str, choices: dict[str, list[str]],
             path = "Extension"
         else:
             raise _Unsupported(seg)
-        if steps and steps[-1][0] == "child" and steps[-1][1] == "extension":
-            path = "Extension"
     if as_type:
         _retype(steps, as_type)
     return steps

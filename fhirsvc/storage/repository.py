@@ -147,6 +147,19 @@ class Repository:
             q = q.where(R.c.deleted.is_(False))
         return self.conn.execute(q).scalar_one()
 
+    def latest_change(self, types: Iterable[str]) -> int:
+        """The newest lastUpdated among resources of these types (0 when there are none)."""
+        q = select(func.max(R.c.last_updated)).where(R.c.resource_type.in_(list(types)))
+        return self.conn.execute(q).scalar() or 0
+
+    def changed_since(self, types: Iterable[str], since: int) -> list[Stored]:
+        """Current versions of these types changed after `since` (oldest first)."""
+        q = (select(*_COLUMNS).select_from(R.join(V, and_(V.c.res_pk == R.c.pk,
+                                                          V.c.version == R.c.version)))
+             .where(R.c.resource_type.in_(list(types)), R.c.last_updated > since)
+             .order_by(R.c.last_updated))
+        return [_stored(row) for row in self.conn.execute(q)]
+
     def types_present(self) -> list[str]:
         q = select(R.c.resource_type).where(R.c.deleted.is_(False)).distinct()
         return sorted(r[0] for r in self.conn.execute(q))

@@ -244,6 +244,232 @@ def _ends_with_all(e: str) -> bool:
     return False
 
 
+# ------------------------------------------------------------------ native Bundle invariants
+# The Bundle invariants walk every entry; evaluated by fhirpathpy over a whole transaction
+# bundle they cost more than the rest of the validation of the bundle. They are computed
+# natively here with the semantics fhirpathpy gives the exact core expressions (including its
+# three-valued logic: an empty result is no violation, `all()` fails on an empty criterion).
+# A native function returns True / False, or None when the instance has a shape it does not
+# model (JSON nulls, `_x` primitive extensions, wrong JSON types): the expression is then
+# evaluated by fhirpathpy as before. tests/unit/validation/test_native_invariants.py compares
+# every one with fhirpathpy.
+_ODD = object()  # a value shape the native functions leave to fhirpathpy
+
+
+def _prim(obj: dict, key: str):
+    """A string primitive child: its value, None when absent, _ODD otherwise."""
+    if "_" + key in obj:
+        return _ODD
+    if key not in obj:
+        return None
+    v = obj[key]
+    return v if isinstance(v, str) else _ODD
+
+
+def _child(obj: dict, key: str):
+    """A single complex child: the dict, None when absent, _ODD otherwise."""
+    if "_" + key in obj:
+        return _ODD
+    if key not in obj:
+        return None
+    v = obj[key]
+    return v if isinstance(v, dict) else _ODD
+
+
+def _entries(bundle: dict):
+    """Bundle.entry as a list of dicts ([] when absent), or None for another shape."""
+    if "_entry" in bundle:
+        return None
+    es = bundle.get("entry", _ODD if "entry" in bundle else None)
+    if es is None:
+        return []
+    if not isinstance(es, list) or not all(isinstance(e, dict) for e in es):
+        return None
+    return es
+
+
+def _bdl_1(b, resource):
+    # total.empty() or (type = 'searchset') or (type = 'history')
+    if "_total" in b or ("total" in b and (b["total"] is None or isinstance(b["total"], (list, dict)))):
+        return None
+    if "total" not in b:
+        return True
+    t = _prim(b, "type")
+    if t is _ODD:
+        return None
+    return t is None or t in ("searchset", "history")
+
+
+def _bdl_2(b, resource):
+    # entry.search.empty() or (type = 'searchset')
+    es = _entries(b)
+    if es is None:
+        return None
+    search = False
+    for e in es:
+        s = _child(e, "search")
+        if s is _ODD:
+            return None
+        search = search or s is not None
+    if not search:
+        return True
+    t = _prim(b, "type")
+    if t is _ODD:
+        return None
+    return t is None or t == "searchset"
+
+
+def _entries_all_exist(child: str, types: tuple):
+    # entry.all(<child>.exists() = (%resource.type = 'a' or %resource.type = 'b' ...))
+    def check(b, resource):
+        es = _entries(b)
+        if es is None or not isinstance(resource, dict):
+            return None
+        if not es:
+            return True
+        t = _prim(resource, "type")
+        if t is _ODD:
+            return None
+        want = None if t is None else t in types
+        for e in es:
+            c = _child(e, child)
+            if c is _ODD:
+                return None
+            if want is None or (c is not None) != want:
+                return False  # an empty criterion fails all() too
+        return True
+    return check
+
+
+def _bdl_7(b, resource):
+    # (type = 'history') or entry.where(fullUrl.exists())
+    #     .select(fullUrl&resource.meta.versionId).isDistinct()
+    t = _prim(b, "type")
+    if t is _ODD:
+        return None
+    if t == "history":
+        return True
+    es = _entries(b)
+    if es is None:
+        return None
+    seen = set()
+    distinct = True
+    for e in es:
+        full = _prim(e, "fullUrl")
+        if full is _ODD:
+            return None
+        if full is None:
+            continue
+        vid = None
+        res = _child(e, "resource")
+        if res is _ODD:
+            return None
+        if res is not None:
+            meta = _child(res, "meta")
+            if meta is _ODD:
+                return None
+            if meta is not None:
+                vid = _prim(meta, "versionId")
+                if vid is _ODD:
+                    return None
+        k = full + (vid or "")
+        if k in seen:
+            distinct = False
+        seen.add(k)
+    # type absent: empty or false is empty, which is no violation
+    return distinct or t is None
+
+
+def _bdl_8(e, resource):
+    # fullUrl.contains('/_history/').not()
+    full = _prim(e, "fullUrl")
+    if full is _ODD:
+        return None
+    return full is None or "/_history/" not in full
+
+
+def _bdl_9(b, resource):
+    # type = 'document' implies (identifier.system.exists() and identifier.value.exists())
+    t = _prim(b, "type")
+    if t is _ODD:
+        return None
+    if t != "document":
+        return True
+    ident = _child(b, "identifier")
+    if ident is _ODD:
+        return None
+    if ident is None:
+        return False
+    sy, va = _prim(ident, "system"), _prim(ident, "value")
+    if sy is _ODD or va is _ODD:
+        return None
+    return sy is not None and va is not None
+
+
+def _bdl_10(b, resource):
+    # type = 'document' implies (timestamp.hasValue())
+    t = _prim(b, "type")
+    if t is _ODD:
+        return None
+    if t != "document":
+        return True
+    ts = _prim(b, "timestamp")
+    if ts is _ODD:
+        return None
+    return ts is not None
+
+
+def _first_entry_is(btype: str, rtype: str):
+    # type = '<btype>' implies entry.first().resource.is(<rtype>)
+    def check(b, resource):
+        t = _prim(b, "type")
+        if t is _ODD:
+            return None
+        if t != btype:
+            return True
+        es = _entries(b)
+        if es is None:
+            return None
+        if not es:
+            return True  # empty implies: no violation
+        res = _child(es[0], "resource")
+        if res is _ODD or (res is not None and not isinstance(res.get("resourceType"), str)):
+            return None
+        return res is None or res["resourceType"] == rtype
+    return check
+
+
+# key -> (the core R4 expression it implements, the function); used only for that expression
+NATIVE_FUNCTIONS: dict[str, tuple[str, Callable]] = {
+    "bdl-1": ("total.empty() or (type = 'searchset') or (type = 'history')", _bdl_1),
+    "bdl-2": ("entry.search.empty() or (type = 'searchset')", _bdl_2),
+    "bdl-3": ("entry.all(request.exists() = (%resource.type = 'batch' or %resource.type = "
+              "'transaction' or %resource.type = 'history'))",
+              _entries_all_exist("request", ("batch", "transaction", "history"))),
+    "bdl-4": ("entry.all(response.exists() = (%resource.type = 'batch-response' or "
+              "%resource.type = 'transaction-response' or %resource.type = 'history'))",
+              _entries_all_exist("response", ("batch-response", "transaction-response",
+                                              "history"))),
+    "bdl-7": ("(type = 'history') or entry.where(fullUrl.exists()).select(fullUrl&resource."
+              "meta.versionId).isDistinct()", _bdl_7),
+    "bdl-8": ("fullUrl.contains('/_history/').not()", _bdl_8),
+    "bdl-9": ("type = 'document' implies (identifier.system.exists() and "
+              "identifier.value.exists())", _bdl_9),
+    "bdl-10": ("type = 'document' implies (timestamp.hasValue())", _bdl_10),
+    "bdl-11": ("type = 'document' implies entry.first().resource.is(Composition)",
+               _first_entry_is("document", "Composition")),
+    "bdl-12": ("type = 'message' implies entry.first().resource.is(MessageHeader)",
+               _first_entry_is("message", "MessageHeader")),
+}
+
+
+def native_function(key: str, expression: str) -> Callable | None:
+    hit = NATIVE_FUNCTIONS.get(key)
+    if hit is None or " ".join(expression.split()) != hit[0]:
+        return None
+    return hit[1]
+
+
 @dataclass
 class Constraint:
     key: str
@@ -254,11 +480,16 @@ class Constraint:
     type_path: str
     fn: Callable | None
     guard: Callable | None
+    native: Callable | None = None  # (focus, resource) -> True / False / None (use fn)
 
     def evaluate(self, focus, present: frozenset | set | None, resource) -> bool | None:
         """True when satisfied, False when violated, None when it could not be evaluated."""
         if self.guard is not None and present is not None and self.guard(present):
             return True
+        if self.native is not None:
+            got = self.native(focus, resource)
+            if got is not None:
+                return got
         if self.fn is None:
             return None
         node = focus if isinstance(focus, dict) and "resourceType" in focus else \
@@ -300,4 +531,5 @@ def compile_constraint(c: dict, path: str, sd_url: str) -> Constraint | None:
     return Constraint(
         key=key, severity=c.get("severity") or "error", human=c.get("human") or "",
         expression=expr, source=c.get("source") or sd_url, type_path=type_path,
-        fn=None if native else _compiled(expr), guard=None if native else _guard_cached(expr))
+        fn=None if native else _compiled(expr), guard=None if native else _guard_cached(expr),
+        native=native_function(key, expr))
