@@ -119,3 +119,13 @@ def test_core_expressions_mostly_compile(reg):
             if comp.extract is not None and getattr(comp.extract, "fallback", False):
                 slow.append((rtype, comp.param.code))
     assert slow == [("Patient", "deceased")]
+
+
+def test_nested_extension_value(reg):
+    fn = compile_expression("Observation.bodySite.extension('http://x/range').extension.value",
+                            "Observation", reg.choices)
+    res = {"bodySite": {"extension": [{"url": "http://x/range", "extension": [
+        {"url": "start", "valueCodeableConcept": {"text": "T3"}},
+        {"url": "end", "valueCodeableConcept": {"text": "T4"}}]}]}}
+    assert [(v, t) for v, t in fn(res)] == [({"text": "T3"}, "CodeableConcept"),
+                                           ({"text": "T4"}, "CodeableConcept")]
