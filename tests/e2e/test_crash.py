@@ -34,6 +34,14 @@ def test_kill_during_transaction_leaves_nothing(db_url, tmp_path):
     tag = uuid.uuid4().hex
     bundle = big_transaction(2500, tag)  # 5,000 entries
     srv = Server(db_url, tmp_path, workers=1).start()
+    # Calibrate: how long does this transaction take here? Validation comes first and the
+    # writes last, so a kill at 80% of that time lands while rows are being written.
+    t0 = time.perf_counter()
+    r = requests.post(srv.base, json=big_transaction(2500, "calibration"), timeout=120,
+                      headers={"Content-Type": "application/fhir+json",
+                               "Prefer": "return=minimal"})
+    assert r.status_code == 200
+    duration = time.perf_counter() - t0
     before = requests.get(srv.base + "/_history?_count=0").json()["total"]
     outcome: dict = {}
 
@@ -47,7 +55,7 @@ def test_kill_during_transaction_leaves_nothing(db_url, tmp_path):
 
     t = threading.Thread(target=send)
     t.start()
-    time.sleep(1.5)  # the server is validating / writing the 5,000 entries
+    time.sleep(duration * 0.8)  # the server is writing the 5,000 entries
     srv.kill()
     t.join()
     assert "status" not in outcome, "the transaction finished before the kill; make it larger"
