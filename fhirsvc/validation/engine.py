@@ -12,7 +12,7 @@ from typing import Sequence
 
 from ..outcomes import Issue
 from . import rules
-from .fhirpath import current_bundle, current_registry, current_root
+from .fhirpath import current_bundle, current_bundle_index, current_registry, current_root
 from .model import CompiledSD, Node, _cap
 from .primitives import CHECKERS, PRIMITIVES, check_id
 
@@ -235,6 +235,8 @@ class Engine:
         ctx.res_stack.append((expr, rt))
         tok_r = current_root.set(ctx.root)
         tok_b = current_bundle.set(ctx.bundle)
+        # references into this bundle are resolved through an index built once, on first use
+        tok_i = current_bundle_index.set([res, None]) if rt == "Bundle" else None
         try:
             sds = self.profiles_for(res, profiles, ctx, expr)
             if not sds:
@@ -254,6 +256,8 @@ class Engine:
             ctx.res_stack.pop()
             current_root.reset(tok_r)
             current_bundle.reset(tok_b)
+            if tok_i is not None:
+                current_bundle_index.reset(tok_i)
             ctx.root, ctx.bundle = old_root, old_bundle
             ctx.depth -= 1
             ctx.validating.discard(key)

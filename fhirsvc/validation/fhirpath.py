@@ -26,6 +26,9 @@ _MODEL = _fp_models["r4"]
 current_root: contextvars.ContextVar = contextvars.ContextVar("fhirsvc_fp_root", default=None)
 current_bundle: contextvars.ContextVar = contextvars.ContextVar("fhirsvc_fp_bundle", default=None)
 current_registry: contextvars.ContextVar = contextvars.ContextVar("fhirsvc_fp_registry", default=None)
+# [bundle, BundleIndex | None] for the bundle being validated (the index is built on first use)
+current_bundle_index: contextvars.ContextVar = contextvars.ContextVar("fhirsvc_fp_bundle_index",
+                                                                      default=None)
 
 # Checked natively by rules.check_constraints (they are on nearly every instance: every
 # element, extension, Period, Reference, Quantity, resource).
@@ -59,6 +62,17 @@ def _resolve_one(ref):
     bundle = current_bundle.get()
     if bundle is None:
         return None
+    holder = current_bundle_index.get()
+    if holder is not None and holder[0] is bundle and isinstance(bundle.get("entry") or [], list):
+        if holder[1] is None:
+            holder[1] = BundleIndex(bundle)
+        return holder[1].resolve(ref)
+    return _scan_bundle(bundle, ref)
+
+
+def _scan_bundle(bundle: dict, ref: str):
+    """The entry resource a reference points to: the first entry whose fullUrl is the
+    reference, whose resource is Type/id, or whose fullUrl ends with /reference."""
     for e in bundle.get("entry") or ():
         if not isinstance(e, dict):
             continue
@@ -71,6 +85,37 @@ def _resolve_one(ref):
                 isinstance(e.get("fullUrl"), str) and e["fullUrl"].endswith("/" + ref)):
             return r
     return None
+
+
+class BundleIndex:
+    """_scan_bundle as lookups: built once per validated bundle (the same first-match order),
+    so resolving every reference of a bundle is linear rather than quadratic."""
+
+    __slots__ = ("by_key",)
+
+    def __init__(self, bundle: dict):
+        by_key: dict[str, dict] = {}  # reference -> resource of the first entry it matches
+        for e in bundle.get("entry") or ():
+            if not isinstance(e, dict):
+                continue
+            r = e.get("resource")
+            if not isinstance(r, dict):
+                continue
+            full = e.get("fullUrl")
+            keys = [f"{r.get('resourceType')}/{r.get('id')}"]
+            if isinstance(full, str):
+                keys.append(full)
+                p = full.find("/")
+                while p >= 0:  # every reference `full` ends with after a "/"
+                    keys.append(full[p + 1:])
+                    p = full.find("/", p + 1)
+            for k in keys:
+                if k not in by_key:
+                    by_key[k] = r
+        self.by_key = by_key
+
+    def resolve(self, ref: str):
+        return self.by_key.get(ref)
 
 
 def _resolve(inputs):
