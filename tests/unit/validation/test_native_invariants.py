@@ -1,0 +1,254 @@
+"""The Bundle invariants computed natively (fhirpath.NATIVE_FUNCTIONS) and the bundle reference
+index: each native result is compared with what fhirpathpy gives for the expression read from
+the R4 definitions, on instances that keep the invariant, break it, and have shapes the native
+code leaves to fhirpathpy (nulls, `_x` extensions, wrong JSON types)."""
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import pytest
+
+from fhirsvc.definitions.registry import Registry
+from fhirsvc.validation import Validator
+from fhirsvc.validation import fhirpath as fp
+from fhirsvc.validation.rules import _present
+
+CORE = "http://hl7.org/fhir/StructureDefinition/"
+
+
+@pytest.fixture(scope="module")
+def v():
+    return Validator(registry=Registry())
+
+
+@pytest.fixture(scope="module")
+def constraints(v):
+    """key -> Constraint, as compiled from the core Bundle definition."""
+    cs = v.engine.compiled(CORE + "Bundle")
+    return {c.key: c for n in cs.by_id.values() for c in n.constraints
+            if c.key.startswith("bdl-")}
+
+
+def fhirpathpy_result(c, focus, resource):
+    plain = dataclasses.replace(c, native=None, guard=None)
+    assert plain.fn is not None
+    return plain.evaluate(focus, None, resource)
+
+
+def check(c, focus, resource=None, native_decides=True):
+    """Native == fhirpathpy; returns the verdict."""
+    resource = focus if resource is None else resource
+    want = fhirpathpy_result(c, focus, resource)
+    got_native = c.native(focus, resource)
+    if native_decides:
+        assert got_native is not None, "expected the native function to decide"
+    else:
+        assert got_native is None, "expected the native function to defer to fhirpathpy"
+    # as the walker calls it (guard, then native, then fhirpathpy)
+    assert c.evaluate(focus, _present(focus), resource) == want
+    if got_native is not None:
+        assert got_native == want, (c.key, focus, got_native, want)
+    return want
+
+
+def B(type_=None, entries=None, **kw):
+    b = {"resourceType": "Bundle"}
+    if type_ is not None:
+        b["type"] = type_
+    if entries is not None:
+        b["entry"] = entries
+    b.update(kw)
+    return b
+
+
+PAT = {"resourceType": "Patient", "id": "p1"}
+REQ = {"method": "POST", "url": "Patient"}
+RESP = {"status": "201"}
+
+
+def test_native_attached_to_core_expressions(constraints):
+    for key, (expr, _fn) in fp.NATIVE_FUNCTIONS.items():
+        c = constraints[key]
+        assert " ".join(c.expression.split()) == expr
+        assert c.native is not None, key
+    # another expression under a native key stays with fhirpathpy
+    assert fp.native_function("bdl-1", "total.empty()") is None
+
+
+def test_bdl_1(constraints):
+    c = constraints["bdl-1"]
+    assert check(c, B("searchset", total=3)) is True
+    assert check(c, B("history", total=0)) is True
+    assert check(c, B("collection")) is True
+    assert check(c, B(total=3)) is True  # type absent: empty, no violation
+    assert check(c, B("collection", total=3)) is False
+    check(c, B("collection", total=None), native_decides=False)
+    check(c, B("collection", _total={"extension": []}), native_decides=False)
+    check(c, B(["searchset"], total=1), native_decides=False)
+
+
+def test_bdl_2(constraints):
+    c = constraints["bdl-2"]
+    s = {"resource": PAT, "search": {"mode": "match"}}
+    assert check(c, B("searchset", [s])) is True
+    assert check(c, B("collection", [{"resource": PAT}])) is True
+    assert check(c, B("collection", [{"resource": PAT}, s])) is False
+    assert check(c, B(None, [s])) is True
+    assert check(c, B("collection")) is True
+    check(c, B("collection", [{"resource": PAT, "search": None}]), native_decides=False)
+    check(c, B("collection", [{"resource": PAT, "search": [{"mode": "match"}]}]),
+          native_decides=False)
+    check(c, B("collection", {"resource": PAT, "search": {}}), native_decides=False)
+
+
+@pytest.mark.parametrize("key,child,value,types,other", [
+    ("bdl-3", "request", REQ, ("batch", "transaction", "history"), "collection"),
+    ("bdl-4", "response", RESP, ("batch-response", "transaction-response", "history"),
+     "searchset"),
+])
+def test_bdl_3_and_4(constraints, key, child, value, types, other):
+    c = constraints[key]
+    with_ = {"resource": PAT, child: value}
+    without = {"resource": PAT}
+    for t in types:
+        assert check(c, B(t, [with_, with_])) is True
+        assert check(c, B(t, [with_, without])) is False
+    assert check(c, B(other, [without])) is True
+    assert check(c, B(other, [without, with_])) is False
+    assert check(c, B(other)) is True
+    assert check(c, B(other, [])) is True
+    # %resource.type absent: the criterion is empty, which fails all() in fhirpathpy
+    assert check(c, B(None, [without])) is False
+    # %resource is the root being validated, not the bundle itself
+    root = B(types[0], [{"resource": B(other, [with_])}])
+    inner = root["entry"][0]["resource"]
+    assert check(c, inner, root) is True
+    assert check(c, inner, B(other)) is False
+    check(c, B(types[0], [{"resource": PAT, child: None}]), native_decides=False)
+    check(c, B(types[0], [{"resource": PAT, "_" + child: {}}]), native_decides=False)
+    check(c, B(types[0], [with_, "x"]), native_decides=False)
+    check(c, B(1, [with_]), native_decides=False)
+
+
+def test_bdl_7(constraints):
+    c = constraints["bdl-7"]
+
+    def e(full, vid=None, res=True):
+        out = {"fullUrl": full} if full is not None else {}
+        if res:
+            r = copy.deepcopy(PAT)
+            if vid is not None:
+                r["meta"] = {"versionId": vid}
+            out["resource"] = r
+        return out
+
+    assert check(c, B("collection", [e("urn:uuid:1"), e("urn:uuid:2")])) is True
+    assert check(c, B("collection", [e("urn:uuid:1"), e("urn:uuid:1")])) is False
+    assert check(c, B("collection", [e("urn:uuid:1", "1"), e("urn:uuid:1", "2")])) is True
+    assert check(c, B("collection", [e("urn:uuid:1", "1"), e("urn:uuid:1", "1")])) is False
+    # fullUrl & versionId concatenated: 'http://a/1' + '2' is 'http://a/12'
+    assert check(c, B("collection", [e("http://a/1", "2"), e("http://a/12")])) is False
+    assert check(c, B("collection", [e(None), e(None)])) is True
+    assert check(c, B("collection", [e("urn:uuid:1", res=False),
+                                     e("urn:uuid:1", res=False)])) is False
+    assert check(c, B("history", [e("urn:uuid:1"), e("urn:uuid:1")])) is True
+    assert check(c, B(None, [e("urn:uuid:1"), e("urn:uuid:1")])) is True  # empty or false
+    assert check(c, B("collection")) is True
+    check(c, B("collection", [e("urn:uuid:1"), {"fullUrl": "urn:uuid:1", "resource": None}]),
+          native_decides=False)
+    check(c, B("collection", [e("urn:uuid:1"), {"_fullUrl": {}, "resource": PAT}]),
+          native_decides=False)
+    check(c, B("collection", [e("urn:uuid:1", ["1"]), e("urn:uuid:1")]), native_decides=False)
+
+
+def test_bdl_8(constraints):
+    c = constraints["bdl-8"]
+    assert check(c, {"fullUrl": "http://x/Patient/1", "resource": PAT}) is True
+    assert check(c, {"fullUrl": "http://x/Patient/1/_history/2", "resource": PAT}) is False
+    assert check(c, {"resource": PAT}) is True
+    check(c, {"fullUrl": None, "resource": PAT}, native_decides=False)
+    check(c, {"fullUrl": "http://x/Patient/1", "_fullUrl": {}, "resource": PAT},
+          native_decides=False)
+
+
+def test_bdl_9_and_10(constraints):
+    c9, c10 = constraints["bdl-9"], constraints["bdl-10"]
+    ident = {"system": "urn:ietf:rfc:3986", "value": "urn:uuid:1"}
+    assert check(c9, B("document", identifier=ident)) is True
+    assert check(c9, B("document", identifier={"system": "urn:x"})) is False
+    assert check(c9, B("document", identifier={"value": "1"})) is False
+    assert check(c9, B("document")) is False
+    assert check(c9, B("collection")) is True
+    assert check(c9, B(None)) is True
+    check(c9, B("document", identifier=[ident]), native_decides=False)
+    check(c9, B("document", identifier={"system": "urn:x", "_value": {}}), native_decides=False)
+    assert check(c10, B("document", timestamp="2024-01-01T00:00:00Z")) is True
+    assert check(c10, B("document")) is False
+    assert check(c10, B("message")) is True
+    check(c10, B("document", _timestamp={"extension": []}), native_decides=False)
+    check(c10, B("document", timestamp=None), native_decides=False)
+
+
+@pytest.mark.parametrize("key,btype,rtype", [("bdl-11", "document", "Composition"),
+                                             ("bdl-12", "message", "MessageHeader")])
+def test_bdl_11_and_12(constraints, key, btype, rtype):
+    c = constraints[key]
+    first = {"resource": {"resourceType": rtype, "id": "a"}}
+    pat = {"resource": PAT}
+    assert check(c, B(btype, [first, pat])) is True
+    assert check(c, B(btype, [pat, first])) is False
+    assert check(c, B(btype, [{"resource": {"resourceType": "Foo"}}])) is False
+    assert check(c, B(btype, [{"request": REQ}, first])) is True  # first().resource empty
+    assert check(c, B(btype, [])) is True
+    assert check(c, B(btype)) is True
+    assert check(c, B("collection", [pat])) is True
+    check(c, B(btype, [{"resource": {"id": "a"}}]), native_decides=False)
+    check(c, B(btype, [{"resource": [PAT]}]), native_decides=False)
+
+
+def test_native_bundle_invariants_reported(v):
+    b = {"resourceType": "Bundle", "type": "collection", "total": 1, "entry": [
+        {"fullUrl": "http://x/Patient/1/_history/1", "resource": PAT, "request": REQ}]}
+    keys = {i.source.split("|")[0] for i in v.validate(b) if i.code == "invariant"}
+    assert {"bdl-1", "bdl-3", "bdl-8"} <= keys
+
+
+# ---- the bundle reference index
+def _bundle_for_index():
+    return {"resourceType": "Bundle", "type": "transaction", "entry": [
+        "not an entry",
+        {"fullUrl": "http://x/fhir/Patient/1", "resource": {"resourceType": "Patient", "id": "1"}},
+        {"fullUrl": "urn:uuid:aa", "resource": {"resourceType": "Patient", "id": "1"}},
+        {"fullUrl": "urn:uuid:bb", "request": REQ},
+        {"fullUrl": "http://y/fhir/Patient/1", "resource": {"resourceType": "Observation",
+                                                             "id": "o"}},
+        {"fullUrl": 7, "resource": {"resourceType": "Organization"}},
+        {"fullUrl": "http://z/", "resource": {"resourceType": "Practitioner", "id": "pr"}},
+        {"resource": "text"},
+    ]}
+
+
+@pytest.mark.parametrize("ref", [
+    "Patient/1", "http://x/fhir/Patient/1", "http://y/fhir/Patient/1", "fhir/Patient/1",
+    "urn:uuid:aa", "urn:uuid:bb", "1", "Observation/o", "Organization/None", "None/None",
+    "Practitioner/pr", "", "z/", "x/fhir/Patient/1", "Patient/2", "#a"])
+def test_bundle_index_matches_scan(ref):
+    b = _bundle_for_index()
+    assert fp.BundleIndex(b).resolve(ref) is fp._scan_bundle(b, ref)
+
+
+def test_resolve_uses_index_of_current_bundle_only():
+    b = _bundle_for_index()
+    tb = fp.current_bundle.set(b)
+    other = fp.current_bundle_index.set([{"entry": []}, None])  # another bundle's holder
+    try:
+        assert fp._resolve_one("urn:uuid:aa") is b["entry"][2]["resource"]
+        holder = [b, None]
+        fp.current_bundle_index.set(holder)
+        assert fp._resolve_one("Patient/1") is b["entry"][1]["resource"]
+        assert isinstance(holder[1], fp.BundleIndex)
+        assert fp._resolve_one("Patient/2") is None
+    finally:
+        fp.current_bundle_index.reset(other)
+        fp.current_bundle.reset(tb)
