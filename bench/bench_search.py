@@ -56,8 +56,22 @@ def generate(target: int):
         copy += 1
 
 
+def _facts(facts: dict, rtype: str, res: dict) -> None:
+    if rtype == "Patient":
+        facts["patients"].append(res["id"])
+        facts["families"].append(res["name"][0]["family"])
+        ident = res["identifier"][1]
+        facts["identifiers"].append(f"{ident['system']}|{ident['value']}")
+    elif rtype == "Observation" and "effectiveDateTime" in res:
+        facts["months"].add(res["effectiveDateTime"][:7])
+
+
+def new_facts() -> dict:
+    return {"patients": [], "families": [], "identifiers": [], "months": set()}
+
+
 def ingest(db: Database, target: int, batch: int = 1000) -> tuple[float, dict]:
-    facts: dict = {"patients": [], "families": [], "identifiers": [], "months": set()}
+    facts = new_facts()
     start = time.perf_counter()
     pending = []
 
@@ -68,13 +82,7 @@ def ingest(db: Database, target: int, batch: int = 1000) -> tuple[float, dict]:
             uow.commit()
         pending.clear()
     for rtype, rid, res in generate(target):
-        if rtype == "Patient":
-            facts["patients"].append(rid)
-            facts["families"].append(res["name"][0]["family"])
-            ident = res["identifier"][1]
-            facts["identifiers"].append(f"{ident['system']}|{ident['value']}")
-        elif rtype == "Observation" and "effectiveDateTime" in res:
-            facts["months"].add(res["effectiveDateTime"][:7])
+        _facts(facts, rtype, res)
         pending.append((rtype, rid, res))
         if len(pending) >= batch:
             flush()
@@ -150,14 +158,29 @@ def run(db: Database, engine: SearchEngine, facts: dict, runs: int) -> list[tupl
     return out
 
 
+def report(backend: str, rows: list[tuple]) -> None:
+    print(f"{backend:36} {'p50 ms':>8} {'p95 ms':>8} {'entries':>8} {'p50/baseline':>13}")
+    for qname, p50, p95, size, ratio in rows:
+        print(f"{qname:36} {p50 * 1000:8.2f} {p95 * 1000:8.2f} {size:8.1f} {ratio:13.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
     ap.add_argument("--resources", type=int, default=100_000)
     ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--reuse", metavar="URL",
+                    help="query an existing database filled by this script (same --resources)")
     args = ap.parse_args()
     registry = SearchRegistry.load()
     engine = SearchEngine(registry)
+    if args.reuse:
+        facts = new_facts()
+        for rtype, _rid, res in generate(args.resources):
+            _facts(facts, rtype, res)
+        db = Database(args.reuse, indexer=Indexer(registry))
+        report(db.dialect, run(db, engine, facts, args.runs))
+        return
     backends = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     for backend in backends:
         admin = name = None
@@ -180,10 +203,7 @@ def main() -> None:
             print(f"\n{backend}: {args.resources} resources stored and indexed in {secs:.1f} s "
                   f"({args.resources / secs:.0f} resources/s, repository level, 1,000 per "
                   f"transaction)")
-            print(f"{'query':36} {'p50 ms':>8} {'p95 ms':>8} {'entries':>8} {'p50/baseline':>13}")
-            for qname, p50, p95, size, ratio in run(db, engine, facts, args.runs):
-                print(f"{qname:36} {p50 * 1000:8.2f} {p95 * 1000:8.2f} {size:8.1f} "
-                      f"{ratio:13.1f}")
+            report(backend, run(db, engine, facts, args.runs))
             db.dispose()
         finally:
             if admin is not None:
