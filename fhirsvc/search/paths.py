@@ -14,7 +14,7 @@ where `type` is the FHIR type name when the walker knows it (a resolved choice e
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterable
+from typing import Callable
 
 Extractor = Callable[[dict], list]
 
@@ -22,7 +22,6 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _WHERE_RESOLVE = re.compile(r"^resolve\(\)\s+is\s+([A-Za-z]+)$")
 _WHERE_EQ = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*=\s*'([^']*)'$")
 _FUNC = re.compile(r"^([A-Za-z]+)\((.*)\)$", re.S)
-_AS = re.compile(r"^(.*\S)\s+as\s+([A-Za-z]+)$", re.S)
 
 ABSTRACT_ROOTS = ("Resource", "DomainResource")
 
@@ -55,12 +54,12 @@ def split_top(expr: str, sep: str) -> list[str]:
 
 def strip_parens(expr: str) -> str:
     expr = expr.strip()
-    while expr.startswith("(") and expr.endswith(")") and len(split_top(expr[1:-1], "|")) >= 1:
+    while expr.startswith("(") and expr.endswith(")"):
         inner = expr[1:-1]
-        # only strip when the parentheses enclose the whole expression
+        # only strip when the parentheses enclose the whole expression: `(a).b | (c)` stays
         depth = 0
         whole = True
-        for i, ch in enumerate(inner):
+        for ch in inner:
             depth += ch == "("
             depth -= ch == ")"
             if depth < 0:
@@ -318,8 +317,3 @@ def element_roots(expression: str, rtype: str, choices: dict[str, list[str]]
 
 def walk(resource, steps) -> list:
     return _walk([(resource, None)], steps)
-
-
-def iter_values(pairs: Iterable[tuple]) -> Iterable[tuple]:
-    for value, t in pairs:
-        yield value, t

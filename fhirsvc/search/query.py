@@ -12,11 +12,10 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from sqlalchemy import and_, false, intersect, literal, not_, or_, select, true, union
+from sqlalchemy import and_, false, intersect, literal, or_, select, true, union
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..outcomes import fail
-from ..storage.tables import resources as R
 from .registry import SearchParam, SearchRegistry
 from .tables import (idx_composite, idx_date, idx_number, idx_quantity, idx_reference,
                      idx_string, idx_token, idx_uri)
@@ -462,18 +461,3 @@ def param_cond(ctx: Ctx, rtype: str | None, r, name: str, raw_value: str,
     elif modifier == "exact":
         rank = 2
     return rows_cond(9 if modifier == "not" else rank, t, where, negate=modifier == "not")
-
-
-def resources_alias(name: str = "r"):
-    return R.alias(name)
-
-
-def live(r, rtype: str | None):
-    conds = [r.c.deleted == false()]
-    if rtype:
-        conds.insert(0, r.c.resource_type == rtype)
-    return conds
-
-
-__all__ = ["Ctx", "param_condition", "split_values", "prefix_of", "live", "resources_alias",
-           "literal", "not_", "bad", "date_range_cond", "TABLES"]

@@ -89,15 +89,6 @@ def parse_reference(ref: str) -> tuple[str | None, str | None, str | None]:
     return None, None, ref[:512]
 
 
-def split_url_reference(url: str) -> tuple[str, str] | None:
-    """`http://host/fhir/Patient/1` -> (Patient, 1), or None."""
-    url = url.split("/_history/")[0]
-    parts = url.rstrip("/").split("/")
-    if len(parts) >= 2 and parts[-2][:1].isupper():
-        return parts[-2], parts[-1]
-    return None
-
-
 def decimal_places(text: str) -> int:
     text = text.strip().lower()
     if "e" in text:
