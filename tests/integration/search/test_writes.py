@@ -81,3 +81,28 @@ def test_repeated_date_on_multi_valued_resource(small):
     assert small.ids("Observation", [("date", "ge2015-06-02"), ("date", "lt2016")]) == {"timed"}
     assert small.ids("Observation", [("date", "gt2009"), ("date", "le2015-06-01")]) == \
         {"timed", "single"}
+
+
+def test_meta_params_number_uri_and_missing(small):
+    save(small, "Patient", "m", {
+        "resourceType": "Patient",
+        "meta": {"profile": ["http://example.org/StructureDefinition/p"],
+                 "security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality",
+                               "code": "R"}],
+                 "source": "http://hospital.example/feed"},
+        "name": [{"family": "Meta"}]})
+    save(small, "RiskAssessment", "ra", {
+        "resourceType": "RiskAssessment", "status": "final", "subject": {"reference": "Patient/m"},
+        "prediction": [{"probabilityDecimal": 0.25}]})
+    assert small.ids("Patient", [("_profile", "http://example.org/StructureDefinition/p")]) == {"m"}
+    assert small.ids("Patient", [("_security", "R")]) == {"m"}
+    assert small.ids("Patient", [("_source", "http://hospital.example/feed")]) == {"m"}
+    assert small.ids("Patient", [("_profile:missing", "true")]) == {"a", "b"}
+    assert small.ids("Patient", [("birthdate:missing", "true")]) == {"m"}
+    assert small.ids("RiskAssessment", [("probability", "0.25")]) == {"ra"}
+    assert small.ids("RiskAssessment", [("probability", "gt0.3")]) == set()
+    assert small.ids("RiskAssessment", [("probability", "le0.3")]) == {"ra"}
+    # _revinclude of everything pointing at the patient
+    b = small.search("Patient", [("_id", "m"), ("_revinclude", "*")])
+    assert [(e["resource"]["id"], e["search"]["mode"]) for e in b["entry"]] == \
+        [("m", "match"), ("ra", "include")]
