@@ -7,7 +7,6 @@ min/max, binding, code system, invariants, slicing, references, extensions) and 
 """
 from __future__ import annotations
 
-import weakref
 from typing import Sequence
 
 from ..outcomes import Issue
@@ -41,13 +40,13 @@ class Ctx:
 
 
 class Engine:
-    _by_registry: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
     @classmethod
     def for_registry(cls, registry) -> "Engine":
-        eng = cls._by_registry.get(registry)
+        # kept on the registry (a reference cycle the collector frees with it); a
+        # WeakKeyDictionary keyed by the registry never freed either, as the engine holds it
+        eng = getattr(registry, "_validation_engine", None)
         if eng is None:
-            eng = cls._by_registry[registry] = cls(registry)
+            eng = registry._validation_engine = cls(registry)
         return eng
 
     def __init__(self, registry):
