@@ -6,7 +6,9 @@ inside the resource or bundle, htmlChecks(), conformsTo(), memberOf()) through f
 extension) are checked natively by the walker; a cheap syntactic guard skips evaluating
 invariants that are trivially true because the element they start from is absent
 (`x.empty() or ...`, `x.exists() implies ...`, `x.where(...).empty()`, `x.all(...)`), which
-is most of them on most instances.
+is most of them on most instances. The Bundle invariants (bdl-*) have native versions with
+fhirpathpy's semantics (NATIVE_FUNCTIONS), and resolve() inside a bundle uses an index built
+once per validated bundle (BundleIndex).
 """
 from __future__ import annotations
 
