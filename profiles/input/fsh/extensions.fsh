@@ -86,3 +86,18 @@ Description: "How often Raynaud's phenomenon episodes occur."
 * value[x] only CodeableConcept
 * valueCodeableConcept 1..1
 * valueCodeableConcept from RaynaudFrequencyVS (required)
+
+Extension: SearchRangeExpansion
+Id: search-range-expansion
+Title: "Search range expansion"
+Description: "On a token SearchParameter: codes recorded as a range (an extension with start and end sub-extensions) are indexed as every code from start to end inclusive, in the order in which the given ValueSet lists its codes, so a search for a code inside a recorded range matches (a level inside a recorded spinal level range)."
+* ^context[+].type = #element
+* ^context[=].expression = "SearchParameter"
+* extension contains rangeExtension 1..1 and order 1..1
+* extension[rangeExtension] ^short = "URL of the range extension (with start and end sub-extensions)"
+* extension[rangeExtension].value[x] only uri
+* extension[rangeExtension].valueUri 1..1
+* extension[order] ^short = "ValueSet whose enumerated codes give the order"
+* extension[order].value[x] only canonical
+* extension[order].valueCanonical 1..1
+* value[x] 0..0

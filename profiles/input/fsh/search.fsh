@@ -34,7 +34,12 @@ Instance: spinal-level
 InstanceOf: SearchParameter
 Usage: #definition
 * insert SP(spinal-level, SpinalLevel, token)
-* description = "Spinal level of a calcinosis, lesion, finding or procedure. The expression yields the recorded single levels and the start and end of recorded ranges; the index also stores every level between start and end (order of ValueSet spinal-level, listed in guide.json spinalLevelOrder), so a level inside a recorded range matches."
+* extension[0].url = "http://fhirsvc.org/fhir/calcinosis/StructureDefinition/search-range-expansion"
+* extension[0].extension[0].url = "rangeExtension"
+* extension[0].extension[0].valueUri = "http://fhirsvc.org/fhir/calcinosis/StructureDefinition/spinal-level-range"
+* extension[0].extension[1].url = "order"
+* extension[0].extension[1].valueCanonical = "http://fhirsvc.org/fhir/calcinosis/ValueSet/spinal-level"
+* description = "Spinal level of a calcinosis, lesion, finding or procedure. The expression yields the recorded single levels and the start and end of recorded ranges; the index also stores every level between start and end (order of ValueSet spinal-level, declared by the search-range-expansion extension), so a level inside a recorded range matches."
 * base[0] = #Condition
 * base[+] = #Observation
 * base[+] = #Procedure
@@ -81,3 +86,11 @@ Usage: #definition
 * base[+] = #Procedure
 * expression = "Observation.focus | Observation.bodySite.extension('http://fhirsvc.org/fhir/calcinosis/StructureDefinition/lesion').value | Condition.bodySite.extension('http://fhirsvc.org/fhir/calcinosis/StructureDefinition/lesion').value | Procedure.bodySite.extension('http://fhirsvc.org/fhir/calcinosis/StructureDefinition/lesion').value"
 * target[0] = #BodyStructure
+
+Instance: asserted-date
+InstanceOf: SearchParameter
+Usage: #definition
+* insert SP(asserted-date, AssertedDate, date)
+* description = "Date the condition was first asserted (for SSc: the diagnosis date), from the core extension condition-assertedDate, which R4 defines without a search parameter."
+* base[0] = #Condition
+* expression = "Condition.extension('http://hl7.org/fhir/StructureDefinition/condition-assertedDate').value"
