@@ -109,10 +109,20 @@ def date_values(value, t) -> list[tuple]:
 
 
 def reference_values(value, t) -> list[tuple]:
+    """(target_type, target_id, url); a logical reference (Reference.identifier) also yields
+    ("identifier", system, value), indexed as a token for `:identifier`."""
     if isinstance(value, dict):
         ref = value.get("reference")
+        ident = value.get("identifier")
+        out = []
+        if isinstance(ident, dict) and isinstance(ident.get("value"), str):
+            out.append(("identifier", _s(ident.get("system")), ident["value"][:MAX_LEN]))
         if not isinstance(ref, str):
-            return []
+            return out
+        tt, tid, url = parse_reference(ref)
+        if tt is not None or url is not None:
+            out.append((tt, tid[:64] if tid else None, url))
+        return out
     elif isinstance(value, str):
         ref = value.split("|")[0]  # canonical, without version
     else:
@@ -176,7 +186,8 @@ def _composite_second(kind: str, value, t) -> list[tuple]:
         out.extend((None, None, None, None, None, n) for n, _e in string_values(value, t))
     elif kind in ("reference", "uri"):
         for tt, tid, url in reference_values(value, t):
-            out.append((tt, tid, None, None, None, url))
+            if tt != "identifier":
+                out.append((tt, tid, None, None, None, url))
     return out
 
 
@@ -201,6 +212,9 @@ def extract(registry: SearchRegistry, res_pk: int, rtype: str, resource: dict
                 seen.add(tup)
                 if kind == "token" and tup[0] == "of-type":
                     target.append((res_pk, rtype, code + ":of-type", tup[1], tup[2], None))
+                elif kind == "reference" and tup[0] == "identifier":
+                    rows["token"].append((res_pk, rtype, code + ":identifier", tup[1], tup[2],
+                                          None))
                 elif kind == "date":
                     target.append((res_pk, rtype, code, tup[0], tup[1],
                                    1 if tup[1] - tup[0] >= DAY else 0, 0))

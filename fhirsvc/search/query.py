@@ -29,7 +29,7 @@ MODIFIERS = {
     "token": {"not", "text", "of-type", "missing"},
     "string": {"exact", "contains", "missing"},
     "date": {"missing"},
-    "reference": {"missing"},  # plus :[Type]
+    "reference": {"missing", "identifier"},  # plus :[Type]
     "quantity": {"missing"},
     "number": {"missing"},
     "uri": {"below", "missing"},
@@ -419,13 +419,15 @@ def param_cond(ctx: Ctx, rtype: str | None, r, name: str, raw_value: str,
     if comp is None:
         raise fail(400, "not-supported", f"Search parameter '{code}' of {rtype} is not "
                    "supported (no indexable expression)", name)
-    t = TABLES[kind].alias()
     allowed = MODIFIERS[kind]
+    if kind == "reference" and modifier == "identifier":
+        kind = "token"  # Reference.identifier is indexed as a token under `<code>:identifier`
+    t = TABLES[kind].alias()
     if modifier and modifier not in allowed and not (kind == "reference"
                                                      and modifier[:1].isupper()):
         raise fail(400, "not-supported", f"Modifier ':{modifier}' is not supported on "
                    f"{kind} parameter '{code}'", name)
-    pcode = code + ":of-type" if modifier == "of-type" else code
+    pcode = code + ":" + modifier if modifier in ("of-type", "identifier") else code
     base = [t.c.param == pcode]
     if rtype is not None:
         base.insert(0, t.c.resource_type == rtype)

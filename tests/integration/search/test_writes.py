@@ -106,3 +106,18 @@ def test_meta_params_number_uri_and_missing(small):
     b = small.search("Patient", [("_id", "m"), ("_revinclude", "*")])
     assert [(e["resource"]["id"], e["search"]["mode"]) for e in b["entry"]] == \
         [("m", "match"), ("ra", "include")]
+
+
+def test_reference_identifier_modifier(small):
+    save(small, "Observation", "logical", {
+        "resourceType": "Observation", "status": "final", "code": {"text": "x"},
+        "subject": {"identifier": {"system": "http://hospital.example/mrn", "value": "123"}}})
+    save(small, "Observation", "both", {
+        "resourceType": "Observation", "status": "final", "code": {"text": "x"},
+        "subject": {"reference": "Patient/a",
+                    "identifier": {"system": "http://hospital.example/mrn", "value": "456"}}})
+    assert small.ids("Observation", [("subject:identifier", "http://hospital.example/mrn|123")]) \
+        == {"logical"}
+    assert small.ids("Observation", [("subject:identifier", "456")]) == {"both"}
+    assert small.ids("Observation", [("subject", "Patient/a")]) == {"both"}
+    assert small.ids("Observation", [("subject:missing", "true")]) == {"logical"}
