@@ -95,7 +95,15 @@ def token_cond(t, name: str, modifier: str | None, value: str):
     system, code = parts
     conds = []
     if system is not None:
-        conds.append(t.c.system.is_(None) if system == "" else t.c.system == system[:MAX_LEN])
+        if system == "":
+            conds.append(t.c.system.is_(None))
+        elif code:
+            # primitive `code` elements (status, gender) carry no system: it is implied by the
+            # element's binding, so `gender=http://hl7.org/fhir/administrative-gender|female`
+            # matches them as well
+            conds.append(or_(t.c.system == system[:MAX_LEN], t.c.system.is_(None)))
+        else:
+            conds.append(t.c.system == system[:MAX_LEN])
     if code:
         conds.append(t.c.code == code[:MAX_LEN])
     elif system is None or system == "":

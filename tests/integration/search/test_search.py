@@ -448,3 +448,12 @@ def test_post_style_params_with_system_search(env):
     assert env.ids(None, [("_id", pid)]) == {pid}
     b = env.search(None, [("_type", "Patient,Practitioner"), ("_summary", "count")])
     assert b["total"] == len(env.by_type["Patient"]) + len(env.by_type["Practitioner"])
+
+
+def test_token_implied_system_of_primitive_codes(env):
+    pats = env.by_type["Patient"]
+    females = {p["id"] for p in pats if p.get("gender") == "female"}
+    assert env.ids("Patient", [("gender", "female")]) == females
+    assert env.ids("Patient", [("gender", "http://hl7.org/fhir/administrative-gender|female")]) \
+        == females
+    assert env.ids("Patient", [("gender", "|female")]) == females
