@@ -59,6 +59,11 @@ class SearchEngine:
         if rtype is not None and not reg.is_type(rtype):
             raise fail(404, "not-found", f"Unknown resource type '{rtype}'")
         ctx = Ctx(reg, base_url)
+        if rtype is None:
+            # `GET [base]?_type=Patient&name=x` is a search of that one type
+            single = [v for k, v in params if k == "_type" and v and "," not in v]
+            if len(single) == 1 and reg.is_type(single[0]):
+                rtype = single[0]
         plan = Plan(rtype)
         r = r if r is not None else R
         unknown: list[str] = []
@@ -314,8 +319,8 @@ class SearchEngine:
         total = None
         if plan.total != "none" or plan.summary == "count" or plan.count == 0:
             total = conn.execute(select(func.count()).select_from(r).where(*where)).scalar_one()
-        path = base_url + "/" + (f"{compartment[0]}/{compartment[1]}/" if compartment else "") \
-            + (resource_type or "")
+        path = base_url + (f"/{compartment[0]}/{compartment[1]}" if compartment else "") \
+            + (f"/{resource_type}" if resource_type else "")
         if plan.summary == "count" or plan.count == 0:
             bundle = {"resourceType": "Bundle", "type": "searchset", "total": total,
                       "link": [{"relation": "self",

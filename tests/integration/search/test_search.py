@@ -457,3 +457,9 @@ def test_token_implied_system_of_primitive_codes(env):
     assert env.ids("Patient", [("gender", "http://hl7.org/fhir/administrative-gender|female")]) \
         == females
     assert env.ids("Patient", [("gender", "|female")]) == females
+
+
+def test_system_search_with_one_type(env):
+    fam = env.by_type["Patient"][0]["name"][0]["family"]
+    assert env.ids(None, [("_type", "Patient"), ("family:exact", fam)]) == \
+        env.ids("Patient", [("family:exact", fam)])
