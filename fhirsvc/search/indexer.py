@@ -220,10 +220,46 @@ def extract(registry: SearchRegistry, res_pk: int, rtype: str, resource: dict
                                    1 if tup[1] - tup[0] >= DAY else 0, 0))
                 else:
                     target.append((res_pk, rtype, code) + tup)
+        if comp.ranges is not None:
+            for srow in _expand_ranges(comp, resource):
+                if srow not in seen:
+                    seen.add(srow)
+                    target.append((res_pk, rtype, code) + srow)
         if kind == "date" and len(seen) > 1:
             n = len(seen)
             target[-n:] = [row[:-1] + (1,) for row in target[-n:]]
     return rows
+
+
+def _expand_ranges(comp: Compiled, resource: dict) -> list[tuple]:
+    """Every code from a range's start to its end (inclusive), in the declared order."""
+    order = comp.order
+    out = []
+    for ext, _t in comp.ranges(resource):
+        if not isinstance(ext, dict):
+            continue
+        ends = {}
+        for sub in ext.get("extension") or ():
+            if sub.get("url") in ("start", "end"):
+                value = next((v for k, v in sub.items() if k.startswith("value")), None)
+                ends[sub["url"]] = [(s, c) for s, c, _x in token_values(value, None) if c] \
+                    if value is not None else []
+        positions = []
+        for key in ("start", "end"):
+            pos = None
+            for s, c in ends.get(key, ()):
+                for i, (os_, oc) in enumerate(order):
+                    if oc == c and (s is None or os_ is None or s == os_):
+                        pos = i
+                        break
+                if pos is not None:
+                    break
+            positions.append(pos)
+        if None in positions:
+            continue
+        lo, hi = sorted(positions)
+        out.extend((s, c, None) for s, c in order[lo:hi + 1])
+    return out
 
 
 def _extract_composite(comp: Compiled, res_pk: int, rtype: str, resource: dict,

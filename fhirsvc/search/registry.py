@@ -28,13 +28,19 @@ class SearchParam:
     expression: str | None
     target: list[str] = field(default_factory=list)
     components: list[dict] = field(default_factory=list)
+    range_expansion: tuple[str, str] | None = None
 
     @classmethod
     def from_fhir(cls, sp: dict) -> "SearchParam":
         return cls(url=sp.get("url") or f"urn:search:{sp.get('code')}", code=sp["code"],
                    type=sp["type"], base=list(sp.get("base") or []),
                    expression=sp.get("expression"), target=list(sp.get("target") or []),
-                   components=[dict(c) for c in sp.get("component") or []])
+                   components=[dict(c) for c in sp.get("component") or []],
+                   range_expansion=range_expansion(sp))
+
+
+RANGE_EXPANSION = ("http://fhirsvc.org/fhir/calcinosis/StructureDefinition/"
+                   "search-range-expansion")
 
 
 @dataclass
@@ -45,6 +51,37 @@ class Compiled:
     # composite: [(element steps, component extractors)]
     composite: list | None = None
     component_types: tuple[str, ...] = ()
+    # range expansion (token): extractor of the range extensions, and the code order
+    ranges: Callable[[dict], list] | None = None
+    order: list[tuple[str | None, str]] = field(default_factory=list)
+
+
+def range_expansion(sp: dict) -> tuple[str, str] | None:
+    """(range extension URL, order ValueSet URL) declared on a SearchParameter, if any."""
+    for ext in sp.get("extension") or ():
+        if ext.get("url") != RANGE_EXPANSION:
+            continue
+        subs = {e.get("url"): e for e in ext.get("extension") or ()}
+        rng = subs.get("rangeExtension", {})
+        order = subs.get("order", {})
+        rng_url = rng.get("valueUri") or rng.get("valueCanonical") or rng.get("valueUrl")
+        order_url = order.get("valueCanonical") or order.get("valueUri")
+        if rng_url and order_url:
+            return rng_url, order_url.split("|")[0]
+    return None
+
+
+def valueset_order(vs: dict) -> list[tuple[str | None, str]]:
+    """The codes of a ValueSet in the order it lists them (expansion, else compose)."""
+    if vs.get("expansion", {}).get("contains"):
+        return [(c.get("system"), c["code"]) for c in vs["expansion"]["contains"]
+                if c.get("code")]
+    out = []
+    for inc in vs.get("compose", {}).get("include") or ():
+        for c in inc.get("concept") or ():
+            if c.get("code"):
+                out.append((inc.get("system"), c["code"]))
+    return out
 
 
 class SearchRegistry:
@@ -57,6 +94,7 @@ class SearchRegistry:
         self._by_type: dict[str, dict[str, SearchParam]] = {}
         self._compiled: dict[str, list[Compiled]] = {}
         self._compiled_one: dict[tuple[str, str], Compiled | None] = {}
+        self.valuesets: dict[str, dict] = {}
         for sp in data["params"]:
             self._register(SearchParam.from_fhir(sp))
 
@@ -67,6 +105,11 @@ class SearchRegistry:
         """Core parameters + the guide's SearchParameter-*.json + `extra` definitions."""
         reg = cls(json.loads(gzip.decompress(DATA.read_bytes())))
         if guide_dir is not None and Path(guide_dir).is_dir():
+            for f in sorted(Path(guide_dir).glob("ValueSet-*.json")):
+                try:
+                    reg.add_valueset(json.loads(f.read_text()))
+                except ValueError:
+                    continue
             for f in sorted(Path(guide_dir).glob("SearchParameter-*.json")):
                 try:
                     sp = json.loads(f.read_text())
@@ -85,6 +128,13 @@ class SearchRegistry:
         self._compiled.clear()
         self._compiled_one.clear()
         return param
+
+    def add_valueset(self, vs: dict) -> None:
+        """ValueSets whose code order a range-expanding SearchParameter may name."""
+        if vs.get("resourceType") == "ValueSet" and vs.get("url"):
+            self.valuesets[vs["url"]] = vs
+            self._compiled.clear()
+            self._compiled_one.clear()
 
     def _register(self, param: SearchParam) -> None:
         old = self._by_url.get(param.url)
@@ -147,8 +197,28 @@ class SearchRegistry:
             else:
                 fn = paths.compile_expression(param.expression, rtype, self.choices)
                 out = Compiled(param, fn) if fn is not None else None
+                if out is not None and param.range_expansion and param.type == "token":
+                    self._compile_ranges(rtype, out)
         self._compiled_one[key] = out
         return out
+
+    def _compile_ranges(self, rtype: str, comp: Compiled) -> None:
+        """The members of the expression that reach the range extension, cut just after
+        `extension('<range url>')`, yield the range elements (start/end sub-extensions)."""
+        rng_url, order_url = comp.param.range_expansion
+        vs = self.valuesets.get(order_url)
+        if vs is None:
+            return
+        call = f"extension('{rng_url}')"
+        prefixes = []
+        for part in paths.parts_for_type(comp.param.expression or "", rtype):
+            part = paths.strip_parens(part)
+            if call in part:
+                prefixes.append(part[:part.index(call) + len(call)])
+        if prefixes:
+            comp.ranges = paths.compile_expression(" | ".join(sorted(set(prefixes))), rtype,
+                                                   self.choices)
+            comp.order = valueset_order(vs)
 
     def _compile_composite(self, rtype: str, param: SearchParam) -> Compiled | None:
         if len(param.components) != 2:

@@ -129,3 +129,25 @@ def test_nested_extension_value(reg):
         {"url": "end", "valueCodeableConcept": {"text": "T4"}}]}]}}
     assert [(v, t) for v, t in fn(res)] == [({"text": "T3"}, "CodeableConcept"),
                                            ({"text": "T4"}, "CodeableConcept")]
+
+
+def test_range_expansion_indexes_levels_between():
+    reg = SearchRegistry.load(guide_dir=None)
+    reg.add_valueset({"resourceType": "ValueSet", "url": "http://x/vs/levels", "compose": {
+        "include": [{"system": "http://s", "concept": [{"code": c} for c in "ABCDEF"]}]}})
+    reg.add({"resourceType": "SearchParameter", "url": "http://x/sp/level", "code": "level",
+             "base": ["Observation"], "type": "token",
+             "expression": "Observation.bodySite.extension('http://x/level').value | "
+                           "Observation.bodySite.extension('http://x/range').extension.value",
+             "extension": [{"url": "http://fhirsvc.org/fhir/calcinosis/StructureDefinition/"
+                                   "search-range-expansion",
+                            "extension": [{"url": "rangeExtension", "valueUri": "http://x/range"},
+                                          {"url": "order", "valueCanonical": "http://x/vs/levels"}]}]})
+    obs = {"resourceType": "Observation", "bodySite": {"extension": [
+        {"url": "http://x/range", "extension": [
+            {"url": "start", "valueCodeableConcept": {"coding": [{"system": "http://s",
+                                                                  "code": "E"}]}},
+            {"url": "end", "valueCodeableConcept": {"coding": [{"system": "http://s",
+                                                                "code": "B"}]}}]}]}}
+    rows = extract(reg, 1, "Observation", obs)["token"]
+    assert sorted(r[4] for r in rows if r[2] == "level") == ["B", "C", "D", "E"]
