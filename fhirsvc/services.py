@@ -92,7 +92,10 @@ class FhirService:
                     if self.search_engine is not None:
                         self.search_engine.registry.add(resource)
                         applied += 1
-                elif self.validator is not None and hasattr(self.validator, "registry"):
+                    continue
+                if stored.resource_type == "ValueSet" and self.search_engine is not None:
+                    self.search_engine.registry.add_valueset(resource)  # range expansion order
+                if self.validator is not None and hasattr(self.validator, "registry"):
                     self.validator.registry.add(resource)  # recompiles what depends on it
                     applied += 1
             self._conformance_mark = max([mark] + [s.last_updated for s in changed])

@@ -49,7 +49,9 @@ def capability_statement(base_url: str, search_registry=None, version: str = "0.
             "conditionalDelete": "single" if "delete" in codes else "not-supported",
         }
         if search_registry is not None and "search-type" in codes:
-            params = search_registry.params_for(rtype)
+            params = {code: p for code, p in search_registry.params_for(rtype).items()
+                      if code in ("_id", "_lastUpdated")  # answered from resource rows
+                      or search_registry.compiled_param(rtype, code) is not None}
             if params:
                 entry["searchParam"] = [
                     {"name": code, "definition": p.url, "type": p.type}
