@@ -237,38 +237,28 @@ def rewrite_references(node, mapping: dict[str, str]) -> None:
                 rewrite_references(item, mapping)
 
 
-def conditional_references(node, out: list | None = None, path: str = "") -> list:
+def iter_references(node):
+    """Every `reference` string anywhere in a resource (extensions, contained included)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "reference" and isinstance(value, str):
+                yield value
+            elif isinstance(value, (dict, list)):
+                yield from iter_references(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from iter_references(item)
+
+
+def conditional_references(node) -> list[str]:
     """All `reference` values of the form `Type?query` (conditional references)."""
-    if out is None:
-        out = []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "reference" and isinstance(value, str) and "?" in value \
-                    and not value.startswith(("http:", "https:", "urn:")):
-                out.append(value)
-            elif isinstance(value, (dict, list)):
-                conditional_references(value, out)
-    elif isinstance(node, list):
-        for item in node:
-            conditional_references(item, out)
-    return out
+    return [r for r in iter_references(node)
+            if "?" in r and not r.startswith(("http:", "https:", "urn:"))]
 
 
-def urn_references(node, out: set | None = None) -> set:
+def urn_references(node) -> set[str]:
     """All `reference` values that are `urn:uuid:` / `urn:oid:` identities."""
-    if out is None:
-        out = set()
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "reference" and isinstance(value, str) and value.startswith(
-                    ("urn:uuid:", "urn:oid:")):
-                out.add(value)
-            elif isinstance(value, (dict, list)):
-                urn_references(value, out)
-    elif isinstance(node, list):
-        for item in node:
-            urn_references(item, out)
-    return out
+    return {r for r in iter_references(node) if r.startswith(("urn:uuid:", "urn:oid:"))}
 
 
 def status_line(code: int) -> str:
