@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 import tarfile
-import time
 from pathlib import Path
 
 import pytest
@@ -25,11 +24,10 @@ def reg():
     return Registry()
 
 
-def test_compact_file_is_small_and_loads_fast():
+def test_compact_file_is_small():
+    # Load time is a benchmark figure (bench/bench_validation.py: CLI start-up), not a timed
+    # unit test: a busy CI machine must not fail the suite.
     assert DATA.stat().st_size < 3 * 1024 * 1024
-    t0 = time.perf_counter()
-    Registry()
-    assert time.perf_counter() - t0 < 0.5
 
 
 def test_core_definitions_present(reg):
