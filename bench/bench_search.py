@@ -171,6 +171,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--reuse", metavar="URL",
                     help="query an existing database filled by this script (same --resources)")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the PostgreSQL database (printed URL) for later --reuse runs")
     args = ap.parse_args()
     registry = SearchRegistry.load()
     engine = SearchEngine(registry)
@@ -206,7 +208,10 @@ def main() -> None:
             report(backend, run(db, engine, facts, args.runs))
             db.dispose()
         finally:
-            if admin is not None:
+            if admin is not None and args.keep:
+                print(f"kept: {url}")
+                admin.dispose()
+            elif admin is not None:
                 with admin.connect() as conn:
                     conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
                 admin.dispose()

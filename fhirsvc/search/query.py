@@ -376,6 +376,12 @@ class Cond:
     rank: int
     as_in: Callable
     as_exists: Callable
+    # the matching res_pks as a plain SELECT (positive conditions answered from index rows),
+    # so two conditions can be intersected as sets; None when not available
+    rows: Callable | None = None
+    # one match on the target side fans out to any number of rows (chained parameters): the
+    # planner cannot estimate its size, so the engine measures it before choosing a plan
+    fanout: bool = False
 
 
 def fixed(rank: int, expr) -> Cond:
@@ -391,7 +397,10 @@ def rows_cond(rank: int, table, where: list, negate: bool = False) -> Cond:
         e = (select(literal(1)).select_from(table).where(table.c.res_pk == r.c.pk, *where)
              .correlate(r).exists())
         return ~e if negate else e
-    return Cond(rank, as_in, as_exists)
+
+    def rows():
+        return select(table.c.res_pk).where(*where).correlate(None)
+    return Cond(rank, as_in, as_exists, None if negate else rows)
 
 
 RANKS = {"reference": 1, "token": 2, "uri": 2, "string": 3, "composite": 3, "number": 4,

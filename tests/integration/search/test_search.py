@@ -463,3 +463,33 @@ def test_system_search_with_one_type(env):
     fam = env.by_type["Patient"][0]["name"][0]["family"]
     assert env.ids(None, [("_type", "Patient"), ("family:exact", fam)]) == \
         env.ids("Patient", [("family:exact", fam)])
+
+
+@pytest.mark.parametrize("large", [1, 10**9])
+def test_chain_with_other_conditions(env, monkeypatch, large):
+    """A large chained driver is intersected with the next condition as a set (PostgreSQL);
+    forced here with a threshold of 1, and compared with the per-row plan."""
+    from fhirsvc.search import engine as engine_mod
+    monkeypatch.setattr(engine_mod, "FANOUT_LARGE", large)
+    monkeypatch.setattr(engine_mod, "PARTNER_FACTOR", 10**6)
+    chosen = []
+    pick = engine_mod.SearchEngine._intersect_pair
+    monkeypatch.setattr(engine_mod.SearchEngine, "_intersect_pair",
+                        staticmethod(lambda o, c: chosen.append(pick(o, c)) or chosen[-1]))
+    pats = env.by_type["Patient"]
+    fam = pats[4]["name"][0]["family"]
+    pids = {p["id"] for p in pats if any(fold(n.get("family", "")).startswith(fold(fam))
+                                         for n in p["name"])}
+    obs = [o for o in env.by_type["Observation"] if ref_id(o.get("subject"), "Patient") in pids]
+    code = next(c for o in obs for _s, c in codings(o.get("code")))
+    by_code = {o["id"] for o in obs if code in {c for _s, c in codings(o.get("code"))}}
+    final = {o["id"] for o in obs if o.get("status") == "final"}
+    assert by_code and final
+    assert env.ids("Observation", [("subject:Patient.family", fam), ("code", code)]) == by_code
+    assert env.ids("Observation", [("code", code), ("subject:Patient.family", fam)]) == by_code
+    assert env.ids("Observation", [("subject:Patient.family", fam), ("status", "final"),
+                                   ("code", code)]) == by_code & final
+    assert env.ids("Observation", [("subject:Patient.family", fam),
+                                   ("code:not", code)]) == {o["id"] for o in obs} - by_code
+    used = any(p is not None for p in chosen)
+    assert used == (large == 1 and env.db.dialect == "postgresql")
