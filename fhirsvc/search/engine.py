@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 import orjson
-from sqlalchemy import and_, false, func, intersect, or_, select
+from sqlalchemy import and_, case, false, func, intersect, or_, select
 
 from ..outcomes import fail, operation_outcome, warning
 from ..storage.tables import resources as R
@@ -52,10 +52,9 @@ class Plan:
     link_params: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _capped_count(conn, rows, cap: int) -> int:
-    """How many rows `rows` yields, counting no further than `cap`."""
-    sub = rows.limit(cap).subquery()
-    return conn.execute(select(func.count()).select_from(sub)).scalar_one()
+def _capped_count(rows, cap: int):
+    """How many rows `rows` yields, counting no further than `cap` (scalar subquery)."""
+    return select(func.count()).select_from(rows.limit(cap).subquery()).scalar_subquery()
 
 
 class SearchEngine:
@@ -346,11 +345,12 @@ class SearchEngine:
         partner = next((c for c in ordered[1:] if c.rows is not None and c.rank < 9), None)
         if partner is None:
             return None
-        n = _capped_count(conn, drive.rows(), FANOUT_LARGE)
-        if n < FANOUT_LARGE:
-            return None
-        m = _capped_count(conn, partner.rows(), FANOUT_LARGE * PARTNER_FACTOR)
-        if m >= FANOUT_LARGE * PARTNER_FACTOR:
+        # one round trip; the partner is only counted when the driver is large (lazy InitPlan)
+        n_large, m_cap = FANOUT_LARGE, FANOUT_LARGE * PARTNER_FACTOR
+        m = conn.execute(select(case(
+            (_capped_count(drive.rows(), n_large) >= n_large,
+             _capped_count(partner.rows(), m_cap)), else_=None))).scalar_one()
+        if m is None or m >= m_cap:
             return None
         return drive, partner
 
