@@ -15,6 +15,7 @@ from sqlalchemy import and_, case, false, func, intersect, or_, select
 
 from ..outcomes import fail, operation_outcome, warning
 from ..storage.tables import resources as R
+from ..summary import select_elements, summarise
 from .query import (Cond, Ctx, TABLES, bad, date_and_condition, fixed, param_cond,
                     param_condition, rows_cond, split_values)
 from .registry import SearchRegistry
@@ -31,8 +32,6 @@ SILENT = {"_format", "_pretty"}
 CONTROL = {"_count", "_offset", "_sort", "_include", "_revinclude", "_total", "_summary",
            "_elements", "_type"} | SILENT
 SUMMARY_VALUES = {"true", "false", "text", "data", "count"}
-SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
-             "code": "SUBSETTED"}
 
 
 @dataclass
@@ -156,10 +155,7 @@ class SearchEngine:
         elif code == "_summary":
             if value not in SUMMARY_VALUES:
                 raise bad(name, f"Invalid _summary '{value}'")
-            if value == "true":
-                plan.issues.append(warning("not-supported", "_summary=true is not supported; "
-                                           "full resources are returned", name))
-            plan.summary = None if value in ("false", "true") else value
+            plan.summary = None if value == "false" else value
         elif code == "_elements":
             plan.elements = [e.strip() for e in value.split(",") if e.strip()]
         elif code == "_type":
@@ -425,27 +421,14 @@ class SearchEngine:
         return self._url(path, params)
 
     def _shape(self, s, plan: Plan) -> dict:
+        # the same reduction as read: summary elements from the R4 definitions, mandatory
+        # elements kept, choice types matched, SUBSETTED tag (fhirsvc.summary)
         res = orjson.loads(s.content)
-        if plan.summary == "text":
-            res = {k: v for k, v in res.items() if k in ("resourceType", "id", "meta", "text")}
-            self._subsetted(res)
-        elif plan.summary == "data":
-            res.pop("text", None)
-            self._subsetted(res)
+        if plan.summary not in (None, "count"):
+            res = summarise(res, plan.summary)
         if plan.elements:
-            keep = {"resourceType", "id", "meta", *plan.elements}
-            res = {k: v for k, v in res.items() if k in keep}
-            self._subsetted(res)
+            res = select_elements(res, ",".join(plan.elements))
         return res
-
-    @staticmethod
-    def _subsetted(res: dict) -> None:
-        meta = dict(res.get("meta") or {})
-        tags = list(meta.get("tag") or [])
-        if not any(t.get("code") == "SUBSETTED" for t in tags):
-            tags.append(dict(SUBSETTED))
-        meta["tag"] = tags
-        res["meta"] = meta
 
     # -- includes ------------------------------------------------------------------------------
     def _include(self, uow, matches: list, plan: Plan) -> list:

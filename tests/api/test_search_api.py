@@ -95,3 +95,16 @@ def test_capability_lists_search_parameters(client):
     names = {p["name"] for p in obs["searchParam"]}
     assert {"code", "subject", "date", "value-quantity", "_id", "_lastUpdated"} <= names
     assert "search-type" in {i["code"] for i in obs["interaction"]}
+
+
+def test_summary_and_elements_in_search(client):
+    tag, pat, obs = seed(client)
+    got = client.get(f"/fhir/Patient?_id={pat['id']}&_summary=true").get_json()
+    res = got["entry"][0]["resource"]
+    assert res["name"] and any(t["code"] == "SUBSETTED" for t in res["meta"]["tag"])
+    assert not [e for e in got["entry"] if e["search"]["mode"] == "outcome"]
+    got = client.get(f"/fhir/Observation?subject=Patient/{pat['id']}&_elements=valueQuantity"
+                     ).get_json()
+    res = got["entry"][0]["resource"]
+    # mandatory elements (status, code) stay, the rest goes
+    assert set(res) == {"resourceType", "id", "meta", "status", "code", "valueQuantity"}
