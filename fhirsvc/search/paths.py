@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from typing import Callable
 
+from .. import fhirpath_text
+
 Extractor = Callable[[dict], list]
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -27,48 +29,10 @@ ABSTRACT_ROOTS = ("Resource", "DomainResource")
 
 
 def split_top(expr: str, sep: str) -> list[str]:
-    """Split on `sep` outside parentheses and quotes."""
-    parts, depth, quote, start, i = [], 0, False, 0, 0
-    while i < len(expr):
-        ch = expr[i]
-        if quote:
-            if ch == "\\":
-                i += 1
-            elif ch == "'":
-                quote = False
-        elif ch == "'":
-            quote = True
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif depth == 0 and expr.startswith(sep, i):
-            parts.append(expr[start:i])
-            start = i + len(sep)
-            i += len(sep)
-            continue
-        i += 1
-    parts.append(expr[start:])
-    return [p.strip() for p in parts]
+    return [p.strip() for p in fhirpath_text.split_top(expr, sep)]
 
 
-def strip_parens(expr: str) -> str:
-    expr = expr.strip()
-    while expr.startswith("(") and expr.endswith(")"):
-        inner = expr[1:-1]
-        # only strip when the parentheses enclose the whole expression: `(a).b | (c)` stays
-        depth = 0
-        whole = True
-        for ch in inner:
-            depth += ch == "("
-            depth -= ch == ")"
-            if depth < 0:
-                whole = False
-                break
-        if not whole:
-            break
-        expr = inner.strip()
-    return expr
+strip_parens = fhirpath_text.strip_parens
 
 
 def root_of(part: str) -> str:

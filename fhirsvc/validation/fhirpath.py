@@ -22,6 +22,8 @@ import fhirpathpy
 from fhirpathpy.engine.nodes import ResourceNode
 from fhirpathpy.models import models as _fp_models
 
+from .. import fhirpath_text
+
 _MODEL = _fp_models["r4"]
 
 # The resource (and enclosing bundle) being validated, for resolve() and %resource.
@@ -179,43 +181,12 @@ _OPTIONS = {"userInvocationTable": USER_FUNCTIONS, "traceFn": lambda *a, **k: No
 
 # ------------------------------------------------------------------ guards
 def _split_top(expr: str, op: str) -> list[str] | None:
-    """Split on a top-level binary operator (outside parentheses and quotes)."""
-    parts, depth, quote, start, i = [], 0, None, 0, 0
-    token = f" {op} "
-    while i < len(expr):
-        ch = expr[i]
-        if quote:
-            if ch == "\\":
-                i += 1
-            elif ch == quote:
-                quote = None
-        elif ch in "'`":
-            quote = ch
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif depth == 0 and expr.startswith(token, i):
-            parts.append(expr[start:i])
-            start = i + len(token)
-            i = start
-            continue
-        i += 1
-    parts.append(expr[start:])
+    """Split on a top-level binary operator; None when it does not occur."""
+    parts = fhirpath_text.split_top(expr, f" {op} ")
     return parts if len(parts) > 1 else None
 
 
-def _strip_parens(e: str) -> str:
-    e = e.strip()
-    while e.startswith("(") and e.endswith(")"):
-        depth = 0
-        for i, ch in enumerate(e):
-            depth += ch == "("
-            depth -= ch == ")"
-            if depth == 0 and i < len(e) - 1:
-                return e
-        e = e[1:-1].strip()
-    return e
+_strip_parens = fhirpath_text.strip_parens
 
 
 _CHAIN_HEAD = re.compile(r"^([a-z][A-Za-z0-9]*)\b")
