@@ -10,15 +10,15 @@ import re
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Sequence
+from typing import Sequence
 
 import orjson
 
 from . import bundles
 from .jsontext import RawJson
-from .bundles import Op, bad, check_id, check_type, new_id, status_line
+from .bundles import Op, check_id, check_type, new_id, status_line
 from .outcomes import (Issue, OperationOutcomeError, error, fail, has_errors, information,
-                       operation_outcome, sort_issues, warning)
+                       operation_outcome, sort_issues)
 from .storage import Database, Stored, UnitOfWork, micros_to_instant
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ig_builder import (EXT, ICD10CM, INTERP, RXN, ROOT, BundleBuilder, cc, cig, clinical,  # noqa: E402
-                        condcat, coding, level, lnc, obscat, qty, ref, sct, site, verified, write)
+                        condcat, coding, lnc, obscat, qty, ref, sct, site, verified, write)
 
 LOWER_LIMB = sct("61685007", "Lower limb")
 THORACIC = sct("122495006", "Thoracic spine")

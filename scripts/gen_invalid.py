@@ -8,8 +8,6 @@ Usage: python scripts/gen_invalid.py
 """
 from __future__ import annotations
 
-import copy
-import json
 import shutil
 import sys
 from pathlib import Path

@@ -6,7 +6,7 @@ from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, current_app, request
 
-from ..outcomes import OperationOutcomeError, error, fail, information, operation_outcome
+from ..outcomes import OperationOutcomeError, error, fail, information
 from ..resource_types import RESOURCE_TYPES
 from ..services import FhirService, Result, http_date, parse_json
 from ..summary import check_summary, select_elements, summarise

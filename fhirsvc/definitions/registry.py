@@ -7,7 +7,6 @@ differential-only profiles are generated on first use and cached.
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import tarfile
 import threading

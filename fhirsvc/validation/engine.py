@@ -12,8 +12,8 @@ from typing import Sequence
 from ..outcomes import Issue
 from . import rules
 from .fhirpath import current_bundle, current_bundle_index, current_registry, current_root
-from .model import CompiledSD, Node, _cap
-from .primitives import CHECKERS, PRIMITIVES, check_id
+from .model import CompiledSD, Node
+from .primitives import PRIMITIVES, check_id
 
 CORE = "http://hl7.org/fhir/StructureDefinition/"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .fhirpath import Constraint, compile_constraint
+from .fhirpath import compile_constraint
 
 FHIRPATH_TYPES = {
     "http://hl7.org/fhirpath/System.String": "string",

@@ -1,7 +1,6 @@
 """Definitions: the compact core file, the registry, value set expansion, snapshots."""
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import subprocess
