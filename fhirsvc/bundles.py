@@ -45,10 +45,6 @@ class Op:
     location: str = ""              # FHIRPath prefix for issues of this entry
     extra: dict = field(default_factory=dict)
 
-    @property
-    def conditional(self) -> bool:
-        return self.query is not None and self.method in ("PUT", "DELETE")
-
 
 def bad(message: str, *expression: str, code: str = "invalid", status: int = 400
         ) -> OperationOutcomeError:
@@ -250,15 +246,14 @@ def iter_references(node):
             yield from iter_references(item)
 
 
-def conditional_references(node) -> list[str]:
-    """All `reference` values of the form `Type?query` (conditional references)."""
-    return [r for r in iter_references(node)
-            if "?" in r and not r.startswith(("http:", "https:", "urn:"))]
+def conditional_only(refs) -> set[str]:
+    """The conditional references (`Type?query`) among `refs`."""
+    return {r for r in refs if "?" in r and not r.startswith(("http:", "https:", "urn:"))}
 
 
-def urn_references(node) -> set[str]:
-    """All `reference` values that are `urn:uuid:` / `urn:oid:` identities."""
-    return {r for r in iter_references(node) if r.startswith(("urn:uuid:", "urn:oid:"))}
+def urn_only(refs) -> set[str]:
+    """The `urn:uuid:` / `urn:oid:` identities among `refs`."""
+    return {r for r in refs if r.startswith(("urn:uuid:", "urn:oid:"))}
 
 
 def status_line(code: int) -> str:

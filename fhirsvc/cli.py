@@ -111,9 +111,6 @@ def cmd_serve(args) -> int:
 def cmd_reindex(args) -> int:
     from . import build_service
     service = build_service(_config(args))
-    if service.search_engine is None:
-        print("no search engine configured", file=sys.stderr)
-        return 1
     from .search import reindex
     count = reindex(service.db, service.search_engine.registry)
     print(f"reindexed {count} resources")

@@ -39,7 +39,3 @@ def dumps(obj, pretty: bool = False) -> bytes:
         return orjson.dumps(_parsed(obj), option=orjson.OPT_INDENT_2) + b"\n"
     return orjson.dumps(obj, default=_default)
 
-
-def to_plain(obj):
-    """The same structure with every RawJson parsed (for callers that need plain dicts)."""
-    return _parsed(obj)

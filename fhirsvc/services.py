@@ -31,10 +31,6 @@ class Result:
     issues: list[Issue] = field(default_factory=list)
     body: dict | None = None            # a bundle or outcome that is not a stored resource
 
-    @property
-    def etag(self) -> str | None:
-        return f'W/"{self.stored.version}"' if self.stored else None
-
 
 def parse_etag(value: str | None) -> int | None:
     """`W/"3"`, `"3"` or `3` -> 3; None stays None; anything else is a 400."""
@@ -60,7 +56,7 @@ def parse_json(body: bytes | str, where: str = "") -> object:
 
 
 class FhirService:
-    def __init__(self, db: Database, validator, search=None, config=None):
+    def __init__(self, db: Database, validator, search, config):
         self.db = db
         self.validator = validator
         self.search_engine = search
@@ -310,9 +306,12 @@ class FhirService:
                 if op.method == "POST" and op.full_url.startswith(("http://", "https://")) \
                         and tail.split("/")[0] == op.rtype:
                     mapping.setdefault(tail, target)  # relative refs resolve against fullUrl
+        # One walk per resource collects its references for both checks below.
+        refs = {op.index: set(bundles.iter_references(op.resource))
+                for op in ops if op.resource is not None}
         # Conditional references (Patient?identifier=...): exactly one match or failure.
         for op in ops:
-            for ref in bundles.conditional_references(op.resource or {}):
+            for ref in sorted(bundles.conditional_only(refs.get(op.index, ()))):
                 if ref in mapping:
                     continue
                 rtype, _, query = ref.partition("?")
@@ -326,8 +325,7 @@ class FhirService:
                 mapping[ref] = matches[0].reference
         # urn references to no entry of this request: resources created earlier under that
         # urn (UUIDs and OIDs are globally unique), or an error naming where they are.
-        wanted = {op.index: bundles.urn_references(op.resource) - mapping.keys()
-                  for op in ops if op.resource is not None}
+        wanted = {i: bundles.urn_only(r) - mapping.keys() for i, r in refs.items()}
         unresolved = set().union(*wanted.values()) if wanted else set()
         if unresolved:
             mapping.update(uow.resources.resolve_aliases(unresolved))
@@ -399,8 +397,6 @@ class FhirService:
             if inm is not None and inm == stored.version:
                 return Result(304, stored)
             return Result(200, stored)
-        if self.search_engine is None:
-            return Result(400, issues=[error("not-supported", "Search is not available")])
         bundle = self.search_engine.search(uow, op.rtype, op.query or [], base_url=base_url)
         return Result(200, body=bundle)
 
@@ -421,9 +417,7 @@ class FhirService:
     # -- conditional matching ---------------------------------------------------------------
     def match(self, uow: UnitOfWork, rtype: str, query: list[tuple[str, str]], op: Op | None = None
               ) -> list[Stored]:
-        if self.search_engine is not None:
-            return self.search_engine.match(uow, rtype, query)
-        return _scan_match(uow, rtype, query)
+        return self.search_engine.match(uow, rtype, query)
 
     # -- history ---------------------------------------------------------------------------
     def history(self, rtype: str | None, rid: str | None, params: list[tuple[str, str]],
@@ -431,8 +425,8 @@ class FhirService:
         if rtype is not None:
             check_type(rtype, rtype)
         args = dict(params)
-        count = _int_param(args, "_count", self._page_size(None))
-        count = max(0, min(count, self._max_page()))
+        count = min(_int_param(args, "_count", self.config.default_page_size),
+                    self.config.max_page_size)
         offset = _int_param(args, "_offset", 0)
         since = _instant_param(args, "_since")
         at = _instant_param(args, "_at")
@@ -471,12 +465,6 @@ class FhirService:
         return {"resourceType": "Bundle", "type": "history", "total": total, "link": links,
                 "entry": entries}
 
-    def _page_size(self, value) -> int:
-        return getattr(self.config, "default_page_size", 50)
-
-    def _max_page(self) -> int:
-        return getattr(self.config, "max_page_size", 1000)
-
     # -- response bundles --------------------------------------------------------------------
     def _response_bundle(self, btype: str, ops: list[Op], results: list[Result], base_url: str,
                          return_resources: bool) -> dict:
@@ -508,32 +496,6 @@ class FhirService:
 _ENTRY_RE = re.compile(r"Bundle\.entry\[(\d+)\]")
 CONFORMANCE_TYPES = frozenset({"StructureDefinition", "ValueSet", "CodeSystem",
                                "SearchParameter"})
-
-
-def _scan_match(uow: UnitOfWork, rtype: str, query: list[tuple[str, str]]) -> list[Stored]:
-    """Matching on `_id` and `identifier` only, by scanning: used when no search engine is
-    plugged in (storage-only tests). The search engine's `match` replaces it in the app."""
-    for name, _ in query:
-        if name not in ("_id", "identifier"):
-            raise fail(400, "not-supported", f"Unknown search parameter {name!r} for {rtype} in "
-                       "conditional criteria", name)
-    out = []
-    for stored in uow.resources.iter_current(rtype):
-        res = stored.resource()
-        ok = True
-        for name, value in query:
-            if name == "_id":
-                ok = stored.resource_id in value.split(",")
-            else:
-                wanted = [v.split("|", 1) if "|" in v else [None, v] for v in value.split(",")]
-                ids = res.get("identifier") or []
-                ok = any((s is None or i.get("system", "") == s) and i.get("value") == v
-                         for s, v in wanted for i in ids if isinstance(i, dict))
-            if not ok:
-                break
-        if ok:
-            out.append(stored)
-    return out
 
 
 def _q(query: list[tuple[str, str]] | None) -> str:

@@ -160,10 +160,6 @@ class Repository:
              .order_by(R.c.last_updated))
         return [_stored(row) for row in self.conn.execute(q)]
 
-    def types_present(self) -> list[str]:
-        q = select(R.c.resource_type).where(R.c.deleted.is_(False)).distinct()
-        return sorted(r[0] for r in self.conn.execute(q))
-
     def iter_current(self, rtype: str | None = None, batch: int = 1000) -> Iterator[Stored]:
         """Every current, non-deleted resource (reindex, export)."""
         last = 0

@@ -67,4 +67,6 @@ def test_rewrite_references_in_nested_places():
 def test_conditional_references_found():
     res = {"subject": {"reference": "Patient?identifier=x|1"},
            "performer": [{"reference": "Practitioner/1"}, {"reference": "urn:uuid:z"}]}
-    assert bundles.conditional_references(res) == ["Patient?identifier=x|1"]
+    refs = set(bundles.iter_references(res))
+    assert bundles.conditional_only(refs) == {"Patient?identifier=x|1"}
+    assert bundles.urn_only(refs) == {"urn:uuid:z"}
