@@ -107,13 +107,13 @@ import resource, sys, time, json
 sys.path.insert(0, sys.argv[2])
 from tests.e2e.test_crash import big_transaction
 from fhirsvc.config import Config
-from fhirsvc import build_service
+from fhirsvc.bootstrap import build
 import orjson
-svc = build_service(Config(database_url=sys.argv[1]))
+runtime = build(Config(database_url=sys.argv[1]))
 data = orjson.dumps(big_transaction(2500, "mem"))
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t = time.perf_counter()
-svc.process_bundle(data, "http://bench/fhir")
+runtime.services.resources.bundle(runtime.context(), data)
 dt = time.perf_counter() - t
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"rss_before_mb": before / 1024, "rss_peak_mb": after / 1024, "seconds": dt}))

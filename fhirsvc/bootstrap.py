@@ -1,7 +1,8 @@
-"""The one composition root: app, CLI, worker and (later) the MLLP listener build here.
+"""The one composition root: the app, the CLI, the job worker and (later) the MLLP listener
+all build their runtime here.
 
     runtime = build(config)      # database, definitions, validator, search, services
-    runtime.service.read(ctx, "Patient", "1")
+    runtime.services.resources.read(ctx, "Patient", "1")
     runtime.close()
 
 Nothing here runs at import time; `build` does all the wiring, once per process (or per test).
@@ -12,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .config import Config
+from .context import DOOR_CLI, RequestContext
 
 
 @dataclass
@@ -23,8 +25,15 @@ class Runtime:
     definitions: object
     validator: object
     search_registry: object
-    search: object
-    service: object
+    search_engine: object
+    services: object
+
+    def context(self, door: str = DOOR_CLI, **fields) -> RequestContext:
+        """A context for a door that has no HTTP request (CLI, worker, listeners)."""
+        base = self.config.public_base_url or (
+            f"http://{self.config.host}:{self.config.port}{self.config.base_path}")
+        fields.setdefault("require_guide_profiles", self.config.require_guide_profiles)
+        return RequestContext(base_url=base, door=door, **fields)
 
     def close(self) -> None:
         self.db.dispose()
@@ -32,20 +41,29 @@ class Runtime:
 
 def build(config: Config | None = None) -> Runtime:
     from .definitions.registry import Registry
+    from .ingest import IngestPipeline
     from .search import Indexer, SearchEngine, SearchRegistry
-    from .services import FhirService
+    from .services import (CapabilityService, ConformanceSync, ResourceService, SearchService,
+                           Services, ValidateService)
     from .storage import Database
     from .validation import Validator
 
     config = config or Config.from_env()
     search_registry = SearchRegistry.load(
         guide_dir=config.profiles_dir / "fsh-generated" / "resources")
-    search = SearchEngine(search_registry)
+    engine = SearchEngine(search_registry)
     db = Database(config.database_url, indexer=Indexer(search_registry))
     # A registry per runtime: conformance resources stored in one database never leak into
     # another app in the same process. A broken guide stops the start-up, loudly.
     definitions = Registry()
     definitions.load_guide(config.profiles_dir)
-    validator = Validator(strict_profiles=config.require_guide_profiles, registry=definitions)
-    service = FhirService(db, validator, search=search, config=config)
-    return Runtime(config, db, definitions, validator, search_registry, search, service)
+    validator = Validator(registry=definitions)
+    sync = ConformanceSync(db, definitions, search_registry)
+    pipeline = IngestPipeline(db, validator, engine, before=sync)
+    services = Services(
+        resources=ResourceService(db, pipeline, config),
+        search=SearchService(db, engine, sync),
+        validate=ValidateService(db, validator, sync),
+        capabilities=CapabilityService(search_registry, sync),
+        conformance=sync)
+    return Runtime(config, db, definitions, validator, search_registry, engine, services)

@@ -26,26 +26,28 @@ def example_files(examples_dir: Path) -> list[Path]:
                   if not p.name.startswith("search-") and not p.name.endswith(".expected.json"))
 
 
-def load_files(service, paths: list[Path], base_url: str, out=sys.stdout) -> int:
-    """POST each file (a transaction or batch Bundle, or one resource) through the one
-    ingestion path. Returns the number of files that failed."""
+def load_files(runtime, paths: list[Path], out=sys.stdout) -> int:
+    """Send each file (a transaction or batch Bundle, or one resource) through the one
+    ingestion pipeline. Returns the number of files that failed."""
     from .outcomes import OperationOutcomeError
-    from .services import parse_json
+    from .wire import parse_json
+    resources = runtime.services.resources
+    ctx = runtime.context()
     failed = 0
     for path in paths:
         try:
             body = parse_json(path.read_bytes())
             if isinstance(body, dict) and body.get("resourceType") == "Bundle" \
                     and body.get("type") in ("transaction", "batch"):
-                resp = service.process_bundle(body, base_url)
+                resp = resources.bundle(ctx, body)
                 n = len(resp.get("entry", []))
                 bad = [e for e in resp["entry"] if not e["response"]["status"][:1] in "23"]
                 print(f"{path.name}: {n} entries, {n - len(bad)} ok", file=out)
                 failed += bool(bad)
             elif isinstance(body, dict) and "resourceType" in body:
                 rid = body.get("id")
-                result = (service.update(body["resourceType"], rid, body) if rid
-                          else service.create(body["resourceType"], body))
+                result = (resources.update(ctx, body["resourceType"], rid, body) if rid
+                          else resources.create(ctx, body["resourceType"], body))
                 print(f"{path.name}: {result.status}", file=out)
             else:
                 raise ValueError("not a FHIR resource")
@@ -62,21 +64,21 @@ def load_files(service, paths: list[Path], base_url: str, out=sys.stdout) -> int
 
 
 def cmd_load(args) -> int:
-    from . import build_service
+    from .bootstrap import build
     from .storage.migrate import upgrade
     config = _config(args)
     upgrade(config.database_url)
-    service = build_service(config)
-    if args.if_empty:
-        with service.db.unit_of_work() as uow:
-            if uow.resources.count(include_deleted=True):
-                print("database is not empty: examples not loaded")
-                return 0
-    paths = [Path(p) for p in args.paths] or example_files(config.examples_dir)
-    base = config.public_base_url or f"http://{config.host}:{config.port}{config.base_path}"
-    failed = load_files(service, paths, base)
-    service.db.dispose()
-    return 1 if failed else 0
+    runtime = build(config)
+    try:
+        if args.if_empty:
+            with runtime.db.unit_of_work() as uow:
+                if uow.resources.count(include_deleted=True):
+                    print("database is not empty: examples not loaded")
+                    return 0
+        paths = [Path(p) for p in args.paths] or example_files(config.examples_dir)
+        return 1 if load_files(runtime, paths) else 0
+    finally:
+        runtime.close()
 
 
 def cmd_serve(args) -> int:
@@ -109,10 +111,13 @@ def cmd_serve(args) -> int:
 
 
 def cmd_reindex(args) -> int:
-    from . import build_service
-    service = build_service(_config(args))
+    from .bootstrap import build
     from .search import reindex
-    count = reindex(service.db, service.search_engine.registry)
+    runtime = build(_config(args))
+    try:
+        count = reindex(runtime.db, runtime.search_registry)
+    finally:
+        runtime.close()
     print(f"reindexed {count} resources")
     return 0
 

@@ -144,15 +144,24 @@ def status_for(issues: Sequence[Issue]) -> int:
 class OperationOutcomeError(Exception):
     """The one exception type: a failed request, described by issues."""
 
-    def __init__(self, issues: Issue | Sequence[Issue], status: int | None = None,
-                 headers: dict | None = None):
+    def __init__(self, issues: Issue | Sequence[Issue], status: int | None = None):
         self.issues = [issues] if isinstance(issues, Issue) else list(issues)
         self.status = status if status is not None else status_for(self.issues)
-        self.headers = headers or {}
         super().__init__("; ".join(i.message for i in self.issues))
 
     def outcome(self) -> dict:
         return operation_outcome(self.issues)
+
+
+class GoneError(OperationOutcomeError):
+    """A read of a deleted resource (410), with the delete's version and time (microseconds
+    since the epoch) so each door can name them (the REST adapter as ETag / Last-Modified)."""
+
+    def __init__(self, issues: Issue | Sequence[Issue], version: int,
+                 last_updated: int | None = None):
+        super().__init__(issues, 410)
+        self.version = version
+        self.last_updated = last_updated
 
 
 def fail(status: int, code: str, message: str, *expression: str,

@@ -78,7 +78,7 @@ def app(config):
     app = create_app(config)
     app.testing = False  # exercise the real error handlers (no exception propagation)
     yield app
-    app.extensions["fhirsvc"].db.dispose()
+    app.extensions["fhirsvc.runtime"].close()
 
 
 @pytest.fixture()
@@ -87,5 +87,6 @@ def client(app):
 
 
 @pytest.fixture(scope="module")
-def service(app):
-    return app.extensions["fhirsvc"]
+def runtime(app):
+    """The app's runtime: its database, services and a context for calling them directly."""
+    return app.extensions["fhirsvc.runtime"]

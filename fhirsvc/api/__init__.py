@@ -1,5 +1,5 @@
-"""HTTP adapter: the Flask blueprint, content negotiation, errors, CapabilityStatement."""
+"""HTTP adapter: the Flask blueprint (route table), content negotiation, errors."""
 from .errors import register_error_handlers
-from .views import bp
+from .views import ROUTES, make_blueprint
 
-__all__ = ["bp", "register_error_handlers"]
+__all__ = ["ROUTES", "make_blueprint", "register_error_handlers"]

@@ -6,7 +6,7 @@ import logging
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from ..outcomes import OperationOutcomeError, error
+from ..outcomes import GoneError, OperationOutcomeError, error
 from .negotiation import outcome_response
 
 log = logging.getLogger("fhirsvc")
@@ -20,12 +20,18 @@ _HTTP_CODES = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found",
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(OperationOutcomeError)
     def _outcome(exc: OperationOutcomeError):
-        return outcome_response(request, exc.issues, exc.status, exc.headers)
+        headers = {}
+        if isinstance(exc, GoneError):
+            from .views import http_date
+            headers["ETag"] = f'W/"{exc.version}"'
+            if exc.last_updated is not None:
+                headers["Last-Modified"] = http_date(exc.last_updated)
+        return outcome_response(exc.issues, exc.status, headers)
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(exc):
         limit = app.config.get("MAX_CONTENT_LENGTH")
-        return outcome_response(request, [error(
+        return outcome_response([error(
             "too-costly", f"The request body is larger than this server accepts "
             f"({limit} bytes); split the bundle")], 413)
 
@@ -38,12 +44,12 @@ def register_error_handlers(app: Flask) -> None:
         headers = {}
         if code == 405 and getattr(exc, "valid_methods", None):
             headers["Allow"] = ", ".join(exc.valid_methods)
-        return outcome_response(request, [error(_HTTP_CODES.get(code, "exception"), message)],
+        return outcome_response([error(_HTTP_CODES.get(code, "exception"), message)],
                                 code, headers)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         log.exception("Unhandled error on %s %s", request.method, request.path)
-        return outcome_response(request, [error(
+        return outcome_response([error(
             "exception", "Internal server error; the request was not applied. The server log "
             "has the details.")], 500)

@@ -1,14 +1,17 @@
-"""Content negotiation and response building: formats, _pretty, Prefer, ETag headers.
+"""Content negotiation and response building: formats, _pretty, Prefer.
 
+The response format is negotiated before a view runs (`negotiate`, a before-request hook), so
+a request whose `Accept` or `_format` cannot be served gets its 406 before anything is stored.
 Stored JSON text is embedded as is (orjson.Fragment) unless the client asks for a changed
 representation (_pretty, _summary, _elements).
 """
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import orjson
-from flask import Request, Response
+from flask import Request, Response, g, request
 
 from ..jsontext import RawJson, dumps
 from ..outcomes import OperationOutcomeError, error, fail, operation_outcome
@@ -22,9 +25,15 @@ FORMAT_ALIASES = {"json": FHIR_JSON, "application/json": "application/json",
                   "text/json": "application/json"}
 
 
-def response_mimetype(request: Request) -> str:
+@dataclass(frozen=True)
+class Format:
+    mimetype: str
+    pretty: bool
+
+
+def response_mimetype(req: Request) -> str:
     """The JSON media type to answer with; 406 when the client accepts only what we lack."""
-    fmt = request.args.get("_format")
+    fmt = req.args.get("_format")
     if fmt:
         # an unencoded '+' arrives as a space ("application/fhir json")
         mt = FORMAT_ALIASES.get(fmt.split(";")[0].strip().lower().replace(" ", "+"))
@@ -33,7 +42,7 @@ def response_mimetype(request: Request) -> str:
                 "not-supported", f"_format {fmt!r} is not supported; this server speaks "
                 "application/fhir+json (json)", "_format"), 406)
         return mt
-    accept = request.accept_mimetypes
+    accept = req.accept_mimetypes
     if not accept or accept.provided is False:
         return FHIR_JSON
     best = accept.best_match([FHIR_JSON, "application/json", "application/json+fhir"])
@@ -41,31 +50,44 @@ def response_mimetype(request: Request) -> str:
         if any(value in ("*/*", "application/*") and q > 0 for value, q in accept):
             return FHIR_JSON
         raise OperationOutcomeError(error(
-            "not-supported", f"Cannot produce {request.headers.get('Accept')!r}; this server "
+            "not-supported", f"Cannot produce {req.headers.get('Accept')!r}; this server "
             "speaks application/fhir+json"), 406)
     return FHIR_JSON if best == "application/json+fhir" else best
 
 
-def request_json(request: Request) -> bytes:
+def negotiate() -> None:
+    """Before any view: decide the response format (or answer 406 before any work)."""
+    g.fhir_format = Format(response_mimetype(request),
+                           request.args.get("_pretty", "").lower() == "true")
+
+
+def _format() -> Format:
+    fmt = getattr(g, "fhir_format", None)
+    if fmt is None:  # an error raised before negotiation, or by negotiation itself
+        try:
+            fmt = Format(response_mimetype(request),
+                         request.args.get("_pretty", "").lower() == "true")
+        except OperationOutcomeError:
+            fmt = Format(FHIR_JSON, False)  # an error about formats is still answered in JSON
+    return fmt
+
+
+def request_json(req: Request) -> bytes:
     """The request body, after checking its media type (415 for anything not JSON)."""
-    ctype = (request.mimetype or "").lower()
+    ctype = (req.mimetype or "").lower()
     if ctype and ctype not in JSON_TYPES:
-        if ctype in XML_TYPES:
-            raise OperationOutcomeError(error(
-                "not-supported", f"Content-Type {ctype} is not supported: send "
-                "application/fhir+json"), 415)
         raise OperationOutcomeError(error(
             "not-supported", f"Content-Type {ctype!r} is not supported: send "
             "application/fhir+json"), 415)
-    data = request.get_data(cache=True)
+    data = req.get_data(cache=True)
     if not data.strip():
         raise fail(400, "required", "The request has no body; a FHIR resource was expected")
     return data
 
 
-def prefer(request: Request) -> dict[str, str]:
+def prefer(req: Request) -> dict[str, str]:
     out = {}
-    for header in request.headers.getlist("Prefer"):
+    for header in req.headers.getlist("Prefer"):
         for part in re.split(r"[;,]", header):
             key, _, value = part.strip().partition("=")
             if key:
@@ -73,28 +95,19 @@ def prefer(request: Request) -> dict[str, str]:
     return out
 
 
-def pretty(request: Request) -> bool:
-    return request.args.get("_pretty", "").lower() == "true"
-
-
-def fhir_response(request: Request, body, status: int = 200, headers: dict | None = None
-                  ) -> Response:
+def fhir_response(body, status: int = 200, headers: dict | None = None) -> Response:
+    fmt = _format()
     if isinstance(body, str):
         body = RawJson(body)
-    data = dumps(body, pretty(request)) if body is not None else b""
-    mimetype = response_mimetype(request)
-    resp = Response(data, status=status, headers=headers or {},
-                    content_type=f"{mimetype}; charset=utf-8" if body is not None else None)
-    return resp
+    data = dumps(body, fmt.pretty) if body is not None else b""
+    return Response(data, status=status, headers=headers or {},
+                    content_type=f"{fmt.mimetype}; charset=utf-8" if body is not None else None)
 
 
-def outcome_response(request: Request, issues, status: int, headers: dict | None = None
-                     ) -> Response:
-    try:
-        mimetype = response_mimetype(request)
-    except OperationOutcomeError:
-        mimetype = FHIR_JSON  # an error about formats is still answered in JSON
-    body = orjson.dumps(operation_outcome(issues),
-                        option=orjson.OPT_INDENT_2 if pretty(request) else 0)
+def outcome_response(issues, status: int, headers: dict | None = None,
+                     ok_message: str | None = None) -> Response:
+    fmt = _format()
+    body = orjson.dumps(operation_outcome(issues, ok_message),
+                        option=orjson.OPT_INDENT_2 if fmt.pretty else 0)
     return Response(body, status=status, headers=headers or {},
-                    content_type=f"{mimetype}; charset=utf-8")
+                    content_type=f"{fmt.mimetype}; charset=utf-8")

@@ -1,219 +1,164 @@
-"""FHIR RESTful interactions (R4 http.html) as thin views over `FhirService`."""
+"""FHIR RESTful interactions (R4 http.html) as thin views: HTTP -> context and arguments ->
+service -> HTTP. The route table at the end registers them and feeds the CapabilityStatement.
+"""
 from __future__ import annotations
 
 import email.utils
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable
 from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, current_app, request
 
-from ..outcomes import OperationOutcomeError, error, fail, information
-from ..resource_types import RESOURCE_TYPES
-from ..services import FhirService, Result, http_date, parse_json
-from ..summary import check_summary, select_elements, summarise
-from .capability import capability_statement, interaction, operation
-from .negotiation import fhir_response, outcome_response, prefer, request_json
-
-bp = Blueprint("fhir", __name__)
+from ..context import DOOR_REST, RequestContext, new_request_id
+from ..ingest import EntryResult, Outcome
+from ..outcomes import OperationOutcomeError, error, information
+from ..services.validate import VALIDATE_DEFINITION
+from ..wire import check_type, parse_json
+from .negotiation import fhir_response, negotiate, outcome_response, prefer, request_json
 
 
-def service() -> FhirService:
-    return current_app.extensions["fhirsvc"]
+def services():
+    return current_app.extensions["fhirsvc.runtime"].services
 
 
-def base_url() -> str:
+def context() -> RequestContext:
     cfg = current_app.config["FHIRSVC"]
-    if cfg.public_base_url:
-        return cfg.public_base_url.rstrip("/")
-    return request.host_url.rstrip("/") + cfg.base_path
-
-
-def known_type(rtype: str) -> str:
-    if rtype not in RESOURCE_TYPES:
-        raise OperationOutcomeError(error(
-            "not-supported", f"Unknown resource type {rtype!r} (this is a FHIR R4 server)"), 404)
-    return rtype
+    base = (cfg.public_base_url.rstrip("/") if cfg.public_base_url
+            else request.host_url.rstrip("/") + cfg.base_path)
+    return RequestContext(
+        base_url=base, door=DOOR_REST,
+        request_id=request.headers.get("X-Request-Id") or new_request_id(),
+        strict_handling=prefer(request).get("handling") == "strict",
+        require_guide_profiles=cfg.require_guide_profiles)
 
 
 def query_pairs() -> list[tuple[str, str]]:
     return parse_qsl(request.query_string.decode("utf-8", "replace"), keep_blank_values=True)
 
 
-def resource_headers(stored) -> dict:
+def http_date(micros: int) -> str:
+    return email.utils.format_datetime(
+        datetime.fromtimestamp(micros // 1_000_000, tz=timezone.utc), usegmt=True)
+
+
+def version_headers(stored, base_url: str) -> dict:
     return {"ETag": f'W/"{stored.version}"',
-            "Last-Modified": http_date(stored.last_updated_datetime),
-            "Content-Location": f"{base_url()}/{stored.resource_type}/{stored.resource_id}"
+            "Last-Modified": http_date(stored.last_updated),
+            "Content-Location": f"{base_url}/{stored.resource_type}/{stored.resource_id}"
                                 f"/_history/{stored.version}"}
 
 
-def stored_body(stored):
-    """The stored text as is, unless _summary / _elements ask for a reduced copy."""
-    summary = check_summary(request.args.get("_summary"))
-    elements = request.args.get("_elements")
-    if summary in (None, "false") and not elements:
-        return stored.content
-    res = stored.resource()
-    if summary not in (None, "false"):
-        res = summarise(res, summary)
-    if elements:
-        res = select_elements(res, elements)
-    return res
-
-
-def write_response(result: Result, created_status: int | None = None) -> Response:
+def write_response(ctx: RequestContext, result: EntryResult) -> Response:
     """Answer a create / update / delete according to `Prefer: return=`."""
-    headers = {}
+    headers: dict = {}
     stored = result.stored
     if stored is not None and not stored.deleted:
-        headers = resource_headers(stored)
-        if result.status == 201:
-            headers["Location"] = (f"{base_url()}/{stored.resource_type}/{stored.resource_id}"
-                                   f"/_history/{stored.version}")
+        headers = version_headers(stored, ctx.base_url)
+        if result.outcome is Outcome.CREATED:
+            headers["Location"] = headers["Content-Location"]
     elif stored is not None:
         headers = {"ETag": f'W/"{stored.version}"'}
     ret = prefer(request).get("return", "representation")
     if stored is None or stored.deleted:  # a delete (or one that found nothing to delete)
         if ret == "OperationOutcome":
-            return outcome_response(request, result.issues, 200, headers)
+            return outcome_response(list(result.issues), 200, headers)
         return Response(status=204, headers=headers)
     if ret == "minimal":
         return Response(status=result.status, headers=headers)
     if ret == "OperationOutcome":
-        issues = result.issues or [information("informational", "OK")]
-        return outcome_response(request, issues, result.status, headers)
-    return fhir_response(request, stored.content, result.status, headers)
+        return outcome_response(list(result.issues) or [information("informational", "OK")],
+                                result.status, headers)
+    return fhir_response(stored.content, result.status, headers)
 
 
 # -- system level ---------------------------------------------------------------------------
-@bp.get("/metadata")
-@interaction("capabilities", "system")
 def metadata():
-    svc = service()
-    registry = getattr(svc.search_engine, "registry", None)
-    return fhir_response(request, capability_statement(base_url(), registry))
+    ctx = context()
+    return fhir_response(services().capabilities.capabilities(
+        ctx, [r.interaction for r in ROUTES if r.interaction],
+        [r.operation for r in ROUTES if r.operation]))
 
 
-@bp.post("/")
-@bp.post("")
-@interaction("transaction", "system")
-@interaction("batch", "system")
 def transaction():
     body = parse_json(request_json(request))
     return_resources = prefer(request).get("return") == "representation"
-    bundle = service().process_bundle(body, base_url(), return_resources)
-    return fhir_response(request, bundle)
+    return fhir_response(services().resources.bundle(context(), body, return_resources))
 
 
-@bp.get("/")
-@bp.get("")
-@interaction("search-system", "system")
 def search_system():
-    return _search(None)
+    return fhir_response(services().search.search(context(), None, query_pairs()))
 
 
-@bp.get("/_history")
-@interaction("history-system", "system")
 def history_system():
-    return fhir_response(request, service().history(None, None, query_pairs(), base_url()))
+    return fhir_response(services().resources.history(context(), None, None, query_pairs()))
 
 
 # -- type level -----------------------------------------------------------------------------
-@bp.post("/<rtype>")
-@interaction("create", "type")
 def create(rtype):
-    known_type(rtype)
+    check_type(rtype)
     body = request_json(request)
-    result = service().create(rtype, body, request.headers.get("If-None-Exist"))
-    return write_response(result)
+    ctx = context()
+    return write_response(ctx, services().resources.create(
+        ctx, rtype, body, request.headers.get("If-None-Exist")))
 
 
-def strict_handling() -> bool:
-    return prefer(request).get("handling") == "strict"
-
-
-def _search(rtype: str | None, compartment: tuple[str, str] | None = None,
-            params: list[tuple[str, str]] | None = None):
-    svc = service()
-    with svc.db.unit_of_work() as uow:
-        svc.sync_conformance(uow)
-        bundle = svc.search_engine.search(
-            uow, rtype, query_pairs() if params is None else params, base_url=base_url(),
-            strict=strict_handling(), compartment=compartment)
-    return fhir_response(request, bundle)
-
-
-@bp.get("/<rtype>")
-@interaction("search-type", "type")
 def search_type(rtype):
-    known_type(rtype)
-    return _search(rtype)
+    return fhir_response(services().search.search(context(), rtype, query_pairs()))
 
 
-@bp.post("/<rtype>/_search")
 def search_post(rtype):
     """POST search: form body parameters, plus any in the url."""
-    known_type(rtype)
-    ctype = (request.mimetype or "")
+    check_type(rtype)
+    ctype = request.mimetype or ""
     if ctype not in ("application/x-www-form-urlencoded", ""):
         raise OperationOutcomeError(error(
             "not-supported", f"POST _search takes application/x-www-form-urlencoded, not "
             f"{ctype!r}"), 415)
     body = request.get_data(cache=True).decode("utf-8", "replace")
-    return _search(rtype, params=query_pairs() + parse_qsl(body, keep_blank_values=True))
+    params = query_pairs() + parse_qsl(body, keep_blank_values=True)
+    return fhir_response(services().search.search(context(), rtype, params))
 
 
-@bp.get("/<ctype>/<cid>/<rtype>")
 def compartment_search(ctype, cid, rtype):
-    known_type(ctype)
-    known_type(rtype)
-    return _search(rtype, compartment=(ctype, cid))
+    check_type(ctype)
+    return fhir_response(services().search.search(context(), rtype, query_pairs(),
+                                                  compartment=(ctype, cid)))
 
 
-@bp.get("/Patient/<pid>/$everything")
-@operation("everything", "instance",
-           "http://hl7.org/fhir/OperationDefinition/Patient-everything")
 def patient_everything(pid):
-    svc = service()
-    with svc.db.unit_of_work() as uow:
-        bundle = svc.search_engine.everything(uow, pid, query_pairs(), base_url())
-    return fhir_response(request, bundle)
+    return fhir_response(services().search.everything(context(), pid, query_pairs()))
 
 
-@bp.put("/<rtype>")
 def conditional_update(rtype):
-    known_type(rtype)
-    query = query_pairs()
-    if not query:
-        raise fail(400, "invalid", "PUT needs an id (PUT /Type/id) or search criteria for a "
-                   "conditional update (PUT /Type?identifier=...)")
-    result = service().conditional_update(rtype, query, request_json(request),
-                                          request.headers.get("If-Match"))
-    return write_response(result)
+    check_type(rtype)
+    ctx = context()
+    return write_response(ctx, services().resources.conditional_update(
+        ctx, rtype, query_pairs(), request_json(request), request.headers.get("If-Match")))
 
 
-@bp.delete("/<rtype>")
 def conditional_delete(rtype):
-    known_type(rtype)
+    check_type(rtype)
     query = query_pairs()
     if not query:
         raise OperationOutcomeError(error(
             "not-supported", "DELETE on a type needs search criteria (conditional delete)"), 405)
-    return write_response(service().conditional_delete(rtype, query))
+    ctx = context()
+    return write_response(ctx, services().resources.conditional_delete(ctx, rtype, query))
 
 
-@bp.get("/<rtype>/_history")
-@interaction("history-type", "type")
 def history_type(rtype):
-    known_type(rtype)
-    return fhir_response(request, service().history(rtype, None, query_pairs(), base_url()))
+    return fhir_response(services().resources.history(context(), rtype, None, query_pairs()))
 
 
 # -- instance level -------------------------------------------------------------------------
-@bp.get("/<rtype>/<rid>")
-@interaction("read", "instance")
 def read(rtype, rid):
-    known_type(rtype)
-    stored = service().read(rtype, rid)
-    headers = resource_headers(stored)
+    ctx = context()
+    rep = services().resources.read(ctx, rtype, rid, request.args.get("_summary"),
+                                    request.args.get("_elements"))
+    stored = rep.stored
+    headers = version_headers(stored, ctx.base_url)
     inm = request.headers.get("If-None-Match")
     if inm and any(tag.strip().removeprefix("W/").strip('"') == str(stored.version)
                    for tag in inm.split(",")):
@@ -226,98 +171,97 @@ def read(rtype, rid):
             since = None
         if since is not None and stored.last_updated // 1_000_000 <= int(since.timestamp()):
             return Response(status=304, headers=headers)
-    return fhir_response(request, stored_body(stored), 200, headers)
+    return fhir_response(rep.body, 200, headers)
 
 
-@bp.put("/<rtype>/<rid>")
-@interaction("update", "instance")
 def update(rtype, rid):
-    known_type(rtype)
+    check_type(rtype)
     body = parse_json(request_json(request))
-    result = service().update(rtype, rid, body, request.headers.get("If-Match"))
-    return write_response(result)
+    ctx = context()
+    return write_response(ctx, services().resources.update(
+        ctx, rtype, rid, body, request.headers.get("If-Match")))
 
 
-@bp.delete("/<rtype>/<rid>")
-@interaction("delete", "instance")
 def delete(rtype, rid):
-    known_type(rtype)
-    return write_response(service().delete(rtype, rid, request.headers.get("If-Match")))
+    ctx = context()
+    return write_response(ctx, services().resources.delete(
+        ctx, rtype, rid, request.headers.get("If-Match")))
 
 
-@bp.get("/<rtype>/<rid>/_history")
-@interaction("history-instance", "instance")
 def history_instance(rtype, rid):
-    known_type(rtype)
-    return fhir_response(request, service().history(rtype, rid, query_pairs(), base_url()))
+    return fhir_response(services().resources.history(context(), rtype, rid, query_pairs()))
 
 
-@bp.get("/<rtype>/<rid>/_history/<vid>")
-@interaction("vread", "instance")
 def vread(rtype, rid, vid):
-    known_type(rtype)
-    stored = service().vread(rtype, rid, vid)
-    return fhir_response(request, stored_body(stored), 200, resource_headers(stored))
+    ctx = context()
+    rep = services().resources.vread(ctx, rtype, rid, vid, request.args.get("_summary"),
+                                     request.args.get("_elements"))
+    return fhir_response(rep.body, 200, version_headers(rep.stored, ctx.base_url))
 
 
-# -- $validate --------------------------------------------------------------------------------
-VALIDATE_DEF = "http://hl7.org/fhir/OperationDefinition/Resource-validate"
-
-
-def _validate_params(rtype: str) -> tuple[dict | None, list[str], str | None]:
-    body = parse_json(request_json(request))
-    if not isinstance(body, dict):
-        raise fail(400, "structure", "$validate takes a resource or a Parameters resource")
-    if body.get("resourceType") != "Parameters" or rtype == "Parameters":
-        return body, [], None
-    resource, profiles, mode = None, [], None
-    for i, p in enumerate(body.get("parameter") or []):
-        name = p.get("name")
-        if name == "resource":
-            resource = p.get("resource")
-        elif name == "profile":
-            profiles.append(p.get("valueUri") or p.get("valueCanonical") or "")
-        elif name == "mode":
-            mode = p.get("valueCode") or p.get("valueString")
-    if mode not in (None, "create", "update", "delete", "profile"):
-        raise fail(400, "invalid", f"$validate mode must be create, update, delete or profile, "
-                   f"not {mode!r}", "Parameters.parameter")
-    return resource, [p for p in profiles if p], mode
-
-
-def _run_validate(rtype: str, rid: str | None):
-    resource, profiles, mode = _validate_params(rtype)
-    svc = service()
-    svc.sync_conformance()
-    if mode == "delete":
-        if rid is None:
-            raise fail(400, "required", "$validate with mode=delete needs an instance "
-                       "(POST /Type/id/$validate)")
-        svc.read(rtype, rid)
-        return outcome_response(request, [information("informational",
-                                                      f"{rtype}/{rid} can be deleted")], 200)
-    if not isinstance(resource, dict):
-        raise fail(400, "required", "$validate needs the resource to check (the body, or a "
-                   "'resource' parameter)")
-    if resource.get("resourceType") != rtype:
-        raise fail(400, "invalid", f"Resource is a {resource.get('resourceType')!r}, the url "
-                   f"names {rtype!r}", "resourceType")
-    issues = list(svc.validator.validate(resource, profiles))
-    if mode == "update" and rid is not None and resource.get("id") not in (None, rid):
-        issues.append(error("invalid", f"Resource id {resource.get('id')!r} differs from {rid!r}",
-                            f"{rtype}.id"))
-    return outcome_response(request, issues, 200)
-
-
-@bp.post("/<rtype>/$validate")
-@operation("validate", "type", VALIDATE_DEF)
 def validate_type(rtype):
-    known_type(rtype)
-    return _run_validate(rtype, None)
+    return _validate(rtype, None)
 
 
-@bp.post("/<rtype>/<rid>/$validate")
-@operation("validate", "instance", VALIDATE_DEF)
 def validate_instance(rtype, rid):
-    known_type(rtype)
-    return _run_validate(rtype, rid)
+    return _validate(rtype, rid)
+
+
+def _validate(rtype: str, rid: str | None):
+    check_type(rtype)
+    body = parse_json(request_json(request))
+    issues = services().validate.validate(context(), rtype, rid, body)
+    return outcome_response(issues, 200, ok_message="No issues detected during validation")
+
+
+# -- the route table ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Route:
+    rule: str | tuple[str, ...]
+    method: str
+    view: Callable
+    interaction: tuple[str, str] | None = None           # (code, level) for the statement
+    operation: tuple[str, str, str] | None = None        # (name, level, definition)
+
+
+EVERYTHING = "http://hl7.org/fhir/OperationDefinition/Patient-everything"
+
+ROUTES: tuple[Route, ...] = (
+    Route("/metadata", "GET", metadata, ("capabilities", "system")),
+    Route(("/", ""), "POST", transaction, ("transaction", "system")),
+    Route(("/", ""), "POST", transaction, ("batch", "system")),
+    Route(("/", ""), "GET", search_system, ("search-system", "system")),
+    Route("/_history", "GET", history_system, ("history-system", "system")),
+    Route("/<rtype>", "POST", create, ("create", "type")),
+    Route("/<rtype>", "GET", search_type, ("search-type", "type")),
+    Route("/<rtype>/_search", "POST", search_post),
+    Route("/<rtype>", "PUT", conditional_update),
+    Route("/<rtype>", "DELETE", conditional_delete),
+    Route("/<rtype>/_history", "GET", history_type, ("history-type", "type")),
+    Route("/Patient/<pid>/$everything", "GET", patient_everything,
+          operation=("everything", "instance", EVERYTHING)),
+    Route("/<rtype>/$validate", "POST", validate_type,
+          operation=("validate", "type", VALIDATE_DEFINITION)),
+    Route("/<rtype>/<rid>/$validate", "POST", validate_instance,
+          operation=("validate", "instance", VALIDATE_DEFINITION)),
+    Route("/<ctype>/<cid>/<rtype>", "GET", compartment_search),
+    Route("/<rtype>/<rid>", "GET", read, ("read", "instance")),
+    Route("/<rtype>/<rid>", "PUT", update, ("update", "instance")),
+    Route("/<rtype>/<rid>", "DELETE", delete, ("delete", "instance")),
+    Route("/<rtype>/<rid>/_history", "GET", history_instance, ("history-instance", "instance")),
+    Route("/<rtype>/<rid>/_history/<vid>", "GET", vread, ("vread", "instance")),
+)
+
+
+def make_blueprint() -> Blueprint:
+    bp = Blueprint("fhir", __name__)
+    bp.before_request(negotiate)
+    seen: set = set()
+    for r in ROUTES:
+        for rule in (r.rule,) if isinstance(r.rule, str) else r.rule:
+            if (rule, r.method) in seen:
+                continue  # one view answers several interactions (transaction / batch)
+            seen.add((rule, r.method))
+            bp.add_url_rule(rule, endpoint=f"{r.view.__name__}:{rule}:{r.method}",
+                            view_func=r.view, methods=[r.method])
+    return bp

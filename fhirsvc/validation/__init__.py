@@ -44,11 +44,14 @@ class Validator:
         self.registry = registry
         self.engine = Engine.for_registry(registry)
 
-    def validate(self, resource: dict, profiles: Sequence[str] = ()) -> list[Issue]:
-        """Issues for one resource; expressions start at its resourceType. Stable order."""
+    def validate(self, resource: dict, profiles: Sequence[str] = (), *,
+                 strict: bool | None = None) -> list[Issue]:
+        """Issues for one resource; expressions start at its resourceType. Stable order.
+        `strict`: the guide's profiles are required for the types it profiles (per call)."""
         if not isinstance(resource, dict):
             return [error("structure", "A resource must be a JSON object")]
-        issues = self.engine.validate(resource, tuple(profiles), strict=self.strict_profiles)
+        strict = self.strict_profiles if strict is None else strict
+        issues = self.engine.validate(resource, tuple(profiles), strict=strict)
         return sort_issues(_dedupe(issues))
 
     def validate_bytes(self, raw: bytes | str, profiles: Sequence[str] = ()) -> list[Issue]:

@@ -349,11 +349,11 @@ def test_request_too_large(client):
 
 
 def test_internal_error_is_outcome_without_trace(app, client, monkeypatch):
-    svc = app.extensions["fhirsvc"]
+    resources = app.extensions["fhirsvc.runtime"].services.resources
 
     def boom(*a, **k):
         raise RuntimeError("secret detail")
-    monkeypatch.setattr(svc, "read", boom)
+    monkeypatch.setattr(resources, "read", boom)
     resp = client.get("/fhir/Patient/whatever")
     assert resp.status_code == 500
     text = resp.get_data(as_text=True)

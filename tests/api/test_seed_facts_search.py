@@ -6,6 +6,7 @@ scripts/gen_search_facts.py); the examples are loaded through the normal ingesti
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -17,11 +18,10 @@ FACTS = json.loads((ROOT / "examples" / "search-facts.json").read_text())
 
 
 @pytest.fixture(scope="module")
-def loaded(service):
-    failed = load_files(service, example_files(ROOT / "examples"), "http://test/fhir",
-                        out=open("/dev/null", "w"))
+def loaded(runtime):
+    failed = load_files(runtime, example_files(ROOT / "examples"), out=open(os.devnull, "w"))
     assert failed == 0
-    return service
+    return runtime
 
 
 @pytest.mark.parametrize("fact", FACTS, ids=[f["fact"][:48] for f in FACTS])

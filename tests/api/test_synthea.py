@@ -23,7 +23,7 @@ def synthea_files() -> list[Path]:
                                         p.name))
 
 
-def test_synthea_bundles_load_as_they_are(client, service):
+def test_synthea_bundles_load_as_they_are(client, runtime):
     expected = collections.Counter()
     for path in synthea_files():
         bundle = json.loads(path.read_bytes())
@@ -38,7 +38,7 @@ def test_synthea_bundles_load_as_they_are(client, service):
         assert got == n, rtype
     # every urn:uuid reference (within a bundle, or to the Organizations and Practitioners
     # of the earlier bundles) was rewritten to a stored resource
-    with service.db.unit_of_work() as uow:
+    with runtime.db.unit_of_work() as uow:
         stored = list(uow.resources.iter_current())
         refs = {m for s in stored for m in re.findall(r'"reference":"([^"#][^"]*)"', s.content)}
         assert refs and not [r for r in refs if r.startswith("urn:")]

@@ -86,7 +86,7 @@ def test_profile_stored_through_rest_is_used_by_validation(client):
 def strict_client(config):
     app = create_app(config.with_(require_guide_profiles=True))
     yield app.test_client()
-    app.extensions["fhirsvc"].db.dispose()
+    app.extensions["fhirsvc.runtime"].close()
 
 
 def test_strict_mode_requires_guide_profiles(strict_client):

@@ -1,39 +1,36 @@
-"""The CapabilityStatement, generated from what the API really registers.
+"""The CapabilityStatement, generated from what is really implemented.
 
-View functions declare their FHIR interactions with `@interaction(...)`; the statement lists
-exactly those, the resource types the server accepts, the search parameters the search engine
-knows and the operations that are routed.
+The HTTP adapter passes its route table (the FHIR interactions and operations it routes); the
+statement lists exactly those, the resource types the server accepts and the search parameters
+the search engine answers.
 """
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Iterable
 
+from .. import __version__
 from ..resource_types import RESOURCE_TYPES
 
-# (code, level) pairs; level is "instance", "type" or "system"
-INTERACTIONS: list[tuple[str, str]] = []
-OPERATIONS: list[tuple[str, str, str]] = []  # (name, level, definition canonical)
+
+class CapabilityService:
+    def __init__(self, search_registry, sync):
+        self.search_registry = search_registry
+        self._sync = sync
+
+    def capabilities(self, ctx, interactions: Iterable[tuple[str, str]],
+                     operations: Iterable[tuple[str, str, str]]) -> dict:
+        """`interactions`: (code, level) pairs, level instance | type | system;
+        `operations`: (name, level, OperationDefinition canonical)."""
+        self._sync()
+        return capability_statement(ctx.base_url, list(dict.fromkeys(interactions)),
+                                    list(dict.fromkeys(operations)), self.search_registry)
 
 
-def interaction(code: str, level: str):
-    def mark(fn):
-        if (code, level) not in INTERACTIONS:
-            INTERACTIONS.append((code, level))
-        return fn
-    return mark
-
-
-def operation(name: str, level: str, definition: str):
-    def mark(fn):
-        if (name, level, definition) not in OPERATIONS:
-            OPERATIONS.append((name, level, definition))
-        return fn
-    return mark
-
-
-def capability_statement(base_url: str, search_registry=None, version: str = "0.1.0") -> dict:
-    type_codes = [c for c, lvl in INTERACTIONS if lvl in ("instance", "type")]
-    system_codes = [c for c, lvl in INTERACTIONS if lvl == "system"]
+def capability_statement(base_url: str, interactions: list[tuple[str, str]],
+                         operations: list[tuple[str, str, str]], search_registry=None) -> dict:
+    type_codes = [c for c, lvl in interactions if lvl in ("instance", "type")]
+    system_codes = [c for c, lvl in interactions if lvl == "system"]
     codes = set(type_codes)
     resources = []
     for rtype in sorted(RESOURCE_TYPES):
@@ -60,10 +57,11 @@ def capability_statement(base_url: str, search_registry=None, version: str = "0.
                 if refs:
                     entry["searchInclude"] = ["*"] + [f"{rtype}:{c}" for c in refs]
                     entry["searchRevInclude"] = ["*"]
-        ops = [o for o in OPERATIONS if o[1] in ("type", "instance")
+        ops = [o for o in operations if o[1] in ("type", "instance")
                and (o[0] != "everything" or rtype == "Patient")]
         if ops:
-            entry["operation"] = [{"name": n, "definition": d} for n, _, d in ops]
+            entry["operation"] = [{"name": n, "definition": d}
+                                  for n, d in dict.fromkeys((n, d) for n, _, d in ops)]
         resources.append(entry)
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
@@ -72,7 +70,7 @@ def capability_statement(base_url: str, search_registry=None, version: str = "0.
         "date": now,
         "publisher": "fhirsvc",
         "kind": "instance",
-        "software": {"name": "fhirsvc", "version": version},
+        "software": {"name": "fhirsvc", "version": __version__},
         "implementation": {"description": "fhirsvc FHIR R4 server for calcinosis in systemic "
                            "sclerosis", "url": base_url},
         "fhirVersion": "4.0.1",
@@ -81,7 +79,7 @@ def capability_statement(base_url: str, search_registry=None, version: str = "0.
             "mode": "server",
             "resource": resources,
             "interaction": [{"code": c} for c in system_codes],
-            "operation": [{"name": n, "definition": d} for n, lvl, d in OPERATIONS
+            "operation": [{"name": n, "definition": d} for n, lvl, d in operations
                           if lvl == "system"],
         }],
     }

@@ -1,0 +1,256 @@
+"""The one ingestion pipeline: plan -> validate -> one unit of work -> typed results.
+
+Every write takes this path, whatever door it came through: a REST create or update is a
+plan of one operation, a transaction Bundle a plan of many (validated whole, stored in one
+unit of work, all or nothing), a batch Bundle a plan whose entries each get their own
+validation and unit of work. Converters hand in a Bundle plus a `ProvenanceRecord`; the
+Provenance resource is written in the same unit of work as what it describes.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from ..outcomes import Issue, OperationOutcomeError, error, has_errors, information, sort_issues
+from .plan import (ConditionalDelete, ConditionalUpdate, Create, Delete, Op, Plan, Read,
+                   Rejected, Search, Update, WRITES, processing_order, resource_of)
+from .references import rewritten
+from .resolve import Resolution, resolve
+from .results import EntryResult, IngestResult, Outcome
+
+_ENTRY_RE = re.compile(r"Bundle\.entry\[(\d+)\]")
+
+
+@dataclass(frozen=True)
+class ProvenanceRecord:
+    """Who sent what, through which door: becomes a Provenance of everything one ingest wrote."""
+    door: str                          # e.g. "hl7v2", "mllp", "remote-pull"
+    agent: str                         # the sending system or caller, as a person reads it
+    source_id: str | None = None       # the source message / document id (MSH-10, ...)
+    source_system: str | None = None   # identifier system of source_id
+    activity: str | None = None        # free text: "ADT^A01 converted", ...
+
+
+class IngestPipeline:
+    def __init__(self, db, validator, search, before=None):
+        self.db = db
+        self.validator = validator
+        self.search = search
+        # called before validating anything (the conformance catch-up of this worker)
+        self._before = before
+
+    # -- entry point --------------------------------------------------------------------------
+    def run(self, ctx, plan: Plan, provenance: ProvenanceRecord | None = None) -> IngestResult:
+        if self._before is not None:
+            self._before()
+        if plan.kind == "batch":
+            return self._batch(ctx, plan)
+        warnings = self._validate(ctx, plan)
+        with self.db.unit_of_work(write=True) as uow:
+            results = self._apply(uow, ctx, plan.ops)
+            prov = self._write_provenance(uow, provenance, results) if provenance else None
+            uow.commit()
+        return IngestResult(plan.kind, self._hand_out(plan, results, warnings), prov,
+                            tuple(warnings))
+
+    def _batch(self, ctx, plan: Plan) -> IngestResult:
+        results = []
+        for op in plan.ops:
+            try:
+                if isinstance(op, Rejected):
+                    raise op.error
+                warnings = self._validate_ops(ctx, [op], located=True)
+                with self.db.unit_of_work(write=isinstance(op, WRITES)) as uow:
+                    (result,) = self._apply(uow, ctx, (op,))
+                    uow.commit()
+                results.append(result.with_issues(warnings))
+            except OperationOutcomeError as exc:
+                results.append(EntryResult.failed(op.index, exc))
+        return IngestResult("batch", tuple(results))
+
+    # -- validation -----------------------------------------------------------------------------
+    def _validate(self, ctx, plan: Plan) -> list[Issue]:
+        if plan.kind == "transaction":
+            # Whole, so references between entries resolve and issues are located as
+            # Bundle.entry[i].resource...; nothing is written on an error.
+            issues = self.validator.validate(plan.bundle, strict=ctx.require_guide_profiles)
+            if has_errors(issues):
+                raise OperationOutcomeError(sort_issues(issues), 422)
+            return [i for i in issues if i.severity == "warning"]
+        return self._validate_ops(ctx, plan.ops, located=False)
+
+    def _validate_ops(self, ctx, ops, located: bool) -> list[Issue]:
+        issues: list[Issue] = []
+        for op in ops:
+            resource = resource_of(op)
+            if resource is None:
+                continue
+            found = self.validator.validate(resource, strict=ctx.require_guide_profiles)
+            if located:
+                found = [i.prefixed(op.location, strip=op.rtype) for i in found]
+            issues.extend(found)
+        if has_errors(issues):
+            raise OperationOutcomeError(sort_issues(issues), 422)
+        return [i for i in issues if i.severity == "warning"]
+
+    @staticmethod
+    def _hand_out(plan: Plan, results: list[EntryResult], warnings: list[Issue]
+                  ) -> tuple[EntryResult, ...]:
+        """Warnings go to the entry they are located in (all of them for a single op)."""
+        if not warnings:
+            return tuple(results)
+        if plan.kind == "single":
+            return (results[0].with_issues(warnings),) + tuple(results[1:])
+        by_index: dict[int, list[Issue]] = {}
+        for w in warnings:
+            m = _ENTRY_RE.match(w.expression[0]) if w.expression else None
+            if m:
+                by_index.setdefault(int(m.group(1)), []).append(w)
+        return tuple(r.with_issues(by_index[r.index]) if r.index in by_index else r
+                     for r in results)
+
+    # -- storing --------------------------------------------------------------------------------
+    def _apply(self, uow, ctx, ops: tuple[Op, ...]) -> list[EntryResult]:
+        """Every operation of `ops` inside `uow`, in R4 processing order; results in request
+        order. Any error propagates (the caller's unit of work then rolls back)."""
+        res = resolve(uow, self.search.match, ops)
+        done: dict[int, EntryResult] = {}
+        ordered = processing_order(ops)
+        for op in ordered:
+            if isinstance(op, (Delete, ConditionalDelete)):
+                done[op.index] = self._delete(uow, op, res)
+        # creates go in bulk (one INSERT ... RETURNING, one executemany)
+        creates = [op for op in ordered
+                   if isinstance(op, Create) and res.targets[op.index].existing is None]
+        stored = uow.resources.create_many(
+            [(op.rtype, op.rid, self._bound(op, res), "POST") for op in creates])
+        for op, s in zip(creates, stored):
+            done[op.index] = EntryResult(op.index, Outcome.CREATED, s)
+        for op in ordered:
+            if isinstance(op, Create) and op.index not in done:
+                existing = res.targets[op.index].existing
+                done[op.index] = EntryResult(op.index, Outcome.MATCHED, existing, (information(
+                    "informational", f"ifNoneExist matched {existing.reference}; nothing "
+                    "created"),))
+            elif isinstance(op, (Update, ConditionalUpdate)):
+                done[op.index] = self._update(uow, op, res)
+        uow.resources.add_aliases([
+            (op.full_url, done[op.index].stored.pk) for op in ops
+            if isinstance(op, (Create, Update, ConditionalUpdate)) and op.full_url
+            and op.full_url.startswith(("urn:uuid:", "urn:oid:"))
+            and done[op.index].outcome in (Outcome.CREATED, Outcome.UPDATED)])
+        if any(isinstance(op, (Read, Search)) for op in ops):
+            uow.flush_index()  # reads after the writes see them, search indexes included
+            for op in ops:
+                if isinstance(op, Read):
+                    done[op.index] = self._read(uow, op)
+                elif isinstance(op, Search):
+                    bundle = self.search.search(uow, op.rtype, list(op.query),
+                                                base_url=ctx.base_url)
+                    done[op.index] = EntryResult(op.index, Outcome.SEARCHED, body=bundle)
+        return [done[op.index] for op in ops]
+
+    @staticmethod
+    def _bound(op: Op, res: Resolution) -> dict:
+        """The op's resource with fullUrl and conditional references rewritten (a copy)."""
+        resource = resource_of(op)
+        return rewritten(resource, res.references) if res.references else resource
+
+    def _delete(self, uow, op, res: Resolution) -> EntryResult:
+        rid = res.targets[op.index].rid
+        if rid is None:
+            return EntryResult(op.index, Outcome.NOTHING_DELETED, issues=(information(
+                "not-found", f"No {op.rtype} matches {_q(op.criteria)}; nothing deleted"),))
+        current = uow.resources.read(op.rtype, rid, for_update=True)
+        self._check_version(op, rid, current)
+        if current is None or current.deleted:
+            return EntryResult(op.index, Outcome.NOTHING_DELETED, current, (information(
+                "not-found", f"{op.rtype}/{rid} does not exist or is already deleted"),))
+        stored = uow.resources.save(op.rtype, rid, None, "DELETE", current)
+        return EntryResult(op.index, Outcome.DELETED, stored, (information(
+            "informational", f"Deleted {op.rtype}/{rid} (version {stored.version})"),))
+
+    def _update(self, uow, op, res: Resolution) -> EntryResult:
+        rid = res.targets[op.index].rid
+        current = uow.resources.read(op.rtype, rid, for_update=True)
+        self._check_version(op, rid, current)
+        resource = self._bound(op, res)
+        stored = uow.resources.save(op.rtype, rid, resource, "PUT", current)
+        created = current is None or current.deleted
+        return EntryResult(op.index, Outcome.CREATED if created else Outcome.UPDATED, stored)
+
+    @staticmethod
+    def _check_version(op, rid: str, current) -> None:
+        expected = getattr(op, "if_match", None)
+        if expected is not None and (current is None or current.version != expected):
+            have = "does not exist" if current is None else f"is at version {current.version}"
+            raise OperationOutcomeError(error(
+                "conflict", f"If-Match expected version {expected} but {op.rtype}/{rid} {have}",
+                op.location), 412)
+
+    @staticmethod
+    def _read(uow, op: Read) -> EntryResult:
+        if op.vid is not None:
+            stored = uow.resources.vread(op.rtype, op.rid, int(op.vid)) if op.vid.isdigit() \
+                else None
+        else:
+            stored = uow.resources.read(op.rtype, op.rid)
+        if stored is None:
+            return EntryResult.failed(op.index, OperationOutcomeError(
+                error("not-found", f"{op.url} is not known"), 404))
+        if stored.deleted:
+            return EntryResult(op.index, Outcome.FAILED, stored, (error(
+                "deleted", f"{op.url} was deleted"),),
+                error=OperationOutcomeError(error("deleted", f"{op.url} was deleted"), 410))
+        if op.if_none_match is not None and op.if_none_match == stored.version:
+            return EntryResult(op.index, Outcome.NOT_MODIFIED, stored)
+        return EntryResult(op.index, Outcome.READ, stored)
+
+    # -- provenance -------------------------------------------------------------------------
+    @staticmethod
+    def _write_provenance(uow, record: ProvenanceRecord, results: list[EntryResult]):
+        targets = [r.stored for r in results
+                   if r.stored is not None and r.outcome in (Outcome.CREATED, Outcome.UPDATED,
+                                                             Outcome.DELETED, Outcome.MATCHED)]
+        if not targets:
+            return None
+        prov = provenance_resource(record, targets)
+        from .plan import new_id
+        return uow.resources.create_many([("Provenance", new_id(), prov, "POST")])[0]
+
+
+def provenance_resource(record: ProvenanceRecord, targets) -> dict:
+    """An R4 Provenance naming every stored version one ingest wrote, who sent it and how."""
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    prov: dict = {
+        "resourceType": "Provenance",
+        "meta": {},
+        "target": [{"reference": f"{s.resource_type}/{s.resource_id}/_history/{s.version}"}
+                   for s in targets],
+        "recorded": now,
+        "agent": [{
+            "type": {"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+                "code": "author", "display": "Author"}]},
+            "who": {"display": record.agent}}],
+    }
+    if record.activity:
+        prov["activity"] = {"text": record.activity}
+    prov["meta"] = {"tag": [{"system": DOOR_TAG_SYSTEM, "code": record.door}]}
+    if record.source_id:
+        ident = {"value": record.source_id}
+        if record.source_system:
+            ident["system"] = record.source_system
+        prov["entity"] = [{"role": "source", "what": {"identifier": ident,
+                                                        "display": record.source_id}}]
+    return prov
+
+
+# Tag system for the door a Provenance's data came through (hl7v2, mllp, remote-pull, ...).
+DOOR_TAG_SYSTEM = "http://fhirsvc.org/fhir/ingest-door"
+
+
+def _q(query) -> str:
+    from urllib.parse import urlencode
+    return urlencode(list(query or ()))

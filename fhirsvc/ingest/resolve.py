@@ -1,0 +1,117 @@
+"""Resolving a plan against the database, inside its write transaction.
+
+Conditional creates, updates and deletes find their matches (serialised with concurrent
+requests by an advisory lock on the criteria); fullUrls, conditional references and `urn:`
+identities created by earlier transactions become `Type/id`. The result is a `Resolution`
+beside the plan: the plan itself is never changed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from ..outcomes import OperationOutcomeError, error
+from ..storage import Stored
+from ..wire import check_id, check_type
+from .plan import (ConditionalDelete, ConditionalUpdate, Create, Delete, Op, Update, new_id,
+                   parse_query, resource_of)
+from .references import conditional_only, iter_references, urn_only
+
+
+@dataclass(frozen=True)
+class Target:
+    """What one write operation acts on, once resolved."""
+    rid: str | None                  # None: a conditional delete that matched nothing
+    existing: Stored | None = None   # the match of a conditional create (nothing is created)
+
+
+@dataclass(frozen=True)
+class Resolution:
+    targets: dict[int, Target]       # by op index (write operations only)
+    references: dict[str, str]       # fullUrl / conditional reference / urn -> Type/id
+
+
+def _q(query) -> str:
+    return urlencode(list(query or ()))
+
+
+def resolve(uow, match, ops: tuple[Op, ...]) -> Resolution:
+    """`match(uow, rtype, criteria) -> [Stored]` is the search engine's conditional matcher."""
+    targets: dict[int, Target] = {}
+    mapping: dict[str, str] = {}
+    for op in ops:
+        if isinstance(op, Create):
+            target = Target(op.rid)
+            if op.if_none_exist is not None:
+                uow.lock(f"create:{op.rtype}?{sorted(op.if_none_exist)}")
+                matches = match(uow, op.rtype, list(op.if_none_exist))
+                if len(matches) > 1:
+                    raise OperationOutcomeError(error(
+                        "multiple-matches", f"ifNoneExist {_q(op.if_none_exist)} matches "
+                        f"{len(matches)} {op.rtype} resources", op.location), 412)
+                if matches:
+                    target = Target(matches[0].resource_id, matches[0])
+            targets[op.index] = target
+        elif isinstance(op, (ConditionalUpdate, ConditionalDelete)):
+            method = "PUT" if isinstance(op, ConditionalUpdate) else "DELETE"
+            uow.lock(f"{method}:{op.rtype}?{sorted(op.criteria)}")
+            matches = match(uow, op.rtype, list(op.criteria))
+            if len(matches) > 1:
+                raise OperationOutcomeError(error(
+                    "multiple-matches", f"Conditional {method.lower()} criteria "
+                    f"{_q(op.criteria)} match {len(matches)} {op.rtype} resources",
+                    op.location), 412)
+            body_id = (resource_of(op) or {}).get("id")
+            if matches:
+                if body_id is not None and body_id != matches[0].resource_id:
+                    raise OperationOutcomeError(error(
+                        "invalid", f"Resource id {body_id!r} differs from the matching "
+                        f"{matches[0].reference}", f"{op.location}.id"), 400)
+                targets[op.index] = Target(matches[0].resource_id)
+            elif method == "PUT":
+                targets[op.index] = Target(check_id(body_id, f"{op.location}.id")
+                                           if body_id else new_id())
+            else:
+                targets[op.index] = Target(None)
+        elif isinstance(op, (Update, Delete)):
+            targets[op.index] = Target(op.rid)
+        else:
+            continue
+        rid = targets[op.index].rid
+        if op.full_url and rid and isinstance(op, (Create, Update, ConditionalUpdate)):
+            ref = f"{op.rtype}/{rid}"
+            mapping[op.full_url] = ref
+            tail = "/".join(op.full_url.rstrip("/").split("/")[-2:])
+            if isinstance(op, Create) and op.full_url.startswith(("http://", "https://")) \
+                    and tail.split("/")[0] == op.rtype:
+                mapping.setdefault(tail, ref)  # relative references resolve against fullUrl
+    # One walk per resource collects its references for both checks below.
+    refs = {op.index: set(iter_references(resource_of(op)))
+            for op in ops if resource_of(op) is not None}
+    locations = {op.index: op.location for op in ops}
+    # Conditional references (Patient?identifier=...): exactly one match, or the request fails.
+    for index, found in refs.items():
+        for ref in sorted(conditional_only(found)):
+            if ref in mapping:
+                continue
+            rtype, _, query = ref.partition("?")
+            check_type(rtype, locations[index])
+            matches = match(uow, rtype, list(parse_query(query)))
+            if len(matches) != 1:
+                raise OperationOutcomeError(error(
+                    "not-found" if not matches else "multiple-matches",
+                    f"Conditional reference {ref!r} matches {len(matches)} resources (exactly "
+                    "one is required)", locations[index]), 412 if matches else 404)
+            mapping[ref] = matches[0].reference
+    # urn references to no entry of this request: resources created earlier under that urn
+    # (UUIDs and OIDs are globally unique), or an error naming where they are.
+    wanted = {i: urn_only(r) - mapping.keys() for i, r in refs.items()}
+    unresolved = set().union(*wanted.values()) if wanted else set()
+    if unresolved:
+        mapping.update(uow.resources.resolve_aliases(unresolved))
+        problems = [error("not-found", f"Reference {ref} matches no entry of this request and no "
+                          "resource created earlier under that fullUrl", locations[i])
+                    for i in sorted(wanted) for ref in sorted(wanted[i]) if ref not in mapping]
+        if problems:
+            raise OperationOutcomeError(problems, 404)
+    return Resolution(targets, mapping)

@@ -1,0 +1,33 @@
+"""Use cases, one module per family; every method takes a RequestContext first.
+
+    services.resources   read, vread, create, update, delete, history, transaction/batch, ingest
+    services.search      type / system / compartment search, Patient/$everything
+    services.validate    $validate
+    services.capabilities  the CapabilityStatement
+
+Plain data in, resources, typed results or OperationOutcomeError out. No Flask, no HTTP
+headers, no SQL: storage is reached through units of work, every write through the ingestion
+pipeline (`fhirsvc.ingest`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .capabilities import CapabilityService
+from .conformance import CONFORMANCE_TYPES, ConformanceSync
+from .resources import Representation, ResourceService
+from .search import SearchService
+from .validate import ValidateService
+
+
+@dataclass(frozen=True)
+class Services:
+    resources: ResourceService
+    search: SearchService
+    validate: ValidateService
+    capabilities: CapabilityService
+    conformance: ConformanceSync
+
+
+__all__ = ["CONFORMANCE_TYPES", "CapabilityService", "ConformanceSync", "Representation",
+           "ResourceService", "SearchService", "Services", "ValidateService"]

@@ -1,0 +1,224 @@
+"""Resource use cases: read, vread, create, update, delete (plain and conditional), history,
+transaction and batch Bundles, and converters' ingests.
+
+Plain data and a RequestContext in; stored versions, typed results or Bundles out. Every write
+goes through the ingestion pipeline; nothing here knows HTTP.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlencode
+
+from .. import ingest
+from ..ingest import EntryResult, IngestResult, Outcome, ProvenanceRecord
+from ..ingest.plan import Plan, Read, Search
+from ..jsontext import RawJson
+from ..outcomes import GoneError, OperationOutcomeError, error, fail, operation_outcome
+from ..storage import Stored, instant_to_micros, micros_to_instant
+from ..summary import check_summary, select_elements, summarise
+from ..wire import check_type, parse_json
+
+
+@dataclass(frozen=True)
+class Representation:
+    """A stored version and the body to send: its text as stored, or a reduced copy."""
+    stored: Stored
+    body: str | dict
+
+
+class ResourceService:
+    def __init__(self, db, pipeline: ingest.IngestPipeline, config):
+        self.db = db
+        self.pipeline = pipeline
+        self.config = config
+
+    # -- reads -------------------------------------------------------------------------------
+    def read(self, ctx, rtype: str, rid: str, summary: str | None = None,
+             elements: str | None = None) -> Representation:
+        check_type(rtype)
+        check_summary(summary)
+        with self.db.unit_of_work() as uow:
+            stored = uow.resources.read(rtype, rid)
+        if stored is None:
+            raise fail(404, "not-found", f"{rtype}/{rid} is not known")
+        if stored.deleted:
+            raise GoneError(error("deleted", f"{rtype}/{rid} was deleted (version "
+                                  f"{stored.version})"), stored.version, stored.last_updated)
+        return Representation(stored, shaped(stored, summary, elements))
+
+    def vread(self, ctx, rtype: str, rid: str, vid: str, summary: str | None = None,
+              elements: str | None = None) -> Representation:
+        check_type(rtype)
+        check_summary(summary)
+        if not vid.isdigit():
+            raise fail(404, "not-found", f"{rtype}/{rid} has no version {vid!r}")
+        with self.db.unit_of_work() as uow:
+            stored = uow.resources.vread(rtype, rid, int(vid))
+        if stored is None:
+            raise fail(404, "not-found", f"{rtype}/{rid} has no version {vid}")
+        if stored.deleted:
+            raise GoneError(error("deleted", f"Version {vid} of {rtype}/{rid} is a delete"),
+                            stored.version)
+        return Representation(stored, shaped(stored, summary, elements))
+
+    # -- single writes: plans of one operation -------------------------------------------------
+    def create(self, ctx, rtype: str, body, if_none_exist: str | None = None) -> EntryResult:
+        return self._single(ctx, ingest.plan_create(rtype, body, if_none_exist))
+
+    def update(self, ctx, rtype: str, rid: str, body, if_match: str | None = None
+               ) -> EntryResult:
+        return self._single(ctx, ingest.plan_update(rtype, rid, body, if_match))
+
+    def conditional_update(self, ctx, rtype: str, criteria, body, if_match: str | None = None
+                           ) -> EntryResult:
+        return self._single(ctx, ingest.plan_conditional_update(rtype, criteria, body, if_match))
+
+    def delete(self, ctx, rtype: str, rid: str, if_match: str | None = None) -> EntryResult:
+        return self._single(ctx, ingest.plan_delete(rtype, rid, if_match))
+
+    def conditional_delete(self, ctx, rtype: str, criteria) -> EntryResult:
+        return self._single(ctx, ingest.plan_conditional_delete(rtype, criteria))
+
+    def _single(self, ctx, plan: Plan) -> EntryResult:
+        return self.pipeline.run(ctx, plan).single
+
+    # -- Bundles ---------------------------------------------------------------------------------
+    def bundle(self, ctx, body, return_resources: bool = False) -> dict:
+        """A transaction or batch Bundle -> its transaction-response / batch-response Bundle."""
+        if isinstance(body, (bytes, bytearray, str)):
+            body = parse_json(body)
+        plan = ingest.plan_bundle(body)
+        result = self.pipeline.run(ctx, plan)
+        return response_bundle(ctx, plan, result, return_resources)
+
+    def ingest(self, ctx, bundle: dict, provenance: ProvenanceRecord) -> IngestResult:
+        """A converter's transaction Bundle, stored all or nothing with a Provenance of it."""
+        plan = ingest.plan_bundle(bundle)
+        if plan.kind != "transaction":
+            raise fail(400, "invalid", "A converter hands in a transaction Bundle",
+                       "Bundle.type")
+        return self.pipeline.run(ctx, plan, provenance)
+
+    # -- history ---------------------------------------------------------------------------------
+    def history(self, ctx, rtype: str | None, rid: str | None, params) -> dict:
+        if rtype is not None:
+            check_type(rtype)
+        args = dict(params)
+        count = min(_int_param(args, "_count", self.config.default_page_size),
+                    self.config.max_page_size)
+        offset = _int_param(args, "_offset", 0)
+        since = _instant_param(args, "_since")
+        at = _instant_param(args, "_at")
+        with self.db.unit_of_work() as uow:
+            if rid is not None and uow.resources.read(rtype, rid) is None:
+                raise fail(404, "not-found", f"{rtype}/{rid} is not known")
+            total, rows = uow.resources.history(rtype, rid, since=since, at=at, count=count,
+                                                offset=offset)
+            if at is None and rows and offset == 0:
+                at = rows[0].last_updated  # pin later pages to this snapshot
+        base = ctx.base_url
+        path = "/".join(p for p in (rtype, rid, "_history") if p)
+        entries = []
+        for s in rows:
+            entry: dict = {"fullUrl": f"{base}/{s.resource_type}/{s.resource_id}"}
+            if not s.deleted:
+                entry["resource"] = RawJson(s.content)
+            entry["request"] = {"method": s.method,
+                                "url": s.resource_type if s.method == "POST"
+                                else f"{s.resource_type}/{s.resource_id}"}
+            entry["response"] = {"status": "201" if s.method == "POST" else "200",
+                                 "etag": f'W/"{s.version}"',
+                                 "lastModified": s.last_updated_instant}
+            entries.append(entry)
+        base_q = [("_count", str(count))]
+        if since is not None and "_since" in args:
+            base_q.append(("_since", args["_since"]))
+        links = [{"relation": "self", "url": _link(base, path, base_q + (
+            [("_offset", str(offset))] if offset else []))}]
+        pin = [("_at", micros_to_instant(at))] if at is not None else []
+        if offset + count < total:
+            links.append({"relation": "next", "url": _link(
+                base, path, base_q + pin + [("_offset", str(offset + count))])})
+        if offset > 0:
+            links.append({"relation": "previous", "url": _link(
+                base, path, base_q + pin + [("_offset", str(max(0, offset - count)))])})
+        return {"resourceType": "Bundle", "type": "history", "total": total, "link": links,
+                "entry": entries}
+
+
+def shaped(stored: Stored, summary: str | None, elements: str | None) -> str | dict:
+    """The stored text as is, unless _summary / _elements ask for a reduced copy."""
+    if summary in (None, "false") and not elements:
+        return stored.content
+    res = stored.resource()
+    if summary not in (None, "false"):
+        res = summarise(res, summary)
+    if elements:
+        res = select_elements(res, elements)
+    return res
+
+
+def response_bundle(ctx, plan: Plan, result: IngestResult, return_resources: bool) -> dict:
+    """The transaction-response / batch-response Bundle, entries in request order."""
+    entries = []
+    for op, r in zip(plan.ops, result.entries):
+        response: dict = {"status": status_line(r.status)}
+        entry: dict = {}
+        stored = r.stored
+        if stored is not None and not stored.deleted:
+            response["location"] = (f"{stored.resource_type}/{stored.resource_id}"
+                                    f"/_history/{stored.version}")
+            response["etag"] = f'W/"{stored.version}"'
+            response["lastModified"] = stored.last_updated_instant
+            entry["fullUrl"] = f"{ctx.base_url}/{stored.resource_type}/{stored.resource_id}"
+            if (return_resources or isinstance(op, (Read, Search))) \
+                    and r.outcome is not Outcome.NOT_MODIFIED:
+                entry["resource"] = RawJson(stored.content)
+        elif stored is not None:
+            response["etag"] = f'W/"{stored.version}"'
+            response["lastModified"] = stored.last_updated_instant
+        if r.body is not None:
+            entry["resource"] = r.body
+        if r.issues:
+            response["outcome"] = operation_outcome(r.issues)
+        entry["response"] = response
+        entries.append(entry)
+    return {"resourceType": "Bundle", "type": f"{plan.kind}-response", "entry": entries}
+
+
+def status_line(code: int) -> str:
+    from http import HTTPStatus
+    try:
+        return f"{code} {HTTPStatus(code).phrase}"
+    except ValueError:
+        return str(code)
+
+
+def _link(base_url: str, path: str, query: list[tuple[str, str]]) -> str:
+    return f"{base_url}/{path}" + (f"?{urlencode(query)}" if query else "")
+
+
+def _int_param(args: dict, name: str, default: int) -> int:
+    raw = args.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit():
+        raise fail(400, "invalid", f"Parameter {name} must be a non-negative integer, not "
+                   f"{raw!r}", name)
+    return int(raw)
+
+
+def _instant_param(args: dict, name: str) -> int | None:
+    raw = args.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        dt = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise fail(400, "invalid", f"Parameter {name} must be an instant such as "
+                   f"2024-01-31T10:00:00Z, not {raw!r}", name) from None
+    return instant_to_micros(dt)
+
+
+__all__ = ["Representation", "ResourceService", "OperationOutcomeError", "response_bundle"]
