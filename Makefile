@@ -34,7 +34,7 @@ pg:
 	  echo "PostgreSQL is not reachable on 127.0.0.1:5432 (the storage tests need it)" >&2; exit 1
 
 conformance: install
-	$(BIN)/python -m fhirsvc.conformance
+	$(BIN)/python -m tools.conformance
 
 profiles:
 	bash profiles/build.sh

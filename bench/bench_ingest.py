@@ -28,7 +28,7 @@ SYNTHEA = ROOT.parent / "shared" / "conformance" / "synthea"
 PG_ADMIN = os.environ.get("FHIRSVC_TEST_POSTGRES_URL",
                           "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
-from fhirsvc.server_process import Server  # noqa: E402
+from tools.server_process import Server  # noqa: E402
 from fhirsvc.storage.migrate import upgrade  # noqa: E402
 
 

@@ -23,7 +23,8 @@ class Config:
     max_request_bytes: int = 50 * 1024 * 1024
     # Strict mode for registries: resources of types the guide profiles must claim its profiles.
     require_guide_profiles: bool = False
-    default_page_size: int = 50
+    # one paging policy for search, history and $everything
+    default_page_size: int = 20
     max_page_size: int = 1000
     profiles_dir: Path = field(default=ROOT / "profiles")
     examples_dir: Path = field(default=ROOT / "examples")

@@ -8,7 +8,7 @@ import uuid
 import pytest
 import requests
 
-from fhirsvc.server_process import Server
+from tools.server_process import Server
 
 pytestmark = pytest.mark.e2e
 

@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from fhirsvc.server_process import running_server
+from tools.server_process import running_server
 
 pytestmark = pytest.mark.e2e
 

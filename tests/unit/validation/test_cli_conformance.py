@@ -50,6 +50,6 @@ def test_cli_ig_and_profile(tmp_path):
 @pytest.mark.skipif(not (SHARED / "fhir-test-cases" / "index.json").is_file(),
                     reason="shared conformance material not present")
 def test_conformance_targets(capsys):
-    from fhirsvc import conformance
+    from tools import conformance
     assert conformance.main(["--shared", str(SHARED)]) == 0
     assert "TARGETS MET" in capsys.readouterr().out

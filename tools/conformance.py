@@ -1,6 +1,6 @@
 """Conformance run: the HL7 validator test cases and the official R4 examples.
 
-    python -m fhirsvc.conformance [--shared PATH] [--verbose]
+    python -m tools.conformance [--shared PATH] [--verbose]
 
 Reads ../shared/conformance (relative to the repository root) at run time: nothing is copied
 into the repository. For each of the fhir-test-cases, validates the instance the way the
@@ -28,8 +28,8 @@ def _errors(issues) -> list:
 
 
 def run_cases(shared: Path, verbose: bool) -> tuple[int, int, int, list[str]]:
-    from .definitions.registry import Registry
-    from .validation import Validator
+    from fhirsvc.definitions.registry import Registry
+    from fhirsvc.validation import Validator
 
     base_dir = shared / "fhir-test-cases"
     index = json.loads((base_dir / "index.json").read_text(encoding="utf-8"))
@@ -85,7 +85,7 @@ def run_cases(shared: Path, verbose: bool) -> tuple[int, int, int, list[str]]:
 
 
 def run_examples(shared: Path, verbose: bool) -> tuple[int, int, list[str]]:
-    from .validation import Validator
+    from fhirsvc.validation import Validator
     v = Validator()
     files = sorted((shared / "r4-examples").glob("*.json"))
     clean = 0
@@ -104,7 +104,7 @@ def run_examples(shared: Path, verbose: bool) -> tuple[int, int, list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m fhirsvc.conformance", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m tools.conformance", description=__doc__.splitlines()[0])
     ap.add_argument("--shared", default=str(DEFAULT_SHARED), help="the shared conformance folder")
     ap.add_argument("--verbose", "-v", action="store_true", help="show the issues of disagreements")
     args = ap.parse_args(argv)
