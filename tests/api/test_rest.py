@@ -325,8 +325,11 @@ def test_structural_validation_locates_the_problem(client):
     assert resp.status_code == 422
     assert "Patient.birthDate" in [e for i in issues(resp) for e in i.get("expression", [])]
     resp = post(client, "Patient", patient(unknownElement=1))
-    assert resp.status_code in (400, 422)
-    assert any("Patient.unknownElement" in i.get("expression", []) for i in issues(resp))
+    assert resp.status_code == 422
+    errors = [i for i in issues(resp) if i["severity"] == "error"]
+    assert [(i["code"], i["expression"]) for i in errors] == [
+        ("structure", ["Patient.unknownElement"])]
+    assert "unknownElement" in errors[0]["details"]["text"]
 
 
 def test_method_not_allowed_is_outcome(client):
@@ -337,7 +340,9 @@ def test_method_not_allowed_is_outcome(client):
 
 def test_unknown_route_is_outcome(client):
     resp = client.get("/fhir/Patient/1/_history/1/extra")
-    assert resp.status_code == 404 and issues(resp)
+    assert resp.status_code == 404
+    assert [(i["code"], i["details"]["text"]) for i in issues(resp)] == [
+        ("not-found", "No FHIR endpoint at /fhir/Patient/1/_history/1/extra")]
 
 
 def test_request_too_large(client):

@@ -123,7 +123,10 @@ def test_conditional_reference_without_match_fails_whole_transaction(client):
     obs = {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
            "subject": {"reference": "Patient?identifier=urn:oid:9.9|nobody"}}
     resp = send(client, tx(post_entry(obs, urn())))
-    assert resp.status_code in (404, 412)
+    assert resp.status_code == 404
+    issue = resp.get_json()["issue"][0]
+    assert issue["code"] == "not-found" and issue["expression"] == ["Bundle.entry[0].resource"]
+    assert "Patient?identifier=urn:oid:9.9|nobody" in issue["details"]["text"]
     assert count(client, "Observation") == before
 
 

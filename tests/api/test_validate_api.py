@@ -32,7 +32,10 @@ def test_validate_type_level_resource_body(client):
     bad = dict(HR_OBS, status="done")
     resp = call(client, "/fhir/Observation/$validate", bad)
     assert resp.status_code == 200
-    assert any("Observation.status" in i.get("expression", []) for i in errors(resp.get_json()))
+    found = errors(resp.get_json())
+    assert [(i["code"], i["expression"]) for i in found] == [("code-invalid",
+                                                             ["Observation.status"])]
+    assert "'done'" in found[0]["details"]["text"]
 
 
 def test_validate_parameters_with_profile_and_mode(client):
@@ -43,7 +46,10 @@ def test_validate_parameters_with_profile_and_mode(client):
         {"name": "mode", "valueCode": "create"}]}
     resp = call(client, "/fhir/Observation/$validate", params)
     assert resp.status_code == 200
-    assert errors(resp.get_json())  # heartrate requires a value (or dataAbsentReason)
+    # heartrate (through vital signs) requires a value or a dataAbsentReason: vs-2
+    found = errors(resp.get_json())
+    assert [(i["code"], i["expression"]) for i in found] == [("invariant", ["Observation"])]
+    assert found[0]["details"]["text"].startswith("Constraint failed: vs-2")
     params["parameter"][2]["valueCode"] = "nonsense"
     assert call(client, "/fhir/Observation/$validate", params).status_code == 400
 
@@ -61,7 +67,8 @@ def test_gate_refuses_invalid_write_with_location(client):
     bad = dict(HR_OBS, status="done")
     resp = call(client, "/fhir/Observation", bad)
     assert resp.status_code == 422
-    assert any("Observation.status" in i.get("expression", []) for i in resp.get_json()["issue"])
+    assert [(i["code"], i["expression"]) for i in errors(resp.get_json())] == [
+        ("code-invalid", ["Observation.status"])]
 
 
 def test_profile_stored_through_rest_is_used_by_validation(client):
@@ -76,8 +83,9 @@ def test_profile_stored_through_rest_is_used_by_validation(client):
     claims = {"resourceType": "Patient", "meta": {"profile": [url]}}
     resp = call(client, "/fhir/Patient", claims)
     assert resp.status_code == 422
-    assert "Patient.birthDate" in json.dumps(resp.get_json()) or "birthDate" in json.dumps(
-        resp.get_json())
+    found = errors(resp.get_json())
+    assert len(found) == 1 and found[0]["code"] == "required"
+    assert "Patient.birthDate" in found[0]["details"]["text"]
     claims["birthDate"] = "1970-01-01"
     assert call(client, "/fhir/Patient", claims).status_code == 201
 
