@@ -65,7 +65,9 @@ def _state(resource: dict) -> bool | None:
         if resource.get("status") in ("entered-in-error", "cancelled"):
             return None
         if codings(resource.get("code")) == {cig("ild-extent")}:
-            return True                       # an ILD extent is recorded only when there is ILD
+            # an extent is ILD evidence unless it is 0% (looked for, none)
+            q = resource.get("valueQuantity") or {}
+            return not (isinstance(q.get("value"), (int, float)) and q["value"] == 0)
         values = codings(resource.get("valueCodeableConcept")) | codings(resource.get("interpretation"))
         if values & POSITIVE:
             return True
@@ -155,7 +157,8 @@ def ssc_classification(resources: Iterable[dict], *, effective: str | None = Non
 
     seen: set[str] = set()
     observations, conditions = [], []
-    for r in used:
+    position = {id(r): i for i, r in enumerate(res)}
+    for r in sorted(used, key=lambda x: position[id(x)]):        # input order: deterministic
         ref = reference_of(r)
         if ref in seen:
             continue
