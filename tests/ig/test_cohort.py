@@ -172,7 +172,7 @@ def test_study_carries_published_values_and_flags(bundles):
         assert s in notes, s
 
 
-def test_no_association_with_age_duration_calcium_cholesterol(cohort):
+def test_no_association_with_age_duration_calcium_cholesterol_skin_score_ild_extent(cohort):
     from gen_cohort import welch_t
     c, groups, conds, pats = cohort
     ssc = [p for p, g in groups.items() if g == "ssc"]
@@ -184,7 +184,9 @@ def test_no_association_with_age_duration_calcium_cholesterol(cohort):
     variables = {
         "age": {p: int(ct[p][:4]) - int(pats[p]["birthDate"][:4]) for p in ssc},
         "duration": {p: int(ct[p][:4]) - int(onset[p][:4]) for p in ssc},
-        "calcium": lab["17861-6"], "cholesterol": lab["2093-3"]}
+        "calcium": lab["17861-6"], "cholesterol": lab["2093-3"],
+        "skin score": {r["subject"]["reference"]: r["valueInteger"] for r in c.all("Observation", "mrss")},
+        "ILD extent": {r["subject"]["reference"]: r["valueQuantity"]["value"] for r in c.all("Observation", "ild-extent")}}
     for name, v in variables.items():
         for kind in ("paraspinal-calcinosis", "intraspinal-calcinosis"):
             yes = [v[p] for p in ssc if kind in conds[p]]
