@@ -259,30 +259,42 @@ def main() -> dict:
             st = status[i]
             has_psc, has_isc = st in ("isc", "psc_only"), st == "isc"
 
-            def finding(k, code, present, site_):
+            def imaging_study(k, code, description):
+                return b.add(f"{key}/{k}", {"resourceType": "ImagingStudy", "status": "available",
+                                            "modality": [dcm("CT")], "subject": ref(pat), "started": when,
+                                            "procedureCode": [cc(code)], "description": description},
+                             "calcinosis-imaging-study")
+            chest_code, head_code = lnc("24627-2", "Chest CT"), lnc("24725-4", "Head CT")
+            chest_study = imaging_study("chest-ct-study", chest_code, "CT of the chest (read blind)")
+            head_study = imaging_study("brain-ct-study", head_code, "CT of the brain")
+
+            def finding(k, code, present, site_, img):
                 return b.add(f"{key}/{k}", {"resourceType": "Observation", "status": "final",
                                             "category": obscat("imaging"), "code": cc(cig(code)),
                                             "subject": ref(pat), "effectiveDateTime": when,
                                             "valueCodeableConcept": cc(cig("present" if present else "absent")),
-                                            "method": cc(dcm("CT")), "bodySite": site_}, "imaging-finding")
+                                            "method": cc(dcm("CT")), "bodySite": site_, "derivedFrom": [ref(img)]},
+                             "imaging-finding")
             thoracic = dict(ranges=(("T1", "T12"),), text="thoracic spine, level not reported")
             f_psc = finding("ct-psc", "paraspinal-calcinosis", has_psc,
-                            site(THORACIC, comp="paraspinal-soft-tissue", **thoracic))
+                            site(THORACIC, comp="paraspinal-soft-tissue", **thoracic), chest_study)
             f_isc = finding("ct-isc", "intraspinal-calcinosis", has_isc,
-                            site(THORACIC, comp="vertebral-canal", **thoracic))
+                            site(THORACIC, comp="vertebral-canal", **thoracic), chest_study)
             chest = b.add(f"{key}/chest-ct", {"resourceType": "DiagnosticReport", "status": "final",
                                               "category": [cc(coding("http://terminology.hl7.org/CodeSystem/v2-0074",
                                                                      "RAD", "Radiology"))],
-                                              "code": cc(lnc("24627-2", "Chest CT")), "subject": ref(pat),
-                                              "effectiveDateTime": when, "result": [ref(f_psc), ref(f_isc)],
+                                              "code": cc(chest_code), "subject": ref(pat),
+                                              "effectiveDateTime": when, "imagingStudy": [ref(chest_study)],
+                                              "result": [ref(f_psc), ref(f_isc)],
                                               "conclusion": "Read blind for paraspinal and intraspinal calcinosis."},
                           "calcinosis-imaging-report")
-            f_ic = finding("ct-ic", "intracranial-calcification", intracranial[i], site(BRAIN, comp="brain"))
+            f_ic = finding("ct-ic", "intracranial-calcification", intracranial[i], site(BRAIN, comp="brain"), head_study)
             brain = b.add(f"{key}/brain-ct", {"resourceType": "DiagnosticReport", "status": "final",
                                               "category": [cc(coding("http://terminology.hl7.org/CodeSystem/v2-0074",
                                                                      "RAD", "Radiology"))],
-                                              "code": cc(lnc("24725-4", "Head CT")), "subject": ref(pat),
-                                              "effectiveDateTime": when, "result": [ref(f_ic)]},
+                                              "code": cc(head_code), "subject": ref(pat),
+                                              "effectiveDateTime": when, "imagingStudy": [ref(head_study)],
+                                              "result": [ref(f_ic)]},
                           "calcinosis-imaging-report")
 
             def calcinosis(k, code, site_, evidence):
