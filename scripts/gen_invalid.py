@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ig_builder import (EXT, ROOT, cc, cig, clinical, coding, condcat, lnc, obscat, profile, qty, sct,  # noqa: E402
-                        site, site_extensions, verified, write)
+from ig_builder import (EXT, ROOT, cc, cig, clinical, coding, condcat, dcm, dermatome, lnc, obscat,  # noqa: E402
+                        profile, qty, sct, site, site_extensions, verified, write)
 
 PAT = {"reference": "Patient/case-a"}
 THORACIC = sct("122495006", "Thoracic spine")
@@ -51,7 +51,7 @@ def calcinosis(kind="paraspinal-calcinosis") -> dict:
 
 def lesion() -> dict:
     return res("BodyStructure", "calcinosis-lesion", "invalid-lesion",
-               extension=site_extensions(ranges=(("T4", "T5"),), comp="facet-joint", laterality="bilateral"),
+               extension=site_extensions(ranges=(("T4", "T5"),), comp="facet-joint"),
                identifier=[{"system": "http://hospital.example.org/fhir/sid/calcinosis-lesion", "value": "A-L3"}],
                morphology=cc(cig("tumoral-calcinosis")), location=cc(THORACIC), patient=PAT)
 
@@ -65,7 +65,7 @@ def ssc() -> dict:
 def finding() -> dict:
     return res("Observation", "imaging-finding", "invalid-finding", status="final", category=obscat("imaging"),
                code=cc(cig("disc-bulging")), subject=PAT, effectiveDateTime="2006-04-11",
-               valueCodeableConcept=cc(cig("present")), method=cc(cig("CT")),
+               valueCodeableConcept=cc(cig("present")), method=cc(dcm("CT")),
                bodySite=site(THORACIC, ranges=(("T3", "T4"),), comp="intervertebral-space"))
 
 
@@ -94,6 +94,37 @@ def manifestation() -> dict:
                extension=[{"url": EXT + "raynaud-frequency", "valueCodeableConcept": cc(cig("raynaud-daily"))}],
                clinicalStatus=clinical("active"), verificationStatus=verified(), category=condcat(),
                code=cc(sct("266261006", "Raynaud's phenomenon")), subject=PAT)
+
+
+MRSS_SITES = ("face", "anterior-chest", "abdomen", "fingers-right", "fingers-left", "hand-right", "hand-left",
+              "forearm-right", "forearm-left", "upper-arm-right", "upper-arm-left", "thigh-right", "thigh-left",
+              "leg-right", "leg-left", "foot-right", "foot-left")
+
+
+def mrss(scores=(1,) * 17, total=None) -> dict:
+    return res("Observation", "mrss", "invalid-mrss", status="final", category=obscat("exam"),
+               code=cc(cig("mrss")), subject=PAT, effectiveDateTime="2006-04-10",
+               valueInteger=sum(scores) if total is None else total,
+               component=[{"code": cc(cig(f"mrss-{s_}")), "valueInteger": v} for s_, v in zip(MRSS_SITES, scores)])
+
+
+def sensory() -> dict:
+    return res("Observation", "neuro-exam-finding", "invalid-sensory",
+               extension=[{"url": EXT + "sensory-level", "valueCodeableConcept": cc(dermatome("T4"))}],
+               status="final", category=obscat("exam"), code=cc(cig("sensory-level")), subject=PAT,
+               effectiveDateTime="2006-04-10", valueCodeableConcept=cc(cig("severely-decreased")),
+               method=cc(cig("pain-sensation")))
+
+
+def encounter() -> dict:
+    return res("Encounter", "calcinosis-encounter", "invalid-encounter",
+               extension=[{"url": EXT + "relative-timing", "extension": [
+                   {"url": "anchor", "valueReference": {"reference": "Encounter/case-a-admission"}},
+                   {"url": "offset", "valueDuration": {"value": 1, "unit": "mo", "system": "http://unitsofmeasure.org",
+                                                       "code": "mo"}}]}],
+               status="finished", **{"class": coding("http://terminology.hl7.org/CodeSystem/v3-ActCode", "IMP",
+                                                     "inpatient encounter")},
+               subject=PAT, period={"start": "2006-05-10"})
 
 
 def err(*expressions: str) -> list[dict]:
@@ -287,6 +318,43 @@ def _():
     return {"resourceType": "Bundle", "id": "invalid-bundle", "meta": {"profile": [profile("calcinosis-case-bundle")]},
             "type": "batch", "entry": [{"fullUrl": "urn:uuid:2f0a3a54-5c9b-4a3e-9a57-0f7d2d7e6a01", "resource": p,
                                         "request": {"method": "POST", "url": "Patient"}}]}
+
+
+@case("mrc-coded-grade-outside-scale", "Coded MRC grade that is not an MRC grade (required binding to MRCGradeVS)",
+      err("Observation.valueCodeableConcept"))
+def _():
+    r = mrc()
+    del r["valueInteger"]
+    r["valueCodeableConcept"] = cc(cig("improved"))
+    return r
+
+
+@case("mrss-site-score-4", "mRSS site scored 4 (each site is 0-3, maxValueInteger 3)",
+      err("Observation.component[0].valueInteger"))
+def _():
+    return mrss((4,) + (1,) * 16)
+
+
+@case("mrss-total-not-the-sum", "mRSS total 30 while the 17 site scores sum to 17 (invariant cig-mrss-1)",
+      err("Observation"))
+def _():
+    return mrss(total=30)
+
+
+@case("sensory-level-as-vertebra", "Sensory level coded with the T4 vertebra (73071006): a dermatome is not a "
+      "vertebra (required binding to DermatomeVS)", err("Observation.extension[0].valueCodeableConcept"))
+def _():
+    r = sensory()
+    r["extension"][0]["valueCodeableConcept"] = cc(sct("73071006", "T4"))
+    return r
+
+
+@case("relative-timing-without-ucum", "Encounter timed 'one month after' with a Duration that is not UCUM "
+      "(invariant cig-ucum-1)", err("Encounter.extension[0].extension[1].valueDuration"))
+def _():
+    r = encounter()
+    r["extension"][0]["extension"][1]["valueDuration"] = {"value": 1, "unit": "month"}
+    return r
 
 
 def main() -> None:

@@ -21,6 +21,10 @@ LNC = "http://loinc.org"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 UCUM = "http://unitsofmeasure.org"
 RXN = "http://www.nlm.nih.gov/research/umls/rxnorm"
+DCM = "http://dicom.nema.org/resources/ontology/DCM"
+DAR = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
+ACTCODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+BODY_SITE = "http://hl7.org/fhir/StructureDefinition/bodySite"
 NS = uuid.UUID("6f1c2a52-6d0e-4f7e-9a43-2f4f3c9b7e11")
 
 _CS = json.loads((RES / "CodeSystem-calcinosis-ig.json").read_text())
@@ -65,8 +69,20 @@ def level(name: str) -> dict:
     return dict(LEVELS[name])
 
 
+def dcm(code: str) -> dict:
+    return coding(DCM, code, {"CT": "Computed Tomography", "MR": "Magnetic Resonance",
+                              "DX": "Digital Radiography"}[code])
+
+
+def dermatome(name: str) -> dict:
+    return cig(f"dermatome-{name}")
+
+
 LATERALITY = {"left": sct("7771000", "Left"), "right": sct("24028007", "Right"),
               "bilateral": sct("51440002", "Right and left"), "midline": sct("399488007", "Midline")}
+# BodyStructure.locationQualifier (core binding bodystructure-relative-location)
+LOCATION_SIDE = {"left": sct("419161000", "Unilateral left"), "right": sct("419465000", "Unilateral right"),
+                 "bilateral": sct("51440002", "Bilateral")}
 COMPARTMENT = {"vertebral-canal": sct("61853006", "Vertebral canal"),
                "subcutaneous": sct("71966008", "Subcutaneous tissue"),
                "skin": sct("39937001", "Skin"), "brain": sct("12738006", "Brain"),
@@ -91,11 +107,15 @@ def site_extensions(laterality: str | None = None, levels: tuple = (), ranges: t
     if comp:
         ext.append({"url": EXT + "compartment", "valueCodeableConcept": cc(compartment(comp))})
     for ref in lesions:
-        ext.append({"url": EXT + "lesion", "valueReference": {"reference": ref}})
+        ext.append({"url": BODY_SITE, "valueReference": {"reference": ref}})
     return ext
 
 
 def site(*codings: dict, text: str | None = None, **kw) -> dict:
+    """A coded body site: one concept (the region); levels, side, compartment and lesion go in
+    extensions, never as further codings of the same CodeableConcept."""
+    if len(codings) > 1:
+        raise ValueError("one concept per CodeableConcept: a body site has one coding")
     out = {}
     ext = site_extensions(**kw)
     if ext:
@@ -138,8 +158,17 @@ def obscat(code: str) -> list[dict]:
     return [cc(coding(OBSCAT, code))]
 
 
+SYNTHETIC = {"system": CIG, "code": "synthetic", "display": "Synthetic record"}
+SYNTHETIC_DETAIL = {"system": CIG, "code": "synthetic-detail", "display": "Contains synthetic detail"}
+
+
+def dar(code: str = "unknown") -> dict:
+    return cc(coding(DAR, code, {"unknown": "Unknown", "not-performed": "Not Performed"}.get(code)))
+
+
 class BundleBuilder:
-    """A transaction Bundle; `add` returns the entry's urn:uuid full URL."""
+    """A transaction Bundle; `add` returns the entry's urn:uuid full URL. `tag` goes on every
+    resource and on the Bundle (synthetic for the cohort, synthetic-detail for the cases)."""
 
     def __init__(self, name: str, tag: dict | None = None):
         self.name = name

@@ -1,8 +1,11 @@
 """Pack the compiled guide as a FHIR NPM package and write guide.json (both deterministic).
 
-package.tgz holds package/package.json, package/.index.json and every compiled resource from
-fsh-generated/resources/. Entries are sorted, owned by 0:0 with a fixed mtime, and the gzip
-header carries no timestamp or file name, so a rebuild is byte-identical.
+First writes the guide's ImplementationGuide resource into fsh-generated/resources/ (generated
+from the compiled resources and the example Bundles, so it can never list something that is not
+there). package.tgz then holds package/package.json, package/.index.json, every compiled
+resource, and the example Bundles under package/example/ (with their own .index.json). Entries
+are sorted, owned by 0:0 with a fixed mtime, and the gzip header carries no timestamp or file
+name, so a rebuild is byte-identical.
 """
 from __future__ import annotations
 
@@ -18,6 +21,9 @@ RESOURCES = HERE / "fsh-generated" / "resources"
 MTIME = 1763683200                                     # 2025-11-21T00:00:00Z, fixed
 
 PACKAGE_ID = "fhirsvc.calcinosis"
+EXAMPLES = HERE.parent / "examples"
+EXAMPLE_BUNDLES = ("case-a", "case-b", "cohort")
+TITLE = "Calcinosis in systemic sclerosis implementation guide"
 SPINAL_ORDER = [f"C{i}" for i in range(1, 8)] + [f"T{i}" for i in range(1, 13)] + \
     [f"L{i}" for i in range(1, 6)] + [f"S{i}" for i in range(1, 6)]
 
@@ -45,7 +51,7 @@ def package_json(cfg: dict) -> dict:
         "version": cfg["version"],
         "canonical": cfg["canonical"],
         "url": cfg["canonical"],
-        "title": "Calcinosis in systemic sclerosis implementation guide",
+        "title": TITLE,
         "description": "FHIR R4 profiles, extensions, terminology and search parameters for "
                        "calcinosis (including spinal calcinosis) in systemic sclerosis.",
         "fhirVersions": [cfg["fhirVersion"]],
@@ -53,6 +59,56 @@ def package_json(cfg: dict) -> dict:
         "license": "CC0-1.0",
         "author": "fhirsvc project",
         "dependencies": {"hl7.fhir.r4.core": "4.0.1"},
+    }
+
+
+def examples() -> list[tuple[str, dict]]:
+    """The example Bundles (absent before the first generator run: the guide builds without them)."""
+    out = []
+    for name in EXAMPLE_BUNDLES:
+        p = EXAMPLES / f"{name}.json"
+        if p.is_file():
+            out.append((f"Bundle-{name}.json", json.loads(p.read_text())))
+    return out
+
+
+def implementation_guide(cfg: dict, res: list[tuple[str, dict]], ex: list[tuple[str, dict]]) -> dict:
+    """R4 ImplementationGuide: every compiled resource, and each example Bundle with the
+    profile it conforms to (exampleCanonical), so the IG Publisher and registries accept it."""
+    entries = []
+    for _, r in res:
+        if r["resourceType"] == "ImplementationGuide":
+            continue
+        entry = {"reference": {"reference": f"{r['resourceType']}/{r['id']}"}}
+        if r.get("title") or r.get("name"):
+            entry["name"] = r.get("title") or r.get("name")
+        if r.get("description"):
+            entry["description"] = r["description"]
+        entry["exampleBoolean"] = False
+        entries.append(entry)
+    for _, b in ex:
+        entries.append({"reference": {"reference": f"Bundle/{b['id']}"},
+                        "name": f"Example: {b['id']}",
+                        "description": "Transaction Bundle of the seed case or synthetic cohort "
+                                       f"'{b['id']}' (examples/{b['id']}.json).",
+                        "exampleCanonical": b["meta"]["profile"][0]})
+    return {
+        "resourceType": "ImplementationGuide",
+        "id": PACKAGE_ID,
+        "url": f"{cfg['canonical']}/ImplementationGuide/{PACKAGE_ID}",
+        "version": cfg["version"],
+        "name": "CalcinosisInSystemicSclerosis",
+        "title": TITLE,
+        "status": cfg.get("status", "draft"),
+        "experimental": False,
+        "publisher": "fhirsvc project",
+        "description": "FHIR R4 profiles, extensions, terminology and search parameters for calcinosis "
+                       "(including spinal calcinosis) in systemic sclerosis, with registry variables "
+                       "(ACR/EULAR 2013 classification, mRSS, digital ulcers, ILD extent).",
+        "packageId": PACKAGE_ID,
+        "license": "CC0-1.0",
+        "fhirVersion": [cfg["fhirVersion"]],
+        "definition": {"resource": entries},
     }
 
 
@@ -121,11 +177,18 @@ def add(tf: tarfile.TarFile, name: str, data: bytes) -> None:
 
 def main() -> None:
     cfg = config()
+    ex = examples()
+    ig = implementation_guide(cfg, [r for r in resources() if r[1]["resourceType"] != "ImplementationGuide"], ex)
+    (RESOURCES / f"ImplementationGuide-{PACKAGE_ID}.json").write_bytes(dumps(ig))
     res = resources()
     members = {"package/package.json": dumps(package_json(cfg)),
                "package/.index.json": dumps(index_json(res))}
     for name, _ in res:
         members["package/" + name] = (RESOURCES / name).read_bytes()
+    if ex:
+        members["package/example/.index.json"] = dumps(index_json(ex))
+        for name, b in ex:
+            members["package/example/" + name] = dumps(b)
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tf:
         for name in sorted(members):

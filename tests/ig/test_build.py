@@ -11,9 +11,9 @@ from .conftest import EXAMPLES, PROFILES, RESOURCES
 def test_config_pins_canonical_version_and_fhir_release(guide):
     cfg = (PROFILES / "sushi-config.yaml").read_text()
     assert re.search(r"^canonical: http://fhirsvc.org/fhir/calcinosis$", cfg, re.M)
-    assert re.search(r"^version: 0\.1\.0$", cfg, re.M)
+    assert re.search(r"^version: 0\.2\.0$", cfg, re.M)
     assert re.search(r"^fhirVersion: 4\.0\.1$", cfg, re.M)
-    assert guide["canonical"] == "http://fhirsvc.org/fhir/calcinosis" and guide["version"] == "0.1.0"
+    assert guide["canonical"] == "http://fhirsvc.org/fhir/calcinosis" and guide["version"] == "0.2.0"
 
 
 def test_sushi_is_pinned_with_a_lock_file():
@@ -61,10 +61,12 @@ def test_package_tgz_is_a_loadable_fhir_package(compiled):
         manifest = json.load(tf.extractfile("package/package.json"))
         index = json.load(tf.extractfile("package/.index.json"))
     assert names == sorted(names)
-    assert manifest["name"] == "fhirsvc.calcinosis" and manifest["version"] == "0.1.0"
+    assert manifest["name"] == "fhirsvc.calcinosis" and manifest["version"] == "0.2.0"
     assert manifest["fhirVersions"] == ["4.0.1"] and manifest["dependencies"] == {"hl7.fhir.r4.core": "4.0.1"}
     files = {p.name for p in RESOURCES.glob("*.json")}
-    assert {n.removeprefix("package/") for n in names} == files | {"package.json", ".index.json"}
+    examples = {"example/.index.json", "example/Bundle-case-a.json", "example/Bundle-case-b.json",
+                "example/Bundle-cohort.json"}
+    assert {n.removeprefix("package/") for n in names} == files | {"package.json", ".index.json"} | examples
     assert {f["filename"] for f in index["files"]} == files
 
 

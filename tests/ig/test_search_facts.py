@@ -14,7 +14,8 @@ SEED_FACTS = ["A.0"] + [f"A.{i}" for i in range(1, 13)] + ["B.0"] + [f"B.{i}" fo
     [f"C.{i}" for i in (0, 1, 2, 4, 5, 6, 7)]
 CORE_USED = {"identifier", "asserted-date", "gender", "birthdate", "code", "onset-date", "date", "value-concept", "value-quantity",
              "status", "effective", "clinical-status", "abatement-date", "component-value-quantity",
-             "evidence-detail", "_tag", "patient"}
+             "evidence-detail", "_tag", "patient", "class", "modality", "severity", "data-absent-reason",
+             "study", "started"}
 
 
 @pytest.fixture(scope="module")

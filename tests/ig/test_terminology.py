@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import EXAMPLES, VALID
+from .conftest import EXAMPLES, PROFILES, VALID
 from .helpers import CIG
 
 # The shared reference sits beside the checkout (<checkout>/../shared); FHIRSVC_TERMINOLOGY_MD overrides.
@@ -17,15 +17,32 @@ TERMINOLOGY = [Path(p) for p in [os.environ.get("FHIRSVC_TERMINOLOGY_MD", "")] i
     [Path(__file__).resolve().parents[3] / "shared" / "reference" / "terminology.md"]
 EXTERNAL = {"http://snomed.info/sct", "http://loinc.org", "http://hl7.org/fhir/sid/icd-10-cm",
             "http://hl7.org/fhir/sid/icd-10", "http://www.nlm.nih.gov/research/umls/rxnorm",
-            "http://unitsofmeasure.org"}
+            "http://unitsofmeasure.org", "http://dicom.nema.org/resources/ontology/DCM"}
+
+
+# Codes verified for guide 0.2 (same format, sources named), kept with the guide.
+GUIDE_VERIFIED = PROFILES / "terminology-verified.md"
+
+
+def _lines(p: Path) -> list[str]:
+    return [ln for ln in p.read_text().splitlines() if "UNVERIFIED" not in ln and "WEAK" not in ln]
 
 
 @pytest.fixture(scope="module")
 def verified_lines() -> list[str]:
     for p in TERMINOLOGY:
         if p.exists():
-            return [ln for ln in p.read_text().splitlines() if "UNVERIFIED" not in ln and "WEAK" not in ln]
+            return _lines(p) + _lines(GUIDE_VERIFIED)
     pytest.skip("terminology.md (shared reference) not available")
+
+
+def test_guide_verified_codes_name_their_source():
+    rows = [ln for ln in GUIDE_VERIFIED.read_text().splitlines() if ln.startswith("| ") and "---" not in ln][1:]
+    assert rows
+    for ln in rows:
+        cells = [c.strip() for c in ln.strip("|").split("|")]
+        assert len(cells) == 5 and cells[2] and cells[4].startswith("A"), ln
+        assert ".json" in cells[4], ("a verified code names the file it was read in", ln)
 
 
 def codings(node, out: set):

@@ -1,10 +1,25 @@
+// Each extension slice also fixes its url child: the type profile already implies it, and
+// validators that match slices by the url element (not by the type profile) need it spelled out.
+RuleSet: SliceUrl(path, slice, url)
+* {path}.extension[{slice}].url = "{url}" (exactly)
+
+RuleSet: RootSliceUrl(slice, url)
+* extension[{slice}].url = "{url}" (exactly)
+
 RuleSet: SiteExtensions(path)
 * {path}.extension contains
     Laterality named laterality 0..1 MS and
     SpinalLevel named spinalLevel 0..* MS and
     SpinalLevelRange named spinalLevelRange 0..* MS and
     Compartment named compartment 0..1 MS and
-    LesionReference named lesion 0..* MS
+    $bodySite named lesion 0..* MS
+* {path}.extension[lesion] ^short = "The tracked lesion (BodyStructure) at this site (core extension bodySite)"
+* {path}.extension[lesion].value[x] only Reference(CalcinosisLesion)
+* insert SliceUrl({path}, laterality, http://fhirsvc.org/fhir/calcinosis/StructureDefinition/laterality)
+* insert SliceUrl({path}, spinalLevel, http://fhirsvc.org/fhir/calcinosis/StructureDefinition/spinal-level)
+* insert SliceUrl({path}, spinalLevelRange, http://fhirsvc.org/fhir/calcinosis/StructureDefinition/spinal-level-range)
+* insert SliceUrl({path}, compartment, http://fhirsvc.org/fhir/calcinosis/StructureDefinition/compartment)
+* insert SliceUrl({path}, lesion, http://hl7.org/fhir/StructureDefinition/bodySite)
 
 RuleSet: SubjectPatient
 * subject 1..1 MS
@@ -47,13 +62,20 @@ Id: ssc-condition
 Title: "Systemic Sclerosis Condition"
 Description: "Systemic sclerosis with its subtype (diffuse / limited cutaneous, sine scleroderma), onset (first non-Raynaud symptom) and diagnosis dates (condition-assertedDate), and verification status."
 * extension contains $assertedDate named diagnosisDate 0..1 MS
+* insert RootSliceUrl(diagnosisDate, http://hl7.org/fhir/StructureDefinition/condition-assertedDate)
 * clinicalStatus 1..1 MS
 * verificationStatus 1..1 MS
 * category 1..* MS
+* severity MS
+* severity from SeverityVS (required)
 * code 1..1 MS
 * code from SScConditionVS (required)
 * insert SubjectPatient
+* encounter MS
+* encounter only Reference(CalcinosisEncounter)
 * onset[x] MS
+* onset[x] ^short = "Disease onset: the first non-Raynaud symptom (EUSTAR definition of disease duration)"
+* onset[x] ^definition = "Disease onset as registries define it: the date (or age) of the first symptom of SSc other than Raynaud's phenomenon. Raynaud's onset belongs on the Raynaud's phenomenon manifestation. Left out when the source does not give it (the diagnosis date goes in diagnosisDate)."
 * recordedDate MS
 * evidence MS
 
@@ -78,8 +100,13 @@ Description: "Calcinosis of a given kind (cutis, paraspinal, intraspinal, tumora
     CalcinosisAetiology named aetiology 0..1 MS and
     CalcinosisComplication named complication 0..* MS and
     $dueTo named dueTo 0..* MS
+* insert RootSliceUrl(aetiology, http://fhirsvc.org/fhir/calcinosis/StructureDefinition/calcinosis-aetiology)
+* insert RootSliceUrl(complication, http://fhirsvc.org/fhir/calcinosis/StructureDefinition/calcinosis-complication)
+* insert RootSliceUrl(dueTo, http://hl7.org/fhir/StructureDefinition/condition-dueTo)
 * clinicalStatus 1..1 MS
 * verificationStatus 1..1 MS
+* severity MS
+* severity from SeverityVS (required)
 * code 1..1 MS
 * code from CalcinosisKindVS (required)
 * bodySite 1..* MS
@@ -96,6 +123,7 @@ Id: ssc-manifestation
 Title: "SSc Manifestation"
 Description: "A vascular or organ manifestation of SSc: Raynaud's phenomenon (with frequency), digital ulcers, interstitial lung disease, oesophageal hypomotility, telangiectasia, skin thickening (body sites)."
 * extension contains RaynaudFrequency named raynaudFrequency 0..1 MS
+* insert RootSliceUrl(raynaudFrequency, http://fhirsvc.org/fhir/calcinosis/StructureDefinition/raynaud-frequency)
 * clinicalStatus 1..1 MS
 * verificationStatus 1..1 MS
 * code 1..1 MS
@@ -110,6 +138,11 @@ Id: neurological-condition
 Title: "Neurological Condition"
 Description: "A neurological problem in spinal calcinosis (weakness, sensory disturbance, paraplegia, urinary incontinence, radiculopathy, cord / root compression), with site, level and side, and the calcinosis it is due to."
 * extension contains $dueTo named dueTo 0..* MS
+* insert RootSliceUrl(dueTo, http://hl7.org/fhir/StructureDefinition/condition-dueTo)
+* severity MS
+* severity from SeverityVS (required)
+* encounter MS
+* encounter only Reference(CalcinosisEncounter)
 * clinicalStatus 1..1 MS
 * verificationStatus 1..1 MS
 * code 1..1 MS
@@ -124,13 +157,17 @@ Profile: CalcinosisLesion
 Parent: BodyStructure
 Id: calcinosis-lesion
 Title: "Calcinosis Lesion"
-Description: "One calcinosis mass or deposit with its own identity, so it can be followed across imaging studies (mCODE Tumor pattern)."
+Description: "One calcinosis mass or deposit with its own identity, so it can be followed across imaging studies (mCODE Tumor pattern): identifier, location (region), locationQualifier (side and relative position, core R4 binding), morphology (kind of calcinosis); Condition, Observation and Procedure body sites point to it with the core extension bodySite, and findings about it name it in focus."
 * obeys cig-level-2
 * extension contains
-    Laterality named laterality 0..1 MS and
     SpinalLevel named spinalLevel 0..* MS and
     SpinalLevelRange named spinalLevelRange 0..* MS and
     Compartment named compartment 1..1 MS
+* insert RootSliceUrl(spinalLevel, http://fhirsvc.org/fhir/calcinosis/StructureDefinition/spinal-level)
+* insert RootSliceUrl(spinalLevelRange, http://fhirsvc.org/fhir/calcinosis/StructureDefinition/spinal-level-range)
+* insert RootSliceUrl(compartment, http://fhirsvc.org/fhir/calcinosis/StructureDefinition/compartment)
+* locationQualifier MS
+* locationQualifier from LesionLocationQualifierVS (required)
 * identifier 1..* MS
 * identifier.system 1..1
 * identifier.value 1..1
@@ -151,6 +188,10 @@ Description: "One imaging study (CT, MRI, X-ray) with the calcinosis and spine f
 * code from ImagingStudyVS (required)
 * subject 1..1 MS
 * subject only Reference(SScPatient)
+* encounter MS
+* encounter only Reference(CalcinosisEncounter)
+* imagingStudy MS
+* imagingStudy only Reference(CalcinosisImagingStudy)
 * effective[x] 1..1 MS
 * effective[x] only dateTime
 * result 1..* MS
@@ -161,12 +202,16 @@ Profile: ImagingFinding
 Parent: Observation
 Id: imaging-finding
 Title: "Imaging Finding"
-Description: "One finding on an imaging study (calcinosis, canal narrowing, disc bulging, ...), with modality, levels, compartment, side, and the tracked lesion in focus."
+Description: "One finding on an imaging study (calcinosis, canal narrowing, disc bulging, ...), with modality (DICOM), levels, compartment, side, and the tracked lesion in focus."
 * category 1..1 MS
 * category = $ObsCat#imaging
 * code MS
 * code from ImagingFindingVS (required)
 * insert SubjectPatient
+* encounter MS
+* encounter only Reference(CalcinosisEncounter)
+* derivedFrom MS
+* derivedFrom only Reference(CalcinosisImagingStudy)
 * focus MS
 * focus only Reference(CalcinosisLesion)
 * effective[x] 1..1 MS
@@ -183,7 +228,7 @@ Profile: MuscleStrength
 Parent: Observation
 Id: muscle-strength
 Title: "Muscle Strength (MRC)"
-Description: "Strength of one muscle on one side on the MRC scale 0-5 (integer)."
+Description: "Strength of one muscle on one side on the MRC scale: an integer 0-5, or a coded MRC grade when the examiner used the modifiers 4- / 4+ that the integer cannot carry."
 * category 1..1 MS
 * category = $ObsCat#exam
 * code = $CIG#mrc-muscle-strength
@@ -191,9 +236,12 @@ Description: "Strength of one muscle on one side on the MRC scale 0-5 (integer).
 * effective[x] 1..1 MS
 * effective[x] only dateTime
 * value[x] 1..1 MS
-* value[x] only integer
+* encounter MS
+* encounter only Reference(CalcinosisEncounter)
+* value[x] only integer or CodeableConcept
 * valueInteger ^minValueInteger = 0
 * valueInteger ^maxValueInteger = 5
+* valueCodeableConcept from MRCGradeVS (required)
 * bodySite 1..1 MS
 * bodySite from MuscleVS (required)
 * insert SiteExtensions(bodySite)
@@ -203,12 +251,16 @@ Profile: NeuroExamFinding
 Parent: Observation
 Id: neuro-exam-finding
 Title: "Neurological Examination Finding"
-Description: "A sensory, reflex or muscle-group item of the neurological examination: sensory level (dermatome level in bodySite, modality in method), position and vibration sense, tendon and Achilles reflexes (hyper / decreased), extensor plantar response, ankle strength, with side."
+Description: "A sensory, reflex or muscle-group item of the neurological examination: sensory level (dermatome in the sensory-level extension, modality in method), position and vibration sense, sensory function over time, tendon and Achilles reflexes (hyper / decreased), extensor plantar response, ankle strength, with side."
 * category 1..1 MS
 * category = $ObsCat#exam
+* extension contains SensoryLevel named sensoryLevel 0..* MS
+* insert RootSliceUrl(sensoryLevel, http://fhirsvc.org/fhir/calcinosis/StructureDefinition/sensory-level)
 * code MS
 * code from NeuroExamVS (required)
 * insert SubjectPatient
+* encounter MS
+* encounter only Reference(CalcinosisEncounter)
 * effective[x] 1..1 MS
 * effective[x] only dateTime
 * value[x] 1..1 MS
@@ -228,6 +280,8 @@ Description: "Straight-leg-raise (Lasegue) test on one side: positive / negative
 * category = $ObsCat#exam
 * code = $CIG#lasegue-sign
 * insert SubjectPatient
+* encounter MS
+* encounter only Reference(CalcinosisEncounter)
 * effective[x] 1..1 MS
 * effective[x] only dateTime
 * value[x] 1..1 MS
@@ -253,13 +307,16 @@ Profile: SScLabObservation
 Parent: Observation
 Id: ssc-lab
 Title: "SSc Laboratory Result"
-Description: "Serum calcium, phosphate, PTH (intact and highly sensitive, with reference ranges), ANA titre and pattern (HEp-2 immunofluorescence), anti-Scl-70, other autoantibodies, cholesterol. Quantities require UCUM units; a titre is a Quantity in {titer}."
+Description: "Serum calcium, phosphate, PTH (intact and highly sensitive, with reference ranges), ANA titre and pattern (HEp-2 immunofluorescence), anti-Scl-70, anti-centromere, anti-RNA polymerase III, other autoantibodies, cholesterol. Quantities require UCUM units; a titre is a Quantity in {titer}. A result the source only summarises (\"within normal limits\") has no value: dataAbsentReason plus the interpretation."
 * obeys cig-value-1
 * category 1..1 MS
 * category = $ObsCat#laboratory
 * code MS
 * code from LabTestVS (required)
 * insert SubjectPatient
+* encounter MS
+* encounter only Reference(CalcinosisEncounter)
+* dataAbsentReason MS
 * effective[x] 1..1 MS
 * effective[x] only dateTime
 * value[x] MS
@@ -282,6 +339,8 @@ Description: "A microscopic finding of a tissue specimen (calcinosis mass, skin 
 * category = $ObsCat#laboratory
 * code = $CIG#histopathology
 * insert SubjectPatient
+* encounter MS
+* encounter only Reference(CalcinosisEncounter)
 * effective[x] 1..1 MS
 * value[x] 1..1 MS
 * value[x] only CodeableConcept
@@ -304,6 +363,8 @@ Description: "Surgery for calcinosis (decompressive laminectomy, excision of a c
 * code 1..1 MS
 * code from CalcinosisProcedureVS (required)
 * insert SubjectPatient
+* encounter MS
+* encounter only Reference(CalcinosisEncounter)
 * performed[x] MS
 * bodySite MS
 * insert SiteExtensions(bodySite)
@@ -342,7 +403,7 @@ Profile: CohortSubject
 Parent: ResearchSubject
 Id: cohort-subject
 Title: "Calcinosis Cohort Subject"
-Description: "A patient in a calcinosis cohort study, with the study group (assignedArm)."
+Description: "A patient in a calcinosis cohort study, with the study group (assignedArm). The index patient of a study (the case that prompted it) is a subject in the study's index-case arm; the study reference may be logical (identifier), since a case report and a cohort arrive in different transactions."
 * study only Reference(CohortStudy)
 * individual only Reference(SScPatient)
 * assignedArm 1..1 MS
@@ -357,3 +418,177 @@ Description: "One patient's calcinosis case as sent by a hospital (or a syntheti
 * entry.fullUrl 1..1 MS
 * entry.resource 1..1 MS
 * entry.request 1..1 MS
+
+Profile: CalcinosisEncounter
+Parent: Encounter
+Id: calcinosis-encounter
+Title: "Calcinosis Encounter"
+Description: "A point of care in a calcinosis case: admission, a later point of the same stay, a follow-up visit. A case report gives intervals (\"one month after admission\", \"three months later\"): relativeTiming carries the interval as the fact; the period, when given, is derived from an anchor date (synthetic in the examples)."
+* extension contains RelativeTiming named relativeTiming 0..1 MS
+* insert RootSliceUrl(relativeTiming, http://fhirsvc.org/fhir/calcinosis/StructureDefinition/relative-timing)
+* status MS
+* class MS
+* type MS
+* subject 1..1 MS
+* subject only Reference(SScPatient)
+* period MS
+* partOf MS
+* partOf only Reference(CalcinosisEncounter)
+
+Profile: CalcinosisImagingStudy
+Parent: ImagingStudy
+Id: calcinosis-imaging-study
+Title: "Calcinosis Imaging Study"
+Description: "The imaging study (CT, MR, DX) behind an imaging report: DICOM modality, the study's LOINC code, start and encounter. Study and series UIDs are left out when the source does not give them."
+* status MS
+* modality 1..* MS
+* modality from ImagingModalityVS (required)
+* subject 1..1 MS
+* subject only Reference(SScPatient)
+* encounter MS
+* encounter only Reference(CalcinosisEncounter)
+* started 1..1 MS
+* procedureCode 1..1 MS
+* procedureCode from ImagingStudyVS (required)
+* description MS
+
+Profile: CalcinosisLesionSize
+Parent: Observation
+Id: calcinosis-lesion-size
+Title: "Calcinosis Lesion Size"
+Description: "Size of one tracked lesion (mCODE TumorSize pattern): a measured size in UCUM length units, or the qualitative size the source gives (\"massive\", \"large\")."
+* category 1..1 MS
+* category = $ObsCat#imaging
+* code = $CIG#calcinosis-lesion-size
+* insert SubjectPatient
+* encounter MS
+* encounter only Reference(CalcinosisEncounter)
+* focus 1..1 MS
+* focus only Reference(CalcinosisLesion)
+* effective[x] 1..1 MS
+* effective[x] only dateTime
+* value[x] 1..1 MS
+* value[x] only CodeableConcept or Quantity
+* valueCodeableConcept from QualitativeSizeVS (required)
+* valueQuantity obeys cig-ucum-1
+* derivedFrom MS
+* derivedFrom only Reference(CalcinosisImagingStudy or ImagingFinding)
+
+Profile: CalcinosisSeverity
+Parent: Observation
+Id: calcinosis-severity
+Title: "Calcinosis Severity"
+Description: "Severity of calcinosis (or of SSc with calcinosis) as the source grades it (\"severe soft-tissue calcinosis\"), optionally about one tracked lesion (focus)."
+* category 1..1 MS
+* category = $ObsCat#exam
+* code = $CIG#calcinosis-severity
+* insert SubjectPatient
+* encounter MS
+* encounter only Reference(CalcinosisEncounter)
+* focus MS
+* focus only Reference(CalcinosisLesion or CalcinosisCondition or SScCondition)
+* effective[x] 1..1 MS
+* effective[x] only dateTime
+* value[x] 1..1 MS
+* value[x] only CodeableConcept
+* valueCodeableConcept from SeverityVS (required)
+
+Invariant: cig-mrss-1
+Description: "When all 17 sites are scored, the total is the sum of the site scores."
+Expression: "component.count() = 17 implies value.ofType(integer) = component.value.ofType(integer).aggregate($this + $total, 0)"
+Severity: #error
+
+Invariant: cig-mrss-2
+Description: "Each of the 17 mRSS sites is scored at most once."
+Expression: "component.code.coding.code.isDistinct()"
+Severity: #error
+
+Profile: ModifiedRodnanSkinScore
+Parent: Observation
+Id: mrss
+Title: "Modified Rodnan Skin Score"
+Description: "Modified Rodnan skin score (mRSS): skin thickness by palpation at 17 sites (face, anterior chest, abdomen, and right and left fingers, hands, forearms, upper arms, thighs, legs, feet), each 0 (normal) to 3 (severe); total 0-51. No LOINC or SNOMED CT code was verified, so the code and the site codes are the guide's."
+* obeys cig-mrss-1 and cig-mrss-2
+* category 1..1 MS
+* category = $ObsCat#exam
+* code = $CIG#mrss
+* insert SubjectPatient
+* encounter MS
+* encounter only Reference(CalcinosisEncounter)
+* effective[x] 1..1 MS
+* effective[x] only dateTime
+* value[x] 1..1 MS
+* value[x] only integer
+* valueInteger ^minValueInteger = 0
+* valueInteger ^maxValueInteger = 51
+* component MS
+* component.code from MrssSiteVS (required)
+* component.value[x] 1..1
+* component.value[x] only integer
+* component.valueInteger ^minValueInteger = 0
+* component.valueInteger ^maxValueInteger = 3
+
+Profile: DigitalUlcerStatus
+Parent: Observation
+Id: digital-ulcer-status
+Title: "Digital Ulcer Status"
+Description: "EUSTAR registry variables 'digital ulcers ever' and 'active digital ulcers' (at this visit): present or absent."
+* category 1..1 MS
+* category = $ObsCat#exam
+* code MS
+* code from DigitalUlcerVariableVS (required)
+* insert SubjectPatient
+* encounter MS
+* encounter only Reference(CalcinosisEncounter)
+* effective[x] 1..1 MS
+* effective[x] only dateTime
+* value[x] 1..1 MS
+* value[x] only CodeableConcept
+* valueCodeableConcept from PresenceVS (required)
+
+Profile: ILDExtent
+Parent: Observation
+Id: ild-extent
+Title: "Interstitial Lung Disease Extent"
+Description: "Extent of interstitial lung disease on HRCT: the percentage of lung involved (UCUM %) and/or the limited / extensive category (20% threshold of the Goh staging)."
+* category 1..1 MS
+* category = $ObsCat#imaging
+* code = $CIG#ild-extent
+* insert SubjectPatient
+* encounter MS
+* encounter only Reference(CalcinosisEncounter)
+* effective[x] 1..1 MS
+* effective[x] only dateTime
+* value[x] 1..1 MS
+* value[x] only Quantity or CodeableConcept
+* valueQuantity obeys cig-ucum-1
+* valueQuantity.code = #"%"
+* valueCodeableConcept from ILDExtentCategoryVS (required)
+
+Profile: SScClassification
+Parent: Observation
+Id: ssc-classification
+Title: "ACR/EULAR 2013 SSc Classification"
+Description: "The 2013 ACR/EULAR classification criteria for systemic sclerosis computed from recorded data: total score (sum of the highest weight in each of the 8 items), one component per item with the points it scored (or a data-absent reason when nothing about it is recorded), the verdict in interpretation (classified when the total is 9 or more), the evidence in derivedFrom (Observations) and in the core extension workflow-supportingInfo (Conditions, which derivedFrom cannot reference in R4)."
+* extension contains $supportingInfo named evidenceCondition 0..* MS
+* insert RootSliceUrl(evidenceCondition, http://hl7.org/fhir/StructureDefinition/workflow-supportingInfo)
+* extension[evidenceCondition].value[x] only Reference(Condition)
+* category 1..1 MS
+* category = $ObsCat#survey
+* code = $CIG#acr-eular-2013-ssc
+* insert SubjectPatient
+* effective[x] 1..1 MS
+* effective[x] only dateTime
+* value[x] 1..1 MS
+* value[x] only integer
+* valueInteger ^minValueInteger = 0
+* valueInteger ^maxValueInteger = 28
+* interpretation 1..1 MS
+* interpretation from ClassificationResultVS (required)
+* derivedFrom MS
+* component 1..* MS
+* component.code from ClassificationItemVS (required)
+* component.value[x] only integer
+* component.valueInteger ^minValueInteger = 0
+* component.valueInteger ^maxValueInteger = 9
+* component.dataAbsentReason MS

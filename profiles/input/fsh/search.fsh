@@ -3,7 +3,7 @@
 
 RuleSet: SP(code, name, type)
 * url = "http://fhirsvc.org/fhir/calcinosis/SearchParameter/{code}"
-* version = "0.1.0"
+* version = "0.2.0"
 * name = "{name}"
 * status = #active
 * experimental = false
@@ -61,12 +61,12 @@ Instance: laterality
 InstanceOf: SearchParameter
 Usage: #definition
 * insert SP(laterality, Laterality, token)
-* description = "Side of a body site or lesion (left, right, bilateral, midline)."
+* description = "Side of a coded body site (laterality extension: left, right, bilateral, midline) or of a tracked lesion (BodyStructure.locationQualifier: unilateral left / right, bilateral, ...)."
 * base[0] = #Condition
 * base[+] = #Observation
 * base[+] = #Procedure
 * base[+] = #BodyStructure
-* expression = "Condition.bodySite.extension('http://fhirsvc.org/fhir/calcinosis/StructureDefinition/laterality').value | Observation.bodySite.extension('http://fhirsvc.org/fhir/calcinosis/StructureDefinition/laterality').value | Procedure.bodySite.extension('http://fhirsvc.org/fhir/calcinosis/StructureDefinition/laterality').value | BodyStructure.extension('http://fhirsvc.org/fhir/calcinosis/StructureDefinition/laterality').value"
+* expression = "Condition.bodySite.extension('http://fhirsvc.org/fhir/calcinosis/StructureDefinition/laterality').value | Observation.bodySite.extension('http://fhirsvc.org/fhir/calcinosis/StructureDefinition/laterality').value | Procedure.bodySite.extension('http://fhirsvc.org/fhir/calcinosis/StructureDefinition/laterality').value | BodyStructure.locationQualifier"
 
 Instance: complication
 InstanceOf: SearchParameter
@@ -80,11 +80,11 @@ Instance: lesion
 InstanceOf: SearchParameter
 Usage: #definition
 * insert SP(lesion, Lesion, reference)
-* description = "The tracked calcinosis lesion (BodyStructure) a finding is about (focus) or a body site points to, to follow one mass across studies."
+* description = "The tracked calcinosis lesion (BodyStructure) a finding is about (focus) or a body site points to (core extension bodySite), to follow one mass across studies."
 * base[0] = #Observation
 * base[+] = #Condition
 * base[+] = #Procedure
-* expression = "Observation.focus | Observation.bodySite.extension('http://fhirsvc.org/fhir/calcinosis/StructureDefinition/lesion').value | Condition.bodySite.extension('http://fhirsvc.org/fhir/calcinosis/StructureDefinition/lesion').value | Procedure.bodySite.extension('http://fhirsvc.org/fhir/calcinosis/StructureDefinition/lesion').value"
+* expression = "Observation.focus | Observation.bodySite.extension('http://hl7.org/fhir/StructureDefinition/bodySite').value | Condition.bodySite.extension('http://hl7.org/fhir/StructureDefinition/bodySite').value | Procedure.bodySite.extension('http://hl7.org/fhir/StructureDefinition/bodySite').value"
 * target[0] = #BodyStructure
 
 Instance: asserted-date
@@ -94,3 +94,28 @@ Usage: #definition
 * description = "Date the condition was first asserted (for SSc: the diagnosis date), from the core extension condition-assertedDate, which R4 defines without a search parameter."
 * base[0] = #Condition
 * expression = "Condition.extension('http://hl7.org/fhir/StructureDefinition/condition-assertedDate').value"
+
+Instance: sensory-level
+InstanceOf: SearchParameter
+Usage: #definition
+* insert SP(sensory-level, SensoryLevel, token)
+* description = "Dermatome (sensory level) of a neurological examination finding: a neurological level, searched apart from the vertebral spinal-level."
+* base[0] = #Observation
+* expression = "Observation.extension('http://fhirsvc.org/fhir/calcinosis/StructureDefinition/sensory-level').value"
+
+Instance: score
+InstanceOf: SearchParameter
+Usage: #definition
+* insert SP(score, Score, number)
+* description = "Integer total of a scored assessment: modified Rodnan skin score (0-51), ACR/EULAR 2013 SSc classification points (0-28). Core value-quantity does not reach integer values."
+* base[0] = #Observation
+* expression = "Observation.value.ofType(integer)"
+
+Instance: relative-to
+InstanceOf: SearchParameter
+Usage: #definition
+* insert SP(relative-to, RelativeTo, reference)
+* description = "The encounter another encounter is timed from (relativeTiming anchor): the follow-up points of a case."
+* base[0] = #Encounter
+* expression = "Encounter.extension('http://fhirsvc.org/fhir/calcinosis/StructureDefinition/relative-timing').extension('anchor').value"
+* target[0] = #Encounter

@@ -74,7 +74,7 @@ Description: "Left, right, bilateral, midline (the qualifier family used by mCOD
 ValueSet: SpinalLevelVS
 Id: spinal-level
 Title: "Spinal level"
-Description: "Vertebral levels C1-S5 in cranio-caudal order (SNOMED CT vertebra codes for C1-L5, guide codes for S1-S5). Also used for dermatome levels. guide.json lists the order used to expand level ranges."
+Description: "Vertebral levels C1-S5 in cranio-caudal order (SNOMED CT vertebra codes for C1-L5, guide codes for S1-S5): anatomy only. Sensory (dermatome) levels are DermatomeVS. guide.json lists the order used to expand level ranges."
 * insert VSMeta
 * $SCT#14806007 "C1"
 * $SCT#39976000 "C2"
@@ -118,7 +118,7 @@ Description: "Complications of spinal calcinosis: cord or root compression, cana
 ValueSet: ManifestationVS
 Id: ssc-manifestation
 Title: "SSc vascular and organ manifestations"
-Description: "Raynaud's phenomenon, digital ulcers, interstitial lung disease, oesophageal hypomotility, telangiectasia, skin thickening."
+Description: "Raynaud's phenomenon, digital ulcers, interstitial lung disease, pulmonary arterial hypertension, oesophageal hypomotility, telangiectasia, skin thickening, and the remaining ACR/EULAR 2013 skin and nailfold items."
 * insert VSMeta
 * $SCT#266261006 "Raynaud's phenomenon"
 * $CIG#digital-ulcer "Digital ulcer"
@@ -127,6 +127,12 @@ Description: "Raynaud's phenomenon, digital ulcers, interstitial lung disease, o
 * $CIG#esophageal-hypomotility "Esophageal hypomotility"
 * $SCT#403516008 "Scleroderma-associated telangiectasia"
 * $CIG#skin-thickening "Skin thickening"
+* $CIG#skin-thickening-proximal-to-mcp "Skin thickening of the fingers of both hands extending proximal to the MCP joints"
+* $CIG#puffy-fingers "Puffy fingers"
+* $CIG#sclerodactyly "Sclerodactyly"
+* $CIG#fingertip-pitting-scars "Fingertip pitting scars"
+* $CIG#abnormal-nailfold-capillaries "Abnormal nailfold capillaries"
+* $CIG#pulmonary-arterial-hypertension "Pulmonary arterial hypertension"
 
 ValueSet: RaynaudFrequencyVS
 Id: raynaud-frequency
@@ -140,15 +146,14 @@ Description: "How often Raynaud's phenomenon occurs."
 ValueSet: NeurologicalConditionVS
 Id: neurological-condition
 Title: "Neurological conditions in spinal calcinosis"
-Description: "Neurological problems caused by spinal calcinosis: weakness, sensory disturbance, paraplegia, urinary incontinence, radiculopathy, cord / root compression."
+Description: "Neurological problems caused by spinal calcinosis: weakness, sensory disturbance, paraplegia, urinary incontinence, radiculopathy, cord / root compression. One code system per concept: SNOMED CT where a code is verified, the guide's code otherwise; ICD-10-CM codes a hospital sends (G82.21, G82.22, M54.16, R32, G95.20) reach these through the ConceptMap."
 * insert VSMeta
 * $SCT#26544005 "Muscle weakness"
 * $CIG#sensory-disturbance "Sensory disturbance"
-* $ICD10CM#G82.21 "Paraplegia, complete"
-* $ICD10CM#G82.22 "Paraplegia, incomplete"
+* $CIG#paraplegia-complete "Complete paraplegia"
+* $CIG#paraplegia-incomplete "Incomplete paraplegia"
 * $SCT#165232002 "Urinary incontinence"
 * $SCT#128196005 "Lumbar radiculopathy"
-* $ICD10CM#M54.17 "Radiculopathy, lumbosacral region"
 * $CIG#spinal-cord-compression "Spinal cord compression"
 * $CIG#nerve-root-compression "Nerve root compression"
 
@@ -168,6 +173,7 @@ Title: "Neurological examination items"
 Description: "Sensory, reflex and strength items of the neurological examination (other than MRC grades per muscle)."
 * insert VSMeta
 * $CIG#sensory-level "Sensory level"
+* $CIG#sensory-function "Sensory function"
 * $CIG#position-sense "Position sense"
 * $CIG#vibration-sense "Vibration sense"
 * $CIG#tendon-reflexes "Tendon reflexes"
@@ -199,6 +205,7 @@ Description: "Result of a neurological examination item."
 * $CIG#negative "Negative"
 * $CIG#absent "Absent"
 * $CIG#present "Present"
+* $CIG#improved "Improved"
 
 ValueSet: LabTestVS
 Id: lab-test
@@ -212,6 +219,8 @@ Description: "Laboratory tests for SSc and calcinosis work-up."
 * $LNC#5048-4 "Nuclear Ab [Titer] in Serum by Immunofluorescence"
 * $LNC#14611-8 "Nuclear Ab pattern [interpretation] in Serum"
 * $CIG#anti-scl-70 "Anti-Scl-70 (topoisomerase I) antibody"
+* $CIG#anti-centromere "Anti-centromere antibody"
+* $CIG#anti-rna-polymerase-iii "Anti-RNA polymerase III antibody"
 * $CIG#other-autoantibodies "Other autoantibodies"
 * $LNC#2093-3 "Cholesterol [Mass/volume] in Serum or Plasma"
 
@@ -236,16 +245,16 @@ Description: "Assay methods for autoantibodies."
 ValueSet: ImagingModalityVS
 Id: imaging-modality
 Title: "Imaging modality"
-Description: "CT, MRI, X-ray."
+Description: "DICOM acquisition modalities (DCM codes, as in ImagingStudy.modality): CT, MR, DX (digital radiography, for plain X-rays)."
 * insert VSMeta
-* $CIG#CT "Computed tomography"
-* $CIG#MR "Magnetic resonance imaging"
-* $CIG#XR "Projection radiography"
+* $DCM#CT "Computed Tomography"
+* $DCM#MR "Magnetic Resonance"
+* $DCM#DX "Digital Radiography"
 
 ValueSet: ImagingStudyVS
 Id: imaging-study
 Title: "Imaging studies"
-Description: "Imaging studies used to find and follow calcinosis."
+Description: "Imaging studies used to find and follow calcinosis (LOINC, as every imaging report; the guide's code only for the multi-region spine MRI, which has no verified LOINC code)."
 * insert VSMeta
 * $LNC#24978-9 "Spine Thoracic CT"
 * $LNC#30597-9 "Spine Thoracic CT WO contrast"
@@ -253,7 +262,7 @@ Description: "Imaging studies used to find and follow calcinosis."
 * $LNC#24627-2 "Chest CT"
 * $LNC#24725-4 "Head CT"
 * $LNC#28582-5 "Hand X-ray"
-* $SCT#22791004 "X-ray of lumbosacral spine"
+* $LNC#37340-7 "Spine Lumbar and Sacrum X-ray"
 * $CIG#mri-spine-multiregion "MRI of cervical, thoracic and lumbar spine"
 
 ValueSet: ImagingFindingVS
@@ -331,3 +340,151 @@ Description: "Groups of the spinal calcinosis prevalence study."
 * $CIG#cohort-ssc "SSc group"
 * $CIG#cohort-ra "RA group"
 * $CIG#cohort-sle "SLE group"
+* $CIG#cohort-index-case "Index case"
+
+ValueSet: DermatomeVS
+Id: dermatome
+Title: "Dermatome (sensory level)"
+Description: "Dermatomes C2-S5 in cranio-caudal order: sensory (neurological) levels, distinct from the vertebral levels of SpinalLevelVS. Guide codes (SNOMED CT dermatome codes not verified)."
+* insert VSMeta
+* $CIG#dermatome-C2 "C2 dermatome"
+* $CIG#dermatome-C3 "C3 dermatome"
+* $CIG#dermatome-C4 "C4 dermatome"
+* $CIG#dermatome-C5 "C5 dermatome"
+* $CIG#dermatome-C6 "C6 dermatome"
+* $CIG#dermatome-C7 "C7 dermatome"
+* $CIG#dermatome-C8 "C8 dermatome"
+* $CIG#dermatome-T1 "T1 dermatome"
+* $CIG#dermatome-T2 "T2 dermatome"
+* $CIG#dermatome-T3 "T3 dermatome"
+* $CIG#dermatome-T4 "T4 dermatome"
+* $CIG#dermatome-T5 "T5 dermatome"
+* $CIG#dermatome-T6 "T6 dermatome"
+* $CIG#dermatome-T7 "T7 dermatome"
+* $CIG#dermatome-T8 "T8 dermatome"
+* $CIG#dermatome-T9 "T9 dermatome"
+* $CIG#dermatome-T10 "T10 dermatome"
+* $CIG#dermatome-T11 "T11 dermatome"
+* $CIG#dermatome-T12 "T12 dermatome"
+* $CIG#dermatome-L1 "L1 dermatome"
+* $CIG#dermatome-L2 "L2 dermatome"
+* $CIG#dermatome-L3 "L3 dermatome"
+* $CIG#dermatome-L4 "L4 dermatome"
+* $CIG#dermatome-L5 "L5 dermatome"
+* $CIG#dermatome-S1 "S1 dermatome"
+* $CIG#dermatome-S2 "S2 dermatome"
+* $CIG#dermatome-S3 "S3 dermatome"
+* $CIG#dermatome-S4 "S4 dermatome"
+* $CIG#dermatome-S5 "S5 dermatome"
+
+ValueSet: MRCGradeVS
+Id: mrc-grade
+Title: "MRC muscle strength grade"
+Description: "MRC grades 0-5 with the modifiers 4- and 4+."
+* insert VSMeta
+* $CIG#mrc-0 "0"
+* $CIG#mrc-1 "1"
+* $CIG#mrc-2 "2"
+* $CIG#mrc-3 "3"
+* $CIG#mrc-4-minus "4-"
+* $CIG#mrc-4 "4"
+* $CIG#mrc-4-plus "4+"
+* $CIG#mrc-5 "5"
+
+ValueSet: QualitativeSizeVS
+Id: qualitative-size
+Title: "Qualitative lesion size"
+Description: "Sizes a source gives in words."
+* insert VSMeta
+* $CIG#small "Small"
+* $CIG#large "Large"
+* $CIG#massive "Massive"
+
+ValueSet: SeverityVS
+Id: severity
+Title: "Severity"
+Description: "Mild, moderate, severe (the SNOMED CT codes of the R4 condition-severity value set)."
+* insert VSMeta
+* $SCT#255604002 "Mild"
+* $SCT#6736007 "Moderate"
+* $SCT#24484000 "Severe"
+
+ValueSet: MrssSiteVS
+Id: mrss-site
+Title: "mRSS sites"
+Description: "The 17 sites of the modified Rodnan skin score."
+* insert VSMeta
+* $CIG#mrss-face "Face"
+* $CIG#mrss-anterior-chest "Anterior chest"
+* $CIG#mrss-abdomen "Abdomen"
+* $CIG#mrss-fingers-right "Fingers, right"
+* $CIG#mrss-fingers-left "Fingers, left"
+* $CIG#mrss-hand-right "Hand (dorsum), right"
+* $CIG#mrss-hand-left "Hand (dorsum), left"
+* $CIG#mrss-forearm-right "Forearm, right"
+* $CIG#mrss-forearm-left "Forearm, left"
+* $CIG#mrss-upper-arm-right "Upper arm, right"
+* $CIG#mrss-upper-arm-left "Upper arm, left"
+* $CIG#mrss-thigh-right "Thigh, right"
+* $CIG#mrss-thigh-left "Thigh, left"
+* $CIG#mrss-leg-right "Lower leg, right"
+* $CIG#mrss-leg-left "Lower leg, left"
+* $CIG#mrss-foot-right "Foot (dorsum), right"
+* $CIG#mrss-foot-left "Foot (dorsum), left"
+
+ValueSet: DigitalUlcerVariableVS
+Id: digital-ulcer-variable
+Title: "Digital ulcer registry variables"
+Description: "Digital ulcers ever / active (EUSTAR)."
+* insert VSMeta
+* $CIG#digital-ulcers-ever "Digital ulcers ever"
+* $CIG#digital-ulcers-active "Active digital ulcers"
+
+ValueSet: ILDExtentCategoryVS
+Id: ild-extent-category
+Title: "ILD extent category"
+Description: "Limited (< 20%) or extensive (> 20%) ILD on HRCT."
+* insert VSMeta
+* $CIG#ild-limited "Limited ILD"
+* $CIG#ild-extensive "Extensive ILD"
+
+ValueSet: ClassificationItemVS
+Id: acr-eular-2013-item
+Title: "ACR/EULAR 2013 SSc classification items"
+Description: "The 8 items of the 2013 ACR/EULAR classification criteria for SSc."
+* insert VSMeta
+* $CIG#acr-skin-proximal "Skin thickening proximal to the MCP joints"
+* $CIG#acr-finger-skin "Skin thickening of the fingers"
+* $CIG#acr-fingertip-lesions "Fingertip lesions"
+* $CIG#acr-telangiectasia "Telangiectasia"
+* $CIG#acr-nailfold-capillaries "Abnormal nailfold capillaries"
+* $CIG#acr-pah-ild "PAH and/or ILD"
+* $CIG#acr-raynaud "Raynaud's phenomenon"
+* $CIG#acr-autoantibodies "SSc-related autoantibodies"
+
+ValueSet: ClassificationResultVS
+Id: acr-eular-2013-result
+Title: "ACR/EULAR 2013 classification result"
+Description: "Classified (total >= 9), not classified, or insufficient data (unrecorded items could still reach 9)."
+* insert VSMeta
+* $CIG#ssc-classified "Classified as SSc"
+* $CIG#ssc-not-classified "Not classified as SSc"
+* $CIG#ssc-insufficient-data "Insufficient data"
+
+ValueSet: LesionLocationQualifierVS
+Id: lesion-location-qualifier
+Title: "Lesion location qualifier"
+Description: "Side and relative position of a tracked lesion: the codes of R4 core bodystructure-relative-location (the binding of BodyStructure.locationQualifier), enumerated here so a validator without that core value set can check them."
+* insert VSMeta
+* $SCT#419161000 "Unilateral left"
+* $SCT#419465000 "Unilateral right"
+* $SCT#51440002 "Bilateral"
+* $SCT#261183002 "Upper"
+* $SCT#261122009 "Lower"
+* $SCT#255561001 "Medial"
+* $SCT#49370004 "Lateral"
+* $SCT#264217000 "Superior"
+* $SCT#261089000 "Inferior"
+* $SCT#255551008 "Posterior"
+* $SCT#351726001 "Below"
+* $SCT#352730000 "Above"
