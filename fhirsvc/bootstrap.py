@@ -43,8 +43,8 @@ def build(config: Config | None = None) -> Runtime:
     from .definitions.registry import Registry
     from .ingest import IngestPipeline
     from .search import Indexer, SearchEngine, SearchRegistry
-    from .services import (CapabilityService, ConformanceSync, ResourceService, SearchService,
-                           Services, ValidateService)
+    from .services import (AnalyticsService, CapabilityService, ConformanceSync,
+                           ResourceService, SearchService, Services, ValidateService)
     from .storage import Database
     from .validation import Validator
 
@@ -60,10 +60,12 @@ def build(config: Config | None = None) -> Runtime:
     validator = Validator(registry=definitions)
     sync = ConformanceSync(db, definitions, search_registry)
     pipeline = IngestPipeline(db, validator, engine, before=sync)
+    resources = ResourceService(db, pipeline, config)
     services = Services(
-        resources=ResourceService(db, pipeline, config),
+        resources=resources,
         search=SearchService(db, engine, sync),
         validate=ValidateService(db, validator, sync),
         capabilities=CapabilityService(search_registry, sync),
-        conformance=sync)
+        conformance=sync,
+        analytics=AnalyticsService(db, engine, resources, sync))
     return Runtime(config, db, definitions, validator, search_registry, engine, services)

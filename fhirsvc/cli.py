@@ -122,6 +122,31 @@ def cmd_reindex(args) -> int:
     return 0
 
 
+def cmd_cohort_stats(args) -> int:
+    """The cohort statistics of the stored study, as JSON, CSV or SVG on standard output."""
+    import orjson
+
+    from .analytics import statistics_csv, statistics_svg
+    from .bootstrap import build
+    from .outcomes import OperationOutcomeError
+    runtime = build(_config(args))
+    try:
+        study = tuple(args.study.split("|", 1)) if args.study else None
+        stats = runtime.services.analytics.cohort_statistics(runtime.context(), study)
+    except OperationOutcomeError as exc:
+        print(f"cohort-stats: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        runtime.close()
+    if args.format == "csv":
+        sys.stdout.write(statistics_csv(stats))
+    elif args.format == "svg":
+        sys.stdout.write(statistics_svg(stats))
+    else:
+        sys.stdout.write(orjson.dumps(stats, option=orjson.OPT_INDENT_2).decode() + "\n")
+    return 0
+
+
 def cmd_validate(args, rest: list[str]) -> int:
     from . import validate_cli
     return validate_cli.main(rest)
@@ -155,6 +180,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("paths", nargs="*")
     p.add_argument("--if-empty", action="store_true", help="only when the database is empty")
     p.set_defaults(func=cmd_load)
+    p = sub.add_parser("cohort-stats", help="cohort statistics of the stored study")
+    common(p)
+    p.add_argument("--format", choices=("json", "csv", "svg"), default="json")
+    p.add_argument("--study", help="ResearchStudy identifier as system|value (when several)")
+    p.set_defaults(func=cmd_cohort_stats)
     p = sub.add_parser("reindex", help="rebuild all search index rows")
     common(p)
     p.set_defaults(func=cmd_reindex)

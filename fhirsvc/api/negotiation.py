@@ -55,10 +55,38 @@ def response_mimetype(req: Request) -> str:
     return FHIR_JSON if best == "application/json+fhir" else best
 
 
-def negotiate() -> None:
+def offered_mimetype(req: Request, offered: tuple[str, ...]) -> str:
+    """For views that answer other media types (CSV, SVG, plain JSON): the best of `offered`
+    by `_format` (a media type or its short name) or `Accept`; the first when none is asked."""
+    short = {mt.split("/")[1].split("+")[0]: mt for mt in offered}
+    fmt = req.args.get("_format")
+    if fmt:
+        key = fmt.split(";")[0].strip().lower().replace(" ", "+")
+        mt = key if key in offered else short.get(key)
+        if mt is None:
+            raise OperationOutcomeError(error(
+                "not-supported", f"_format {fmt!r} is not offered here; use one of "
+                f"{', '.join(offered)}", "_format"), 406)
+        return mt
+    accept = req.accept_mimetypes
+    if not accept or accept.provided is False:
+        return offered[0]
+    best = accept.best_match(list(offered))
+    if best is None:
+        raise OperationOutcomeError(error(
+            "not-supported", f"Cannot produce {req.headers.get('Accept')!r}; this operation "
+            f"answers {', '.join(offered)}"), 406)
+    return best
+
+
+def negotiate(offered: tuple[str, ...] | None = None) -> None:
     """Before any view: decide the response format (or answer 406 before any work)."""
-    g.fhir_format = Format(response_mimetype(request),
-                           request.args.get("_pretty", "").lower() == "true")
+    mimetype = offered_mimetype(request, offered) if offered else response_mimetype(request)
+    g.fhir_format = Format(mimetype, request.args.get("_pretty", "").lower() == "true")
+
+
+def negotiated() -> Format:
+    return _format()
 
 
 def _format() -> Format:

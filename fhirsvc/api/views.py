@@ -16,7 +16,8 @@ from ..ingest import EntryResult, Outcome
 from ..outcomes import OperationOutcomeError, error, information
 from ..services.validate import VALIDATE_DEFINITION
 from ..wire import check_type, parse_json
-from .negotiation import fhir_response, negotiate, outcome_response, prefer, request_json
+from .negotiation import (fhir_response, negotiate, negotiated, outcome_response, prefer,
+                          request_json)
 
 
 def services():
@@ -214,6 +215,37 @@ def _validate(rtype: str, rid: str | None):
     return outcome_response(issues, 200, ok_message="No issues detected during validation")
 
 
+# -- analytics ------------------------------------------------------------------------------
+STATISTICS_TYPES = ("application/json", "text/csv", "image/svg+xml")
+
+
+def ssc_classification(pid):
+    ctx = context()
+    persist = request.args.get("persist", "false").lower() == "true"
+    obs = services().analytics.ssc_classification(ctx, pid, persist,
+                                                  request.args.get("effective"))
+    return fhir_response(obs, 201 if persist else 200)
+
+
+def cohort_statistics():
+    from ..analytics import statistics_csv, statistics_svg
+    study = request.args.get("study")
+    ident = tuple(study.split("|", 1)) if study and "|" in study else None
+    if study and ident is None:
+        raise OperationOutcomeError(error(
+            "invalid", "study takes the ResearchStudy identifier as system|value", "study"), 400)
+    stats = services().analytics.cohort_statistics(context(), ident)
+    mimetype = negotiated().mimetype
+    if mimetype == "text/csv":
+        body = statistics_csv(stats).encode()
+    elif mimetype == "image/svg+xml":
+        body = statistics_svg(stats).encode()
+    else:
+        import orjson
+        body = orjson.dumps(stats, option=orjson.OPT_INDENT_2 if negotiated().pretty else 0)
+    return Response(body, 200, content_type=f"{mimetype}; charset=utf-8")
+
+
 # -- the route table ------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Route:
@@ -222,9 +254,11 @@ class Route:
     view: Callable
     interaction: tuple[str, str] | None = None           # (code, level) for the statement
     operation: tuple[str, str, str] | None = None        # (name, level, definition)
+    produces: tuple[str, ...] | None = None              # not FHIR resources: these types
 
 
 EVERYTHING = "http://hl7.org/fhir/OperationDefinition/Patient-everything"
+GUIDE_OPS = "http://fhirsvc.org/fhir/calcinosis/OperationDefinition/"
 
 ROUTES: tuple[Route, ...] = (
     Route("/metadata", "GET", metadata, ("capabilities", "system")),
@@ -240,6 +274,11 @@ ROUTES: tuple[Route, ...] = (
     Route("/<rtype>/_history", "GET", history_type, ("history-type", "type")),
     Route("/Patient/<pid>/$everything", "GET", patient_everything,
           operation=("everything", "instance", EVERYTHING)),
+    Route("/Patient/<pid>/$ssc-classification", "GET", ssc_classification,
+          operation=("ssc-classification", "instance", GUIDE_OPS + "ssc-classification")),
+    Route("/$cohort-statistics", "GET", cohort_statistics,
+          operation=("cohort-statistics", "system", GUIDE_OPS + "cohort-statistics"),
+          produces=STATISTICS_TYPES),
     Route("/<rtype>/$validate", "POST", validate_type,
           operation=("validate", "type", VALIDATE_DEFINITION)),
     Route("/<rtype>/<rid>/$validate", "POST", validate_instance,
@@ -255,13 +294,15 @@ ROUTES: tuple[Route, ...] = (
 
 def make_blueprint() -> Blueprint:
     bp = Blueprint("fhir", __name__)
-    bp.before_request(negotiate)
+    produces: dict[str, tuple[str, ...] | None] = {}
     seen: set = set()
     for r in ROUTES:
         for rule in (r.rule,) if isinstance(r.rule, str) else r.rule:
             if (rule, r.method) in seen:
                 continue  # one view answers several interactions (transaction / batch)
             seen.add((rule, r.method))
-            bp.add_url_rule(rule, endpoint=f"{r.view.__name__}:{rule}:{r.method}",
-                            view_func=r.view, methods=[r.method])
+            endpoint = f"{r.view.__name__}:{rule}:{r.method}"
+            produces[f"{bp.name}.{endpoint}"] = r.produces
+            bp.add_url_rule(rule, endpoint=endpoint, view_func=r.view, methods=[r.method])
+    bp.before_request(lambda: negotiate(produces.get(request.endpoint)))
     return bp

@@ -4,6 +4,7 @@
     services.search      type / system / compartment search, Patient/$everything
     services.validate    $validate
     services.capabilities  the CapabilityStatement
+    services.analytics   $ssc-classification, $cohort-statistics
 
 Plain data in, resources, typed results or OperationOutcomeError out. No Flask, no HTTP
 headers, no SQL: storage is reached through units of work, every write through the ingestion
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .analytics import AnalyticsService
 from .capabilities import CapabilityService
 from .conformance import CONFORMANCE_TYPES, ConformanceSync
 from .resources import Representation, ResourceService
@@ -27,7 +29,8 @@ class Services:
     validate: ValidateService
     capabilities: CapabilityService
     conformance: ConformanceSync
+    analytics: AnalyticsService
 
 
-__all__ = ["CONFORMANCE_TYPES", "CapabilityService", "ConformanceSync", "Representation",
+__all__ = ["AnalyticsService", "CONFORMANCE_TYPES", "CapabilityService", "ConformanceSync", "Representation",
            "ResourceService", "SearchService", "Services", "ValidateService"]
