@@ -62,12 +62,13 @@ class JobContext:
         self.db = runtime.db
         self.owner = owner
         self.log = log or logging.getLogger("fhirsvc.jobs")
-        self.cursor = job.cursor  # the last checkpointed cursor (None: starting afresh)
+        self.cursor = job.cursor  # the last committed checkpoint (None: starting afresh)
         self._stopping = stopping
         self._cancelled = threading.Event()
         self._lost = threading.Event()
         self._wake = threading.Event()
         self._step_uow = None
+        self._uncommitted = UNSET
 
     @property
     def resumed(self) -> bool:
@@ -88,6 +89,9 @@ class JobContext:
                 uow.commit()
             finally:
                 self._step_uow = None
+                saved, self._uncommitted = self._uncommitted, UNSET
+        if saved is not UNSET:
+            self.cursor = saved
         self.check()
 
     def checkpoint(self, cursor=UNSET, *, done: int | None = None, total: int | None = UNSET,
@@ -97,10 +101,14 @@ class JobContext:
         raises Cancelled or Stopped if either is due."""
         if self._step_uow is not None:
             self._save(Jobs(self._step_uow.conn), cursor, done, total, note)
+            if cursor is not UNSET:
+                self._uncommitted = cursor  # becomes `self.cursor` once the step commits
             return
         with self.db.unit_of_work(write=True) as uow:
             self._save(Jobs(uow.conn), cursor, done, total, note)
             uow.commit()
+        if cursor is not UNSET:
+            self.cursor = cursor
         self.check()
 
     def progress(self, done: int, total: int | None = UNSET, note: str | None = UNSET) -> None:
@@ -131,8 +139,6 @@ class JobContext:
             self.check()  # raises JobLost: the enclosing step rolls back
         if flag:
             self.cancel_seen()
-        if cursor is not UNSET:
-            self.cursor = cursor
 
     def cancel_seen(self) -> None:
         self._cancelled.set()

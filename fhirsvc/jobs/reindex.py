@@ -4,6 +4,7 @@ search parameters change, or after an upgrade that indexes differently).
 One batch of resources (by primary key) per transaction, each with its checkpoint, so a crash
 resumes after the last batch done and a cancellation stops between batches. A resource's old
 rows go and its new rows come in the same transaction: a search never sees it without rows.
+Rows are extracted before that transaction begins, so it holds the write lock only to write.
 
 params: batch (resources per transaction, default 500), pause (seconds between batches, to
 leave the database to other writers; default 0).
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import DBAPIError
@@ -27,29 +29,64 @@ log = logging.getLogger("fhirsvc.jobs.reindex")
 TRANSIENT_RETRIES = 5
 
 
-def reindex_batch(uow, indexer, after: int, limit: int) -> tuple[int | None, int, int]:
-    """Replace the index rows of the next `limit` resources after primary key `after`, in the
-    caller's transaction. Returns (last primary key, resources seen, resources indexed); the
-    key is None when no resource is left.
+@dataclass
+class Batch:
+    pks: list[int]               # the batch's resources, in key order
+    versions: dict[int, int]     # their versions when read
+    live: set[int]               # those not deleted
+    rows: dict[str, list[tuple]]  # their new index rows, by parameter type
 
-    The one place this kind touches index rows (today Indexer.rows/insert and
-    Repository.read_many): re-point it when the storage rework lands. FOR UPDATE locks the
-    batch's resources on PostgreSQL, so an update cannot commit its rows between our read and
-    our write (SQLite renders no FOR UPDATE: BEGIN IMMEDIATE already keeps writers out). Rows
-    are deleted by the keys read, not by key range, so a resource created meanwhile keeps the
-    rows its own transaction wrote.
+
+def read_batch(db, indexer, after: int, limit: int) -> Batch | None:
+    """The next `limit` resources after primary key `after` and their new index rows, read and
+    extracted outside any write transaction (extraction is most of the work: writers are not
+    kept waiting meanwhile). None when no resource is left."""
+    with db.unit_of_work() as uow:
+        pks = [row.pk for row in uow.conn.execute(
+            select(R.c.pk).where(R.c.pk > after).order_by(R.c.pk).limit(limit))]
+        if not pks:
+            return None
+        current = uow.resources.read_many(pks)
+    live = {pk for pk, s in current.items() if not s.deleted}
+    items = [(pk, current[pk].resource_type, current[pk].resource()) for pk in sorted(live)]
+    return Batch(pks, {pk: s.version for pk, s in current.items()}, live, indexer.rows(items))
+
+
+def write_batch(uow, indexer, batch: Batch) -> int:
+    """Replace the batch's index rows in the caller's write transaction; returns how many of
+    its resources were indexed (not deleted).
+
+    The batch's resources are locked first (FOR UPDATE on PostgreSQL; SQLite renders none, its
+    BEGIN IMMEDIATE already keeps writers out), so no update commits between this check and
+    our commit; any resource whose version moved since read_batch is extracted again here.
+    Old rows go and new rows come in this one transaction, deleted by the keys read (not by key
+    range: a resource created meanwhile keeps the rows its own transaction wrote).
+
+    With read_batch, the one place this kind touches index rows (today Indexer.rows/insert and
+    Repository.read_many): re-point them when the storage rework lands.
     """
-    pks = [row.pk for row in uow.conn.execute(
-        select(R.c.pk).where(R.c.pk > after).order_by(R.c.pk).limit(limit).with_for_update())]
-    if not pks:
-        return None, 0, 0
+    conn = uow.conn
+    now: dict[int, int] = {}
+    for start in range(0, len(batch.pks), 500):
+        chunk = batch.pks[start:start + 500]
+        for pk, version in conn.execute(select(R.c.pk, R.c.version).where(R.c.pk.in_(chunk))
+                                        .with_for_update()):
+            now[pk] = version
+    changed = {pk for pk in batch.pks if now.get(pk) != batch.versions.get(pk)}
+    rows, live = batch.rows, set(batch.live)
+    if changed:
+        current = uow.resources.read_many(sorted(changed))
+        fresh = [(pk, s.resource_type, s.resource()) for pk, s in sorted(current.items())
+                 if not s.deleted]
+        live = (live - changed) | {pk for pk, _t, _r in fresh}
+        rows = {kind: [r for r in rs if r[0] not in changed] for kind, rs in rows.items()}
+        for kind, rs in indexer.rows(fresh).items():
+            rows.setdefault(kind, []).extend(rs)
     for table in ALL_TABLES:
-        for start in range(0, len(pks), 500):
-            uow.conn.execute(delete(table).where(table.c.res_pk.in_(pks[start:start + 500])))
-    current = uow.resources.read_many(pks)
-    items = [(s.pk, s.resource_type, s.resource()) for s in current.values() if not s.deleted]
-    indexer.insert(uow.conn, indexer.rows(items))
-    return pks[-1], len(pks), len(items)
+        for start in range(0, len(batch.pks), 500):
+            conn.execute(delete(table).where(table.c.res_pk.in_(batch.pks[start:start + 500])))
+    indexer.insert(conn, rows)
+    return len(live)
 
 
 def _search_parameters_caught_up(runtime) -> None:
@@ -98,15 +135,16 @@ class Reindex(JobKind):
 
     @staticmethod
     def _batch(ctx, indexer, cursor: dict, size: int, total: int) -> dict | None:
-        """One batch and its checkpoint in one transaction, run again on a deadlock (the
-        batch is idempotent). The new cursor, or None when nothing is left."""
+        """One batch: read and extract, then its rows and checkpoint in one transaction, run
+        again on a deadlock (the batch is idempotent). The new cursor, None when done."""
         for attempt in range(TRANSIENT_RETRIES):
             try:
+                batch = read_batch(ctx.db, indexer, cursor["after"], size)
+                if batch is None:
+                    return None
                 with ctx.step() as uow:
-                    last, seen, indexed = reindex_batch(uow, indexer, cursor["after"], size)
-                    if last is None:
-                        return None
-                    new = {"after": last, "seen": cursor["seen"] + seen,
+                    indexed = write_batch(uow, indexer, batch)
+                    new = {"after": batch.pks[-1], "seen": cursor["seen"] + len(batch.pks),
                            "indexed": cursor["indexed"] + indexed}
                     ctx.checkpoint(new, done=new["seen"], total=max(total, new["seen"]))
                 return new

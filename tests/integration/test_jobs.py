@@ -320,7 +320,7 @@ def test_expired_heartbeat_job_is_taken_over_and_resumed(runtime, queue):
     assert b.requeue_expired() == [(job.id, "queued")]
     requeued = queue.get(job.id)
     assert "no heartbeat from worker worker-a" in requeued.error
-    b.expiry = 60  # B's own heartbeats must not expire while it runs
+    b = worker(runtime)  # B runs it with the usual expiry (heartbeats every 15 s)
     done = b.run_one()
     assert (done.state, done.attempts, done.owner) == ("succeeded", 2, b.owner)
     assert probe_rows(runtime.db, job.id) == [(job.id, 0, "worker-a"), (job.id, 1, "worker-a"),
@@ -332,6 +332,7 @@ def test_expired_heartbeat_job_is_taken_over_and_resumed(runtime, queue):
                                                         owner="worker-a"))
             ctx_a.checkpoint(3, done=3)
     assert len(probe_rows(runtime.db, job.id)) == 4
+    assert ctx_a.cursor == 2  # the cursor of its last committed step
 
 
 def test_expired_heartbeat_without_attempts_left_fails(runtime, queue):
@@ -352,14 +353,14 @@ def test_heartbeat_keeps_a_slow_step_alive_and_passes_on_cancel(runtime, queue):
     """A handler inside one long call still beats; a cancellation reaches it through the
     heartbeat and wakes its sleep."""
     job = queue.enqueue("probe", {"steps": 1, "sleep": 120})
-    w = worker(runtime, expiry=0.2)  # beats every 0.05 s
+    w = worker(runtime, expiry=2)  # beats every 0.5 s
     ended = {}
     t = threading.Thread(target=lambda: ended.update(job=w.run_one()))
     t.start()
     wait_for(lambda: queue.get(job.id).progress_done == 1, what="the step")
     first = queue.get(job.id).heartbeat
     wait_for(lambda: queue.get(job.id).heartbeat > first, what="a heartbeat")
-    other = worker(runtime, expiry=0.2)
+    other = worker(runtime, expiry=2)
     assert other.requeue_expired() == []  # alive, though it has not checkpointed since
     queue.cancel(job.id)
     t.join(timeout=30)
@@ -424,6 +425,28 @@ def test_reindex_rebuilds_every_row_and_learns_stored_search_parameters(runtime,
     assert search_ids(runtime, [("calcinosis-site", "hand")]) == \
         {f"rx{n}" for n in range(60) if n % 3 == 0 and n != 6}
     assert "rx6" in search_ids(runtime, [("calcinosis-site", "elbow")])
+
+
+def test_reindex_batch_extracts_again_what_changed_after_it_was_read(runtime, patients):
+    """Rows are extracted before the write transaction: a resource updated or deleted in
+    between is extracted again under the lock, so its rows match its newest version."""
+    from fhirsvc.jobs.reindex import read_batch, write_batch
+    first = patients[20].pk
+    batch = read_batch(runtime.db, runtime.db.indexer, first - 1, 4)  # rx20 .. rx23
+    assert batch.pks == [s.pk for s in patients[20:24]]
+    with runtime.db.unit_of_work(write=True) as uow:
+        rx20 = uow.resources.read("Patient", "rx20")
+        uow.resources.save("Patient", "rx20", patient(2000), "PUT", rx20)
+        rx22 = uow.resources.read("Patient", "rx22")
+        uow.resources.save("Patient", "rx22", None, "DELETE", rx22)
+        uow.commit()
+    with runtime.db.unit_of_work(write=True) as uow:
+        assert write_batch(uow, runtime.db.indexer, batch) == 3
+        uow.commit()
+    ours = set(batch.pks)
+    assert Counter({r: n for r, n in index_rows(runtime.db).items() if r[1] in ours}) == \
+        Counter({r: n for r, n in expected_rows(runtime).items() if r[1] in ours})
+    assert search_ids(runtime, [("family", "Reindex2000")]) == {"rx20"}
 
 
 def test_reindex_resumes_after_its_checkpoint(runtime, queue, patients):
