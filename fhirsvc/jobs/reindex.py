@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from ..search.tables import ALL_TABLES
 from ..storage.jobs import is_transient
 from ..storage.tables import resources as R
+from .context import JobError
 from .kinds import JobKind
 
 log = logging.getLogger("fhirsvc.jobs.reindex")
@@ -109,7 +110,10 @@ class Reindex(JobKind):
         return {"batch": batch, "pause": pause}
 
     def run(self, job, ctx):
-        params = self.parameters(job.params)
+        try:
+            params = self.parameters(job.params)
+        except ValueError as exc:  # checked at enqueue; a row written by other means
+            raise JobError(str(exc)) from None
         runtime = ctx.runtime
         _search_parameters_caught_up(runtime)
         cursor = ctx.cursor or {"after": 0, "seen": 0, "indexed": 0}
