@@ -19,7 +19,8 @@ $(STAMP): requirements.txt pyproject.toml
 	@touch $(STAMP)
 
 # Migrate the database (embedded SQLite under instance/ unless FHIRSVC_DATABASE_URL says
-# otherwise), load examples/ into an empty database, serve at http://127.0.0.1:8080/fhir.
+# otherwise), load examples/ into an empty database, serve at http://127.0.0.1:8080/fhir, with a
+# background job worker beside the server (FHIRSVC_WORKER=off: none). Ctrl-C stops both.
 run: install
 	$(BIN)/python -m fhirsvc serve
 

@@ -1,8 +1,14 @@
-"""`python -m fhirsvc serve | migrate | load | validate | reindex` (also the `fhirsvc` script)."""
+"""`python -m fhirsvc serve | migrate | load | validate | reindex | worker | jobs` (also the
+`fhirsvc` script)."""
 from __future__ import annotations
 
 import argparse
+import logging
+import os
+import signal
+import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from .config import Config
@@ -104,22 +110,179 @@ def cmd_serve(args) -> int:
         def load(self):
             return app
 
+    worker = start_worker(config) if config.worker and not args.no_worker else None
     print(f"serving FHIR R4 at http://{config.host}:{config.port}{config.base_path}",
           flush=True)
-    Server().run()
+    try:
+        Server().run()
+    finally:
+        stop_worker(worker)
+    return 0
+
+
+# -- background jobs ---------------------------------------------------------------------------
+
+def start_worker(config) -> subprocess.Popen:
+    """A job worker process beside the web server (FHIRSVC_WORKER=off: none; then run
+    `fhirsvc worker` elsewhere). It stops with the server, or by itself if the server dies."""
+    env = dict(os.environ, FHIRSVC_DATABASE_URL=config.database_url)  # not on the command line
+    return subprocess.Popen([sys.executable, "-m", "fhirsvc", "worker",
+                             "--exit-with-parent", str(os.getpid())], env=env)
+
+
+def stop_worker(proc: subprocess.Popen | None, grace: float = 30) -> None:
+    """SIGTERM: the running job goes back to the queue at its next checkpoint."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:  # its job is taken over once its heartbeat expires
+        proc.kill()
+        proc.wait()
+
+
+def _log_to_stderr() -> None:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _stop_on_signals(worker) -> None:
+    def handler(signum, _frame):
+        logging.getLogger("fhirsvc.jobs").info("signal %d: stopping", signum)
+        worker.stop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handler)
+
+
+def _exit_with_parent(worker, parent: int) -> None:
+    """Stop when the process that started us is gone (the server was killed)."""
+    def watch():
+        while not worker.stopping:
+            if os.getppid() != parent:
+                logging.getLogger("fhirsvc.jobs").warning("parent %d is gone: stopping", parent)
+                worker.stop()
+                return
+            threading.Event().wait(1.0)
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def cmd_worker(args) -> int:
+    from .bootstrap import build
+    from .jobs import Worker
+    from .storage.migrate import upgrade
+    _log_to_stderr()
+    config = _config(args)
+    upgrade(config.database_url)
+    runtime = build(config)
+    try:
+        kinds = [k for item in args.kinds or () for k in item.split(",") if k]
+        worker = Worker(runtime, only=kinds or None, poll=args.poll)
+        _stop_on_signals(worker)
+        if args.exit_with_parent:
+            _exit_with_parent(worker, args.exit_with_parent)
+        worker.run(once=args.once)
+    finally:
+        runtime.close()
     return 0
 
 
 def cmd_reindex(args) -> int:
+    """Enqueue a reindex job; unless --no-wait, run it here (or wait for the worker that took
+    it) and report the outcome."""
     from .bootstrap import build
-    from .search import reindex
-    runtime = build(_config(args))
+    from .jobs import JobQueue, Worker
+    from .storage.migrate import upgrade
+    _log_to_stderr()
+    config = _config(args)
+    upgrade(config.database_url)
+    runtime = build(config)
     try:
-        count = reindex(runtime.db, runtime.search_registry)
+        queue = JobQueue(runtime.db)
+        params = {k: v for k, v in (("batch", args.batch), ("pause", args.pause)) if v is not None}
+        try:
+            job = queue.enqueue("reindex", params)
+        except ValueError as exc:
+            print(f"reindex: {exc}", file=sys.stderr)
+            return 2
+        print(f"reindex job {job.id} queued", flush=True)
+        if args.no_wait:
+            print("a worker (`fhirsvc worker`, or the one `fhirsvc serve` starts) will run it")
+            return 0
+        worker = Worker(runtime, only=["reindex"])
+        _stop_on_signals(worker)
+        job = run_or_wait(worker, queue, job.id)
     finally:
         runtime.close()
-    print(f"reindexed {count} resources")
-    return 0
+    return report_outcome(job, done=lambda j: f"reindexed {j.result['indexed']} resources")
+
+
+def run_or_wait(worker, queue, job_id: int, poll: float = 1.0):
+    """Run the job in this process if it is still queued, else follow the worker that has it
+    (taking it over if that worker dies). Returns the job when it ended or we stopped."""
+    shown = None
+    while True:
+        job = queue.get(job_id)
+        if job.terminal or worker.stopping:
+            return job
+        ran = worker.run_one(job_id=job_id)
+        if ran is not None:
+            continue
+        if job.state == "running" and job.progress_text() != shown:
+            shown = job.progress_text()
+            print(f"job {job.id}: {shown} (running in {job.owner})", flush=True)
+        threading.Event().wait(poll)
+
+
+def report_outcome(job, done) -> int:
+    if job.state == "succeeded":
+        print(f"{done(job)} (job {job.id})")
+        return 0
+    if job.state in ("failed", "cancelled"):
+        print(f"job {job.id} {job.state}" + (f": {job.error}" if job.error else ""),
+              file=sys.stderr)
+        return 1
+    print(f"job {job.id} is {job.state}: a worker will finish it (`fhirsvc jobs cancel "
+          f"{job.id}` to drop it)", file=sys.stderr)
+    return 1
+
+
+def cmd_jobs(args) -> int:
+    import orjson
+
+    from .jobs import JobQueue
+    from .storage import Database
+    db = Database(_config(args).database_url)
+    try:
+        queue = JobQueue(db)
+        if args.action == "list":
+            jobs = queue.list(kind=args.kind, states=args.state and [args.state],
+                              limit=args.limit)
+            print(f"{'id':>6}  {'kind':<10} {'state':<10} {'attempts':>8}  {'created':<27} "
+                  "progress")
+            for j in jobs:
+                created = j.as_dict()["created"]
+                print(f"{j.id:>6}  {j.kind:<10} {j.state:<10} {j.attempts:>4}/{j.max_attempts:<3}"
+                      f"  {created:<27} {j.progress_text()}")
+            return 0
+        if args.id is None:
+            print(f"jobs {args.action}: which job? (fhirsvc jobs {args.action} ID)",
+                  file=sys.stderr)
+            return 2
+        job = queue.get(args.id) if args.action == "show" else queue.cancel(args.id)
+        if job is None:
+            print(f"no job {args.id}", file=sys.stderr)
+            return 1
+        if args.action == "show":
+            print(orjson.dumps(job.as_dict(), option=orjson.OPT_INDENT_2).decode())
+        elif job.state == "running":
+            print(f"job {job.id}: cancellation requested; it stops at its next checkpoint")
+        else:
+            print(f"job {job.id}: {job.state}")
+        return 0
+    finally:
+        db.dispose()
 
 
 def cmd_cohort_stats(args) -> int:
@@ -171,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
     common(p, server=True)
     p.add_argument("--workers", type=int, help="gunicorn worker processes")
     p.add_argument("--no-examples", action="store_true", help="do not load examples/")
+    p.add_argument("--no-worker", action="store_true",
+                   help="do not start a job worker beside the server (also FHIRSVC_WORKER=off)")
     p.set_defaults(func=cmd_serve)
     p = sub.add_parser("migrate", help="apply database migrations")
     common(p)
@@ -185,9 +350,32 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--format", choices=("json", "csv", "svg"), default="json")
     p.add_argument("--study", help="ResearchStudy identifier as system|value (when several)")
     p.set_defaults(func=cmd_cohort_stats)
-    p = sub.add_parser("reindex", help="rebuild all search index rows")
+    p = sub.add_parser("reindex", help="rebuild all search index rows (a job: enqueue it, "
+                       "then run it here or wait for the worker that takes it)")
     common(p)
+    p.add_argument("--no-wait", action="store_true", help="only enqueue it, for a worker")
+    p.add_argument("--batch", type=int, help="resources per transaction (default 500)")
+    p.add_argument("--pause", type=float,
+                   help="seconds between batches, to leave room for other writers (default 0)")
     p.set_defaults(func=cmd_reindex)
+    p = sub.add_parser("worker", help="run background jobs (reindex, ...) until SIGTERM")
+    common(p)
+    p.add_argument("--once", action="store_true", help="run the jobs ready now, then exit")
+    p.add_argument("--poll", type=float,
+                   help="seconds between looks at an empty queue (FHIRSVC_JOB_POLL, default 1)")
+    p.add_argument("--kinds", nargs="+", metavar="KIND",
+                   help="claim only these job kinds (default: all this version knows)")
+    p.add_argument("--exit-with-parent", type=int, metavar="PID", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_worker)
+    p = sub.add_parser("jobs", help="list, show or cancel background jobs")
+    common(p)
+    p.add_argument("action", choices=["list", "show", "cancel"])
+    p.add_argument("id", nargs="?", type=int, help="job id (show, cancel)")
+    p.add_argument("--kind", help="list: only this kind")
+    p.add_argument("--state", choices=["queued", "running", "succeeded", "failed", "cancelled"],
+                   help="list: only this state")
+    p.add_argument("--limit", type=int, default=50, help="list: newest N (default 50)")
+    p.set_defaults(func=cmd_jobs)
     sub.add_parser("validate", help="validate files: fhirsvc validate --help")
     args = parser.parse_args(argv)
     return args.func(args)

@@ -30,6 +30,11 @@ class Config:
     examples_dir: Path = field(default=ROOT / "examples")
     workers: int = 2
     threads: int = 4
+    # Background jobs (docs/jobs.md): `serve` starts a job worker beside the web server unless
+    # FHIRSVC_WORKER=off; every worker must share the heartbeat expiry.
+    worker: bool = True
+    job_poll: float = 1.0               # seconds between looks at an empty queue
+    job_heartbeat_expiry: float = 60.0  # seconds of silence before another worker takes over
 
     @classmethod
     def from_env(cls, env: dict | None = None, **overrides) -> "Config":
@@ -41,6 +46,8 @@ class Config:
                 continue
             if f.type in ("int",):
                 values[f.name] = int(raw)
+            elif f.type in ("float",):
+                values[f.name] = float(raw)
             elif f.type in ("bool",):
                 values[f.name] = _bool(raw)
             elif f.type in ("Path",):

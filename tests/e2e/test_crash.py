@@ -50,7 +50,9 @@ def test_kill_during_transaction_leaves_nothing(db_url, tmp_path):
     duration = time.perf_counter() - t0
     killed_mid_flight = 0
     try:
-        for fraction in (0.75, 0.6, 0.45):
+        # earlier and earlier kills: on a loaded machine the calibration run may have been slower
+        # than the ones that follow
+        for fraction in (0.75, 0.6, 0.45, 0.3, 0.15):
             bundle = big_transaction(2500, uuid.uuid4().hex)  # 5,000 entries
             before = total(srv.base)
             outcome: dict = {}
