@@ -46,6 +46,6 @@ def build(config: Config | None = None) -> Runtime:
     # another app in the same process. A broken guide stops the start-up, loudly.
     definitions = Registry()
     definitions.load_guide(config.profiles_dir)
-    validator = Validator(strict_profiles=config.require_guide_profiles, registry=definitions)
+    validator = Validator(registry=definitions)  # strictness is per call (the services pass it)
     service = FhirService(db, validator, search=search, config=config)
     return Runtime(config, db, definitions, validator, search_registry, search, service)

@@ -207,7 +207,7 @@ class FhirService:
     def _transaction(self, bundle: dict, ops: list[Op], base_url: str) -> list[Result]:
         # The whole Bundle is validated at once, so references between entries resolve and
         # issues are located as Bundle.entry[i].resource...; nothing is written on an error.
-        issues = self.validator.validate(bundle)
+        issues = self.validator.validate(bundle, strict=self.config.require_guide_profiles)
         if has_errors(issues):
             raise OperationOutcomeError(sort_issues(issues), 422)
         warnings = [i for i in issues if i.severity == "warning"]
@@ -406,7 +406,8 @@ class FhirService:
         for op in ops:
             if op.resource is None:
                 continue
-            found = self.validator.validate(op.resource)
+            found = self.validator.validate(op.resource,
+                                            strict=self.config.require_guide_profiles)
             if not single:
                 found = [i.prefixed(op.location, strip=op.rtype) for i in found]
             issues.extend(found)

@@ -302,7 +302,8 @@ def _run_validate(rtype: str, rid: str | None):
     if resource.get("resourceType") != rtype:
         raise fail(400, "invalid", f"Resource is a {resource.get('resourceType')!r}, the url "
                    f"names {rtype!r}", "resourceType")
-    issues = list(svc.validator.validate(resource, profiles))
+    issues = list(svc.validator.validate(resource, profiles,
+                                         strict=svc.config.require_guide_profiles))
     if mode == "update" and rid is not None and resource.get("id") not in (None, rid):
         issues.append(error("invalid", f"Resource id {resource.get('id')!r} differs from {rid!r}",
                             f"{rtype}.id"))
