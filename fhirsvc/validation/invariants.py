@@ -55,7 +55,9 @@ def _child(obj: dict, key: str):
 # ---------------------------------------------------------------- elements and data types
 def _ele_1(e, resource):
     if e.__class__ is not dict:
-        return None
+        # a primitive has a value, or (None) only its `_name` part, whose id and extensions
+        # are its children; a JSON null is a shape error the walker reports
+        return True
     if len(e) > 2:
         return True
     for k in e:
@@ -145,6 +147,14 @@ def _dom_6(r, resource):
     if text is _ODD:
         return None
     return text is not None and "div" in text
+
+
+def _vs_1(effective, resource):
+    # effective[x] of a vital sign: a dateTime (a string here) to the day at least; a
+    # Period is not a dateTime (`as` is empty: no violation)
+    if effective.__class__ is str:
+        return len(effective) >= 8
+    return True if effective.__class__ is dict else None
 
 
 def _hash_refs(v, out: set):
@@ -345,7 +355,8 @@ NATIVE: dict[str, Native] = {n.key: n for n in (
     Native("ele-1", "hasValue() or (children().count() > id.count())", _ele_1,
            differs="a property whose value is null or an empty array counts as a child (the "
                    "walker reports that shape once, as the reference validator does), and so "
-                   "does a primitive given only by its _name part, which fhirpathpy misses"),
+                   "does a primitive given only by its _name part, which fhirpathpy misses "
+                   "(the constraint rule sees a primitive's value, not its _name part)"),
     Native("ext-1", "extension.exists() != value.exists()", _ext_1),
     Native("per-1", "start.hasValue().not() or end.hasValue().not() or (start <= end)", _per_1,
            differs="start and end of different precision that agree on their common "
@@ -368,6 +379,10 @@ NATIVE: dict[str, Native] = {n.key: n for n in (
                    "which the reference validator accepts; natively every string starting "
                    "with '#' anywhere in the resource counts as a reference"),
     Native("dom-6", "text.`div`.exists()", _dom_6),
+    Native("vs-1", "($this as dateTime).toString().length() >= 8", _vs_1,
+           differs="fhirpathpy does not know the type of a primitive focus, so `$this as "
+                   "dateTime` is empty and it never fails; natively 2024-03 fails, as in the "
+                   "reference validator"),
     Native("bdl-1", "total.empty() or (type = 'searchset') or (type = 'history')", _bdl_1),
     Native("bdl-2", "entry.search.empty() or (type = 'searchset')", _bdl_2),
     Native("bdl-3", "entry.all(request.exists() = (%resource.type = 'batch' or %resource.type = "

@@ -183,7 +183,8 @@ def walk_value(item, ext, element: Node, tcode, location: str, run: Run):
         run.issues.append(issue("error", "invalid", "Object must have some content", location,
                                 "ele-1"))
         return
-    checks, kind, profiles = _value_plan(element, tcode, run)
+    hit = run.defs.plans.get((element, tcode))
+    checks, kind, profiles = hit if hit is not None else _value_plan(element, tcode, run)
     for check in checks:
         outs = check(item, element, tcode, location, run)
         if outs and not _execute(outs, run):
@@ -260,15 +261,20 @@ def walk_complex(obj: dict, node: Node, tcode, location: str, run: Run,
             groups[hit[0]] = [(k, hit[1])]
         elif (k, hit[1]) not in names:
             names.append((k, hit[1]))
+    plans = run.defs.plans
     for child in ch.checked_absent:
         if child not in groups:
-            checks = _element_plan(child, run)
+            checks = plans.get(child)
+            if checks is None:
+                checks = _element_plan(child, run)
             if checks:
                 _apply(checks, NO_VALUES, child, None, location, run)
     for child, names in groups.items():
         if not names:
             continue
-        checks = _element_plan(child, run)
+        checks = plans.get(child)
+        if checks is None:
+            checks = _element_plan(child, run)
         if not checks and len(names) == 1 and not child.is_array:
             name, ct = names[0]
             val = obj.get(name)

@@ -68,7 +68,11 @@ RULES: tuple[Rule, ...] = (
          extension),
     Rule("narrative", "value", lambda el, t: t == "Narrative", narrative),
     Rule("bundle", "value", lambda el, t: t == "Bundle", bundle),
-    Rule("constraint", "value", lambda el, t: t not in PRIMITIVES, constraint),
+    # a primitive's type carries ele-1 only (native, always kept for a primitive): the rule
+    # concerns a primitive when its element defines invariants of its own
+    Rule("constraint", "value",
+         lambda el, t: t not in PRIMITIVES or any(c.key != "ele-1" for c in el.constraints),
+         constraint),
 )
 
 

@@ -21,9 +21,8 @@ def present_names(obj) -> set:
 
 
 def constraint(value, element, type_code, location, run):
-    """Every invariant of the definition the value is walked with and of its type holds."""
-    if value.__class__ is not dict:
-        return ()
+    """Every invariant of the definition the value is walked with and of its type holds (for
+    a primitive: on its value)."""
     out = []
     present = None
     root = run.root
@@ -32,7 +31,7 @@ def constraint(value, element, type_code, location, run):
         # the common case (a native invariant) without the guard and fhirpathpy layers
         ok = native.check(value, root) if native is not None else None
         if ok is None:
-            if present is None and c.guard is not None:
+            if present is None and c.guard is not None and value.__class__ is dict:
                 present = present_names(value)
             try:
                 ok = c.evaluate(value, present, root)

@@ -37,7 +37,8 @@ def type_(value, element, type_code, location, run):
     resource's id is an `id`), an object for a complex type, an allowed resource type for a
     resource, and the type's profiles usable. A value of the wrong kind or format is checked
     no further (STOP)."""
-    if type_code in CHECKERS:
+    checker = CHECKERS.get(type_code)
+    if checker is not None:
         if value is None:
             return ()
         if value.__class__ is dict or value.__class__ is list:
@@ -45,12 +46,12 @@ def type_(value, element, type_code, location, run):
                           f"The property must be a JSON primitive ({type_code}), not "
                           f"{'an Object' if value.__class__ is dict else 'an Array'}",
                           location), STOP)
-        msg = CHECKERS[type_code](value)
-        out = [issue("error", "invalid", msg, location)] if msg else []
-        if element.name == "id" and value.__class__ is str and _is_resource_id(element):
-            id_msg = check_id(value)
-            if id_msg:
-                out.append(issue("error", "invalid", id_msg, location))
+        msg = checker(value)
+        id_msg = check_id(value) if element.name == "id" and value.__class__ is str and \
+            _is_resource_id(element) else None
+        if msg is None and id_msg is None:
+            return ()
+        out = [issue("error", "invalid", m, location) for m in (msg, id_msg) if m]
         if msg:
             out.append(STOP)
         return out

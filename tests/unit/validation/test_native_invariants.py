@@ -33,7 +33,7 @@ def core_constraints(v):
     defs = Definitions.of(v.registry.state)
     out = {}
     for t in ("Bundle", "Period", "Reference", "Quantity", "Range", "Extension", "Observation",
-              "CodeableConcept"):
+              "CodeableConcept", "vitalsigns"):
         for n in defs.compiled(CORE + t).by_id.values():
             for c in n.constraints:
                 out.setdefault(c.key, c)
@@ -114,6 +114,8 @@ AGREE = {  # cases where the native verdict is fhirpathpy's
     "qty-3": [(Q, OBS, "Quantity", True), ({"code": "mg"}, OBS, "Quantity", False),
               ({"value": 1}, OBS, "Quantity", True)],
     "dom-3": [],  # fhirpathpy cannot evaluate it: see DIFFER
+    "vs-1": [("2024-03-02T09:30:10+01:00", OBS, "Observation.effective", True),
+             ({"start": "2024"}, OBS, "Observation.effective", True)],
     "dom-6": [(OBS, OBS, "Observation", False),
               (dict(OBS, text={"status": "generated", "div": "<div>x</div>"}), OBS,
                "Observation", True)],
@@ -127,6 +129,7 @@ DIFFER = {
     "per-1": [({"start": "2020-01", "end": "2020-01-05"}, OBS, "Period", False)],
     "rng-2": [({"low": dict(Q, value=1), "high": dict(Q, value=2)}, OBS, "Range", True),
               ({"low": dict(Q, value=3), "high": dict(Q, value=2)}, OBS, "Range", False)],
+    "vs-1": [("2024-03", OBS, "Observation.effective", False)],
     "dom-3": [(REFERRED, REFERRED, "Observation", True),
               (CONTAINER, CONTAINER, "Observation", False)],
 }
@@ -137,6 +140,7 @@ UNDECIDED = {  # shapes the native leaves to fhirpathpy
     "qty-3": [{"code": "mg", "_system": {}}],
     "rng-2": [{"low": dict(Q, value=1), "high": {"value": 2, "code": "g"}}],
     "dom-6": [dict(OBS, text=[{"div": "<div/>"}])],
+    "vs-1": [7],
 }
 
 

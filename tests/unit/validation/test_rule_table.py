@@ -61,6 +61,9 @@ PROFILES = [
     profile("bad-constraint", "Patient", [{"path": "Patient", "constraint": [
         {"key": "x-1", "severity": "error", "human": "cannot compile",
          "expression": "name.where(("}]}]),
+    profile("short-family", "Patient", [{"path": "Patient.name.family", "constraint": [
+        {"key": "x-2", "severity": "error", "human": "A family name of 5 characters at most",
+         "expression": "$this.length() <= 5"}]}]),
     # differential element that matches nothing: its snapshot cannot be generated
     profile("broken", "Patient", [{"path": "Patient.nonsense", "min": 1}]),
     profile("uses-broken", "Observation", [{"path": "Observation.subject", "type": [
@@ -393,6 +396,14 @@ def test_constraint_fhirpath(v):
             "Must be <= 100")
     bad = [i for i in issues if i.is_error][0]
     assert bad.source.startswith("ras-2|") and bad.diagnostics  # the expression
+
+
+@covers("constraint")
+def test_constraint_on_a_primitive_element(v):
+    r = with_(PATIENT, name=[{"family": "Doe-Smith"}])
+    exactly(v.validate(r, [X + "short-family"]), "error", "invariant", "Patient.name[0].family",
+            "Constraint failed: x-2: 'A family name of 5 characters at most'")
+    assert found(v.validate(PATIENT, [X + "short-family"])) == []
 
 
 @covers("constraint")
