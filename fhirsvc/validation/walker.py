@@ -46,14 +46,15 @@ def validate(resource, profiles, run: Run) -> list[Issue]:
 
 
 # ---------------------------------------------------------------- instructions
-def _conforms(resource: dict, profile: str, run: Run, sub: Run) -> bool:
+def _conforms(resource: dict, profile: str, sub: Run) -> bool:
+    """Whether a resource validates against a profile without error, in the run `sub`."""
     walk_resource(resource, [profile], None, sub)
     return not any(i.is_error for i in sub.issues)
 
 
 def _conforms_fresh(resource: dict, profile: str, run: Run) -> bool:
     # FHIRPath conformsTo(): a validation of its own (no bundle around it)
-    return _conforms(resource, profile, run, Run(run.reg, run.defs, False))
+    return _conforms(resource, profile, Run(run.reg, run.defs, False))
 
 
 def _apply(checks, value, element: Node, tcode, location: str, run: Run) -> bool:
@@ -80,7 +81,7 @@ def _execute(outs, run: Run) -> bool:
         elif cls is Conforms:
             sub = Run(run.reg, run.defs, run.strict)
             sub.bundle = run.bundle
-            out.verdict = _conforms(out.resource, out.profile, run, sub)
+            out.verdict = _conforms(out.resource, out.profile, sub)
         else:
             raise TypeError(f"a rule yielded {out!r}")
     return go_on

@@ -64,6 +64,9 @@ PROFILES = [
     profile("short-family", "Patient", [{"path": "Patient.name.family", "constraint": [
         {"key": "x-2", "severity": "error", "human": "A family name of 5 characters at most",
          "expression": "$this.length() <= 5"}]}]),
+    profile("conforms-to-fixed", "Patient", [{"path": "Patient", "constraint": [
+        {"key": "x-3", "severity": "error", "human": "Conforms to the fixed-gender profile",
+         "expression": "conformsTo('http://x/sd/fixed')"}]}]),
     # differential element that matches nothing: its snapshot cannot be generated
     profile("broken", "Patient", [{"path": "Patient.nonsense", "min": 1}]),
     profile("uses-broken", "Observation", [{"path": "Observation.subject", "type": [
@@ -404,6 +407,14 @@ def test_constraint_on_a_primitive_element(v):
     exactly(v.validate(r, [X + "short-family"]), "error", "invariant", "Patient.name[0].family",
             "Constraint failed: x-2: 'A family name of 5 characters at most'")
     assert found(v.validate(PATIENT, [X + "short-family"])) == []
+
+
+@covers("constraint")
+def test_constraint_with_conforms_to(v):
+    # conformsTo() runs a validation of its own (through the walker's hook, not a rule's call)
+    exactly(v.validate(with_(PATIENT, gender="male"), [X + "conforms-to-fixed"]), "error",
+            "invariant", "Patient", "Constraint failed: x-3")
+    assert found(v.validate(with_(PATIENT, gender="female"), [X + "conforms-to-fixed"])) == []
 
 
 @covers("constraint")
