@@ -203,6 +203,7 @@ class _Draft:
         self.guide_profiles_by_type = base.guide_profiles_by_type
         self.by_type = base.by_type
         self._copied: set[str] = set()
+        self.added_sds: list[str] = []  # urls of the StructureDefinitions added, in order
 
     def _own(self, name: str) -> dict:
         if name not in self._copied:
@@ -223,6 +224,7 @@ class _Draft:
             url = None
         if rt == "StructureDefinition" and url:
             _put(self._own("sds"), url, resource.get("version"), compact_sd(resource))
+            self.added_sds.append(url)
         elif rt == "CodeSystem" and url:
             _put(self._own("cs"), url, resource.get("version"), compact_cs(resource))
         elif rt == "ValueSet" and url:
@@ -332,12 +334,15 @@ class Registry:
         with self._write_lock:
             draft = _Draft(self._state)
             n = 0
-            added_sds = []
+            added_sds = []  # (label of the file, url)
             for label, res in items:
-                if draft.add(res):
-                    n += 1
-                    if res.get("resourceType") == "StructureDefinition":
-                        added_sds.append((label, res["url"]))
+                before = len(draft.added_sds)
+                try:
+                    n += draft.add(res)
+                except Exception as exc:  # a definition the indexes cannot take
+                    raise DefinitionsError(f"{label}: cannot be indexed "
+                                           f"({type(exc).__name__}: {exc})") from None
+                added_sds += [(label, url) for url in draft.added_sds[before:]]
             if not n:
                 return 0
             state = draft.publish()

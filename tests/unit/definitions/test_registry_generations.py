@@ -218,3 +218,20 @@ def test_validating_while_another_thread_adds_definitions():
         sys.setswitchinterval(old)
     assert reg.generation > 3
     assert failures == []
+
+
+def test_broken_profile_inside_a_bundle_file_names_the_file(tmp_path):
+    bad = sd("http://x/bad", elements=[{"path": "Patient.nonsense", "min": 1}])
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": bad}]}
+    (tmp_path / "defs.json").write_text(json.dumps(bundle))
+    with pytest.raises(DefinitionsError) as exc:
+        Registry().load_path(tmp_path / "defs.json")
+    assert "defs.json" in str(exc.value) and "http://x/bad" in str(exc.value)
+
+
+def test_definition_the_indexes_cannot_take_names_the_file(tmp_path):
+    odd = dict(sd("http://x/odd"), snapshot={"element": ["not an element"]})
+    (tmp_path / "odd.json").write_text(json.dumps(odd))
+    with pytest.raises(DefinitionsError) as exc:
+        Registry().load_path(tmp_path / "odd.json")
+    assert "odd.json" in str(exc.value) and "cannot be indexed" in str(exc.value)
