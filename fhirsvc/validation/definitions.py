@@ -58,7 +58,7 @@ class Definitions:
         self._compiled: dict[str, CompiledSD | None] = {}
         self._broken: dict[str, str] = {}
         self._children: dict[Node, dict] = {}
-        self._invariants: dict[Node, dict] = {}
+        self._invariants: dict[tuple, list] = {}
         self._nodes_at: dict[tuple[Node, str], list] = {}
         self._vital: dict[str, str] | None = None
         self.plans: dict = {}  # the walker's rule plans, per (Node, type code) and per Node
@@ -165,14 +165,13 @@ class Definitions:
     def invariants(self, value, node: Node, tcode: str | None) -> list:
         """The constraints a value of node is checked against: the definition it is walked with
         (definition_for) and the invariants of its type."""
-        target = self.definition_for(value, node, tcode)
-        per = self._invariants.get(target)
-        if per is None:
-            per = self._invariants[target] = {}
-        hit = per.get(tcode)
+        target = self.definition_for(value, node, tcode) if tcode == "Extension" else node
+        key = (target, tcode)
+        hit = self._invariants.get(key)
         if hit is None:
             extra = self.children(target, tcode).extra
-            hit = per[tcode] = (target.constraints + extra) if extra else target.constraints
+            hit = self._invariants[key] = (target.constraints + extra) if extra \
+                else target.constraints
         return hit
 
     # ---------------------------------------------------------------- discriminator paths

@@ -58,17 +58,10 @@ def type_(value, element, type_code, location, run):
     if value.__class__ is dict:
         if "resourceType" in value:
             return _resource_type(value, element, type_code, location, run)
-        out = []
         for t in element.types:
             if t.profiles and t.code == type_code:
-                for p in t.profiles:
-                    reason = run.defs.broken(p)
-                    if reason:
-                        out.append(issue("error", "invalid",
-                                         f"The profile {p} (for {element.path}) cannot be used: "
-                                         f"its snapshot cannot be generated: {reason}",
-                                         location, source=p))
-        return out
+                return _type_profiles(t.profiles, element, location, run)
+        return ()
     if type_code is None:
         if element.content_ref:
             return (issue("error", "structure", "The property must be an Object", location), STOP)
@@ -77,6 +70,17 @@ def type_(value, element, type_code, location, run):
         return ()  # the walker reports a resource that is not an object
     return (issue("error", "structure",
                   f"The property must be an Object, not a primitive ({value!r})", location), STOP)
+
+
+def _type_profiles(profiles, element, location, run):
+    out = []
+    for p in profiles:
+        reason = run.defs.broken(p)
+        if reason:
+            out.append(issue("error", "invalid", f"The profile {p} (for {element.path}) cannot "
+                             f"be used: its snapshot cannot be generated: {reason}", location,
+                             source=p))
+    return out
 
 
 def _is_resource_type(type_code, run) -> bool:
