@@ -180,12 +180,17 @@ def _require_one_of(resource: dict, guide: list[str], location: str, run: Run):
 
 # ---------------------------------------------------------------- values
 def walk_value(item, ext, element: Node, tcode, location: str, run: Run):
+    hit = run.defs.plans.get((element, tcode))
+    _walk_planned(item, ext, element, tcode, location, run,
+                  hit if hit is not None else _value_plan(element, tcode, run))
+
+
+def _walk_planned(item, ext, element: Node, tcode, location: str, run: Run, vplan):
     if item.__class__ is dict and not item:
         run.issues.append(issue("error", "invalid", "Object must have some content", location,
                                 "ele-1"))
         return
-    hit = run.defs.plans.get((element, tcode))
-    checks, kind, profiles = hit if hit is not None else _value_plan(element, tcode, run)
+    checks, kind, profiles = vplan
     for check in checks:
         outs = check(item, element, tcode, location, run)
         if outs and not _execute(outs, run):
@@ -219,23 +224,44 @@ def _walk_primitive_part(ext, tcode: str, location: str, run: Run):
         walk_complex(ext, root, tcode, location, run)
 
 
+def _named(ch, run: Run) -> dict:
+    """Per JSON name of a node's children: (element, type code as given by the name, its
+    value type, element-scope checks, value plan). Cached with the children."""
+    named = run.defs.plans.get(ch)
+    if named is None:
+        named = run.defs.plans[ch] = {}
+    return named
+
+
+def _name_plan(named: dict, name: str, kid: tuple, run: Run) -> tuple:
+    child, ct = kid
+    tcode = ct or (child.types[0].code if len(child.types) == 1 else None)
+    hit = named[name] = (child, ct, tcode, _element_plan(child, run),
+                         _value_plan(child, tcode, run))
+    return hit
+
+
 def walk_complex(obj: dict, node: Node, tcode, location: str, run: Run,
                  is_resource: bool = False):
     """The children of an object: JSON names to element definitions, then each element's
     values (element-scope rules, then each value)."""
     ch = run.defs.children(node, tcode)
-    kids = ch.kids
+    named = _named(ch, run)
     issues = run.issues
-    groups: dict[Node, list] = {}  # element -> [(JSON name, type code)]; [] = disallowed type
+    groups: dict[Node, list] = {}  # element -> [(JSON name, name plan)]; [] = disallowed type
     for k in obj:
-        hit = kids.get(k)
+        hit = named.get(k)
+        if hit is None:
+            kid = ch.kids.get(k)
+            if kid is not None:
+                hit = _name_plan(named, k, kid, run)
         if hit is None:
             if k[:1] == "_":
-                hit = kids.get(k[1:])
-                if hit is not None:
-                    ct = hit[1] or (hit[0].types[0].code if len(hit[0].types) == 1 else None)
-                    if ct in PRIMITIVES:
-                        entry = (k[1:], hit[1])
+                kid = ch.kids.get(k[1:])
+                if kid is not None:
+                    hit = named.get(k[1:]) or _name_plan(named, k[1:], kid, run)
+                    if hit[2] in PRIMITIVES:
+                        entry = (k[1:], hit)
                         names = groups.get(hit[0])
                         if names is None:
                             groups[hit[0]] = [entry]
@@ -244,7 +270,7 @@ def walk_complex(obj: dict, node: Node, tcode, location: str, run: Run,
                         continue
             if is_resource and k == "resourceType":
                 continue
-            choice = _choice_for(kids, k)
+            choice = _choice_for(ch.kids, k)
             if choice is not None:
                 # a type the (profiled) choice does not allow: one error, and the element
                 # counts as present
@@ -259,9 +285,9 @@ def walk_complex(obj: dict, node: Node, tcode, location: str, run: Run,
             continue
         names = groups.get(hit[0])
         if names is None:
-            groups[hit[0]] = [(k, hit[1])]
-        elif (k, hit[1]) not in names:
-            names.append((k, hit[1]))
+            groups[hit[0]] = [(k, hit)]
+        elif (k, hit) not in names:
+            names.append((k, hit))
     plans = run.defs.plans
     for child in ch.checked_absent:
         if child not in groups:
@@ -273,34 +299,36 @@ def walk_complex(obj: dict, node: Node, tcode, location: str, run: Run,
     for child, names in groups.items():
         if not names:
             continue
-        checks = plans.get(child)
-        if checks is None:
-            checks = _element_plan(child, run)
+        name, hit = names[0]
+        checks = hit[3]
         if not checks and len(names) == 1 and not child.is_array:
-            name, ct = names[0]
             val = obj.get(name)
             if val is not None and val.__class__ is not list:  # one value, nothing to count
-                walk_value(val, obj.get("_" + name), child,
-                           ct or (child.types[0].code if len(child.types) == 1 else None),
-                           f"{location}.{name}", run)
+                _walk_planned(val, obj.get("_" + name), child, hit[2], f"{location}.{name}", run,
+                              hit[4])
                 continue
         values = _values(obj, child, names, location, run)
         if checks:
             _apply(checks, values, child, None, location, run)
         items, exts, types, locs = values.items, values.exts, values.types, values.locations
-        for i in range(len(items)):
-            walk_value(items[i], exts[i], child, types[i], locs[i], run)
+        if len(names) == 1:
+            vplan, tcode = hit[4], hit[2]
+            for i in range(len(items)):
+                _walk_planned(items[i], exts[i], child, tcode, locs[i], run, vplan)
+        else:
+            for i in range(len(items)):
+                walk_value(items[i], exts[i], child, types[i], locs[i], run)
 
 
 def _values(obj: dict, child: Node, names: list, location: str, run: Run) -> Values:
     if len(names) == 1:  # the usual case: one JSON name
-        name, ct = names[0]
-        tcode = ct or (child.types[0].code if len(child.types) == 1 else None)
+        name, hit = names[0]
+        tcode = hit[2]
         val = obj.get(name)
         if not child.is_array and val is not None and val.__class__ is not list:
             ext = obj.get("_" + name)
             return Values((val,), (ext,), (f"{location}.{name}",), (tcode,), (name,), _ONE)
-        items, exts = _items(obj.get(name), obj.get("_" + name), child, name, location, run,
+        items, exts = _items(val, obj.get("_" + name), child, name, location, run,
                              tcode in PRIMITIVES)
         n = len(items)
         if n == 1:
@@ -310,8 +338,8 @@ def _values(obj: dict, child: Node, names: list, location: str, run: Run) -> Val
         return Values(items, exts or (None,) * n, _locations(location, name, n, child),
                       (tcode,) * n, (name,), (n,))
     all_items, all_exts, locs, types, used, counts = [], [], [], [], [], []
-    for name, ct in names:
-        tcode = ct or (child.types[0].code if len(child.types) == 1 else None)
+    for name, hit in names:
+        tcode = hit[2]
         items, exts = _items(obj.get(name), obj.get("_" + name), child, name, location, run,
                              tcode in PRIMITIVES)
         n = len(items)
