@@ -287,7 +287,12 @@ class Constraint:
             if got is not None:
                 return got
         if self.fn is None:
-            raise NotEvaluable(self.compile_error or "no compiled expression")
+            if self.native is None or self.compile_error:
+                raise NotEvaluable(self.compile_error or "no compiled expression")
+            # a native constraint met a shape it leaves to fhirpathpy: compiled on first need
+            self.fn, self.compile_error = _compile(self.expression)
+            if self.fn is None:
+                raise NotEvaluable(self.compile_error)
         node = focus if isinstance(focus, dict) and "resourceType" in focus else \
             ResourceNode.create_node(focus, self.type_path)
         try:
@@ -325,9 +330,10 @@ def compile_constraint(c: dict, path: str, sd_url: str) -> Constraint | None:
     expr = c.get("expression")
     if not expr:
         return None
-    # native only for the core expression (a profile may reuse a key)
+    # native only for the core expression (a profile may reuse a key); its FHIRPath is
+    # compiled when a shape the native leaves open first needs it
     native = native_for(key, expr)
-    fn, err = _compile(expr)
+    fn, err = _compile(expr) if native is None else (None, None)
     return Constraint(
         key=key, severity=c.get("severity") or "error", human=c.get("human") or "",
         expression=expr, source=c.get("source") or sd_url, type_path=path.replace("[x]", ""),

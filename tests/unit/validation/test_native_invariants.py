@@ -54,8 +54,9 @@ def verdict(c, focus, present, resource):
 
 
 def fhirpathpy_result(c, focus, resource):
-    plain = dataclasses.replace(c, native=None, guard=None)
-    assert plain.fn is not None
+    fn, err = fp._compile(c.expression)
+    assert fn is not None, err
+    plain = dataclasses.replace(c, native=None, guard=None, fn=fn)
     return verdict(plain, focus, None, resource)
 
 
