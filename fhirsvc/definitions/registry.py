@@ -19,6 +19,7 @@ import json
 import tarfile
 import threading
 from pathlib import Path
+from types import MappingProxyType
 from typing import Callable, Iterable
 
 import orjson
@@ -376,17 +377,18 @@ class Registry:
         return n
 
     # ---------------------------------------------------------------- lookups (current state)
+    # read-only views: a state is changed only by building the next one
     @property
-    def sds(self) -> dict:
-        return self._state.sds
+    def sds(self) -> MappingProxyType:
+        return MappingProxyType(self._state.sds)
 
     @property
-    def global_profiles(self) -> dict:
-        return self._state.global_profiles
+    def global_profiles(self) -> MappingProxyType:
+        return MappingProxyType(self._state.global_profiles)
 
     @property
-    def guide_profiles_by_type(self) -> dict:
-        return self._state.guide_profiles_by_type
+    def guide_profiles_by_type(self) -> MappingProxyType:
+        return MappingProxyType(self._state.guide_profiles_by_type)
 
     @property
     def core_urls(self) -> frozenset:

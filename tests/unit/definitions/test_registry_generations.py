@@ -145,6 +145,8 @@ def test_guide_profiles_are_a_new_generation():
     g = reg.generation
     reg.set_guide_profiles({"Patient": ["http://x/a"]})
     assert reg.generation == g + 1 and reg.guide_profiles_by_type["Patient"] == ("http://x/a",)
+    with pytest.raises(TypeError):  # a state is changed only by making the next one
+        reg.guide_profiles_by_type["Patient"] = ("http://x/b",)
 
 
 # ---- additions while other threads validate
