@@ -2,7 +2,8 @@
 
 Validates several files in one run. With --output json: one line per input file,
 {"file": "<path as given>", "outcome": <OperationOutcome>}; otherwise a readable report.
-Exit status 0 when no file has an error or fatal issue, 1 otherwise, 2 on usage errors.
+Exit status 0 when no file has an error or fatal issue, 1 otherwise, 2 on usage errors and
+when the guide or an --ig package cannot be loaded (the message names the file).
 
 Hook: `add_parser(subparsers)` + `main(args)`; standalone: `python -m fhirsvc.validate_cli`.
 """
@@ -53,25 +54,23 @@ def main(args) -> int:
             return int(exc.code or 0) and 2
     import orjson
 
-    from .definitions.registry import Registry, default_registry
+    from .definitions.registry import DefinitionsError, Registry, default_registry
     from .outcomes import operation_outcome
     from .validation import Validator
 
-    if args.ig:
-        registry = Registry()
-        try:
+    try:
+        if args.ig:
+            registry = Registry()
             registry.load_guide()
-        except Exception:
-            pass
-        for path in args.ig:
-            try:
+            for path in args.ig:
                 registry.load_path(path)
-            except (OSError, ValueError) as exc:
-                print(f"cannot load --ig {path}: {exc}", file=sys.stderr)
-                return 2
-    else:
-        registry = default_registry()
-    validator = Validator(strict_profiles=getattr(args, "strict", False), registry=registry)
+        else:
+            registry = default_registry()
+    except DefinitionsError as exc:
+        print(f"cannot load the definitions: {exc}", file=sys.stderr)
+        return 2
+    validator = Validator(registry=registry)
+    strict = getattr(args, "strict", False)
     failed = False
     out = sys.stdout
     for path in args.files:
@@ -82,7 +81,7 @@ def main(args) -> int:
             from .outcomes import Issue
             issues = [Issue("fatal", "not-found", f"Cannot read {path}: {exc.strerror}")]
         else:
-            issues = validator.validate_bytes(raw, args.profile)
+            issues = validator.validate_bytes(raw, args.profile, strict=strict)
         if any(i.severity in ("error", "fatal") for i in issues):
             failed = True
         if args.output == "json":

@@ -46,11 +46,7 @@ def run_cases(shared: Path, verbose: bool) -> tuple[int, int, int, list[str]]:
             steps.append(("profile", prof, prof.get("expected") or {}))
         for step, prof, expected in steps:
             # a fresh registry view per case: supporting files must not leak between cases
-            reg = Registry(load_core=False)
-            reg.sds, reg.cs, reg.vs_expansions = dict(core.sds), dict(core.cs), dict(core.vs_expansions)
-            reg.core_urls = core.core_urls
-            reg._by_type = dict(core._by_type)
-            reg._snapshots = {k: v for k, v in core._snapshots.items() if k in core.core_urls}
+            reg = core.fork()
             for sup in case.get("supporting") or ():
                 reg.load_path(base_dir / sup)
             profiles = []

@@ -55,7 +55,8 @@ def _descendants(cs: dict, root: str, include_self: bool) -> list[str]:
 def expand_valueset(url: str, valuesets: dict, codesystems: dict, _depth: int = 0) -> dict | None:
     """{"codes": {system: [code]}, "open": [system]} or None when the value set is unknown.
 
-    `codesystems` values may be full CodeSystem resources or compact ones (compact_cs).
+    `codesystems` values may be full CodeSystem resources or compact ones (compact_cs); the
+    mapping is only read (registry states share it between threads).
     """
     vs = valuesets.get(url.split("|")[0])
     if vs is None or _depth > 10:
@@ -74,7 +75,6 @@ def expand_valueset(url: str, valuesets: dict, codesystems: dict, _depth: int = 
             return None
         if "codes" not in cs:
             cs = compact_cs(cs)
-            codesystems[system] = cs
         if cs.get("content") not in (None, "complete"):
             return None
         return cs

@@ -36,6 +36,7 @@ class ConformanceSync:
                 return 0
             changed = uow.resources.changed_since(CONFORMANCE_TYPES, self._mark)
             applied = 0
+            definitions = []
             for stored in changed:
                 if stored.deleted:
                     continue  # registries keep what they learnt; documented limitation
@@ -46,7 +47,9 @@ class ConformanceSync:
                     continue
                 if stored.resource_type == "ValueSet":
                     self.search_registry.add_valueset(resource)  # range expansion order
-                self.definitions.add(resource)  # recompiles what depends on it
-                applied += 1
+                definitions.append(resource)
+            # one new generation of the definitions for the whole catch-up (validations in
+            # other threads keep the generation they started with)
+            applied += self.definitions.add_all(definitions) if definitions else 0
             self._mark = max([mark] + [s.last_updated for s in changed])
         return applied

@@ -1,10 +1,12 @@
-"""Validation seam: `Validator.validate(resource, profiles) -> list[Issue]`.
+"""Validation seam: `Validator.validate(resource, profiles, *, strict=False) -> list[Issue]`.
 
 Every write goes through `Validator.validate` before anything is stored. The validator is
 profile-aware and driven by the official R4 definitions (fhirsvc.definitions): structure and
 primitive formats, cardinality, fixed/pattern values, min/max, bindings, code systems,
-FHIRPath invariants, slicing, extensions, references, profiles (meta.profile, the guide's
-global/strict profiles, the core vital-signs profiles applied implicitly).
+invariants, slicing, extensions, references, profiles (meta.profile, the guide's global
+profiles, in strict runs the guide's profile for the type, the core vital-signs profiles
+applied implicitly). Design: docs/validation.md (walker, rule table, native invariants,
+registry generations).
 
 Library use:
     from fhirsvc.validation import validate
@@ -15,11 +17,15 @@ issues inside entries are located as `Bundle.entry[3].resource.name`.
 """
 from __future__ import annotations
 
+import threading
 from typing import Sequence
 
+from ..definitions.registry import default_registry
 from ..outcomes import Issue, error, operation_outcome, sort_issues
-from .engine import Engine
+from . import walker
+from .definitions import Definitions
 from .parse import parse_json
+from .run import Run
 
 
 def _dedupe(issues: list[Issue]) -> list[Issue]:
@@ -34,54 +40,61 @@ def _dedupe(issues: list[Issue]) -> list[Issue]:
 
 
 class Validator:
-    """Validates resources against R4 and profiles; one per configuration, reused."""
+    """Validates resources against R4 and profiles with one registry; reused, thread-safe.
 
-    def __init__(self, strict_profiles: bool = False, registry=None):
-        if registry is None:
-            from ..definitions.registry import default_registry
-            registry = default_registry()
-        self.strict_profiles = strict_profiles
-        self.registry = registry
-        self.engine = Engine.for_registry(registry)
+    Each validation reads one registry generation (`registry.state`), so conformance
+    resources added meanwhile by other threads apply from the next validation on."""
+
+    def __init__(self, registry=None):
+        self.registry = registry if registry is not None else default_registry()
 
     def validate(self, resource: dict, profiles: Sequence[str] = (), *,
-                 strict: bool | None = None) -> list[Issue]:
+                 strict: bool = False) -> list[Issue]:
         """Issues for one resource; expressions start at its resourceType. Stable order.
-        `strict`: the guide's profiles are required for the types it profiles (per call)."""
+
+        strict: the guide's profiles are required for the types it profiles, and an unknown
+        profile is an error (not a warning)."""
         if not isinstance(resource, dict):
             return [error("structure", "A resource must be a JSON object")]
-        strict = self.strict_profiles if strict is None else strict
-        issues = self.engine.validate(resource, tuple(profiles), strict=strict)
-        return sort_issues(_dedupe(issues))
+        state = self.registry.state
+        run = Run(state, Definitions.of(state), strict)
+        return sort_issues(_dedupe(walker.validate(resource, tuple(profiles), run)))
 
-    def validate_bytes(self, raw: bytes | str, profiles: Sequence[str] = ()) -> list[Issue]:
+    def validate_bytes(self, raw: bytes | str, profiles: Sequence[str] = (), *,
+                       strict: bool = False) -> list[Issue]:
         """JSON text in: syntax errors (with line and column) are fatal issues."""
         resource, issues = parse_json(raw)
         if resource is None:
             return issues
-        return self.validate(resource, profiles)
+        return self.validate(resource, profiles, strict=strict)
 
-    def outcome(self, resource: dict | bytes | str, profiles: Sequence[str] = ()) -> dict:
+    def outcome(self, resource: dict | bytes | str, profiles: Sequence[str] = (), *,
+                strict: bool = False) -> dict:
         if isinstance(resource, (bytes, bytearray, str)):
-            issues = self.validate_bytes(resource, profiles)
+            issues = self.validate_bytes(resource, profiles, strict=strict)
         else:
-            issues = self.validate(resource, profiles)
+            issues = self.validate(resource, profiles, strict=strict)
         return operation_outcome(issues, "No issues detected during validation")
 
 
 _default: Validator | None = None
+_default_lock = threading.Lock()
 
 
 def default_validator() -> Validator:
+    """The validator of the process-wide registry (R4 core + the project's guide)."""
     global _default
     if _default is None:
-        _default = Validator()
+        with _default_lock:
+            if _default is None:
+                _default = Validator()
     return _default
 
 
-def validate(resource: dict | bytes | str, profiles: Sequence[str] = ()) -> dict:
+def validate(resource: dict | bytes | str, profiles: Sequence[str] = (), *,
+             strict: bool = False) -> dict:
     """OperationOutcome for a resource (dict or JSON bytes), with the process-wide registry."""
-    return default_validator().outcome(resource, profiles)
+    return default_validator().outcome(resource, profiles, strict=strict)
 
 
 __all__ = ["Validator", "validate", "default_validator"]

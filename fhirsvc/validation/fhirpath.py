@@ -2,13 +2,14 @@
 
 fhirpathpy does the real FHIRPath. The project supplies what it lacks (hasValue(), resolve()
 inside the resource or bundle, htmlChecks(), conformsTo(), memberOf()) through fhirpathpy's
-`userInvocationTable`. The hottest invariants (ele-1 on every element, ext-1 on every
-extension) are checked natively by the walker; a cheap syntactic guard skips evaluating
-invariants that are trivially true because the element they start from is absent
+`userInvocationTable`; they read the run they serve from context variables the walker sets
+(this module imports nothing of the walker). The hottest invariants have native versions
+(invariants.NATIVE, each beside the expression it replaces); a cheap syntactic guard skips
+evaluating invariants that are trivially true because the element they start from is absent
 (`x.empty() or ...`, `x.exists() implies ...`, `x.where(...).empty()`, `x.all(...)`), which
-is most of them on most instances. The Bundle invariants (bdl-*) have native versions with
-fhirpathpy's semantics (NATIVE_FUNCTIONS), and resolve() inside a bundle uses an index built
-once per validated bundle (BundleIndex).
+is most of them on most instances; resolve() inside a bundle uses an index built once per
+validated bundle (BundleIndex). The compiled expressions and guards are pure functions of the
+expression text, in bounded LRU caches.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from fhirpathpy.engine.nodes import ResourceNode
 from fhirpathpy.models import models as _fp_models
 
 from .. import fhirpath_text
+from .invariants import Native, native_for
 
 _MODEL = _fp_models["r4"]
 
@@ -30,25 +32,21 @@ _MODEL = _fp_models["r4"]
 current_root: contextvars.ContextVar = contextvars.ContextVar("fhirsvc_fp_root", default=None)
 current_bundle: contextvars.ContextVar = contextvars.ContextVar("fhirsvc_fp_bundle", default=None)
 current_registry: contextvars.ContextVar = contextvars.ContextVar("fhirsvc_fp_registry", default=None)
+# (resource, profile url) -> bool: whether a resource conforms to a profile, for conformsTo()
+current_conformance: contextvars.ContextVar = contextvars.ContextVar("fhirsvc_fp_conformance",
+                                                                     default=None)
 # [bundle, BundleIndex | None] for the bundle being validated (the index is built on first use)
 current_bundle_index: contextvars.ContextVar = contextvars.ContextVar("fhirsvc_fp_bundle_index",
                                                                       default=None)
-
-# Checked natively by rules.check_constraints (they are on nearly every instance: every
-# element, extension, Period, Reference, Quantity, resource).
-# dom-3 also because fhirpathpy refuses its `descendants().as(canonical)` (as() on a
-# collection), which the reference validator accepts.
-NATIVE_KEYS = {"ele-1", "ext-1", "per-1", "ref-1", "qty-3", "dom-6", "dom-3"}
-_NATIVE_MARKERS = {"ele-1": "hasValue()", "ext-1": "extension.exists()", "per-1": "start",
-                   "ref-1": "startsWith('#')", "qty-3": "code.empty() or system.exists()",
-                   "dom-6": "text.`div`.exists()", "dom-3": "contained.where("}
 
 
 def _has_value(inputs):
     return len(inputs) == 1 and inputs[0] is not None and not isinstance(inputs[0], (dict, list))
 
 
-def _resolve_one(ref):
+def resolve_reference(ref):
+    """The resource a reference (or Reference) points to in the run's resource ('#id') or
+    bundle, else None."""
     if isinstance(ref, dict):
         ref = ref.get("reference")
     if not isinstance(ref, str):
@@ -125,27 +123,27 @@ class BundleIndex:
 def _resolve(inputs):
     out = []
     for i in inputs:
-        r = _resolve_one(i)
+        r = resolve_reference(i)
         if r is not None:
             out.append(r)
     return out
 
 
 def _html_checks(inputs):
-    # The xhtml content rules (no scripts, no active content) are checked by the walker on
-    # Narrative.div; here the invariant only needs a boolean.
-    return [all(isinstance(i, str) and "<script" not in i.lower() for i in inputs)]
+    # The xhtml content rules (no scripts, no active content) are the narrative rule's
+    # (rules/resources.py), which reports them once with a message of its own; txt-1 and
+    # txt-2 (htmlChecks() on Narrative.div) hold for any string.
+    return [all(isinstance(i, str) for i in inputs)]
 
 
 def _conforms_to(inputs, url):
-    reg = current_registry.get()
-    if reg is None or not inputs:
+    conforms = current_conformance.get()
+    if conforms is None or not inputs:
         return []
-    from . import engine
     res = inputs[0]
     if not isinstance(res, dict):
         return [False]
-    return [not any(i.is_error for i in engine.Engine.for_registry(reg).validate(res, (url,)))]
+    return [bool(conforms(res, url))]
 
 
 def _member_of(inputs, url):
@@ -262,230 +260,8 @@ def _ends_with_all(e: str) -> bool:
     return False
 
 
-# ------------------------------------------------------------------ native Bundle invariants
-# The Bundle invariants walk every entry; evaluated by fhirpathpy over a whole transaction
-# bundle they cost more than the rest of the validation of the bundle. They are computed
-# natively here with the semantics fhirpathpy gives the exact core expressions (including its
-# three-valued logic: an empty result is no violation, `all()` fails on an empty criterion).
-# A native function returns True / False, or None when the instance has a shape it does not
-# model (JSON nulls, `_x` primitive extensions, wrong JSON types): the expression is then
-# evaluated by fhirpathpy as before. tests/unit/validation/test_native_invariants.py compares
-# every one with fhirpathpy.
-_ODD = object()  # a value shape the native functions leave to fhirpathpy
-
-
-def _prim(obj: dict, key: str):
-    """A string primitive child: its value, None when absent, _ODD otherwise."""
-    if "_" + key in obj:
-        return _ODD
-    if key not in obj:
-        return None
-    v = obj[key]
-    return v if isinstance(v, str) else _ODD
-
-
-def _child(obj: dict, key: str):
-    """A single complex child: the dict, None when absent, _ODD otherwise."""
-    if "_" + key in obj:
-        return _ODD
-    if key not in obj:
-        return None
-    v = obj[key]
-    return v if isinstance(v, dict) else _ODD
-
-
-def _entries(bundle: dict):
-    """Bundle.entry as a list of dicts ([] when absent), or None for another shape."""
-    if "_entry" in bundle:
-        return None
-    es = bundle.get("entry", _ODD if "entry" in bundle else None)
-    if es is None:
-        return []
-    if not isinstance(es, list) or not all(isinstance(e, dict) for e in es):
-        return None
-    return es
-
-
-def _bdl_1(b, resource):
-    # total.empty() or (type = 'searchset') or (type = 'history')
-    if "_total" in b or ("total" in b and (b["total"] is None or isinstance(b["total"], (list, dict)))):
-        return None
-    if "total" not in b:
-        return True
-    t = _prim(b, "type")
-    if t is _ODD:
-        return None
-    return t is None or t in ("searchset", "history")
-
-
-def _bdl_2(b, resource):
-    # entry.search.empty() or (type = 'searchset')
-    es = _entries(b)
-    if es is None:
-        return None
-    search = False
-    for e in es:
-        s = _child(e, "search")
-        if s is _ODD:
-            return None
-        search = search or s is not None
-    if not search:
-        return True
-    t = _prim(b, "type")
-    if t is _ODD:
-        return None
-    return t is None or t == "searchset"
-
-
-def _entries_all_exist(child: str, types: tuple):
-    # entry.all(<child>.exists() = (%resource.type = 'a' or %resource.type = 'b' ...))
-    def check(b, resource):
-        es = _entries(b)
-        if es is None or not isinstance(resource, dict):
-            return None
-        if not es:
-            return True
-        t = _prim(resource, "type")
-        if t is _ODD:
-            return None
-        want = None if t is None else t in types
-        for e in es:
-            c = _child(e, child)
-            if c is _ODD:
-                return None
-            if want is None or (c is not None) != want:
-                return False  # an empty criterion fails all() too
-        return True
-    return check
-
-
-def _bdl_7(b, resource):
-    # (type = 'history') or entry.where(fullUrl.exists())
-    #     .select(fullUrl&resource.meta.versionId).isDistinct()
-    t = _prim(b, "type")
-    if t is _ODD:
-        return None
-    if t == "history":
-        return True
-    es = _entries(b)
-    if es is None:
-        return None
-    seen = set()
-    distinct = True
-    for e in es:
-        full = _prim(e, "fullUrl")
-        if full is _ODD:
-            return None
-        if full is None:
-            continue
-        vid = None
-        res = _child(e, "resource")
-        if res is _ODD:
-            return None
-        if res is not None:
-            meta = _child(res, "meta")
-            if meta is _ODD:
-                return None
-            if meta is not None:
-                vid = _prim(meta, "versionId")
-                if vid is _ODD:
-                    return None
-        k = full + (vid or "")
-        if k in seen:
-            distinct = False
-        seen.add(k)
-    # type absent: empty or false is empty, which is no violation
-    return distinct or t is None
-
-
-def _bdl_8(e, resource):
-    # fullUrl.contains('/_history/').not()
-    full = _prim(e, "fullUrl")
-    if full is _ODD:
-        return None
-    return full is None or "/_history/" not in full
-
-
-def _bdl_9(b, resource):
-    # type = 'document' implies (identifier.system.exists() and identifier.value.exists())
-    t = _prim(b, "type")
-    if t is _ODD:
-        return None
-    if t != "document":
-        return True
-    ident = _child(b, "identifier")
-    if ident is _ODD:
-        return None
-    if ident is None:
-        return False
-    sy, va = _prim(ident, "system"), _prim(ident, "value")
-    if sy is _ODD or va is _ODD:
-        return None
-    return sy is not None and va is not None
-
-
-def _bdl_10(b, resource):
-    # type = 'document' implies (timestamp.hasValue())
-    t = _prim(b, "type")
-    if t is _ODD:
-        return None
-    if t != "document":
-        return True
-    ts = _prim(b, "timestamp")
-    if ts is _ODD:
-        return None
-    return ts is not None
-
-
-def _first_entry_is(btype: str, rtype: str):
-    # type = '<btype>' implies entry.first().resource.is(<rtype>)
-    def check(b, resource):
-        t = _prim(b, "type")
-        if t is _ODD:
-            return None
-        if t != btype:
-            return True
-        es = _entries(b)
-        if es is None:
-            return None
-        if not es:
-            return True  # empty implies: no violation
-        res = _child(es[0], "resource")
-        if res is _ODD or (res is not None and not isinstance(res.get("resourceType"), str)):
-            return None
-        return res is None or res["resourceType"] == rtype
-    return check
-
-
-# key -> (the core R4 expression it implements, the function); used only for that expression
-NATIVE_FUNCTIONS: dict[str, tuple[str, Callable]] = {
-    "bdl-1": ("total.empty() or (type = 'searchset') or (type = 'history')", _bdl_1),
-    "bdl-2": ("entry.search.empty() or (type = 'searchset')", _bdl_2),
-    "bdl-3": ("entry.all(request.exists() = (%resource.type = 'batch' or %resource.type = "
-              "'transaction' or %resource.type = 'history'))",
-              _entries_all_exist("request", ("batch", "transaction", "history"))),
-    "bdl-4": ("entry.all(response.exists() = (%resource.type = 'batch-response' or "
-              "%resource.type = 'transaction-response' or %resource.type = 'history'))",
-              _entries_all_exist("response", ("batch-response", "transaction-response",
-                                              "history"))),
-    "bdl-7": ("(type = 'history') or entry.where(fullUrl.exists()).select(fullUrl&resource."
-              "meta.versionId).isDistinct()", _bdl_7),
-    "bdl-8": ("fullUrl.contains('/_history/').not()", _bdl_8),
-    "bdl-9": ("type = 'document' implies (identifier.system.exists() and "
-              "identifier.value.exists())", _bdl_9),
-    "bdl-10": ("type = 'document' implies (timestamp.hasValue())", _bdl_10),
-    "bdl-11": ("type = 'document' implies entry.first().resource.is(Composition)",
-               _first_entry_is("document", "Composition")),
-    "bdl-12": ("type = 'message' implies entry.first().resource.is(MessageHeader)",
-               _first_entry_is("message", "MessageHeader")),
-}
-
-
-def native_function(key: str, expression: str) -> Callable | None:
-    hit = NATIVE_FUNCTIONS.get(key)
-    if hit is None or " ".join(expression.split()) != hit[0]:
-        return None
-    return hit[1]
+class NotEvaluable(Exception):
+    """fhirpathpy cannot compile or evaluate a constraint (not the instance's fault)."""
 
 
 @dataclass
@@ -498,24 +274,31 @@ class Constraint:
     type_path: str
     fn: Callable | None
     guard: Callable | None
-    native: Callable | None = None  # (focus, resource) -> True / False / None (use fn)
+    native: Native | None = None
+    compile_error: str | None = None
 
-    def evaluate(self, focus, present: frozenset | set | None, resource) -> bool | None:
-        """True when satisfied, False when violated, None when it could not be evaluated."""
+    def evaluate(self, focus, present: frozenset | set | None, resource) -> bool:
+        """True when satisfied, False when violated; NotEvaluable when fhirpathpy cannot
+        compile or run the expression."""
         if self.guard is not None and present is not None and self.guard(present):
             return True
         if self.native is not None:
-            got = self.native(focus, resource)
+            got = self.native.check(focus, resource)
             if got is not None:
                 return got
         if self.fn is None:
-            return None
+            if self.native is None or self.compile_error:
+                raise NotEvaluable(self.compile_error or "no compiled expression")
+            # a native constraint met a shape it leaves to fhirpathpy: compiled on first need
+            self.fn, self.compile_error = _compile(self.expression)
+            if self.fn is None:
+                raise NotEvaluable(self.compile_error)
         node = focus if isinstance(focus, dict) and "resourceType" in focus else \
             ResourceNode.create_node(focus, self.type_path)
         try:
             res = self.fn(node, {"resource": resource, "rootResource": resource})
-        except Exception:  # unsupported function or engine error: not the instance's fault
-            return None
+        except Exception as exc:  # an engine limit, reported by the rule as such
+            raise NotEvaluable(f"{type(exc).__name__}: {exc}"[:200]) from None
         # violated only when the result is false; an empty result is not a violation
         if not res:
             return True
@@ -523,18 +306,22 @@ class Constraint:
 
 
 @lru_cache(maxsize=4096)
-def _compiled(expression: str):
+def _compile(expression: str) -> tuple[Callable | None, str | None]:
     try:
-        return fhirpathpy.compile(expression, _MODEL, _OPTIONS)
-    except Exception:
-        return None
+        return fhirpathpy.compile(expression, _MODEL, _OPTIONS), None
+    except Exception as exc:  # fhirpathpy's parser raises several types
+        return None, f"{type(exc).__name__}: {exc}"[:200]
+
+
+def _compiled(expression: str):
+    return _compile(expression)[0]
 
 
 @lru_cache(maxsize=4096)
 def _guard_cached(expression: str):
     try:
         return _guard(expression)
-    except Exception:
+    except Exception:  # no guard is always correct: the expression is then evaluated
         return None
 
 
@@ -543,11 +330,11 @@ def compile_constraint(c: dict, path: str, sd_url: str) -> Constraint | None:
     expr = c.get("expression")
     if not expr:
         return None
-    # native only when the expression is the core one (a profile may reuse a key)
-    native = key in NATIVE_KEYS and _NATIVE_MARKERS[key] in expr
-    type_path = path.replace("[x]", "")
+    # native only for the core expression (a profile may reuse a key); its FHIRPath is
+    # compiled when a shape the native leaves open first needs it
+    native = native_for(key, expr)
+    fn, err = _compile(expr) if native is None else (None, None)
     return Constraint(
         key=key, severity=c.get("severity") or "error", human=c.get("human") or "",
-        expression=expr, source=c.get("source") or sd_url, type_path=type_path,
-        fn=None if native else _compiled(expr), guard=None if native else _guard_cached(expr),
-        native=native_function(key, expr))
+        expression=expr, source=c.get("source") or sd_url, type_path=path.replace("[x]", ""),
+        fn=fn, guard=None if native else _guard_cached(expr), native=native, compile_error=err)

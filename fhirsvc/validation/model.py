@@ -4,7 +4,9 @@ A Node is one ElementDefinition prepared for the walker: JSON property names of 
 (choices expanded: value[x] -> valueQuantity ...), cardinality, whether the JSON shape is an
 array (from the base definition), fixed/pattern/min/max values, binding, compiled constraints,
 slicing and slices. Children that a snapshot does not unfold come from the element's type
-(or type profile) and are looked up lazily.
+(or type profile) and are looked up lazily (definitions.Definitions.children). Nodes hold no
+caches: a node is compared and hashed by identity, and what is derived from it lives in the
+Definitions of its registry generation.
 """
 from __future__ import annotations
 
@@ -59,7 +61,6 @@ class Node:
     has_explicit: bool = False
     sd_url: str = ""
     model: "CompiledSD | None" = None
-    _kids_cache: dict = field(default_factory=dict)
 
     @property
     def type_codes(self) -> list[str]:

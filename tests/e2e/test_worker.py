@@ -24,7 +24,7 @@ from jobs_support import (expected_rows, index_rows, patient, store_site_param, 
 from fhirsvc.bootstrap import build  # noqa: E402
 from fhirsvc.config import Config  # noqa: E402
 from fhirsvc.jobs import JobQueue  # noqa: E402
-from fhirsvc.server_process import ROOT, Server  # noqa: E402
+from tools.server_process import ROOT, Server  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 

@@ -53,3 +53,26 @@ def test_conformance_targets(capsys):
     from tools import conformance
     assert conformance.main(["--shared", str(SHARED)]) == 0
     assert "TARGETS MET" in capsys.readouterr().out
+
+
+def test_cli_broken_ig_stops_with_the_file_named(tmp_path, capsys):
+    bad = _write(tmp_path, "broken-sd.json", '{"resourceType": "StructureDefinition",')
+    pat = _write(tmp_path, "p.json", {"resourceType": "Patient"})
+    assert validate_cli.main(["--ig", bad, pat]) == 2
+    err = capsys.readouterr().err
+    assert "broken-sd.json" in err and "not valid JSON" in err
+    unsnapshottable = _write(tmp_path, "sd.json", {
+        "resourceType": "StructureDefinition", "url": "http://x/sd/bad", "type": "Patient",
+        "kind": "resource", "derivation": "constraint",
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Patient",
+        "differential": {"element": [{"path": "Patient.nonsense", "min": 1}]}})
+    assert validate_cli.main(["--ig", unsnapshottable, pat]) == 2
+    err = capsys.readouterr().err
+    assert "sd.json" in err and "http://x/sd/bad" in err and "Patient.nonsense" in err
+
+
+def test_cli_strict_is_per_run(tmp_path):
+    pat = _write(tmp_path, "p.json", {"resourceType": "Patient",
+                                      "meta": {"profile": ["http://example.org/unknown"]}})
+    assert validate_cli.main([pat]) == 0
+    assert validate_cli.main(["--strict", pat]) == 1

@@ -1,7 +1,10 @@
-"""The Bundle invariants computed natively (fhirpath.NATIVE_FUNCTIONS) and the bundle reference
-index: each native result is compared with what fhirpathpy gives for the expression read from
-the R4 definitions, on instances that keep the invariant, break it, and have shapes the native
-code leaves to fhirpathpy (nulls, `_x` extensions, wrong JSON types)."""
+"""The native invariants (invariants.NATIVE) against fhirpathpy, driven from the table.
+
+Every entry is compared with what fhirpathpy gives for the expression it replaces (as compiled
+from the R4 definitions, for the Bundle ones), on instances that keep the invariant, break it,
+and have shapes the native code leaves to fhirpathpy (nulls, `_x` extensions, wrong JSON types).
+Where an entry says it `differs`, the deviation is shown case by case. Also: the bundle
+reference index."""
 from __future__ import annotations
 
 import copy
@@ -12,7 +15,9 @@ import pytest
 from fhirsvc.definitions.registry import Registry
 from fhirsvc.validation import Validator
 from fhirsvc.validation import fhirpath as fp
-from fhirsvc.validation.rules import _present
+from fhirsvc.validation.definitions import Definitions
+from fhirsvc.validation.invariants import NATIVE, native_for
+from fhirsvc.validation.rules.constraints import present_names
 
 CORE = "http://hl7.org/fhir/StructureDefinition/"
 
@@ -23,33 +28,158 @@ def v():
 
 
 @pytest.fixture(scope="module")
-def constraints(v):
-    """key -> Constraint, as compiled from the core Bundle definition."""
-    cs = v.engine.compiled(CORE + "Bundle")
-    return {c.key: c for n in cs.by_id.values() for c in n.constraints
-            if c.key.startswith("bdl-")}
+def core_constraints(v):
+    """key -> the Constraint compiled from the core definition that carries it."""
+    defs = Definitions.of(v.registry.state)
+    out = {}
+    for t in ("Bundle", "Period", "Reference", "Quantity", "Range", "Extension", "Observation",
+              "CodeableConcept", "vitalsigns"):
+        for n in defs.compiled(CORE + t).by_id.values():
+            for c in n.constraints:
+                out.setdefault(c.key, c)
+    return out
+
+
+@pytest.fixture(scope="module")
+def constraints(core_constraints):
+    return {k: c for k, c in core_constraints.items() if k.startswith("bdl-")}
+
+
+def verdict(c, focus, present, resource):
+    """True / False, or fp.NotEvaluable (the class) when fhirpathpy cannot evaluate it."""
+    try:
+        return c.evaluate(focus, present, resource)
+    except fp.NotEvaluable:
+        return fp.NotEvaluable
 
 
 def fhirpathpy_result(c, focus, resource):
-    plain = dataclasses.replace(c, native=None, guard=None)
-    assert plain.fn is not None
-    return plain.evaluate(focus, None, resource)
+    fn, err = fp._compile(c.expression)
+    assert fn is not None, err
+    plain = dataclasses.replace(c, native=None, guard=None, fn=fn)
+    return verdict(plain, focus, None, resource)
 
 
 def check(c, focus, resource=None, native_decides=True):
     """Native == fhirpathpy; returns the verdict."""
     resource = focus if resource is None else resource
     want = fhirpathpy_result(c, focus, resource)
-    got_native = c.native(focus, resource)
+    got_native = c.native.check(focus, resource)
     if native_decides:
         assert got_native is not None, "expected the native function to decide"
     else:
         assert got_native is None, "expected the native function to defer to fhirpathpy"
-    # as the walker calls it (guard, then native, then fhirpathpy)
-    assert c.evaluate(focus, _present(focus), resource) == want
+    # as the rule calls it when the native defers (guard, then native, then fhirpathpy)
+    assert verdict(c, focus, present_names(focus), resource) == want
     if got_native is not None:
         assert got_native == want, (c.key, focus, got_native, want)
     return want
+
+
+def test_every_native_is_attached_to_its_core_expression(core_constraints):
+    assert set(NATIVE) <= set(core_constraints)
+    for key, entry in NATIVE.items():
+        c = core_constraints[key]
+        assert " ".join(c.expression.split()) == entry.expression, key
+        assert c.native is entry, key
+    # another expression under a native key stays with fhirpathpy
+    assert native_for("bdl-1", "total.empty()") is None
+    assert native_for("ele-1", "hasValue()") is None
+
+
+# ---- elements and data types: (focus, %resource, FHIR type) per entry
+OBS = {"resourceType": "Observation", "status": "final", "code": {"text": "x"}}
+CONTAINER = dict(OBS, contained=[{"resourceType": "Patient", "id": "p"}])
+EXT = {"url": "http://x/e"}
+Q = {"system": "http://unitsofmeasure.org", "code": "mg"}
+AGREE = {  # cases where the native verdict is fhirpathpy's
+    "ele-1": [({"text": "x"}, OBS, "CodeableConcept", True),
+              ({"id": "a"}, OBS, "CodeableConcept", False),
+              ({"id": "a", "coding": [{"code": "x"}]}, OBS, "CodeableConcept", True)],
+    "ext-1": [(dict(EXT, valueString="a"), OBS, "Extension", True),
+              (dict(EXT, extension=[dict(EXT, valueString="a")]), OBS, "Extension", True),
+              (EXT, OBS, "Extension", False),
+              (dict(EXT, valueString="a", extension=[dict(EXT, valueString="b")]), OBS,
+               "Extension", False)],
+    "per-1": [({"start": "2020-01-01", "end": "2020-01-02"}, OBS, "Period", True),
+              ({"start": "2020-01-02", "end": "2020-01-01"}, OBS, "Period", False),
+              ({"start": "2020-01-01T10:00:00Z", "end": "2020-01-01T09:00:00Z"}, OBS, "Period",
+               False),
+              ({"start": "2020-01-01"}, OBS, "Period", True)],
+    "rng-2": [({"low": dict(Q, value=3)}, OBS, "Range", True),
+              ({"high": dict(Q, value=3)}, OBS, "Range", True)],
+    "ref-1": [({"reference": "#p"}, CONTAINER, "Reference", True),
+              ({"reference": "#"}, CONTAINER, "Reference", True),
+              ({"reference": "#q"}, CONTAINER, "Reference", False),
+              ({"reference": "Patient/1"}, OBS, "Reference", True)],
+    "qty-3": [(Q, OBS, "Quantity", True), ({"code": "mg"}, OBS, "Quantity", False),
+              ({"value": 1}, OBS, "Quantity", True)],
+    "dom-3": [],  # fhirpathpy cannot evaluate it: see DIFFER
+    "vs-1": [("2024-03-02T09:30:10+01:00", OBS, "Observation.effective", True),
+             ({"start": "2024"}, OBS, "Observation.effective", True)],
+    "dom-6": [(OBS, OBS, "Observation", False),
+              (dict(OBS, text={"status": "generated", "div": "<div>x</div>"}), OBS,
+               "Observation", True)],
+}
+# where the native verdict deliberately differs: (focus, %resource, type, native verdict)
+REFERRED = dict(CONTAINER, subject={"reference": "#p"})
+DIFFER = {
+    "ele-1": [({"coding": []}, OBS, "CodeableConcept", True),
+              ({"_text": {"extension": [dict(EXT, valueString="a")]}}, OBS, "CodeableConcept",
+               True)],
+    "per-1": [({"start": "2020-01", "end": "2020-01-05"}, OBS, "Period", False)],
+    "rng-2": [({"low": dict(Q, value=1), "high": dict(Q, value=2)}, OBS, "Range", True),
+              ({"low": dict(Q, value=3), "high": dict(Q, value=2)}, OBS, "Range", False)],
+    "vs-1": [("2024-03", OBS, "Observation.effective", False)],
+    "dom-3": [(REFERRED, REFERRED, "Observation", True),
+              (CONTAINER, CONTAINER, "Observation", False)],
+}
+UNDECIDED = {  # shapes the native leaves to fhirpathpy
+    "ext-1": [dict(EXT, valueString=None)],
+    "per-1": [{"start": "2020-01-01", "_end": {"extension": []}}],
+    "ref-1": [{"reference": ["#p"]}],
+    "qty-3": [{"code": "mg", "_system": {}}],
+    "rng-2": [{"low": dict(Q, value=1), "high": {"value": 2, "code": "g"}}],
+    "dom-6": [dict(OBS, text=[{"div": "<div/>"}])],
+    "vs-1": [7],
+}
+
+
+def _plain(key, type_path):
+    fn, err = fp._compile(NATIVE[key].expression)
+    assert err is None or key == "dom-3"
+    return fp.Constraint(key, "error", "", NATIVE[key].expression, "", type_path, fn, None,
+                         NATIVE[key])
+
+
+@pytest.mark.parametrize("key", sorted(k for k in NATIVE if not k.startswith("bdl-")))
+def test_native_agrees_with_fhirpathpy(key):
+    assert key in AGREE, f"{key}: add comparison cases"
+    for focus, resource, tp, want in AGREE[key]:
+        c = _plain(key, tp)
+        got = fhirpathpy_result(c, focus, resource)
+        assert got == want, (key, focus, got)
+        assert c.native.check(focus, resource) == want, (key, focus)
+    for focus in UNDECIDED.get(key, ()):
+        assert NATIVE[key].check(focus, OBS) is None, (key, focus)
+
+
+@pytest.mark.parametrize("key", sorted(k for k in NATIVE if not k.startswith("bdl-")))
+def test_native_differs_only_where_the_table_says(key):
+    entry = NATIVE[key]
+    assert bool(entry.differs) == bool(DIFFER.get(key)), key
+    for focus, resource, tp, native_verdict in DIFFER.get(key, ()):
+        c = _plain(key, tp)
+        fhirpathpy = fhirpathpy_result(c, focus, resource)
+        assert entry.check(focus, resource) == native_verdict
+        assert fhirpathpy != native_verdict, (key, focus, fhirpathpy)
+
+
+def test_dom_3_explains_each_unmatched_resource():
+    r = dict(OBS, contained=[{"resourceType": "Patient", "id": "a"},
+                             {"resourceType": "Patient", "id": "b"}],
+             subject={"reference": "#b"})
+    assert NATIVE["dom-3"].explain(r, r) == ["unmatched: a"]
 
 
 def B(type_=None, entries=None, **kw):
@@ -65,15 +195,6 @@ def B(type_=None, entries=None, **kw):
 PAT = {"resourceType": "Patient", "id": "p1"}
 REQ = {"method": "POST", "url": "Patient"}
 RESP = {"status": "201"}
-
-
-def test_native_attached_to_core_expressions(constraints):
-    for key, (expr, _fn) in fp.NATIVE_FUNCTIONS.items():
-        c = constraints[key]
-        assert " ".join(c.expression.split()) == expr
-        assert c.native is not None, key
-    # another expression under a native key stays with fhirpathpy
-    assert fp.native_function("bdl-1", "total.empty()") is None
 
 
 def test_bdl_1(constraints):
@@ -243,12 +364,12 @@ def test_resolve_uses_index_of_current_bundle_only():
     tb = fp.current_bundle.set(b)
     other = fp.current_bundle_index.set([{"entry": []}, None])  # another bundle's holder
     try:
-        assert fp._resolve_one("urn:uuid:aa") is b["entry"][2]["resource"]
+        assert fp.resolve_reference("urn:uuid:aa") is b["entry"][2]["resource"]
         holder = [b, None]
         fp.current_bundle_index.set(holder)
-        assert fp._resolve_one("Patient/1") is b["entry"][1]["resource"]
+        assert fp.resolve_reference("Patient/1") is b["entry"][1]["resource"]
         assert isinstance(holder[1], fp.BundleIndex)
-        assert fp._resolve_one("Patient/2") is None
+        assert fp.resolve_reference("Patient/2") is None
     finally:
         fp.current_bundle_index.reset(other)
         fp.current_bundle.reset(tb)

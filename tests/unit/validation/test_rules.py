@@ -438,8 +438,7 @@ def test_unknown_profile_warning_or_strict_error():
     r = with_(PATIENT, meta={"profile": ["http://example.org/unknown"]})
     lax = Validator(registry=Registry())
     assert errors(lax.validate(r)) == []
-    strict = Validator(strict_profiles=True, registry=Registry())
-    assert errors(strict.validate(r))
+    assert errors(lax.validate(r, strict=True))
 
 
 def test_meta_profile_applied():
@@ -472,9 +471,11 @@ def test_strict_mode_requires_guide_profile():
     reg.add({"resourceType": "StructureDefinition", "url": "http://x/sd/g", "type": "Patient",
              "kind": "resource", "derivation": "constraint", "baseDefinition": CORE + "Patient",
              "differential": {"element": [{"path": "Patient.gender", "min": 1}]}})
-    reg.guide_profiles_by_type["Patient"] = ["http://x/sd/g"]
-    assert errors(Validator(registry=reg).validate(PATIENT)) == []
-    assert errors(Validator(strict_profiles=True, registry=reg).validate(PATIENT))
+    reg.set_guide_profiles({"Patient": ["http://x/sd/g"]})
+    val = Validator(registry=reg)
+    assert errors(val.validate(PATIENT)) == []
+    assert errors(val.validate(PATIENT, strict=True))
+    assert errors(val.validate(PATIENT)) == []  # strictness is per call
 
 
 # ---- outcome and library function

@@ -1,0 +1,412 @@
+"""Native invariants: one table, keyed by constraint key, each entry beside the FHIRPath it replaces.
+
+These invariants sit on nearly every instance (ele-1 on every element, ext-1 on every
+extension, the Bundle ones walk every entry), so fhirpathpy would dominate the cost of a
+validation. A native function is used only for the exact core R4 expression (whitespace
+normalised): a profile that reuses a key with another expression gets fhirpathpy.
+
+`check(focus, resource)` returns True (kept), False (violated), or None for a shape it does not
+model (JSON nulls, `_x` primitive extensions, wrong JSON types): fhirpathpy decides then.
+`resource` is %resource / %rootResource: the resource being validated (for a contained resource,
+its container). `explain`, when present, gives one detail per violation (one issue each).
+`differs` says where the native verdict deliberately is not fhirpathpy's, and why.
+tests/unit/validation/test_native_invariants.py compares every entry with fhirpathpy.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from .primitives import date_key
+
+
+@dataclass(frozen=True)
+class Native:
+    key: str
+    expression: str
+    check: Callable[[object, object], bool | None]
+    explain: Callable[[object, object], list[str]] | None = None
+    differs: str = ""
+
+
+_ODD = object()  # a value shape the native functions leave to fhirpathpy
+
+
+def _prim(obj: dict, key: str):
+    """A string primitive child: its value, None when absent, _ODD otherwise."""
+    if "_" + key in obj:
+        return _ODD
+    if key not in obj:
+        return None
+    v = obj[key]
+    return v if isinstance(v, str) else _ODD
+
+
+def _child(obj: dict, key: str):
+    """A single complex child: the dict, None when absent, _ODD otherwise."""
+    if "_" + key in obj:
+        return _ODD
+    if key not in obj:
+        return None
+    v = obj[key]
+    return v if isinstance(v, dict) else _ODD
+
+
+# ---------------------------------------------------------------- elements and data types
+def _ele_1(e, resource):
+    if e.__class__ is not dict:
+        # a primitive has a value, or (None) only its `_name` part, whose id and extensions
+        # are its children; a JSON null is a shape error the walker reports
+        return True
+    if len(e) > 2:
+        return True
+    for k in e:
+        if k != "id" and k != "_id":
+            return True
+    return False
+
+
+def _ext_1(e, resource):
+    if not isinstance(e, dict):
+        return None
+    ext = e.get("extension", _ODD if "extension" in e else None)
+    if ext is _ODD or ext == [] or (ext is not None and not isinstance(ext, list)):
+        return None
+    has_value = False
+    for k, v in e.items():
+        if k.startswith(("value", "_value")):
+            if v is None:
+                return None
+            has_value = True
+    return bool(ext) != has_value
+
+
+def _per_1(p, resource):
+    if not isinstance(p, dict):
+        return None
+    start, end = _prim(p, "start"), _prim(p, "end")
+    if start is _ODD or end is _ODD:
+        return None
+    if start is None or end is None:
+        return True
+    a, b = date_key(start), date_key(end)
+    if a is None or b is None:
+        return True  # not dates: a format error, reported once by the type rule
+    if ("T" in start) == ("T" in end) and len(start.split("T")[0]) == len(end.split("T")[0]):
+        return a <= b
+    n = min(len(start.split("T")[0]), len(end.split("T")[0]))
+    if start[:n] != end[:n]:
+        return start[:n] < end[:n]
+    return False
+
+
+def _rng_2(r, resource):
+    if not isinstance(r, dict):
+        return None
+    low, high = _child(r, "low"), _child(r, "high")
+    if low is _ODD or high is _ODD:
+        return None
+    if low is None or high is None:
+        return True
+    a, b = low.get("value"), high.get("value")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (a, b)):
+        return None
+    if (low.get("system"), low.get("code")) != (high.get("system"), high.get("code")):
+        return None  # different units: a UCUM conversion this code does not do
+    return a <= b
+
+
+def _ref_1(r, resource):
+    if not isinstance(r, dict):
+        return None
+    ref = _prim(r, "reference")
+    if ref is _ODD:
+        return None
+    if ref is None or not ref.startswith("#") or ref == "#":
+        return True
+    root = resource if isinstance(resource, dict) else {}
+    contained = root.get("contained") or ()
+    if not isinstance(contained, list):
+        return None
+    return any(isinstance(c, dict) and c.get("id") == ref[1:] for c in contained)
+
+
+def _qty_3(q, resource):
+    if not isinstance(q, dict):
+        return None
+    code, system = _prim(q, "code"), _prim(q, "system")
+    if code is _ODD or system is _ODD:
+        return None
+    return code is None or system is not None
+
+
+def _dom_6(r, resource):
+    if not isinstance(r, dict):
+        return None
+    text = _child(r, "text")
+    if text is _ODD:
+        return None
+    return text is not None and "div" in text
+
+
+def _vs_1(effective, resource):
+    # effective[x] of a vital sign: a dateTime (a string here) to the day at least; a
+    # Period is not a dateTime (`as` is empty: no violation)
+    if effective.__class__ is str:
+        return len(effective) >= 8
+    return True if effective.__class__ is dict else None
+
+
+def _hash_refs(v, out: set):
+    """Every string starting with '#' in a resource (references, canonicals, uris)."""
+    if isinstance(v, dict):
+        for x in v.values():
+            _hash_refs(x, out)
+    elif isinstance(v, list):
+        for x in v:
+            _hash_refs(x, out)
+    elif isinstance(v, str) and v[:1] == "#":
+        out.add(v)
+
+
+def _dom_3_unmatched(r, resource) -> list[str]:
+    contained = r.get("contained") if isinstance(r, dict) else None
+    if not isinstance(contained, list) or not contained:
+        return []
+    refs: set = set()
+    _hash_refs(r, refs)
+    out = []
+    for c in contained:
+        if not isinstance(c, dict) or not isinstance(c.get("id"), str):
+            continue
+        if "#" + c["id"] in refs:
+            continue
+        inner: set = set()
+        _hash_refs(c, inner)
+        if "#" not in inner:
+            out.append(c["id"])
+    return out
+
+
+def _dom_3(r, resource):
+    return not _dom_3_unmatched(r, resource)
+
+
+# ---------------------------------------------------------------- Bundle
+# Evaluated by fhirpathpy over a whole transaction bundle these cost more than the rest of its
+# validation; computed here with the semantics fhirpathpy gives the exact expressions
+# (including three-valued logic: an empty result is no violation, `all()` fails on an empty
+# criterion).
+def _entries(bundle: dict):
+    """Bundle.entry as a list of dicts ([] when absent), or None for another shape."""
+    if "_entry" in bundle:
+        return None
+    es = bundle.get("entry", _ODD if "entry" in bundle else None)
+    if es is None:
+        return []
+    if not isinstance(es, list) or not all(isinstance(e, dict) for e in es):
+        return None
+    return es
+
+
+def _bdl_1(b, resource):
+    if "_total" in b or ("total" in b and (b["total"] is None or isinstance(b["total"], (list, dict)))):
+        return None
+    if "total" not in b:
+        return True
+    t = _prim(b, "type")
+    if t is _ODD:
+        return None
+    return t is None or t in ("searchset", "history")
+
+
+def _bdl_2(b, resource):
+    es = _entries(b)
+    if es is None:
+        return None
+    search = False
+    for e in es:
+        s = _child(e, "search")
+        if s is _ODD:
+            return None
+        search = search or s is not None
+    if not search:
+        return True
+    t = _prim(b, "type")
+    if t is _ODD:
+        return None
+    return t is None or t == "searchset"
+
+
+def _entries_all_exist(child: str, types: tuple):
+    def check(b, resource):
+        es = _entries(b)
+        if es is None or not isinstance(resource, dict):
+            return None
+        if not es:
+            return True
+        t = _prim(resource, "type")
+        if t is _ODD:
+            return None
+        want = None if t is None else t in types
+        for e in es:
+            c = _child(e, child)
+            if c is _ODD:
+                return None
+            if want is None or (c is not None) != want:
+                return False  # an empty criterion fails all() too
+        return True
+    return check
+
+
+def _bdl_7(b, resource):
+    t = _prim(b, "type")
+    if t is _ODD:
+        return None
+    if t == "history":
+        return True
+    es = _entries(b)
+    if es is None:
+        return None
+    seen = set()
+    distinct = True
+    for e in es:
+        full = _prim(e, "fullUrl")
+        if full is _ODD:
+            return None
+        if full is None:
+            continue
+        vid = None
+        res = _child(e, "resource")
+        if res is _ODD:
+            return None
+        if res is not None:
+            meta = _child(res, "meta")
+            if meta is _ODD:
+                return None
+            if meta is not None:
+                vid = _prim(meta, "versionId")
+                if vid is _ODD:
+                    return None
+        k = full + (vid or "")
+        if k in seen:
+            distinct = False
+        seen.add(k)
+    # type absent: empty or false is empty, which is no violation
+    return distinct or t is None
+
+
+def _bdl_8(e, resource):
+    full = _prim(e, "fullUrl")
+    if full is _ODD:
+        return None
+    return full is None or "/_history/" not in full
+
+
+def _bdl_9(b, resource):
+    t = _prim(b, "type")
+    if t is _ODD:
+        return None
+    if t != "document":
+        return True
+    ident = _child(b, "identifier")
+    if ident is _ODD:
+        return None
+    if ident is None:
+        return False
+    sy, va = _prim(ident, "system"), _prim(ident, "value")
+    if sy is _ODD or va is _ODD:
+        return None
+    return sy is not None and va is not None
+
+
+def _bdl_10(b, resource):
+    t = _prim(b, "type")
+    if t is _ODD:
+        return None
+    if t != "document":
+        return True
+    ts = _prim(b, "timestamp")
+    if ts is _ODD:
+        return None
+    return ts is not None
+
+
+def _first_entry_is(btype: str, rtype: str):
+    def check(b, resource):
+        t = _prim(b, "type")
+        if t is _ODD:
+            return None
+        if t != btype:
+            return True
+        es = _entries(b)
+        if es is None:
+            return None
+        if not es:
+            return True  # empty implies: no violation
+        res = _child(es[0], "resource")
+        if res is _ODD or (res is not None and not isinstance(res.get("resourceType"), str)):
+            return None
+        return res is None or res["resourceType"] == rtype
+    return check
+
+
+NATIVE: dict[str, Native] = {n.key: n for n in (
+    Native("ele-1", "hasValue() or (children().count() > id.count())", _ele_1,
+           differs="a property whose value is null or an empty array counts as a child (the "
+                   "walker reports that shape once, as the reference validator does), and so "
+                   "does a primitive given only by its _name part, which fhirpathpy misses "
+                   "(the constraint rule sees a primitive's value, not its _name part)"),
+    Native("ext-1", "extension.exists() != value.exists()", _ext_1),
+    Native("per-1", "start.hasValue().not() or end.hasValue().not() or (start <= end)", _per_1,
+           differs="start and end of different precision that agree on their common "
+                   "precision (2020-01 and 2020-01-05) cannot be ordered: FHIRPath gives an "
+                   "empty result, which the reference validator reports as a violation"),
+    Native("rng-2", "low.empty() or high.empty() or (low <= high)", _rng_2,
+           differs="fhirpathpy cannot compare Quantities (TypeError); natively low and high of "
+                   "the same unit compare by value, other units are left undecided"),
+    Native("ref-1", "reference.startsWith('#').not() or (reference.substring(1).trace('url') "
+                    "in %rootResource.contained.id.trace('ids'))", _ref_1),
+    Native("qty-3", "code.empty() or system.exists()", _qty_3),
+    Native("dom-3", "contained.where((('#'+id in (%resource.descendants().reference | "
+                    "%resource.descendants().as(canonical) | %resource.descendants().as(uri) | "
+                    "%resource.descendants().as(url))) or descendants().where(reference = '#')"
+                    ".exists() or descendants().where(as(canonical) = '#').exists() or "
+                    "descendants().where(as(canonical) = '#').exists()).not())"
+                    ".trace('unmatched', id).empty()", _dom_3,
+           explain=lambda r, resource: [f"unmatched: {i}" for i in _dom_3_unmatched(r, resource)],
+           differs="fhirpathpy refuses as() on a collection (descendants().as(canonical)), "
+                   "which the reference validator accepts; natively every string starting "
+                   "with '#' anywhere in the resource counts as a reference"),
+    Native("dom-6", "text.`div`.exists()", _dom_6),
+    Native("vs-1", "($this as dateTime).toString().length() >= 8", _vs_1,
+           differs="fhirpathpy does not know the type of a primitive focus, so `$this as "
+                   "dateTime` is empty and it never fails; natively 2024-03 fails, as in the "
+                   "reference validator"),
+    Native("bdl-1", "total.empty() or (type = 'searchset') or (type = 'history')", _bdl_1),
+    Native("bdl-2", "entry.search.empty() or (type = 'searchset')", _bdl_2),
+    Native("bdl-3", "entry.all(request.exists() = (%resource.type = 'batch' or %resource.type = "
+                    "'transaction' or %resource.type = 'history'))",
+           _entries_all_exist("request", ("batch", "transaction", "history"))),
+    Native("bdl-4", "entry.all(response.exists() = (%resource.type = 'batch-response' or "
+                    "%resource.type = 'transaction-response' or %resource.type = 'history'))",
+           _entries_all_exist("response", ("batch-response", "transaction-response", "history"))),
+    Native("bdl-7", "(type = 'history') or entry.where(fullUrl.exists()).select(fullUrl&resource."
+                    "meta.versionId).isDistinct()", _bdl_7),
+    Native("bdl-8", "fullUrl.contains('/_history/').not()", _bdl_8),
+    Native("bdl-9", "type = 'document' implies (identifier.system.exists() and "
+                    "identifier.value.exists())", _bdl_9),
+    Native("bdl-10", "type = 'document' implies (timestamp.hasValue())", _bdl_10),
+    Native("bdl-11", "type = 'document' implies entry.first().resource.is(Composition)",
+           _first_entry_is("document", "Composition")),
+    Native("bdl-12", "type = 'message' implies entry.first().resource.is(MessageHeader)",
+           _first_entry_is("message", "MessageHeader")),
+)}
+
+
+def native_for(key: str, expression: str) -> Native | None:
+    """The native entry for a constraint, only when its expression is the core one."""
+    hit = NATIVE.get(key)
+    if hit is None or " ".join(expression.split()) != hit.expression:
+        return None
+    return hit

@@ -1,0 +1,51 @@
+"""Invariants (ElementDefinition.constraint), value scope: native (invariants.NATIVE) or FHIRPath."""
+from __future__ import annotations
+
+from ..fhirpath import NotEvaluable
+from ..run import issue
+
+
+def present_names(obj) -> set:
+    """Child names present in an object (`_x` counted as x; valueQuantity also as value):
+    what the FHIRPath guards decide on."""
+    out = set()
+    for k in obj:
+        if k[:1] == "_":
+            k = k[1:]
+        out.add(k)
+        for i, ch in enumerate(k):
+            if ch.isupper():
+                out.add(k[:i])
+                break
+    return out
+
+
+def constraint(value, element, type_code, location, run):
+    """Every invariant of the definition the value is walked with and of its type holds (for
+    a primitive: on its value)."""
+    out = []
+    present = None
+    root = run.root
+    for c in run.defs.invariants(value, element, type_code):
+        native = c.native
+        # the common case (a native invariant) without the guard and fhirpathpy layers
+        ok = native.check(value, root) if native is not None else None
+        if ok is None:
+            if present is None and c.guard is not None and value.__class__ is dict:
+                present = present_names(value)
+            try:
+                ok = c.evaluate(value, present, root)
+            except NotEvaluable as exc:
+                out.append(issue("information", "not-supported",
+                                 f"Constraint {c.key} cannot be checked here: {exc}", location,
+                                 f"{c.key}|{c.source}", c.expression))
+                continue
+        if ok:
+            continue
+        sev = "error" if c.severity == "error" else "warning"
+        details = native.explain(value, root) if native and native.explain else None
+        for d in details or (None,):
+            out.append(issue(sev, "invariant",
+                             f"Constraint failed: {c.key}: '{c.human}'" + (f" ({d})" if d else ""),
+                             location, f"{c.key}|{c.source}", c.expression))
+    return out

@@ -1,0 +1,97 @@
+"""References (value scope, type Reference): format, local and bundle targets, target types."""
+from __future__ import annotations
+
+import re
+
+from ..fhirpath import resolve_reference
+from ..run import issue
+
+ABS_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$")
+_REL_REF = re.compile(r"^([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(/_history/[A-Za-z0-9\-.]{1,64})?$")
+_COND_REF = re.compile(r"^[A-Z][A-Za-z]+\?\S*$")  # conditional reference (transactions)
+_ABS_REF = re.compile(r"^(https?://.+/)?([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})"
+                      r"(/_history/[A-Za-z0-9\-.]{1,64})?$")
+
+
+def _target_types(element, run) -> list[str] | None:
+    types = []
+    for t in element.types:
+        if t.code != "Reference":
+            continue
+        if not t.targets:
+            return None
+        for url in t.targets:
+            sd = run.reg.sd(url)
+            tt = sd.get("type") if sd else url.rsplit("/", 1)[-1]
+            if tt in ("Resource", "DomainResource"):
+                return None
+            types.append(tt)
+    return types or None
+
+
+def reference(value, element, type_code, location, run):
+    """Reference.reference is Type/id, an absolute URL, a conditional reference, a contained
+    '#id' or an entry of the bundle; its target is of a type the element allows (an error
+    when the target is found, a warning when only the URL names its type)."""
+    if value.__class__ is not dict:
+        return ()
+    ref = value.get("reference")
+    if not isinstance(ref, str):
+        return ()
+    where = f"{location}.reference"
+    rtype = None
+    resolved = False
+    rel = abs_ = None
+    if ref.startswith("#"):
+        root = run.root
+        if ref != "#" and root is not None:
+            found = None
+            for c in root.get("contained") or ():
+                if isinstance(c, dict) and c.get("id") == ref[1:]:
+                    found = c
+                    break
+            if found is None:
+                return (issue("error", "structure",
+                              f"The contained resource '{ref}' is not found in the resource",
+                              where),)
+            rtype = found.get("resourceType")
+            resolved = True
+    else:
+        rel = _REL_REF.match(ref)
+        abs_ = None if rel else _ABS_REF.match(ref)
+        if rel or abs_:
+            rtype = rel.group(1) if rel else abs_.group(2)
+            if not run.reg.is_resource_type(rtype):
+                if rel:
+                    return (issue("error", "structure",
+                                  f"Invalid reference '{ref}': '{rtype}' is not a resource type",
+                                  where),)
+                rtype = None
+        elif ref.startswith(("urn:uuid:", "urn:oid:")) and run.bundle is not None:
+            target = resolve_reference(ref)
+            if target is None:
+                return (issue("warning", "not-found",
+                              f"The reference '{ref}' is not found in the bundle", where),)
+            rtype = target.get("resourceType")
+            resolved = True
+        elif not ABS_URL.match(ref) and not _COND_REF.match(ref):
+            return (issue("error", "invalid", f"Invalid reference '{ref}': expected Type/id, an "
+                          "absolute URL or #id", where),)
+    if (rel or abs_) and run.bundle is not None:
+        target = resolve_reference(ref)
+        if isinstance(target, dict):
+            rtype = target.get("resourceType") or rtype
+            resolved = True
+    out = []
+    if isinstance(value.get("type"), str) and rtype and value["type"] != rtype:
+        out.append(issue("error", "structure",
+                         f"The reference type '{value['type']}' does not match the reference "
+                         f"'{ref}'", f"{location}.type"))
+    allowed = _target_types(element, run)
+    if allowed and rtype and rtype not in allowed:
+        # a target found in the resource or bundle is certain; a type read from an external
+        # URL is only what the URL says
+        out.append(issue("error" if resolved else "warning", "structure",
+                         f"The type '{rtype}' is not valid for this reference (allowed: "
+                         f"{', '.join(allowed)})", where, element.source()))
+    return out

@@ -1,0 +1,124 @@
+"""Bindings (value scope, required and extensible) and code-system membership of a Coding."""
+from __future__ import annotations
+
+from ..run import issue
+
+# Systems that cannot be enumerated offline: codes are accepted, and said so once.
+EXTERNAL_SYSTEMS = {
+    "http://snomed.info/sct": "SNOMED CT",
+    "http://loinc.org": "LOINC",
+    "http://unitsofmeasure.org": "UCUM",
+    "http://www.nlm.nih.gov/research/umls/rxnorm": "RxNorm",
+    "http://hl7.org/fhir/sid/icd-10": "ICD-10",
+    "http://hl7.org/fhir/sid/icd-10-cm": "ICD-10-CM",
+    "http://hl7.org/fhir/sid/cvx": "CVX",
+    "http://hl7.org/fhir/sid/ndc": "NDC",
+    "urn:ietf:bcp:47": "BCP-47",
+    "urn:ietf:bcp:13": "BCP-13 (MIME types)",
+    "urn:iso:std:iso:3166": "ISO 3166",
+    "urn:iso:std:iso:4217": "ISO 4217",
+    "http://dicom.nema.org/resources/ontology/DCM": "DICOM",
+}
+
+_QUANTITIES = ("Quantity", "Age", "Duration", "Count", "Distance", "SimpleQuantity",
+               "MoneyQuantity")
+
+
+def codings(value, type_code):
+    """The codings a value carries, None for a type that carries none."""
+    if type_code == "CodeableConcept":
+        return [c for c in value.get("coding") or () if isinstance(c, dict)]
+    if type_code == "Coding":
+        return [value]
+    if type_code in _QUANTITIES:
+        if value.get("code") is None:
+            return []
+        return [{"system": value.get("system"), "code": value.get("code")}]
+    return None
+
+
+def binding(value, element, type_code, location, run):
+    """A required binding's codes come from its value set (error); an extensible one's
+    should (warning). Systems that cannot be enumerated offline are accepted."""
+    strength, vs_url = element.binding
+    sev = "error" if strength == "required" else "warning"
+    if value is None:
+        if strength == "required" and type_code == "code":
+            return (issue("error", "code-invalid",
+                          "No code provided, and a code is required from the value set",
+                          location, vs_url),)
+        return ()
+    if isinstance(value, str):
+        if type_code != "code":
+            return ()
+        exp = run.reg.expansion(vs_url)
+        if exp is None:
+            return (issue("warning", "not-found",
+                          f"ValueSet {vs_url} is not known: code not checked", location,
+                          vs_url),)
+        if exp["open"] or any(value in codes for codes in exp["codes"].values()):
+            return ()
+        return (issue(sev, "code-invalid",
+                      f"The value provided ('{value}') was not found in the value set {vs_url}"
+                      + (", and a code is required from this value set" if sev == "error"
+                         else ""), location, vs_url),)
+    if not isinstance(value, dict):
+        return ()
+    cods = codings(value, type_code)
+    if cods is None:
+        return ()
+    exp = run.reg.expansion(vs_url)
+    if exp is None:
+        return (issue("warning", "not-found",
+                      f"ValueSet {vs_url} is not known: codes not checked", location, vs_url),)
+    if not cods:
+        if strength == "required" and type_code == "CodeableConcept" and not exp["open"]:
+            return (issue("error", "code-invalid",
+                          "No code provided, and a code is required from the value set",
+                          location, vs_url),)
+        return ()
+    unchecked = False
+    for c in cods:
+        system, code = c.get("system"), c.get("code")
+        if code is None:
+            continue
+        cs = run.reg.codesystem(system) if type_code != "Quantity" else None
+        if cs is not None and cs.get("content") in (None, "complete") and code not in cs["_set"]:
+            return ()  # reported once, as an unknown code of its code system
+        if system in exp["codes"] and code in exp["codes"][system]:
+            return ()
+        if system in exp["open"] or "*" in exp["open"]:
+            unchecked = True
+            if system in EXTERNAL_SYSTEMS:
+                run.unchecked.add(EXTERNAL_SYSTEMS[system])
+        if system is None and any(code in s for s in exp["codes"].values()):
+            return ()
+    if unchecked:
+        return ()
+    # a code from a complete local code system outside the value set; codes of unknown
+    # systems in an extensible binding are allowed in substance only with a warning
+    shown = ", ".join(f"{c.get('system')}#{c.get('code')}" for c in cods)
+    return (issue(sev, "code-invalid",
+                  f"The code provided ({shown}) was not found in the value set {vs_url}"
+                  + (", and a code from this value set is required" if sev == "error" else ""),
+                  location, vs_url),)
+
+
+def coding(value, element, type_code, location, run):
+    """A Coding whose system is a complete code system we hold has a code of it."""
+    if value.__class__ is not dict:
+        return ()
+    system, code = value.get("system"), value.get("code")
+    if not isinstance(system, str) or not isinstance(code, str):
+        return ()
+    cs = run.reg.codesystem(system)
+    if cs is None:
+        if system in EXTERNAL_SYSTEMS:
+            run.unchecked.add(EXTERNAL_SYSTEMS[system])
+        return ()
+    if cs.get("content") not in (None, "complete") or code in cs["_set"]:
+        return ()
+    if cs.get("caseSensitive") is False and code.lower() in {c.lower() for c in cs["_set"]}:
+        return ()
+    return (issue("error", "code-invalid", f"Unknown code '{code}' in the CodeSystem '{system}'",
+                  f"{location}.code", system),)

@@ -1,0 +1,97 @@
+"""The state of one validation run, and what rules hand back to the walker.
+
+A rule yields `Issue`s and, where it needs the walker, instructions the walker executes:
+`Descend` (walk this value with this element definition, e.g. an item with the slice it
+matched) and `Conforms` (validate this resource against this profile in a separate run and put
+the verdict on the instruction before the rule resumes, e.g. a `profile` discriminator). Rules
+never call the walker.
+"""
+from __future__ import annotations
+
+from ..outcomes import Issue
+
+
+class Run:
+    """One validation: the registry generation it reads, the compiled definitions of that
+    generation, whether the guide's profiles are required, and what the walk has found.
+
+    `root` is the resource '#id' references resolve in (a contained resource's container),
+    `bundle` the innermost Bundle, `resources` the (location, type) of the resources being
+    walked, innermost last; `unchecked` the external code systems met (one information issue)."""
+
+    __slots__ = ("reg", "defs", "strict", "issues", "root", "bundle", "unchecked", "resources",
+                 "validating", "depth")
+
+    def __init__(self, reg, defs, strict: bool):
+        self.reg = reg
+        self.defs = defs
+        self.strict = strict
+        self.issues: list[Issue] = []
+        self.root = None
+        self.bundle = None
+        self.unchecked: set[str] = set()
+        self.resources: list[tuple[str, str]] = []
+        self.validating: set[int] = set()  # id() of the resources on the walk's stack
+        self.depth = 0
+
+    def sub(self, strict: bool | None = None) -> "Run":
+        """A separate run in the same generation and bundle (its issues are its own)."""
+        sub = Run(self.reg, self.defs, self.strict if strict is None else strict)
+        sub.bundle, sub.root = self.bundle, self.root
+        return sub
+
+
+class Descend:
+    """Walk `value` (with its `_name` part `ext`) as a value of `element` of type `type_code`
+    at `location`."""
+
+    __slots__ = ("value", "ext", "element", "type_code", "location")
+
+    def __init__(self, value, ext, element, type_code: str | None, location: str):
+        self.value, self.ext, self.element = value, ext, element
+        self.type_code, self.location = type_code, location
+
+
+class Conforms:
+    """Does `resource` conform to `profile` (no error)? The walker sets `verdict`."""
+
+    __slots__ = ("resource", "profile", "verdict")
+
+    def __init__(self, resource: dict, profile: str):
+        self.resource, self.profile = resource, profile
+        self.verdict: bool | None = None
+
+
+def issue(severity: str, code: str, message: str, location: str | None,
+          source: str | None = None, diagnostics: str | None = None) -> Issue:
+    return Issue(severity, code, message, (location,) if location else (), diagnostics, source)
+
+
+class Values:
+    """The values of one element in its parent object, as the walker found them; what the
+    element-scope rules (cardinality, slicing) look at. `items[i]` is the JSON value (None
+    when only its `_name` part `exts[i]` is there), at `locations[i]`, of type `types[i]`;
+    `names` are the JSON names used (two for a choice given twice), `counts` the values of
+    each. Read-only for the rules (the lists may be the instance's own)."""
+
+    __slots__ = ("items", "exts", "locations", "types", "names", "counts")
+
+    def __init__(self, items=(), exts=(), locations=(), types=(), names=(), counts=()):
+        self.items, self.exts, self.locations = items, exts, locations
+        self.types, self.names, self.counts = types, names, counts
+
+
+NO_VALUES = Values()  # an element that is absent
+
+
+class _Stop:
+    """Yielded by a rule (the type rule) when a value is not of its type: the walker checks
+    it no further (no later rule, no descent), so a malformed value gives one error."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return "STOP"
+
+
+STOP = _Stop()

@@ -1,0 +1,425 @@
+"""The walker: the only code that descends into a resource.
+
+It owns the JSON shape (objects, arrays, nulls, primitives and their `_name` parts, choice
+names, nested resources) and the location (FHIRPath) of every value. At each object it maps
+JSON names to the children the definitions give (Definitions.children); for each child it
+runs the element-scope rules on its values, then walks each value: the value-scope rules that
+apply to the element and type (rules.plan, cached per generation), then the descent into the
+definition that governs the value (Definitions.definition_for: an extension's own definition,
+a resource's profiles, the type's children). Rules hand back Issues and the instructions
+`Descend`, `Conforms` and `STOP`, which only the walker executes.
+"""
+from __future__ import annotations
+
+from ..outcomes import Issue
+from .fhirpath import (current_bundle, current_bundle_index, current_conformance,
+                       current_registry, current_root)
+from .model import Node
+from .primitives import PRIMITIVES
+from .profiles import applicable
+from .rules import plan
+from .run import NO_VALUES, STOP, Conforms, Descend, Run, Values, issue
+
+CORE = "http://hl7.org/fhir/StructureDefinition/"
+MAX_DEPTH = 20  # nested resources (contained, bundle entries, Parameters)
+
+# how a value of an element and type is descended into
+_PRIMITIVE, _CONTENT, _RESOURCE, _COMPLEX, _LEAF = range(5)
+
+
+def validate(resource, profiles, run: Run) -> list[Issue]:
+    """Issues of one resource (a Bundle whole: entries, references inside it)."""
+    tokens = (current_registry.set(run.reg),
+              current_conformance.set(lambda res, url: _conforms_fresh(res, url, run)))
+    try:
+        walk_resource(resource, list(profiles), None, run)
+    finally:
+        current_conformance.reset(tokens[1])
+        current_registry.reset(tokens[0])
+    if run.unchecked:
+        run.issues.append(issue(
+            "information", "informational",
+            "Codes from " + ", ".join(sorted(run.unchecked)) +
+            " cannot be checked offline (terminology outside FHIR and the guide)",
+            resource.get("resourceType") if isinstance(resource, dict) else None))
+    return run.issues
+
+
+# ---------------------------------------------------------------- instructions
+def _conforms(resource: dict, profile: str, sub: Run) -> bool:
+    """Whether a resource validates against a profile without error, in the run `sub`."""
+    walk_resource(resource, [profile], None, sub)
+    return not any(i.is_error for i in sub.issues)
+
+
+def _conforms_fresh(resource: dict, profile: str, run: Run) -> bool:
+    # FHIRPath conformsTo(): a validation of its own (no bundle around it)
+    return _conforms(resource, profile, Run(run.reg, run.defs, False))
+
+
+def _apply(checks, value, element: Node, tcode, location: str, run: Run) -> bool:
+    """Run rule checks in order, executing what they yield; False once one said STOP."""
+    for check in checks:
+        outs = check(value, element, tcode, location, run)
+        if outs and not _execute(outs, run):
+            return False
+    return True
+
+
+def _execute(outs, run: Run) -> bool:
+    """Issues are kept, instructions carried out; False when the rule said STOP."""
+    go_on = True
+    issues = run.issues
+    for out in outs:
+        cls = out.__class__
+        if cls is Issue:
+            issues.append(out)
+        elif out is STOP:
+            go_on = False
+        elif cls is Descend:
+            walk_value(out.value, out.ext, out.element, out.type_code, out.location, run)
+        elif cls is Conforms:
+            sub = Run(run.reg, run.defs, run.strict)
+            sub.bundle = run.bundle
+            out.verdict = _conforms(out.resource, out.profile, sub)
+        else:
+            raise TypeError(f"a rule yielded {out!r}")
+    return go_on
+
+
+def _value_plan(element: Node, tcode, run: Run):
+    key = (element, tcode)
+    hit = run.defs.plans.get(key)
+    if hit is None:
+        if tcode in PRIMITIVES:
+            kind = _PRIMITIVE
+        elif tcode is None:
+            kind = _CONTENT if element.content_ref else _LEAF
+        elif tcode in ("Resource", "DomainResource") or run.reg.is_resource_type(tcode):
+            kind = _RESOURCE
+        else:
+            kind = _COMPLEX
+        profiles = [p for t in element.types for p in t.profiles] if kind == _RESOURCE else None
+        hit = run.defs.plans[key] = (plan("value", element, tcode), kind, profiles)
+    return hit
+
+
+def _element_plan(element: Node, run: Run):
+    hit = run.defs.plans.get(element)
+    if hit is None:
+        hit = run.defs.plans[element] = plan("element", element, None)
+    return hit
+
+
+# ---------------------------------------------------------------- resources
+def walk_resource(res, asked: list[str], location: str | None, run: Run,
+                  contained: bool = False):
+    if res.__class__ is not dict:
+        run.issues.append(issue("error", "structure", "A resource must be a JSON object",
+                                location))
+        return
+    rt = res.get("resourceType")
+    if not isinstance(rt, str) or not run.reg.is_resource_type(rt):
+        run.issues.append(issue(
+            "error", "structure" if rt is None else "invalid",
+            "Missing resourceType" if rt is None else f"Unknown resource type '{rt}'",
+            location or (rt if isinstance(rt, str) and rt.isalnum() else None)))
+        return
+    location = location or rt
+    key = id(res)  # the resources on this walk's stack (a Bundle holding itself ...)
+    if key in run.validating or run.depth > MAX_DEPTH:
+        return
+    run.validating.add(key)
+    run.depth += 1
+    old_root, old_bundle = run.root, run.bundle
+    if not contained:  # '#id' in a contained resource points into the container
+        run.root = res
+    if rt == "Bundle":
+        run.bundle = res
+    run.resources.append((location, rt))
+    tok_r = current_root.set(run.root)
+    tok_b = current_bundle.set(run.bundle)
+    # references into this bundle are resolved through an index built once, on first use
+    tok_i = current_bundle_index.set([res, None]) if rt == "Bundle" else None
+    try:
+        sds, found, one_of = applicable(res, asked, location, run)
+        run.issues += found
+        if one_of:
+            _require_one_of(res, one_of, location, run)
+        if not sds:
+            base = run.defs.compiled(CORE + rt)
+            sds = [base] if base else []
+        for cs in sds:
+            root = cs.root
+            if _apply(_value_plan(root, rt, run)[0], res, root, rt, location, run):
+                walk_complex(res, root, rt, location, run, is_resource=True)
+    finally:
+        run.resources.pop()
+        current_root.reset(tok_r)
+        current_bundle.reset(tok_b)
+        if tok_i is not None:
+            current_bundle_index.reset(tok_i)
+        run.root, run.bundle = old_root, old_bundle
+        run.depth -= 1
+        run.validating.discard(key)
+
+
+def _require_one_of(resource: dict, guide: list[str], location: str, run: Run):
+    """Strict runs with several guide profiles for a type: one of them must fit."""
+    for url in guide:
+        if run.defs.compiled(url) is None:
+            continue
+        sub = run.sub(strict=False)
+        walk_resource(resource, [url], location, sub)
+        if not any(i.is_error for i in sub.issues):
+            return
+    run.issues.append(issue(
+        "error", "invalid", f"The {resource.get('resourceType')} conforms to none of the "
+        f"guide's profiles for this type ({', '.join(guide)})", location))
+
+
+# ---------------------------------------------------------------- values
+def walk_value(item, ext, element: Node, tcode, location: str, run: Run):
+    hit = run.defs.plans.get((element, tcode))
+    _walk_planned(item, ext, element, tcode, location, run,
+                  hit if hit is not None else _value_plan(element, tcode, run))
+
+
+def _walk_planned(item, ext, element: Node, tcode, location: str, run: Run, vplan):
+    if item.__class__ is dict and not item:
+        run.issues.append(issue("error", "invalid", "Object must have some content", location,
+                                "ele-1"))
+        return
+    checks, kind, profiles = vplan
+    for check in checks:
+        outs = check(item, element, tcode, location, run)
+        if outs and not _execute(outs, run):
+            return
+    if kind == _PRIMITIVE:
+        if ext is not None:
+            _walk_primitive_part(ext, tcode, location, run)
+    elif kind == _COMPLEX:
+        if item.__class__ is dict:
+            walk_complex(item, run.defs.definition_for(item, element, tcode), tcode, location,
+                         run)
+    elif kind == _RESOURCE:
+        walk_resource(item, profiles, location, run, contained=element.name == "contained")
+    elif kind == _CONTENT:
+        if item.__class__ is dict:
+            walk_complex(item, element, None, location, run)
+
+
+def _walk_primitive_part(ext, tcode: str, location: str, run: Run):
+    """The `_name` object of a primitive: its id and extensions, as the type defines them."""
+    if ext.__class__ is not dict:
+        run.issues.append(issue("error", "structure",
+                                "A primitive extension (_name) must be a JSON object", location))
+        return
+    if not ext:
+        run.issues.append(issue("error", "invalid", "Object must have some content", location,
+                                "ele-1"))
+        return
+    root = run.defs.type_root(tcode)
+    if root is not None:
+        walk_complex(ext, root, tcode, location, run)
+
+
+def _named(ch, run: Run) -> dict:
+    """Per JSON name of a node's children: (element, type code as given by the name, its
+    value type, element-scope checks, value plan). Cached with the children."""
+    named = run.defs.plans.get(ch)
+    if named is None:
+        named = run.defs.plans[ch] = {}
+    return named
+
+
+def _name_plan(named: dict, name: str, kid: tuple, run: Run) -> tuple:
+    child, ct = kid
+    tcode = ct or (child.types[0].code if len(child.types) == 1 else None)
+    hit = named[name] = (child, ct, tcode, _element_plan(child, run),
+                         _value_plan(child, tcode, run))
+    return hit
+
+
+def walk_complex(obj: dict, node: Node, tcode, location: str, run: Run,
+                 is_resource: bool = False):
+    """The children of an object: JSON names to element definitions, then each element's
+    values (element-scope rules, then each value)."""
+    ch = run.defs.children(node, tcode)
+    named = _named(ch, run)
+    issues = run.issues
+    groups: dict[Node, list] = {}  # element -> [(JSON name, name plan)]; [] = disallowed type
+    for k in obj:
+        hit = named.get(k)
+        if hit is None:
+            kid = ch.kids.get(k)
+            if kid is not None:
+                hit = _name_plan(named, k, kid, run)
+        if hit is None:
+            if k[:1] == "_":
+                kid = ch.kids.get(k[1:])
+                if kid is not None:
+                    hit = named.get(k[1:]) or _name_plan(named, k[1:], kid, run)
+                    if hit[2] in PRIMITIVES:
+                        entry = (k[1:], hit)
+                        names = groups.get(hit[0])
+                        if names is None:
+                            groups[hit[0]] = [entry]
+                        elif entry not in names:
+                            names.append(entry)
+                        continue
+            if is_resource and k == "resourceType":
+                continue
+            choice = _choice_for(ch.kids, k)
+            if choice is not None:
+                # a type the (profiled) choice does not allow: one error, and the element
+                # counts as present
+                issues.append(issue("error", "structure",
+                                    f"The type {k[len(choice.name):]} is not allowed for "
+                                    f"{choice.path} (allowed: {', '.join(choice.type_codes)})",
+                                    f"{location}.{k}", choice.source()))
+                groups.setdefault(choice, [])
+                continue
+            issues.append(issue("error", "structure", f"Unrecognized property '{k}'",
+                                f"{location}.{k}"))
+            continue
+        names = groups.get(hit[0])
+        if names is None:
+            groups[hit[0]] = [(k, hit)]
+        elif (k, hit) not in names:
+            names.append((k, hit))
+    plans = run.defs.plans
+    for child in ch.checked_absent:
+        if child not in groups:
+            checks = plans.get(child)
+            if checks is None:
+                checks = _element_plan(child, run)
+            if checks:
+                _apply(checks, NO_VALUES, child, None, location, run)
+    for child, names in groups.items():
+        if not names:
+            continue
+        name, hit = names[0]
+        checks = hit[3]
+        if not checks and len(names) == 1 and not child.is_array:
+            val = obj.get(name)
+            if val is not None and val.__class__ is not list:  # one value, nothing to count
+                _walk_planned(val, obj.get("_" + name), child, hit[2], f"{location}.{name}", run,
+                              hit[4])
+                continue
+        values = _values(obj, child, names, location, run)
+        if checks:
+            _apply(checks, values, child, None, location, run)
+        items, exts, types, locs = values.items, values.exts, values.types, values.locations
+        if len(names) == 1:
+            vplan, tcode = hit[4], hit[2]
+            for i in range(len(items)):
+                _walk_planned(items[i], exts[i], child, tcode, locs[i], run, vplan)
+        else:
+            for i in range(len(items)):
+                walk_value(items[i], exts[i], child, types[i], locs[i], run)
+
+
+def _values(obj: dict, child: Node, names: list, location: str, run: Run) -> Values:
+    if len(names) == 1:  # the usual case: one JSON name
+        name, hit = names[0]
+        tcode = hit[2]
+        val = obj.get(name)
+        if not child.is_array and val is not None and val.__class__ is not list:
+            ext = obj.get("_" + name)
+            return Values((val,), (ext,), (f"{location}.{name}",), (tcode,), (name,), _ONE)
+        items, exts = _items(val, obj.get("_" + name), child, name, location, run,
+                             tcode in PRIMITIVES)
+        n = len(items)
+        if n == 1:
+            return Values(items, exts or _ONE_NONE,
+                          (f"{location}.{name}[0]" if child.is_array else f"{location}.{name}",),
+                          (tcode,), (name,), _ONE)
+        return Values(items, exts or (None,) * n, _locations(location, name, n, child),
+                      (tcode,) * n, (name,), (n,))
+    all_items, all_exts, locs, types, used, counts = [], [], [], [], [], []
+    for name, hit in names:
+        tcode = hit[2]
+        items, exts = _items(obj.get(name), obj.get("_" + name), child, name, location, run,
+                             tcode in PRIMITIVES)
+        n = len(items)
+        used.append(name)
+        counts.append(n)
+        all_items += items
+        all_exts += exts if exts else [None] * n
+        types += [tcode] * n
+        locs += _locations(location, name, n, child)
+    return Values(all_items, all_exts, locs, types, used, counts)
+
+
+_ONE_NONE = (None,)
+_ONE = (1,)
+
+
+def _locations(location: str, name: str, n: int, child: Node) -> list:
+    if child.is_array:
+        return [f"{location}.{name}[{i}]" for i in range(n)]
+    return [f"{location}.{name}"] * n
+
+
+def _items(val, ext, child: Node, name: str, location: str, run: Run, is_prim: bool):
+    """The values of a JSON property (and its `_name` part) as lists, with the shape errors
+    (array expected or not, empty arrays, nulls, arrays of different lengths)."""
+    where = f"{location}.{name}"
+    issues = run.issues
+    if child.is_array:
+        if val is not None and val.__class__ is not list:
+            issues.append(issue("error", "structure",
+                                f"The property {name} must be a JSON Array, not "
+                                f"{'an Object' if isinstance(val, dict) else 'a Primitive property'}",
+                                where))
+            val = [val]
+        if ext is not None and ext.__class__ is not list:
+            issues.append(issue("error", "structure", f"The property _{name} must be a JSON Array",
+                                where))
+            ext = [ext]
+        if val is not None and not val:
+            issues.append(issue("error", "structure", "Array cannot be empty - the property "
+                                "should not be present if it has no values", where))
+        if ext is not None and not ext and val is None:
+            issues.append(issue("error", "structure", "Array cannot be empty", where))
+        vals = val or []
+        exts = ext or []
+        n = max(len(vals), len(exts))
+        if exts and len(exts) != len(vals) and vals:
+            issues.append(issue("error", "structure",
+                                f"The arrays {name} and _{name} must have the same length",
+                                where))
+        if len(vals) < n:
+            vals = vals + [None] * (n - len(vals))
+        if exts:
+            if len(exts) < n:
+                exts = exts + [None] * (n - len(exts))
+            for i in range(n):
+                if vals[i] is None and exts[i] is None:
+                    issues.append(issue("error", "structure",
+                                        "Null values are not allowed in arrays", f"{where}[{i}]"))
+            return vals, exts
+        for i in range(n):
+            if vals[i] is None:
+                issues.append(issue("error", "structure", "Null values are not allowed in arrays",
+                                    f"{where}[{i}]"))
+        return vals, None
+    if val.__class__ is list:
+        issues.append(issue("error", "structure",
+                            f"The property {name} must be "
+                            f"{'a JSON primitive' if is_prim else 'an Object'}, not an Array",
+                            where))
+        return val, None
+    if val is None and ext is None:
+        issues.append(issue("error", "structure", f"The property {name} cannot be null", where))
+        return [], None
+    return [val], [ext] if ext is not None else None
+
+
+def _choice_for(kids: dict, key: str):
+    k = key.lstrip("_")
+    for child, _t in kids.values():
+        if child.choice and k.startswith(child.name) and k[len(child.name):][:1].isupper():
+            return child
+    return None
