@@ -30,6 +30,8 @@ def load_files(service, paths: list[Path], base_url: str, out=sys.stdout) -> int
     """POST each file (a transaction or batch Bundle, or one resource) through the one
     ingestion path. Returns the number of files that failed."""
     from .outcomes import OperationOutcomeError
+    from .storage.errors import StorageError
+    from .storage_outcomes import storage_outcome
     from .services import parse_json
     failed = 0
     for path in paths:
@@ -49,7 +51,9 @@ def load_files(service, paths: list[Path], base_url: str, out=sys.stdout) -> int
                 print(f"{path.name}: {result.status}", file=out)
             else:
                 raise ValueError("not a FHIR resource")
-        except OperationOutcomeError as exc:
+        except (OperationOutcomeError, StorageError) as exc:
+            if isinstance(exc, StorageError):  # e.g. a conflict with a concurrent load
+                exc = storage_outcome(exc)
             failed += 1
             print(f"{path.name}: FAILED ({exc.status})", file=out)
             for issue in exc.issues[:20]:

@@ -19,7 +19,8 @@ from .jsontext import RawJson
 from .bundles import Op, check_id, check_type, new_id, status_line
 from .outcomes import (Issue, OperationOutcomeError, error, fail, has_errors, information,
                        operation_outcome, sort_issues)
-from .storage import Database, Stored, UnitOfWork, micros_to_instant
+from .storage import Database, StorageError, Stored, UnitOfWork, micros_to_instant
+from .storage_outcomes import storage_outcome
 
 
 @dataclass
@@ -260,7 +261,9 @@ class FhirService:
                         self._record_aliases(uow, [(op, result)])
                     uow.commit()
                 result.issues = warnings + result.issues
-            except OperationOutcomeError as exc:
+            except (OperationOutcomeError, StorageError) as exc:
+                if isinstance(exc, StorageError):  # e.g. a conflict: this entry fails alone
+                    exc = storage_outcome(exc)
                 result = Result(exc.status, issues=exc.issues)
             results.append(result)
         return results

@@ -7,6 +7,8 @@ from flask import Flask, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ..outcomes import OperationOutcomeError, error
+from ..storage.errors import ConflictError, NotFoundError, StorageError
+from ..storage_outcomes import storage_outcome
 from .negotiation import outcome_response
 
 log = logging.getLogger("fhirsvc")
@@ -21,6 +23,13 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(OperationOutcomeError)
     def _outcome(exc: OperationOutcomeError):
         return outcome_response(request, exc.issues, exc.status, exc.headers)
+
+    @app.errorhandler(StorageError)
+    def _storage(exc: StorageError):
+        if not isinstance(exc, (ConflictError, NotFoundError)):
+            log.error("Storage error on %s %s: %s", request.method, request.path, exc)
+        outcome = storage_outcome(exc)
+        return outcome_response(request, outcome.issues, outcome.status)
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(exc):
