@@ -10,8 +10,11 @@ Baseline in the same process: `Repository.read` of one resource by type and id.
     python bench/bench_search.py --db sqlite --resources 20000 --runs 100
     python bench/bench_search.py --db postgresql --keep    # keep the database, then:
     python bench/bench_search.py --reuse postgresql+psycopg://postgres@127.0.0.1:5432/<name>
+    python bench/bench_search.py --db sqlite --keep        # keeps the file (URL printed)
 After loading: VACUUM (ANALYZE) on PostgreSQL (`--no-vacuum`: ANALYZE only), ANALYZE on SQLite.
     FHIRSVC_BENCH_POSTGRES_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test (admin URL)
+A database filled once can be queried by two versions of the code (`--reuse` from each
+checkout, runs interleaved): the schema and the index rows are the same.
 """
 from __future__ import annotations
 
@@ -23,11 +26,9 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import orjson
-from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -38,6 +39,7 @@ import synthea  # noqa: E402
 from fhirsvc.search import Indexer, SearchEngine, SearchRegistry  # noqa: E402
 from fhirsvc.storage import Database  # noqa: E402
 from fhirsvc.storage.migrate import upgrade  # noqa: E402
+from fhirsvc.storage.scratch import ScratchDatabases  # noqa: E402
 
 UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 BASE = "http://bench/fhir"
@@ -98,13 +100,7 @@ def analyze(db: Database, vacuum: bool = True) -> None:
     """The production load procedure after a bulk load: fresh planner statistics (ANALYZE) and,
     on PostgreSQL, VACUUM so the visibility map is set and the covering search indexes are
     read index-only (no heap fetch per row; autovacuum does the same later, when enabled)."""
-    if db.dialect == "postgresql" and vacuum:
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("VACUUM (ANALYZE)")
-        return
-    with db.engine.connect() as conn:
-        conn.exec_driver_sql("ANALYZE")
-        conn.commit()
+    db.analyze(vacuum)
 
 
 def queries(facts: dict) -> dict:
@@ -184,7 +180,7 @@ def main() -> None:
     ap.add_argument("--no-vacuum", action="store_true",
                     help="after loading, ANALYZE only (no VACUUM) on PostgreSQL")
     ap.add_argument("--keep", action="store_true",
-                    help="keep the PostgreSQL database (printed URL) for later --reuse runs")
+                    help="keep the database (URL printed) for later --reuse runs")
     args = ap.parse_args()
     registry = SearchRegistry.load()
     engine = SearchEngine(registry)
@@ -197,18 +193,19 @@ def main() -> None:
         return
     backends = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     for backend in backends:
-        admin = name = None
-        tmp = tempfile.TemporaryDirectory()
+        scratch = None
+        tmp = None
         if backend == "sqlite":
-            url = f"sqlite:///{tmp.name}/bench.db"
+            if args.keep:
+                folder = tempfile.mkdtemp(prefix="fhirsvc_bench_")
+            else:
+                tmp = tempfile.TemporaryDirectory()
+                folder = tmp.name
+            url = f"sqlite:///{folder}/bench.db"
         else:
-            admin_url = os.environ.get("FHIRSVC_BENCH_POSTGRES_URL",
-                                       "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-            admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-            name = f"fhirsvc_bench_{uuid.uuid4().hex[:8]}"
-            with admin.connect() as conn:
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-            url = admin_url.rsplit("/", 1)[0] + "/" + name
+            scratch = ScratchDatabases(os.environ.get(
+                "FHIRSVC_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
+            url = scratch.create("fhirsvc_bench")
         try:
             upgrade(url)
             db = Database(url, indexer=Indexer(registry))
@@ -220,14 +217,14 @@ def main() -> None:
             report(backend, run(db, engine, facts, args.runs))
             db.dispose()
         finally:
-            if admin is not None and args.keep:
+            if args.keep:
                 print(f"kept: {url}")
-                admin.dispose()
-            elif admin is not None:
-                with admin.connect() as conn:
-                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                admin.dispose()
-            tmp.cleanup()
+            elif scratch is not None:
+                scratch.drop(url)
+            if scratch is not None:
+                scratch.dispose()
+            if tmp is not None:
+                tmp.cleanup()
 
 
 if __name__ == "__main__":
