@@ -38,7 +38,10 @@ class IndexRepository:
     def replace(self, items: Iterable[tuple[int, str, dict | None]]) -> None:
         """New rows for new current versions (resource None: deleted, rows only removed).
         A resource saved more than once gets the rows of its last version only."""
-        items = list({pk: (pk, rtype, res) for pk, rtype, res in items}.values())
+        latest = {}
+        for item in items:
+            latest[item[0]] = item
+        items = list(latest.values())
         if not items:
             return
         pks = [pk for pk, _t, _r in items]

@@ -33,7 +33,7 @@ def instant_to_micros(dt: datetime) -> int:
     return int(dt.timestamp() * 1_000_000)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Stored:
     """One stored version. `content` is the JSON text exactly as served (None if deleted)."""
 
