@@ -16,11 +16,9 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import requests
-from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -30,6 +28,7 @@ PG_ADMIN = os.environ.get("FHIRSVC_TEST_POSTGRES_URL",
 
 from tools.server_process import Server  # noqa: E402
 from fhirsvc.storage.migrate import upgrade  # noqa: E402
+from fhirsvc.storage.scratch import ScratchDatabases  # noqa: E402
 
 
 def bundles() -> list[tuple[str, bytes, int]]:
@@ -91,15 +90,13 @@ def http_rate(base: str, items, rounds: int, clients: int) -> tuple[float, int]:
 def new_db(backend: str, tmp: Path) -> tuple[str, callable]:
     if backend == "sqlite":
         return f"sqlite:///{tmp / 'bench.db'}", lambda: None
-    name = f"fhirsvc_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
+    scratch = ScratchDatabases(PG_ADMIN)
+    url = scratch.create("fhirsvc_bench")
 
     def drop():
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    return PG_ADMIN.rsplit("/", 1)[0] + "/" + name, drop
+        scratch.drop(url)
+        scratch.dispose()
+    return url, drop
 
 
 MEMORY_SCRIPT = r"""

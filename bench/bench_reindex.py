@@ -19,10 +19,7 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
-
-from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -35,6 +32,7 @@ from fhirsvc.config import Config  # noqa: E402
 from fhirsvc.jobs import JobQueue, Worker  # noqa: E402
 from fhirsvc.search import reindex  # noqa: E402
 from fhirsvc.storage.migrate import upgrade  # noqa: E402
+from fhirsvc.storage.scratch import ScratchDatabases  # noqa: E402
 
 PG_ADMIN = os.environ.get("FHIRSVC_BENCH_POSTGRES_URL",
                           "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -93,15 +91,12 @@ def timed_with_writer(runtime, fn) -> tuple[float, Writer, object]:
 
 
 def run(backend: str, resources: int, runs: int, batch: int, pause: float) -> None:
-    admin = name = None
+    scratch = None
     if backend == "sqlite":
         url = f"sqlite:///{tempfile.mkdtemp()}/bench.db"
     else:
-        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-        name = f"fhirsvc_bench_{uuid.uuid4().hex[:10]}"
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+        scratch = ScratchDatabases(PG_ADMIN)
+        url = scratch.create("fhirsvc_bench")
     try:
         upgrade(url)
         runtime = build(Config(database_url=url))
@@ -133,10 +128,9 @@ def run(backend: str, resources: int, runs: int, batch: int, pause: float) -> No
               f"job: {', '.join(f'{x:.2f}' for x in job)} s", flush=True)
         runtime.close()
     finally:
-        if admin is not None:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+        if scratch is not None:
+            scratch.drop(url)
+            scratch.dispose()
 
 
 def main() -> int:

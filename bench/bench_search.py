@@ -10,8 +10,13 @@ Baseline in the same process: `Repository.read` of one resource by type and id.
     python bench/bench_search.py --db sqlite --resources 20000 --runs 100
     python bench/bench_search.py --db postgresql --keep    # keep the database, then:
     python bench/bench_search.py --reuse postgresql+psycopg://postgres@127.0.0.1:5432/<name>
+    python bench/bench_search.py --db sqlite --keep        # keeps the file (URL printed)
 After loading: VACUUM (ANALYZE) on PostgreSQL (`--no-vacuum`: ANALYZE only), ANALYZE on SQLite.
     FHIRSVC_BENCH_POSTGRES_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test (admin URL)
+A database filled once can be queried by two versions of the code (`--reuse` from each
+checkout, runs interleaved): the schema and the index rows are the same. `--reuse` needs only
+the long-standing interfaces (SearchEngine, Indexer, Database), so this harness also runs
+over an older checkout's fhirsvc/ copied beside it (bench/RESULTS.md, search).
 """
 from __future__ import annotations
 
@@ -23,11 +28,9 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import orjson
-from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -98,13 +101,7 @@ def analyze(db: Database, vacuum: bool = True) -> None:
     """The production load procedure after a bulk load: fresh planner statistics (ANALYZE) and,
     on PostgreSQL, VACUUM so the visibility map is set and the covering search indexes are
     read index-only (no heap fetch per row; autovacuum does the same later, when enabled)."""
-    if db.dialect == "postgresql" and vacuum:
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("VACUUM (ANALYZE)")
-        return
-    with db.engine.connect() as conn:
-        conn.exec_driver_sql("ANALYZE")
-        conn.commit()
+    db.analyze(vacuum)
 
 
 def queries(facts: dict) -> dict:
@@ -140,38 +137,47 @@ def pct(values: list[float], p: float) -> float:
 
 
 def run(db: Database, engine: SearchEngine, facts: dict, runs: int) -> list[tuple]:
+    """(query, p50 s, p95 s, p50 client CPU s, mean entries, p50 / baseline p50) per shape.
+    Client CPU (this process: parsing, SQL building, driver, Bundle) is the figure least
+    moved by other load on a shared machine; the database's own work is wall minus CPU."""
     out = []
     # baseline: read by id
     rnd = random.Random(3)
-    times = []
+    times, cpus = [], []
     for _ in range(runs):
         pid = rnd.choice(facts["patients"])
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         with db.unit_of_work() as uow:
             uow.resources.read("Patient", pid).resource()
         times.append(time.perf_counter() - t)
+        cpus.append(time.process_time() - c)
     base_p50 = statistics.median(times)
-    out.append(("baseline: read Patient by id", base_p50, pct(times, 95), 1, 1.0))
+    out.append(("baseline: read Patient by id", base_p50, pct(times, 95),
+                statistics.median(cpus), 1, 1.0))
     for name, make in queries(facts).items():
-        times, sizes = [], []
+        times, cpus, sizes = [], [], []
         for i in range(runs + 5):
             rtype, params = make()
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             with db.unit_of_work() as uow:
                 b = engine.search(uow, rtype, params, base_url=BASE)
-            dt = time.perf_counter() - t
+            dt, dc = time.perf_counter() - t, time.process_time() - c
             if i >= 5:  # warm-up
                 times.append(dt)
+                cpus.append(dc)
                 sizes.append(len(b.get("entry", [])))
         p50 = statistics.median(times)
-        out.append((name, p50, pct(times, 95), statistics.mean(sizes), p50 / base_p50))
+        out.append((name, p50, pct(times, 95), statistics.median(cpus),
+                    statistics.mean(sizes), p50 / base_p50))
     return out
 
 
 def report(backend: str, rows: list[tuple]) -> None:
-    print(f"{backend:36} {'p50 ms':>8} {'p95 ms':>8} {'entries':>8} {'p50/baseline':>13}")
-    for qname, p50, p95, size, ratio in rows:
-        print(f"{qname:36} {p50 * 1000:8.2f} {p95 * 1000:8.2f} {size:8.1f} {ratio:13.1f}")
+    print(f"{backend:36} {'p50 ms':>8} {'p95 ms':>8} {'cpu ms':>8} {'entries':>8} "
+          f"{'p50/baseline':>13}")
+    for qname, p50, p95, cpu, size, ratio in rows:
+        print(f"{qname:36} {p50 * 1000:8.2f} {p95 * 1000:8.2f} {cpu * 1000:8.2f} {size:8.1f} "
+              f"{ratio:13.1f}")
 
 
 def main() -> None:
@@ -184,7 +190,7 @@ def main() -> None:
     ap.add_argument("--no-vacuum", action="store_true",
                     help="after loading, ANALYZE only (no VACUUM) on PostgreSQL")
     ap.add_argument("--keep", action="store_true",
-                    help="keep the PostgreSQL database (printed URL) for later --reuse runs")
+                    help="keep the database (URL printed) for later --reuse runs")
     args = ap.parse_args()
     registry = SearchRegistry.load()
     engine = SearchEngine(registry)
@@ -195,20 +201,22 @@ def main() -> None:
         db = Database(args.reuse, indexer=Indexer(registry))
         report(db.dialect, run(db, engine, facts, args.runs))
         return
+    from fhirsvc.storage.scratch import ScratchDatabases
     backends = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     for backend in backends:
-        admin = name = None
-        tmp = tempfile.TemporaryDirectory()
+        scratch = None
+        tmp = None
         if backend == "sqlite":
-            url = f"sqlite:///{tmp.name}/bench.db"
+            if args.keep:
+                folder = tempfile.mkdtemp(prefix="fhirsvc_bench_")
+            else:
+                tmp = tempfile.TemporaryDirectory()
+                folder = tmp.name
+            url = f"sqlite:///{folder}/bench.db"
         else:
-            admin_url = os.environ.get("FHIRSVC_BENCH_POSTGRES_URL",
-                                       "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-            admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-            name = f"fhirsvc_bench_{uuid.uuid4().hex[:8]}"
-            with admin.connect() as conn:
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-            url = admin_url.rsplit("/", 1)[0] + "/" + name
+            scratch = ScratchDatabases(os.environ.get(
+                "FHIRSVC_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
+            url = scratch.create("fhirsvc_bench")
         try:
             upgrade(url)
             db = Database(url, indexer=Indexer(registry))
@@ -220,14 +228,14 @@ def main() -> None:
             report(backend, run(db, engine, facts, args.runs))
             db.dispose()
         finally:
-            if admin is not None and args.keep:
+            if args.keep:
                 print(f"kept: {url}")
-                admin.dispose()
-            elif admin is not None:
-                with admin.connect() as conn:
-                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                admin.dispose()
-            tmp.cleanup()
+            elif scratch is not None:
+                scratch.drop(url)
+            if scratch is not None:
+                scratch.dispose()
+            if tmp is not None:
+                tmp.cleanup()
 
 
 if __name__ == "__main__":

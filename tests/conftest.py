@@ -6,47 +6,28 @@ module gets its own throwaway PostgreSQL database, created and dropped here.
 from __future__ import annotations
 
 import os
-import uuid
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from fhirsvc.config import Config
 from fhirsvc.storage.migrate import upgrade
+from fhirsvc.storage.scratch import ScratchDatabases
 
 PG_ADMIN_URL = os.environ.get("FHIRSVC_TEST_POSTGRES_URL",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", "postgresql"]
 
 
-class PgDatabases:
-    def __init__(self, admin_url: str):
-        self.admin_url = admin_url
-        self.engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-
-    def create(self) -> str:
-        name = f"fhirsvc_t_{uuid.uuid4().hex[:12]}"
-        with self.engine.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        return self.admin_url.rsplit("/", 1)[0] + "/" + name
-
-    def drop(self, url: str) -> None:
-        name = url.rsplit("/", 1)[1]
-        with self.engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
 @pytest.fixture(scope="session")
 def pg_databases():
-    dbs = PgDatabases(PG_ADMIN_URL)
+    dbs = ScratchDatabases(PG_ADMIN_URL)
     try:
-        with dbs.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        dbs.check()
     except Exception as exc:  # fail loudly: PostgreSQL tests are never silently skipped
         pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {exc}. Start it (see "
                     "README) or set FHIRSVC_TEST_POSTGRES_URL.")
     yield dbs
-    dbs.engine.dispose()
+    dbs.dispose()
 
 
 def make_db_url(backend: str, tmp_path_factory, pg_databases) -> str:

@@ -7,6 +7,8 @@ from flask import Flask, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ..outcomes import GoneError, OperationOutcomeError, error
+from ..storage.errors import ConflictError, NotFoundError, StorageError
+from ..storage_outcomes import storage_outcome
 from .negotiation import outcome_response
 
 log = logging.getLogger("fhirsvc")
@@ -27,6 +29,13 @@ def register_error_handlers(app: Flask) -> None:
             if exc.last_updated is not None:
                 headers["Last-Modified"] = http_date(exc.last_updated)
         return outcome_response(exc.issues, exc.status, headers)
+
+    @app.errorhandler(StorageError)
+    def _storage(exc: StorageError):
+        if not isinstance(exc, (ConflictError, NotFoundError)):
+            log.error("Storage error on %s %s: %s", request.method, request.path, exc)
+        outcome = storage_outcome(exc)
+        return outcome_response(outcome.issues, outcome.status)
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(exc):

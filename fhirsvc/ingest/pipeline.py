@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from ..outcomes import Issue, OperationOutcomeError, error, has_errors, information, sort_issues
+from ..storage.errors import StorageError
+from ..storage_outcomes import storage_outcome
 from .plan import (ConditionalDelete, ConditionalUpdate, Create, Delete, Op, Plan, Read,
                    Rejected, Search, Update, WRITES, processing_order, resource_of)
 from .references import rewritten
@@ -67,6 +69,8 @@ class IngestPipeline:
                 results.append(result.with_issues(warnings))
             except OperationOutcomeError as exc:
                 results.append(EntryResult.failed(op.index, exc))
+            except StorageError as exc:  # e.g. a conflict with a concurrent request
+                results.append(EntryResult.failed(op.index, storage_outcome(exc)))
         return IngestResult("batch", tuple(results))
 
     # -- validation -----------------------------------------------------------------------------

@@ -100,12 +100,12 @@ class JobContext:
         Inside a step it joins the step's transaction; outside, it commits on its own and then
         raises Cancelled or Stopped if either is due."""
         if self._step_uow is not None:
-            self._save(Jobs(self._step_uow.conn), cursor, done, total, note)
+            self._save(self._step_uow.jobs, cursor, done, total, note)
             if cursor is not UNSET:
                 self._uncommitted = cursor  # becomes `self.cursor` once the step commits
             return
         with self.db.unit_of_work(write=True) as uow:
-            self._save(Jobs(uow.conn), cursor, done, total, note)
+            self._save(uow.jobs, cursor, done, total, note)
             uow.commit()
         if cursor is not UNSET:
             self.cursor = cursor

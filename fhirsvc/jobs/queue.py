@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Callable, Iterable
 
-from ..storage.jobs import Job, Jobs
+from ..storage.jobs import Job
 from .kinds import Kinds, builtin_kinds
 
 
@@ -21,23 +21,23 @@ class JobQueue:
         handler = self.kinds.get(kind)
         params = handler.parameters(params or {})
         with self.db.unit_of_work(write=True) as uow:
-            job = Jobs(uow.conn).enqueue(kind, params, max_attempts=handler.max_attempts,
+            job = uow.jobs.enqueue(kind, params, max_attempts=handler.max_attempts,
                                          requested_by=requested_by, max_active=max_active)
             uow.commit()
         return job
 
     def get(self, job_id: int) -> Job | None:
         with self.db.unit_of_work() as uow:
-            return Jobs(uow.conn).get(job_id)
+            return uow.jobs.get(job_id)
 
     def list(self, kind: str | None = None, states: Iterable[str] | None = None,
              requested_by: str | None = None, limit: int = 50) -> list[Job]:
         with self.db.unit_of_work() as uow:
-            return Jobs(uow.conn).list(kind, states, requested_by, limit)
+            return uow.jobs.list(kind, states, requested_by, limit)
 
     def cancel(self, job_id: int) -> Job | None:
         with self.db.unit_of_work(write=True) as uow:
-            job = Jobs(uow.conn).cancel(job_id)
+            job = uow.jobs.cancel(job_id)
             uow.commit()
         return job
 

@@ -16,12 +16,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
-from sqlalchemy.exc import DBAPIError
-
-from ..search.tables import ALL_TABLES
-from ..storage.jobs import is_transient
-from ..storage.tables import resources as R
+from ..storage.errors import ConflictError
 from .context import JobError
 from .kinds import JobKind
 
@@ -35,7 +30,7 @@ class Batch:
     pks: list[int]               # the batch's resources, in key order
     versions: dict[int, int]     # their versions when read
     live: set[int]               # those not deleted
-    rows: dict[str, list[tuple]]  # their new index rows, by parameter type
+    rows: dict[int, tuple[str, dict]]  # pk -> (type, new index rows by parameter type)
 
 
 def read_batch(db, indexer, after: int, limit: int) -> Batch | None:
@@ -43,51 +38,36 @@ def read_batch(db, indexer, after: int, limit: int) -> Batch | None:
     extracted outside any write transaction (extraction is most of the work: writers are not
     kept waiting meanwhile). None when no resource is left."""
     with db.unit_of_work() as uow:
-        pks = [row.pk for row in uow.conn.execute(
-            select(R.c.pk).where(R.c.pk > after).order_by(R.c.pk).limit(limit))]
+        pks = uow.index.keys_after(after, limit)
         if not pks:
             return None
         current = uow.resources.read_many(pks)
     live = {pk for pk, s in current.items() if not s.deleted}
-    items = [(pk, current[pk].resource_type, current[pk].resource()) for pk in sorted(live)]
-    return Batch(pks, {pk: s.version for pk, s in current.items()}, live, indexer.rows(items))
+    rows = {pk: (current[pk].resource_type, indexer.rows(current[pk].resource_type,
+                                                         current[pk].resource()))
+            for pk in sorted(live)}
+    return Batch(pks, {pk: s.version for pk, s in current.items()}, live, rows)
 
 
 def write_batch(uow, indexer, batch: Batch) -> int:
     """Replace the batch's index rows in the caller's write transaction; returns how many of
     its resources were indexed (not deleted).
 
-    The batch's resources are locked first (FOR UPDATE on PostgreSQL; SQLite renders none, its
-    BEGIN IMMEDIATE already keeps writers out), so no update commits between this check and
-    our commit; any resource whose version moved since read_batch is extracted again here.
-    Old rows go and new rows come in this one transaction, deleted by the keys read (not by key
+    The batch's resources are locked first, so no update commits between this check and our
+    commit; any resource whose version moved since read_batch is extracted again here. Old
+    rows go and new rows come in this one transaction, deleted by the keys read (not by key
     range: a resource created meanwhile keeps the rows its own transaction wrote).
-
-    With read_batch, the one place this kind touches index rows (today Indexer.rows/insert and
-    Repository.read_many): re-point them when the storage rework lands.
     """
-    conn = uow.conn
-    now: dict[int, int] = {}
-    for start in range(0, len(batch.pks), 500):
-        chunk = batch.pks[start:start + 500]
-        for pk, version in conn.execute(select(R.c.pk, R.c.version).where(R.c.pk.in_(chunk))
-                                        .with_for_update()):
-            now[pk] = version
+    now = uow.index.lock_versions(batch.pks)
     changed = {pk for pk in batch.pks if now.get(pk) != batch.versions.get(pk)}
-    rows, live = batch.rows, set(batch.live)
+    rows = {pk: r for pk, r in batch.rows.items() if pk not in changed}
     if changed:
-        current = uow.resources.read_many(sorted(changed))
-        fresh = [(pk, s.resource_type, s.resource()) for pk, s in sorted(current.items())
-                 if not s.deleted]
-        live = (live - changed) | {pk for pk, _t, _r in fresh}
-        rows = {kind: [r for r in rs if r[0] not in changed] for kind, rs in rows.items()}
-        for kind, rs in indexer.rows(fresh).items():
-            rows.setdefault(kind, []).extend(rs)
-    for table in ALL_TABLES:
-        for start in range(0, len(batch.pks), 500):
-            conn.execute(delete(table).where(table.c.res_pk.in_(batch.pks[start:start + 500])))
-    indexer.insert(conn, rows)
-    return len(live)
+        for pk, s in uow.resources.read_many(sorted(changed)).items():
+            if not s.deleted:
+                rows[pk] = (s.resource_type, indexer.rows(s.resource_type, s.resource()))
+    uow.index.delete(batch.pks)
+    uow.index.write_rows((pk, rtype, by_kind) for pk, (rtype, by_kind) in sorted(rows.items()))
+    return len(rows)
 
 
 def _search_parameters_caught_up(runtime) -> None:
@@ -152,10 +132,10 @@ class Reindex(JobKind):
                            "indexed": cursor["indexed"] + indexed}
                     ctx.checkpoint(new, done=new["seen"], total=max(total, new["seen"]))
                 return new
-            except DBAPIError as exc:
-                if not is_transient(exc) or attempt == TRANSIENT_RETRIES - 1:
+            except ConflictError as exc:  # a deadlock or a busy database: the batch is redone
+                if attempt == TRANSIENT_RETRIES - 1:
                     raise
                 ctx.log.warning("job %s: batch after key %s: %s; running it again",
-                                ctx.job.id, cursor["after"], exc.orig)
+                                ctx.job.id, cursor["after"], exc)
                 ctx.sleep(0.1 * 2 ** attempt)
         return None  # not reached

@@ -20,7 +20,7 @@ from typing import Iterable
 
 import orjson
 
-from ..storage.jobs import Job, Jobs, now_micros
+from ..storage.jobs import Job, now_micros
 from .context import Cancelled, JobContext, JobError, JobLost, RetryLater, Stopped
 from .kinds import Kinds, builtin_kinds
 
@@ -49,7 +49,7 @@ class _Heartbeat(threading.Thread):
         while not self._done.wait(self.interval):
             try:
                 with self.db.unit_of_work(write=True) as uow:
-                    flag = Jobs(uow.conn).heartbeat(job.id, self.ctx.owner)
+                    flag = uow.jobs.heartbeat(job.id, self.ctx.owner)
                     uow.commit()
             except Exception as exc:  # the next beat may get through; expiry is the backstop
                 log.warning("job %s: heartbeat failed: %s", job.id, _message(exc))
@@ -134,10 +134,10 @@ class Worker:
     def claim(self, job_id: int | None = None) -> Job | None:
         now = now_micros()
         with self.db.unit_of_work() as uow:
-            if not Jobs(uow.conn).has_ready(self.names, now, job_id):
+            if not uow.jobs.has_ready(self.names, now, job_id):
                 return None
         with self.db.unit_of_work(write=True) as uow:
-            job = Jobs(uow.conn).claim(self.owner, self.names, now, job_id)
+            job = uow.jobs.claim(self.owner, self.names, now, job_id)
             uow.commit()
         if job is not None:
             log.info("job %s (%s) claimed by %s, attempt %d of %d%s", job.id, job.kind,
@@ -192,11 +192,11 @@ class Worker:
         finally:
             self._ctx = None
         with self.db.unit_of_work() as uow:
-            return Jobs(uow.conn).get(job.id) or job
+            return uow.jobs.get(job.id) or job
 
     def _record(self, job: Job, change):
         with self.db.unit_of_work(write=True) as uow:
-            outcome = change(Jobs(uow.conn))
+            outcome = change(uow.jobs)
             uow.commit()
         if not outcome:
             log.warning("job %s: no longer ours, outcome not recorded", job.id)
@@ -216,10 +216,10 @@ class Worker:
     def requeue_expired(self) -> list[tuple[int, str]]:
         cutoff = now_micros() - int(self.expiry * 1_000_000)
         with self.db.unit_of_work() as uow:
-            if not Jobs(uow.conn).has_stale(cutoff):
+            if not uow.jobs.has_stale(cutoff):
                 return []
         with self.db.unit_of_work(write=True) as uow:
-            changed = Jobs(uow.conn).requeue_expired(cutoff)
+            changed = uow.jobs.requeue_expired(cutoff)
             uow.commit()
         for job_id, state in changed:
             log.warning("job %s: no heartbeat for %ss, its worker is gone: now %s", job_id,
@@ -235,13 +235,13 @@ class Worker:
                 continue
             cutoff = now_micros() - int(kind.result_ttl * 1_000_000)
             with self.db.unit_of_work() as uow:
-                if Jobs(uow.conn).take_expired(kind.name, cutoff) is None:
+                if uow.jobs.take_expired(kind.name, cutoff) is None:
                     continue
             for _ in range(limit):
                 job = None
                 try:
                     with self.db.unit_of_work(write=True) as uow:
-                        jobs = Jobs(uow.conn)
+                        jobs = uow.jobs
                         job = jobs.take_expired(kind.name, cutoff)
                         if job is None:
                             break

@@ -1,18 +1,20 @@
-"""SearchParameter-driven search: index extraction at write time, query building, Bundles.
+"""SearchParameter-driven search, without SQL: index rows, parsed requests, Bundles.
 
     registry = SearchRegistry.load()          # R4 core + the guide's SearchParameters
     db = Database(url, indexer=Indexer(registry))
-    engine = SearchEngine(registry)
+    engine = SearchEngine(registry, default_count=20, max_count=1000)
     engine.search(uow, "Observation", [("patient", "Patient/1")], base_url=...)
     engine.match(uow, "Patient", [("identifier", "sys|1")])      # conditional operations
     engine.everything(uow, "1", [], base_url=...)                 # Patient/$everything
     reindex(db, registry)                     # after search parameters change
 
 Modules: `registry` (parameters, compiled once per resource type), `paths` (expression ->
-native walker, fhirpathpy only for real FHIRPath), `indexer` (rows at write time), `query`
-(one parameter -> SQL condition), `engine` (request -> plan -> Bundle), `tables` (index tables,
-created by migration 0002), `values` (dates, strings, references normalised the same way on
-both sides).
+native walker, fhirpathpy only for real FHIRPath), `extract` (a resource -> typed index rows,
+`rows`), `parse` (a request -> the typed `criteria` of a SearchQuery; every 400 is raised
+there), `engine` (parse -> storage -> Bundle), `bundle` (searchset Bundles), `reindex`,
+`values` (dates, strings, references normalised the same way on both sides). Storage
+(fhirsvc.storage: index tables, index and search repositories) writes the rows and compiles
+the criteria into SQL.
 
 Supported: token (system|code, |code, code, :not, :text, :of-type), string (prefix, case- and
 accent-insensitive; :exact, :contains), date (eq ne gt lt ge le sa eb ap over precision ranges,
@@ -27,7 +29,9 @@ uri :above, deeper chains, three-component composites (MolecularSequence), _summ
 resources, with a warning).
 """
 from .engine import SearchEngine
-from .indexer import Indexer, reindex
+from .extract import Indexer
 from .registry import SearchParam, SearchRegistry
+from .reindex import reindex, reindex_batch
 
-__all__ = ["Indexer", "SearchEngine", "SearchParam", "SearchRegistry", "reindex"]
+__all__ = ["Indexer", "SearchEngine", "SearchParam", "SearchRegistry", "reindex",
+           "reindex_batch"]

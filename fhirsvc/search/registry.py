@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
+from ..resource_types import RESOURCE_TYPES
 from . import paths
 
 DATA = Path(__file__).resolve().parent / "data" / "search_parameters.json.gz"
@@ -86,8 +87,12 @@ def valueset_order(vs: dict) -> list[tuple[str | None, str]]:
 
 class SearchRegistry:
     def __init__(self, data: dict):
-        self.resource_types: list[str] = list(data["resource_types"])
-        self._type_set = set(self.resource_types)
+        # the one list of R4 resource types (fhirsvc.resource_types); the compiled search
+        # data must agree with it (scripts/build_search_params.py generates both from R4)
+        if set(data["resource_types"]) != RESOURCE_TYPES:
+            raise ValueError("search parameter data and fhirsvc.resource_types disagree on the "
+                             "R4 resource types: regenerate them (make definitions)")
+        self.resource_types: list[str] = sorted(RESOURCE_TYPES)
         self.choices: dict[str, list[str]] = data["choice_paths"]
         self.compartments: dict[str, dict[str, list[str]]] = data["compartments"]
         self._by_url: dict[str, SearchParam] = {}
@@ -147,7 +152,7 @@ class SearchRegistry:
 
     # -- lookup --------------------------------------------------------------------------------
     def is_type(self, rtype: str) -> bool:
-        return rtype in self._type_set
+        return rtype in RESOURCE_TYPES
 
     def by_url(self, url: str) -> SearchParam | None:
         return self._by_url.get(url)

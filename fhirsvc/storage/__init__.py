@@ -1,24 +1,29 @@
-"""Storage: tables, engine set-up, repository and unit of work, migrations."""
+"""Storage: every SQL statement and every SQLite / PostgreSQL difference (docs/storage.md).
+
+    db = Database(url, indexer=Indexer(registry))    # fhirsvc.search.Indexer: index rows
+    with db.unit_of_work(write=True) as uow:
+        uow.resources   versions, history, aliases        (repository)
+        uow.index       search index rows                  (index)
+        uow.search      parsed criteria -> pks, includes    (search_repository)
+        uow.commit()
+"""
 from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
-from .database import make_engine, normalise_url
+from . import dialect
+from .dialect import make_engine, normalise_url
+from .errors import ConflictError, NotFoundError, StorageError
+from .index import NullIndexer
 from .repository import Repository, Stored, instant_to_micros, micros_to_instant
 from .unit_of_work import UnitOfWork
-
-
-class NullIndexer:
-    """Used until a search indexer is plugged in (and by tests of storage alone)."""
-
-    def replace(self, conn, items) -> None:
-        return None
 
 
 class Database:
     def __init__(self, url: str, indexer=None):
         self.url = normalise_url(url)
         self.engine: Engine = make_engine(self.url)
+        # rows(rtype, resource) -> index rows by parameter type (fhirsvc.search.Indexer)
         self.indexer = indexer or NullIndexer()
 
     @property
@@ -28,9 +33,13 @@ class Database:
     def unit_of_work(self, write: bool = False) -> UnitOfWork:
         return UnitOfWork(self, write)
 
+    def analyze(self, vacuum: bool = True) -> None:
+        """Planner statistics after a bulk load (and VACUUM on PostgreSQL)."""
+        dialect.analyze(self.engine, vacuum)
+
     def dispose(self) -> None:
         self.engine.dispose()
 
 
-__all__ = ["Database", "Repository", "Stored", "UnitOfWork", "instant_to_micros",
-           "micros_to_instant", "make_engine"]
+__all__ = ["ConflictError", "Database", "NotFoundError", "Repository", "StorageError", "Stored",
+           "UnitOfWork", "instant_to_micros", "make_engine", "micros_to_instant"]

@@ -20,7 +20,7 @@ import orjson
 from sqlalchemy import (and_, case, delete, false, func, insert, literal, or_, select, true,
                         update)
 
-from .database import advisory_lock
+from .dialect import advisory_lock, skip_locked
 from .repository import micros_to_instant
 from .tables import JOB_STATES
 from .tables import jobs as J
@@ -106,29 +106,6 @@ def _job(row) -> Job:
                row.finished)
 
 
-# -- dialect differences: the only ones in this module (they move to storage/dialect.py) ------
-
-def _skip_locked(conn, query):
-    """PostgreSQL: lock the picked row and skip rows that other claimers hold, so concurrent
-    claims never wait for each other nor take the same job. SQLite has no row locks: the claim
-    is one UPDATE statement inside BEGIN IMMEDIATE, so claimers are serialised by the database
-    lock and the second one sees the job is no longer queued."""
-    if conn.dialect.name == "postgresql":
-        return query.with_for_update(skip_locked=True)
-    return query
-
-
-def is_transient(exc: BaseException) -> bool:
-    """A deadlock or serialisation failure (PostgreSQL) or a locked database (SQLite): the
-    transaction did nothing and can be run again."""
-    orig = getattr(exc, "orig", None)
-    if getattr(orig, "sqlstate", None) in ("40P01", "40001"):
-        return True
-    return type(orig).__name__ == "OperationalError" and "locked" in str(orig)
-
-
-# ------------------------------------------------------------------------------------------------
-
 _ALL = tuple(J.c)
 
 
@@ -199,7 +176,7 @@ class Jobs:
                 .order_by(J.c.id).limit(1))
         if job_id is not None:
             pick = pick.where(J.c.id == job_id)
-        pick = _skip_locked(self.conn, pick)
+        pick = skip_locked(pick, self.conn)
         row = self.conn.execute(
             update(J).where(J.c.id == pick.scalar_subquery(), J.c.state == QUEUED)
             .values(state=RUNNING, owner=owner, heartbeat=now, attempts=J.c.attempts + 1,
@@ -315,7 +292,7 @@ class Jobs:
         the caller deletes it and commits, so its clean-up runs once."""
         q = (select(*_ALL).where(J.c.kind == kind, J.c.state.in_(TERMINAL),
                                  J.c.finished <= cutoff).order_by(J.c.finished).limit(1))
-        row = self.conn.execute(_skip_locked(self.conn, q)).first()
+        row = self.conn.execute(skip_locked(q, self.conn)).first()
         return _job(row) if row else None
 
     def delete(self, job_id: int) -> bool:

@@ -6,7 +6,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from .database import normalise_url
+from .dialect import normalise_url
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 

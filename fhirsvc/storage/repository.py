@@ -1,7 +1,8 @@
 """Repository: versioned resource rows behind a few plain methods.
 
-Knows nothing of HTTP or validation. Every write sets `meta.versionId` and `meta.lastUpdated`,
-serialises the resource once and stores the text that reads will serve as is.
+Knows nothing of HTTP or validation. Every write stamps `id`, `meta.versionId` and
+`meta.lastUpdated` on a copy of the caller's resource (the caller's dict is left as it was),
+serialises it once and stores the text that reads will serve as is.
 """
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ import orjson
 from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..outcomes import fail
+from . import dialect
+from .errors import ConflictError, NotFoundError
 from .tables import resource_aliases as A
 from .tables import resource_versions as V
 from .tables import resources as R
@@ -31,7 +33,7 @@ def instant_to_micros(dt: datetime) -> int:
     return int(dt.timestamp() * 1_000_000)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Stored:
     """One stored version. `content` is the JSON text exactly as served (None if deleted)."""
 
@@ -63,7 +65,10 @@ class Stored:
 # Statements built once: building them per call costs more than executing them.
 _INSERT_RESOURCES = insert(R).returning(R.c.pk, sort_by_parameter_order=True)
 _INSERT_VERSION = insert(V)
-_UPDATE_CURRENT = update(R).where(R.c.pk == bindparam("b_pk")).values(
+# guarded by the version read: a concurrent writer that got there first is a conflict, not a
+# silently lost update
+_UPDATE_CURRENT = update(R).where(R.c.pk == bindparam("b_pk"),
+                                  R.c.version == bindparam("b_version")).values(
     version=bindparam("version"), last_updated=bindparam("last_updated"),
     deleted=bindparam("deleted"))
 
@@ -89,8 +94,8 @@ class Repository:
         q = (select(*_COLUMNS).select_from(R.join(V, and_(V.c.res_pk == R.c.pk,
                                                           V.c.version == R.c.version)))
              .where(R.c.resource_type == rtype, R.c.resource_id == rid))
-        if for_update and self.conn.dialect.name == "postgresql":
-            q = q.with_for_update(of=R)
+        if for_update:
+            q = dialect.for_update(q, self.conn, of=R)
         row = self.conn.execute(q).first()
         return _stored(row) if row else None
 
@@ -179,71 +184,77 @@ class Repository:
     # -- writes ------------------------------------------------------------------------------
     @staticmethod
     def _stamp(rtype: str, rid: str, resource: dict | None, version: int, now: int
-               ) -> str | None:
-        """Set id and meta (versionId, lastUpdated) and serialise once; None for a delete."""
+               ) -> tuple[dict | None, str | None]:
+        """The stored copy (id and meta set: versionId, lastUpdated) and its text; (None, None)
+        for a delete. A shallow copy with a new meta: the caller's dict is not changed."""
         if resource is None:
-            return None
+            return None, None
         meta = dict(resource.get("meta") or {})
         meta["versionId"] = str(version)
         meta["lastUpdated"] = micros_to_instant(now)
         # resourceType, id and meta lead, as in the specification's examples
-        ordered = {"resourceType": resource.get("resourceType", rtype), "id": rid, "meta": meta}
-        ordered.update((k, v) for k, v in resource.items() if k not in ordered)
-        resource.clear()
-        resource.update(ordered)
-        return orjson.dumps(resource).decode()
+        stored = {"resourceType": resource.get("resourceType", rtype), "id": rid, "meta": meta}
+        stored.update((k, v) for k, v in resource.items() if k not in stored)
+        return stored, orjson.dumps(stored).decode()
 
     def save(self, rtype: str, rid: str, resource: dict | None, method: str,
              current: Stored | None = None) -> Stored:
         """Store a new version (resource None = logical delete) and make it current.
 
         `current` is the caller's already-read current version (read inside this transaction),
-        or None when the resource does not exist yet.
+        or None when the resource does not exist yet. ConflictError when another transaction
+        changed the resource since `current` was read; NotFoundError when it is gone.
         """
         if current is None:
             return self.create_many([(rtype, rid, resource, method)])[0]
         now = max(time.time_ns() // 1000, current.last_updated + 1)  # never goes backwards
         version = current.version + 1
-        content = self._stamp(rtype, rid, resource, version, now)
+        stored, content = self._stamp(rtype, rid, resource, version, now)
         deleted = resource is None
-        self.conn.execute(_UPDATE_CURRENT, {"b_pk": current.pk, "version": version,
-                                            "last_updated": now, "deleted": deleted})
+        done = self.conn.execute(_UPDATE_CURRENT, {
+            "b_pk": current.pk, "b_version": current.version, "version": version,
+            "last_updated": now, "deleted": deleted}).rowcount
+        if done != 1:
+            if self.conn.execute(select(R.c.pk).where(R.c.pk == current.pk)).first() is None:
+                raise NotFoundError(f"{rtype}/{rid} is no longer stored")
+            raise ConflictError(f"{rtype}/{rid} was changed by a concurrent request after "
+                                f"version {current.version} was read; retry the request")
         self.conn.execute(_INSERT_VERSION, {"res_pk": current.pk, "version": version,
                                             "resource_type": rtype, "last_updated": now,
                                             "deleted": deleted, "method": method,
                                             "content": content})
         if self._on_change is not None:
-            self._on_change(current.pk, rtype, resource)
+            self._on_change(current.pk, rtype, stored)
         return Stored(current.pk, rtype, rid, version, now, deleted, method, content)
 
     def create_many(self, items: list[tuple[str, str, dict | None, str]]) -> list[Stored]:
         """Version 1 of new resources, in bulk: (type, id, resource, method) each.
 
         One multi-row INSERT ... RETURNING for the resource rows and one executemany for the
-        versions. A unique violation means a concurrent create of the same id: the whole
-        transaction fails (no savepoint; PostgreSQL aborts it anyway).
+        versions. A unique violation means a concurrent create of the same id: ConflictError,
+        and the whole transaction fails (no savepoint; PostgreSQL aborts it anyway).
         """
         if not items:
             return []
         now = time.time_ns() // 1000
-        contents = [self._stamp(t, i, r, 1, now) for t, i, r, _ in items]
+        stamped = [self._stamp(t, i, r, 1, now) for t, i, r, _ in items]
         try:
             rows = self.conn.execute(_INSERT_RESOURCES, [
                 {"resource_type": t, "resource_id": i, "version": 1, "last_updated": now,
                  "deleted": r is None} for t, i, r, _ in items]).all()
         except IntegrityError:
             ids = ", ".join(f"{t}/{i}" for t, i, _, _ in items[:5])
-            raise fail(409, "conflict", f"A resource among {ids} was created by a concurrent "
-                       "request; retry the request") from None
+            raise ConflictError(f"A resource among {ids} was created by a concurrent "
+                                "request; retry the request") from None
         pks = [row[0] for row in rows]
         self.conn.execute(_INSERT_VERSION, [
             {"res_pk": pk, "version": 1, "resource_type": t, "last_updated": now,
              "deleted": r is None, "method": m, "content": c}
-            for pk, (t, _, r, m), c in zip(pks, items, contents)])
+            for pk, (t, _, r, m), (_s, c) in zip(pks, items, stamped)])
         out = []
-        for pk, (t, i, r, m), c in zip(pks, items, contents):
+        for pk, (t, i, r, m), (s, c) in zip(pks, items, stamped):
             if self._on_change is not None:
-                self._on_change(pk, t, r)
+                self._on_change(pk, t, s)
             out.append(Stored(pk, t, i, 1, now, r is None, m, c))
         return out
 

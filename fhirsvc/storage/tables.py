@@ -1,19 +1,21 @@
-"""SQLAlchemy Core tables shared by every module that stores things.
+"""SQLAlchemy Core tables: resources, their versions, aliases and the search index.
 
 `resources` holds one row per logical resource (its current version); `resource_versions`
 holds every version, including logical deletes, with the JSON text exactly as served. The
-search module adds its index tables to the same `metadata`. `jobs` is the queue of background
-work (docs/jobs.md).
+index tables (one per search parameter type) hold the rows of fhirsvc.search.rows for the
+current version of each resource. Migrations 0001-0003 create the same schema; keep them in
+step (tests/integration/test_repository.py compares the two on both databases). `jobs` is the
+queue of background work (docs/jobs.md).
 """
 from __future__ import annotations
 
-from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Column, ForeignKey, Index, Integer,
-                        MetaData, String, Table, Text, UniqueConstraint)
+from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Column, Float, ForeignKey, Index,
+                        Integer, MetaData, SmallInteger, String, Table, Text,
+                        UniqueConstraint)
+
+from .dialect import CSTR, PK
 
 metadata = MetaData()
-
-# BIGINT on PostgreSQL; INTEGER on SQLite so the column is the rowid alias (autoincrement).
-PK = BigInteger().with_variant(Integer(), "sqlite")
 
 resources = Table(
     "resources", metadata,
@@ -82,3 +84,69 @@ jobs = Table(
 Index("ix_jobs_state_run_after", jobs.c.state, jobs.c.run_after)
 Index("ix_jobs_state_heartbeat", jobs.c.state, jobs.c.heartbeat)
 Index("ix_jobs_kind_state_finished", jobs.c.kind, jobs.c.state, jobs.c.finished)
+
+# -- search index: one table per parameter type (rows: fhirsvc.search.rows) ---------------------
+def _base(name: str, *columns) -> Table:
+    return Table(
+        name, metadata,
+        Column("res_pk", PK, ForeignKey("resources.pk", ondelete="CASCADE"), nullable=False),
+        Column("resource_type", String(64), nullable=False),
+        Column("param", String(100), nullable=False),
+        *columns,
+    )
+
+
+idx_token = _base("idx_token", Column("system", CSTR), Column("code", CSTR), Column("text", CSTR))
+Index("ix_idx_token_code", idx_token.c.resource_type, idx_token.c.param, idx_token.c.code,
+      idx_token.c.res_pk)
+Index("ix_idx_token_pk", idx_token.c.res_pk)
+
+idx_string = _base("idx_string", Column("value", CSTR), Column("exact", Text))
+Index("ix_idx_string_value", idx_string.c.resource_type, idx_string.c.param, idx_string.c.value,
+      idx_string.c.res_pk)
+Index("ix_idx_string_pk", idx_string.c.res_pk)
+
+idx_date = _base("idx_date", Column("low", BigInteger, nullable=False),
+                 Column("high", BigInteger, nullable=False),
+                 # wide: high - low >= 1 day (short values are found by a range on low alone);
+                 # multi: the resource has several values for this parameter
+                 Column("wide", SmallInteger, nullable=False, default=0),
+                 Column("multi", SmallInteger, nullable=False, default=0))
+Index("ix_idx_date_low", idx_date.c.resource_type, idx_date.c.param, idx_date.c.wide,
+      idx_date.c.low, idx_date.c.high, idx_date.c.res_pk)
+Index("ix_idx_date_multi", idx_date.c.resource_type, idx_date.c.param, idx_date.c.multi)
+Index("ix_idx_date_pk", idx_date.c.res_pk)
+
+idx_reference = _base("idx_reference", Column("target_type", String(64)),
+                      Column("target_id", String(64)), Column("url", CSTR))
+Index("ix_idx_reference_target", idx_reference.c.target_id, idx_reference.c.target_type,
+      idx_reference.c.resource_type, idx_reference.c.param, idx_reference.c.res_pk)
+Index("ix_idx_reference_url", idx_reference.c.url)
+Index("ix_idx_reference_pk", idx_reference.c.res_pk, idx_reference.c.param)
+
+idx_quantity = _base("idx_quantity", Column("value", Float, nullable=False),
+                     Column("system", CSTR), Column("code", CSTR), Column("unit", CSTR))
+Index("ix_idx_quantity_value", idx_quantity.c.resource_type, idx_quantity.c.param,
+      idx_quantity.c.value)
+Index("ix_idx_quantity_pk", idx_quantity.c.res_pk)
+
+idx_number = _base("idx_number", Column("value", Float, nullable=False))
+Index("ix_idx_number_value", idx_number.c.resource_type, idx_number.c.param, idx_number.c.value)
+Index("ix_idx_number_pk", idx_number.c.res_pk)
+
+idx_uri = _base("idx_uri", Column("value", CSTR))
+Index("ix_idx_uri_value", idx_uri.c.resource_type, idx_uri.c.param, idx_uri.c.value)
+Index("ix_idx_uri_pk", idx_uri.c.res_pk)
+
+idx_composite = _base("idx_composite", Column("system1", CSTR), Column("code1", CSTR),
+                      Column("v_system", CSTR), Column("v_code", CSTR), Column("v_num", Float),
+                      Column("v_low", BigInteger), Column("v_high", BigInteger),
+                      Column("v_str", CSTR))
+Index("ix_idx_composite_code", idx_composite.c.resource_type, idx_composite.c.param,
+      idx_composite.c.code1)
+Index("ix_idx_composite_pk", idx_composite.c.res_pk)
+
+INDEX_TABLES = {
+    "token": idx_token, "string": idx_string, "date": idx_date, "reference": idx_reference,
+    "quantity": idx_quantity, "number": idx_number, "uri": idx_uri, "composite": idx_composite,
+}

@@ -1,15 +1,22 @@
-"""Unit of work: one database transaction, the repository bound to it, index writes batched.
+"""Unit of work: one database transaction and the repositories bound to it.
 
     with db.unit_of_work(write=True) as uow:
-        stored = uow.resources.save(...)
-        uow.commit()
+        stored = uow.resources.save(...)      # versions (fhirsvc.storage.repository)
+        uow.search.match(criteria)            # search (fhirsvc.storage.search_repository)
+        uow.jobs.claim(...)                   # background jobs (fhirsvc.storage.jobs)
+        uow.commit()                          # index rows written first (uow.index)
 
-Leaving the block without `commit()` (or with an exception) rolls everything back.
+Leaving the block without `commit()` (or with an exception) rolls everything back. A database
+error that means a concurrent transaction got there first leaves the block as ConflictError.
 """
 from __future__ import annotations
 
-from .database import advisory_lock
+from . import dialect
+from .errors import ConflictError
+from .index import IndexRepository
+from .jobs import Jobs
 from .repository import Repository
+from .search_repository import SearchRepository
 
 
 class UnitOfWork:
@@ -22,11 +29,14 @@ class UnitOfWork:
 
     def __enter__(self) -> "UnitOfWork":
         conn = self.db.engine.connect()
-        if self.write and conn.dialect.name == "sqlite":
-            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+        if self.write:
+            conn = dialect.for_writing(conn)
         self.conn = conn
         self._tx = conn.begin()
         self.resources = Repository(conn, on_change=self._queue_index)
+        self.index = IndexRepository(conn, self.db.indexer)
+        self.search = SearchRepository(conn)
+        self.jobs = Jobs(conn)
         return self
 
     def _queue_index(self, pk: int, rtype: str, resource: dict | None) -> None:
@@ -34,13 +44,13 @@ class UnitOfWork:
 
     def lock(self, key: str) -> None:
         """Serialise with other transactions locking the same key (conditional create)."""
-        advisory_lock(self.conn, key)
+        dialect.advisory_lock(self.conn, key)
 
     def flush_index(self) -> None:
         """Write search index rows for everything saved so far, in bulk."""
         if self._pending_index:
             pending, self._pending_index = self._pending_index, []
-            self.db.indexer.replace(self.conn, pending)
+            self.index.replace(pending)
 
     def commit(self) -> None:
         self.flush_index()
@@ -53,3 +63,7 @@ class UnitOfWork:
                 self._tx.rollback()
         finally:
             self.conn.close()
+        reason = dialect.conflict_reason(exc) if exc is not None else None
+        if reason is not None:
+            raise ConflictError(f"The request was not applied: {reason}; retry the "
+                                "request") from exc

@@ -21,7 +21,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from fhirsvc.jobs import JobError, JobKind, Kinds, RetryLater, builtin_kinds  # noqa: E402
-from fhirsvc.search.tables import ALL_TABLES, INDEX_TABLES  # noqa: E402
+from fhirsvc.storage.tables import INDEX_TABLES  # noqa: E402
+
+ALL_TABLES = tuple(INDEX_TABLES.values())
 
 probe_meta = MetaData()
 probe_runs = Table("probe_runs", probe_meta, Column("job_id", BigInteger, nullable=False),
@@ -129,8 +131,11 @@ def expected_rows(runtime) -> Counter:
     runtime.services.conformance()
     with runtime.db.unit_of_work() as uow:
         items = [(s.pk, s.resource_type, s.resource()) for s in uow.resources.iter_current()]
-    rows = runtime.db.indexer.rows(items)
-    return Counter((INDEX_TABLES[kind].name,) + tuple(r) for kind, rs in rows.items() for r in rs)
+    out: Counter = Counter()
+    for pk, rtype, resource in items:
+        for kind, rs in runtime.db.indexer.rows(rtype, resource).items():
+            out.update((INDEX_TABLES[kind].name, pk, rtype) + tuple(r) for r in rs)
+    return out
 
 
 def wipe_index(runtime, above_pk: int = 0) -> None:

@@ -1,12 +1,24 @@
 """Repository and unit of work on SQLite and PostgreSQL."""
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import func, select
+import copy
 
-from fhirsvc.outcomes import OperationOutcomeError
-from fhirsvc.storage import Database
-from fhirsvc.storage.tables import resource_versions, resources
+import pytest
+
+from fhirsvc.storage import ConflictError, Database, NotFoundError
+from fhirsvc.storage.repository import Stored
+from fhirsvc.storage.schema import differences
+
+
+class Recorder:
+    """An indexer that records what it was asked to index."""
+
+    def __init__(self):
+        self.seen: list[tuple[str, dict]] = []
+
+    def rows(self, rtype, resource):
+        self.seen.append((rtype, resource))
+        return {}
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +36,11 @@ def save(db, rtype, rid, resource, method="PUT"):
     return stored
 
 
+def versions(db) -> int:
+    with db.unit_of_work() as uow:
+        return uow.resources.history(count=0)[0]
+
+
 def test_versions_and_meta(db):
     s1 = save(db, "Patient", "r1", {"resourceType": "Patient", "gender": "male"})
     s2 = save(db, "Patient", "r1", {"resourceType": "Patient", "gender": "female"})
@@ -39,6 +56,32 @@ def test_versions_and_meta(db):
     assert total == 2 and [r.version for r in rows] == [2, 1]
 
 
+def test_save_and_create_many_leave_the_callers_dict_alone(db_url):
+    recorder = Recorder()
+    database = Database(db_url, indexer=recorder)
+    given = {"resourceType": "Patient", "id": "client-id",
+             "meta": {"versionId": "client", "tag": [{"code": "t"}]}, "gender": "male"}
+    batch = [{"resourceType": "Observation", "status": "final"}, {"resourceType": "Device"}]
+    before, batch_before = copy.deepcopy(given), copy.deepcopy(batch)
+    with database.unit_of_work(write=True) as uow:
+        first = uow.resources.save("Patient", "nm1", given, "PUT", None)
+        second = uow.resources.save("Patient", "nm1", given, "PUT", first)
+        made = uow.resources.create_many([("Observation", "nm2", batch[0], "POST"),
+                                          ("Device", "nm3", batch[1], "POST")])
+        uow.commit()
+    database.dispose()
+    assert given == before and batch == batch_before
+    assert second.resource()["meta"] == {"versionId": "2", "tag": [{"code": "t"}],
+                                         "lastUpdated": second.last_updated_instant}
+    assert [s.resource()["id"] for s in made] == ["nm2", "nm3"]
+    # the index extraction saw the stored copies, stamped, not the caller's dicts (and only
+    # the last version of a resource saved twice in the transaction)
+    assert [(t, r["id"], r["meta"]["versionId"]) for t, r in recorder.seen] == [
+        ("Patient", "nm1", "2"), ("Observation", "nm2", "1"), ("Device", "nm3", "1")]
+    assert all(r is not given and r is not batch[0] for _t, r in recorder.seen)
+    assert recorder.seen[0][1] == second.resource()
+
+
 def test_logical_delete_keeps_history(db):
     save(db, "Patient", "r2", {"resourceType": "Patient"})
     deleted = save(db, "Patient", "r2", None, "DELETE")
@@ -51,17 +94,15 @@ def test_logical_delete_keeps_history(db):
 
 
 def test_rollback_leaves_nothing(db):
-    with db.unit_of_work() as uow:
-        before = uow.conn.execute(select(func.count()).select_from(resource_versions)).scalar()
+    before = versions(db)
     with pytest.raises(RuntimeError):
         with db.unit_of_work(write=True) as uow:
             uow.resources.save("Patient", "r3", {"resourceType": "Patient"}, "PUT", None)
             uow.resources.save("Patient", "r4", {"resourceType": "Patient"}, "PUT", None)
             raise RuntimeError("crash before commit")
     with db.unit_of_work() as uow:
-        after = uow.conn.execute(select(func.count()).select_from(resource_versions)).scalar()
         assert uow.resources.read("Patient", "r3") is None
-    assert after == before
+    assert versions(db) == before
 
 
 def test_uncommitted_unit_of_work_rolls_back(db):
@@ -73,10 +114,55 @@ def test_uncommitted_unit_of_work_rolls_back(db):
 
 def test_duplicate_create_is_a_conflict(db):
     save(db, "Patient", "r6", {"resourceType": "Patient"})
-    with pytest.raises(OperationOutcomeError) as exc:
+    before = versions(db)
+    with pytest.raises(ConflictError, match="Patient/r6.*retry"):
         with db.unit_of_work(write=True) as uow:
-            uow.resources.save("Patient", "r6", {"resourceType": "Patient"}, "PUT", None)
-    assert exc.value.status == 409
+            uow.resources.create_many([("Basic", "r6b", {"resourceType": "Basic"}, "POST"),
+                                       ("Patient", "r6", {"resourceType": "Patient"}, "POST")])
+    assert versions(db) == before
+
+
+def test_save_over_a_stale_read_is_a_conflict(db):
+    v1 = save(db, "Patient", "r7", {"resourceType": "Patient", "gender": "male"})
+    save(db, "Patient", "r7", {"resourceType": "Patient", "gender": "female"})
+    with pytest.raises(ConflictError, match="version 1 was read; retry"):
+        with db.unit_of_work(write=True) as uow:
+            uow.resources.save("Patient", "r7", {"resourceType": "Patient"}, "PUT", v1)
+    with db.unit_of_work() as uow:
+        assert uow.resources.read("Patient", "r7").resource()["gender"] == "female"
+
+
+def test_save_of_a_resource_that_is_not_stored_is_not_found(db):
+    ghost = Stored(10**12, "Patient", "ghost", 1, 0, False, "PUT", "{}")
+    with pytest.raises(NotFoundError, match="Patient/ghost"):
+        with db.unit_of_work(write=True) as uow:
+            uow.resources.save("Patient", "ghost", {"resourceType": "Patient"}, "PUT", ghost)
+
+
+def test_database_conflicts_leave_the_unit_of_work_as_conflict_errors(db):
+    """A unique violation the repository did not expect (here: a second alias row) is
+    translated when the unit of work ends: ConflictError, cause kept, nothing written."""
+    s = save(db, "Patient", "r8", {"resourceType": "Patient"})
+    insert = f"INSERT INTO resource_aliases (alias, res_pk) VALUES ('urn:uuid:r8', {s.pk})"
+    with pytest.raises(ConflictError, match="retry") as err:
+        with db.unit_of_work(write=True) as uow:
+            uow.conn.exec_driver_sql(insert)
+            uow.conn.exec_driver_sql(insert)
+    assert err.value.__cause__ is not None
+    with db.unit_of_work() as uow:
+        assert uow.resources.resolve_aliases(["urn:uuid:r8"]) == {}
+
+
+def test_aliases_keep_their_first_target(db):
+    a = save(db, "Patient", "al1", {"resourceType": "Patient"})
+    b = save(db, "Patient", "al2", {"resourceType": "Patient"})
+    with db.unit_of_work(write=True) as uow:
+        uow.resources.add_aliases([("urn:uuid:al", a.pk)])
+        uow.resources.add_aliases([("urn:uuid:al", b.pk), ("urn:oid:1.2", b.pk)])
+        uow.commit()
+    with db.unit_of_work() as uow:
+        assert uow.resources.resolve_aliases(["urn:uuid:al", "urn:oid:1.2", "urn:x"]) == \
+            {"urn:uuid:al": "Patient/al1", "urn:oid:1.2": "Patient/al2"}
 
 
 def test_history_since_and_paging(db):
@@ -96,24 +182,49 @@ def test_history_since_and_paging(db):
             [f"h{i}" for i in range(5)]
 
 
-def test_index_hook_gets_every_change_in_the_transaction(db_url):
-    seen = []
-
-    class Recorder:
-        def replace(self, conn, items):
-            seen.extend((rtype, res is None) for _, rtype, res in items)
-
-    database = Database(db_url, indexer=Recorder())
+def test_index_hook_gets_the_last_version_of_every_change_in_the_transaction(db_url):
+    recorder = Recorder()
+    database = Database(db_url, indexer=recorder)
     with database.unit_of_work(write=True) as uow:
-        uow.resources.save("Patient", "ix1", {"resourceType": "Patient"}, "PUT", None)
-        cur = uow.resources.read("Patient", "ix1")
-        uow.resources.save("Patient", "ix1", None, "DELETE", cur)
+        first = uow.resources.save("Patient", "ix1", {"resourceType": "Patient"}, "PUT", None)
+        uow.resources.save("Patient", "ix1", {"resourceType": "Patient", "gender": "male"},
+                           "PUT", first)
+        uow.resources.save("Patient", "ix2", {"resourceType": "Patient"}, "PUT", None)
+        gone = uow.resources.save("Patient", "ix3", {"resourceType": "Patient"}, "PUT", None)
+        uow.resources.save("Patient", "ix3", None, "DELETE", gone)
+        assert recorder.seen == []  # rows are extracted at flush, in bulk
         uow.commit()
     database.dispose()
-    assert seen == [("Patient", False), ("Patient", True)]
+    assert [(t, r["id"], r.get("gender")) for t, r in recorder.seen] == [
+        ("Patient", "ix1", "male"), ("Patient", "ix2", None)]
 
 
 def test_schema_matches_tables(db):
-    with db.unit_of_work() as uow:
-        for table in (resources, resource_versions):
-            uow.conn.execute(select(func.count()).select_from(table)).scalar()
+    """The migrated schema is what the table metadata says: tables, columns, types,
+    nullability, indexes, constraints and (PostgreSQL) the binary collation of search text."""
+    assert differences(db.engine) == []
+
+
+def test_schema_check_sees_a_drifted_schema(db):
+    postgres = db.dialect == "postgresql"
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("DROP INDEX ix_idx_uri_pk")
+        conn.exec_driver_sql("CREATE INDEX ix_stray ON idx_uri (param)")
+        if postgres:
+            conn.exec_driver_sql('ALTER TABLE idx_uri ALTER COLUMN value TYPE varchar '
+                                 'COLLATE "default"')
+    try:
+        found = differences(db.engine)
+    finally:
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("DROP INDEX ix_stray")
+            conn.exec_driver_sql("CREATE INDEX ix_idx_uri_pk ON idx_uri (res_pk)")
+            if postgres:
+                conn.exec_driver_sql('ALTER TABLE idx_uri ALTER COLUMN value TYPE varchar '
+                                     'COLLATE "C"')
+    expected = ["missing from the database: index ix_idx_uri_pk on idx_uri(res_pk)",
+                "only in the database: index ix_stray on idx_uri(param)"]
+    if postgres:
+        expected.append("collation of idx_uri.value: database None, metadata 'C'")
+    assert sorted(found) == sorted(expected)
+    assert differences(db.engine) == []

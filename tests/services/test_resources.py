@@ -122,6 +122,8 @@ def test_transaction_rewrites_urn_references_without_touching_the_request(servic
     stored = services.resources.read(ctx, "Observation", oid).stored.resource()
     assert stored["subject"]["reference"] == f"Patient/{pid}"
     assert obs["subject"]["reference"] == urn  # the request's resource is not rewritten
+    assert "id" not in bundle["entry"][0]["resource"]  # nor stamped with id and meta
+    assert "meta" not in bundle["entry"][0]["resource"]
 
 
 def test_batch_entries_fail_alone(services, ctx):

@@ -1,7 +1,7 @@
 """Alembic environment: runs migrations on the configured URL with our engine set-up."""
 from alembic import context
 
-from fhirsvc.storage.database import make_engine
+from fhirsvc.storage.dialect import make_engine, migration_options
 
 config = context.config
 
@@ -9,7 +9,7 @@ config = context.config
 def run_migrations_online() -> None:
     engine = make_engine(config.get_main_option("sqlalchemy.url"))
     with engine.connect() as connection:
-        context.configure(connection=connection, render_as_batch=connection.dialect.name == "sqlite")
+        context.configure(connection=connection, **migration_options(connection))
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()

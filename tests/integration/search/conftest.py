@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import synthea  # noqa: E402
@@ -16,6 +14,7 @@ import synthea  # noqa: E402
 from fhirsvc.search import Indexer, SearchEngine, SearchRegistry  # noqa: E402
 from fhirsvc.storage import Database  # noqa: E402
 from fhirsvc.storage.migrate import upgrade  # noqa: E402
+from fhirsvc.storage.scratch import ScratchDatabases  # noqa: E402
 
 PG_ADMIN = os.environ.get("FHIRSVC_TEST_POSTGRES_URL",
                           "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -49,35 +48,27 @@ def registry():
     return SearchRegistry.load()
 
 
-def _pg_url():
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    name = f"fhirsvc_search_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    return admin, name, PG_ADMIN.rsplit("/", 1)[0] + "/" + name
-
-
 def make_env(backend: str, tmp_path_factory, registry, resources=None) -> tuple:
-    admin = name = None
+    scratch = None
     if backend == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('search') / 'search.db'}"
     else:
-        admin, name, url = _pg_url()
+        scratch = ScratchDatabases(PG_ADMIN)
+        url = scratch.create("fhirsvc_search")
     upgrade(url)
     db = Database(url, indexer=Indexer(registry))
     if resources is None:
         resources = synthea.load()
     with db.unit_of_work(write=True) as uow:
         for rtype, rid, res in resources:
-            uow.resources.save(rtype, rid, dict(res), "PUT", None)
+            uow.resources.save(rtype, rid, res, "PUT", None)
         uow.commit()
 
     def cleanup():
         db.dispose()
-        if admin is not None:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+        if scratch is not None:
+            scratch.drop(url)
+            scratch.dispose()
     return Env(db, registry, resources), cleanup
 
 

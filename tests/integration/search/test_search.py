@@ -469,13 +469,13 @@ def test_system_search_with_one_type(env):
 def test_chain_with_other_conditions(env, monkeypatch, large):
     """A large chained driver is intersected with the next condition as a set (PostgreSQL);
     forced here with a threshold of 1, and compared with the per-row plan."""
-    from fhirsvc.search import engine as engine_mod
-    monkeypatch.setattr(engine_mod, "FANOUT_LARGE", large)
-    monkeypatch.setattr(engine_mod, "PARTNER_FACTOR", 10**6)
+    from fhirsvc.storage import search_repository as repo_mod
+    monkeypatch.setattr(repo_mod, "FANOUT_LARGE", large)
+    monkeypatch.setattr(repo_mod, "PARTNER_FACTOR", 10**6)
     chosen = []
-    pick = engine_mod.SearchEngine._intersect_pair
-    monkeypatch.setattr(engine_mod.SearchEngine, "_intersect_pair",
-                        staticmethod(lambda o, c: chosen.append(pick(o, c)) or chosen[-1]))
+    pick = repo_mod.SearchRepository._intersect_pair
+    monkeypatch.setattr(repo_mod.SearchRepository, "_intersect_pair",
+                        lambda self, o: chosen.append(pick(self, o)) or chosen[-1])
     pats = env.by_type["Patient"]
     fam = pats[4]["name"][0]["family"]
     pids = {p["id"] for p in pats if any(fold(n.get("family", "")).startswith(fold(fam))

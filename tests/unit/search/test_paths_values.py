@@ -6,7 +6,8 @@ from datetime import datetime, timezone
 import pytest
 
 from fhirsvc.search import SearchRegistry
-from fhirsvc.search.indexer import extract, token_values
+from fhirsvc.search.extract import extract, token_values
+from fhirsvc.search.rows import ROW_TYPES
 from fhirsvc.search.paths import compile_expression, parts_for_type, split_top
 from fhirsvc.search.values import date_bounds, normalise, parse_reference
 
@@ -99,15 +100,36 @@ def test_extract_observation(reg):
            "effectiveDateTime": "2021-03-04",
            "valueQuantity": {"value": 120, "system": "http://unitsofmeasure.org",
                              "code": "mm[Hg]", "unit": "mmHg"}}
-    rows = extract(reg, 7, "Observation", obs)
-    params = {(k, r[2]) for k, rs in rows.items() for r in rs}
+    rows = extract(reg, "Observation", obs)
+    params = {(k, r.param) for k, rs in rows.items() for r in rs}
     for p in [("token", "code"), ("token", "status"), ("reference", "subject"),
               ("reference", "patient"), ("date", "date"), ("quantity", "value-quantity"),
               ("composite", "code-value-quantity")]:
         assert p in params
-    assert all(r[0] == 7 and r[1] == "Observation" for rs in rows.values() for r in rs)
-    date_row = next(r for r in rows["date"] if r[2] == "date")
-    assert date_row[3:] == (1614816000000000, 1614902399999999, 0, 0)  # a day is not wide
+    assert all(type(r) is ROW_TYPES[k] for k, rs in rows.items() for r in rs)
+    date_row = next(r for r in rows["date"] if r.param == "date")
+    assert (date_row.low, date_row.high, date_row.wide, date_row.multi) == \
+        (1614816000000000, 1614902399999999, 0, 0)  # a day is not wide
+    assert [(r.system, r.code) for r in rows["token"] if r.param == "code"] == \
+        [("http://loinc.org", "8480-6")]
+    quantity = next(r for r in rows["quantity"] if r.param == "value-quantity")
+    assert quantity == ("value-quantity", 120.0, "http://unitsofmeasure.org", "mm[Hg]", "mmHg")
+
+
+def test_extract_flags_multi_valued_dates_and_identifier_types(reg):
+    obs = {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+           "effectiveTiming": {"event": ["2010-01", "2020-01-01T10:00:00Z"]}}
+    dates = [r for r in extract(reg, "Observation", obs)["date"] if r.param == "date"]
+    assert [(r.wide, r.multi) for r in dates] == [(1, 1), (0, 1)]
+    pat = {"resourceType": "Patient", "identifier": [{
+        "system": "http://hospital/mrn", "value": "42",
+        "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203",
+                             "code": "MR"}]}}]}
+    tokens = {r for r in extract(reg, "Patient", pat)["token"]
+              if r.param.startswith("identifier")}
+    assert tokens == {("identifier", "http://hospital/mrn", "42", None),
+                      ("identifier:of-type",
+                       "http://terminology.hl7.org/CodeSystem/v2-0203|MR", "42", None)}
 
 
 def test_core_expressions_mostly_compile(reg):
@@ -149,5 +171,5 @@ def test_range_expansion_indexes_levels_between():
                                                                   "code": "E"}]}},
             {"url": "end", "valueCodeableConcept": {"coding": [{"system": "http://s",
                                                                 "code": "B"}]}}]}]}}
-    rows = extract(reg, 1, "Observation", obs)["token"]
-    assert sorted(r[4] for r in rows if r[2] == "level") == ["B", "C", "D", "E"]
+    rows = extract(reg, "Observation", obs)["token"]
+    assert sorted(r.code for r in rows if r.param == "level") == ["B", "C", "D", "E"]

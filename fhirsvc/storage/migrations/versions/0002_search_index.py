@@ -3,7 +3,7 @@
 Revision ID: 0002
 Revises: 0001
 
-Mirrors fhirsvc/search/tables.py. Existing resources are not indexed by the migration: run the
+Mirrors the index tables of fhirsvc/storage/tables.py. Existing resources are not indexed by the migration: run the
 reindex command after upgrading a database that already holds data.
 """
 import sqlalchemy as sa

@@ -1,18 +1,19 @@
-"""Index extraction at write time, and the reindex command.
+"""Index extraction: the search index rows of one resource (pure; storage writes them).
 
-`Indexer.replace(conn, items)` is called by the unit of work just before commit with
-(res_pk, resource_type, resource or None) for every new current version: old rows of those
-resources go, new rows are inserted with one executemany per table.
+    indexer = Indexer(registry)
+    indexer.rows("Observation", resource) -> {"token": [TokenRow, ...], "date": [...], ...}
+
+Storage calls `rows` for every new current version just before the transaction commits
+(fhirsvc.storage.index) and for every resource when reindexing.
 """
 from __future__ import annotations
 
 from collections import defaultdict
+from functools import partial
 
-from sqlalchemy import delete, select
-
-from ..storage.tables import resources as R
 from .registry import Compiled, SearchRegistry
-from .tables import ALL_TABLES, INDEX_TABLES
+from .rows import (CompositeRow, DateRow, IndexRows, NumberRow, QuantityRow, ReferenceRow,
+                   StringRow, TokenRow, UriRow)
 from .values import DAY, MAX_LEN, MAX_TS, MIN_TS, date_bounds, normalise, parse_reference
 
 _HUMAN_NAME = ("family", "given", "prefix", "suffix", "text")
@@ -163,9 +164,13 @@ def uri_values(value, t) -> list[tuple]:
 CONVERTERS = {"token": token_values, "string": string_values, "date": date_values,
               "reference": reference_values, "quantity": quantity_values,
               "number": number_values, "uri": uri_values}
-
-# Rows are tuples in table column order: (res_pk, resource_type, param, *values); date rows
-# end with (wide, multi).
+# row constructors taking one tuple: tuple.__new__ skips the NamedTuple's Python-level
+# __new__ (a frame per row, ~8% of extraction)
+ROWS = {kind: partial(tuple.__new__, cls) for kind, cls in (
+    ("token", TokenRow), ("string", StringRow), ("date", DateRow), ("reference", ReferenceRow),
+    ("quantity", QuantityRow), ("number", NumberRow), ("uri", UriRow),
+    ("composite", CompositeRow))}
+_TOKEN, _DATE, _COMPOSITE = ROWS["token"], ROWS["date"], ROWS["composite"]
 
 
 def _composite_second(kind: str, value, t) -> list[tuple]:
@@ -191,43 +196,42 @@ def _composite_second(kind: str, value, t) -> list[tuple]:
     return out
 
 
-def extract(registry: SearchRegistry, res_pk: int, rtype: str, resource: dict
-            ) -> dict[str, list[tuple]]:
+def extract(registry: SearchRegistry, rtype: str, resource: dict) -> IndexRows:
     """Index rows for one resource, by parameter type."""
-    rows: dict[str, list[tuple]] = defaultdict(list)
+    rows: IndexRows = defaultdict(list)
     for comp in registry.compiled(rtype):
         p = comp.param
         kind = p.type
         if comp.composite is not None:
-            _extract_composite(comp, res_pk, rtype, resource, rows["composite"])
+            _extract_composite(comp, resource, rows["composite"])
             continue
         conv = CONVERTERS[kind]
         seen: set = set()
         target = rows[kind]
         code = p.code
+        make = ROWS[kind]
         for value, t in comp.extract(resource):
             for tup in conv(value, t):
                 if tup in seen:
                     continue
                 seen.add(tup)
                 if kind == "token" and tup[0] == "of-type":
-                    target.append((res_pk, rtype, code + ":of-type", tup[1], tup[2], None))
+                    target.append(_TOKEN((code + ":of-type", tup[1], tup[2], None)))
                 elif kind == "reference" and tup[0] == "identifier":
-                    rows["token"].append((res_pk, rtype, code + ":identifier", tup[1], tup[2],
-                                          None))
+                    rows["token"].append(_TOKEN((code + ":identifier", tup[1], tup[2], None)))
                 elif kind == "date":
-                    target.append((res_pk, rtype, code, tup[0], tup[1],
-                                   1 if tup[1] - tup[0] >= DAY else 0, 0))
+                    target.append(_DATE((code, tup[0], tup[1],
+                                         1 if tup[1] - tup[0] >= DAY else 0, 0)))
                 else:
-                    target.append((res_pk, rtype, code) + tup)
+                    target.append(make((code,) + tup))
         if comp.ranges is not None:
             for srow in _expand_ranges(comp, resource):
                 if srow not in seen:
                     seen.add(srow)
-                    target.append((res_pk, rtype, code) + srow)
+                    target.append(_TOKEN((code,) + srow))
         if kind == "date" and len(seen) > 1:
             n = len(seen)
-            target[-n:] = [row[:-1] + (1,) for row in target[-n:]]
+            target[-n:] = [_DATE(row[:-1] + (1,)) for row in target[-n:]]
     return rows
 
 
@@ -262,8 +266,7 @@ def _expand_ranges(comp: Compiled, resource: dict) -> list[tuple]:
     return out
 
 
-def _extract_composite(comp: Compiled, res_pk: int, rtype: str, resource: dict,
-                       out: list[tuple]) -> None:
+def _extract_composite(comp: Compiled, resource: dict, out: list) -> None:
     from .paths import walk
     kind2 = comp.component_types[1]
     code = comp.param.code
@@ -276,84 +279,14 @@ def _extract_composite(comp: Compiled, res_pk: int, rtype: str, resource: dict,
             seconds = [row for v, t in second(element) for row in _composite_second(kind2, v, t)]
             for s1, c1, _x in firsts:
                 for sec in seconds:
-                    out.append((res_pk, rtype, code, s1, c1) + sec)
-
-
-_INSERT_SQL: dict[tuple[str, str], str] = {}
-
-
-def _insert_sql(conn, kind: str) -> str:
-    key = (conn.dialect.paramstyle, kind)
-    sql = _INSERT_SQL.get(key)
-    if sql is None:
-        table = INDEX_TABLES[kind]
-        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-        cols = [c.name for c in table.columns]
-        sql = (f"INSERT INTO {table.name} ({', '.join(cols)}) "
-               f"VALUES ({', '.join([mark] * len(cols))})")
-        _INSERT_SQL[key] = sql
-    return sql
+                    out.append(_COMPOSITE((code, s1, c1) + sec))
 
 
 class Indexer:
+    """The index rows of resources under one SearchParameter registry."""
+
     def __init__(self, registry: SearchRegistry):
         self.registry = registry
 
-    def rows(self, items) -> dict[str, list[tuple]]:
-        allrows: dict[str, list[tuple]] = defaultdict(list)
-        for pk, rtype, resource in items:
-            if resource is None:
-                continue
-            for kind, rows in extract(self.registry, pk, rtype, resource).items():
-                allrows[kind].extend(rows)
-        return allrows
-
-    def replace(self, conn, items) -> None:
-        items = list(items)
-        if not items:
-            return
-        pks = [pk for pk, _t, _r in items]
-        # Only resources that existed before this transaction can have rows: one query finds
-        # them, so a batch of creates costs no deletes.
-        old: list[int] = []
-        for start in range(0, len(pks), 500):
-            chunk = pks[start:start + 500]
-            old.extend(r[0] for r in conn.execute(
-                select(R.c.pk).where(R.c.pk.in_(chunk), R.c.version > 1)))
-        deleted_in_batch = [pk for pk, _t, res in items if res is None]
-        old = sorted(set(old) | set(deleted_in_batch))
-        if old:
-            for table in ALL_TABLES:
-                for start in range(0, len(old), 500):
-                    conn.execute(delete(table).where(table.c.res_pk.in_(old[start:start + 500])))
-        self.insert(conn, self.rows(items))
-
-    @staticmethod
-    def insert(conn, allrows: dict[str, list[tuple]]) -> None:
-        """One driver-level executemany per table (no per-row SQLAlchemy processing)."""
-        for kind, rows in allrows.items():
-            if rows:
-                conn.exec_driver_sql(_insert_sql(conn, kind), rows)
-
-
-def reindex(db, registry: SearchRegistry, batch: int = 1000) -> int:
-    """Rebuild every index row from the current versions (after search parameters change).
-
-    Runs in one write transaction; returns the number of resources indexed."""
-    indexer = Indexer(registry)
-    count = 0
-    with db.unit_of_work(write=True) as uow:
-        for table in ALL_TABLES:
-            uow.conn.execute(delete(table))
-        pending = []
-        for stored in uow.resources.iter_current(batch=batch):
-            pending.append((stored.pk, stored.resource_type, stored.resource()))
-            if len(pending) >= batch:
-                indexer.insert(uow.conn, indexer.rows(pending))
-                count += len(pending)
-                pending = []
-        if pending:
-            indexer.insert(uow.conn, indexer.rows(pending))
-            count += len(pending)
-        uow.commit()  # nothing is pending in the unit of work: this only commits
-    return count
+    def rows(self, rtype: str, resource: dict) -> IndexRows:
+        return extract(self.registry, rtype, resource)

@@ -1,0 +1,230 @@
+"""Search repository: runs parsed criteria (fhirsvc.search.criteria) and the look-ups behind
+_include, _revinclude and Patient/$everything. Returns primary keys in order; the resources
+themselves are read with `uow.resources.read_many`.
+
+    page = uow.search.find(criteria, sort=keys, limit=20, offset=0, with_total=True)
+    page.total, page.pks, page.has_next
+    uow.search.match(criteria) -> [pk, ...]              (conditional operations)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from sqlalchemy import case, false, func, intersect, select
+
+from ..search import criteria as c
+from . import dialect
+from .search_sql import NEGATED, Cond, compile_clause
+from .tables import INDEX_TABLES, idx_reference
+from .tables import resources as R
+
+_CHUNK = 500
+# a chained driver with at least this many rows is intersected with the next condition as a
+# set when that one has fewer than PARTNER_FACTOR times as many (see _intersect_pair)
+FANOUT_LARGE = 1000
+PARTNER_FACTOR = 8
+_SORT_COLUMN = {"token": "code", "string": "value", "uri": "value", "number": "value",
+                "quantity": "value", "reference": "target_id"}
+
+
+@dataclass(frozen=True)
+class Page:
+    total: int | None      # None when not asked for
+    pks: list[int]         # at most `limit`, in sort order
+    has_next: bool
+
+
+def _capped_count(rows, cap: int):
+    """How many rows `rows` yields, counting no further than `cap` (scalar subquery)."""
+    return select(func.count()).select_from(rows.limit(cap).subquery()).scalar_subquery()
+
+
+class SearchRepository:
+    def __init__(self, conn):
+        self.conn = conn
+
+    # -- criteria --------------------------------------------------------------------------------
+    def find(self, criteria: c.Criteria, *, sort: Sequence[c.SortKey] = (), limit: int = 20,
+             offset: int = 0, with_total: bool = False) -> Page:
+        """One page of matches (limit 0: none, only the total)."""
+        r = R.alias("r")
+        where = self._where(criteria, r)
+        total = None
+        if with_total:
+            total = self.conn.execute(
+                select(func.count()).select_from(r).where(*where)).scalar_one()
+        if limit <= 0:
+            return Page(total, [], False)
+        q = (select(r.c.pk).where(*where).order_by(*self._order(sort, r))
+             .limit(limit + 1).offset(offset))
+        pks = [row[0] for row in self.conn.execute(q)]
+        return Page(total, pks[:limit], len(pks) > limit)
+
+    def match(self, criteria: c.Criteria) -> list[int]:
+        """Every match, in pk order (conditional operations)."""
+        r = R.alias("r")
+        return [row[0] for row in self.conn.execute(
+            select(r.c.pk).where(*self._where(criteria, r)).order_by(r.c.pk))]
+
+    def _where(self, criteria: c.Criteria, r) -> list:
+        conds = [r.c.deleted == false()]
+        if criteria.rtype:
+            conds.insert(0, r.c.resource_type == criteria.rtype)
+        compiled = [compile_clause(cl) for cl in criteria.clauses]
+        ordered = sorted(compiled, key=lambda x: x.rank)  # stable: request order on ties
+        pair = self._intersect_pair(ordered)
+        if pair is not None:
+            # a large fan-out driver: intersect its rows with the next condition's as sets
+            # (hashed, two index scans) instead of probing the second index once per row
+            conds.append(r.c.pk.in_(intersect(pair[0].rows(), pair[1].rows())))
+            conds.extend(x.as_exists(r) for x in ordered if x is not pair[0]
+                         and x is not pair[1])
+            return conds
+        for i, cond in enumerate(ordered):
+            # the most selective condition drives (IN list); the others are probed per row
+            conds.append(cond.as_in(r) if i == 0 and cond.rank < NEGATED else cond.as_exists(r))
+        return conds
+
+    def _intersect_pair(self, ordered: list[Cond]) -> tuple[Cond, Cond] | None:
+        """(driver, partner) to run as `pk IN (driver INTERSECT partner)`, or None.
+
+        A chained parameter drives when it is the most selective kind of condition, but its
+        size is the number of matching targets times their fan-out, which the planner cannot
+        estimate. So where the dialect wants it (dialect.intersects_large_chains) its size is
+        measured, capped: when it is large and a second condition can be answered as a set
+        that is not much larger, the two sets are intersected."""
+        if len(ordered) < 2 or not dialect.intersects_large_chains(self.conn):
+            return None
+        drive = ordered[0]
+        if not drive.fanout or drive.rows is None or drive.rank >= NEGATED:
+            return None
+        partner = next((x for x in ordered[1:] if x.rows is not None and x.rank < NEGATED),
+                       None)
+        if partner is None:
+            return None
+        # one round trip; the partner is only counted when the driver is large (lazy InitPlan)
+        n_large, m_cap = FANOUT_LARGE, FANOUT_LARGE * PARTNER_FACTOR
+        m = self.conn.execute(select(case(
+            (_capped_count(drive.rows(), n_large) >= n_large,
+             _capped_count(partner.rows(), m_cap)), else_=None))).scalar_one()
+        if m is None or m >= m_cap:
+            return None
+        return drive, partner
+
+    @staticmethod
+    def _order(sort: Sequence[c.SortKey], r) -> list:
+        out = []
+        for key in sort:
+            if key.code == "_id":
+                col = r.c.resource_id
+            elif key.code == "_lastUpdated":
+                col = r.c.last_updated
+            else:
+                t = INDEX_TABLES[key.kind].alias()
+                if key.kind == "date":
+                    inner = t.c.high if key.descending else t.c.low
+                elif key.kind == "composite":
+                    inner = t.c.code1
+                else:
+                    inner = t.c[_SORT_COLUMN[key.kind]]
+                agg = func.max(inner) if key.descending else func.min(inner)
+                col = (select(agg).where(t.c.res_pk == r.c.pk, t.c.param == key.code)
+                       .correlate(r).scalar_subquery())
+            out.append(col.desc().nulls_last() if key.descending else col.asc().nulls_last())
+        out.append(r.c.pk)
+        return out
+
+    # -- _include / _revinclude ------------------------------------------------------------------
+    def include_targets(self, sources: Sequence, spec: c.IncludeSpec) -> set[int]:
+        """Current resources that `sources` (stored resources) refer to through `spec`."""
+        src_pks = [s.pk for s in sources if spec.source == "*" or s.resource_type == spec.source]
+        if not src_pks:
+            return set()
+        ref = idx_reference
+        out: set[int] = set()
+        for start in range(0, len(src_pks), _CHUNK):
+            q = select(ref.c.target_type, ref.c.target_id).where(
+                ref.c.res_pk.in_(src_pks[start:start + _CHUNK]), ref.c.target_id.is_not(None))
+            if spec.param != "*":
+                q = q.where(ref.c.param == spec.param)
+            if spec.target:
+                q = q.where(ref.c.target_type == spec.target)
+            by_type: dict[str, set[str]] = {}
+            for tt, tid in self.conn.execute(q.distinct()):
+                by_type.setdefault(tt, set()).add(tid)
+            for tt, ids in by_type.items():
+                out |= self._current_pks(tt, sorted(ids))
+        return out
+
+    def revinclude_sources(self, targets: Sequence, spec: c.IncludeSpec) -> set[int]:
+        """Resources whose reference `spec` points at one of `targets`."""
+        by_type: dict[str, list[str]] = {}
+        for s in targets:
+            if spec.target is None or s.resource_type == spec.target:
+                by_type.setdefault(s.resource_type, []).append(s.resource_id)
+        ref = idx_reference
+        out: set[int] = set()
+        for tt, ids in by_type.items():
+            for start in range(0, len(ids), _CHUNK):
+                q = select(ref.c.res_pk).where(ref.c.target_type == tt,
+                                               ref.c.target_id.in_(ids[start:start + _CHUNK]))
+                if spec.source != "*":
+                    q = q.where(ref.c.resource_type == spec.source)
+                if spec.param != "*":
+                    q = q.where(ref.c.param == spec.param)
+                out.update(row[0] for row in self.conn.execute(q))
+        return out
+
+    # -- compartments (Patient/$everything) ------------------------------------------------------
+    def compartment_members(self, ctype: str, cid: str,
+                            definition: dict[str, Iterable[str]]) -> set[int]:
+        """Resources in the compartment of `ctype`/`cid`: those referring to it through one of
+        the parameters `definition` lists for their type."""
+        ref = idx_reference
+        members: set[int] = set()
+        for rt, code, pk in self.conn.execute(
+                select(ref.c.resource_type, ref.c.param, ref.c.res_pk).where(
+                    ref.c.target_type == ctype, ref.c.target_id == cid)):
+            if code in definition.get(rt, ()):
+                members.add(pk)
+        return members
+
+    def referenced_by(self, pks: Sequence[int]) -> set[int]:
+        """Current resources that the resources `pks` refer to (local references)."""
+        ref = idx_reference
+        out: set[int] = set()
+        pks = list(pks)
+        for start in range(0, len(pks), _CHUNK):
+            pairs = self.conn.execute(select(ref.c.target_type, ref.c.target_id).where(
+                ref.c.res_pk.in_(pks[start:start + _CHUNK]),
+                ref.c.target_id.is_not(None)).distinct()).all()
+            by_type: dict[str, list[str]] = {}
+            for tt, tid in pairs:
+                by_type.setdefault(tt, []).append(tid)
+            for tt, ids in by_type.items():
+                out |= self._current_pks(tt, ids)
+        return out
+
+    def restrict(self, pks: Sequence[int], types: Iterable[str] | None = None,
+                 since: int | None = None) -> set[int]:
+        """Those of `pks` of one of `types` and changed at or after `since` (microseconds)."""
+        pks = list(pks)
+        out: set[int] = set()
+        for start in range(0, len(pks), _CHUNK):
+            q = select(R.c.pk).where(R.c.pk.in_(pks[start:start + _CHUNK]))
+            if types is not None:
+                q = q.where(R.c.resource_type.in_(sorted(types)))
+            if since is not None:
+                q = q.where(R.c.last_updated >= since)
+            out.update(row[0] for row in self.conn.execute(q))
+        return out
+
+    def _current_pks(self, rtype: str, ids: Sequence[str]) -> set[int]:
+        out: set[int] = set()
+        for start in range(0, len(ids), _CHUNK):
+            out.update(row[0] for row in self.conn.execute(
+                select(R.c.pk).where(R.c.resource_type == rtype,
+                                     R.c.resource_id.in_(ids[start:start + _CHUNK]),
+                                     R.c.deleted == false())))
+        return out

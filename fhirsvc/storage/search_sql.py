@@ -1,0 +1,380 @@
+"""Search criteria (fhirsvc.search.criteria) -> SQLAlchemy Core conditions on a `resources`
+alias.
+
+Every parameter clause becomes `r.pk IN (SELECT res_pk FROM idx_<type> WHERE ...)` or a
+correlated EXISTS (NOT IN / NOT EXISTS for :not and :missing=true), so each is answered from
+one composite index (resource_type, param, value, res_pk). Alternatives (comma) are ORed
+inside one subquery. Every value was parsed and checked before it got here: nothing in this
+module can fail on user input.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from sqlalchemy import and_, false, intersect, literal, or_, select, true, union
+
+from ..search import criteria as c
+from ..search.values import DAY
+from .tables import INDEX_TABLES, idx_date, idx_reference
+from .tables import resources as R
+
+
+@dataclass
+class Cond:
+    """One search condition on a resources alias, usable as `r.pk IN (...)` (the driving,
+    most selective condition) or as a correlated EXISTS (every other condition: one index
+    probe per candidate instead of materialising a large set)."""
+    rank: int
+    as_in: Callable
+    as_exists: Callable
+    # the matching res_pks as a plain SELECT (positive conditions answered from index rows),
+    # so two conditions can be intersected as sets; None when not available
+    rows: Callable | None = None
+    # one match on the target side fans out to any number of rows (chained parameters): the
+    # planner cannot estimate its size, so it is measured before a plan is chosen
+    fanout: bool = False
+
+
+# Selectivity by index table: the lowest rank drives; ties keep the request order.
+RANKS = {"reference": 1, "token": 2, "uri": 2, "string": 3, "composite": 3, "number": 4,
+         "quantity": 4, "date": 4}
+NEGATED = 9  # never drives
+
+
+def fixed(rank: int, expr: Callable) -> Cond:
+    return Cond(rank, expr, expr)
+
+
+def rows_cond(rank: int, table, where: list, negate: bool = False) -> Cond:
+    def as_in(r):
+        sub = select(table.c.res_pk).where(*where).correlate(None)
+        return r.c.pk.not_in(sub) if negate else r.c.pk.in_(sub)
+
+    def as_exists(r):
+        e = (select(literal(1)).select_from(table).where(table.c.res_pk == r.c.pk, *where)
+             .correlate(r).exists())
+        return ~e if negate else e
+
+    def rows():
+        return select(table.c.res_pk).where(*where).correlate(None)
+    return Cond(rank, as_in, as_exists, None if negate else rows)
+
+
+# -- values on one index table row -----------------------------------------------------------
+
+def _prefix_range(upper: str) -> str:
+    """The smallest string greater than every string starting with `upper`'s prefix."""
+    return upper[:-1] + chr(ord(upper[-1]) + 1)
+
+
+def _like_escape(s: str) -> str:
+    return s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _prefix(col, n: str):
+    return and_(col >= n, col < _prefix_range(n)) if n else true()
+
+
+def date_range_cond(low, high, m: c.DateMatch):
+    """R4 date comparison between a target [low, high] and the search [m.low, m.high]."""
+    p, s_lo, s_hi = m.prefix, m.low, m.high
+    if p == "eq":
+        return and_(low >= s_lo, high <= s_hi)
+    if p == "ne":
+        return or_(low < s_lo, high > s_hi)
+    if p == "gt":
+        return high > s_hi
+    if p == "lt":
+        return low < s_lo
+    if p == "ge":
+        return or_(high > s_hi, and_(low >= s_lo, high <= s_hi))
+    if p == "le":
+        return or_(low < s_lo, and_(low >= s_lo, high <= s_hi))
+    if p == "sa":
+        return low > s_hi
+    if p == "eb":
+        return high < s_lo
+    if p == "ap":
+        return and_(low <= s_hi + m.gap, high >= s_lo - m.gap)
+    raise AssertionError(p)
+
+
+def _low_range(m: c.DateMatch) -> tuple[int | None, int | None]:
+    """Bounds on `low` implied for short values (high - low < 1 day) by one comparison."""
+    p, s_lo, s_hi = m.prefix, m.low, m.high
+    if p == "eq":
+        return s_lo, s_hi
+    if p == "gt":
+        return s_hi - DAY, None
+    if p == "ge":
+        return s_lo - DAY, None
+    if p == "lt":
+        return None, s_lo
+    if p == "le":
+        return None, s_hi
+    if p == "sa":
+        return s_hi, None
+    if p == "eb":
+        return None, s_lo
+    if p == "ap":
+        return s_lo - m.gap - DAY, s_hi + m.gap
+    return None, None
+
+
+def date_rows(t, matches) -> object:
+    """Rows (of idx_date `t`) satisfying every comparison, through the (wide, low) index."""
+    exact = [date_range_cond(t.c.low, t.c.high, m) for m in matches]
+    lows, highs = [], []
+    for m in matches:
+        a, b = _low_range(m)
+        if a is not None:
+            lows.append(a)
+        if b is not None:
+            highs.append(b)
+    if not lows and not highs:
+        return and_(*exact)
+    short = [t.c.wide == 0]
+    if lows:
+        short.append(t.c.low >= max(lows))
+    if highs:
+        short.append(t.c.low <= min(highs))
+    return or_(and_(*short, *exact), and_(t.c.wide == 1, *exact))
+
+
+def number_range_cond(col, m: c.NumberMatch):
+    p, v = m.prefix, m.value
+    if p == "eq":
+        return and_(col >= m.low, col < m.high)
+    if p == "ne":
+        return or_(col < m.low, col >= m.high)
+    if p in ("gt", "sa"):
+        return col > v
+    if p in ("lt", "eb"):
+        return col < v
+    if p == "ge":
+        return col >= v
+    if p == "le":
+        return col <= v
+    if p == "ap":
+        d = abs(v) * 0.1
+        return and_(col >= v - d, col <= v + d)
+    raise AssertionError(p)
+
+
+def _quantity(m: c.QuantityMatch, num, system, code, unit=None):
+    conds = [number_range_cond(num, m.number)]
+    if m.system:
+        conds.append(system == m.system)
+    if m.code:
+        conds.append(or_(code == m.code, unit == m.code) if m.code_or_unit and unit is not None
+                     else code == m.code)
+    return and_(*conds)
+
+
+def _token(t, m):
+    if isinstance(m, c.TokenText):
+        return _prefix(t.c.text, m.text) if m.text else false()
+    if isinstance(m, c.TokenOfType):
+        return and_(t.c.system == m.type_token, t.c.code == m.value)
+    conds = []
+    if m.system == "":
+        conds.append(t.c.system.is_(None))
+    elif m.system is not None:
+        conds.append(or_(t.c.system == m.system, t.c.system.is_(None)) if m.or_no_system
+                     else t.c.system == m.system)
+    if m.code is not None:
+        conds.append(t.c.code == m.code)
+    return and_(*conds)
+
+
+def _string(t, m: c.StringMatch):
+    if m.mode == "exact":
+        return and_(t.c.value == m.value, t.c.exact == m.exact)
+    if m.mode == "contains":
+        return t.c.value.like("%" + _like_escape(m.value) + "%", escape="\\")
+    return _prefix(t.c.value, m.value)
+
+
+def _reference(t, m):
+    if isinstance(m, c.Nothing):
+        return false()
+    if m.url is not None:
+        return t.c.url == m.url
+    if m.target_type is not None:
+        return and_(t.c.target_type == m.target_type, t.c.target_id == m.target_id)
+    return t.c.target_id == m.target_id
+
+
+def _uri(t, m: c.UriMatch):
+    if m.below:
+        return t.c.value.like(_like_escape(m.value) + "%", escape="\\")
+    return t.c.value == m.value
+
+
+def _composite(t, m: c.CompositeMatch):
+    conds = [t.c.code1 == m.code1]
+    if m.system1:
+        conds.append(t.c.system1 == m.system1)
+    s = m.second
+    if isinstance(s, c.QuantityMatch):
+        conds.append(_quantity(s, t.c.v_num, t.c.v_system, t.c.v_code))
+    elif isinstance(s, c.NumberMatch):
+        conds.append(number_range_cond(t.c.v_num, s))
+    elif isinstance(s, c.DateMatch):
+        conds.append(date_range_cond(t.c.v_low, t.c.v_high, s))
+    elif isinstance(s, c.StringMatch):
+        conds.append(_prefix(t.c.v_str, s.value))
+    elif isinstance(s, c.TokenMatch):
+        conds.append(t.c.v_code == s.code)
+        if s.system:
+            conds.append(t.c.v_system == s.system)
+    elif isinstance(s, c.ReferenceMatch):
+        conds.append(and_(t.c.v_system == s.target_type, t.c.v_code == s.target_id))
+    elif isinstance(s, c.ReferenceAny):
+        conds.append(or_(t.c.v_code == s.value, t.c.v_str == s.value))
+    else:
+        raise AssertionError(s)
+    return and_(*conds)
+
+
+_VALUE = {
+    "token": _token,
+    "string": _string,
+    "date": lambda t, m: date_rows(t, [m]),
+    "number": lambda t, m: number_range_cond(t.c.value, m),
+    "quantity": lambda t, m: _quantity(m, t.c.value, t.c.system, t.c.code, t.c.unit),
+    "uri": _uri,
+    "reference": _reference,
+    "composite": _composite,
+}
+
+
+# -- clauses -----------------------------------------------------------------------------------
+
+def _param_clause(cl: c.ParamClause) -> Cond:
+    t = INDEX_TABLES[cl.kind].alias()
+    where = [t.c.param == cl.param]
+    if cl.rtype is not None:
+        where.insert(0, t.c.resource_type == cl.rtype)
+    value = _VALUE[cl.kind]
+    ors = [value(t, v) for v in cl.values]
+    where.append(or_(*ors) if len(ors) > 1 else ors[0])
+    rank = RANKS[cl.kind]
+    if cl.modifier in ("text", "contains"):
+        rank = 6
+    elif cl.modifier == "exact":
+        rank = 2
+    return rows_cond(NEGATED if cl.negate else rank, t, where, negate=cl.negate)
+
+
+def _missing(cl: c.MissingClause) -> Cond:
+    t = INDEX_TABLES[cl.kind].alias()
+    where = [t.c.param == cl.param]
+    if cl.rtype is not None:
+        where.insert(0, t.c.resource_type == cl.rtype)
+    return rows_cond(NEGATED if cl.missing else 5, t, where, negate=cl.missing)
+
+
+def _date_and(cl: c.DateAndClause) -> Cond:
+    """Values that satisfy every comparison on one row, plus resources with several values
+    (`multi`) that satisfy each comparison on some row: exact AND semantics, one narrow index
+    range."""
+    def parts():
+        t = idx_date.alias()
+        same = (t, [t.c.resource_type == cl.rtype, t.c.param == cl.param,
+                    date_rows(t, cl.matches)])
+        multi = []
+        for m in cl.matches:
+            a = idx_date.alias()
+            # exact comparison only: the planner then uses the small (multi) index
+            multi.append((a, [a.c.resource_type == cl.rtype, a.c.param == cl.param,
+                              a.c.multi == 1, date_range_cond(a.c.low, a.c.high, m)]))
+        return same, multi
+
+    def as_in(r):
+        (t, where), multi = parts()
+        same_row = select(t.c.res_pk).where(*where).correlate(None)
+        inter = intersect(*[select(a.c.res_pk).where(*w).correlate(None) for a, w in multi])
+        sub = inter.subquery()
+        return r.c.pk.in_(union(same_row, select(sub.c.res_pk)))
+
+    def as_exists(r):
+        (t, where), multi = parts()
+
+        def ex(tab, w):
+            return (select(literal(1)).select_from(tab).where(tab.c.res_pk == r.c.pk, *w)
+                    .correlate(r).exists())
+        return or_(ex(t, where), and_(*[ex(a, w) for a, w in multi]))
+    return Cond(4, as_in, as_exists)
+
+
+def _chain(cl: c.ChainClause) -> Cond:
+    r2 = R.alias()
+    inner = [and_(r2.c.resource_type == t, compile_clause(sub).as_in(r2))
+             for t, sub in cl.targets]
+    ref = idx_reference.alias()
+    joined = ref.join(r2, and_(r2.c.resource_type == ref.c.target_type,
+                               r2.c.resource_id == ref.c.target_id))
+    where = [ref.c.resource_type == cl.rtype, ref.c.param == cl.param, r2.c.deleted == false(),
+             or_(*inner) if len(inner) > 1 else inner[0]]
+
+    def rows():
+        return select(ref.c.res_pk).select_from(joined).where(*where).correlate(None)
+
+    def as_in(r):
+        return r.c.pk.in_(rows())
+
+    def as_exists(r):
+        return (select(ref.c.res_pk).select_from(joined)
+                .where(ref.c.res_pk == r.c.pk, *where).correlate(r).exists())
+    return Cond(2, as_in, as_exists, rows, fanout=True)
+
+
+def _has(cl: c.HasClause) -> Cond:
+    r2 = R.alias()
+    ref = idx_reference.alias()
+    sub = (select(ref.c.target_id)
+           .select_from(ref.join(r2, r2.c.pk == ref.c.res_pk))
+           .where(ref.c.resource_type == cl.source, ref.c.param == cl.ref,
+                  ref.c.target_type == cl.rtype, r2.c.deleted == false(),
+                  compile_clause(cl.clause).as_in(r2))
+           .correlate(None))
+    return fixed(3, lambda r: r.c.resource_id.in_(sub))
+
+
+def _compartment(cl: c.CompartmentClause) -> Cond:
+    if cl.rtype == "Patient":
+        # the patient itself, and patients linked to it
+        ref = idx_reference
+        sub = select(ref.c.res_pk).where(
+            ref.c.target_id == cl.patient_id, ref.c.target_type == "Patient",
+            ref.c.resource_type == cl.rtype, ref.c.param.in_(list(cl.params))).correlate(None)
+        return fixed(0, lambda r: or_(r.c.resource_id == cl.patient_id, r.c.pk.in_(sub)))
+    ref = idx_reference.alias()
+    return rows_cond(1, ref, [ref.c.target_id == cl.patient_id,
+                              ref.c.target_type == "Patient", ref.c.resource_type == cl.rtype,
+                              ref.c.param.in_(list(cl.params))])
+
+
+def _last_updated(cl: c.LastUpdatedClause) -> Cond:
+    return fixed(6, lambda r: or_(*[date_range_cond(r.c.last_updated, r.c.last_updated, m)
+                                    for m in cl.matches]))
+
+
+_CLAUSE = {
+    c.ParamClause: _param_clause,
+    c.MissingClause: _missing,
+    c.DateAndClause: _date_and,
+    c.ChainClause: _chain,
+    c.HasClause: _has,
+    c.CompartmentClause: _compartment,
+    c.LastUpdatedClause: _last_updated,
+    c.IdClause: lambda cl: fixed(0, lambda r: r.c.resource_id.in_(list(cl.ids))),
+    c.TypesClause: lambda cl: fixed(0, lambda r: r.c.resource_type.in_(list(cl.types))),
+    c.ConstantClause: lambda cl: fixed(0, lambda r: true() if cl.value else false()),
+}
+
+
+def compile_clause(clause) -> Cond:
+    return _CLAUSE[type(clause)](clause)
