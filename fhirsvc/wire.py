@@ -18,14 +18,36 @@ ID_PATTERN = r"[A-Za-z0-9\-.]{1,64}"
 ID_RE = re.compile(f"^{ID_PATTERN}$")
 
 
+class JsonSyntaxError(ValueError):
+    """JSON text that does not parse, located as a person counts: line and column from 1."""
+
+    def __init__(self, msg: str, line: int, column: int):
+        super().__init__(f"{msg} at line {line}, column {column}")
+        self.msg, self.line, self.column = msg, line, column
+
+
+def decode_json(raw: bytes | bytearray | str) -> object:
+    """The one JSON parser of the service (orjson): objects, or JsonSyntaxError."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        text = raw.decode("utf-8", "replace") if isinstance(raw, (bytes, bytearray)) else raw
+        if exc.pos is not None:
+            line = text.count("\n", 0, exc.pos) + 1
+            column = exc.pos - (text.rfind("\n", 0, exc.pos) + 1) + 1
+        else:
+            line, column = exc.lineno, exc.colno
+        raise JsonSyntaxError(exc.msg, line, column) from None
+
+
 def parse_json(body: bytes | str, where: str = "") -> object:
     """JSON text -> Python objects, or a 400 naming line and column."""
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
+        return decode_json(body)
+    except JsonSyntaxError as exc:
         raise OperationOutcomeError(
-            error("structure", f"The body is not valid JSON: {exc.msg} at line {exc.lineno}, "
-                  f"column {exc.colno}", *(where and [where] or [])), 400) from None
+            error("structure", f"The body is not valid JSON: {exc}",
+                  *(where and [where] or [])), 400) from None
 
 
 def is_type(rtype: object) -> bool:

@@ -10,9 +10,11 @@ import binascii
 import calendar
 import re
 
+from ..wire import ID_PATTERN
+
 INT32_MIN, INT32_MAX = -2**31, 2**31 - 1
 
-_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+_ID = re.compile(ID_PATTERN)
 _CODE = re.compile(r"[^\s]+( [^\s]+)*")
 _OID = re.compile(r"urn:oid:[0-2](\.(0|[1-9][0-9]*))+")
 _UUID = re.compile(r"urn:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")

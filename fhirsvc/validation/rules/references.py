@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import re
 
+from ...wire import ID_PATTERN
 from ..fhirpath import resolve_reference
 from ..run import issue
 
 ABS_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$")
-_REL_REF = re.compile(r"^([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(/_history/[A-Za-z0-9\-.]{1,64})?$")
+_REL_REF = re.compile(rf"^([A-Z][A-Za-z]+)/({ID_PATTERN})(/_history/{ID_PATTERN})?$")
 _COND_REF = re.compile(r"^[A-Z][A-Za-z]+\?\S*$")  # conditional reference (transactions)
-_ABS_REF = re.compile(r"^(https?://.+/)?([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})"
-                      r"(/_history/[A-Za-z0-9\-.]{1,64})?$")
+_ABS_REF = re.compile(rf"^(https?://.+/)?([A-Z][A-Za-z]+)/({ID_PATTERN})(/_history/{ID_PATTERN})?$")
 
 
 def _target_types(element, run) -> list[str] | None:
