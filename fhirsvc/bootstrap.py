@@ -52,13 +52,13 @@ def build(config: Config | None = None) -> Runtime:
     search_registry = SearchRegistry.load(
         guide_dir=config.profiles_dir / "fsh-generated" / "resources")
     # one paging policy: search, $everything and history share the configured page sizes
-    engine = SearchEngine(search_registry, default_count=config.default_page_size,
-                          max_count=config.max_page_size)
-    db = Database(config.database_url, indexer=Indexer(search_registry))
     # A registry per runtime: conformance resources stored in one database never leak into
     # another app in the same process. A broken guide stops the start-up, loudly.
     definitions = Registry()
     definitions.load_guide(config.profiles_dir)
+    engine = SearchEngine(search_registry, default_count=config.default_page_size,
+                          max_count=config.max_page_size, terminology=definitions)
+    db = Database(config.database_url, indexer=Indexer(search_registry))
     validator = Validator(registry=definitions)
     sync = ConformanceSync(db, definitions, search_registry)
     pipeline = IngestPipeline(db, validator, engine, before=sync)

@@ -12,10 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from sqlalchemy import and_, false, intersect, literal, or_, select, true, union
+from sqlalchemy import and_, false, intersect, literal, not_, or_, select, true, union
 
 from ..search import criteria as c
 from ..search.values import DAY
+from .fulltext import text_pks
 from .tables import INDEX_TABLES, idx_date, idx_reference
 from .tables import resources as R
 
@@ -177,6 +178,12 @@ def _token(t, m):
         return _prefix(t.c.text, m.text) if m.text else false()
     if isinstance(m, c.TokenOfType):
         return and_(t.c.system == m.type_token, t.c.code == m.value)
+    if isinstance(m, c.TokenIn):
+        # primitive codes carry no system (implied by the binding), as TokenMatch.or_no_system
+        return and_(t.c.code.in_(list(m.codes)),
+                    or_(t.c.system == m.system, t.c.system.is_(None)))
+    if isinstance(m, c.Nothing):
+        return false()
     conds = []
     if m.system == "":
         conds.append(t.c.system.is_(None))
@@ -193,6 +200,10 @@ def _string(t, m: c.StringMatch):
         return and_(t.c.value == m.value, t.c.exact == m.exact)
     if m.mode == "contains":
         return t.c.value.like("%" + _like_escape(m.value) + "%", escape="\\")
+    if m.mode == "equal":
+        return t.c.value == m.value
+    if m.mode == "suffix":
+        return t.c.value.like("%" + _like_escape(m.value), escape="\\")
     return _prefix(t.c.value, m.value)
 
 
@@ -206,7 +217,9 @@ def _reference(t, m):
     return t.c.target_id == m.target_id
 
 
-def _uri(t, m: c.UriMatch):
+def _uri(t, m):
+    if isinstance(m, c.UriIn):
+        return t.c.value.in_(list(m.values))
     if m.below:
         return t.c.value.like(_like_escape(m.value) + "%", escape="\\")
     return t.c.value == m.value
@@ -261,7 +274,8 @@ def _param_clause(cl: c.ParamClause) -> Cond:
     ors = [value(t, v) for v in cl.values]
     where.append(or_(*ors) if len(ors) > 1 else ors[0])
     rank = RANKS[cl.kind]
-    if cl.modifier in ("text", "contains"):
+    if cl.modifier in ("text", "contains") or any(
+            isinstance(v, c.StringMatch) and v.mode in ("contains", "suffix") for v in cl.values):
         rank = 6
     elif cl.modifier == "exact":
         rank = 2
@@ -362,7 +376,46 @@ def _last_updated(cl: c.LastUpdatedClause) -> Cond:
                                     for m in cl.matches]))
 
 
+def _text(cl: c.TextClause) -> Cond:
+    """Full-text words (SQLite FTS5 / PostgreSQL tsvector, storage.fulltext)."""
+    def rows():
+        return text_pks(cl.field, cl.query)
+    return Cond(3, lambda r: r.c.pk.in_(rows()),
+                lambda r: r.c.pk.in_(rows()), rows)
+
+
+def _any(cl: c.AnyClause) -> Cond:
+    """_filter `or`: one set (UNION) when every branch has plain rows, else ORed probes."""
+    subs = [compile_clause(x) for x in cl.clauses]
+    rank = max(x.rank for x in subs)
+    if all(x.rows is not None for x in subs):
+        def rows():
+            return union(*[x.rows() for x in subs])
+        return Cond(rank, lambda r: r.c.pk.in_(rows()), lambda r: r.c.pk.in_(rows()), rows)
+    return fixed(NEGATED, lambda r: or_(*[x.as_exists(r) for x in subs]))
+
+
+def _all(cl: c.AllClause) -> Cond:
+    subs = sorted((compile_clause(x) for x in cl.clauses), key=lambda x: x.rank)
+
+    def as_in(r):
+        return and_(subs[0].as_in(r), *[x.as_exists(r) for x in subs[1:]])
+
+    def as_exists(r):
+        return and_(*[x.as_exists(r) for x in subs])
+    return Cond(subs[0].rank, as_in, as_exists)
+
+
+def _not(cl: c.NotClause) -> Cond:
+    sub = compile_clause(cl.clause)
+    return fixed(NEGATED, lambda r: not_(sub.as_exists(r)))
+
+
 _CLAUSE = {
+    c.TextClause: _text,
+    c.AnyClause: _any,
+    c.AllClause: _all,
+    c.NotClause: _not,
     c.ParamClause: _param_clause,
     c.MissingClause: _missing,
     c.DateAndClause: _date_and,
