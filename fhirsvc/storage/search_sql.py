@@ -345,6 +345,35 @@ def _chain(cl: c.ChainClause) -> Cond:
     return Cond(2, as_in, as_exists, rows, fanout=True)
 
 
+def chain_targets(cl: c.ChainClause, cap: int):
+    """SELECT (type, id) of the current targets satisfying the chain's inner clauses, at most
+    `cap` + 1 rows (more means: too many to list, keep the one-statement plan)."""
+    r2 = R.alias()
+    inner = [and_(r2.c.resource_type == t, compile_clause(sub).as_in(r2))
+             for t, sub in cl.targets]
+    return (select(r2.c.resource_type, r2.c.resource_id)
+            .where(r2.c.deleted == false(), or_(*inner) if len(inner) > 1 else inner[0])
+            .limit(cap + 1))
+
+
+def resolved_chain(cl: c.ChainClause, targets: list[tuple[str, str]]) -> Cond:
+    """The chain as references to known targets: an index range per target id on
+    idx_reference (target_id first), sized by the planner from literal values instead of a
+    guess at the fan-out of a join. Still measured against its partner (fanout)."""
+    if not targets:
+        return fixed(0, lambda r: false())
+    by_type: dict[str, list[str]] = {}
+    for t, i in targets:
+        by_type.setdefault(t, []).append(i)
+    ref = idx_reference.alias()
+    alts = [and_(ref.c.target_type == t, ref.c.target_id.in_(sorted(ids)))
+            for t, ids in sorted(by_type.items())]
+    cond = rows_cond(1, ref, [ref.c.resource_type == cl.rtype, ref.c.param == cl.param,
+                              or_(*alts) if len(alts) > 1 else alts[0]])
+    cond.fanout = True
+    return cond
+
+
 def _has(cl: c.HasClause) -> Cond:
     r2 = R.alias()
     ref = idx_reference.alias()

@@ -240,3 +240,17 @@ def test_filter_on_quantities_and_dates(env):
 ])
 def test_filter_errors_are_400s(env, expr, words):
     assert words in bad(env, "Patient", [("_filter", expr)])
+
+
+@pytest.mark.parametrize("cap", [0, 1, 500])
+def test_chains_resolved_to_ids_or_joined_agree(env, cap, monkeypatch):
+    """Chains with up to CHAIN_TARGETS targets become references to those ids; more keep the
+    one-statement join: both answer the same."""
+    from fhirsvc.storage import search_repository
+    monkeypatch.setattr(search_repository, "CHAIN_TARGETS", cap)
+    assert env.ids("Observation", [("subject:Patient.family", "du")]) == {"o1", "o2", "o3"}
+    assert env.ids("Observation", [("subject:Patient.family", "du"),
+                                   ("code", "8302-2")]) == {"o3"}
+    assert env.ids("Observation", [("subject:Patient.family", "nobody")]) == set()
+    assert env.ids("Observation", [("subject:Patient.organization.name", "clinique"),
+                                   ("status", "final")]) == {"o1"}
