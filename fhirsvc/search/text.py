@@ -41,7 +41,8 @@ def words(text: str) -> list[str]:
 
 
 def _join(parts: list[str]) -> str:
-    out = " ".join(w for p in parts for w in words(p))
+    # one fold and one regex pass over the joined text: per-string calls were 3x the cost
+    out = " ".join(w for w in _WORD.findall(fold(" ".join(parts))) if len(w) <= MAX_WORD)
     return out[:MAX_CHARS].rsplit(" ", 1)[0] if len(out) > MAX_CHARS else out
 
 
@@ -57,9 +58,10 @@ def narrative_words(resource: dict) -> str:
     return _join([narrative_text(resource)])
 
 
-def content_words(resource: dict) -> str:
+def content_words(resource: dict, narrative: str | None = None) -> str:
     """The words of every string in the resource (codes, displays, names, notes, the
-    narrative), identifiers and references' technical parts left out."""
+    narrative), identifiers and references' technical parts left out. `narrative`: the
+    narrative's words when already known."""
     parts: list[str] = []
     stack = [resource]
     while stack:
@@ -77,19 +79,21 @@ def content_words(resource: dict) -> str:
                     parts.append(v)
                 elif isinstance(v, (dict, list)):
                     stack.append(v)
-    parts.reverse()
-    narrative = narrative_text(resource)
+    words_ = _join(parts)
+    if narrative is None:
+        narrative = narrative_words(resource)
     if narrative:
-        parts.append(narrative)
-    return _join(parts)
+        words_ = (words_ + " " + narrative) if words_ else narrative
+    return words_
 
 
 def text_rows(resource: dict) -> tuple[str, str] | None:
     """(narrative words, content words), None when the resource has no text at all."""
-    content = content_words(resource)
+    narrative = narrative_words(resource)
+    content = content_words(resource, narrative)
     if not content:
         return None
-    return narrative_words(resource), content
+    return narrative, content
 
 
 def text_query(name: str, value: str) -> TextQuery:
