@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from sqlalchemy import case, false, func, intersect, select
+from sqlalchemy import case, distinct, false, func, intersect, select
 
 from ..search import criteria as c
 from . import dialect
@@ -23,7 +23,7 @@ _CHUNK = 500
 # a chained driver with at least this many rows is intersected with the next condition as a
 # set when that one has fewer than PARTNER_FACTOR times as many (see _intersect_pair)
 FANOUT_LARGE = 1000
-CHAIN_TARGETS = 500  # a chain with at most this many targets is resolved to their ids first
+CHAIN_TARGETS = 2000  # a chain with at most this many targets is resolved to their ids first
 PARTNER_FACTOR = 8
 _SORT_COLUMN = {"token": "code", "string": "value", "uri": "value", "number": "value",
                 "quantity": "value", "reference": "target_id"}
@@ -49,6 +49,9 @@ class SearchRepository:
     def find(self, criteria: c.Criteria, *, sort: Sequence[c.SortKey] = (), limit: int = 20,
              offset: int = 0, with_total: bool = False) -> Page:
         """One page of matches (limit 0: none, only the total)."""
+        only = self._index_only(criteria, sort)
+        if only is not None:
+            return self._find_in_index(only, limit, offset, with_total)
         r = R.alias("r")
         where = self._where(criteria, r)
         total = None
@@ -58,6 +61,32 @@ class SearchRepository:
         if limit <= 0:
             return Page(total, [], False)
         q = (select(r.c.pk).where(*where).order_by(*self._order(sort, r))
+             .limit(limit + 1).offset(offset))
+        pks = [row[0] for row in self.conn.execute(q)]
+        return Page(total, pks[:limit], len(pks) > limit)
+
+    def _index_only(self, criteria: c.Criteria, sort) -> Cond | None:
+        """The one condition of a single-parameter search in pk order whose index rows are
+        exactly the matching current resources (index rows exist only for current,
+        non-deleted versions and carry the resource type), or None."""
+        if not criteria.rtype or sort or len(criteria.clauses) != 1:
+            return None
+        cl = criteria.clauses[0]
+        cond = self._chain(cl) if isinstance(cl, c.ChainClause) else compile_clause(cl)
+        return cond if cond.index_only and cond.rows is not None else None
+
+    def _find_in_index(self, cond: Cond, limit: int, offset: int, with_total: bool) -> Page:
+        """Count and page from the index alone: an index-only scan of the matching entries
+        instead of a probe of `resources` per match (issue 16: a busy month at 1M resources
+        is ~20,000 matches; the probes were most of the 97 ms p95)."""
+        sub = cond.rows().subquery()
+        total = None
+        if with_total:
+            total = self.conn.execute(
+                select(func.count(distinct(sub.c.res_pk)))).scalar_one()
+        if limit <= 0:
+            return Page(total, [], False)
+        q = (select(sub.c.res_pk).distinct().order_by(sub.c.res_pk)
              .limit(limit + 1).offset(offset))
         pks = [row[0] for row in self.conn.execute(q)]
         return Page(total, pks[:limit], len(pks) > limit)

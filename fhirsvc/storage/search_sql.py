@@ -35,6 +35,10 @@ class Cond:
     # one match on the target side fans out to any number of rows (chained parameters): the
     # planner cannot estimate its size, so it is measured before a plan is chosen
     fanout: bool = False
+    # rows() are exactly the matching current resources of the searched type (index rows of
+    # one type, which exist only for current, non-deleted versions): a search with only this
+    # condition can be counted and paged from the index alone
+    index_only: bool = False
 
 
 # Selectivity by index table: the lowest rank drives; ties keep the request order.
@@ -279,7 +283,9 @@ def _param_clause(cl: c.ParamClause) -> Cond:
         rank = 6
     elif cl.modifier == "exact":
         rank = 2
-    return rows_cond(NEGATED if cl.negate else rank, t, where, negate=cl.negate)
+    cond = rows_cond(NEGATED if cl.negate else rank, t, where, negate=cl.negate)
+    cond.index_only = cl.rtype is not None and not cl.negate
+    return cond
 
 
 def _missing(cl: c.MissingClause) -> Cond:
@@ -320,7 +326,14 @@ def _date_and(cl: c.DateAndClause) -> Cond:
             return (select(literal(1)).select_from(tab).where(tab.c.res_pk == r.c.pk, *w)
                     .correlate(r).exists())
         return or_(ex(t, where), and_(*[ex(a, w) for a, w in multi]))
-    return Cond(4, as_in, as_exists)
+
+    def rows():
+        (t, where), multi = parts()
+        same_row = select(t.c.res_pk).where(*where).correlate(None)
+        inter = intersect(*[select(a.c.res_pk).where(*w).correlate(None) for a, w in multi])
+        sub = inter.subquery()
+        return union(same_row, select(sub.c.res_pk))
+    return Cond(4, as_in, as_exists, rows, index_only=True)
 
 
 def _chain(cl: c.ChainClause) -> Cond:
@@ -371,6 +384,7 @@ def resolved_chain(cl: c.ChainClause, targets: list[tuple[str, str]]) -> Cond:
     cond = rows_cond(1, ref, [ref.c.resource_type == cl.rtype, ref.c.param == cl.param,
                               or_(*alts) if len(alts) > 1 else alts[0]])
     cond.fanout = True
+    cond.index_only = True
     return cond
 
 

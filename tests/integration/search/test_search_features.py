@@ -254,3 +254,29 @@ def test_chains_resolved_to_ids_or_joined_agree(env, cap, monkeypatch):
     assert env.ids("Observation", [("subject:Patient.family", "nobody")]) == set()
     assert env.ids("Observation", [("subject:Patient.organization.name", "clinique"),
                                    ("status", "final")]) == {"o1"}
+
+
+def test_single_parameter_searches_count_and_page_from_the_index(env):
+    """Counted and paged from index rows alone: updates and deletes are seen, duplicates of
+    multi-valued resources counted once, paging in key order."""
+    def page(params):
+        with env.db.unit_of_work() as uow:
+            return env.engine.search(uow, "Patient", params, base_url=BASE)
+
+    def save(rid, resource):
+        with env.db.unit_of_work(write=True) as uow:
+            uow.resources.save("Patient", rid, resource, "DELETE" if resource is None else "PUT",
+                               uow.resources.read("Patient", rid, for_update=True))
+            uow.commit()
+    for i in range(3):
+        save(f"ix{i}", {"resourceType": "Patient", "id": f"ix{i}", "birthDate": "1931-05-05",
+                        "name": [{"family": "Ixx"}, {"family": "Ixy"}]})
+    got = page([("family", "ix"), ("_count", "2")])
+    assert got["total"] == 3 and len(got["entry"]) == 2
+    assert any(link["relation"] == "next" for link in got["link"])
+    assert page([("birthdate", "1931"), ("_count", "5")])["total"] == 3
+    save("ix1", {"resourceType": "Patient", "id": "ix1", "birthDate": "1932-01-01"})
+    save("ix2", None)
+    assert env.ids("Patient", [("birthdate", "1931")]) == {"ix0"}
+    assert env.ids("Patient", [("family", "ix")]) == {"ix0"}
+    assert page([("birthdate", "ge1931"), ("birthdate", "lt1933")])["total"] == 2
