@@ -159,6 +159,26 @@ def insert_sql(conn: Connection, table) -> str:
     return sql
 
 
+COPY_MIN_ROWS = 50  # below this a COPY's set-up costs more than the executemany it replaces
+
+
+def bulk_insert(conn: Connection, table, rows: list[tuple]) -> None:
+    """Insert plain tuples in column order. PostgreSQL: `COPY ... FROM STDIN` on the
+    transaction's own connection (one stream instead of one Bind/Execute per row: the index
+    rows' executemany was a third of in-process ingest time, issue 16); SQLite: executemany."""
+    if conn.dialect.name == "postgresql" and len(rows) >= COPY_MIN_ROWS:
+        cols = ", ".join(c.name for c in table.columns)
+        cur = conn.connection.driver_connection.cursor()
+        try:
+            with cur.copy(f"COPY {table.name} ({cols}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        finally:
+            cur.close()
+        return
+    conn.exec_driver_sql(insert_sql(conn, table), rows)
+
+
 # -- errors ----------------------------------------------------------------------------------
 # psycopg SQLSTATEs: unique_violation, serialization_failure, deadlock_detected,
 # lock_not_available

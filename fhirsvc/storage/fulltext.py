@@ -78,10 +78,14 @@ def write(conn, rows: list[tuple]) -> None:
             f"INSERT INTO {TABLE} (rowid, res_pk, resource_type, narrative, content) "
             "VALUES (?, ?, ?, ?, ?)", [(r[0],) + tuple(r) for r in rows])
     else:
-        # words are letters and digits only, so to_tsvector('simple') keeps them as they are
+        # words are letters and digits only, so to_tsvector('simple') keeps them as they are;
+        # one statement for the whole batch (arrays unnested) instead of one per resource
+        cols = list(zip(*rows))
         conn.exec_driver_sql(
-            f"INSERT INTO {TABLE} (res_pk, resource_type, narrative, content) VALUES "
-            "(%s, %s, to_tsvector('simple', %s), to_tsvector('simple', %s))", rows)
+            f"INSERT INTO {TABLE} (res_pk, resource_type, narrative, content) "
+            "SELECT u.pk, u.t, to_tsvector('simple', u.n), to_tsvector('simple', u.c) FROM "
+            "unnest(%s::bigint[], %s::text[], %s::text[], %s::text[]) AS u(pk, t, n, c)",
+            (list(cols[0]), list(cols[1]), list(cols[2]), list(cols[3])))
 
 
 def _key(conn) -> str:

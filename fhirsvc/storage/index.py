@@ -5,7 +5,7 @@
 
 The rows come from an indexer (fhirsvc.search.Indexer: `rows(rtype, resource)` -> rows by
 parameter type, fhirsvc.search.rows); every table gets one driver-level executemany of plain
-tuples `(res_pk, resource_type, *row)` inside the write transaction.
+tuples `(res_pk, resource_type, *row)` inside the write transaction (COPY on PostgreSQL).
 """
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ class IndexRepository:
             if kind == "text":  # _text / _content words (storage.fulltext)
                 fulltext.write(conn, rows)
             else:
-                conn.exec_driver_sql(dialect.insert_sql(conn, INDEX_TABLES[kind]), rows)
+                dialect.bulk_insert(conn, INDEX_TABLES[kind], rows)
 
     def keys_after(self, after_pk: int, limit: int) -> list[int]:
         """The next `limit` resource keys after `after_pk` (deleted ones too), in key order."""
