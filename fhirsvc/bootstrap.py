@@ -58,7 +58,9 @@ def build(config: Config | None = None) -> Runtime:
     definitions.load_guide(config.profiles_dir)
     engine = SearchEngine(search_registry, default_count=config.default_page_size,
                           max_count=config.max_page_size, terminology=definitions)
-    db = Database(config.database_url, indexer=Indexer(search_registry))
+    db = Database(config.database_url, indexer=Indexer(search_registry),
+                  replica_url=config.read_replica_url, pgbouncer=config.pgbouncer,
+                  pool_size=config.db_pool_size or None)
     validator = Validator(registry=definitions)
     sync = ConformanceSync(db, definitions, search_registry)
     pipeline = IngestPipeline(db, validator, engine, before=sync)

@@ -18,7 +18,8 @@ class SearchService:
             check_type(rtype)
         if compartment is not None:
             check_type(compartment[0])
-        with self.db.unit_of_work() as uow:
+        # the read replica when configured and caught up (storage.replica: read-your-writes)
+        with self.db.unit_of_work(replica=True) as uow:
             self._sync(uow)
             return self.engine.search(uow, rtype, list(params), base_url=ctx.base_url,
                                       strict=ctx.strict_handling, compartment=compartment)

@@ -45,7 +45,7 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, pgbouncer: bool = False, pool_size: int | None = None) -> Engine:
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -55,7 +55,14 @@ def make_engine(url: str) -> Engine:
         _configure_sqlite(engine)
         return engine
     if parsed.get_backend_name() == "postgresql":
-        return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        # Behind PgBouncer in transaction mode a server connection changes between
+        # transactions, so no server-side prepared statements (psycopg prepares a statement
+        # after 5 executions otherwise); everything else fhirsvc does is transaction-scoped
+        # (advisory locks are pg_advisory_xact_lock, no SET, LISTEN or temporary tables).
+        args = {"prepare_threshold": None} if pgbouncer else {}
+        size = pool_size if pool_size is not None else 10
+        return create_engine(url, pool_size=size, max_overflow=2 * size, pool_pre_ping=True,
+                             connect_args=args)
     raise ValueError(f"Unsupported database URL {parsed.render_as_string(hide_password=True)}: "
                      "use sqlite:///path or postgresql+psycopg://user@host:port/db")
 
