@@ -39,6 +39,9 @@ class Cond:
     # one type, which exist only for current, non-deleted versions): a search with only this
     # condition can be counted and paged from the index alone
     index_only: bool = False
+    # rows() come out of their index in res_pk order (one equality on the index's leading
+    # columns): the page can be found by walking them in order (search_repository._walk)
+    ordered_rows: bool = False
 
 
 # Selectivity by index table: the lowest rank drives; ties keep the request order.
@@ -285,6 +288,10 @@ def _param_clause(cl: c.ParamClause) -> Cond:
         rank = 2
     cond = rows_cond(NEGATED if cl.negate else rank, t, where, negate=cl.negate)
     cond.index_only = cl.rtype is not None and not cl.negate
+    one = cl.values[0] if len(cl.values) == 1 else None
+    cond.ordered_rows = cl.rtype is not None and not cl.negate and cl.modifier is None and (
+        (isinstance(one, c.TokenMatch) and one.code is not None)
+        or (isinstance(one, c.ReferenceMatch) and one.target_type is not None))
     return cond
 
 
