@@ -136,6 +136,7 @@ def main() -> None:
     ap.add_argument("--servers", type=int, default=1)
     ap.add_argument("--workers", type=int, default=2, help="gunicorn workers per server")
     ap.add_argument("--replica", help="FHIRSVC_READ_REPLICA_URL for the servers")
+    ap.add_argument("--checkout", help="run the servers from another checkout (a baseline)")
     args = ap.parse_args()
     from fhirsvc.storage.migrate import upgrade
     from fhirsvc.storage.scratch import ScratchDatabases
@@ -151,6 +152,9 @@ def main() -> None:
     env = {"FHIRSVC_WORKER": "off"}
     if args.replica:
         env["FHIRSVC_READ_REPLICA_URL"] = args.replica
+    if args.checkout:
+        import tools.server_process as sp
+        sp.ROOT = Path(args.checkout).resolve()
     servers = [Server(url, work, workers=args.workers, env=env).start()
                for _ in range(args.servers)]
     try:
