@@ -52,11 +52,12 @@ class SearchRepository:
     def find(self, criteria: c.Criteria, *, sort: Sequence[c.SortKey] = (), limit: int = 20,
              offset: int = 0, with_total: bool = False) -> Page:
         """One page of matches (limit 0: none, only the total)."""
-        only = self._index_only(criteria, sort)
+        compiled = self._compile(criteria)
+        only = self._index_only(criteria, sort, compiled)
         if only is not None:
             return self._find_in_index(only, limit, offset, with_total)
         r = R.alias("r")
-        where, walk = self._plan(criteria, r)
+        where, walk = self._plan(criteria, r, compiled)
         total = None
         if with_total:
             total = self.conn.execute(
@@ -73,14 +74,17 @@ class SearchRepository:
         pks = [row[0] for row in self.conn.execute(q)]
         return Page(total, pks[:limit], len(pks) > limit)
 
-    def _index_only(self, criteria: c.Criteria, sort) -> Cond | None:
+    def _compile(self, criteria: c.Criteria) -> list[Cond]:
+        return [self._chain(cl) if isinstance(cl, c.ChainClause) else compile_clause(cl)
+                for cl in criteria.clauses]
+
+    def _index_only(self, criteria: c.Criteria, sort, compiled: list[Cond]) -> Cond | None:
         """The one condition of a single-parameter search in pk order whose index rows are
         exactly the matching current resources (index rows exist only for current,
         non-deleted versions and carry the resource type), or None."""
-        if not criteria.rtype or sort or len(criteria.clauses) != 1:
+        if not criteria.rtype or sort or len(compiled) != 1:
             return None
-        cl = criteria.clauses[0]
-        cond = self._chain(cl) if isinstance(cl, c.ChainClause) else compile_clause(cl)
+        cond = compiled[0]
         return cond if cond.index_only and cond.rows is not None else None
 
     def _find_in_index(self, cond: Cond, limit: int, offset: int, with_total: bool) -> Page:
@@ -142,14 +146,15 @@ class SearchRepository:
                 return found
         return None
 
-    def _plan(self, criteria: c.Criteria, r) -> tuple[list, tuple | None]:
+    def _plan(self, criteria: c.Criteria, r, compiled: list[Cond] | None = None
+              ) -> tuple[list, tuple | None]:
         """The WHERE conditions, and (partner, other conditions) when the page is better
         found by walking the partner's rows in key order (see _walk)."""
         conds = [r.c.deleted == false()]
         if criteria.rtype:
             conds.insert(0, r.c.resource_type == criteria.rtype)
-        compiled = [self._chain(cl) if isinstance(cl, c.ChainClause) else compile_clause(cl)
-                    for cl in criteria.clauses]
+        if compiled is None:
+            compiled = self._compile(criteria)
         ordered = sorted(compiled, key=lambda x: x.rank)  # stable: request order on ties
         pair, walk = self._intersect_pair(ordered)
         if pair is not None:
