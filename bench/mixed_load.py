@@ -148,7 +148,12 @@ def main() -> None:
         scratch = ScratchDatabases(os.environ.get(
             "FHIRSVC_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
         url = scratch.create("fhirsvc_mixed")
-    upgrade(url)
+    if args.checkout:  # that checkout's own migrations (it may not know this one's)
+        import subprocess
+        subprocess.run([sys.executable, "-m", "fhirsvc", "migrate", "--database-url", url],
+                       cwd=args.checkout, check=True)
+    else:
+        upgrade(url)
     env = {"FHIRSVC_WORKER": "off"}
     if args.replica:
         env["FHIRSVC_READ_REPLICA_URL"] = args.replica
