@@ -64,7 +64,7 @@ class AuthorizationServer:
                 raise ValueError(f"the JWKS is not JSON: {exc}") from None
         key_set(jwks)  # every key must be usable
         items = check_scopes(scope)
-        if patient is not None and any(s.startswith("patient/") for s in items) is False:
+        if patient is not None and not any(s.startswith("patient/") for s in items):
             raise ValueError("a patient context only matters with patient/ scopes")
         with self.db.unit_of_work(write=True) as uow:
             row = uow.clients.put(client_id, json.dumps(jwks), " ".join(items), client_class,

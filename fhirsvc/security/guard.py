@@ -232,8 +232,9 @@ class Guard:
             for t in types or ["*"]:
                 access = self.require(ctx, t, letter)
                 if not access.unrestricted:
-                    raise forbidden(f"A system-wide search with {access.limits[0].scope} is not "
-                                    f"possible: search one type (Patient/{ctx.patient}/{t} or "
+                    raise forbidden(f"Insufficient scope for a system-wide search: "
+                                    f"{access.limits[0].scope} allows searching one type "
+                                    f"only (Patient/{ctx.patient}/{t} or "
                                     f"{t}?...)")
             return params, compartment
         access = self.require(ctx, rtype, letter)
