@@ -186,7 +186,7 @@ def conflict_reason(exc: BaseException) -> str | None:
 
 def insert_new(conn: Connection, table):
     """INSERT that skips rows whose key exists (ON CONFLICT DO NOTHING on both databases):
-    `result.rowcount` tells whether the row was new (the used-jti check)."""
+    add RETURNING to learn whether the row was new (the used-jti check)."""
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
         return pg_insert(table).on_conflict_do_nothing()

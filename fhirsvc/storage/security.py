@@ -83,8 +83,8 @@ class Clients:
         entries are dropped first: an assertion past its exp is refused anyway."""
         self.conn.execute(delete(J).where(J.c.expires < now_micros()))
         done = self.conn.execute(insert_new(self.conn, J).values(
-            client_id=client_id, jti=jti, expires=expires))
-        return done.rowcount == 1
+            client_id=client_id, jti=jti, expires=expires).returning(J.c.jti))
+        return done.first() is not None  # (rowcount is not reliable here on psycopg)
 
 
 class AuditTrail:
