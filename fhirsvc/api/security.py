@@ -296,6 +296,16 @@ def clients_remove(client_id):
     return Response(status=204)
 
 
+def protect(bp: Blueprint) -> Blueprint:
+    """Give another door's blueprint (HL7 v2 over HTTP, bulk export, ...) the same bearer-token
+    check, limits, access audit record and CORS as the FHIR routes. Its views then build their
+    context with `views.context()` (caller and scopes filled in) and their services call the
+    guard (docs/security.md)."""
+    bp.before_request(authenticate)
+    bp.after_request(after)
+    return bp
+
+
 def make_auth_blueprint(base_path: str) -> Blueprint:
     """/auth/... at the root, /.well-known/smart-configuration under the FHIR base."""
     bp = Blueprint("auth", __name__)

@@ -102,6 +102,14 @@ class AuditLog:
             self._pid = os.getpid()  # after a fork (gunicorn) each worker has its own
             self._thread = threading.Thread(target=self._run, name="audit-flush", daemon=True)
             self._thread.start()
+            import atexit
+            atexit.register(self._flush_quietly)  # a worker's exit writes what it holds
+
+    def _flush_quietly(self) -> None:
+        try:
+            self.flush()
+        except Exception:
+            log.exception("audit records lost at exit")
 
     def _run(self) -> None:
         while not self._closed:
