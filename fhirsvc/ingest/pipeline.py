@@ -123,6 +123,11 @@ class IngestPipeline:
             if isinstance(op, (Create, Update, ConditionalUpdate)):
                 self.guard.check_resource(ctx, access, op.rtype, self._bound(op, res), rid,
                                           op.location)
+            existing = res.targets[op.index].existing if op.index in res.targets else None
+            if isinstance(op, Create) and existing is not None:  # ifNoneExist matched: it
+                self.guard.check_resource(ctx, access, op.rtype,  # is handed back, so it
+                                          existing.resource(), existing.resource_id,
+                                          op.location)        # must be the caller's too
             if rid is not None and not isinstance(op, Create):
                 current = uow.resources.read(op.rtype, rid)
                 if current is not None and not current.deleted:

@@ -140,6 +140,9 @@ class AuditLog:
     def close(self) -> None:
         self._closed = True
         self._wake.set()
+        thread = self._thread
+        if thread is not None and thread.is_alive() and thread is not threading.current_thread():
+            thread.join(timeout=10)  # a flush under way ends before the database goes
         try:
             self.flush()
         except Exception:

@@ -27,8 +27,6 @@ class ClientClass:
 DEFAULT_CLASSES = {
     "standard": {"rate": 600, "burst": 60, "max_bytes": 10 * 1024 * 1024, "max_entries": 1000},
     "bulk": {"rate": 6000, "burst": 600, "max_bytes": 50 * 1024 * 1024, "max_entries": 10000},
-    "anonymous": {"rate": 1200, "burst": 120, "max_bytes": 50 * 1024 * 1024,
-                  "max_entries": 10000},
 }
 
 

@@ -173,6 +173,11 @@ def test_patient_scope_writes_stay_in_the_compartment(call):
     assert call("DELETE", "/Observation/o2", "patient/Observation.d", "p1").status_code == 403
     assert call("DELETE", f"/Observation/{oid}", "patient/Observation.d", "p1").status_code \
         == 204
+    # a conditional create must not hand back another patient's match
+    assert call("POST", "/Observation", "patient/Observation.c", "p1", json=obs("p1"),
+                headers={"If-None-Exist": "_id=o2"}).status_code == 403
+    assert call("POST", "/Observation", "patient/Observation.c", "p1", json=obs("p1"),
+                headers={"If-None-Exist": "_id=o1"}).status_code == 200
     # query-constrained scopes never grant writes
     assert call("POST", "/Observation", LAB_ONLY.replace(".rs", ".crs"),
                 json=obs("p1")).status_code == 403
