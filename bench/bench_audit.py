@@ -5,6 +5,8 @@ process on one database, so machine noise hits both alike.
 
     python bench/bench_audit.py                         # SQLite and PostgreSQL
     python bench/bench_audit.py --db sqlite --patients 2000 --rounds 20 --per-round 50
+    python bench/bench_audit.py --ingest     # also: transaction ingest with / without the
+                                             # change records (written in the same transaction)
 
 Target (issue 13): audited search p95 within 10% of the baseline.
 """
@@ -84,12 +86,43 @@ def run(url: str, patients: int, rounds: int, per_round: int) -> dict:
     return out
 
 
+def ingest_cost(url: str, rounds: int, size: int = 200) -> dict:
+    """Seconds per transaction of `size` new Patients with the audit change rows written (as
+    always) against the same with them suppressed, interleaved."""
+    import fhirsvc.ingest.pipeline as pipeline
+    upgrade(url)
+    app = create_app(Config(database_url=url))
+    runtime = app.extensions["fhirsvc.runtime"]
+    ctx = runtime.context()
+    real = pipeline.change_rows
+    times = {"without": [], "with": []}
+    n = 0
+    for r in range(rounds):
+        for mode in (["without", "with"] if r % 2 == 0 else ["with", "without"]):
+            pipeline.change_rows = real if mode == "with" else (lambda ctx, results: [])
+            entries = []
+            for _ in range(size):
+                n += 1
+                entries.append({"resource": {"resourceType": "Patient",
+                                             "name": [{"family": f"Ingest{n}"}]},
+                                "request": {"method": "POST", "url": "Patient"}})
+            t0 = time.perf_counter()
+            runtime.services.resources.bundle(ctx, {"resourceType": "Bundle",
+                                                    "type": "transaction", "entry": entries})
+            times[mode].append(time.perf_counter() - t0)
+    pipeline.change_rows = real
+    runtime.close()
+    return {m: statistics.median(v) for m, v in times.items()}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
     ap.add_argument("--patients", type=int, default=2000)
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--per-round", type=int, default=50)
+    ap.add_argument("--ingest", action="store_true",
+                    help="also time transactions with and without their audit change rows")
     args = ap.parse_args()
     backends = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     for backend in backends:
@@ -103,6 +136,7 @@ def main() -> int:
             cleanup = (dbs, url)
         try:
             res = run(url, args.patients, args.rounds, args.per_round)
+            ing = ingest_cost(url, 10) if args.ingest else None
         finally:
             if cleanup:
                 cleanup[0].drop(cleanup[1])
@@ -112,6 +146,10 @@ def main() -> int:
         print(f"{backend}: baseline p50 {b50:.2f} ms p95 {b95:.2f} ms | audited p50 {a50:.2f} "
               f"ms p95 {a95:.2f} ms | p95 ratio {a95 / b95:.3f} | audit rows {res['recorded']}"
               f" | {args.rounds * args.per_round} requests each", flush=True)
+        if ing:
+            print(f"{backend}: transaction of 200 Patients, median of 10: without audit rows "
+                  f"{ing['without'] * 1000:.0f} ms, with {ing['with'] * 1000:.0f} ms, ratio "
+                  f"{ing['with'] / ing['without']:.3f}", flush=True)
     return 0
 
 

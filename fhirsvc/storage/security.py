@@ -53,6 +53,18 @@ class AuditRow:
     detail: str | None
 
 
+_APPEND_SQL: dict[str, str] = {}
+
+
+def _append_sql(conn) -> str:
+    style = conn.dialect.paramstyle
+    if style not in _APPEND_SQL:
+        mark = "?" if style == "qmark" else "%s"
+        _APPEND_SQL[style] = (f"INSERT INTO audit_events ({', '.join(AUDIT_COLUMNS)}) VALUES "
+                              f"({', '.join([mark] * len(AUDIT_COLUMNS))})")
+    return _APPEND_SQL[style]
+
+
 class Clients:
     def __init__(self, conn):
         self.conn = conn
@@ -94,9 +106,11 @@ class AuditTrail:
         self.conn = conn
 
     def append(self, rows: Iterable[dict]) -> None:
-        rows = [{k: r.get(k) for k in AUDIT_COLUMNS} for r in rows]
+        """One driver-level executemany of plain tuples (a transaction's change records ride
+        along with its writes: no per-row SQLAlchemy processing)."""
+        rows = [tuple(r.get(k) for k in AUDIT_COLUMNS) for r in rows]
         if rows:
-            self.conn.execute(insert(AE), rows)
+            self.conn.exec_driver_sql(_append_sql(self.conn), rows)
 
     def get(self, pk: int) -> AuditRow | None:
         r = self.conn.execute(select(AE).where(AE.c.pk == pk)).first()
