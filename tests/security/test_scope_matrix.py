@@ -254,9 +254,16 @@ def test_missing_token_is_401_with_a_challenge(call):
     assert _wwwauth(call("GET", "/Patient/p1")).startswith("Bearer")
 
 
+# every kind of interaction reaches the same check before its view runs
+DOORS = [("GET", "/Patient/p1"), ("GET", "/Observation?subject=Patient/p1"),
+         ("POST", "/Patient"), ("POST", "/"), ("GET", "/Patient/p1/$everything"),
+         ("DELETE", "/Observation/o1"), ("GET", "/AuditEvent")]
+
+
+@pytest.mark.parametrize("method,path", DOORS)
 @pytest.mark.parametrize("case", ["expired", "wrong-audience", "alg-none", "unknown-key",
                                   "not-yet-valid", "garbage", "wrong-issuer", "hs256"])
-def test_bad_tokens_are_invalid_token(call, case):
+def test_bad_tokens_are_invalid_token(call, case, method, path):
     if case == "expired":
         tok = call.token("system/*.rs", exp_in=-3600)
     elif case == "wrong-audience":
@@ -284,9 +291,10 @@ def test_bad_tokens_are_invalid_token(call, case):
     else:  # HS256 with the server's public key as the secret (algorithm confusion)
         tok = jwt.encode({"iss": "http://localhost/auth", "sub": "x",
                           "aud": "http://localhost/fhir", "exp": int(time.time()) + 300,
-                          "scope": "system/*.cruds"}, "secret", algorithm="HS256",
+                          "scope": "system/*.cruds"}, "k" * 48, algorithm="HS256",
                          headers={"kid": call.runtime.services.auth.key.kid})
-    challenge = _wwwauth(call("GET", "/Patient/p1", token=tok))
+    kw = {"json": {"resourceType": "Bundle", "type": "batch"}} if method == "POST" else {}
+    challenge = _wwwauth(call(method, path, token=tok, **kw))
     assert 'error="invalid_token"' in challenge
 
 
@@ -391,19 +399,24 @@ def test_audit_table_refuses_update_and_delete_in_the_database(smart_runtime):
 
 
 def test_a_change_and_its_audit_record_commit_together(call, smart_runtime):
-    """A transaction that fails after its writes leaves neither the data nor an audit row."""
-    before = smart_runtime.services.audit.search(smart_runtime.context(),
-                                                 [("subtype", "create")])["total"]
+    """The change record is in the database as soon as the write answers (not buffered), and a
+    transaction rolled back after its creates leaves no change record either."""
+    def changes(rtype, rid):
+        with smart_runtime.db.unit_of_work() as uow:
+            return uow.audit.find(equals={"resource_type": rtype, "resource_id": rid,
+                                          "action": ("C", "U", "D")})[0]
+    made = call("POST", "/Observation", "system/*.cruds", json=obs("p1"))
+    assert changes("Observation", made.get_json()["id"]) == 1   # no log.flush() needed
+    fixed = "6f0c1a52-0000-4000-8000-00000000a0d1"
     bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"resource": obs("p1"), "request": {"method": "POST", "url": "Observation"}},
-        {"request": {"method": "PUT", "url": "Observation/o1"},
-         "resource": obs("p1", "o1"), },
-        {"request": {"method": "DELETE", "url": "Observation/o1"}}]}
+        {"resource": obs("p1", fixed), "request": {"method": "PUT",
+                                                   "url": f"Observation/{fixed}"}},
+        {"resource": obs("p1", "o1"), "request": {"method": "PUT", "url": "Observation/o1",
+                                                  "ifMatch": 'W/"999"'}}]}
     resp = call("POST", "/", "system/*.cruds", json=bundle)
-    assert resp.status_code == 400   # o1 twice: refused whole
-    after = smart_runtime.services.audit.search(smart_runtime.context(),
-                                                [("subtype", "create")])["total"]
-    assert after == before
+    assert resp.status_code == 412          # after the first entry was written: rolled back
+    assert call("GET", f"/Observation/{fixed}", "system/*.cruds").status_code == 404
+    assert changes("Observation", fixed) == 0
 
 
 def test_provenance_names_the_client(smart_runtime):
