@@ -71,6 +71,9 @@ class AuditLog:
         self.max_buffer = max_buffer
         self._buffer: list[dict] = []
         self._lock = threading.Lock()
+        # one flush at a time: flush() returns only when what was recorded before is stored,
+        # even if the background thread had already taken it
+        self._flush_lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -123,19 +126,20 @@ class AuditLog:
 
     def flush(self) -> int:
         """Write everything buffered now (tests, shutdown). Returns the number written."""
-        with self._lock:
-            pending, self._buffer = self._buffer, []
-        if not pending:
-            return 0
-        try:
-            with self.db.unit_of_work(write=True) as uow:
-                uow.audit.append(pending)
-                uow.commit()
-        except Exception:
+        with self._flush_lock:
             with self._lock:
-                self._buffer[:0] = pending
-            raise
-        return len(pending)
+                pending, self._buffer = self._buffer, []
+            if not pending:
+                return 0
+            try:
+                with self.db.unit_of_work(write=True) as uow:
+                    uow.audit.append(pending)
+                    uow.commit()
+            except Exception:
+                with self._lock:
+                    self._buffer[:0] = pending
+                raise
+            return len(pending)
 
     def close(self) -> None:
         self._closed = True

@@ -39,7 +39,7 @@ def smart_app(db_url, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("smart")
     config = Config(database_url=db_url, examples_dir=tmp, auth="smart",
                     auth_signing_key=str(tmp / "signing.pem"), audit_flush_interval=0.05,
-                    client_classes='{"tiny": {"rate": 60, "burst": 2, "max_entries": 2, '
+                    client_classes='{"tiny": {"rate": 0.6, "burst": 2, "max_entries": 2, '
                                    '"max_bytes": 2000}, '
                                    '"standard": {"rate": 1e6, "burst": 100000}}')
     app = create_app(config)
