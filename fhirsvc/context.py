@@ -25,6 +25,10 @@ class RequestContext:
     request_id: str = field(default_factory=new_request_id)
     caller: str | None = None           # authenticated identity (None while auth is off)
     scopes: frozenset[str] = frozenset()
+    # Prefer: handling=strict makes unknown search parameters an error instead of a warning.
+    strict_handling: bool = False
+    # Resources of the types the guide profiles must conform to its profiles (registries).
+    require_guide_profiles: bool = False
     # Security (fhirsvc/security, docs/security.md): `enforce` makes every service check
     # `scopes` (set by a door that authenticated a token); trusted doors (CLI, worker) and
     # auth=off leave it False. `patient`: the token's patient context (patient/ scopes).
@@ -33,10 +37,6 @@ class RequestContext:
     user: str | None = None             # fhirUser of the token, when there is one
     client_class: str | None = None     # the limits of the caller (config client_classes)
     source: str | None = None           # where the request came from (network address)
-    # Prefer: handling=strict makes unknown search parameters an error instead of a warning.
-    strict_handling: bool = False
-    # Resources of the types the guide profiles must conform to its profiles (registries).
-    require_guide_profiles: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
