@@ -19,7 +19,7 @@ from typing import Iterable
 
 from ..outcomes import OperationOutcomeError, error
 from ..search.extract import extract
-from .scopes import Grants, Scope
+from .scopes import Grants
 
 AUDIT_TYPE = "AuditEvent"
 NAMES = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search"}

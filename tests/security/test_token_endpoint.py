@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from .conftest import TOKEN_URL
-from .smart_support import alg_none_token, assertion, spec_keys, token_form
+from .smart_support import alg_none_token, spec_keys, token_form
 
 
 @pytest.fixture(scope="module")
