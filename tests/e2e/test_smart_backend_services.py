@@ -75,3 +75,15 @@ def test_backend_client_reads_only_what_its_scopes_allow(smart_server):
                         timeout=30)
     assert resp.status_code == 401 and 'error="invalid_token"' in \
         resp.headers["WWW-Authenticate"]
+
+
+def test_serve_refuses_auth_off_on_a_public_address(tmp_path):
+    """Before binding anything: exit 2 and say what to do."""
+    import os
+    env = dict(os.environ, FHIRSVC_HOST="0.0.0.0", FHIRSVC_AUTH="off",
+               FHIRSVC_DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}")
+    env.pop("FHIRSVC_AUTH_FORCE_OFF", None)
+    done = subprocess.run([sys.executable, "-m", "fhirsvc", "serve", "--no-examples"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "FHIRSVC_AUTH=smart" in done.stderr and "FHIRSVC_AUTH_FORCE_OFF" in done.stderr
