@@ -1,7 +1,7 @@
 """Full-text index for _text and _content (fhirsvc/storage/fulltext.py).
 
 Revision ID: 0010
-Revises: 0004
+Revises: 0007
 
 SQLite: an FTS5 virtual table (rowid = the resource's pk). PostgreSQL: tsvector columns with a
 GIN index each. Resources stored before this revision get their words when reindexed
@@ -10,7 +10,7 @@ GIN index each. Resources stored before this revision get their words when reind
 from alembic import op
 
 revision = "0010"
-down_revision = "0004"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
