@@ -331,7 +331,7 @@ class Registry:
         package .tgz, as one generation. Every differential-only StructureDefinition must
         produce a snapshot. Raises DefinitionsError naming the file; returns how many
         resources were indexed."""
-        items = list(_read_path(Path(path)))
+        items = list(_read_path(Path(path), self._state))
         with self._write_lock:
             draft = _Draft(self._state)
             n = 0
@@ -416,26 +416,26 @@ class Registry:
         return self._state.codesystem(url)
 
 
-def _read_path(p: Path):
-    """(label naming the file, resource) for every conformance JSON under p."""
+def _read_path(p: Path, state=None):
+    """(label naming the file, resource) for every conformance JSON or XML file under p."""
     if p.is_dir():
-        for f in sorted(p.rglob("*.json")):
-            if f.name in _PACKAGE_FILES:
+        for f in sorted(p.rglob("*")):
+            if f.suffix not in (".json", ".xml") or f.name in _PACKAGE_FILES or not f.is_file():
                 continue
-            yield from _parse(str(f), _read(f))
+            yield from _parse(str(f), _read(f), state)
     elif p.suffix in (".tgz", ".gz") or p.name.endswith(".tar.gz"):
         try:
             with tarfile.open(p) as tf:
                 for m in tf.getmembers():
-                    if m.isfile() and m.name.endswith(".json") and \
+                    if m.isfile() and m.name.endswith((".json", ".xml")) and \
                             m.name.rsplit("/", 1)[-1] not in _PACKAGE_FILES:
                         f = tf.extractfile(m)
                         if f is not None:
-                            yield from _parse(f"{p}:{m.name}", f.read())
+                            yield from _parse(f"{p}:{m.name}", f.read(), state)
         except (tarfile.TarError, OSError, EOFError) as exc:
             raise DefinitionsError(f"{p}: cannot be read as a package ({exc})") from None
     elif p.is_file():
-        yield from _parse(str(p), _read(p))
+        yield from _parse(str(p), _read(p), state)
     else:
         raise DefinitionsError(f"{p}: no such file or folder")
 
@@ -447,7 +447,25 @@ def _read(f: Path) -> bytes:
         raise DefinitionsError(f"{f}: cannot be read ({exc.strerror})") from None
 
 
-def _parse(label: str, raw: bytes):
+def read_resource_file(path: str | Path, state=None) -> dict:
+    """One conformance resource from a file (JSON or FHIR XML); DefinitionsError if not."""
+    p = Path(path)
+    for _label, res in _parse(str(p), _read(p), state):
+        return res
+    raise DefinitionsError(f"{p}: no resource")
+
+
+def _parse(label: str, raw: bytes, state=None):
+    if raw[:200].lstrip()[:1] == b"<":
+        # FHIR XML (packages and test material ship profiles as XML too); read with the core
+        # element model of the state being extended (the XML shape never depends on profiles)
+        from ..xml import XmlFormatError, xml_to_resource
+        try:
+            res = xml_to_resource(raw, state if state is not None else Registry().state)
+        except XmlFormatError as exc:
+            raise DefinitionsError(f"{label}: not valid FHIR XML ({exc})") from None
+        yield label, res
+        return
     try:
         res = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

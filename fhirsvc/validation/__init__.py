@@ -24,7 +24,7 @@ from ..definitions.registry import default_registry
 from ..outcomes import Issue, error, operation_outcome, sort_issues
 from . import walker
 from .definitions import Definitions
-from .parse import parse_json
+from .parse import parse_input
 from .run import Run
 
 
@@ -62,8 +62,8 @@ class Validator:
 
     def validate_bytes(self, raw: bytes | str, profiles: Sequence[str] = (), *,
                        strict: bool = False) -> list[Issue]:
-        """JSON text in: syntax errors (with line and column) are fatal issues."""
-        resource, issues = parse_json(raw)
+        """JSON or FHIR XML text in: syntax errors (with line and column) are fatal issues."""
+        resource, issues = parse_input(raw, self.registry.state)
         if resource is None:
             return issues
         return self.validate(resource, profiles, strict=strict)
