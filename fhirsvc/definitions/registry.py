@@ -57,7 +57,7 @@ class RegistryState:
     def __init__(self, generation: int, sds: dict, cs: dict, vs_expansions: dict,
                  valuesets: dict, global_profiles: dict, guide_profiles_by_type: dict,
                  by_type: dict, core_urls: frozenset, structures: "_StructureCaches | None" = None,
-                 expansions: dict | None = None):
+                 expansions: dict | None = None, canonicals: dict | None = None):
         self.generation = generation
         self.sds = sds
         self.cs = cs
@@ -70,6 +70,18 @@ class RegistryState:
         self._structures = structures or _StructureCaches()
         self._expansions: dict = expansions if expansions is not None else {}
         self._cs_sets: dict = {}
+        # other canonical resources rules look up (Questionnaire): url and url|version ->
+        # resource, kept as they came
+        self.canonicals: dict = canonicals if canonicals is not None else {}
+
+    def canonical(self, rtype: str, url: str | None) -> dict | None:
+        """A Questionnaire (or other indexed canonical resource) by url or url|version."""
+        if not isinstance(url, str):
+            return None
+        got = self.canonicals.get(url)
+        if got is None and "|" in url:
+            got = self.canonicals.get(url.split("|", 1)[0])
+        return got if got is not None and got.get("resourceType") == rtype else None
 
     # ---------------------------------------------------------------- structure lookups
     def sd(self, url: str | None) -> dict | None:
@@ -203,6 +215,7 @@ class _Draft:
         self.global_profiles = base.global_profiles
         self.guide_profiles_by_type = base.guide_profiles_by_type
         self.by_type = base.by_type
+        self.canonicals = base.canonicals
         self._copied: set[str] = set()
         self.added_sds: list[str] = []  # urls of the StructureDefinitions added, in order
 
@@ -230,6 +243,8 @@ class _Draft:
             _put(self._own("cs"), url, resource.get("version"), compact_cs(resource))
         elif rt == "ValueSet" and url:
             _put(self._own("valuesets"), url, resource.get("version"), resource)
+        elif rt in CANONICAL_TYPES and url:
+            _put(self._own("canonicals"), url, resource.get("version"), resource)
         elif rt == "ImplementationGuide":
             for g in resource.get("global") or ():
                 if isinstance(g, dict) and g.get("type") and g.get("profile"):
@@ -254,7 +269,12 @@ class _Draft:
             b.generation + 1, self.sds, self.cs, b.vs_expansions, self.valuesets,
             self.global_profiles, self.guide_profiles_by_type, self.by_type, b.core_urls,
             structures=None if structures_changed else b._structures,
-            expansions=None if terminology_changed else b._expansions)
+            expansions=None if terminology_changed else b._expansions,
+            canonicals=self.canonicals)
+
+
+# canonical resources indexed for rules (beside StructureDefinitions and terminology)
+CANONICAL_TYPES = ("Questionnaire",)
 
 
 def _put(index: dict, url: str, version: str | None, value):

@@ -27,6 +27,7 @@ from ..definitions import is_open_extension
 from ..primitives import PRIMITIVES
 from .constraints import constraint
 from .extensions import extension
+from .questionnaire import questionnaire_response
 from .references import reference
 from .resources import bundle, narrative
 from .slicing import slicing
@@ -68,6 +69,8 @@ RULES: tuple[Rule, ...] = (
          extension),
     Rule("narrative", "value", lambda el, t: t == "Narrative", narrative),
     Rule("bundle", "value", lambda el, t: t == "Bundle", bundle),
+    Rule("questionnaire response", "value", lambda el, t: t == "QuestionnaireResponse",
+         questionnaire_response),
     # a primitive's type carries ele-1 only (native, always kept for a primitive): the rule
     # concerns a primitive when its element defines invariants of its own
     Rule("constraint", "value",

@@ -448,3 +448,15 @@ def test_profile_whose_snapshot_fails_is_an_error(v):
             "Patient.nonsense")
     r = with_(PATIENT, meta={"profile": [X + "broken"]})
     exactly(v.validate(r), "error", "invalid", "Patient.meta.profile", X + "broken")
+
+
+# ---- questionnaire response (details: test_rule_questionnaire.py)
+@covers("questionnaire response")
+def test_questionnaire_response_unknown_link_id():
+    reg = Registry()
+    reg.add({"resourceType": "Questionnaire", "url": "http://x/q/1", "status": "active",
+             "item": [{"linkId": "a", "type": "string"}]})
+    qr = {"resourceType": "QuestionnaireResponse", "questionnaire": "http://x/q/1",
+          "status": "completed", "item": [{"linkId": "zz", "answer": [{"valueString": "x"}]}]}
+    exactly(Validator(registry=reg).validate(qr), "error", "structure", "QuestionnaireResponse",
+            "LinkId 'zz' not found in questionnaire")
