@@ -30,6 +30,8 @@ def compact_cs(cs: dict) -> dict:
         out["caseSensitive"] = False
     if cs.get("content") not in (None, "complete"):
         out["content"] = cs.get("content")
+    if isinstance(cs.get("supplements"), str):
+        out["supplements"] = cs["supplements"]
     return out
 
 

@@ -28,6 +28,7 @@ _INSTANT = re.compile(_YEAR + r"-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])T" + 
 _TIME_RE = re.compile(_TIME)
 _DECIMAL_TEXT = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 _WS = re.compile(r"\s")
+_UUID_LOWER = re.compile(r"urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _B64 = re.compile(r"[A-Za-z0-9+/=\s]*")
 
 
@@ -84,6 +85,9 @@ def check_uri(v):
         return m
     if _WS.search(v):
         return f"URI values cannot have whitespace ('{v}')"
+    if v.startswith("urn:uuid:") and not _UUID_LOWER.fullmatch(v):
+        # RFC 4122 text form, and FHIR's uuid type is lowercase (datatypes.html#uuid)
+        return f"UUIDs must be valid and lowercase ({v[9:]})"
     return None
 
 

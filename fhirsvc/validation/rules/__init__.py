@@ -25,6 +25,7 @@ from typing import Callable
 
 from ..definitions import is_open_extension
 from ..primitives import PRIMITIVES
+from .attachment import attachment
 from .constraints import constraint
 from .extensions import extension
 from .questionnaire import questionnaire_response
@@ -67,6 +68,7 @@ RULES: tuple[Rule, ...] = (
     Rule("reference", "value", lambda el, t: t == "Reference", reference),
     Rule("extension", "value", lambda el, t: t == "Extension" and is_open_extension(el),
          extension),
+    Rule("attachment", "value", lambda el, t: t == "Attachment", attachment),
     Rule("narrative", "value", lambda el, t: t == "Narrative", narrative),
     Rule("bundle", "value", lambda el, t: t == "Bundle", bundle),
     Rule("questionnaire response", "value", lambda el, t: t == "QuestionnaireResponse",

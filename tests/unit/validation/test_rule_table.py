@@ -460,3 +460,19 @@ def test_questionnaire_response_unknown_link_id():
           "status": "completed", "item": [{"linkId": "zz", "answer": [{"valueString": "x"}]}]}
     exactly(Validator(registry=reg).validate(qr), "error", "structure", "QuestionnaireResponse",
             "LinkId 'zz' not found in questionnaire")
+
+
+# ---- attachment
+@covers("attachment")
+def test_attachment_size_and_hash_agree_with_the_data(v):
+    import base64
+    import hashlib
+    data = base64.b64encode(b"help i'm a bug").decode()
+    sha = base64.b64encode(hashlib.sha1(b"help i'm a bug").digest()).decode()
+    media = {"resourceType": "Media", "text": NARRATIVE, "status": "completed",
+             "content": {"contentType": "text/plain", "data": data, "size": 14, "hash": sha}}
+    assert found(v.validate(media)) == []
+    exactly(v.validate(with_(media, content=dict(media["content"], size=100))), "error", "value",
+            "Media.content", "Stated Attachment Size 100 does not match actual attachment size 14")
+    exactly(v.validate(with_(media, content=dict(media["content"], hash="AAAA"))), "error",
+            "value", "Media.content", "Stated Attachment Hash does not match")
