@@ -26,11 +26,13 @@ from typing import Callable
 from ..definitions import is_open_extension
 from ..primitives import PRIMITIVES
 from .attachment import attachment
+from .canonical import CANONICAL_TYPES, canonical_resource
 from .constraints import constraint
 from .extensions import extension
 from .questionnaire import questionnaire_response
 from .references import reference
 from .resources import bundle, narrative
+from .signature import signature
 from .slicing import slicing
 from .structure import cardinality, type_
 from .terminology import binding, coding
@@ -69,8 +71,11 @@ RULES: tuple[Rule, ...] = (
     Rule("extension", "value", lambda el, t: t == "Extension" and is_open_extension(el),
          extension),
     Rule("attachment", "value", lambda el, t: t == "Attachment", attachment),
+    Rule("signature", "value", lambda el, t: t == "Signature", signature),
     Rule("narrative", "value", lambda el, t: t == "Narrative", narrative),
     Rule("bundle", "value", lambda el, t: t == "Bundle", bundle),
+    Rule("conformance resource", "value", lambda el, t: t in CANONICAL_TYPES,
+         canonical_resource),
     Rule("questionnaire response", "value", lambda el, t: t == "QuestionnaireResponse",
          questionnaire_response),
     # a primitive's type carries ele-1 only (native, always kept for a primitive): the rule

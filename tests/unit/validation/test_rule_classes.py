@@ -67,3 +67,72 @@ def test_urn_uuid_must_be_valid_and_lowercase(v):
     for bad in (ok.upper().replace("URN:UUID:", "urn:uuid:"), ok + "x"):
         got = errors(v.validate(patient(implicitRules=bad)))
         assert len(got) == 1 and "UUIDs must be valid and lowercase" in got[0][1], got
+
+
+def test_valueset_include_system_absolute_and_contained_canonical(v):
+    vs = {"resourceType": "ValueSet", "url": "http://x/vs", "status": "active",
+          "contained": [{"resourceType": "CodeSystem", "id": "c1", "url": "c1",
+                         "status": "active", "content": "complete", "concept": [{"code": "a"}]}],
+          "compose": {"include": [{"system": "#c1"}]}}
+    got = errors(v.validate(vs))
+    assert ("ValueSet.contained[0].url", "Canonical URLs in contained resources must be "
+            "absolute URLs if present (c1)") in got
+    assert any(loc == "ValueSet.compose.include[0]" and "must be absolute" in m for loc, m in got)
+
+
+def test_codesystem_properties(v):
+    cp = "http://hl7.org/fhir/concept-properties#"
+    cs = {"resourceType": "CodeSystem", "url": "http://x/cs", "status": "active",
+          "content": "complete",
+          "property": [{"uri": cp + "notSelectable", "code": "notSelectable", "type": "dateTime"},
+                       {"code": "notSelectable", "type": "boolean"},
+                       {"uri": cp + "inactive", "code": "retired", "type": "boolean"},
+                       {"code": "weight", "type": "decimal"}],
+          "concept": [{"code": "a", "property": [{"code": "weight", "valueInteger": 2},
+                                                 {"code": "retired", "valueBoolean": True}]}]}
+    got = [(loc, m.split(":")[0].split(" (")[0]) for loc, m in errors(v.validate(cs))]
+    assert sorted(got) == sorted([
+        ("CodeSystem.property[0]", "Wrong type 'dateTime'"),
+        ("CodeSystem.property[1]", "A property is already defined with the code 'notSelectable'"),
+        ("CodeSystem.property[2]", "The URI 'http"),
+        ("CodeSystem.concept[0].property[0]", "The property 'weight' has the invalid type "
+         "'integer', when it is defined to have the type 'decimal'")])
+
+
+def test_searchparameter_derived_from_core_and_capability_statement():
+    from fhirsvc.validation import Validator as V
+    v = V()
+    sp = {"resourceType": "SearchParameter", "url": "http://x/sp", "name": "n", "status": "active",
+          "description": "d", "code": "name", "base": ["Patient"], "type": "token",
+          "expression": "Organization.name",
+          "derivedFrom": "http://hl7.org/fhir/SearchParameter/Organization-name"}
+    got = [m for _, m in errors(v.validate(sp))]
+    assert any(m.startswith("The type token is different to the type string") for m in got)
+    assert any(m.startswith("The resource type Patient is not listed as a base") for m in got)
+    cap = {"resourceType": "CapabilityStatement", "status": "active", "date": "2024-01-01",
+           "kind": "instance", "fhirVersion": "4.0.1", "format": ["json"],
+           "implementation": {"description": "x"},
+           "rest": [{"mode": "server", "resource": [{"type": "Patient", "searchParam": [
+               {"name": "name", "type": "date",
+                "definition": "http://hl7.org/fhir/SearchParameter/Patient-name"}]}]}]}
+    got = errors(v.validate(cap))
+    assert [loc for loc, m in got if m.startswith("Type mismatch")] == [
+        "CapabilityStatement.rest[0].resource[0].searchParam[0]"]
+
+
+def test_searchset_bundle_rules(v):
+    b = {"resourceType": "Bundle", "type": "searchset",
+         "link": [{"relation": "self", "url": "http://s/Patient?name=x"},
+                  {"relation": "self", "url": "http://s/Patient?name=x"}],
+         "entry": [{"fullUrl": "http://s/Immunization/1", "search": {"mode": "match"},
+                    "resource": {"resourceType": "Patient"}},
+                   {"fullUrl": "http://s/x", "search": {"mode": "outcome"},
+                    "resource": {"resourceType": "Patient", "id": "p"}},
+                   {"fullUrl": "http://something", "search": {"mode": "match"},
+                    "resource": {"resourceType": "Patient", "id": "q"}}]}
+    got = errors(v.validate(b))
+    assert ("Bundle.link[1]", "The link relationship type 'self' can only occur once") in got
+    assert ("Bundle.entry[0].resource", "Search results must have ids") in got
+    assert ("Bundle.entry[1].resource", "This is not an OperationOutcome (Patient)") in got
+    # a fullUrl that is not RESTful (no Type/id) is only an identity: no id mismatch
+    assert not any(loc == "Bundle.entry[2]" for loc, _ in got)

@@ -476,3 +476,28 @@ def test_attachment_size_and_hash_agree_with_the_data(v):
             "Media.content", "Stated Attachment Size 100 does not match actual attachment size 14")
     exactly(v.validate(with_(media, content=dict(media["content"], hash="AAAA"))), "error",
             "value", "Media.content", "Stated Attachment Hash does not match")
+
+
+# ---- signature
+@covers("signature")
+def test_signature_data_that_is_a_jws_compact_serialisation(v):
+    sig = {"type": [{"system": "urn:iso-astm:E1762-95:2013", "code": "1.2.840.10065.1.12.1.1"}],
+           "when": "2024-01-01T00:00:00Z", "who": {"reference": "Patient/p1"},
+           "data": "eyJhbGciOiJSUzI1NiJ9.eyJhIjoxfQ.c2ln"}
+    bundle = {"resourceType": "Bundle", "type": "collection", "signature": sig}
+    got = found(v.validate(bundle))
+    assert ("error", "invalid", "Bundle.signature", "The signature data is not valid base64 "
+            "content, but it looks like native application/jose (a JWS compact serialisation):"
+            " Signature.data must be its base64 encoding") in got
+    ok = dict(sig, data="c2lnbmVk")
+    assert found(v.validate(dict(bundle, signature=ok))) == []
+    assert any("not verified" in m for *_, m in found(v.validate(dict(bundle, signature=ok)),
+                                                       "information"))
+
+
+# ---- conformance resources (details: test_rule_classes.py)
+@covers("conformance resource")
+def test_canonical_url_must_be_absolute(v):
+    vs = {"resourceType": "ValueSet", "url": "ValueSet/x", "status": "active"}
+    exactly(v.validate(vs), "error", "invalid", "ValueSet.url",
+            "Canonical URLs must be absolute URLs if they are not fragment references")
