@@ -42,6 +42,16 @@ def _profile_url(path: Path, state) -> str:
     return read_resource_file(path, state)["url"]
 
 
+def _load(reg, path: Path) -> None:
+    """Supporting files as the reference loads them: a definition whose snapshot cannot be
+    generated is kept (its failure is reported where it is used), not a load failure."""
+    from fhirsvc.definitions.registry import DefinitionsError, read_resource_file
+    try:
+        reg.load_path(path)
+    except DefinitionsError:
+        reg.add(read_resource_file(path, reg.state))
+
+
 def run_cases(shared: Path, index_name: str, verbose: bool) -> tuple[int, int, int, list[str]]:
     from fhirsvc.definitions.registry import Registry
     from fhirsvc.validation import Validator
@@ -65,12 +75,12 @@ def run_cases(shared: Path, index_name: str, verbose: bool) -> tuple[int, int, i
                 # a fresh registry view per case: supporting files must not leak between cases
                 reg = core.fork()
                 for sup in case.get("supporting") or ():
-                    reg.load_path(base_dir / sup)
+                    _load(reg, base_dir / sup)
                 profiles = []
                 if prof:
                     for sup in prof.get("supporting") or ():
-                        reg.load_path(base_dir / sup)
-                    reg.load_path(base_dir / prof["source"])
+                        _load(reg, base_dir / sup)
+                    _load(reg, base_dir / prof["source"])
                     profiles.append(_profile_url(base_dir / prof["source"], reg.state))
                 v = Validator(registry=reg)
                 raw = (base_dir / case["file"]).read_bytes()
