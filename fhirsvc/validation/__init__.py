@@ -45,8 +45,14 @@ class Validator:
     Each validation reads one registry generation (`registry.state`), so conformance
     resources added meanwhile by other threads apply from the next validation on."""
 
-    def __init__(self, registry=None):
+    def __init__(self, registry=None, *, unknown_extensions: str = "error"):
+        """unknown_extensions: the severity of an extension whose definition cannot be found
+        (outside the example and HL7 spaces): "error" as the reference validator, or
+        "warning" to accept them (the server's write gate, FHIRSVC_UNKNOWN_EXTENSIONS)."""
+        if unknown_extensions not in ("error", "warning"):
+            raise ValueError("unknown_extensions must be 'error' or 'warning'")
         self.registry = registry if registry is not None else default_registry()
+        self.unknown_extensions = unknown_extensions
 
     def validate(self, resource: dict, profiles: Sequence[str] = (), *,
                  strict: bool = False) -> list[Issue]:
@@ -58,6 +64,7 @@ class Validator:
             return [error("structure", "A resource must be a JSON object")]
         state = self.registry.state
         run = Run(state, Definitions.of(state), strict)
+        run.unknown_extensions = self.unknown_extensions
         return sort_issues(_dedupe(walker.validate(resource, tuple(profiles), run)))
 
     def validate_bytes(self, raw: bytes | str, profiles: Sequence[str] = (), *,

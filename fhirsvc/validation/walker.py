@@ -54,7 +54,9 @@ def _conforms(resource: dict, profile: str, sub: Run) -> bool:
 
 def _conforms_fresh(resource: dict, profile: str, run: Run) -> bool:
     # FHIRPath conformsTo(): a validation of its own (no bundle around it)
-    return _conforms(resource, profile, Run(run.reg, run.defs, False))
+    fresh = Run(run.reg, run.defs, False)
+    fresh.unknown_extensions = run.unknown_extensions
+    return _conforms(resource, profile, fresh)
 
 
 def _apply(checks, value, element: Node, tcode, location: str, run: Run) -> bool:
@@ -80,6 +82,7 @@ def _execute(outs, run: Run) -> bool:
             walk_value(out.value, out.ext, out.element, out.type_code, out.location, run)
         elif cls is Conforms:
             sub = Run(run.reg, run.defs, run.strict)
+            sub.unknown_extensions = run.unknown_extensions
             sub.bundle = run.bundle
             out.verdict = _conforms(out.resource, out.profile, sub)
         else:

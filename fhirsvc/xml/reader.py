@@ -8,6 +8,7 @@ primitive values that are not of their type.
 """
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 
 from lxml import etree
@@ -18,6 +19,10 @@ FHIR_NS = "http://hl7.org/fhir"
 XHTML_NS = "http://www.w3.org/1999/xhtml"
 _F = "{" + FHIR_NS + "}"
 _INT_TYPES = ("integer", "positiveInt", "unsignedInt")
+
+
+_ROOT_START = re.compile(rb"<[A-Za-z_]")
+_DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
 
 
 class XmlFormatError(ValueError):
@@ -41,6 +46,12 @@ def parse_document(raw: bytes | str) -> etree._Element:
         raw = raw.encode("utf-8")
     if not raw.strip():
         raise XmlFormatError("The XML document is empty")
+    root_at = _ROOT_START.search(raw)
+    if _DOCTYPE.search(raw, 0, root_at.start() if root_at else len(raw)):
+        # refused before parsing: FHIR XML has no DTD, and a DTD is where entity expansion
+        # (billion laughs) and external entities (XXE) come from
+        raise XmlFormatError("A DOCTYPE (DTD) is not allowed in FHIR XML (entities and "
+                             "external references are refused)", 1)
     try:
         tree = etree.fromstring(raw, _parser()).getroottree()
     except etree.XMLSyntaxError as exc:

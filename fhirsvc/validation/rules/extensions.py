@@ -27,7 +27,7 @@ def extension(value, element, type_code, location, run):
                       f"The extension definition {url} cannot be used: its snapshot cannot be "
                       f"generated: {reason}", location, url),)
     if ":" in url:  # relative urls name the slices of a complex extension (checked there)
-        if _unknown_allowed(url):
+        if _unknown_allowed(url) or run.unknown_extensions == "warning":
             return (issue("warning", "extension", f"Unknown extension {url}", location, url),)
         # as the reference validator: an extension nobody can resolve cannot be checked, so
         # it is not allowed, except from the example domains the specification's own examples

@@ -136,3 +136,13 @@ def test_searchset_bundle_rules(v):
     assert ("Bundle.entry[1].resource", "This is not an OperationOutcome (Patient)") in got
     # a fullUrl that is not RESTful (no Type/id) is only an identity: no id mismatch
     assert not any(loc == "Bundle.entry[2]" for loc, _ in got)
+
+
+def test_unknown_extensions_can_be_accepted_as_warnings():
+    from fhirsvc.definitions.registry import default_registry
+    r = patient(extension=[{"url": "https://other.org/ext", "valueString": "x"}])
+    lenient = Validator(default_registry(), unknown_extensions="warning")
+    assert errors(lenient.validate(r)) == []
+    assert any(i.severity == "warning" for i in lenient.validate(r))
+    with pytest.raises(ValueError):
+        Validator(default_registry(), unknown_extensions="ignore")
