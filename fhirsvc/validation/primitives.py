@@ -202,6 +202,29 @@ def check_xhtml(v):
     return None
 
 
+_MISS = object()
+
+
+def _memo(checker, size: int = 8192):
+    """A checker of string values with a bounded memo (codes, systems, dates and references
+    repeat across resources; the verdict is a pure function of the string). Cleared when
+    full: cheaper than LRU bookkeeping on every hit."""
+    cache: dict = {}
+
+    def check(v):
+        if v.__class__ is not str or len(v) > 200:
+            return checker(v)
+        got = cache.get(v, _MISS)
+        if got is _MISS:
+            if len(cache) >= size:
+                cache.clear()
+            got = cache[v] = checker(v)
+        return got
+    check.__wrapped__ = checker
+    check.__name__ = checker.__name__
+    return check
+
+
 CHECKERS = {
     "boolean": check_boolean,
     "integer": check_integer,
@@ -225,6 +248,9 @@ CHECKERS = {
     "base64Binary": check_base64,
     "xhtml": check_xhtml,
 }
+CHECKERS.update({k: _memo(f) for k, f in CHECKERS.items()
+                 if k not in ("boolean", "integer", "integer64", "positiveInt", "unsignedInt",
+                              "decimal", "xhtml", "base64Binary")})
 
 PRIMITIVES = frozenset(CHECKERS)
 

@@ -247,9 +247,78 @@ def _name_plan(named: dict, name: str, kid: tuple, run: Run) -> tuple:
 def walk_complex(obj: dict, node: Node, tcode, location: str, run: Run,
                  is_resource: bool = False):
     """The children of an object: JSON names to element definitions, then each element's
-    values (element-scope rules, then each value)."""
+    values (element-scope rules, then each value).
+
+    Objects of one definition mostly come with the same JSON names (every Coding of a
+    resource, every heart rate): the grouping of names into elements and the checks of the
+    absent elements are a function of (the definition, the names), so they are computed once
+    per shape and kept beside the name plans (`_shape`). A shape with a name that is unknown
+    or not allowed is not kept: it takes the full path, which reports it."""
     ch = run.defs.children(node, tcode)
     named = _named(ch, run)
+    key = (is_resource, *obj)
+    shape = named.get(key)
+    if shape is None:
+        shape = _shape(obj, ch, named, run, is_resource)
+        if shape is not None and len(named) < _MAX_SHAPES:
+            named[key] = shape
+    if shape is not None:
+        absent, groups = shape
+        for child, checks in absent:
+            _apply(checks, NO_VALUES, child, None, location, run)
+        _walk_groups(obj, groups, location, run)
+        return
+    _walk_complex_full(obj, ch, named, location, run, is_resource)
+
+
+_MAX_SHAPES = 512  # shapes kept per definition (names plus shapes: bounded)
+
+
+def _shape(obj: dict, ch, named: dict, run: Run, is_resource: bool):
+    """(absent element checks, [(element, [(JSON name, name plan)])]) for the names of obj,
+    or None when a name needs reporting."""
+    groups: dict[Node, list] = {}
+    for k in obj:
+        hit = named.get(k)
+        if hit is None:
+            kid = ch.kids.get(k)
+            if kid is not None:
+                hit = _name_plan(named, k, kid, run)
+        if hit is None:
+            if k[:1] == "_":
+                kid = ch.kids.get(k[1:])
+                if kid is not None:
+                    hit = named.get(k[1:]) or _name_plan(named, k[1:], kid, run)
+                    if hit[2] in PRIMITIVES:
+                        entry = (k[1:], hit)
+                        names = groups.get(hit[0])
+                        if names is None:
+                            groups[hit[0]] = [entry]
+                        elif entry not in names:
+                            names.append(entry)
+                        continue
+            if is_resource and k == "resourceType":
+                continue
+            return None
+        names = groups.get(hit[0])
+        if names is None:
+            groups[hit[0]] = [(k, hit)]
+        elif (k, hit) not in names:
+            names.append((k, hit))
+    plans = run.defs.plans
+    absent = []
+    for child in ch.checked_absent:
+        if child not in groups:
+            checks = plans.get(child)
+            if checks is None:
+                checks = _element_plan(child, run)
+            if checks:
+                absent.append((child, checks))
+    return tuple(absent), tuple((c, tuple(n)) for c, n in groups.items() if n)
+
+
+def _walk_complex_full(obj: dict, ch, named: dict, location: str, run: Run,
+                       is_resource: bool):
     issues = run.issues
     groups: dict[Node, list] = {}  # element -> [(JSON name, name plan)]; [] = disallowed type
     for k in obj:
@@ -299,9 +368,11 @@ def walk_complex(obj: dict, node: Node, tcode, location: str, run: Run,
                 checks = _element_plan(child, run)
             if checks:
                 _apply(checks, NO_VALUES, child, None, location, run)
-    for child, names in groups.items():
-        if not names:
-            continue
+    _walk_groups(obj, [(c, n) for c, n in groups.items() if n], location, run)
+
+
+def _walk_groups(obj: dict, groups, location: str, run: Run):
+    for child, names in groups:
         name, hit = names[0]
         checks = hit[3]
         if not checks and len(names) == 1 and not child.is_array:
