@@ -15,9 +15,10 @@ from ..outcomes import Issue
 from .fhirpath import (current_bundle, current_bundle_index, current_conformance,
                        current_registry, current_root)
 from .model import Node
-from .primitives import PRIMITIVES
+from .primitives import CHECKERS, PRIMITIVES
 from .profiles import applicable
 from .rules import plan
+from .rules.structure import type_
 from .run import NO_VALUES, STOP, Conforms, Descend, Run, Values, issue
 
 CORE = "http://hl7.org/fhir/StructureDefinition/"
@@ -103,7 +104,12 @@ def _value_plan(element: Node, tcode, run: Run):
         else:
             kind = _COMPLEX
         profiles = [p for t in element.types for p in t.profiles] if kind == _RESOURCE else None
-        hit = run.defs.plans[key] = (plan("value", element, tcode), kind, profiles)
+        checks = plan("value", element, tcode)
+        # a primitive whose only rule is its type (most of them): the walk calls its format
+        # check directly and takes the full path only when the check fails
+        fast = CHECKERS.get(tcode) if kind == _PRIMITIVE and checks == (type_,) and \
+            element.name != "id" else None
+        hit = run.defs.plans[key] = (checks, kind, profiles, fast)
     return hit
 
 
@@ -193,7 +199,7 @@ def _walk_planned(item, ext, element: Node, tcode, location: str, run: Run, vpla
         run.issues.append(issue("error", "invalid", "Object must have some content", location,
                                 "ele-1"))
         return
-    checks, kind, profiles = vplan
+    checks, kind, profiles, _fast = vplan
     for check in checks:
         outs = check(item, element, tcode, location, run)
         if outs and not _execute(outs, run):
@@ -371,6 +377,9 @@ def _walk_complex_full(obj: dict, ch, named: dict, location: str, run: Run,
     _walk_groups(obj, [(c, n) for c, n in groups.items() if n], location, run)
 
 
+_SCALARS = (str, bool, int, float)
+
+
 def _walk_groups(obj: dict, groups, location: str, run: Run):
     for child, names in groups:
         name, hit = names[0]
@@ -378,8 +387,13 @@ def _walk_groups(obj: dict, groups, location: str, run: Run):
         if not checks and len(names) == 1 and not child.is_array:
             val = obj.get(name)
             if val is not None and val.__class__ is not list:  # one value, nothing to count
+                vplan = hit[4]
+                fast = vplan[3]
+                if fast is not None and val.__class__ in _SCALARS and fast(val) is None and \
+                        "_" + name not in obj:
+                    continue
                 _walk_planned(val, obj.get("_" + name), child, hit[2], f"{location}.{name}", run,
-                              hit[4])
+                              vplan)
                 continue
         values = _values(obj, child, names, location, run)
         if checks:
@@ -387,8 +401,13 @@ def _walk_groups(obj: dict, groups, location: str, run: Run):
         items, exts, types, locs = values.items, values.exts, values.types, values.locations
         if len(names) == 1:
             vplan, tcode = hit[4], hit[2]
+            fast = vplan[3]
             for i in range(len(items)):
-                _walk_planned(items[i], exts[i], child, tcode, locs[i], run, vplan)
+                item = items[i]
+                if fast is not None and exts[i] is None and item.__class__ in _SCALARS and \
+                        fast(item) is None:
+                    continue
+                _walk_planned(item, exts[i], child, tcode, locs[i], run, vplan)
         else:
             for i in range(len(items)):
                 walk_value(items[i], exts[i], child, types[i], locs[i], run)
@@ -402,6 +421,10 @@ def _values(obj: dict, child: Node, names: list, location: str, run: Run) -> Val
         if not child.is_array and val is not None and val.__class__ is not list:
             ext = obj.get("_" + name)
             return Values((val,), (ext,), (f"{location}.{name}",), (tcode,), (name,), _ONE)
+        if val.__class__ is list and len(val) == 1 and val[0] is not None and \
+                child.is_array and "_" + name not in obj:
+            # one value in its array, no _name part: nothing of _items' shape checks applies
+            return Values(val, _ONE_NONE, (f"{location}.{name}[0]",), (tcode,), (name,), _ONE)
         items, exts = _items(val, obj.get("_" + name), child, name, location, run,
                              tcode in PRIMITIVES)
         n = len(items)

@@ -14,6 +14,16 @@ _ABS_REF = re.compile(rf"^(https?://.+/)?([A-Z][A-Za-z]+)/({ID_PATTERN})(/_histo
 
 
 def _target_types(element, run) -> list[str] | None:
+    """The resource types an element's references may target (None: any), once per element
+    and generation (kept with the rule plans)."""
+    key = ("reference targets", element)
+    got = run.defs.plans.get(key, False)
+    if got is False:
+        got = run.defs.plans[key] = _compute_target_types(element, run)
+    return got
+
+
+def _compute_target_types(element, run) -> list[str] | None:
     types = []
     for t in element.types:
         if t.code != "Reference":

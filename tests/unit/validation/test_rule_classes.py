@@ -146,3 +146,20 @@ def test_unknown_extensions_can_be_accepted_as_warnings():
     assert any(i.severity == "warning" for i in lenient.validate(r))
     with pytest.raises(ValueError):
         Validator(default_registry(), unknown_extensions="ignore")
+
+
+def test_shape_and_fast_paths_give_the_same_answers_as_the_full_walk(v):
+    """The walker keeps per-shape groupings and skips the rule loop for primitives whose only
+    rule is their format: the verdicts must not depend on what was validated before."""
+    good = {"resourceType": "Observation", "status": "final", "code": {"coding": [
+        {"system": "http://loinc.org", "code": "2339-0"}]}, "issued": "2024-01-01T00:00:00Z"}
+    bad_format = dict(good, issued="2024-13-01T00:00:00Z")
+    bad_code = dict(good, code={"coding": [{"system": "http://loinc.org", "code": " x"}]})
+    unknown = dict(good, code={"coding": [{"system": "http://loinc.org", "code": "1", "x": 1}]})
+    for _ in range(2):
+        assert errors(v.validate(good)) == []
+        assert [loc for loc, _ in errors(v.validate(bad_format))] == ["Observation.issued"]
+        assert [loc for loc, _ in errors(v.validate(bad_code))] == [
+            "Observation.code.coding[0].code"]
+        assert errors(v.validate(unknown)) == [
+            ("Observation.code.coding[0].x", "Unrecognized property 'x'")]
