@@ -7,6 +7,7 @@ from ...wire import ID_PATTERN
 from ..fhirpath import resolve_reference
 from ..run import issue
 
+CORE_SD = "http://hl7.org/fhir/StructureDefinition/"
 ABS_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$")
 _REL_REF = re.compile(rf"^([A-Z][A-Za-z]+)/({ID_PATTERN})(/_history/{ID_PATTERN})?$")
 _COND_REF = re.compile(r"^[A-Z][A-Za-z]+\?\S*$")  # conditional reference (transactions)
@@ -23,6 +24,11 @@ def _target_types(element, run) -> list[str] | None:
     return got
 
 
+def _narrowed_by_profile(element, run) -> bool:
+    sd = run.reg.sd(getattr(element, "sd_url", None))
+    return bool(sd) and sd.get("derivation") == "constraint"
+
+
 def _compute_target_types(element, run) -> list[str] | None:
     types = []
     for t in element.types:
@@ -32,6 +38,8 @@ def _compute_target_types(element, run) -> list[str] | None:
             return None
         for url in t.targets:
             sd = run.reg.sd(url)
+            if sd is None and not url.startswith(CORE_SD):
+                return None  # an unknown target profile: its type is unknown, any may fit
             tt = sd.get("type") if sd else url.rsplit("/", 1)[-1]
             if tt in ("Resource", "DomainResource"):
                 return None
@@ -99,9 +107,12 @@ def reference(value, element, type_code, location, run):
                          f"'{ref}'", f"{location}.type"))
     allowed = _target_types(element, run)
     if allowed and rtype and rtype not in allowed:
-        # a target found in the resource or bundle is certain; a type read from an external
-        # URL is only what the URL says
-        out.append(issue("error" if resolved else "warning", "structure",
+        # a target found in the resource or bundle is certain; so is the type a relative
+        # (Type/id) or RESTful URL names ("the type implied by the reference URL") against
+        # the targets a profile narrowed; against the core's own targets an unresolved URL
+        # stays a warning (the official examples rely on it)
+        certain = resolved or ((rel or abs_) and _narrowed_by_profile(element, run))
+        out.append(issue("error" if certain else "warning", "structure",
                          f"The type '{rtype}' is not valid for this reference (allowed: "
                          f"{', '.join(allowed)})", where, element.source()))
     return out

@@ -163,3 +163,31 @@ def test_shape_and_fast_paths_give_the_same_answers_as_the_full_walk(v):
             "Observation.code.coding[0].code"]
         assert errors(v.validate(unknown)) == [
             ("Observation.code.coding[0].x", "Unrecognized property 'x'")]
+
+
+def test_target_profile_narrowed_by_a_profile_is_checked_on_unresolved_references():
+    reg = Registry()
+    reg.add({"resourceType": "StructureDefinition", "url": "http://x/sd/comm",
+             "type": "Communication", "kind": "resource", "derivation": "constraint",
+             "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Communication",
+             "differential": {"element": [{"path": "Communication.partOf", "type": [
+                 {"code": "Reference", "targetProfile": [
+                     "http://hl7.org/fhir/StructureDefinition/Patient",
+                     "http://x/sd/unknown-target"]}]}]}})
+    v = Validator(reg)
+    comm = {"resourceType": "Communication", "status": "completed",
+            "partOf": [{"reference": "Observation/o1"}]}
+    # core Communication.partOf allows any resource: nothing to say
+    assert errors(v.validate(comm)) == []
+    narrowed = dict(comm, meta={"profile": ["http://x/sd/comm"]})
+    # an unknown target profile could be of any type: no verdict
+    assert errors(v.validate(narrowed)) == []
+    reg.add({"resourceType": "StructureDefinition", "url": "http://x/sd/comm2",
+             "type": "Communication", "kind": "resource", "derivation": "constraint",
+             "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Communication",
+             "differential": {"element": [{"path": "Communication.partOf", "type": [
+                 {"code": "Reference", "targetProfile": [
+                     "http://hl7.org/fhir/StructureDefinition/Patient"]}]}]}})
+    got = errors(Validator(reg).validate(dict(comm, meta={"profile": ["http://x/sd/comm2"]})))
+    assert got == [("Communication.partOf[0].reference",
+                    "The type 'Observation' is not valid for this reference (allowed: Patient)")]
