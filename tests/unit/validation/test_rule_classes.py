@@ -191,3 +191,31 @@ def test_target_profile_narrowed_by_a_profile_is_checked_on_unresolved_reference
     got = errors(Validator(reg).validate(dict(comm, meta={"profile": ["http://x/sd/comm2"]})))
     assert got == [("Communication.partOf[0].reference",
                     "The type 'Observation' is not valid for this reference (allowed: Patient)")]
+
+
+def test_min_max_quantities_convert_ucum_units_and_durations_count_from_now():
+    import datetime as dt
+    reg = Registry()
+    base = "http://hl7.org/fhir/StructureDefinition/"
+    reg.add_all([
+        {"resourceType": "StructureDefinition", "url": "http://x/sd/minq", "type": "Observation",
+         "kind": "resource", "derivation": "constraint", "baseDefinition": base + "Observation",
+         "differential": {"element": [{"path": "Observation.valueQuantity", "minValueQuantity": {
+             "value": 0, "system": "http://unitsofmeasure.org", "code": "kg"}}]}},
+        {"resourceType": "StructureDefinition", "url": "http://x/sd/maxd", "type": "Patient",
+         "kind": "resource", "derivation": "constraint", "baseDefinition": base + "Patient",
+         "differential": {"element": [{"path": "Patient.birthDate", "maxValueDuration": {
+             "value": 10, "system": "http://unitsofmeasure.org", "code": "a"}}]}}])
+    v = Validator(reg)
+    obs = {"resourceType": "Observation", "status": "final", "code": {"text": "w"},
+           "valueQuantity": {"value": -1, "system": "http://unitsofmeasure.org", "code": "g"}}
+    assert [loc for loc, _ in errors(v.validate(obs, ["http://x/sd/minq"]))] == [
+        "Observation.valueQuantity"]
+    obs["valueQuantity"]["value"] = 1
+    assert errors(v.validate(obs, ["http://x/sd/minq"])) == []
+    year = dt.date.today().year
+    ok = {"resourceType": "Patient", "birthDate": f"{year + 5}-01-01"}
+    late = {"resourceType": "Patient", "birthDate": f"{year + 20}-01-01"}
+    assert errors(v.validate(ok, ["http://x/sd/maxd"])) == []
+    assert [m for _, m in errors(v.validate(late, ["http://x/sd/maxd"]))] == [
+        "The value is greater than the permitted maximum value of \"10 a after now\""]
