@@ -71,6 +71,40 @@ def canonical_resource(value, element, type_code, location, run):
     check = _BY_TYPE.get(type_code)
     if check is not None:
         out += check(value, location)
+    if type_code == "StructureDefinition":
+        out += _fixed_against_base(value, location, run)
+    return out
+
+
+def _fixed_against_base(sd: dict, location: str, run):
+    """A profile cannot change a value its base definition fixes (a derived extension
+    re-fixing Extension.url, a fixed code replaced): its instances could never conform to
+    the base."""
+    base_url = sd.get("baseDefinition")
+    diff = (sd.get("differential") or {}).get("element") if isinstance(
+        sd.get("differential"), dict) else None
+    if not isinstance(base_url, str) or not isinstance(diff, list) or \
+            sd.get("derivation") != "constraint":
+        return []
+    try:
+        base = run.reg.snapshot(base_url)
+    except Exception:  # a base that cannot be snapshotted is reported where it is used
+        return []
+    if not base:
+        return []
+    by_id = {e.get("id") or e.get("path"): e for e in base}
+    out = []
+    for i, el in enumerate(diff):
+        if not isinstance(el, dict):
+            continue
+        b = by_id.get(el.get("id") or el.get("path"))
+        if b is None:
+            continue
+        for key, val in el.items():
+            if key.startswith("fixed") and key in b and b[key] != val:
+                out.append(issue("error", "invalid", f"{el.get('path')}: value is {val!r} but is "
+                                 f"fixed to {b[key]!r} in the base definition {base_url}",
+                                 f"{location}.differential.element[{i}]"))
     return out
 
 

@@ -219,3 +219,26 @@ def test_min_max_quantities_convert_ucum_units_and_durations_count_from_now():
     assert errors(v.validate(ok, ["http://x/sd/maxd"])) == []
     assert [m for _, m in errors(v.validate(late, ["http://x/sd/maxd"]))] == [
         "The value is greater than the permitted maximum value of \"10 a after now\""]
+
+
+def test_a_profile_cannot_refix_what_its_base_fixes():
+    reg = Registry()
+    base = {"resourceType": "StructureDefinition", "url": "http://x/sd/ext-base",
+            "name": "B", "status": "draft", "kind": "complex-type", "abstract": False,
+            "context": [{"type": "element", "expression": "Element"}], "type": "Extension",
+            "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Extension",
+            "derivation": "constraint", "differential": {"element": [
+                {"id": "Extension.url", "path": "Extension.url", "fixedUri": "http://x/sd/ext-base"},
+                {"id": "Extension.value[x]", "path": "Extension.value[x]",
+                 "type": [{"code": "string"}]}]}}
+    reg.add(base)
+    derived = dict(base, url="http://x/sd/ext-derived", name="D",
+                   baseDefinition="http://x/sd/ext-base", differential={"element": [
+                       {"id": "Extension.url", "path": "Extension.url",
+                        "fixedUri": "http://x/sd/ext-derived"}]})
+    got = errors(Validator(reg).validate(derived))
+    assert [loc for loc, _ in got] == ["StructureDefinition.differential.element[0]"]
+    assert "fixed to 'http://x/sd/ext-base'" in got[0][1]
+    same = dict(derived, differential={"element": [
+        {"id": "Extension.url", "path": "Extension.url", "fixedUri": "http://x/sd/ext-base"}]})
+    assert errors(Validator(reg).validate(same)) == []
