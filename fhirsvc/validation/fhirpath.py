@@ -317,6 +317,11 @@ def _compiled(expression: str):
     return _compile(expression)[0]
 
 
+def syntax_error(expression: str) -> str | None:
+    """Why a FHIRPath expression does not parse (None when it does)."""
+    return _compile(expression)[1]
+
+
 @lru_cache(maxsize=4096)
 def _guard_cached(expression: str):
     try:

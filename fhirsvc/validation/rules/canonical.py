@@ -19,6 +19,7 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
+from ..fhirpath import syntax_error
 from ..run import issue
 from .references import ABS_URL
 
@@ -115,6 +116,8 @@ def _valueset(vs: dict, location: str):
         return out
     for part in ("include", "exclude"):
         for i, inc in enumerate(compose.get(part) or ()):
+            if isinstance(inc, dict):
+                out += _filter_expressions(inc, f"{location}.compose.{part}[{i}]")
             system = inc.get("system") if isinstance(inc, dict) else None
             if isinstance(system, str) and not ABS_URL.match(system):
                 out.append(issue("error", "invalid", f"URI values in ValueSet.compose.{part}."
@@ -122,6 +125,36 @@ def _valueset(vs: dict, location: str):
                                  "use the full CodeSystem URL and reference it using the "
                                  "http://hl7.org/fhir/StructureDefinition/valueset-system "
                                  f"extension ('{system}')", f"{location}.compose.{part}[{i}]"))
+    return out
+
+
+CQF_EXPRESSION = "http://hl7.org/fhir/StructureDefinition/cqf-expression"
+
+
+def _filter_expressions(inc: dict, where: str):
+    """A filter value computed by an expression (cqf-expression on the value, a ValueSet
+    parameter): it must be FHIRPath, and parse."""
+    out = []
+    for k, f in enumerate(inc.get("filter") or ()):
+        part = f.get("_value") if isinstance(f, dict) else None
+        for j, ext in enumerate((part or {}).get("extension") or () if isinstance(part, dict)
+                                else ()):
+            if not isinstance(ext, dict) or ext.get("url") != CQF_EXPRESSION:
+                continue
+            expr = ext.get("valueExpression")
+            if not isinstance(expr, dict):
+                continue
+            loc = f"{where}.filter[{k}].value.extension[{j}].valueExpression"
+            lang = expr.get("language")
+            if lang != "text/fhirpath":
+                out.append(issue("error", "invalid", f"A ValueSet expression language must be "
+                                 f"'text/fhirpath' not '{lang}'", loc))
+            elif isinstance(expr.get("expression"), str):
+                why = syntax_error(expr["expression"])
+                if why:
+                    out.append(issue("error", "invalid", f"The value of the expression "
+                                     f"'{expr['expression']}' is not a valid FHIRPath: {why}",
+                                     loc))
     return out
 
 

@@ -242,3 +242,23 @@ def test_a_profile_cannot_refix_what_its_base_fixes():
     same = dict(derived, differential={"element": [
         {"id": "Extension.url", "path": "Extension.url", "fixedUri": "http://x/sd/ext-base"}]})
     assert errors(Validator(reg).validate(same)) == []
+
+
+@pytest.mark.parametrize("lang,expr,words", [
+    ("text/cql", "%p-inactive", "must be 'text/fhirpath' not 'text/cql'"),
+    ("text/fhirpath", "$ and %p-inactive", "is not a valid FHIRPath"),
+    ("text/fhirpath", "%p-inactive", None),
+])
+def test_valueset_filter_expressions(v, lang, expr, words):
+    vs = {"resourceType": "ValueSet", "url": "http://x/vs", "status": "active", "compose": {
+        "include": [{"system": "http://snomed.info/sct", "filter": [{
+            "property": "inactive", "op": "=", "_value": {"extension": [{
+                "url": "http://hl7.org/fhir/StructureDefinition/cqf-expression",
+                "valueExpression": {"language": lang, "expression": expr}}]}}]}]}}
+    got = errors(v.validate(vs))
+    if words is None:
+        assert got == []
+    else:
+        assert [loc for loc, _ in got] == [
+            "ValueSet.compose.include[0].filter[0].value.extension[0].valueExpression"]
+        assert words in got[0][1]
