@@ -26,7 +26,7 @@ import orjson
 
 from .compact import compact_sd
 from .snapshot import generate_snapshot
-from .terminology import compact_cs, expand_valueset
+from .terminology import compact_cs, cs_rule_facts, expand_valueset
 
 DATA = Path(__file__).resolve().parent / "data" / "r4core.json.gz"
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
@@ -240,7 +240,8 @@ class _Draft:
             _put(self._own("sds"), url, resource.get("version"), compact_sd(resource))
             self.added_sds.append(url)
         elif rt == "CodeSystem" and url:
-            _put(self._own("cs"), url, resource.get("version"), compact_cs(resource))
+            _put(self._own("cs"), url, resource.get("version"),
+                 {**compact_cs(resource), **cs_rule_facts(resource)})
         elif rt == "ValueSet" and url:
             _put(self._own("valuesets"), url, resource.get("version"), resource)
         elif rt in CANONICAL_TYPES and url:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -72,6 +73,8 @@ def canonical_resource(value, element, type_code, location, run):
     check = _BY_TYPE.get(type_code)
     if check is not None:
         out += check(value, location)
+    if type_code == "ValueSet":
+        out += _filter_values(value, location, run)
     if type_code == "StructureDefinition":
         out += _fixed_against_base(value, location, run)
     return out
@@ -125,6 +128,47 @@ def _valueset(vs: dict, location: str):
                                  "use the full CodeSystem URL and reference it using the "
                                  "http://hl7.org/fhir/StructureDefinition/valueset-system "
                                  f"extension ('{system}')", f"{location}.compose.{part}[{i}]"))
+    return out
+
+
+_CODING_TEXT = re.compile(r"^([^|#\s]+)(\|[^#\s]+)?#(\S.*)$")
+
+
+def _filter_values(vs: dict, location: str, run):
+    """A filter on a property the code system declares: a Coding property's value is
+    system(|version)#code naming a code that exists (when that system is held here), a
+    boolean property's value is true or false."""
+    out = []
+    compose = vs.get("compose") if isinstance(vs.get("compose"), dict) else {}
+    for part in ("include", "exclude"):
+        for i, inc in enumerate(compose.get(part) or ()):
+            if not isinstance(inc, dict) or not isinstance(inc.get("system"), str):
+                continue
+            cs = run.reg.codesystem(inc["system"])
+            props = (cs or {}).get("properties") or {}
+            for k, f in enumerate(inc.get("filter") or ()):
+                if not isinstance(f, dict) or not isinstance(f.get("value"), str):
+                    continue
+                ptype, val, prop = props.get(f.get("property")), f["value"], f.get("property")
+                where = f"{location}.compose.{part}[{i}].filter[{k}]"
+                if ptype == "Coding" and f.get("op") in ("=", "in", "not-in"):
+                    m = _CODING_TEXT.match(val)
+                    if m is None:
+                        out.append(issue("error", "invalid", f"The value for a filter based on "
+                                         f"property '{prop}' must be in the format "
+                                         f"system(|version)#code, not '{val}'", where))
+                        continue
+                    target = run.reg.codesystem(m.group(1))
+                    if target is not None and target.get("content") in (None, "complete") and \
+                            m.group(3) not in target["_set"]:
+                        out.append(issue("error", "invalid", f"The value for a filter based on "
+                                         f"property '{prop}' is '{val}' which is not a valid "
+                                         f"code (Unknown code '{m.group(3)}' in the CodeSystem "
+                                         f"'{m.group(1)}')", where))
+                elif ptype == "boolean" and val not in ("true", "false"):
+                    out.append(issue("error", "invalid", f"The value for a filter based on "
+                                     f"property '{prop}' must be either 'true' or 'false', not "
+                                     f"'{val}'", where))
     return out
 
 

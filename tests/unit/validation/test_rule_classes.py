@@ -262,3 +262,25 @@ def test_valueset_filter_expressions(v, lang, expr, words):
         assert [loc for loc, _ in got] == [
             "ValueSet.compose.include[0].filter[0].value.extension[0].valueExpression"]
         assert words in got[0][1]
+
+
+def test_valueset_filter_values_of_declared_properties():
+    reg = Registry()
+    reg.add_all([
+        {"resourceType": "CodeSystem", "url": "http://x/cs/filtered", "status": "active",
+         "content": "complete", "property": [{"code": "myproperty", "type": "Coding"},
+                                             {"code": "flag", "type": "boolean"}],
+         "concept": [{"code": "a"}]},
+        {"resourceType": "CodeSystem", "url": "http://x/cs/targets", "status": "active",
+         "content": "complete", "concept": [{"code": "t1"}]}])
+    v = Validator(reg)
+
+    def vs(prop, value):
+        return {"resourceType": "ValueSet", "url": "http://x/vs", "status": "active",
+                "compose": {"include": [{"system": "http://x/cs/filtered", "filter": [
+                    {"property": prop, "op": "=", "value": value}]}]}}
+    assert errors(v.validate(vs("myproperty", "http://x/cs/targets#t1"))) == []
+    assert "must be in the format system(|version)#code" in \
+        errors(v.validate(vs("myproperty", "t1")))[0][1]
+    assert "Unknown code 't9'" in errors(v.validate(vs("myproperty", "http://x/cs/targets#t9")))[0][1]
+    assert "must be either 'true' or 'false', not '1'" in errors(v.validate(vs("flag", "1")))[0][1]
