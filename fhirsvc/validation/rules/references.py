@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 from ...wire import ID_PATTERN
-from ..fhirpath import resolve_reference
+from ..fhirpath import bundle_versions, resolve_reference
 from ..run import issue
 
 CORE_SD = "http://hl7.org/fhir/StructureDefinition/"
@@ -22,6 +22,29 @@ def _target_types(element, run) -> list[str] | None:
     if got is False:
         got = run.defs.plans[key] = _compute_target_types(element, run)
     return got
+
+
+def _versions(ref: str, m, where: str):
+    """A bundle holding several versions of one resource: an unversioned reference to it is
+    ambiguous, a versioned one must name a version the bundle has."""
+    # _REL_REF: (type, id, history); _ABS_REF: (base, type, id, history)
+    first = 1 if m.re is _REL_REF else 2
+    identity = f"{m.group(first)}/{m.group(first + 1)}"
+    history = m.group(first + 2)
+    versions = bundle_versions(identity)
+    if history:
+        vid = history.rsplit("/", 1)[-1]
+        if versions and not any(isinstance(r.get("meta"), dict) and
+                                r["meta"].get("versionId") == vid for r in versions):
+            return (issue("error", "not-found", f"Can't find '{ref}' in the bundle. Note that "
+                          f"there are {len(versions)} resources in the bundle with the same "
+                          "type and id, but none with this version", where),)
+        return ()
+    if len(versions) > 1:
+        return (issue("error", "invalid", f"Found {len(versions)} matches for '{ref}' in the "
+                      "bundle (versions of one resource): the reference must name the version",
+                      where),)
+    return ()
 
 
 def _narrowed_by_profile(element, run) -> bool:
@@ -95,6 +118,11 @@ def reference(value, element, type_code, location, run):
         elif not ABS_URL.match(ref) and not _COND_REF.match(ref):
             return (issue("error", "invalid", f"Invalid reference '{ref}': expected Type/id, an "
                           "absolute URL or #id", where),)
+    if (rel or abs_) and run.bundle is not None and \
+            run.bundle.get("type") not in ("history", "transaction", "batch"):
+        found = _versions(ref, rel or abs_, where)
+        if found:
+            return found
     if (rel or abs_) and run.bundle is not None:
         target = resolve_reference(ref)
         if isinstance(target, dict):

@@ -284,3 +284,23 @@ def test_valueset_filter_values_of_declared_properties():
         errors(v.validate(vs("myproperty", "t1")))[0][1]
     assert "Unknown code 't9'" in errors(v.validate(vs("myproperty", "http://x/cs/targets#t9")))[0][1]
     assert "must be either 'true' or 'false', not '1'" in errors(v.validate(vs("flag", "1")))[0][1]
+
+
+def test_references_into_a_bundle_with_several_versions_of_a_resource(v):
+    def obs(vid):
+        return {"fullUrl": "http://example.org/Observation/o1", "resource": {
+            "resourceType": "Observation", "id": "o1", "meta": {"versionId": vid},
+            "status": "final", "code": {"text": "x"}}}
+    b = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"fullUrl": "http://example.org/Patient/p1", "resource": {
+            "resourceType": "Patient", "id": "p1", "link": [
+                {"type": "seealso", "other": {"reference": "Observation/o1"}},
+                {"type": "seealso", "other": {"reference": "Observation/o1/_history/3"}},
+                {"type": "seealso", "other": {"reference": "Observation/o1/_history/2"}}]}},
+        obs("1"), obs("2")]}
+    got = errors(v.validate(b))
+    locs = [loc for loc, _ in got if ".link[" in loc]
+    assert locs == ["Bundle.entry[0].resource.link[0].other.reference",
+                    "Bundle.entry[0].resource.link[1].other.reference"], got
+    assert "Found 2 matches for 'Observation/o1'" in got[0][1]
+    assert "Can't find 'Observation/o1/_history/3'" in got[1][1]
