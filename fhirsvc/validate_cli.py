@@ -24,6 +24,8 @@ def _configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--output", choices=("text", "json"), default="text")
     p.add_argument("--strict", action="store_true",
                    help="unknown profiles are errors; the guide's profiles are mandatory")
+    p.add_argument("--allow-comments", action="store_true",
+                   help="accept // and /* */ comments in JSON input (by default each is an error)")
     p.add_argument("--allow-unknown-extensions", action="store_true",
                    help="an extension whose definition is unknown is a warning (by default an "
                         "error, as the HL7 reference validator)")
@@ -86,7 +88,9 @@ def main(args) -> int:
             from .outcomes import Issue
             issues = [Issue("fatal", "not-found", f"Cannot read {path}: {exc.strerror}")]
         else:
-            issues = validator.validate_bytes(raw, args.profile, strict=strict)
+            issues = validator.validate_bytes(raw, args.profile, strict=strict,
+                                              allow_comments=getattr(args, "allow_comments",
+                                                                     False))
         if any(i.severity in ("error", "fatal") for i in issues):
             failed = True
         if args.output == "json":

@@ -27,7 +27,7 @@ DEFAULT_SHARED = REPO.parent / "shared" / "conformance"
 # guards them against regressions; raise them as the validator improves.
 TARGETS = {
     "original": {"verdicts": 1.0, "counts": 0.0},
-    "extended": {"verdicts": 0.89, "counts": 0.78},
+    "extended": {"verdicts": 0.90, "counts": 0.79},
     "examples": 0.995,
 }
 SETS = {"original": "index.json", "extended": "index-extended.json"}
@@ -84,7 +84,9 @@ def run_cases(shared: Path, index_name: str, verbose: bool) -> tuple[int, int, i
                     profiles.append(_profile_url(base_dir / prof["source"], reg.state))
                 v = Validator(registry=reg)
                 raw = (base_dir / case["file"]).read_bytes()
-                issues = v.validate_bytes(raw, profiles)
+                # the settings the reference run was given, where the validator has them
+                issues = v.validate_bytes(raw, profiles, allow_comments=bool(
+                    (case.get("manifest_entry") or {}).get("allow-comments")))
             except Exception as exc:  # a crash is a wrong answer, not the end of the run
                 issues = []
                 lines.append(f"  CRASH {case['name']} [{step}]: {exc!r}")

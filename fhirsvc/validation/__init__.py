@@ -24,7 +24,7 @@ from ..definitions.registry import default_registry
 from ..outcomes import Issue, error, operation_outcome, sort_issues
 from . import walker
 from .definitions import Definitions
-from .parse import parse_input
+from .parse import parse_input, parse_json
 from .run import Run
 
 
@@ -37,6 +37,19 @@ def _dedupe(issues: list[Issue]) -> list[Issue]:
         seen.add(k)
         out.append(i)
     return out
+
+
+def _without_comments(raw):
+    """(resource, comment positions) when the text is JSON once its comments are blanked."""
+    from .jsonc import strip_comments
+    text = raw.decode("utf-8", "replace") if isinstance(raw, (bytes, bytearray)) else raw
+    if "/" not in text:
+        return None
+    stripped, where = strip_comments(text)
+    if not where:
+        return None
+    resource, issues = parse_json(stripped)
+    return (resource, where) if resource is not None else None
 
 
 class Validator:
@@ -68,12 +81,20 @@ class Validator:
         return sort_issues(_dedupe(walker.validate(resource, tuple(profiles), run)))
 
     def validate_bytes(self, raw: bytes | str, profiles: Sequence[str] = (), *,
-                       strict: bool = False) -> list[Issue]:
-        """JSON or FHIR XML text in: syntax errors (with line and column) are fatal issues."""
+                       strict: bool = False, allow_comments: bool = False) -> list[Issue]:
+        """JSON or FHIR XML text in: syntax errors (with line and column) are fatal issues.
+        JSON comments are an error each (the rest is still validated), none with
+        allow_comments."""
         resource, issues = parse_input(raw, self.registry.state)
         if resource is None:
-            return issues
-        return self.validate(resource, profiles, strict=strict)
+            uncommented = _without_comments(raw)
+            if uncommented is None:
+                return issues
+            resource, where = uncommented
+            issues = [] if allow_comments else [
+                Issue("error", "structure", f"Comments are not allowed in JSON (line {ln}, "
+                      f"column {col})", (), f"line {ln}, column {col}") for ln, col in where]
+        return issues + self.validate(resource, profiles, strict=strict)
 
     def outcome(self, resource: dict | bytes | str, profiles: Sequence[str] = (), *,
                 strict: bool = False) -> dict:

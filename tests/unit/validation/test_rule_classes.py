@@ -304,3 +304,22 @@ def test_references_into_a_bundle_with_several_versions_of_a_resource(v):
                     "Bundle.entry[0].resource.link[1].other.reference"], got
     assert "Found 2 matches for 'Observation/o1'" in got[0][1]
     assert "Can't find 'Observation/o1/_history/3'" in got[1][1]
+
+
+def test_json_comments_are_an_error_each_unless_allowed(v, tmp_path):
+    from fhirsvc import validate_cli
+    from fhirsvc.validation.jsonc import strip_comments
+    text = '{\n  "resourceType": "Patient", // one\n  "gender": "female" /* two */,\n' \
+           '  "name": [{"family": "a // not a comment"}]\n}'
+    stripped, where = strip_comments(text)
+    assert where == [(2, 30), (3, 22)] and "a // not a comment" in stripped
+    got = errors(v.validate_bytes(text))
+    assert [m for _, m in got] == ["Comments are not allowed in JSON (line 2, column 30)",
+                                   "Comments are not allowed in JSON (line 3, column 22)"]
+    assert errors(v.validate_bytes(text, allow_comments=True)) == []
+    # still a fatal parse error when it is not JSON even without its comments
+    assert v.validate_bytes('{"resourceType": "Patient", // x\n')[0].severity == "fatal"
+    f = tmp_path / "c.json"
+    f.write_text(text)
+    assert validate_cli.main([str(f)]) == 1
+    assert validate_cli.main(["--allow-comments", str(f)]) == 0
