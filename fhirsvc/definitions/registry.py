@@ -275,7 +275,7 @@ class _Draft:
 
 
 # canonical resources indexed for rules (beside StructureDefinitions and terminology)
-CANONICAL_TYPES = ("Questionnaire",)
+CANONICAL_TYPES = ("Questionnaire", "Measure")
 
 
 def _put(index: dict, url: str, version: str | None, value):

@@ -29,6 +29,7 @@ from .attachment import attachment
 from .canonical import CANONICAL_TYPES, canonical_resource
 from .constraints import constraint
 from .extensions import extension
+from .measure import measure_report
 from .questionnaire import questionnaire_response
 from .references import reference
 from .resources import bundle, narrative
@@ -76,6 +77,7 @@ RULES: tuple[Rule, ...] = (
     Rule("bundle", "value", lambda el, t: t == "Bundle", bundle),
     Rule("conformance resource", "value", lambda el, t: t in CANONICAL_TYPES,
          canonical_resource),
+    Rule("measure report", "value", lambda el, t: t == "MeasureReport", measure_report),
     Rule("questionnaire response", "value", lambda el, t: t == "QuestionnaireResponse",
          questionnaire_response),
     # a primitive's type carries ele-1 only (native, always kept for a primitive): the rule

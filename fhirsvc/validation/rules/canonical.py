@@ -75,6 +75,8 @@ def canonical_resource(value, element, type_code, location, run):
         out += check(value, location)
     if type_code == "ValueSet":
         out += _filter_values(value, location, run)
+    elif type_code == "ConceptMap":
+        out += _conceptmap_sources(value, location, run)
     if type_code == "StructureDefinition":
         out += _fixed_against_base(value, location, run)
     return out
@@ -128,6 +130,32 @@ def _valueset(vs: dict, location: str):
                                  "use the full CodeSystem URL and reference it using the "
                                  "http://hl7.org/fhir/StructureDefinition/valueset-system "
                                  f"extension ('{system}')", f"{location}.compose.{part}[{i}]"))
+    return out
+
+
+def _conceptmap_sources(cm: dict, location: str, run):
+    """The codes a ConceptMap maps from belong to its source value set (when the value set
+    can be enumerated here)."""
+    src = cm.get("sourceCanonical") or cm.get("sourceUri")
+    if not isinstance(src, str):
+        return []
+    version = cm.get("version")
+    exp = run.reg.expansion(src) or (run.reg.expansion(f"{src}|{version}") if version else None)
+    if exp is None or exp.get("open"):
+        return []
+    out = []
+    for g, group in enumerate(cm.get("group") or ()):
+        if not isinstance(group, dict) or not isinstance(group.get("source"), str):
+            continue
+        codes = exp["codes"].get(group["source"])
+        if codes is None:
+            continue
+        for e, el in enumerate(group.get("element") or ()):
+            code = el.get("code") if isinstance(el, dict) else None
+            if isinstance(code, str) and code not in codes:
+                out.append(issue("error", "code-invalid", f"The source code '{code}' is not "
+                                 f"valid in the value set {src}",
+                                 f"{location}.group[{g}].element[{e}].code"))
     return out
 
 

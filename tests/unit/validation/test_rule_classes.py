@@ -323,3 +323,35 @@ def test_json_comments_are_an_error_each_unless_allowed(v, tmp_path):
     f.write_text(text)
     assert validate_cli.main([str(f)]) == 1
     assert validate_cli.main(["--allow-comments", str(f)]) == 0
+
+
+def test_measure_report_stratifiers_match_the_measure():
+    reg = Registry()
+    cc = {"coding": [{"system": "http://x/cs", "code": "age"}]}
+    reg.add({"resourceType": "Measure", "url": "http://x/m/2", "status": "active",
+             "group": [{"id": "g", "stratifier": [{"id": "s1", "code": cc},
+                                                  {"id": "s2", "component": [{"code": cc}]}]}]})
+    mr = {"resourceType": "MeasureReport", "status": "complete", "type": "summary",
+          "measure": "http://x/m/2", "period": {"start": "2024-01-01"},
+          "group": [{"id": "g", "stratifier": [{"code": [cc]}, {"id": "nocode"}]}]}
+    got = errors(Validator(reg).validate(mr))
+    assert ("MeasureReport.group[0].stratifier[1]", "Group should have a code that matches the "
+            "group stratifier definition in the measure") in got
+    assert ("MeasureReport.group[0]", "The MeasureReport does not include a stratifier for the "
+            "stratifier with code '' (id = 's2')") in got
+    assert len(got) == 2
+
+
+def test_conceptmap_source_codes_belong_to_the_source_value_set():
+    reg = Registry()
+    reg.add_all([
+        {"resourceType": "CodeSystem", "url": "http://x/cs/src", "status": "active",
+         "content": "complete", "concept": [{"code": "a"}, {"code": "b"}]},
+        {"resourceType": "ValueSet", "url": "http://x/vs/src", "status": "active",
+         "compose": {"include": [{"system": "http://x/cs/src", "concept": [{"code": "a"}]}]}}])
+    cm = {"resourceType": "ConceptMap", "url": "http://x/cm", "status": "active",
+          "sourceCanonical": "http://x/vs/src", "group": [{"source": "http://x/cs/src",
+                                                          "element": [{"code": "a"}, {"code": "b"}]}]}
+    assert errors(Validator(reg).validate(cm)) == [
+        ("ConceptMap.group[0].element[1].code",
+         "The source code 'b' is not valid in the value set http://x/vs/src")]

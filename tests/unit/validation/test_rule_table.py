@@ -501,3 +501,18 @@ def test_canonical_url_must_be_absolute(v):
     vs = {"resourceType": "ValueSet", "url": "ValueSet/x", "status": "active"}
     exactly(v.validate(vs), "error", "invalid", "ValueSet.url",
             "Canonical URLs must be absolute URLs if they are not fragment references")
+
+
+# ---- measure report (details: test_rule_classes.py)
+@covers("measure report")
+def test_measure_report_of_a_cohort_measure_has_no_score():
+    reg = Registry()
+    reg.add({"resourceType": "Measure", "url": "http://x/m/1", "status": "active",
+             "scoring": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/"
+                                               "measure-scoring", "code": "cohort"}]},
+             "group": [{"id": "g"}]})
+    mr = {"resourceType": "MeasureReport", "status": "complete", "type": "summary",
+          "measure": "http://x/m/1", "period": {"start": "2024-01-01"},
+          "group": [{"id": "g", "measureScore": {"value": 10}}]}
+    exactly(Validator(registry=reg).validate(mr), "error", "invalid",
+            "MeasureReport.group[0].measureScore", "No measureScore when the scoring")
