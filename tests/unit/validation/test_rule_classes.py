@@ -333,7 +333,7 @@ def test_measure_report_stratifiers_match_the_measure():
                                                   {"id": "s2", "component": [{"code": cc}]}]}]})
     mr = {"resourceType": "MeasureReport", "status": "complete", "type": "summary",
           "measure": "http://x/m/2", "period": {"start": "2024-01-01"},
-          "group": [{"id": "g", "stratifier": [{"code": [cc]}, {"id": "nocode"}]}]}
+          "group": [{"id": "g", "stratifier": [{"code": [cc]}, {"stratum": [{"value": {"text": "x"}}]}]}]}
     got = errors(Validator(reg).validate(mr))
     assert ("MeasureReport.group[0].stratifier[1]", "Group should have a code that matches the "
             "group stratifier definition in the measure") in got
