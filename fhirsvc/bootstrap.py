@@ -64,7 +64,7 @@ def build(config: Config | None = None) -> Runtime:
     db = Database(config.database_url, indexer=Indexer(search_registry),
                   replica_url=config.read_replica_url, pgbouncer=config.pgbouncer,
                   pool_size=config.db_pool_size or None)
-    validator = Validator(registry=definitions)
+    validator = Validator(registry=definitions, unknown_extensions=config.unknown_extensions)
     sync = ConformanceSync(db, definitions, search_registry)
     security = build_security(config, db, search_registry, engine)
     pipeline = IngestPipeline(db, validator, engine, before=sync, guard=security["guard"])
