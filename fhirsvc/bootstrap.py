@@ -45,6 +45,7 @@ def build(config: Config | None = None) -> Runtime:
     from .search import Indexer, SearchEngine, SearchRegistry
     from .services import (AnalyticsService, CapabilityService, ConformanceSync,
                            ResourceService, SearchService, Services, ValidateService)
+    from .services import GuideService, JobsService, PatientRecordService
     from .storage import Database
     from .validation import Validator
 
@@ -69,5 +70,8 @@ def build(config: Config | None = None) -> Runtime:
         validate=ValidateService(db, validator, sync),
         capabilities=CapabilityService(search_registry, sync),
         conformance=sync,
-        analytics=AnalyticsService(db, engine, resources, sync))
+        analytics=AnalyticsService(db, engine, resources, sync),
+        patients=PatientRecordService(db, engine, sync),
+        jobs=JobsService(db),
+        guide=GuideService(definitions, sync))
     return Runtime(config, db, definitions, validator, search_registry, engine, services)

@@ -5,6 +5,9 @@
     services.validate    $validate
     services.capabilities  the CapabilityStatement
     services.analytics   $ssc-classification, $cohort-statistics
+    services.patients    a patient's record for the case page (read only)
+    services.jobs        job status (read only: the feeds page)
+    services.guide       the guide's profiles (the validate page's picker)
 
 Plain data in, resources, typed results or OperationOutcomeError out. No Flask, no HTTP
 headers, no SQL: storage is reached through units of work, every write through the ingestion
@@ -17,6 +20,9 @@ from dataclasses import dataclass
 from .analytics import AnalyticsService
 from .capabilities import CapabilityService
 from .conformance import CONFORMANCE_TYPES, ConformanceSync
+from .guide import GuideService
+from .jobs import JobsService
+from .patients import PatientRecord, PatientRecordService
 from .resources import Representation, ResourceService
 from .search import SearchService
 from .validate import ValidateService
@@ -30,7 +36,11 @@ class Services:
     capabilities: CapabilityService
     conformance: ConformanceSync
     analytics: AnalyticsService
+    patients: PatientRecordService
+    jobs: JobsService
+    guide: GuideService
 
 
-__all__ = ["AnalyticsService", "CONFORMANCE_TYPES", "CapabilityService", "ConformanceSync", "Representation",
+__all__ = ["GuideService", "JobsService", "PatientRecord", "PatientRecordService",
+           "AnalyticsService", "CONFORMANCE_TYPES", "CapabilityService", "ConformanceSync", "Representation",
            "ResourceService", "SearchService", "Services", "ValidateService"]
