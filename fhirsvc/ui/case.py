@@ -365,9 +365,11 @@ def patient_summary(patient: dict) -> dict:
                                                        n.get("family", "")]))
     ident = next((f"{i.get('value')}" for i in patient.get("identifier") or []
                   if isinstance(i, dict) and i.get("value")), "")
+    tags = {t.get("code") for t in (patient.get("meta") or {}).get("tag") or []
+            if isinstance(t, dict) and t.get("system") == CIG}
     return {"id": patient.get("id"), "name": name or f"Patient {patient.get('id')}",
             "gender": patient.get("gender", ""), "birthDate": patient.get("birthDate", ""),
             "identifier": ident,
-            "synthetic": any(t.get("code", "").startswith("synthetic")
-                             for t in (patient.get("meta") or {}).get("tag") or []
-                             if isinstance(t, dict))}
+            # the guide's tags: a wholly synthetic record (the cohort) or a real case with
+            # synthetic detail
+            "synthetic": "synthetic" in tags, "synthetic_detail": "synthetic-detail" in tags}

@@ -22,16 +22,18 @@ class Verdict:
     label: str
 
 
-def verdict(row: dict) -> Verdict:
-    """`misprint`: the published value is achievable by the test with these group sizes but
-    not from these counts (cohort.py's `achievable_by_fisher`), so the printed number, not
-    the data, is most likely wrong; `differs`: no table gives it (another test was used)."""
+def verdict(row: dict, counts_published: bool) -> Verdict:
+    """`misprint`: the counts are the paper's own (SSc vs comparator: the group prevalences
+    are published) and the printed value is achievable by the test with these group sizes
+    but not from these counts (cohort.py's `achievable_by_fisher`), so the printed number is
+    most likely wrong; `differs` otherwise (another test was used, or the within-SSc tables
+    are a reconstruction, the paper printing only their p-values)."""
     rep = row.get("reproduces")
     if rep is True:
         return Verdict("reproduces", "Reproduces")
     if rep is None:
         return Verdict("none", "Nothing published to compare")
-    if row.get("achievable_by_fisher"):
+    if counts_published and row.get("achievable_by_fisher"):
         return Verdict("misprint", "Likely misprint")
     return Verdict("differs", "Does not reproduce")
 
@@ -51,14 +53,15 @@ class TestRow:
 
 def test_rows(stats: dict) -> list[TestRow]:
     out = []
-    for section, rows in (("SSc vs comparator", stats.get("comparisons") or []),
-                          ("Association within SSc", stats.get("associations") or [])):
+    for section, rows, published_counts in (
+            ("SSc vs comparator", stats.get("comparisons") or [], True),
+            ("Association within SSc", stats.get("associations") or [], False)):
         for t in rows:
             (a, b), (c, d) = t["table"]
             out.append(TestRow(section, t.get("label") or t["finding"], t["comparison"],
                                f"{a}/{a + b} vs {c}/{c + d}", t.get("published") or "",
                                p_text(t.get("p_value")), p_text(t.get("yates_p_value")),
-                               verdict(t), t.get("note") or ""))
+                               verdict(t, published_counts), t.get("note") or ""))
     return out
 
 
