@@ -296,6 +296,10 @@ class Panel:
     series: tuple[Series, ...]
 
 
+PANEL_W, PLOT_TOP, PLOT_H = 200, 34, 150
+PLOT_X, PLOT_W, PAD = 8, 164, 22     # the plot inside a panel; points PAD inside the plot
+
+
 @dataclass(frozen=True)
 class MrcChart:
     width: int
@@ -306,9 +310,10 @@ class MrcChart:
     panel_width: float
     plot_top: float
     plot_bottom: float
+    plot_x: float = PLOT_X
+    plot_w: float = PLOT_W
 
 
-PANEL_W, PLOT_TOP, PLOT_H, PAD = 190, 34, 150, 26
 SIDE_OFFSET = {"right": -3.0, "left": 3.0}   # both sides stay visible when equal
 
 
@@ -317,6 +322,13 @@ def _day(text: str) -> int | None:
         return date.fromisoformat(text[:10]).toordinal()
     except ValueError:
         return None
+
+
+def _short_date(text: str) -> str:
+    try:
+        return date.fromisoformat(text[:10]).strftime("%d %b %Y")
+    except ValueError:
+        return text
 
 
 def mrc_chart(grades: list[Grade]) -> MrcChart | None:
@@ -328,10 +340,10 @@ def mrc_chart(grades: list[Grade]) -> MrcChart | None:
     if not dates:
         return None
     d0, d1 = _day(dates[0]), _day(dates[-1])
-    inner = PANEL_W - 2 * PAD
+    inner = PLOT_W - 2 * PAD
 
     def x_of(d: str) -> float:
-        return PAD + (inner / 2 if d1 == d0 else inner * (_day(d) - d0) / (d1 - d0))
+        return PLOT_X + PAD + (inner / 2 if d1 == d0 else inner * (_day(d) - d0) / (d1 - d0))
 
     def y_of(grade: float) -> float:
         return PLOT_TOP + PLOT_H * (1 - grade / 5)
@@ -349,8 +361,8 @@ def mrc_chart(grades: list[Grade]) -> MrcChart | None:
                     Point(x0 + x_of(g.date) + SIDE_OFFSET.get(side, 0), y_of(g.grade), g)
                     for g in sorted(pts, key=lambda g: g.date))))
         panels.append(Panel(muscle, x0, tuple(series)))
-    return MrcChart(int(44 + len(muscles) * PANEL_W + 10), PLOT_TOP + PLOT_H + 44,
-                    tuple(panels), tuple((d, x_of(d)) for d in dates),
+    return MrcChart(int(44 + len(muscles) * PANEL_W + 10), PLOT_TOP + PLOT_H + 48,
+                    tuple(panels), tuple((_short_date(d), x_of(d)) for d in dates),
                     tuple((g, y_of(g)) for g in range(6)), PANEL_W, PLOT_TOP,
                     PLOT_TOP + PLOT_H)
 

@@ -130,6 +130,8 @@ def place(checked: Checked, root: str) -> Checked:
         if span is None:
             checked.unplaced.append(n)
             continue
+        if span[0] == 0:  # about the whole resource: its first line, not every line
+            span = (0, 0)
         for i in range(span[0], span[1] + 1):
             checked.printed.lines[i].issues.append(n)
     return checked

@@ -1,0 +1,190 @@
+"""The pages over HTTP (Flask test client) on SQLite and PostgreSQL with examples/ loaded:
+every page answers, validation stores nothing, profiles apply, errors under /ui/ are HTML
+while the API keeps its OperationOutcomes, and the pages keep to their layer."""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from .helpers import patient_id
+
+UI = Path(__file__).resolve().parents[2] / "fhirsvc" / "ui"
+SSC_PATIENT = "http://fhirsvc.org/fhir/calcinosis/StructureDefinition/ssc-patient"
+
+
+@pytest.fixture()
+def web(loaded):
+    return loaded.test_client()
+
+
+def issues(html: str) -> list[tuple[str, str]]:
+    return re.findall(r'<li class="issue[^"]*"[^>]*data-severity="([^"]+)" '
+                      r'data-expression="([^"]*)"', html)
+
+
+def resource_count(runtime) -> int:
+    with runtime.db.unit_of_work() as uow:
+        return uow.resources.count(include_deleted=True)
+
+
+def test_root_links_the_pages_and_the_api(web):
+    r = web.get("/")
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200 and r.mimetype == "text/html"
+    for href in ("/ui/", "/ui/validate", "/ui/cohort", "/ui/feeds", "/fhir/metadata"):
+        assert f'href="{href}' in html or f'{href}"' in html, href
+
+
+def test_pages_load_nothing_from_elsewhere(web, runtime):
+    pid = patient_id(runtime, "A-001")
+    for path in ("/", "/ui/", "/ui/validate", f"/ui/patients/{pid}", "/ui/cohort", "/ui/feeds"):
+        html = web.get(path).get_data(as_text=True)
+        assert "<script" not in html  # plain HTML: works without JavaScript
+        for tag in re.findall(r"<(?:link|img|script|iframe)\b[^>]*>", html):
+            assert "http://" not in tag and "https://" not in tag, (path, tag)
+    css = web.get("/ui/static/ui.css")
+    assert css.status_code == 200 and "text/css" in css.content_type
+    assert "url(" not in css.get_data(as_text=True) and "@import" not in css.get_data(as_text=True)
+
+
+def test_index_lists_cases_and_cohort(web):
+    html = web.get("/ui/").get_data(as_text=True)
+    assert "Case A (seed 001)" in html and "Case B (seed 004)" in html
+    assert "SSC-01" in html
+
+
+def test_validate_form_fields(web):
+    html = web.get("/ui/validate").get_data(as_text=True)
+    assert '<textarea id="resource" name="resource"' in html
+    assert '<label for="resource">' in html and '<label for="file">' in html
+    assert f'name="profile" value="{SSC_PATIENT}"' in html
+    # formats still to come are offered, disabled
+    assert re.search(r'<option value="xml"[^>]*disabled', html)
+
+
+def test_validate_bad_resource_lists_issues_and_stores_nothing(web, runtime):
+    before = resource_count(runtime)
+    body = {"resourceType": "Observation", "status": "bogus", "code": {"text": "x"}}
+    r = web.post("/ui/validate", data={"resource": json.dumps(body)})
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200
+    assert ("error", "Observation.status") in issues(html)
+    href = re.search(r'href="(data:application/fhir\+json;base64,[^"]+)" download', html).group(1)
+    outcome = json.loads(base64.b64decode(href.split(",", 1)[1]))
+    assert [i for i in outcome["issue"] if i.get("expression") == ["Observation.status"]]
+    assert resource_count(runtime) == before
+
+
+def test_validate_upload_and_chosen_profile(web):
+    patient = {"resourceType": "Patient", "name": [{"family": "Doe"}]}
+    r = web.post("/ui/validate", data={"resource": "", "profile": [SSC_PATIENT],
+                                       "file": (io.BytesIO(json.dumps(patient).encode()),
+                                                "patient.json")},
+                 content_type="multipart/form-data")
+    html = r.get_data(as_text=True)
+    # the SSc patient profile makes identifier, gender and birthDate required (reported on
+    # the resource, which is marked on its first line)
+    assert ("error", "Patient") in issues(html)
+    for element in ("Patient.identifier", "Patient.gender", "Patient.birthDate"):
+        assert f"{element}: minimum required = 1" in html
+    assert re.search(r'<div class="ln mark sev-error" id="L1">', html)
+    without = issues(web.post("/ui/validate", data={"resource": json.dumps(patient)})
+                     .get_data(as_text=True))
+    assert not [e for s, e in without if s == "error"]
+
+
+def test_validate_bundle_with_profile_checks_its_entries(web):
+    bundle = {"resourceType": "Bundle", "type": "collection",
+              "entry": [{"fullUrl": "urn:uuid:6f1e1a52-2b52-4a7e-9d8c-4f1a2b3c4d5e",
+                         "resource": {"resourceType": "Patient"}}]}
+    found = issues(web.post("/ui/validate", data={"resource": json.dumps(bundle),
+                                                  "profile": SSC_PATIENT}).get_data(as_text=True))
+    assert ("error", "Bundle.entry[0].resource") in found
+
+
+def test_validate_unknown_profile_and_formats(web):
+    found = issues(web.post("/ui/validate", data={
+        "resource": '{"resourceType": "Basic", "code": {"text": "x"}}',
+        "profile": "http://example.org/nope"}).get_data(as_text=True))
+    assert ("error", "") in found
+    html = web.post("/ui/validate", data={"resource": "<Patient/>"}).get_data(as_text=True)
+    assert "FHIR XML is not supported by this server yet." in html
+    html = web.post("/ui/validate", data={"resource": "   "}).get_data(as_text=True)
+    assert "Nothing to check" in html
+    found = issues(web.post("/ui/validate", data={"resource": '{"resourceType": "Nope"}'})
+                   .get_data(as_text=True))
+    assert found == [("error", "resourceType")]
+
+
+def test_case_pages(web, runtime):
+    html = web.get(f"/ui/patients/{patient_id(runtime, 'B-004')}").get_data(as_text=True)
+    assert re.search(r'data-level-start="L4" data-level-end="L5" data-compartment="intraspinal" '
+                     r'data-laterality="left"', html)
+    assert "Surgical" in html or "laminectomy" in html.lower()
+
+
+def test_cohort_and_feeds(web, runtime):
+    html = web.get("/ui/cohort").get_data(as_text=True)
+    assert html.count('data-verdict="misprint"') == 1
+    from fhirsvc.jobs.queue import JobQueue
+    job = JobQueue(runtime.db).enqueue("reindex", {})
+    html = web.get("/ui/feeds").get_data(as_text=True)
+    assert f'data-job="{job.id}" data-state="queued" data-kind="reindex"' in html
+    assert 'data-feed="hl7v2"' in html
+
+
+def test_errors_are_html_under_ui_and_outcomes_for_the_api(web):
+    for path, status in (("/ui/nope", 404), ("/ui/patients/nope", 404),
+                         ("/ui/patients/bad!id", 400)):
+        r = web.get(path)
+        assert (r.status_code, r.mimetype) == (status, "text/html"), path
+        assert "<h1>" in r.get_data(as_text=True)
+    r = web.post("/ui/cohort")
+    assert (r.status_code, r.mimetype) == (405, "text/html")
+    r = web.get("/fhir/nope/x/y/z")
+    assert r.status_code == 404 and r.mimetype == "application/fhir+json"
+    assert r.get_json()["resourceType"] == "OperationOutcome"
+    r = web.get("/fhir/Patient/nope")
+    assert r.status_code == 404 and r.get_json()["resourceType"] == "OperationOutcome"
+
+
+def test_a_failing_page_is_an_html_500_without_a_trace(web, runtime, monkeypatch):
+    from fhirsvc.ui import pages
+
+    def broken(resources):
+        raise RuntimeError("secret detail")
+    monkeypatch.setattr(pages.spine, "spine_map", broken)
+    r = web.get(f"/ui/patients/{patient_id(runtime, 'A-001')}")
+    html = r.get_data(as_text=True)
+    assert (r.status_code, r.mimetype) == (500, "text/html")
+    assert "secret detail" not in html and "Traceback" not in html
+
+
+def test_pages_keep_to_their_layer():
+    """Pages call services: no database, SQL, search engine or validator of their own (the
+    storage errors are imported only to answer them, as api/errors.py does)."""
+    import ast
+    for path in UI.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                    [f"{'.' * node.level}{node.module or ''}"]
+                for name in names:
+                    assert not name.startswith(("sqlalchemy", "fhirsvc.storage", "fhirsvc.search",
+                                                "fhirsvc.validation", "..search",
+                                                "..validation")), (path.name, name)
+                    if name.startswith("..storage"):
+                        assert name in ("..storage.errors", "..storage_outcomes"), (path.name, name)
+            if isinstance(node, ast.Attribute):
+                assert node.attr not in ("db", "unit_of_work", "validator", "engine",
+                                         "search_engine"), (path.name, node.attr)
+    services = UI.parent / "services"
+    for name in ("patients.py", "jobs.py", "guide.py"):
+        text = (services / name).read_text()
+        assert "flask" not in text and "select(" not in text, name
