@@ -2,12 +2,13 @@
 (from `services.validate`, the same validator as every write) and a listing of the input with
 each issue's lines marked. Nothing is stored.
 
-Input formats plug in here: JSON now; XML (branch xmlval) and HL7 v2 (branch hl7v2) register
-an `InputFormat` in FORMATS with their own `check`, and the page offers them (until then they
-are listed as not yet available). A `check` returns a `Checked`; the listing is either
-`printed` (a parsed tree pretty-printed with paths, see pretty.py) or `raw` (the text as it
-came, lines numbered, e.g. an HL7 v2 message whose issues name segments and fields: set
-`line_of` to map an issue's expression to a line number).
+Input formats plug in here: JSON now; XML (branch xmlval) and HL7 v2 (branch hl7v2) replace
+their entry in FORMATS with an `InputFormat` whose `check` is set, and the page offers them
+(until then they are listed, disabled, as not yet available). A `check(services, ctx, text,
+profiles)` returns a `Checked` whose listing is either `printed` (a parsed resource
+pretty-printed with paths, see pretty.py: an XML format that has the resource as JSON can
+return `check_resource(...)`) or `raw` (the text as it came, lines numbered, e.g. an HL7 v2
+message, one segment a line: put each issue's index in `raw_marks[line index]`).
 """
 from __future__ import annotations
 
@@ -80,6 +81,12 @@ def check_json(services, ctx, text: str, profiles) -> Checked:
         checked = Checked([issue], raw=text.splitlines() or [""])
         checked.raw_marks[min(exc.line, len(checked.raw)) - 1] = [0]
         return checked
+    return check_resource(services, ctx, body, profiles)
+
+
+def check_resource(services, ctx, body, profiles) -> Checked:
+    """A parsed resource (JSON objects) checked and pretty-printed with its issues marked:
+    the JSON path, and the one an XML format can reuse once it has the resource as JSON."""
     if not isinstance(body, dict) or not is_type(body.get("resourceType")):
         what = (f"resourceType {body.get('resourceType')!r} is not an R4 resource type"
                 if isinstance(body, dict) and "resourceType" in body

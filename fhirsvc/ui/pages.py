@@ -44,7 +44,8 @@ def context() -> RequestContext:
 @bp.get("/")
 def index():
     ctx = context()
-    found = services().search.search(ctx, "Patient", [("_count", str(MAX_PATIENTS))])
+    found = services().search.search(ctx, "Patient", [("_count", str(MAX_PATIENTS)),
+                                                      ("_total", "accurate")])
     patients = [case_pages.patient_summary(e["resource"]) for e in found.get("entry") or []
                 if e.get("resource", {}).get("resourceType") == "Patient"]
     cases = [p for p in patients if not p["synthetic"]]
@@ -144,6 +145,13 @@ def _outcome(exc: OperationOutcomeError):
 def _storage(exc: StorageError):
     outcome = storage_outcome(exc)
     return error_page(outcome.status, TITLES.get(outcome.status, "Error"), outcome.issues)
+
+
+@bp.errorhandler(413)  # by code: the app's own 413 handler would otherwise come first
+def _too_large(exc):
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    return error_page(413, TITLES[413], [error(
+        "too-costly", f"The input is larger than this server accepts ({limit} bytes).")])
 
 
 @bp.errorhandler(HTTPException)

@@ -153,6 +153,16 @@ def test_errors_are_html_under_ui_and_outcomes_for_the_api(web):
     assert r.status_code == 404 and r.get_json()["resourceType"] == "OperationOutcome"
 
 
+def test_too_large_input_is_an_html_413(web, loaded):
+    limit = loaded.config["MAX_CONTENT_LENGTH"]
+    r = web.post("/ui/validate", data={"resource": "x" * (limit + 1)})
+    assert (r.status_code, r.mimetype) == (413, "text/html")
+    assert f"({limit} bytes)" in r.get_data(as_text=True)
+    r = web.post("/fhir/Patient", data=b"x" * (limit + 1),
+                 headers={"Content-Type": "application/fhir+json"})
+    assert r.status_code == 413 and r.get_json()["resourceType"] == "OperationOutcome"
+
+
 def test_a_failing_page_is_an_html_500_without_a_trace(web, runtime, monkeypatch):
     from fhirsvc.ui import pages
 
