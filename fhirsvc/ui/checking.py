@@ -12,7 +12,6 @@ message, one segment a line: put each issue's index in `raw_marks[line index]`).
 """
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass, field
 from typing import Callable
@@ -162,14 +161,6 @@ def choose(fmt: str, text: str) -> InputFormat:
         if candidate.sniff(text):
             return candidate
     return FORMATS["json"]
-
-
-def outcome_download(issues: list[Issue]) -> str:
-    """The OperationOutcome as a data: URL, so the page offers it without storing anything
-    or posting the input again."""
-    body = json.dumps(operation_outcome(issues, "No issues detected during validation"),
-                      indent=2).encode()
-    return "data:application/fhir+json;base64," + base64.b64encode(body).decode()
 
 
 def counts(issues: list[Issue]) -> dict[str, int]:

@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Flask, Response, current_app, render_template, request
+import orjson
+from flask import (Blueprint, Flask, Response, current_app, redirect, render_template, request,
+                   url_for)
 from werkzeug.exceptions import HTTPException
 
-from ..context import RequestContext
-from ..outcomes import OperationOutcomeError, error
+from ..context import DOOR_UI, RequestContext
+from ..outcomes import OperationOutcomeError, error, operation_outcome
 from ..storage.errors import StorageError
 from ..storage_outcomes import storage_outcome
 from . import case as case_pages
 from . import checking, cohort as cohort_pages, feeds as feed_pages, spine
 
 log = logging.getLogger("fhirsvc")
-DOOR_UI = "ui"
 PREFIX = "/ui"
 MAX_PATIENTS = 200
 
@@ -79,15 +80,25 @@ def validate():
             checked = fmt.check(services(), ctx, text,
                                 [known[u] for u in chosen_urls if u in known])
             issues = checked.issues + [error("not-found", f"Unknown profile {u}") for u in unknown]
+            if request.form.get("download") == "outcome":
+                return Response(
+                    orjson.dumps(operation_outcome(issues, "No issues detected during validation"),
+                                 option=orjson.OPT_INDENT_2), 200,
+                    content_type="application/fhir+json; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="operationoutcome.json"'})
             result = {"checked": checked, "issues": issues, "format": fmt,
-                      "counts": checking.counts(issues),
-                      "download": checking.outcome_download(issues)}
+                      "counts": checking.counts(issues)}
     by_type: dict[str, list] = {}
     for p in profiles:
         by_type.setdefault(p.type, []).append(p)
     status = 200
     return render_template("ui/validate.html", form=form, result=result, formats=checking.FORMATS,
                            profiles_by_type=by_type), status
+
+
+@bp.get("/patients/")
+def patients():
+    return redirect(url_for("ui.index"))
 
 
 @bp.get("/patients/<pid>")

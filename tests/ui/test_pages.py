@@ -3,7 +3,6 @@ every page answers, validation stores nothing, profiles apply, errors under /ui/
 while the API keeps its OperationOutcomes, and the pages keep to their layer."""
 from __future__ import annotations
 
-import base64
 import io
 import json
 import re
@@ -74,8 +73,11 @@ def test_validate_bad_resource_lists_issues_and_stores_nothing(web, runtime):
     html = r.get_data(as_text=True)
     assert r.status_code == 200
     assert ("error", "Observation.status") in issues(html)
-    href = re.search(r'href="(data:application/fhir\+json;base64,[^"]+)" download', html).group(1)
-    outcome = json.loads(base64.b64decode(href.split(",", 1)[1]))
+    assert 'name="download" value="outcome"' in html
+    r = web.post("/ui/validate", data={"resource": json.dumps(body), "download": "outcome"})
+    assert r.mimetype == "application/fhir+json"
+    assert r.headers["Content-Disposition"] == 'attachment; filename="operationoutcome.json"'
+    outcome = r.get_json()
     assert [i for i in outcome["issue"] if i.get("expression") == ["Observation.status"]]
     assert resource_count(runtime) == before
 
@@ -121,7 +123,18 @@ def test_validate_unknown_profile_and_formats(web):
     assert found == [("error", "resourceType")]
 
 
+def test_every_form_control_has_a_label(web):
+    html = web.get("/ui/validate").get_data(as_text=True)
+    labelled = set(re.findall(r'<label for="([^"]+)"', html))
+    for tag in re.findall(r"<(?:input|select|textarea)\b[^>]*>", html):
+        if 'type="checkbox"' in tag:
+            continue  # wrapped in its label
+        assert re.search(r'id="([^"]+)"', tag).group(1) in labelled, tag
+    assert html.count('<label class="check"><input type="checkbox"') == html.count('type="checkbox"')
+
+
 def test_case_pages(web, runtime):
+    assert web.get("/ui/patients/").status_code == 302
     html = web.get(f"/ui/patients/{patient_id(runtime, 'B-004')}").get_data(as_text=True)
     assert re.search(r'data-level-start="L4" data-level-end="L5" data-compartment="intraspinal" '
                      r'data-laterality="left"', html)
