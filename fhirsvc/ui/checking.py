@@ -22,6 +22,28 @@ from ..wire import JsonSyntaxError, decode_json, is_type
 from .pretty import Printed, pretty
 
 
+FOLD_ABOVE = 3000   # longer listings show only the lines around issues
+MARK_WHOLE = 8      # an issue on an element up to this many lines marks all of them
+
+
+@dataclass(frozen=True)
+class _RawLine:
+    number: int
+    text: str
+    issues: list
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Lines `first`..`last` (numbers, inclusive) left out of the listing: no issue there."""
+    first: int
+    last: int
+
+    @property
+    def count(self) -> int:
+        return self.last - self.first + 1
+
+
 @dataclass
 class Checked:
     issues: list[Issue]
@@ -55,6 +77,32 @@ class Checked:
         """The issues whose marking starts at this line (the line's flag links the first)."""
         self._firsts()
         return self.__dict__["_starts"].get(number, [])
+
+    def listing(self, limit: int = FOLD_ABOVE, context: int = 3) -> list:
+        """The lines to show: all of them up to `limit`; past that the first lines and those
+        within `context` of a marked line, the runs between them folded into `Gap`s (a
+        page of 80,000 lines helps nobody, and weighs 17 MB)."""
+        lines = self.printed.lines if self.printed is not None else [
+            _RawLine(i + 1, text, self.raw_marks.get(i, [])) for i, text in enumerate(self.raw or [])]
+        if len(lines) <= limit:
+            return lines
+        keep = set(range(min(len(lines), 20)))
+        for i, line in enumerate(lines):
+            if line.issues:
+                keep.update(range(max(0, i - context), min(len(lines), i + context + 1)))
+        out: list = []
+        gap_start = None
+        for i, line in enumerate(lines):
+            if i in keep:
+                if gap_start is not None:
+                    out.append(Gap(gap_start + 1, i))
+                    gap_start = None
+                out.append(line)
+            elif gap_start is None:
+                gap_start = i
+        if gap_start is not None:
+            out.append(Gap(gap_start + 1, len(lines)))
+        return out
 
     def worst(self, marked: list[int]) -> str:
         return min((self.issues[n].severity for n in marked if n < len(self.issues)),
@@ -136,8 +184,9 @@ def place(checked: Checked, root: str) -> Checked:
         if span is None:
             checked.unplaced.append(n)
             continue
-        if span[0] == 0:  # about the whole resource: its first line, not every line
-            span = (0, 0)
+        if span[0] == 0 or span[1] - span[0] >= MARK_WHOLE:
+            # about a whole resource or a large element: its first line, not every line
+            span = (span[0], span[0])
         for i in range(span[0], span[1] + 1):
             checked.printed.lines[i].issues.append(n)
     return checked

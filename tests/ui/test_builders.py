@@ -189,3 +189,25 @@ def test_job_rows_with_result_links():
     assert row.percent == 100 and row.links == (("Patient", "http://h/files/1.ndjson"),)
     assert row.created == "2023-11-14 22:13:20" and row.attempts == "1 of 3"
     assert "transactionTime: t" in row.result
+
+
+def test_large_elements_mark_their_first_line_and_long_listings_fold():
+    entries = [{"resource": {"resourceType": "Basic", "code": {"coding": [
+        {"system": "s", "code": str(i)}]}}} for i in range(600)]
+    body = {"resourceType": "Bundle", "type": "collection", "entry": entries}
+    issues = [warning("invariant", "no narrative", "Bundle.entry[7].resource"),
+              error("value", "bad code", "Bundle.entry[500].resource.code.coding[0].code")]
+    c = checking.place(checking.Checked(issues, "Bundle", printed=pretty(body, "Bundle")),
+                       "Bundle")
+    first, last = c.printed.spans["Bundle.entry[7].resource"]
+    assert last - first >= checking.MARK_WHOLE
+    assert [l.number for l in c.printed.lines if 0 in l.issues] == [first + 1]
+    listing = c.listing()
+    assert len(c.printed.lines) > checking.FOLD_ABOVE and len(listing) < 60
+    gaps = [x for x in listing if isinstance(x, checking.Gap)]
+    shown = [x for x in listing if not isinstance(x, checking.Gap)]
+    # every line is either shown or inside a gap, in order, and the marked lines are shown
+    assert sum(g.count for g in gaps) + len(shown) == len(c.printed.lines)
+    assert {c.first_line(0), c.first_line(1)} <= {x.number for x in shown}
+    small = checking.Checked([], printed=pretty({"resourceType": "Basic"}, "Basic"))
+    assert small.listing() == small.printed.lines
