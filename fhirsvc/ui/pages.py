@@ -65,7 +65,7 @@ def validate():
         text = request.form.get("resource", "")
         upload = request.files.get("file")
         if upload is not None and upload.filename:
-            text = upload.read().decode("utf-8", "replace")
+            text = upload.read().decode("utf-8-sig", "replace")  # a BOM is not JSON
         chosen_urls = request.form.getlist("profile")
         known = {p.url: p for p in profiles}
         unknown = [u for u in chosen_urls if u not in known]

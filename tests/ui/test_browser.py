@@ -156,8 +156,10 @@ def test_index_and_error_pages(loaded, page, live_url, backend):
     assert page.evaluate("document.activeElement.textContent") == "Skip to content"
     page.keyboard.press("Enter")
     assert page.evaluate("document.activeElement.id") == "main"
+    screenshot(page, backend, "root")
     page.get_by_role("link", name="Patients").first.click()
     assert page.locator("h1").inner_text() == "Patients"
+    screenshot(page, backend, "patients")
     page.get_by_role("link", name="Case A (seed 001)").click()
     assert "/ui/patients/" in page.url
     screenshot(page, backend, "case-a-from-index")
