@@ -85,7 +85,9 @@ def test_validate_bad_resource_lists_issues_and_stores_nothing(web, runtime):
 def test_validate_upload_and_chosen_profile(web):
     patient = {"resourceType": "Patient", "name": [{"family": "Doe"}]}
     r = web.post("/ui/validate", data={"resource": "", "profile": [SSC_PATIENT],
-                                       "file": (io.BytesIO(json.dumps(patient).encode()),
+                                       # saved by an editor that writes a BOM
+                                       "file": (io.BytesIO(b"\xef\xbb\xbf" +
+                                                           json.dumps(patient).encode()),
                                                 "patient.json")},
                  content_type="multipart/form-data")
     html = r.get_data(as_text=True)
