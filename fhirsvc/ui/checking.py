@@ -16,8 +16,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..outcomes import (SEVERITY_ORDER, Issue, OperationOutcomeError, error, operation_outcome,
-                        sort_issues)
+from ..outcomes import SEVERITY_ORDER, Issue, OperationOutcomeError, error, sort_issues
 from ..wire import JsonSyntaxError, decode_json, is_type
 from .pretty import Printed, pretty
 

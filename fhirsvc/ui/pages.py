@@ -80,20 +80,22 @@ def validate():
             checked = fmt.check(services(), ctx, text,
                                 [known[u] for u in chosen_urls if u in known])
             issues = checked.issues + [error("not-found", f"Unknown profile {u}") for u in unknown]
-            if request.form.get("download") == "outcome":
-                return Response(
-                    orjson.dumps(operation_outcome(issues, "No issues detected during validation"),
-                                 option=orjson.OPT_INDENT_2), 200,
-                    content_type="application/fhir+json; charset=utf-8",
-                    headers={"Content-Disposition": 'attachment; filename="operationoutcome.json"'})
+            if request.form.get("download") == "outcome":  # the form's download button
+                return outcome_attachment(issues)
             result = {"checked": checked, "issues": issues, "format": fmt,
                       "counts": checking.counts(issues)}
     by_type: dict[str, list] = {}
     for p in profiles:
         by_type.setdefault(p.type, []).append(p)
-    status = 200
     return render_template("ui/validate.html", form=form, result=result, formats=checking.FORMATS,
-                           profiles_by_type=by_type), status
+                           profiles_by_type=by_type)
+
+
+def outcome_attachment(issues) -> Response:
+    body = orjson.dumps(operation_outcome(issues, "No issues detected during validation"),
+                        option=orjson.OPT_INDENT_2)
+    return Response(body, 200, content_type="application/fhir+json; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="operationoutcome.json"'})
 
 
 @bp.get("/patients/")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fhirsvc.outcomes import Issue, error, warning
+from fhirsvc.outcomes import error, warning
 from fhirsvc.services.guide import ProfileInfo, _words
 from fhirsvc.ui import case, checking, cohort, feeds
 from fhirsvc.ui.pretty import normalise, pretty
