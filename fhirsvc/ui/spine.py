@@ -323,6 +323,11 @@ class DrawnLesion:
     lesion: Lesion
     boxes: tuple[Box, ...]
     color: str
+    # its label right of the column, and the leader line from the lesion to it
+    label_x: float = 0.0
+    label_y: float = 0.0
+    anchor_x: float = 0.0
+    anchor_y: float = 0.0
 
     @property
     def title(self) -> str:
@@ -397,6 +402,24 @@ def _xs(compartment: str, side: str) -> list[tuple[float, float]]:
     return [lane, _mirror(lane)]  # bilateral, midline or not said: both sides
 
 
+LABEL_X, LABEL_GAP = CENTER + BODY_HALF + 112, 12
+
+
+def _labelled(drawn: list[DrawnLesion]) -> list[DrawnLesion]:
+    """Labels right of the column, top to bottom in the order of their lesions, each at
+    least LABEL_GAP below the previous one so labels of lesions at one level never overlap."""
+    out, last = [], None
+    for d in sorted(drawn, key=lambda d: (d.boxes[0].y + d.boxes[0].height / 2, d.lesion.label)):
+        box = max(d.boxes, key=lambda b: b.x + b.width)
+        anchor_y = box.y + box.height / 2
+        label_y = anchor_y if last is None else max(anchor_y, last + LABEL_GAP)
+        last = label_y
+        out.append(DrawnLesion(d.lesion, d.boxes, d.color, LABEL_X, label_y, box.x + box.width,
+                               anchor_y))
+    order = {id(d.lesion): k for k, d in enumerate(drawn)}  # keep the drawing order
+    return sorted(out, key=lambda d: order[id(d.lesion)])
+
+
 def spine_map(resources) -> SpineMap:
     resources = list(resources)
     all_lesions = lesions(resources)
@@ -412,7 +435,7 @@ def spine_map(resources) -> SpineMap:
                       PITCH - BODY_H) for i in range(LEVEL_NAMES.index("S1")))
     canal = Box(CENTER - CANAL_HALF, TOP - 6, 2 * CANAL_HALF,
                 _y_top(LEVEL_NAMES.index("S2")) - TOP + 6)
-    drawn = []
+    drawn: list[DrawnLesion] = []
     order = {c: k for k, c in enumerate(("vertebral-body", "intervertebral-space", "paraspinal",
                                          "facet-joint", "intraspinal"))}
     for lesion in sorted((l for l in all_lesions if l.on_spine),
@@ -421,6 +444,7 @@ def spine_map(resources) -> SpineMap:
         boxes = tuple(Box(x1, y1, x2 - x1, y2 - y1)
                       for x1, x2 in _xs(lesion.compartment, lesion.laterality))
         drawn.append(DrawnLesion(lesion, boxes, COLORS[lesion.compartment]))
+    drawn = _labelled(drawn)
     absent = []
     for finding in absent_findings(resources):
         y1, y2 = _span(finding.compartment, finding.start, finding.end)
@@ -430,6 +454,6 @@ def spine_map(resources) -> SpineMap:
                     for name, a, b in REGIONS)
     lanes = {"right-paraspinal": PARA_LANE, "right-facet": FACET_LANE,
              "left-facet": _mirror(FACET_LANE), "left-paraspinal": _mirror(PARA_LANE)}
-    return SpineMap(2 * CENTER, int(_y_top(n) + 24), tuple(vertebrae), discs, canal, lanes,
+    return SpineMap(2 * CENTER + 40, int(_y_top(n) + 24), tuple(vertebrae), discs, canal, lanes,
                     regions, tuple(drawn), tuple(absent),
                     tuple(l for l in all_lesions if not l.on_spine), COLORS)

@@ -161,3 +161,14 @@ def test_geometry_left_is_the_viewers_right():
                                         ("unspecified", 2)])
 def test_sided_compartments_are_drawn_on_their_side(side, count):
     assert len(spine._xs("paraspinal", side)) == count
+
+
+def test_labels_never_overlap_and_point_at_their_lesion():
+    m = spine_map(example_resources("case-a.json"))
+    ys = sorted(d.label_y for d in m.lesions)
+    assert all(b - a >= spine.LABEL_GAP for a, b in zip(ys, ys[1:]))
+    for d in m.lesions:
+        right = max(d.boxes, key=lambda b: b.x + b.width)
+        assert d.anchor_x == right.x + right.width
+        assert right.y <= d.anchor_y <= right.y + right.height
+        assert d.label_y >= d.anchor_y and d.label_x > d.anchor_x
