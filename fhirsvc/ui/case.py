@@ -95,6 +95,7 @@ class Event:
     detail: str
     source: str        # Type/id (or several, for a grouped event)
     status: str = ""
+    items: tuple[str, ...] = ()   # a grouped event's findings, one per line
 
 
 CATEGORY_LABEL = {"conditions": "Condition", "encounters": "Encounter",
@@ -123,7 +124,8 @@ def timeline(resources) -> list[Event]:
             detail = "; ".join(filter(None, [
                 concept_text((r.get("clinicalStatus"))),
                 concept_text(r.get("verificationStatus")),
-                ", ".join(filter(None, (_site_text(s) for s in r.get("bodySite") or [])))]))
+                ", ".join(dict.fromkeys(filter(None, (_site_text(s)
+                                                      for s in r.get("bodySite") or []))))]))
             if r.get("abatementDateTime"):
                 detail += f"; resolved {r['abatementDateTime'][:10]}"
             events.append(Event(day, "conditions", concept_text(r.get("code")), detail,
@@ -156,13 +158,13 @@ def timeline(resources) -> list[Event]:
         elif is_neuro(r):
             neuro_by_day.setdefault(day, []).append(r)
     for day, obs in labs_by_day.items():
-        events.append(Event(day, "labs", f"{len(obs)} laboratory results",
-                            "; ".join(f"{_short(concept_text(o.get('code')))} {value_text(o)}"
-                                      for o in obs), " ".join(_ref(o) for o in obs)))
+        items = tuple(f"{_short(concept_text(o.get('code')))}: {value_text(o)}" for o in obs)
+        events.append(Event(day, "labs", f"{len(obs)} laboratory results", "; ".join(items),
+                            " ".join(_ref(o) for o in obs), items=items))
     for day, obs in neuro_by_day.items():
-        events.append(Event(day, "neuro", f"{len(obs)} findings",
-                            "; ".join(neuro_text(o) for o in obs),
-                            " ".join(_ref(o) for o in obs)))
+        items = tuple(neuro_text(o) for o in obs)
+        events.append(Event(day, "neuro", f"{len(obs)} findings", "; ".join(items),
+                            " ".join(_ref(o) for o in obs), items=items))
     return sorted(events, key=lambda e: (e.date == "", e.date, list(CATEGORY_LABEL).index(
         e.category), e.title))
 
@@ -192,7 +194,7 @@ def neuro_text(o: dict) -> str:
     what = concept_text(o.get("code"))
     if SD + "muscle-strength" in profiles(o):
         what = "MRC"
-    return f"{what} {where}: {value_text(o)}".replace("  ", " ").strip()
+    return f"{' '.join(filter(None, [what, where]))}: {value_text(o)}"
 
 
 # -- labs ----------------------------------------------------------------------------------

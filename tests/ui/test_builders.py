@@ -89,6 +89,9 @@ def test_timeline_case_a():
     neuro = [e for e in events if e.category == "neuro"]
     assert [e.date for e in neuro] == ["2006-04-10", "2006-08-10"]
     assert "MRC" in neuro[0].detail
+    assert "Sensory level: Severely decreased" in neuro[0].items
+    (tumoral,) = [e for e in events if e.title == "Tumoral calcinosis"]
+    assert tumoral.detail.count("Thoracic spine") == 1   # three sites, one region
     (med,) = [e for e in events if e.category == "medications"]
     assert med.title == "Diltiazem" and "90 mg daily" in med.detail
 
