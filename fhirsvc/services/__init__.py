@@ -8,6 +8,9 @@
     services.patients    a patient's record for the case page (read only)
     services.jobs        job status (read only: the feeds page)
     services.guide       the guide's profiles (the validate page's picker)
+    services.guard       SMART scope checks every use case asks (fhirsvc/security, docs/security.md)
+    services.audit       the audit trail: AuditEvent read/search, access records (audit.log)
+    services.auth        the built-in SMART Backend Services authorization server
 
 Plain data in, resources, typed results or OperationOutcomeError out. No Flask, no HTTP
 headers, no SQL: storage is reached through units of work, every write through the ingestion
@@ -18,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .analytics import AnalyticsService
+from .audit import AuditService
 from .capabilities import CapabilityService
 from .conformance import CONFORMANCE_TYPES, ConformanceSync
 from .guide import GuideService
@@ -39,8 +43,13 @@ class Services:
     patients: PatientRecordService
     jobs: JobsService
     guide: GuideService
+    # security (fhirsvc/security): None only in unit tests that build services by hand
+    guard: object = None
+    audit: AuditService | None = None
+    auth: object = None
+    verifier: object = None
 
 
 __all__ = ["GuideService", "JobsService", "PatientRecord", "PatientRecordService",
-           "AnalyticsService", "CONFORMANCE_TYPES", "CapabilityService", "ConformanceSync", "Representation",
+           "AnalyticsService", "AuditService", "CONFORMANCE_TYPES", "CapabilityService", "ConformanceSync", "Representation",
            "ResourceService", "SearchService", "Services", "ValidateService"]

@@ -37,8 +37,40 @@ def services():
 def context() -> RequestContext:
     """The API's context (base URL, request id, and the caller once auth is on), marked as
     coming through the pages."""
+    from flask import g
+
     from ..api.views import context as api_context
-    return api_context().with_(door=DOOR_UI)
+    ctx = api_context().with_(door=DOOR_UI)
+    g.fhirsvc_ctx = ctx  # the access audit record (api/security.after)
+    return ctx
+
+
+@bp.before_request
+def _authenticate():
+    """The same token check as the API's (auth=smart): a page without a valid bearer token
+    is a 401, as an HTML page. The style sheet needs none (the error page uses it)."""
+    if request.endpoint == "ui.static":
+        return None
+    from ..api.security import authenticate
+    refused = authenticate()
+    if refused is None:
+        return None
+    body = refused.get_json(silent=True) or {}
+    issues = [error(i.get("code", "login"), (i.get("details") or {}).get("text", ""))
+              for i in body.get("issue") or []]
+    page = error_page(refused.status_code, TITLES.get(refused.status_code, "Error"), issues)
+    for header in ("WWW-Authenticate", "Retry-After"):
+        if header in refused.headers:
+            page.headers[header] = refused.headers[header]
+    return page
+
+
+@bp.after_request
+def _audit(response):
+    if request.endpoint == "ui.static":
+        return response
+    from ..api.security import after
+    return after(response)
 
 
 # -- pages ---------------------------------------------------------------------------------
@@ -146,7 +178,7 @@ def error_page(status: int, title: str, issues) -> Response:
 
 TITLES = {400: "The request was not understood", 401: "Sign-in needed", 403: "Not allowed",
           404: "Not found", 405: "Method not allowed", 410: "Deleted", 413: "Too large",
-          422: "Cannot process", 500: "Something went wrong"}
+          422: "Cannot process", 429: "Too many requests", 500: "Something went wrong"}
 
 
 @bp.errorhandler(OperationOutcomeError)

@@ -213,3 +213,46 @@ def test_pages_keep_to_their_layer():
     for name in ("patients.py", "jobs.py", "guide.py"):
         text = (services / name).read_text()
         assert "flask" not in text and "select(" not in text, name
+
+
+def test_with_auth_on_a_page_needs_a_token_like_any_other_door(db_url, tmp_path):
+    """auth=smart: no bearer token, no page (an HTML 401 with the API's challenge); the style
+    sheet stays public so the error page is readable."""
+    from fhirsvc import create_app
+    from fhirsvc.config import Config
+    app = create_app(Config(database_url=db_url, auth="smart",
+                            auth_signing_key=str(tmp_path / "key.pem"),
+                            examples_dir=tmp_path))
+    app.testing = False
+    try:
+        web = app.test_client()
+        for path in ("/ui/", "/ui/validate", "/ui/cohort", "/ui/feeds", "/ui/patients/x"):
+            r = web.get(path)
+            assert (r.status_code, r.mimetype) == (401, "text/html"), path
+            assert r.headers["WWW-Authenticate"].startswith("Bearer")
+            assert "access token" in r.get_data(as_text=True)
+        assert web.get("/ui/static/ui.css").status_code == 200
+        r = web.get("/fhir/Patient")
+        assert r.status_code == 401 and r.mimetype == "application/fhir+json"
+    finally:
+        app.extensions["fhirsvc.runtime"].close()
+
+
+def test_jobs_need_the_admin_scope_when_enforced(runtime):
+    from fhirsvc.security.scopes import ADMIN_SCOPE
+    ctx = runtime.context().with_(enforce=True, scopes=frozenset({"system/*.rs"}))
+    with pytest.raises(Exception) as exc:
+        runtime.services.jobs.list(ctx)
+    assert exc.value.status == 403 and ADMIN_SCOPE in str(exc.value)
+    assert runtime.services.jobs.list(ctx.with_(scopes=frozenset({ADMIN_SCOPE}))) is not None
+
+
+def test_case_record_keeps_to_the_patient_scope(loaded, runtime):
+    a, b = patient_id(runtime, "A-001"), patient_id(runtime, "B-004")
+    ctx = runtime.context().with_(enforce=True, patient=a,
+                                  scopes=frozenset({"patient/*.rs"}))
+    record = runtime.services.patients.record(ctx, a)
+    assert record.patient["id"] == a and len(record.resources) > 50
+    with pytest.raises(Exception) as exc:
+        runtime.services.patients.record(ctx, b)
+    assert exc.value.status == 403
