@@ -5,6 +5,9 @@
     services.validate    $validate
     services.capabilities  the CapabilityStatement
     services.analytics   $ssc-classification, $cohort-statistics
+    services.patients    a patient's record for the case page (read only)
+    services.jobs        job status (read only: the feeds page)
+    services.guide       the guide's profiles (the validate page's picker)
     services.guard       SMART scope checks every use case asks (fhirsvc/security, docs/security.md)
     services.audit       the audit trail: AuditEvent read/search, access records (audit.log)
     services.auth        the built-in SMART Backend Services authorization server
@@ -21,6 +24,9 @@ from .analytics import AnalyticsService
 from .audit import AuditService
 from .capabilities import CapabilityService
 from .conformance import CONFORMANCE_TYPES, ConformanceSync
+from .guide import GuideService
+from .jobs import JobsService
+from .patients import PatientRecord, PatientRecordService
 from .resources import Representation, ResourceService
 from .search import SearchService
 from .validate import ValidateService
@@ -34,6 +40,9 @@ class Services:
     capabilities: CapabilityService
     conformance: ConformanceSync
     analytics: AnalyticsService
+    patients: PatientRecordService
+    jobs: JobsService
+    guide: GuideService
     # security (fhirsvc/security): None only in unit tests that build services by hand
     guard: object = None
     audit: AuditService | None = None
@@ -41,5 +50,6 @@ class Services:
     verifier: object = None
 
 
-__all__ = ["AnalyticsService", "AuditService", "CONFORMANCE_TYPES", "CapabilityService", "ConformanceSync", "Representation",
+__all__ = ["GuideService", "JobsService", "PatientRecord", "PatientRecordService",
+           "AnalyticsService", "AuditService", "CONFORMANCE_TYPES", "CapabilityService", "ConformanceSync", "Representation",
            "ResourceService", "SearchService", "Services", "ValidateService"]
