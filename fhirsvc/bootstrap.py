@@ -56,13 +56,15 @@ def build(config: Config | None = None) -> Runtime:
     search_registry = SearchRegistry.load(
         guide_dir=config.profiles_dir / "fsh-generated" / "resources")
     # one paging policy: search, $everything and history share the configured page sizes
-    engine = SearchEngine(search_registry, default_count=config.default_page_size,
-                          max_count=config.max_page_size)
-    db = Database(config.database_url, indexer=Indexer(search_registry))
     # A registry per runtime: conformance resources stored in one database never leak into
     # another app in the same process. A broken guide stops the start-up, loudly.
     definitions = Registry()
     definitions.load_guide(config.profiles_dir)
+    engine = SearchEngine(search_registry, default_count=config.default_page_size,
+                          max_count=config.max_page_size, terminology=definitions)
+    db = Database(config.database_url, indexer=Indexer(search_registry),
+                  replica_url=config.read_replica_url, pgbouncer=config.pgbouncer,
+                  pool_size=config.db_pool_size or None)
     validator = Validator(registry=definitions, unknown_extensions=config.unknown_extensions)
     sync = ConformanceSync(db, definitions, search_registry)
     security = build_security(config, db, search_registry, engine)

@@ -38,6 +38,12 @@ class Config:
     worker: bool = True
     job_poll: float = 1.0               # seconds between looks at an empty queue
     job_heartbeat_expiry: float = 60.0  # seconds of silence before another worker takes over
+    # Scaling out (docs/deployment.md): searches on a PostgreSQL streaming replica when it has
+    # caught up with the primary (read-your-writes), PgBouncer transaction-mode settings, and
+    # the connection pool of each process (0: the default, 10 plus 20 overflow).
+    read_replica_url: str | None = None
+    pgbouncer: bool = False
+    db_pool_size: int = 0
     # Security (docs/security.md). auth: off | smart. "off" is refused on a non-loopback
     # host unless auth_force_off (FHIRSVC_AUTH_FORCE_OFF=1).
     auth: str = "off"

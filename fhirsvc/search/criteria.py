@@ -29,6 +29,14 @@ class TokenMatch:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenIn:
+    """One of `codes` in `system` (:in / :not-in through a ValueSet expansion, :below / :above
+    through a code system hierarchy)."""
+    system: str
+    codes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class TokenText:
     """:text: display/text starting with `text` (normalised; "" matches nothing)."""
     text: str
@@ -43,8 +51,9 @@ class TokenOfType:
 
 @dataclass(frozen=True, slots=True)
 class StringMatch:
-    """mode prefix (default; "" matches everything), exact (normalised and raw text equal) or
-    contains; `value` is normalised, `exact` the text as given."""
+    """mode prefix (default; "" matches everything), exact (normalised and raw text equal),
+    contains, equal (normalised text equal: _filter eq) or suffix (_filter ew); `value` is
+    normalised, `exact` the text as given."""
     mode: str
     value: str
     exact: str | None = None
@@ -86,6 +95,12 @@ class UriMatch:
 
 
 @dataclass(frozen=True, slots=True)
+class UriIn:
+    """:above on a uri: the stored value is one of `values` (the URL and its parents)."""
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ReferenceMatch:
     """A local target (type may be None: any type) or an absolute / canonical url."""
     target_type: str | None = None
@@ -112,7 +127,7 @@ class CompositeMatch:
     second: "Value"
 
 
-Value = Union[TokenMatch, TokenText, TokenOfType, StringMatch, DateMatch, NumberMatch,
+Value = Union[TokenMatch, TokenIn, TokenText, UriIn, TokenOfType, StringMatch, DateMatch, NumberMatch,
               QuantityMatch, UriMatch, ReferenceMatch, ReferenceAny, Nothing, CompositeMatch]
 
 # -- clauses: one condition each on the searched resources ----------------------------------------
@@ -174,8 +189,9 @@ class TypesClause:
 
 @dataclass(frozen=True, slots=True)
 class ChainClause:
-    """`param.tail=value` (one level): a reference under `param` (of `rtype`) to a current
-    resource of one of the target types satisfying that type's clause."""
+    """`param.tail=value`: a reference under `param` (of `rtype`) to a current
+    resource of one of the target types satisfying that type's clause (itself a ChainClause
+    for a chain of more than one level)."""
     rtype: str
     param: str
     targets: tuple[tuple[str, "Clause"], ...]
@@ -184,7 +200,7 @@ class ChainClause:
 @dataclass(frozen=True, slots=True)
 class HasClause:
     """`_has:source:ref:...=value`: a current `source` resource whose reference `ref` points
-    at the searched resource and which satisfies `clause`."""
+    at the searched resource and which satisfies `clause` (a HasClause for `_has` in `_has`)."""
     rtype: str
     source: str
     ref: str
@@ -200,8 +216,43 @@ class CompartmentClause:
     params: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class TextQuery:
+    """_text / _content search words: any of `groups` (OR), each a tuple of phrases that all
+    occur (AND), each phrase a tuple of words in order (normalised as the index is,
+    fhirsvc.search.text)."""
+    groups: tuple[tuple[tuple[str, ...], ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TextClause:
+    """_text (field "narrative": Resource.text) or _content (field "content": every text of
+    the resource) matching `query`."""
+    field: str
+    query: TextQuery
+
+
+@dataclass(frozen=True, slots=True)
+class AnyClause:
+    """_filter `or`: at least one of `clauses` holds."""
+    clauses: tuple["Clause", ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AllClause:
+    """_filter `and` (inside an `or` or a `not`): every one of `clauses` holds."""
+    clauses: tuple["Clause", ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NotClause:
+    """_filter `not (...)`: `clause` does not hold."""
+    clause: "Clause"
+
+
 Clause = Union[ParamClause, MissingClause, DateAndClause, IdClause, LastUpdatedClause,
-               ConstantClause, TypesClause, ChainClause, HasClause, CompartmentClause]
+               ConstantClause, TypesClause, ChainClause, HasClause, CompartmentClause,
+               TextClause, AnyClause, AllClause, NotClause]
 
 
 @dataclass(frozen=True, slots=True)

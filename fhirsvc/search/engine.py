@@ -22,9 +22,11 @@ MAX_INCLUDE_ROUNDS = 4
 
 class SearchEngine:
     def __init__(self, registry: SearchRegistry, default_count: int = 20,
-                 max_count: int = 1000):
+                 max_count: int = 1000, terminology=None):
         self.registry = registry
-        self.parser = SearchParser(registry, default_count, max_count)
+        # terminology: ValueSet expansions and code systems (definitions.Registry) for :in,
+        # :not-in, :below and :above on tokens; without it those modifiers are a 400
+        self.parser = SearchParser(registry, default_count, max_count, terminology)
 
     def search(self, uow, resource_type: str | None, params: list[tuple[str, str]], *,
                base_url: str, strict: bool = False,

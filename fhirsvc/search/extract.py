@@ -12,6 +12,7 @@ from collections import defaultdict
 from functools import partial
 
 from .registry import Compiled, SearchRegistry
+from .text import text_rows
 from .rows import (CompositeRow, DateRow, IndexRows, NumberRow, QuantityRow, ReferenceRow,
                    StringRow, TokenRow, UriRow)
 from .values import DAY, MAX_LEN, MAX_TS, MIN_TS, date_bounds, normalise, parse_reference
@@ -283,10 +284,17 @@ def _extract_composite(comp: Compiled, resource: dict, out: list) -> None:
 
 
 class Indexer:
-    """The index rows of resources under one SearchParameter registry."""
+    """The index rows of resources under one SearchParameter registry, plus (full_text) the
+    words of `_text` / `_content` under kind "text" (one row: narrative, content)."""
 
-    def __init__(self, registry: SearchRegistry):
+    def __init__(self, registry: SearchRegistry, full_text: bool = True):
         self.registry = registry
+        self.full_text = full_text
 
     def rows(self, rtype: str, resource: dict) -> IndexRows:
-        return extract(self.registry, rtype, resource)
+        rows = extract(self.registry, rtype, resource)
+        if self.full_text:
+            words = text_rows(resource)
+            if words is not None:
+                rows["text"] = [words]
+        return rows

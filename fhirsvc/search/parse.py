@@ -14,6 +14,7 @@ import time
 from ..outcomes import fail, warning
 from . import criteria as c
 from .registry import SearchParam, SearchRegistry
+from .text import text_query
 from .values import DAY, MAX_LEN, date_bounds, decimal_places, normalise
 
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
@@ -21,13 +22,13 @@ _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _SPLIT_COMMA = re.compile(r"(?<!\\),")
 
 MODIFIERS = {
-    "token": {"not", "text", "of-type", "missing"},
+    "token": {"not", "text", "of-type", "missing", "in", "not-in", "below", "above"},
     "string": {"exact", "contains", "missing"},
     "date": {"missing"},
     "reference": {"missing", "identifier"},  # plus :[Type]
     "quantity": {"missing"},
     "number": {"missing"},
-    "uri": {"below", "missing"},
+    "uri": {"below", "above", "missing"},
     "composite": {"missing"},
 }
 SILENT = {"_format", "_pretty"}
@@ -35,6 +36,8 @@ CONTROL = {"_count", "_offset", "_sort", "_include", "_revinclude", "_total", "_
            "_elements", "_type"} | SILENT
 SUMMARY_VALUES = {"true", "false", "text", "data", "count"}
 RESOURCE_COLUMNS = ("_id", "_lastUpdated")  # answered from the resources table
+TEXT_PARAMS = {"_text": "narrative", "_content": "content"}  # full-text (fhirsvc.search.text)
+MAX_CHAIN = 4  # levels of `a.b.c...` and of `_has` inside `_has`
 
 
 def split_values(value: str) -> list[str]:
@@ -118,6 +121,69 @@ def token_match(name: str, modifier: str | None, value: str):
                         or_no_system=bool(system) and bool(code))
 
 
+def valueset_match(name: str, value: str, terminology) -> list:
+    """:in / :not-in: the codes of the ValueSet `value` (a canonical URL) as one TokenIn per
+    system, from the expansions the server holds (core, the guide, stored ValueSets)."""
+    exp = terminology.expansion(value) if terminology is not None else None
+    if exp is None:
+        raise bad(name, f"ValueSet '{value}' is not known to this server (:in and :not-in take "
+                  "the canonical URL of a ValueSet it holds)")
+    if exp["open"]:
+        raise fail(400, "not-supported", f"ValueSet '{value}' cannot be expanded here: it "
+                   "includes codes of " + ", ".join(sorted(exp["open"])) + " that this server "
+                   "cannot enumerate", name)
+    out = [c.TokenIn(system, tuple(sorted(codes)))
+           for system, codes in sorted(exp["codes"].items()) if codes]
+    return out or [c.Nothing()]
+
+
+def hierarchy_match(name: str, modifier: str, value: str, terminology) -> c.TokenIn:
+    """:below (the code and its descendants) / :above (the code and its ancestors) through the
+    is-a hierarchy of a code system the server holds."""
+    parts = _split_bar(value)
+    if len(parts) != 2 or not parts[0] or not parts[1]:
+        raise bad(name, f"':{modifier}' on a token needs system|code, got '{value}'")
+    system, code = parts
+    cs = terminology.codesystem(system) if terminology is not None else None
+    if cs is None:
+        raise fail(400, "not-supported", f"Code system '{system}' is not known to this server, "
+                   f"so ':{modifier}' cannot follow its hierarchy", name)
+    parents: dict = cs.get("parents") or {}
+    if modifier == "above":
+        related = walk_related(code, lambda x: parents.get(x, ()))
+    else:
+        children: dict[str, list[str]] = {}
+        for child, ps in parents.items():
+            for p in ps:
+                children.setdefault(p, []).append(child)
+        related = walk_related(code, lambda x: children.get(x, ()))
+    return c.TokenIn(system, tuple(sorted(related)))
+
+
+def walk_related(code: str, step) -> set[str]:
+    out, stack = set(), [code]
+    while stack:
+        x = stack.pop()
+        if x not in out:
+            out.add(x)
+            stack.extend(step(x))
+    return out
+
+
+def uri_above(value: str) -> c.UriIn:
+    """The URL and every parent path of it (`http://a/b/c` -> also `http://a/b`, `http://a`),
+    with and without a trailing slash."""
+    head, sep, rest = value.partition("://")
+    if not sep:
+        return c.UriIn((value,))
+    segs = rest.rstrip("/").split("/")
+    out = [value]
+    for i in range(len(segs), 0, -1):
+        u = head + "://" + "/".join(segs[:i])
+        out += [u, u + "/"]
+    return c.UriIn(tuple(dict.fromkeys(out)))
+
+
 def string_match(modifier: str | None, value: str) -> c.StringMatch:
     n = normalise(value)
     if modifier == "exact":
@@ -180,10 +246,13 @@ def composite_match(name: str, value: str, kinds: tuple[str, ...]) -> c.Composit
 
 class SearchParser:
     def __init__(self, registry: SearchRegistry, default_count: int = 20,
-                 max_count: int = 1000):
+                 max_count: int = 1000, terminology=None):
         self.registry = registry
         self.default_count = default_count
         self.max_count = max_count
+        # `expansion(url)` and `codesystem(url)` (fhirsvc.definitions.registry.Registry): the
+        # ValueSets of :in / :not-in and the hierarchies of :below / :above on tokens
+        self.terminology = terminology
 
     def parse(self, rtype: str | None, params: list[tuple[str, str]], *, base_url: str,
               strict: bool, compartment: tuple[str, str] | None = None) -> c.SearchQuery:
@@ -211,6 +280,19 @@ class SearchParser:
                 if rtype is None:
                     raise fail(400, "not-supported", "_has needs a resource type", name)
                 clauses.append(self._has(rtype, name, value, base_url))
+                links.append((name, value))
+                continue
+            if code in TEXT_PARAMS:
+                if name != code:
+                    raise fail(400, "not-supported", f"'{code}' takes no modifier", name)
+                clauses.append(c.TextClause(TEXT_PARAMS[code], text_query(name, value)))
+                links.append((name, value))
+                continue
+            if code == "_filter":
+                if name != code:
+                    raise fail(400, "not-supported", "'_filter' takes no modifier", name)
+                got = parse_filter(self, rtype, value, base_url)
+                clauses.extend(got.clauses if isinstance(got, c.AllClause) else [got])
                 links.append((name, value))
                 continue
             if "." in name:
@@ -330,6 +412,15 @@ class SearchParser:
             raise fail(400, "not-supported", f"Modifier ':{modifier}' is not supported on "
                        f"{kind} parameter '{code}'", name)
         pcode = code + ":" + modifier if modifier in ("of-type", "identifier") else code
+        if modifier in ("in", "not-in", "below", "above") and kind == "token":
+            out = []
+            for v in values:
+                if modifier in ("in", "not-in"):
+                    out.extend(valueset_match(name, v, self.terminology))
+                else:
+                    out.append(hierarchy_match(name, modifier, v, self.terminology))
+            return c.ParamClause(name, kind, rtype, pcode, tuple(out), modifier,
+                                 negate=modifier == "not-in")
         if modifier == "missing":
             if raw_value not in ("true", "false"):
                 raise bad(name, f"':missing' takes true or false, got '{raw_value}'")
@@ -350,7 +441,8 @@ class SearchParser:
             elif kind == "quantity":
                 out.append(quantity_match(name, v, unit_fallback=True))
             elif kind == "uri":
-                out.append(c.UriMatch(v, below=modifier == "below"))
+                out.append(uri_above(v) if modifier == "above"
+                           else c.UriMatch(v, below=modifier == "below"))
             elif kind == "reference":
                 out.append(reference_match(name, modifier, v, base_url, param))
             elif kind == "composite":
@@ -413,10 +505,11 @@ class SearchParser:
                                          parts[2] if len(parts) == 3 else None, iterate)
                 (ctl.includes if code == "_include" else ctl.revincludes).append(spec)
 
-    def _chain(self, rtype: str | None, name: str, value: str, base_url: str):
+    def _chain(self, rtype: str | None, name: str, value: str, base_url: str, depth: int = 1):
         head, tail = name.split(".", 1)
-        if "." in tail:
-            raise fail(400, "not-supported", "Only one level of chaining is supported", name)
+        if depth > MAX_CHAIN:
+            raise fail(400, "not-supported", f"Chains of more than {MAX_CHAIN} levels are not "
+                       "supported", name)
         code, _, mod = head.partition(":")
         if rtype is None:
             raise fail(400, "not-supported", "Chained parameters need a resource type", name)
@@ -427,6 +520,11 @@ class SearchParser:
         tcode, _, tmod = tail.partition(":")
         inner = []
         for t in targets:
+            if "." in tail:  # the next level: `subject:Patient.organization.name=...`
+                sub = self._chain(t, tail, value, base_url, depth + 1)
+                if sub is not None:
+                    inner.append((t, sub))
+                continue
             if tcode in RESOURCE_COLUMNS:
                 p2 = None
             else:
@@ -438,11 +536,14 @@ class SearchParser:
             return None
         return c.ChainClause(rtype, code, tuple(inner))
 
-    def _has(self, rtype: str, name: str, value: str, base_url: str) -> c.HasClause:
+    def _has(self, rtype: str, name: str, value: str, base_url: str,
+             depth: int = 1) -> c.HasClause:
         parts = name.split(":")
-        if len(parts) < 4 or parts[3] == "_has":
-            raise fail(400, "not-supported" if len(parts) >= 4 else "invalid",
-                       "_has takes _has:Type:reference:parameter (one level)", name)
+        if len(parts) < 4:
+            raise bad(name, "_has takes _has:Type:reference:parameter")
+        if depth > MAX_CHAIN:
+            raise fail(400, "not-supported", f"_has nested more than {MAX_CHAIN} levels is not "
+                       "supported", name)
         t2, refcode, code2 = parts[1], parts[2], parts[3]
         mod2 = parts[4] if len(parts) > 4 else None
         if not self.registry.is_type(t2):
@@ -450,6 +551,9 @@ class SearchParser:
         pref = self.registry.get(t2, refcode)
         if pref is None or pref.type != "reference":
             raise bad(name, f"{t2} has no reference parameter '{refcode}'")
+        if code2 == "_has":  # `_has:Observation:patient:_has:AuditEvent:entity:agent=...`
+            return c.HasClause(rtype, t2, refcode,
+                               self._has(t2, ":".join(parts[3:]), value, base_url, depth + 1))
         p2 = None if code2 in RESOURCE_COLUMNS else self._param(t2, code2)
         if p2 is None and code2 not in RESOURCE_COLUMNS:
             raise bad(name, f"{t2} has no search parameter '{code2}'")
@@ -485,3 +589,6 @@ class _Control:
         self.sort: list[c.SortKey] = []
         self.includes: list[c.IncludeSpec] = []
         self.revincludes: list[c.IncludeSpec] = []
+
+
+from .filter import parse_filter  # noqa: E402  (filter builds clauses through the parser)

@@ -36,6 +36,24 @@ class CapabilityService:
         return statement
 
 
+# Answered by the engine itself for every type (fhirsvc.search.text, fhirsvc.search.filter)
+ENGINE_SEARCH_PARAMS = [
+    {"name": "_text", "definition": "http://hl7.org/fhir/SearchParameter/DomainResource-text",
+     "type": "string", "documentation": "Words of the narrative: all words, \"phrases\", OR"},
+    {"name": "_content", "definition": "http://hl7.org/fhir/SearchParameter/Resource-content",
+     "type": "string", "documentation": "Words of every text of the resource"},
+    {"name": "_filter", "definition": "http://hl7.org/fhir/SearchParameter/filter",
+     "type": "special", "documentation": "eq ne co sw ew gt lt ge le sa eb ap, and / or / "
+     "not (...), parentheses, on this type's own parameters (no paths)"},
+]
+SEARCH_DOCUMENTATION = (
+    "Search modifiers: tokens :not :text :of-type :missing :in :not-in (ValueSets the server "
+    "holds, stored ones included) :below :above (is-a hierarchies of CodeSystems the server "
+    "holds); strings :exact :contains; uris :below :above; references :[Type] :identifier. "
+    "Chains of up to 4 levels (subject:Patient.organization.name), _has nested up to 4 levels, "
+    "_text / _content full-text words, _filter (see its searchParam entry).")
+
+
 def capability_statement(base_url: str, interactions: list[tuple[str, str]],
                          operations: list[tuple[str, str, str]], search_registry=None) -> dict:
     type_codes = [c for c, lvl in interactions if lvl in ("instance", "type")]
@@ -61,7 +79,7 @@ def capability_statement(base_url: str, interactions: list[tuple[str, str]],
             if params:
                 entry["searchParam"] = [
                     {"name": code, "definition": p.url, "type": p.type}
-                    for code, p in sorted(params.items())]
+                    for code, p in sorted(params.items())] + ENGINE_SEARCH_PARAMS
                 refs = sorted(code for code, p in params.items() if p.type == "reference")
                 if refs:
                     entry["searchInclude"] = ["*"] + [f"{rtype}:{c}" for c in refs]
@@ -86,6 +104,7 @@ def capability_statement(base_url: str, interactions: list[tuple[str, str]],
         "format": ["application/fhir+json", "json", "application/fhir+xml", "xml"],
         "rest": [{
             "mode": "server",
+            "documentation": SEARCH_DOCUMENTATION,
             "resource": resources,
             "interaction": [{"code": c} for c in system_codes],
             "operation": [{"name": n, "definition": d} for n, lvl, d in operations

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
-from . import dialect
+from . import dialect, replica
 from .dialect import make_engine, normalise_url
 from .errors import ConflictError, NotFoundError, StorageError
 from .index import NullIndexer
@@ -20,18 +20,50 @@ from .unit_of_work import UnitOfWork
 
 
 class Database:
-    def __init__(self, url: str, indexer=None):
+    def __init__(self, url: str, indexer=None, *, replica_url: str | None = None,
+                 pgbouncer: bool = False, pool_size: int | None = None):
         self.url = normalise_url(url)
-        self.engine: Engine = make_engine(self.url)
+        self.engine: Engine = make_engine(self.url, pgbouncer=pgbouncer, pool_size=pool_size)
+        # searches may run here (storage.replica: read-your-writes by WAL position)
+        self.replica_engine: Engine | None = None
+        if replica_url:
+            if self.engine.dialect.name != "postgresql":
+                raise ValueError("A read replica needs a PostgreSQL primary")
+            self.replica_engine = make_engine(normalise_url(replica_url), pgbouncer=pgbouncer,
+                                              pool_size=pool_size)
         # rows(rtype, resource) -> index rows by parameter type (fhirsvc.search.Indexer)
         self.indexer = indexer or NullIndexer()
+        self.replica_reads = 0   # searches answered by the replica / by the primary instead
+        self.replica_fallbacks = 0
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    def unit_of_work(self, write: bool = False) -> UnitOfWork:
-        return UnitOfWork(self, write)
+    def unit_of_work(self, write: bool = False, replica: bool = False) -> UnitOfWork:
+        """`replica`: a read that may run on the read replica when it has caught up."""
+        return UnitOfWork(self, write, replica=replica and not write)
+
+    def read_connection(self):
+        """A connection for a replica-eligible read: the replica's when it has replayed every
+        write committed so far (storage.replica), else the primary's."""
+        if self.replica_engine is None:
+            return self.engine.connect()
+        with self.engine.connect() as primary:
+            position = replica.primary_position(primary)
+        conn = self.replica_engine.connect()
+        try:
+            ok = replica.caught_up(conn, position)
+            conn.rollback()
+        except Exception:
+            conn.close()
+            raise
+        if ok:
+            self.replica_reads += 1
+            return conn
+        conn.close()
+        self.replica_fallbacks += 1
+        return self.engine.connect()
 
     def analyze(self, vacuum: bool = True) -> None:
         """Planner statistics after a bulk load (and VACUUM on PostgreSQL)."""
@@ -39,6 +71,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.replica_engine is not None:
+            self.replica_engine.dispose()
 
 
 __all__ = ["ConflictError", "Database", "NotFoundError", "Repository", "StorageError", "Stored",

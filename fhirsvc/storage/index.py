@@ -5,7 +5,7 @@
 
 The rows come from an indexer (fhirsvc.search.Indexer: `rows(rtype, resource)` -> rows by
 parameter type, fhirsvc.search.rows); every table gets one driver-level executemany of plain
-tuples `(res_pk, resource_type, *row)` inside the write transaction.
+tuples `(res_pk, resource_type, *row)` inside the write transaction (COPY on PostgreSQL).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Iterable
 import orjson
 from sqlalchemy import and_, delete, select
 
-from . import dialect
+from . import dialect, fulltext
 from .tables import INDEX_TABLES
 from .tables import resource_versions as V
 from .tables import resources as R
@@ -64,6 +64,7 @@ class IndexRepository:
             for start in range(0, len(pks), _CHUNK):
                 self.conn.execute(delete(table).where(
                     table.c.res_pk.in_(pks[start:start + _CHUNK])))
+        fulltext.delete(self.conn, pks)
 
     def write(self, items: Iterable[tuple[int, str, dict | None]], indexer=None) -> None:
         """Insert the rows of these resources: one executemany per table."""
@@ -81,7 +82,10 @@ class IndexRepository:
                     by_table[kind].extend([head + row for row in rows])
         conn = self.conn
         for kind, rows in by_table.items():
-            conn.exec_driver_sql(dialect.insert_sql(conn, INDEX_TABLES[kind]), rows)
+            if kind == "text":  # _text / _content words (storage.fulltext)
+                fulltext.write(conn, rows)
+            else:
+                dialect.bulk_insert(conn, INDEX_TABLES[kind], rows)
 
     def keys_after(self, after_pk: int, limit: int) -> list[int]:
         """The next `limit` resource keys after `after_pk` (deleted ones too), in key order."""
@@ -113,6 +117,7 @@ class IndexRepository:
         for table in INDEX_TABLES.values():
             self.conn.execute(delete(table).where(table.c.res_pk > after_pk,
                                                   table.c.res_pk <= last))
+        fulltext.delete_range(self.conn, after_pk, last)
         self.write(((row.pk, row.resource_type, orjson.loads(row.content)) for row in rows),
                    indexer)
         return len(rows), last

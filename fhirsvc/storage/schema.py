@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import String, inspect
 from sqlalchemy.engine import Engine
 
-from .dialect import MIGRATION_ONLY_COLUMNS
+from .dialect import MIGRATION_ONLY_COLUMNS, MIGRATION_ONLY_TABLE_PREFIX
 from .tables import metadata
 
 
@@ -24,6 +24,9 @@ def differences(engine: Engine) -> list[str]:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True})
         for diff in _flatten(compare_metadata(ctx, metadata)):
             if diff[0] == "remove_column" and (diff[2], diff[3].name) in allowed:
+                continue
+            if diff[0] in ("remove_table", "remove_index") and _table_name(diff).startswith(
+                    MIGRATION_ONLY_TABLE_PREFIX):
                 continue
             out.append(_describe(diff))
         insp = inspect(conn)
@@ -38,6 +41,11 @@ def differences(engine: Engine) -> list[str]:
                     out.append(f"collation of {table.name}.{col.name}: database {have!r}, "
                                f"metadata {want!r}")
     return out
+
+
+def _table_name(diff) -> str:
+    obj = diff[1]
+    return obj.name if diff[0] == "remove_table" else obj.table.name
 
 
 def _flatten(diffs):

@@ -12,10 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from sqlalchemy import and_, false, intersect, literal, or_, select, true, union
+from sqlalchemy import and_, false, intersect, literal, not_, or_, select, true, union
 
 from ..search import criteria as c
 from ..search.values import DAY
+from .fulltext import text_pks
 from .tables import INDEX_TABLES, idx_date, idx_reference
 from .tables import resources as R
 
@@ -34,6 +35,13 @@ class Cond:
     # one match on the target side fans out to any number of rows (chained parameters): the
     # planner cannot estimate its size, so it is measured before a plan is chosen
     fanout: bool = False
+    # rows() are exactly the matching current resources of the searched type (index rows of
+    # one type, which exist only for current, non-deleted versions): a search with only this
+    # condition can be counted and paged from the index alone
+    index_only: bool = False
+    # rows() come out of their index in res_pk order (one equality on the index's leading
+    # columns): the page can be found by walking them in order (search_repository._walk)
+    ordered_rows: bool = False
 
 
 # Selectivity by index table: the lowest rank drives; ties keep the request order.
@@ -177,6 +185,12 @@ def _token(t, m):
         return _prefix(t.c.text, m.text) if m.text else false()
     if isinstance(m, c.TokenOfType):
         return and_(t.c.system == m.type_token, t.c.code == m.value)
+    if isinstance(m, c.TokenIn):
+        # primitive codes carry no system (implied by the binding), as TokenMatch.or_no_system
+        return and_(t.c.code.in_(list(m.codes)),
+                    or_(t.c.system == m.system, t.c.system.is_(None)))
+    if isinstance(m, c.Nothing):
+        return false()
     conds = []
     if m.system == "":
         conds.append(t.c.system.is_(None))
@@ -193,6 +207,10 @@ def _string(t, m: c.StringMatch):
         return and_(t.c.value == m.value, t.c.exact == m.exact)
     if m.mode == "contains":
         return t.c.value.like("%" + _like_escape(m.value) + "%", escape="\\")
+    if m.mode == "equal":
+        return t.c.value == m.value
+    if m.mode == "suffix":
+        return t.c.value.like("%" + _like_escape(m.value), escape="\\")
     return _prefix(t.c.value, m.value)
 
 
@@ -206,7 +224,9 @@ def _reference(t, m):
     return t.c.target_id == m.target_id
 
 
-def _uri(t, m: c.UriMatch):
+def _uri(t, m):
+    if isinstance(m, c.UriIn):
+        return t.c.value.in_(list(m.values))
     if m.below:
         return t.c.value.like(_like_escape(m.value) + "%", escape="\\")
     return t.c.value == m.value
@@ -261,11 +281,18 @@ def _param_clause(cl: c.ParamClause) -> Cond:
     ors = [value(t, v) for v in cl.values]
     where.append(or_(*ors) if len(ors) > 1 else ors[0])
     rank = RANKS[cl.kind]
-    if cl.modifier in ("text", "contains"):
+    if cl.modifier in ("text", "contains") or any(
+            isinstance(v, c.StringMatch) and v.mode in ("contains", "suffix") for v in cl.values):
         rank = 6
     elif cl.modifier == "exact":
         rank = 2
-    return rows_cond(NEGATED if cl.negate else rank, t, where, negate=cl.negate)
+    cond = rows_cond(NEGATED if cl.negate else rank, t, where, negate=cl.negate)
+    cond.index_only = cl.rtype is not None and not cl.negate
+    one = cl.values[0] if len(cl.values) == 1 else None
+    cond.ordered_rows = cl.rtype is not None and not cl.negate and cl.modifier is None and (
+        (isinstance(one, c.TokenMatch) and one.code is not None)
+        or (isinstance(one, c.ReferenceMatch) and one.target_type is not None))
+    return cond
 
 
 def _missing(cl: c.MissingClause) -> Cond:
@@ -306,7 +333,14 @@ def _date_and(cl: c.DateAndClause) -> Cond:
             return (select(literal(1)).select_from(tab).where(tab.c.res_pk == r.c.pk, *w)
                     .correlate(r).exists())
         return or_(ex(t, where), and_(*[ex(a, w) for a, w in multi]))
-    return Cond(4, as_in, as_exists)
+
+    def rows():
+        (t, where), multi = parts()
+        same_row = select(t.c.res_pk).where(*where).correlate(None)
+        inter = intersect(*[select(a.c.res_pk).where(*w).correlate(None) for a, w in multi])
+        sub = inter.subquery()
+        return union(same_row, select(sub.c.res_pk))
+    return Cond(4, as_in, as_exists, rows, index_only=True)
 
 
 def _chain(cl: c.ChainClause) -> Cond:
@@ -329,6 +363,36 @@ def _chain(cl: c.ChainClause) -> Cond:
         return (select(ref.c.res_pk).select_from(joined)
                 .where(ref.c.res_pk == r.c.pk, *where).correlate(r).exists())
     return Cond(2, as_in, as_exists, rows, fanout=True)
+
+
+def chain_targets(cl: c.ChainClause, cap: int):
+    """SELECT (type, id) of the current targets satisfying the chain's inner clauses, at most
+    `cap` + 1 rows (more means: too many to list, keep the one-statement plan)."""
+    r2 = R.alias()
+    inner = [and_(r2.c.resource_type == t, compile_clause(sub).as_in(r2))
+             for t, sub in cl.targets]
+    return (select(r2.c.resource_type, r2.c.resource_id)
+            .where(r2.c.deleted == false(), or_(*inner) if len(inner) > 1 else inner[0])
+            .limit(cap + 1))
+
+
+def resolved_chain(cl: c.ChainClause, targets: list[tuple[str, str]]) -> Cond:
+    """The chain as references to known targets: an index range per target id on
+    idx_reference (target_id first), sized by the planner from literal values instead of a
+    guess at the fan-out of a join. Still measured against its partner (fanout)."""
+    if not targets:
+        return fixed(0, lambda r: false())
+    by_type: dict[str, list[str]] = {}
+    for t, i in targets:
+        by_type.setdefault(t, []).append(i)
+    ref = idx_reference.alias()
+    alts = [and_(ref.c.target_type == t, ref.c.target_id.in_(sorted(ids)))
+            for t, ids in sorted(by_type.items())]
+    cond = rows_cond(1, ref, [ref.c.resource_type == cl.rtype, ref.c.param == cl.param,
+                              or_(*alts) if len(alts) > 1 else alts[0]])
+    cond.fanout = True
+    cond.index_only = True
+    return cond
 
 
 def _has(cl: c.HasClause) -> Cond:
@@ -362,7 +426,46 @@ def _last_updated(cl: c.LastUpdatedClause) -> Cond:
                                     for m in cl.matches]))
 
 
+def _text(cl: c.TextClause) -> Cond:
+    """Full-text words (SQLite FTS5 / PostgreSQL tsvector, storage.fulltext)."""
+    def rows():
+        return text_pks(cl.field, cl.query)
+    return Cond(3, lambda r: r.c.pk.in_(rows()),
+                lambda r: r.c.pk.in_(rows()), rows)
+
+
+def _any(cl: c.AnyClause) -> Cond:
+    """_filter `or`: one set (UNION) when every branch has plain rows, else ORed probes."""
+    subs = [compile_clause(x) for x in cl.clauses]
+    rank = max(x.rank for x in subs)
+    if all(x.rows is not None for x in subs):
+        def rows():
+            return union(*[x.rows() for x in subs])
+        return Cond(rank, lambda r: r.c.pk.in_(rows()), lambda r: r.c.pk.in_(rows()), rows)
+    return fixed(NEGATED, lambda r: or_(*[x.as_exists(r) for x in subs]))
+
+
+def _all(cl: c.AllClause) -> Cond:
+    subs = sorted((compile_clause(x) for x in cl.clauses), key=lambda x: x.rank)
+
+    def as_in(r):
+        return and_(subs[0].as_in(r), *[x.as_exists(r) for x in subs[1:]])
+
+    def as_exists(r):
+        return and_(*[x.as_exists(r) for x in subs])
+    return Cond(subs[0].rank, as_in, as_exists)
+
+
+def _not(cl: c.NotClause) -> Cond:
+    sub = compile_clause(cl.clause)
+    return fixed(NEGATED, lambda r: not_(sub.as_exists(r)))
+
+
 _CLAUSE = {
+    c.TextClause: _text,
+    c.AnyClause: _any,
+    c.AllClause: _all,
+    c.NotClause: _not,
     c.ParamClause: _param_clause,
     c.MissingClause: _missing,
     c.DateAndClause: _date_and,

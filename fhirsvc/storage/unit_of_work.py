@@ -22,15 +22,16 @@ from .security import AuditTrail, Clients
 
 
 class UnitOfWork:
-    def __init__(self, db, write: bool):
+    def __init__(self, db, write: bool, replica: bool = False):
         self.db = db
         self.write = write
+        self.replica = replica
         self.conn = None
         self._tx = None
         self._pending_index: list[tuple[int, str, dict | None]] = []
 
     def __enter__(self) -> "UnitOfWork":
-        conn = self.db.engine.connect()
+        conn = self.db.read_connection() if self.replica else self.db.engine.connect()
         if self.write:
             conn = dialect.for_writing(conn)
         self.conn = conn

@@ -1,0 +1,229 @@
+"""Mixed load against real servers: N clients, 70% reads and searches / 30% writes, bounded.
+
+    python bench/mixed_load.py --db postgresql --clients 16 --seconds 120
+    python bench/mixed_load.py --db postgresql --servers 2        # two app processes, one DB
+    python bench/mixed_load.py --db sqlite --seconds 30
+    FHIRSVC_BENCH_POSTGRES_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test (admin URL)
+
+A fresh database gets the Synthea bundles (not timed), then `--servers` `fhirsvc serve`
+processes (production settings: gunicorn, `--workers` each, the job worker off) take the load
+from `--clients` threads, each server in turn. Operations (weights): read Patient / Observation
+by id, search Observation by patient + code, by date range, by chained family + code, Patient
+by family prefix (70 together); create an Observation, update a Patient (30). Printed: requests
+per second, p50 / p95 per operation and overall, errors, and each gunicorn worker's resident
+memory at the start and end of the timed run (sampled every 5 s; flat = no growth).
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tools.server_process import Server  # noqa: E402
+
+H = {"Content-Type": "application/fhir+json", "Prefer": "return=minimal"}
+READS = [("read Patient", 15), ("read Observation", 15), ("search patient+code", 15),
+         ("search date range", 10), ("search chained family+code", 5),
+         ("search family prefix", 10)]
+WRITES = [("create Observation", 20), ("update Patient", 10)]
+
+
+def pct(values, p):
+    values = sorted(values)
+    return values[max(0, min(len(values) - 1, round(p / 100 * len(values) + 0.5) - 1))]
+
+
+def children_rss(pid: int) -> dict[int, int]:
+    """Resident KiB of each gunicorn worker (the children of `fhirsvc serve`, the master)."""
+    out = {}
+    for status in glob.glob("/proc/[0-9]*/status"):
+        try:
+            text = Path(status).read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+        if fields.get("PPid", "").strip() == str(pid):
+            out[int(fields["Pid"].strip())] = int(fields.get("VmRSS", "0 kB").split()[0])
+    return out
+
+
+def seed(base: str) -> dict:
+    files = sorted(glob.glob(str(ROOT.parent / "shared" / "conformance" / "synthea" / "*.json")))
+    if not files:
+        files = sorted(glob.glob("../shared/conformance/synthea/*.json"))
+    bodies = [open(f, "rb").read() for f in files]
+    bodies.sort(key=lambda b: 0 if b'"Patient"' not in b[:5000] else 1)
+    for b in bodies:
+        requests.post(base, data=b, headers=H, timeout=300).raise_for_status()
+    facts = {"patients": [], "observations": [], "families": [], "months": []}
+    s = requests.Session()
+    for rtype, key in (("Patient", "patients"), ("Observation", "observations")):
+        url = f"{base}/{rtype}?_count=1000&_elements=id"
+        while url and len(facts[key]) < 5000:
+            b = s.get(url, timeout=60).json()
+            for e in b.get("entry", []):
+                r = e["resource"]
+                facts[key].append(r["id"])
+            url = next((link["url"] for link in b.get("link", []) if link["relation"] == "next"),
+                       None)
+    for pid in facts["patients"][:50]:
+        p = s.get(f"{base}/Patient/{pid}", timeout=60).json()
+        for n in p.get("name", []):
+            if n.get("family"):
+                facts["families"].append(n["family"])
+    facts["months"] = [f"{y}-{m:02d}" for y in range(2010, 2021) for m in range(1, 13)]
+    return facts
+
+
+def operation(name: str, s: requests.Session, base: str, facts: dict, rnd: random.Random):
+    pats, obs = facts["patients"], facts["observations"]
+    if name == "read Patient":
+        return s.get(f"{base}/Patient/{rnd.choice(pats)}", timeout=60)
+    if name == "read Observation":
+        return s.get(f"{base}/Observation/{rnd.choice(obs)}", timeout=60)
+    if name == "search patient+code":
+        return s.get(f"{base}/Observation", params={"patient": rnd.choice(pats),
+                                                     "code": "http://loinc.org|8302-2"},
+                     timeout=60)
+    if name == "search date range":
+        m = rnd.choice(facts["months"])
+        return s.get(f"{base}/Observation", params=[("date", f"ge{m}-01"),
+                                                    ("date", f"lt{m}-15")], timeout=60)
+    if name == "search chained family+code":
+        return s.get(f"{base}/Observation", params={
+            "subject:Patient.family": rnd.choice(facts["families"]), "code": "8302-2",
+            "_total": "none"}, timeout=60)
+    if name == "search family prefix":
+        return s.get(f"{base}/Patient", params={"family": rnd.choice(facts["families"])[:4]},
+                     timeout=60)
+    if name == "create Observation":
+        body = {"resourceType": "Observation", "status": "final",
+                "category": [{"coding": [{
+                    "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                    "code": "vital-signs"}]}],
+                "code": {"coding": [{"system": "http://loinc.org", "code": "8302-2"}]},
+                "subject": {"reference": f"Patient/{rnd.choice(pats)}"},
+                "effectiveDateTime": "2020-05-06",
+                "valueQuantity": {"value": rnd.randint(140, 200), "unit": "cm",
+                                  "system": "http://unitsofmeasure.org", "code": "cm"}}
+        return s.post(f"{base}/Observation", data=json.dumps(body), headers=H, timeout=60)
+    if name == "update Patient":
+        pid = rnd.choice(pats)
+        cur = s.get(f"{base}/Patient/{pid}", timeout=60).json()
+        cur.setdefault("extension", [])
+        cur["extension"] = [{"url": "http://example.org/load", "valueInteger": rnd.randint(0, 9)}]
+        return s.put(f"{base}/Patient/{pid}", data=json.dumps(cur), headers=H, timeout=60)
+    raise AssertionError(name)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--db", choices=["sqlite", "postgresql"], default="postgresql")
+    ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--seconds", type=float, default=120)
+    ap.add_argument("--servers", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=2, help="gunicorn workers per server")
+    ap.add_argument("--replica", help="FHIRSVC_READ_REPLICA_URL for the servers")
+    ap.add_argument("--checkout", help="run the servers from another checkout (a baseline)")
+    args = ap.parse_args()
+    from fhirsvc.storage.migrate import upgrade
+    from fhirsvc.storage.scratch import ScratchDatabases
+    work = Path(tempfile.mkdtemp(prefix="fhirsvc_mixed_"))
+    scratch = None
+    if args.db == "sqlite":
+        url = f"sqlite:///{work / 'mixed.db'}"
+    else:
+        scratch = ScratchDatabases(os.environ.get(
+            "FHIRSVC_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
+        url = scratch.create("fhirsvc_mixed")
+    if args.checkout:  # that checkout's own migrations (it may not know this one's)
+        import subprocess
+        subprocess.run([sys.executable, "-m", "fhirsvc", "migrate", "--database-url", url],
+                       cwd=args.checkout, check=True)
+    else:
+        upgrade(url)
+    env = {"FHIRSVC_WORKER": "off"}
+    if args.replica:
+        env["FHIRSVC_READ_REPLICA_URL"] = args.replica
+    if args.checkout:
+        import tools.server_process as sp
+        sp.ROOT = Path(args.checkout).resolve()
+    servers = [Server(url, work, workers=args.workers, env=env).start()
+               for _ in range(args.servers)]
+    try:
+        facts = seed(servers[0].base)
+        ops = [(n, w) for n, w in READS + WRITES]
+        names = [n for n, _ in ops]
+        weights = [w for _, w in ops]
+        stop = time.perf_counter() + args.seconds
+        lat: dict[str, list[float]] = {n: [] for n in names}
+        errors: dict[str, int] = {}
+        lock = threading.Lock()
+
+        def client(i: int):
+            rnd = random.Random(i)
+            s = requests.Session()
+            base = servers[i % len(servers)].base
+            while time.perf_counter() < stop:
+                name = rnd.choices(names, weights)[0]
+                t = time.perf_counter()
+                try:
+                    r = operation(name, s, base, facts, rnd)
+                    ok = r.status_code < 400
+                    if not ok and name not in errors:
+                        print(name, r.status_code, r.text[:300], file=sys.stderr)
+                except requests.RequestException:
+                    ok = False
+                dt = time.perf_counter() - t
+                with lock:
+                    lat[name].append(dt)
+                    if not ok:
+                        errors[name] = errors.get(name, 0) + 1
+        mem_start = {k: v for srv in servers for k, v in children_rss(srv.proc.pid).items()}
+        mem_max = dict(mem_start)
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
+        t0 = time.perf_counter()
+        [t.start() for t in threads]
+        while any(t.is_alive() for t in threads):
+            time.sleep(5)
+            for srv in servers:
+                for k, v in children_rss(srv.proc.pid).items():
+                    mem_max[k] = max(mem_max.get(k, 0), v)
+        [t.join() for t in threads]
+        wall = time.perf_counter() - t0
+        mem_end = {k: v for srv in servers for k, v in children_rss(srv.proc.pid).items()}
+        every = [x for v in lat.values() for x in v]
+        print(f"{args.db}: {args.servers} server(s) x {args.workers} workers, {args.clients} "
+              f"clients, {wall:.0f} s: {len(every) / wall:.0f} requests/s, p50 "
+              f"{statistics.median(every) * 1000:.1f} ms, p95 {pct(every, 95) * 1000:.1f} ms, "
+              f"errors {sum(errors.values())}")
+        print(f"{'operation':30} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'errors':>7}")
+        for n in names:
+            if lat[n]:
+                print(f"{n:30} {len(lat[n]):6} {statistics.median(lat[n]) * 1000:8.1f} "
+                      f"{pct(lat[n], 95) * 1000:8.1f} {errors.get(n, 0):7}")
+        print("worker RSS MiB (start -> max -> end): " + ", ".join(
+            f"{mem_start.get(k, 0) / 1024:.0f}->{mem_max.get(k, 0) / 1024:.0f}->"
+            f"{mem_end.get(k, 0) / 1024:.0f}" for k in sorted(mem_start)))
+    finally:
+        for srv in servers:
+            srv.kill()
+        if scratch is not None:
+            scratch.drop(url)
+            scratch.dispose()
+
+
+if __name__ == "__main__":
+    main()
