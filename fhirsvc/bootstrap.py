@@ -44,7 +44,8 @@ def build(config: Config | None = None) -> Runtime:
     from .ingest import IngestPipeline
     from .search import Indexer, SearchEngine, SearchRegistry
     from .services import (AnalyticsService, CapabilityService, ConformanceSync,
-                           ResourceService, SearchService, Services, ValidateService)
+                           RemoteService, ResourceService, SearchService, Services,
+                           ValidateService)
     from .storage import Database
     from .validation import Validator
 
@@ -63,11 +64,18 @@ def build(config: Config | None = None) -> Runtime:
     sync = ConformanceSync(db, definitions, search_registry)
     pipeline = IngestPipeline(db, validator, engine, before=sync)
     resources = ResourceService(db, pipeline, config)
+    search = SearchService(db, engine, sync)
     services = Services(
         resources=resources,
-        search=SearchService(db, engine, sync),
+        search=search,
         validate=ValidateService(db, validator, sync),
         capabilities=CapabilityService(search_registry, sync),
         conformance=sync,
-        analytics=AnalyticsService(db, engine, resources, sync))
+        analytics=AnalyticsService(db, engine, resources, sync),
+        remote=RemoteService(db, resources, search, lambda: _job_queue(db)))
     return Runtime(config, db, definitions, validator, search_registry, engine, services)
+
+
+def _job_queue(db):
+    from .jobs import JobQueue
+    return JobQueue(db)

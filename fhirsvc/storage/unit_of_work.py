@@ -12,6 +12,7 @@ error that means a concurrent transaction got there first leaves the block as Co
 from __future__ import annotations
 
 from . import dialect
+from .endpoints import Endpoints
 from .errors import ConflictError
 from .index import IndexRepository
 from .jobs import Jobs
@@ -37,6 +38,7 @@ class UnitOfWork:
         self.index = IndexRepository(conn, self.db.indexer)
         self.search = SearchRepository(conn)
         self.jobs = Jobs(conn)
+        self.endpoints = Endpoints(conn)  # remote FHIR systems (fhirsvc/remote)
         return self
 
     def _queue_index(self, pk: int, rtype: str, resource: dict | None) -> None:
