@@ -152,8 +152,11 @@ class FakeRemote:
         return fn(req)
 
     def requests(self, method: str | None = None, path: str | None = None) -> list[Request]:
+        """Requests seen; `path` as for route()."""
+        full = None if path is None else path[1:] if path.startswith("//") else \
+            self.prefix + path
         return [r for r in self.log if (method is None or r.method == method)
-                and (path is None or r.path == self.prefix + path or r.path == path)]
+                and (full is None or r.path == full)]
 
     def start(self) -> "FakeRemote":
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()

@@ -68,7 +68,7 @@ class SmartBackendAuth:
             return {"Authorization": f"Bearer {self._token}"}
 
     def client_assertion(self, token_url: str) -> str:
-        now = int(self.clock())
+        now = int(time.time())  # the real clock: the server checks iat and exp against its own
         key = jwt.PyJWK(self.auth.jwk, algorithm=self.auth.algorithm)
         claims = {"iss": self.auth.client_id, "sub": self.auth.client_id, "aud": token_url,
                   "exp": now + 300, "iat": now, "jti": uuid.uuid4().hex}

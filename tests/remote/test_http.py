@@ -76,10 +76,10 @@ def test_a_stalled_get_times_out_and_gives_up_after_the_retries(srv):
 def test_a_post_that_may_have_been_applied_is_not_repeated(srv):
     for fault in ("drop", "stall", "cut"):
         srv.faults["POST /fhir"] = [fault]
-        before = len(srv.requests("POST", "/fhir"))
+        before = len(srv.requests("POST", ""))
         with pytest.raises(MaybeApplied, match="may have been applied"):
             client(srv.base, []).post_json("", {"resourceType": "Bundle"})
-        assert len(srv.requests("POST", "/fhir")) == before + 1, fault
+        assert len(srv.requests("POST", "")) == before + 1, fault
 
 
 def test_a_post_refused_with_429_or_never_connected_is_retried(srv):
