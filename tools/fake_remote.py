@@ -177,7 +177,7 @@ def capability(transaction: bool = True) -> dict:
 
 def searchset(resources, next_url: str | None = None) -> dict:
     b = {"resourceType": "Bundle", "type": "searchset", "total": len(resources),
-         "entry": [{"fullUrl": f"x/{r['resourceType']}/{r['id']}", "resource": r,
+         "entry": [{"fullUrl": f"x/{r.get('resourceType')}/{r.get('id')}", "resource": r,
                     "search": {"mode": "match"}} for r in resources]}
     if next_url:
         b["link"] = [{"relation": "next", "url": next_url}]

@@ -247,7 +247,8 @@ class RemoteService:
                 for i in sorted(bad):
                     ref, (_res, url) = changed[i]
                     _problem(stats, url, "refused by validation: left out",
-                             [_issue_json(issue, i, ref.split("/")[0]) for issue in bad[i]])
+                             [_issue_json(issue, i, ref.split("/")[0]) for issue in bad[i]
+                              if issue.is_error])
                 changed = [c for i, c in enumerate(changed) if i not in bad]
                 continue
             stats["stored"] += len(changed)
@@ -665,6 +666,8 @@ def _entries_of(issues, n: int) -> dict[int, list]:
     import re
     out: dict[int, list] = {}
     for issue in issues:
+        if not issue.is_error:
+            continue  # warnings do not stop an entry
         for expr in issue.expression or ():
             m = re.match(r"Bundle\.entry\[(\d+)\]", expr)
             if m and int(m.group(1)) < n:
