@@ -303,6 +303,18 @@ def cmd_endpoints(args) -> int:
     from .bootstrap import build
     from .outcomes import OperationOutcomeError
     from .storage.migrate import upgrade
+    from .remote import Endpoint
+    if args.action == "add":
+        if not args.name or not args.base_url:
+            print("endpoints add NAME BASE_URL [--token T | --smart-client-id ID --smart-jwk "
+                  "FILE --scope S]", file=sys.stderr)
+            return 2
+        try:
+            settings = _endpoint_settings(args)
+            Endpoint.from_settings(args.name, args.base_url, settings)  # refused before loading
+        except (OSError, ValueError, StopIteration) as exc:
+            print(f"endpoints add: {exc or 'no private key in the JWK Set'}", file=sys.stderr)
+            return 2
     config = _config(args)
     upgrade(config.database_url)
     runtime = build(config)
@@ -312,32 +324,8 @@ def cmd_endpoints(args) -> int:
             for e in remote.endpoints(ctx):
                 print(orjson.dumps(e.public()).decode())
             return 0
-        if not args.name or not args.base_url:
-            print("endpoints add NAME BASE_URL [--token T | --smart-client-id ID --smart-jwk "
-                  "FILE --scope S]", file=sys.stderr)
-            return 2
         try:
-            settings = orjson.loads(args.settings) if args.settings else {}
-            if args.token:
-                settings["auth"] = {"type": "bearer", "token": args.token}
-            elif args.smart_client_id or args.smart_jwk:
-                if not (args.smart_client_id and args.smart_jwk):
-                    raise ValueError("SMART needs both --smart-client-id and --smart-jwk")
-                jwk = orjson.loads(Path(args.smart_jwk).read_bytes())
-                if "keys" in jwk:  # a JWK Set: its first private key
-                    jwk = next(k for k in jwk["keys"] if "d" in k)
-                settings["auth"] = {"type": "smart", "client_id": args.smart_client_id,
-                                    "jwk": jwk, "scope": args.scope or "system/*.read"}
-                if args.token_url:
-                    settings["auth"]["token_url"] = args.token_url
-            if args.ca_bundle:
-                settings["ca_bundle"] = args.ca_bundle
-            if args.concept_map:
-                settings["concept_maps"] = args.concept_map
             endpoint = remote.add_endpoint(ctx, args.name, args.base_url, settings)
-        except (OSError, ValueError, StopIteration, orjson.JSONDecodeError) as exc:
-            print(f"endpoints add: {exc or 'no private key in the JWK Set'}", file=sys.stderr)
-            return 2
         except OperationOutcomeError as exc:
             print(f"endpoints add: {exc}", file=sys.stderr)
             return 2
@@ -347,12 +335,43 @@ def cmd_endpoints(args) -> int:
         runtime.close()
 
 
-def _remote_job(args, kind: str, start) -> int:
+def _endpoint_settings(args) -> dict:
+    """The settings of `endpoints add` from its options (ValueError, OSError when bad)."""
+    import orjson
+    try:
+        settings = orjson.loads(args.settings) if args.settings else {}
+        if args.token:
+            settings["auth"] = {"type": "bearer", "token": args.token}
+        elif args.smart_client_id or args.smart_jwk:
+            if not (args.smart_client_id and args.smart_jwk):
+                raise ValueError("SMART needs both --smart-client-id and --smart-jwk")
+            jwk = orjson.loads(Path(args.smart_jwk).read_bytes())
+            if "keys" in jwk:  # a JWK Set: its first private key
+                jwk = next(k for k in jwk["keys"] if "d" in k)
+            settings["auth"] = {"type": "smart", "client_id": args.smart_client_id,
+                                "jwk": jwk, "scope": args.scope or "system/*.read"}
+            if args.token_url:
+                settings["auth"]["token_url"] = args.token_url
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    if args.ca_bundle:
+        settings["ca_bundle"] = args.ca_bundle
+    if args.concept_map:
+        settings["concept_maps"] = args.concept_map
+    return settings
+
+
+def _remote_job(args, kind: str, start, check) -> int:
     """Enqueue a pull or push; with --wait run it here (or follow the worker that has it)."""
     from .bootstrap import build
     from .jobs import JobQueue, Worker
     from .outcomes import OperationOutcomeError
     from .storage.migrate import upgrade
+    try:
+        check()  # bad parameters are refused before anything is loaded
+    except ValueError as exc:
+        print(f"{args.command}: {exc}", file=sys.stderr)
+        return 2
     _log_to_stderr()
     config = _config(args)
     upgrade(config.database_url)
@@ -389,15 +408,23 @@ def _remote_summary(kind: str, r: dict) -> str:
 
 
 def cmd_pull(args) -> int:
+    from .services.remote import pull_parameters
     mode = "patient" if args.patient else "search" if args.search else \
         "bulk" if args.bulk else "types"
+    params = {"endpoint": args.name, "mode": mode, "query": args.search,
+              "patient": args.patient, "since": args.since}
     return _remote_job(args, "remote-pull", lambda remote, ctx: remote.start_pull(
-        ctx, args.name, mode=mode, query=args.search, patient=args.patient, since=args.since))
+        ctx, args.name, mode=mode, query=args.search, patient=args.patient, since=args.since),
+        lambda: pull_parameters(params))
 
 
 def cmd_push(args) -> int:
+    from .services.remote import push_parameters
+    params = {"endpoint": args.name, "patient": args.patient, "group": args.group,
+              "query": args.search}
     return _remote_job(args, "remote-push", lambda remote, ctx: remote.start_push(
-        ctx, args.name, patient=args.patient, group=args.group, query=args.search))
+        ctx, args.name, patient=args.patient, group=args.group, query=args.search),
+        lambda: push_parameters(params))
 
 
 def cmd_cohort_stats(args) -> int:
