@@ -266,15 +266,19 @@ class RemoteService:
 
     def _changed(self, local: dict, stats: dict) -> list[tuple[str, tuple[dict, str]]]:
         from ..remote.transform import same_content
-        out = []
+        by_type: dict[str, list[str]] = {}
+        for ref in local:
+            rtype, rid = ref.split("/")
+            by_type.setdefault(rtype, []).append(rid)
         with self.db.unit_of_work() as uow:
-            for ref, item in local.items():
-                rtype, rid = ref.split("/")
-                current = uow.resources.read(rtype, rid)
-                if current is not None and not current.deleted and \
-                        same_content(current.resource(), item[0]):
-                    stats["unchanged"] += 1
-                    continue
+            current = {f"{rtype}/{rid}": s for rtype, rids in by_type.items()
+                       for rid, s in uow.resources.read_keys(rtype, rids).items()}
+        out = []
+        for ref, item in local.items():
+            s = current.get(ref)
+            if s is not None and not s.deleted and same_content(s.resource(), item[0]):
+                stats["unchanged"] += 1
+            else:
                 out.append((ref, item))
         return out
 
