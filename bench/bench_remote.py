@@ -60,7 +60,10 @@ def direct(work: Path, n: int) -> tuple[float, int]:
         rt.close()
 
 
-def pull(work: Path, n: int, base: str, mode: str, page: int, types) -> tuple[float, int]:
+def pull(work: Path, n: int, base: str, mode: str, page: int, types, again: list
+         ) -> tuple[float, int]:
+    """The pull into a fresh database; then the same pull again from the beginning (`since`
+    long ago: every resource fetched, all unchanged), timed into `again`."""
     rt = fresh_runtime(work, f"{mode}-{n}")
     try:
         ctx = rt.context()
@@ -70,6 +73,11 @@ def pull(work: Path, n: int, base: str, mode: str, page: int, types) -> tuple[fl
                                              Progress())
         elapsed = time.perf_counter() - t0
         assert result["failed"] == 0, result["problems"][:3]
+        t1 = time.perf_counter()
+        second = rt.services.remote.run_pull(ctx, {"endpoint": "bench", "mode": mode,
+                                                   "since": "2000-01-01T00:00:00Z"}, Progress())
+        assert second["stored"] == 0 and second["unchanged"] == result["stored"], second
+        again.append(second["unchanged"] / (time.perf_counter() - t1))
         return elapsed, result["stored"]
     finally:
         rt.close()
@@ -95,28 +103,34 @@ def main() -> None:
                 exported += [e["resource"] for e in b.get("entry", [])]
             bulk_srv = BulkServer(exported, polls=0, per_file=1000).start()
             rows: dict[str, list[float]] = {"direct load": [], "pull, search paging": [],
-                                            "pull, bulk export": []}
+                                            "pull, bulk export": [],
+                                            "re-pull, search (0 new)": [],
+                                            "re-pull, bulk (0 new)": []}
             counts = {}
             try:
                 for n in range(args.rounds):  # interleaved: each round runs all three
                     for label, fn in (
                             ("direct load", lambda: direct(work, n)),
-                            ("pull, search paging", lambda: pull(work, n, srv.base, "types",
-                                                                 args.page_size, TYPES)),
-                            ("pull, bulk export", lambda: pull(work, n, bulk_srv.base, "bulk",
-                                                               args.page_size, TYPES))):
+                            ("pull, search paging", lambda: pull(
+                                work, n, srv.base, "types", args.page_size, TYPES,
+                                rows["re-pull, search (0 new)"])),
+                            ("pull, bulk export", lambda: pull(
+                                work, n, bulk_srv.base, "bulk", args.page_size, TYPES,
+                                rows["re-pull, bulk (0 new)"]))):
                         elapsed, count = fn()
                         rows[label].append(count / elapsed)
                         counts[label] = count
+                counts["re-pull, search (0 new)"] = counts["re-pull, bulk (0 new)"] = \
+                    counts["direct load"]
             finally:
                 bulk_srv.stop()
         finally:
             srv.stop()
     print(f"Synthea set ({counts['direct load']} resources), {args.rounds} interleaved rounds, "
           f"page size {args.page_size}, SQLite local and remote")
-    print(f"{'variant':<22} {'resources':>9} {'min/s':>8} {'median/s':>9} {'max/s':>8}")
+    print(f"{'variant':<24} {'resources':>9} {'min/s':>8} {'median/s':>9} {'max/s':>8}")
     for label, rates in rows.items():
-        print(f"{label:<22} {counts[label]:>9} {min(rates):>8.0f} "
+        print(f"{label:<24} {counts[label]:>9} {min(rates):>8.0f} "
               f"{statistics.median(rates):>9.0f} {max(rates):>8.0f}")
     print(json.dumps({k: [round(r) for r in v] for k, v in rows.items()}))
 
