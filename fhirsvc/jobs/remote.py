@@ -38,9 +38,11 @@ def _run(kind, job, ctx, method: str, check):
     except OperationOutcomeError as exc:  # e.g. the endpoint was removed, a 404 locally
         raise JobError(str(exc)) from None
     except RemoteError as exc:
-        if exc.status in (429, 503):
+        if exc.status in (429, 503):  # still throttled after the client's retries: later,
+            # when the remote said (at least a second), else in a minute; no attempt used up
             from .context import RetryLater
-            raise RetryLater(60, str(exc)) from None
+            wait = 60.0 if exc.retry_after is None else max(1.0, exc.retry_after)
+            raise RetryLater(wait, str(exc)) from None
         raise
 
 

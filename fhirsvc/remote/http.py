@@ -40,9 +40,11 @@ FHIR_JSON = "application/fhir+json"
 class RemoteError(Exception):
     """A remote request that failed for good (after the retries it was allowed)."""
 
-    def __init__(self, message: str, status: int | None = None, body=None, url: str = ""):
+    def __init__(self, message: str, status: int | None = None, body=None, url: str = "",
+                 retry_after: float | None = None):
         super().__init__(message)
         self.status, self.body, self.url = status, body, url
+        self.retry_after = retry_after   # the remote's Retry-After on a final 429 / 503
 
 
 class MaybeApplied(RemoteError):
@@ -197,7 +199,8 @@ class RemoteClient:
             detail = "; ".join(i.get("diagnostics") or (i.get("details") or {}).get("text", "")
                                for i in body.get("issue", []))
         return RemoteError(f"{method} {url} answered {resp.status_code}"
-                           + (f": {detail}" if detail else ""), resp.status_code, body, url)
+                           + (f": {detail}" if detail else ""), resp.status_code, body, url,
+                           retry_after(resp.headers.get("Retry-After")))
 
     def _wait_for_rate_limit(self) -> None:
         rate = self.endpoint.rate_limit

@@ -6,6 +6,7 @@ should also run against a second fhirsvc)."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -232,3 +233,50 @@ def test_a_bulk_download_cut_off_resumes_at_its_checkpoint(runtime):
             assert stored(runtime, srv.base, "Observation", f"b{i}") is not None
     finally:
         srv.stop()
+
+
+def test_a_remote_still_throttling_after_the_retries_puts_the_job_back_for_later(runtime,
+                                                                                fake):
+    fake.route("GET", "/Observation", lambda r: Reply(200, searchset([obs("t1")])))
+    fake.faults["GET /fhir/Observation"] = ["429:0", "429:90"]
+    add(runtime, "throttled", fake.base, max_retries=1)
+    job = runtime.services.remote.start_pull(runtime.context(), "throttled")
+    t0 = time.time()
+    job = run(runtime, job)
+    assert job.state == "queued"
+    assert 85 <= job.run_after / 1e6 - t0 <= 95  # the remote's last Retry-After
+    assert job.attempts == 0  # no attempt used up
+
+
+def test_a_pull_cancelled_mid_way_keeps_the_pages_it_stored(runtime, fake):
+    queue = JobQueue(runtime.db)
+    state = {}
+
+    def page(req):
+        n = int(dict(req.query).get("page", "1"))
+        if n == 2:
+            queue.cancel(state["job"])  # seen at the checkpoint after this page
+        return Reply(200, searchset([obs(f"c{n}")], f"{fake.base}/Observation?page={n + 1}"
+                                    if n < 5 else None))
+    fake.route("GET", "/Observation", page)
+    add(runtime, "cancelled", fake.base)
+    job = runtime.services.remote.start_pull(runtime.context(), "cancelled")
+    state["job"] = job.id
+    job = run(runtime, job)
+    assert job.state == "cancelled"
+    assert stored(runtime, fake.base, "Observation", "c2") is not None
+    assert stored(runtime, fake.base, "Observation", "c4") is None
+    assert len(fake.requests("GET", "/Observation")) <= 3
+
+
+def test_strict_endpoints_require_the_guides_profiles(runtime, fake):
+    patient = {"resourceType": "Patient", "id": "strict-1", "gender": "female"}
+    fake.route("GET", "/Patient", lambda r: Reply(200, searchset([patient])))
+    add(runtime, "strict", fake.base, types=["Patient"], strict=True)
+    job = run(runtime, runtime.services.remote.start_pull(runtime.context(), "strict"))
+    assert job.state == "succeeded" and job.result["stored"] == 0, job.result
+    # the guide's patient profile, applied because the endpoint is strict
+    assert job.result["failed"] == 1 and "Patient.identifier" in json.dumps(job.result["problems"])
+    add(runtime, "lenient", fake.base, types=["Patient"])
+    job = run(runtime, runtime.services.remote.start_pull(runtime.context(), "lenient"))
+    assert job.result["stored"] == 1

@@ -86,3 +86,35 @@ def test_push_as_a_batch_and_the_remote_outcome_on_the_job(runtime, client):
         assert job.result["entries"][1]["outcome"]["issue"][0]["diagnostics"] == "unknown code"
     finally:
         fake.stop()
+
+
+def test_push_a_group_and_a_search_result(runtime, client, remote_fhir):
+    ctx = runtime.context()
+    runtime.services.remote.add_endpoint(ctx, "push-group", remote_fhir, {})
+    (p1, mrn1), (p2, mrn2) = local_case(client), local_case(client)
+    gid = uuid.uuid4().hex
+    group = client.post("/fhir/Group", json={
+        "resourceType": "Group", "type": "person", "actual": True,
+        "identifier": [{"system": "urn:example:cohort", "value": gid}],
+        "member": [{"entity": {"reference": f"Patient/{p1}"}},
+                   {"entity": {"reference": f"Patient/{p2}"}}]},
+        content_type="application/fhir+json").get_json()
+    job = run(runtime, runtime.services.remote.start_push(ctx, "push-group", group=group["id"]))
+    assert job.state == "succeeded", job.error
+    assert job.result["sent"] == 5 and job.result["failed"] == 0  # group, 2 x (patient, cond)
+    remote_group = requests.get(f"{remote_fhir}/Group", params={
+        "identifier": f"urn:example:cohort|{gid}"}, timeout=30).json()["entry"][0]["resource"]
+    remote_ids = {requests.get(f"{remote_fhir}/Patient", params={
+        "identifier": f"urn:oid:1.2.3.4|{m}"}, timeout=30).json()["entry"][0]["resource"]["id"]
+        for m in (mrn1, mrn2)}
+    assert {m["entity"]["reference"] for m in remote_group["member"]} == \
+        {f"Patient/{i}" for i in remote_ids}
+    # a search result; its references to patients outside it become conditional ones
+    job = run(runtime, runtime.services.remote.start_push(
+        ctx, "push-group", query=f"Condition?subject=Patient/{p1}"))
+    assert job.state == "succeeded", job.error
+    assert job.result["sent"] == 1 and job.result["entries"][0]["status"].startswith("200")
+    # nothing to push is an error on the job, not an empty transaction
+    job = run(runtime, runtime.services.remote.start_push(
+        ctx, "push-group", query="Condition?_id=nothing-at-all"))
+    assert job.state == "failed" and "found nothing" in job.error
