@@ -20,10 +20,10 @@ business identifier and every reference conditional or to an entry, so pushing a
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode
 
 from ..ingest import ProvenanceRecord
 from ..outcomes import OperationOutcomeError, fail
@@ -31,7 +31,7 @@ from ..remote import (Endpoint, MaybeApplied, NotAllowed, RemoteError, TokenErro
                       connect, localise)
 from ..remote import bulk
 from ..resource_types import ELEMENTS, RESOURCE_TYPES
-from ..storage.errors import ConflictError, StorageError
+from ..storage.errors import ConflictError
 
 log = logging.getLogger("fhirsvc.remote")
 
@@ -177,13 +177,20 @@ class RemoteService:
                     run.searches()
             except (TokenError, MaybeApplied) as exc:
                 raise RemoteFailure(str(exc)) from exc
-            if cursor["started"]:
+            stats = cursor["stats"]
+            # The cursor moves only when everything was taken: a refused resource (or a page
+            # not fetched) is asked for again by the next pull; the rest is found unchanged.
+            advanced = bool(cursor["started"]) and not stats["failed"]
+            if advanced:
                 with self.db.unit_of_work(write=True) as uow:
                     uow.endpoints.set_cursor(endpoint.name, key, cursor["started"])
                     uow.commit()
-            stats = cursor["stats"]
+            log.info("pull from %s (%s): %d seen, %d stored, %d unchanged, %d failed",
+                     endpoint.name, key, stats["seen"], stats["stored"], stats["unchanged"],
+                     stats["failed"])
             return {"endpoint": endpoint.name, "mode": params["mode"], "since": cursor["since"],
-                    "next_since": cursor["started"], "requests": client.requests_sent, **stats}
+                    "next_since": cursor["started"] if advanced else cursor["since"],
+                    "requests": client.requests_sent, **stats}
         finally:
             client.close()
 

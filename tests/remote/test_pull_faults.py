@@ -280,3 +280,19 @@ def test_strict_endpoints_require_the_guides_profiles(runtime, fake):
     add(runtime, "lenient", fake.base, types=["Patient"])
     job = run(runtime, runtime.services.remote.start_pull(runtime.context(), "lenient"))
     assert job.result["stored"] == 1
+
+
+def test_the_cursor_stays_while_a_resource_is_refused(runtime, fake):
+    items = [obs("k1"), {**obs("k2"), "status": "nonsense"}]
+    fake.route("GET", "/Observation", lambda r: Reply(200, searchset(items)))
+    add(runtime, "refusing", fake.base)
+    job = run(runtime, runtime.services.remote.start_pull(runtime.context(), "refusing"))
+    assert job.result["failed"] == 1 and job.result["next_since"] is None
+    assert "types" not in runtime.services.remote.cursors(runtime.context(), "refusing")
+    items[1] = obs("k2")  # fixed on the remote: the next pull takes it
+    job = run(runtime, runtime.services.remote.start_pull(runtime.context(), "refusing"))
+    assert (job.result["stored"], job.result["unchanged"], job.result["failed"]) == (1, 1, 0)
+    assert runtime.services.remote.cursors(runtime.context(), "refusing")["types"] == \
+        job.result["next_since"]
+    kick = fake.requests("GET", "/Observation")[-1]
+    assert "_lastUpdated" not in dict(kick.query)
