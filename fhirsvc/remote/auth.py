@@ -13,6 +13,8 @@ import threading
 import time
 import uuid
 
+from urllib.parse import urlsplit
+
 import jwt
 import requests
 
@@ -89,6 +91,12 @@ class SmartBackendAuth:
         if not isinstance(url, str) or not url.startswith(("https://", "http://")):
             raise TokenError(f"{client.endpoint.base_url}/.well-known/smart-configuration names "
                              "no token_endpoint")
+        # The token endpoint may be on another host (an authorisation server), but then only
+        # over TLS; plain http only on the FHIR server's own host (a local test set-up).
+        if url.startswith("http://") and \
+                urlsplit(url).netloc != urlsplit(client.endpoint.base_url).netloc:
+            raise TokenError(f"the discovered token endpoint {url} is plain http on another "
+                             "host than the FHIR server: refused")
         methods = conf.get("token_endpoint_auth_methods_supported")
         if methods is not None and "private_key_jwt" not in methods:
             raise TokenError(f"the authorisation server of {client.endpoint.name} does not take "

@@ -116,3 +116,14 @@ def test_bad_smart_settings_are_refused_with_a_reason():
             "type": "smart", "client_id": "c", "jwk": pub}})
     with pytest.raises(ValueError, match="unknown endpoint settings: colour"):
         Endpoint.from_settings("x", "https://h/fhir", {"colour": "red"})
+
+
+def test_a_discovered_plain_http_token_endpoint_elsewhere_is_refused(smart):
+    srv, private = smart
+    srv.route("GET", "/.well-known/smart-configuration", lambda r: Reply(200, {
+        "token_endpoint": "http://169.254.169.254/token",
+        "token_endpoint_auth_methods_supported": ["private_key_jwt"]},
+        content_type="application/json"))
+    client = connect(endpoint(srv, private), sleep=lambda s: None)
+    with pytest.raises(TokenError, match="plain http on another host"):
+        client.get_json("Patient")
