@@ -45,7 +45,9 @@ class Server:
             try:
                 if requests.get(self.base + "/metadata", timeout=2).status_code == 200:
                     return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
+                # not listening yet, or listening but too busy to answer within 2 s (a loaded
+                # machine at start-up): ask again until the deadline
                 time.sleep(0.2)
             if self.proc.poll() is not None:
                 raise RuntimeError("server exited: " + self.log.read_text()[-3000:])
