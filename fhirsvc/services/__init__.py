@@ -6,6 +6,9 @@
     services.capabilities  the CapabilityStatement
     services.analytics   $ssc-classification, $cohort-statistics
     services.remote      remote endpoints, pull and push jobs
+    services.guard       SMART scope checks every use case asks (fhirsvc/security, docs/security.md)
+    services.audit       the audit trail: AuditEvent read/search, access records (audit.log)
+    services.auth        the built-in SMART Backend Services authorization server
 
 Plain data in, resources, typed results or OperationOutcomeError out. No Flask, no HTTP
 headers, no SQL: storage is reached through units of work, every write through the ingestion
@@ -16,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .analytics import AnalyticsService
+from .audit import AuditService
 from .capabilities import CapabilityService
 from .conformance import CONFORMANCE_TYPES, ConformanceSync
 from .remote import RemoteService
@@ -33,8 +37,13 @@ class Services:
     conformance: ConformanceSync
     analytics: AnalyticsService
     remote: RemoteService | None = None   # pull from / push to remote FHIR systems
+    # security (fhirsvc/security): None only in unit tests that build services by hand
+    guard: object = None
+    audit: AuditService | None = None
+    auth: object = None
+    verifier: object = None
 
 
-__all__ = ["AnalyticsService", "CONFORMANCE_TYPES", "CapabilityService", "ConformanceSync", "Representation",
+__all__ = ["AnalyticsService", "AuditService", "CONFORMANCE_TYPES", "CapabilityService", "ConformanceSync", "Representation",
            "RemoteService",
            "ResourceService", "SearchService", "Services", "ValidateService"]

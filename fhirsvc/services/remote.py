@@ -131,8 +131,19 @@ class RemoteService:
         return Endpoint.from_settings(row.name, row.base_url, row.settings), row.cursors
 
     # -- starting jobs -----------------------------------------------------------------------
+    @staticmethod
+    def _administrator(ctx) -> None:
+        """Pulling and pushing act for the whole server (every type, another system): a
+        caller with a token needs the administrator scope; trusted doors (CLI, worker, auth
+        off) pass."""
+        from ..security import ADMIN_SCOPE
+        from ..security.guard import forbidden
+        if ctx.enforce and ADMIN_SCOPE not in ctx.scopes:
+            raise forbidden(f"Remote pulls and pushes need the scope {ADMIN_SCOPE}")
+
     def start_pull(self, ctx, endpoint: str, mode: str = "types", query: str | None = None,
                    patient: str | None = None, since: str | None = None):
+        self._administrator(ctx)
         try:
             params = pull_parameters({"endpoint": endpoint, "mode": mode, "query": query,
                                       "patient": patient, "since": since})
@@ -143,6 +154,7 @@ class RemoteService:
 
     def start_push(self, ctx, endpoint: str, patient: str | None = None,
                    group: str | None = None, query: str | None = None):
+        self._administrator(ctx)
         try:
             params = push_parameters({"endpoint": endpoint, "patient": patient, "group": group,
                                       "query": query})
@@ -153,6 +165,7 @@ class RemoteService:
 
     def job(self, ctx, job_id: int):
         """A pull or push job (its state, progress and result)."""
+        self._administrator(ctx)
         job = self._queue().get(job_id)
         if job is None or job.kind not in (PULL_KIND, PUSH_KIND):
             raise fail(404, "not-found", f"No remote pull or push job {job_id}")

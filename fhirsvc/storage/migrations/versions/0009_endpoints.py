@@ -1,7 +1,7 @@
 """Remote FHIR systems: configured endpoints and their pull cursors (fhirsvc/remote).
 
 Revision ID: 0009
-Revises: 0004
+Revises: 0007 (written against 0004; chained after 0007 when the security branch merged)
 
 Mirrors `endpoints` in fhirsvc/storage/tables.py; keep them in step.
 """
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0004"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
