@@ -47,7 +47,8 @@ def build(config: Config | None = None) -> Runtime:
     from .ingest import IngestPipeline
     from .search import Indexer, SearchEngine, SearchRegistry
     from .services import (AnalyticsService, CapabilityService, ConformanceSync,
-                           ResourceService, SearchService, Services, ValidateService)
+                           RemoteService, ResourceService, SearchService, Services,
+                           ValidateService)
     from .services import GuideService, JobsService, PatientRecordService
     from .storage import Database
     from .validation import Validator
@@ -70,9 +71,10 @@ def build(config: Config | None = None) -> Runtime:
     security = build_security(config, db, search_registry, engine)
     pipeline = IngestPipeline(db, validator, engine, before=sync, guard=security["guard"])
     resources = ResourceService(db, pipeline, config, audit_events=security["audit"])
+    search = SearchService(db, engine, sync, security["guard"], security["audit"])
     services = Services(
         resources=resources,
-        search=SearchService(db, engine, sync, security["guard"], security["audit"]),
+        search=search,
         validate=ValidateService(db, validator, sync, security["guard"]),
         capabilities=CapabilityService(search_registry, sync, config.auth, config.base_path),
         conformance=sync,
@@ -80,8 +82,14 @@ def build(config: Config | None = None) -> Runtime:
         patients=PatientRecordService(db, engine, sync, security["guard"]),
         jobs=JobsService(db, security["guard"]),
         guide=GuideService(definitions, sync),
+        remote=RemoteService(db, resources, search, lambda: _job_queue(db)),
         **security)
     return Runtime(config, db, definitions, validator, search_registry, engine, services)
+
+
+def _job_queue(db):
+    from .jobs import JobQueue
+    return JobQueue(db)
 
 
 def build_security(config: Config, db, search_registry, engine) -> dict:

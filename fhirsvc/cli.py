@@ -1,5 +1,5 @@
-"""`python -m fhirsvc serve | migrate | load | validate | reindex | worker | jobs` (also the
-`fhirsvc` script)."""
+"""`python -m fhirsvc serve | migrate | load | validate | reindex | worker | jobs | endpoints |
+pull | push` (also the `fhirsvc` script)."""
 from __future__ import annotations
 
 import argparse
@@ -300,6 +300,139 @@ def cmd_jobs(args) -> int:
         db.dispose()
 
 
+# -- remote FHIR systems ---------------------------------------------------------------------
+
+def cmd_endpoints(args) -> int:
+    """`endpoints add NAME BASE_URL [...]` / `endpoints list`."""
+    import orjson
+
+    from .bootstrap import build
+    from .outcomes import OperationOutcomeError
+    from .storage.migrate import upgrade
+    from .remote import Endpoint
+    if args.action == "add":
+        if not args.name or not args.base_url:
+            print("endpoints add NAME BASE_URL [--token T | --smart-client-id ID --smart-jwk "
+                  "FILE --scope S]", file=sys.stderr)
+            return 2
+        try:
+            settings = _endpoint_settings(args)
+            Endpoint.from_settings(args.name, args.base_url, settings)  # refused before loading
+        except (OSError, ValueError, StopIteration) as exc:
+            print(f"endpoints add: {exc or 'no private key in the JWK Set'}", file=sys.stderr)
+            return 2
+    config = _config(args)
+    upgrade(config.database_url)
+    runtime = build(config)
+    try:
+        remote, ctx = runtime.services.remote, runtime.context()
+        if args.action == "list":
+            for e in remote.endpoints(ctx):
+                print(orjson.dumps(e.public()).decode())
+            return 0
+        try:
+            endpoint = remote.add_endpoint(ctx, args.name, args.base_url, settings)
+        except OperationOutcomeError as exc:
+            print(f"endpoints add: {exc}", file=sys.stderr)
+            return 2
+        print(f"endpoint {endpoint.name}: {endpoint.base_url} ({endpoint.auth.type})")
+        return 0
+    finally:
+        runtime.close()
+
+
+def _endpoint_settings(args) -> dict:
+    """The settings of `endpoints add` from its options (ValueError, OSError when bad)."""
+    import orjson
+    try:
+        settings = orjson.loads(args.settings) if args.settings else {}
+        if args.token:
+            settings["auth"] = {"type": "bearer", "token": args.token}
+        elif args.smart_client_id or args.smart_jwk:
+            if not (args.smart_client_id and args.smart_jwk):
+                raise ValueError("SMART needs both --smart-client-id and --smart-jwk")
+            jwk = orjson.loads(Path(args.smart_jwk).read_bytes())
+            if "keys" in jwk:  # a JWK Set: its first private key
+                jwk = next(k for k in jwk["keys"] if "d" in k)
+            settings["auth"] = {"type": "smart", "client_id": args.smart_client_id,
+                                "jwk": jwk, "scope": args.scope or "system/*.read"}
+            if args.token_url:
+                settings["auth"]["token_url"] = args.token_url
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    if args.ca_bundle:
+        settings["ca_bundle"] = args.ca_bundle
+    if args.concept_map:
+        settings["concept_maps"] = args.concept_map
+    return settings
+
+
+def _remote_job(args, kind: str, start, check) -> int:
+    """Enqueue a pull or push; with --wait run it here (or follow the worker that has it)."""
+    from .bootstrap import build
+    from .jobs import JobQueue, Worker
+    from .outcomes import OperationOutcomeError
+    from .storage.migrate import upgrade
+    try:
+        check()  # bad parameters are refused before anything is loaded
+    except ValueError as exc:
+        print(f"{args.command}: {exc}", file=sys.stderr)
+        return 2
+    _log_to_stderr()
+    config = _config(args)
+    upgrade(config.database_url)
+    runtime = build(config)
+    try:
+        try:
+            job = start(runtime.services.remote, runtime.context())
+        except (ValueError, OperationOutcomeError) as exc:
+            print(f"{args.command}: {exc}", file=sys.stderr)
+            return 2
+        print(f"{kind} job {job.id} queued", flush=True)
+        if not args.wait:
+            print("a worker (`fhirsvc worker`, or the one `fhirsvc serve` starts) will run it; "
+                  f"`fhirsvc jobs show {job.id}` shows its result")
+            return 0
+        worker = Worker(runtime, only=[kind])
+        _stop_on_signals(worker)
+        job = run_or_wait(worker, JobQueue(runtime.db), job.id)
+    finally:
+        runtime.close()
+    if job.result and job.result.get("problems"):
+        for p in job.result["problems"][:20]:
+            print(f"  {p.get('severity', 'error')} {p['resource']}: {p['message']}",
+                  file=sys.stderr)
+    return report_outcome(job, done=lambda j: _remote_summary(kind, j.result))
+
+
+def _remote_summary(kind: str, r: dict) -> str:
+    if kind == "remote-pull":
+        return (f"pulled from {r['endpoint']}: {r['seen']} resources seen, {r['stored']} "
+                f"stored, {r['unchanged']} unchanged, {r['failed']} problems")
+    return (f"pushed to {r['endpoint']} as a {r['kind']}: {r['sent']} resources, "
+            f"{r['failed']} refused")
+
+
+def cmd_pull(args) -> int:
+    from .services.remote import pull_parameters
+    mode = "patient" if args.patient else "search" if args.search else \
+        "bulk" if args.bulk else "types"
+    params = {"endpoint": args.name, "mode": mode, "query": args.search,
+              "patient": args.patient, "since": args.since}
+    return _remote_job(args, "remote-pull", lambda remote, ctx: remote.start_pull(
+        ctx, args.name, mode=mode, query=args.search, patient=args.patient, since=args.since),
+        lambda: pull_parameters(params))
+
+
+def cmd_push(args) -> int:
+    from .services.remote import push_parameters
+    params = {"endpoint": args.name, "patient": args.patient, "group": args.group,
+              "query": args.search}
+    return _remote_job(args, "remote-push", lambda remote, ctx: remote.start_push(
+        ctx, args.name, patient=args.patient, group=args.group, query=args.search),
+        lambda: push_parameters(params))
+
+
 def cmd_cohort_stats(args) -> int:
     """The cohort statistics of the stored study, as JSON, CSV or SVG on standard output."""
     import orjson
@@ -437,6 +570,42 @@ def main(argv: list[str] | None = None) -> int:
                    help="list: only this state")
     p.add_argument("--limit", type=int, default=50, help="list: newest N (default 50)")
     p.set_defaults(func=cmd_jobs)
+    p = sub.add_parser("endpoints", help="configure remote FHIR systems (pull / push)")
+    common(p)
+    p.add_argument("action", choices=["add", "list"])
+    p.add_argument("name", nargs="?")
+    p.add_argument("base_url", nargs="?")
+    p.add_argument("--token", help="a static bearer token")
+    p.add_argument("--smart-client-id", help="SMART Backend Services client id")
+    p.add_argument("--smart-jwk", metavar="FILE", help="the private JWK (RS384 / ES384)")
+    p.add_argument("--scope", help="SMART scopes (default system/*.read)")
+    p.add_argument("--token-url", help="token endpoint (default: from .well-known)")
+    p.add_argument("--ca-bundle", metavar="FILE", help="CA certificates to verify TLS with")
+    p.add_argument("--concept-map", action="append", metavar="URL",
+                   help="ConceptMap (stored here) translating the remote's codes; repeatable")
+    p.add_argument("--settings", metavar="JSON", help="further settings (rate_limit, timeout, "
+                   "types, strict, page_size, extra_origins)")
+    p.set_defaults(func=cmd_endpoints)
+    p = sub.add_parser("pull", help="pull from a remote endpoint (a job)")
+    common(p)
+    p.add_argument("name")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--patient", metavar="ID", help="Patient/ID/$everything on the remote")
+    g.add_argument("--search", metavar="QUERY", help="one search, e.g. 'Observation?code=...'")
+    g.add_argument("--bulk", action="store_true", help="a Bulk Data $export of the remote")
+    p.add_argument("--since", metavar="INSTANT",
+                   help="only what changed since (default: where the last pull ended)")
+    p.add_argument("--wait", action="store_true", help="run it here and report the outcome")
+    p.set_defaults(func=cmd_pull)
+    p = sub.add_parser("push", help="push to a remote endpoint (a job)")
+    common(p)
+    p.add_argument("name")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--patient", metavar="ID", help="the patient's compartment")
+    g.add_argument("--group", metavar="ID", help="a Group and its members' compartments")
+    g.add_argument("--search", metavar="QUERY", help="a search result, e.g. 'Condition?...'")
+    p.add_argument("--wait", action="store_true", help="run it here and report the outcome")
+    p.set_defaults(func=cmd_push)
     p = sub.add_parser("clients", help="SMART Backend Services clients of the built-in "
                        "authorization server: add, list, remove")
     common(p)

@@ -256,6 +256,7 @@ def cohort_statistics():
 
 
 # -- the route table ------------------------------------------------------------------------
+from .remote_views import PULL_DEFINITION, remote_pull, remote_pull_status  # noqa: E402
 @dataclass(frozen=True)
 class Route:
     rule: str | tuple[str, ...]
@@ -288,6 +289,9 @@ ROUTES: tuple[Route, ...] = (
     Route("/$cohort-statistics", "GET", cohort_statistics,
           operation=("cohort-statistics", "system", GUIDE_OPS + "cohort-statistics"),
           produces=STATISTICS_TYPES),
+    Route("/$remote-pull", "POST", remote_pull,
+          operation=("remote-pull", "system", PULL_DEFINITION)),
+    Route("/$remote-pull/<job_id>", "GET", remote_pull_status),
     Route("/<rtype>/$validate", "POST", validate_type,
           operation=("validate", "type", VALIDATE_DEFINITION)),
     Route("/<rtype>/<rid>/$validate", "POST", validate_instance,

@@ -193,13 +193,17 @@ class IngestPipeline:
             [(op.rtype, op.rid, self._bound(op, res), "POST") for op in creates])
         for op, s in zip(creates, stored):
             done[op.index] = EntryResult(op.index, Outcome.CREATED, s)
+        # updates that create (no version stored yet, no If-Match) go in bulk too: a remote
+        # pull is all PUTs to ids of its own making
+        for op, s in self._creating_updates(uow, ordered, res):
+            done[op.index] = EntryResult(op.index, Outcome.CREATED, s)
         for op in ordered:
             if isinstance(op, Create) and op.index not in done:
                 existing = res.targets[op.index].existing
                 done[op.index] = EntryResult(op.index, Outcome.MATCHED, existing, (information(
                     "informational", f"ifNoneExist matched {existing.reference}; nothing "
                     "created"),))
-            elif isinstance(op, (Update, ConditionalUpdate)):
+            elif isinstance(op, (Update, ConditionalUpdate)) and op.index not in done:
                 done[op.index] = self._update(uow, op, res)
         uow.resources.add_aliases([
             (op.full_url, done[op.index].stored.pk) for op in ops
@@ -220,6 +224,21 @@ class IngestPipeline:
                         admit=lambda u, items: self.guard.admit(ctx, u, "r", items))
                     done[op.index] = EntryResult(op.index, Outcome.SEARCHED, body=bundle)
         return [done[op.index] for op in ops]
+
+    def _creating_updates(self, uow, ordered, res: Resolution) -> list:
+        ops = [op for op in ordered if isinstance(op, (Update, ConditionalUpdate))
+               and getattr(op, "if_match", None) is None]
+        if not ops:
+            return []
+        by_type: dict[str, list[str]] = {}
+        for op in ops:
+            by_type.setdefault(op.rtype, []).append(res.targets[op.index].rid)
+        known = {(rtype, rid) for rtype, rids in by_type.items()
+                 for rid in uow.resources.read_keys(rtype, rids)}
+        fresh = [op for op in ops if (op.rtype, res.targets[op.index].rid) not in known]
+        stored = uow.resources.create_many(
+            [(op.rtype, res.targets[op.index].rid, self._bound(op, res), "PUT") for op in fresh])
+        return list(zip(fresh, stored))
 
     @staticmethod
     def _bound(op: Op, res: Resolution) -> dict:

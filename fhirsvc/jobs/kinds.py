@@ -73,4 +73,5 @@ class Kinds:
 def builtin_kinds() -> Kinds:
     """The kinds this version of fhirsvc runs (bulk export and remote pull will join)."""
     from .reindex import Reindex
-    return Kinds(Reindex())
+    from .remote import RemotePull, RemotePush
+    return Kinds(Reindex(), RemotePull(), RemotePush())

@@ -8,6 +8,7 @@
     services.patients    a patient's record for the case page (read only)
     services.jobs        job status (read only: the feeds page)
     services.guide       the guide's profiles (the validate page's picker)
+    services.remote      remote endpoints, pull and push jobs
     services.guard       SMART scope checks every use case asks (fhirsvc/security, docs/security.md)
     services.audit       the audit trail: AuditEvent read/search, access records (audit.log)
     services.auth        the built-in SMART Backend Services authorization server
@@ -27,6 +28,7 @@ from .conformance import CONFORMANCE_TYPES, ConformanceSync
 from .guide import GuideService
 from .jobs import JobsService
 from .patients import PatientRecord, PatientRecordService
+from .remote import RemoteService
 from .resources import Representation, ResourceService
 from .search import SearchService
 from .validate import ValidateService
@@ -43,6 +45,7 @@ class Services:
     patients: PatientRecordService
     jobs: JobsService
     guide: GuideService
+    remote: RemoteService | None = None   # pull from / push to remote FHIR systems
     # security (fhirsvc/security): None only in unit tests that build services by hand
     guard: object = None
     audit: AuditService | None = None
@@ -52,4 +55,5 @@ class Services:
 
 __all__ = ["GuideService", "JobsService", "PatientRecord", "PatientRecordService",
            "AnalyticsService", "AuditService", "CONFORMANCE_TYPES", "CapabilityService", "ConformanceSync", "Representation",
+           "RemoteService",
            "ResourceService", "SearchService", "Services", "ValidateService"]

@@ -118,6 +118,19 @@ class Repository:
                 out[row.pk] = _stored(row)
         return out
 
+    def read_keys(self, rtype: str, rids: Iterable[str]) -> dict[str, Stored]:
+        """Current versions of one type by id, in chunks (a remote pull's look-up of what it
+        stored before)."""
+        rids = list(rids)
+        out: dict[str, Stored] = {}
+        for start in range(0, len(rids), 500):
+            q = (select(*_COLUMNS).select_from(R.join(V, and_(V.c.res_pk == R.c.pk,
+                                                              V.c.version == R.c.version)))
+                 .where(R.c.resource_type == rtype, R.c.resource_id.in_(rids[start:start + 500])))
+            for row in self.conn.execute(q):
+                out[row.resource_id] = _stored(row)
+        return out
+
     def exists(self, rtype: str, rid: str) -> bool:
         q = select(R.c.deleted).where(R.c.resource_type == rtype, R.c.resource_id == rid)
         row = self.conn.execute(q).first()

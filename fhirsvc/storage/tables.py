@@ -85,6 +85,20 @@ Index("ix_jobs_state_run_after", jobs.c.state, jobs.c.run_after)
 Index("ix_jobs_state_heartbeat", jobs.c.state, jobs.c.heartbeat)
 Index("ix_jobs_kind_state_finished", jobs.c.kind, jobs.c.state, jobs.c.finished)
 
+# Remote FHIR systems (fhirsvc/remote, statements in storage/endpoints.py; migration 0009):
+# `settings` is the endpoint's JSON configuration, `cursors` its JSON pull cursors by pull key.
+endpoints = Table(
+    "endpoints", metadata,
+    Column("id", PK, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False),
+    Column("base_url", Text, nullable=False),
+    Column("settings", Text, nullable=False),
+    Column("cursors", Text, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("updated", BigInteger, nullable=False),
+    UniqueConstraint("name", name="uq_endpoints_name"),
+)
+
 # -- search index: one table per parameter type (rows: fhirsvc.search.rows) ---------------------
 def _base(name: str, *columns) -> Table:
     return Table(

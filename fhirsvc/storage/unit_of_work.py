@@ -13,6 +13,7 @@ error that means a concurrent transaction got there first leaves the block as Co
 from __future__ import annotations
 
 from . import dialect
+from .endpoints import Endpoints
 from .errors import ConflictError
 from .index import IndexRepository
 from .jobs import Jobs
@@ -40,6 +41,7 @@ class UnitOfWork:
         self.index = IndexRepository(conn, self.db.indexer)
         self.search = SearchRepository(conn)
         self.jobs = Jobs(conn)
+        self.endpoints = Endpoints(conn)  # remote FHIR systems (fhirsvc/remote)
         self.clients = Clients(conn)    # SMART clients, used jti (fhirsvc/security)
         self.audit = AuditTrail(conn)   # the append-only audit trail
         return self

@@ -10,7 +10,7 @@ GIN index each. Resources stored before this revision get their words when reind
 from alembic import op
 
 revision = "0010"
-down_revision = "0007"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
