@@ -44,7 +44,8 @@ def build(config: Config | None = None) -> Runtime:
     from .ingest import IngestPipeline
     from .search import Indexer, SearchEngine, SearchRegistry
     from .services import (AnalyticsService, CapabilityService, ConformanceSync,
-                           ResourceService, SearchService, Services, ValidateService)
+                           Hl7v2Service, ResourceService, SearchService, Services,
+                           ValidateService)
     from .storage import Database
     from .validation import Validator
 
@@ -63,11 +64,13 @@ def build(config: Config | None = None) -> Runtime:
     sync = ConformanceSync(db, definitions, search_registry)
     pipeline = IngestPipeline(db, validator, engine, before=sync)
     resources = ResourceService(db, pipeline, config)
+    search = SearchService(db, engine, sync)
     services = Services(
         resources=resources,
-        search=SearchService(db, engine, sync),
+        search=search,
         validate=ValidateService(db, validator, sync),
         capabilities=CapabilityService(search_registry, sync),
         conformance=sync,
-        analytics=AnalyticsService(db, engine, resources, sync))
+        analytics=AnalyticsService(db, engine, resources, sync),
+        hl7v2=Hl7v2Service(db, resources, search, engine, definitions, config))
     return Runtime(config, db, definitions, validator, search_registry, engine, services)

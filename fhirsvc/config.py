@@ -35,6 +35,12 @@ class Config:
     worker: bool = True
     job_poll: float = 1.0               # seconds between looks at an empty queue
     job_heartbeat_expiry: float = 60.0  # seconds of silence before another worker takes over
+    # HL7 v2 (docs/hl7v2.md): `serve` starts the MLLP listener unless the port is 0.
+    mllp_host: str = "127.0.0.1"
+    mllp_port: int = 2575
+    mllp_threads: int = 8               # messages converted and stored at the same time
+    hl7v2_z_segments: str = "ignore"    # ignore | keep (as extensions on the first resource)
+    hl7v2_default_offset: str = "Z"     # UTC offset for times sent without one
 
     @classmethod
     def from_env(cls, env: dict | None = None, **overrides) -> "Config":

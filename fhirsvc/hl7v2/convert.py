@@ -55,7 +55,9 @@ class Conversion:
 class _Cx:
     """The conversion context transforms see: tables, the current segment and field, warnings."""
 
-    def __init__(self, maps: Mappings, msg: Message, translate, default_offset: str):
+    def __init__(self, maps: Mappings, msg: Message, translate, default_offset: str,
+                 code_known=None):
+        self.code_known = code_known
         self.maps = maps
         self.tables = maps.tables
         self.units = maps.units
@@ -116,6 +118,17 @@ class _Cx:
             return name
         return f"{self.maps.local_prefix}{quote(self.facility, safe='')}/{quote(name, safe='')}"
 
+    def checked_system(self, name: str, code: str, assumed: bool) -> str:
+        """The system of a code, checked against the HL7 table it claims (or the mapping
+        assumes): a code that is not in that table is the sender's own, so it is kept under
+        the sender's local system and translated or warned about like any local code."""
+        system = self.code_system(name)
+        if system.startswith("http://terminology.hl7.org/CodeSystem/v2-") and self.code_known:
+            if self.code_known(system, code) is False:
+                return (f"{self.maps.local_prefix}{quote(self.facility, safe='')}/"
+                        f"{quote(name, safe='')}")
+        return system
+
     def is_local(self, system: str) -> bool:
         return system.startswith(self.maps.local_prefix) or \
             system in self.maps.local_systems.values()
@@ -156,7 +169,9 @@ class _Cx:
 
 class Converter:
     def __init__(self, mappings: Mappings | None = None, translate=None, contains=None,
-                 z_segments: str = "ignore", default_offset: str = "Z"):
+                 z_segments: str = "ignore", default_offset: str = "Z", code_known=None):
+        # code_known(system, code) -> True / False / None (code system not known here)
+        self.code_known = code_known
         self.maps = mappings or Mappings.load()
         # translate(system, code) -> [Coding] (the stored ConceptMaps); contains(vs, system,
         # code) -> bool (for the guide's profile claims). Both optional.
@@ -174,7 +189,7 @@ class Converter:
             raise Hl7v2Error([problem(code, f"Message type {msg.message_type} is not supported "
                                       f"(supported: {', '.join(known)})",
                                       Location("MSH", 1, 9))], reject=True)
-        cx = _Cx(self.maps, msg, self.translate, self.default_offset)
+        cx = _Cx(self.maps, msg, self.translate, self.default_offset, self.code_known)
         built: list[_Built] = []
         aliases: dict[str, _Built] = {}
         last_by_segment: dict[str, _Built] = {}
@@ -449,9 +464,9 @@ class Converter:
             anchor = aliases.get(anchor_name) if anchor_name != "report" else b.parent
             key = b.seg.value(int(fieldno)) or str(b.seg.occurrence)
             if anchor is not None and anchor.anchor is not None:
-                ident = {"system": f"{cx.maps.derived_prefix}{rtype}",
-                         "value": f"{anchor.anchor['system']}|{anchor.anchor['value']}|"
-                                  f"{b.seg.id}|{key}"}
+                ident = {"system": f"{cx.maps.derived_prefix}{rtype}/"
+                                   f"{quote(anchor.anchor['system'], safe='')}",
+                         "value": f"{anchor.anchor['value']}:{b.seg.id}:{key}"}
                 b.res.setdefault("identifier", []).append(ident)
         if ident and ident.get("system"):
             b.anchor = ident

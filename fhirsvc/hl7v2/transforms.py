@@ -152,9 +152,16 @@ def identifier(cx, rep, args):
         ident["system"] = system
     id_type = comp(rep, 5) or args.get("type")
     if id_type:
-        ident["type"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203",
-                                     "code": id_type}]}
+        ident["type"] = _id_type(cx, id_type)
     return ident
+
+
+def _id_type(cx, code: str) -> dict:
+    """CX-5 -> Identifier.type: a v2-0203 coding, or text when the sender's code is not one."""
+    system = "http://terminology.hl7.org/CodeSystem/v2-0203"
+    if cx.code_known and cx.code_known(system, code) is False:
+        return {"text": code}
+    return {"coding": [{"system": system, "code": code}]}
 
 
 def ei(cx, rep, args):
@@ -314,8 +321,9 @@ def coded(cx, rep, args):
         c = comp(rep, base + 1)
         if not c:
             continue
-        coding = {"system": cx.code_system(comp(rep, base + 3) or args.get("default_system", ""))
-                  , "code": c}
+        coding = {"system": cx.checked_system(comp(rep, base + 3) or
+                                              args.get("default_system", ""), c,
+                                              not comp(rep, base + 3)), "code": c}
         if not coding["system"]:
             del coding["system"]
         if comp(rep, base + 2):

@@ -5,6 +5,7 @@
     services.validate    $validate
     services.capabilities  the CapabilityStatement
     services.analytics   $ssc-classification, $cohort-statistics
+    services.hl7v2       $convert-hl7v2, $process-hl7v2, MLLP, the HL7 v2 message log
 
 Plain data in, resources, typed results or OperationOutcomeError out. No Flask, no HTTP
 headers, no SQL: storage is reached through units of work, every write through the ingestion
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 
 from .analytics import AnalyticsService
 from .capabilities import CapabilityService
+from .hl7v2 import Hl7v2Service
 from .conformance import CONFORMANCE_TYPES, ConformanceSync
 from .resources import Representation, ResourceService
 from .search import SearchService
@@ -30,7 +32,8 @@ class Services:
     capabilities: CapabilityService
     conformance: ConformanceSync
     analytics: AnalyticsService
+    hl7v2: Hl7v2Service | None = None
 
 
-__all__ = ["AnalyticsService", "CONFORMANCE_TYPES", "CapabilityService", "ConformanceSync", "Representation",
+__all__ = ["AnalyticsService", "CONFORMANCE_TYPES", "CapabilityService", "ConformanceSync", "Hl7v2Service", "Representation",
            "ResourceService", "SearchService", "Services", "ValidateService"]

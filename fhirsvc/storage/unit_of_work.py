@@ -4,6 +4,7 @@
         stored = uow.resources.save(...)      # versions (fhirsvc.storage.repository)
         uow.search.match(criteria)            # search (fhirsvc.storage.search_repository)
         uow.jobs.claim(...)                   # background jobs (fhirsvc.storage.jobs)
+        uow.hl7v2.find(...)                   # HL7 v2 message log (fhirsvc.storage.hl7v2_log)
         uow.commit()                          # index rows written first (uow.index)
 
 Leaving the block without `commit()` (or with an exception) rolls everything back. A database
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from . import dialect
 from .errors import ConflictError
+from .hl7v2_log import MessageLog
 from .index import IndexRepository
 from .jobs import Jobs
 from .repository import Repository
@@ -37,6 +39,7 @@ class UnitOfWork:
         self.index = IndexRepository(conn, self.db.indexer)
         self.search = SearchRepository(conn)
         self.jobs = Jobs(conn)
+        self.hl7v2 = MessageLog(conn)
         return self
 
     def _queue_index(self, pk: int, rtype: str, resource: dict | None) -> None:
