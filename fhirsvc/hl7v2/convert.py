@@ -339,6 +339,11 @@ class Converter:
                 if text:
                     b.res["conclusion"] = text
                     b.res["presentedForm"] = [T.text_attachment(text)]
+            for c in b.children:
+                # OBX-14 empty: the order's observation time (OBR-7), as the guide's ORU map
+                if c.res["resourceType"] == "Observation" and "effectiveDateTime" not in c.res \
+                        and "effectiveDateTime" in b.res:
+                    c.res["effectiveDateTime"] = b.res["effectiveDateTime"]
             if section not in sm.imaging_sections:
                 for c in b.children:
                     if c.res["resourceType"] == "Observation":
