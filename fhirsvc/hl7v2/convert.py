@@ -251,17 +251,18 @@ class Converter:
         for k, v in sm.set.items():
             res[k] = _copy(v)
         b = _Built(seg, spec, res)
+        b.owned.update(sm.tops)
         for rule in sm.fields:
-            top = rule.target.split(".")[0].replace("[x]", "")
-            b.owned.add(top)
             if seg.is_null(rule.field):
-                b.cleared.add(top)
-                continue
-            if rule.unless and seg.value(rule.unless):
+                b.cleared.add(rule.top)
                 continue
             reps = seg.reps(rule.field)
+            if not reps and (rule.default is None and not rule.required):
+                continue  # nothing sent, nothing to do (the common case)
+            if rule.unless and seg.value(rule.unless):
+                continue
             cx.field = rule.field
-            fn = T.TRANSFORMS[rule.transform]
+            fn = rule.fn
             values = []
             for i, rep in enumerate(reps if rule.list else reps[:1], start=1):
                 cx.rep = i

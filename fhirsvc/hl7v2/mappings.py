@@ -34,6 +34,8 @@ class FieldRule:
     required: bool = False
     default: object = None
     unless: int | None = None        # skip when this other field has a value
+    top: str = ""                    # the top-level element the target is in (merge rules)
+    fn: object = None                # the transform function
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class SegmentMap:
     resource: str
     fields: tuple[FieldRule, ...]
     set: dict = field(default_factory=dict)
+
+    tops: frozenset = frozenset()    # top-level elements its fields can set
 
 
 @dataclass(frozen=True)
@@ -96,9 +100,12 @@ class Mappings:
                                            f"{args[key]!r}, not in tables.yaml")
                 rules.append(FieldRule(int(raw["field"]), raw["target"], raw["transform"], args,
                                        bool(raw.get("list")), bool(raw.get("required")),
-                                       raw.get("default"), raw.get("unless")))
+                                       raw.get("default"), raw.get("unless"),
+                                       raw["target"].split(".")[0].replace("[x]", ""),
+                                       TRANSFORMS[raw["transform"]]))
             segments[data["segment"]] = SegmentMap(data["segment"], data["resource"],
-                                                   tuple(rules), dict(data.get("set") or {}))
+                                                   tuple(rules), dict(data.get("set") or {}),
+                                                   frozenset(r.top for r in rules))
         structures, by_event = {}, {}
         for path in sorted((root / "messages").glob("*.yaml")):
             data = _yaml(path)

@@ -6,9 +6,9 @@ What python-hl7 leaves to the caller, and this module does:
 - batch and file envelopes (FHS/BHS ... BTS/FTS): one `Message` per MSH;
 - checks that make an unreadable message an AR with a location (no MSH, a field separator the
   segments do not use, no message type or control id);
-- a uniform accessor: python-hl7 nests a field as a plain string when it has no separators and
-  as lists when it has some, `Segment.reps(n)` always answers repetitions -> components ->
-  subcomponents, unescaped.
+- a uniform, lazy accessor: `Segment.reps(n)` always answers repetitions -> components ->
+  subcomponents, unescaped (python-hl7 nests a field as a plain string when it has no
+  separators and as lists when it has some), split only when a mapping reads it.
 """
 from __future__ import annotations
 
@@ -33,59 +33,65 @@ _SEGMENT_ID = re.compile(r"^[A-Z][A-Z0-9]{2}$")
 
 
 class Segment:
-    """One segment; fields numbered as in the standard (MSH-9 is `seg.value(9)` for MSH too)."""
-    __slots__ = ("id", "occurrence", "index", "_seg", "_esc", "_msg")
+    """One segment; fields numbered as in the standard (MSH-9 is `seg.value(9)` for MSH too).
 
-    def __init__(self, sid: str, occurrence: int, index: int, seg, msg):
+    Fields are split lazily, on the separators python-hl7 read from MSH-1/MSH-2, and
+    unescaped by python-hl7 (`Message.unescape`). Why not python-hl7's whole-message parse:
+    it builds a container object for every field, repetition and component of every segment
+    (about 70 per ORU OBX), which was 80% of the conversion time (bench/bench_hl7v2.py), and
+    most segments of a message (PRT, SFT, ORC, TQ1, ...) are never read here.
+    """
+    __slots__ = ("id", "occurrence", "index", "fields", "_msg", "_cache")
+
+    def __init__(self, sid: str, occurrence: int, index: int, text: str, msg):
         self.id = sid
         self.occurrence = occurrence    # 1-based among segments with this id
         self.index = index              # position in the message
-        self._seg = seg
+        fields = text.split(msg.field_sep)
+        if sid in ("MSH", "BHS", "FHS"):
+            fields.insert(1, msg.field_sep)  # MSH-1 is the separator itself
+        self.fields = fields
         self._msg = msg
-        self._esc = msg.escape_char
+        self._cache: dict = {}
 
     def loc(self, field: int = 0, repetition: int = 0, component: int = 0) -> Location:
         return Location(self.id, self.occurrence, field, repetition, component)
 
     def raw(self, n: int) -> str:
         """Field n as sent (escaped, separators included); '' when absent."""
-        seg = self._seg
-        if n >= len(seg):
-            return ""
-        return str(seg[n])
+        fields = self.fields
+        return fields[n] if n < len(fields) else ""
 
     def is_null(self, n: int) -> bool:
-        return self.raw(n) == NULL
+        fields = self.fields
+        return n < len(fields) and fields[n] == NULL
 
     def reps(self, n: int) -> list[list[list[str]]]:
         """Field n: repetitions of components of subcomponents, unescaped; [] when empty or
-        an explicit null."""
-        seg = self._seg
-        if n >= len(seg):
-            return []
-        f = seg[n]
-        if self.id in ("MSH", "BHS", "FHS") and n <= 2:
-            return [[[str(f)]]]
-        out = []
-        for rep in f:
-            if isinstance(rep, str):
-                comps = [[rep]]
-            else:
-                comps = [[c] if isinstance(c, str) else list(c) for c in rep]
-            out.append(comps)
-        if len(out) == 1 and len(out[0]) == 1 and len(out[0][0]) == 1:
-            v = out[0][0][0]
-            if v == "" or v == NULL:
-                return []
-        esc = self._esc
-        unescape = self._msg.unescape
-        for comps in out:
-            for sub in comps:
-                for i, s in enumerate(sub):
-                    if s == NULL:
-                        sub[i] = ""
-                    elif esc in s:
-                        sub[i] = unescape(s)
+        an explicit null. Shared: callers must not change it."""
+        hit = self._cache.get(n)
+        if hit is not None:
+            return hit
+        fields = self.fields
+        f = fields[n] if n < len(fields) else ""
+        if f == "" or f == NULL:
+            out: list = []
+        elif self.id in ("MSH", "BHS", "FHS") and n <= 2:
+            out = [[[f]]]
+        else:
+            msg = self._msg
+            rs, cs, ss = msg.rep_sep, msg.comp_sep, msg.sub_sep
+            out = [[c.split(ss) for c in rep.split(cs)] for rep in f.split(rs)]
+            if msg.escape_char in f or NULL in f:
+                esc, unescape = msg.escape_char, msg.unescape
+                for comps in out:
+                    for sub in comps:
+                        for i, s in enumerate(sub):
+                            if s == NULL:
+                                sub[i] = ""
+                            elif esc in s:
+                                sub[i] = unescape(s)
+        self._cache[n] = out
         return out
 
     def value(self, n: int, component: int = 1, sub: int = 1, rep: int = 1) -> str:
@@ -99,7 +105,7 @@ class Segment:
         return subs[sub - 1] if len(subs) >= sub else ""
 
     def __len__(self) -> int:
-        return len(self._seg)
+        return len(self.fields)
 
     def __repr__(self) -> str:
         return f"<{self.id}[{self.occurrence}]>"
@@ -108,22 +114,28 @@ class Segment:
 class Message:
     """One HL7 v2 message: its segments in order and the MSH facts every door needs."""
 
-    def __init__(self, text: str, parsed, charset: str, warnings: list | None = None):
+    def __init__(self, text: str, charset: str, warnings: list | None = None):
         self.text = text                  # segments separated by CR, decoded
-        self._parsed = parsed
         self.charset = charset
         self.warnings = list(warnings or ())
-        self.escape_char = parsed.esc
+        lines = text.split("\r")
+        # python-hl7 reads the separators and escape character from the MSH segment; its
+        # Message is what unescapes (\F\ \S\ \T\ \R\ \E\ \Xhh\ \H\ \N\ ...).
+        self._hl7 = hl7.parse(lines[0])
+        seps = self._hl7.separators       # segment, field, repetition, component, sub
+        self.field_sep, self.rep_sep, self.comp_sep, self.sub_sep = seps[1], seps[2], \
+            seps[3], seps[4]
+        self.escape_char = self._hl7.esc
         counts: dict[str, int] = {}
         self.segments: list[Segment] = []
-        for i, seg in enumerate(parsed):
-            sid = str(seg[0])
+        for i, line in enumerate(lines):
+            sid = line[:3]
             counts[sid] = counts.get(sid, 0) + 1
-            self.segments.append(Segment(sid, counts[sid], i, seg, self))
+            self.segments.append(Segment(sid, counts[sid], i, line, self))
         self.msh = self.segments[0]
 
     def unescape(self, s: str) -> str:
-        return self._parsed.unescape(s)
+        return self._hl7.unescape(s)
 
     def all(self, sid: str) -> list[Segment]:
         return [s for s in self.segments if s.id == sid]
@@ -282,11 +294,10 @@ def _one(text: str, charset: str, warnings: list) -> Message:
                                       f"segment of this message{hint}", Location(sid or "?"))],
                              reject=True)
     try:
-        parsed = hl7.parse(text)
+        msg = Message(text, charset, warnings)
     except Exception as exc:  # python-hl7 raises plain exceptions on malformed input
         raise Hl7v2Error([problem(REQUIRED_MISSING, f"The message cannot be parsed: {exc}",
                                   msh_loc)], reject=True) from None
-    msg = Message(text, parsed, charset, warnings)
     missing = [(n, what) for n, what in ((9, "message type"), (10, "message control id"))
                if not msg.msh.value(n)]
     if missing:
