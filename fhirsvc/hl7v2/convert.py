@@ -466,9 +466,10 @@ class Converter:
                 mi["system"] = cx.identifier_system("", "", "")
                 ident = mi
         elif isinstance(kind, dict) and "derive" in kind:
-            anchor_name, fieldno = kind["derive"]
+            anchor_name, *fieldnos = kind["derive"]
             anchor = aliases.get(anchor_name) if anchor_name != "report" else b.parent
-            key = b.seg.value(int(fieldno)) or str(b.seg.occurrence)
+            key = ":".join(b.seg.value(int(f)) for f in fieldnos).strip(":") or \
+                str(b.seg.occurrence)
             if anchor is not None and anchor.anchor is not None:
                 ident = {"system": f"{cx.maps.derived_prefix}{rtype}/"
                                    f"{quote(anchor.anchor['system'], safe='')}",
