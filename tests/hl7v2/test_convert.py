@@ -121,3 +121,45 @@ def test_ack_original_and_enhanced_mode():
     assert acknowledgement_code("AA", enh) == "CA"
     (er,) = parse("MSH|^~\\&|A|B|C|D|2024||ADT^A01|X1|P|2.5|||AL|ER\rPID|1||1")
     assert acknowledgement_code("AE", er) == "AE" and acknowledgement_code("AA", er) == "CA"
+
+
+def test_z_segments_ignored_or_kept():
+    raw = "MSH|^~\\&|A|HOSPA|C|D|2024||ADT^A01|1|P|2.5\rPID|1||A-1^^^HOSPA||Doe\rZPI|1|extra\r"
+    (msg,) = parse(raw)
+    ignored = Converter(z_segments="ignore").convert(msg)
+    assert "extension" not in ignored.bundle["entry"][0]["resource"]
+    assert any("ZPI" in w.message for w in ignored.warnings)
+    kept = Converter(z_segments="keep").convert(msg)
+    ext = kept.bundle["entry"][0]["resource"]["extension"]
+    assert ext == [{"url": "http://fhirsvc.org/fhir/StructureDefinition/hl7v2-z-segment",
+                    "valueString": "ZPI|1|extra"}]
+
+
+def test_msh18_character_set_decodes_latin1(conv):
+    raw = ("MSH|^~\\&|A|HOSPA|C|D|2024||ADT^A01|1|P|2.5||||||8859/1\r"
+           "PID|1||A-1^^^HOSPA||M\u00fcller^J\u00fcrgen\r").encode("latin-1")
+    (msg,) = parse(raw)
+    assert msg.charset == "8859/1"
+    name = conv.convert(msg).bundle["entry"][0]["resource"]["name"][0]
+    assert name == {"family": "M\u00fcller", "given": ["J\u00fcrgen"]}
+
+
+def test_hex_escape_and_repetitions(conv):
+    (msg,) = parse("MSH|^~\\&|A|HOSPA|C|D|2024||ADT^A01|1|P|2.5\r"
+                   "PID|1||A-1^^^HOSPA~B-2^^^HOSPB||Doe\\X41\\^Ann||||||||555-1^PRN^PH~"
+                   "a@b.org^NET^Internet\r")
+    p = conv.convert(msg).bundle["entry"][0]["resource"]
+    assert [i["value"] for i in p["identifier"]] == ["A-1", "B-2"]
+    assert p["name"][0]["family"] == "DoeA"
+    assert {t["system"] for t in p["telecom"]} == {"phone", "email"}
+
+
+def test_every_shared_message_converts_or_is_located(conv):
+    """Each message of the shared folder: a Bundle, or AE/AR naming a segment."""
+    for path in sorted((SHARED / "messages").glob("*.hl7")):
+        try:
+            for m in parse(path.read_bytes()):
+                out = conv.convert(m)
+                assert out.bundle["entry"], path.name
+        except Hl7v2Error as exc:
+            assert all(p.location is not None for p in exc.problems), (path.name, exc.problems)

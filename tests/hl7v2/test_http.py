@@ -115,3 +115,32 @@ def test_seed_examples_process(client):
     assert "ssc-lab" in obs[0]["resource"]["meta"]["profile"][0]
     rep = client.get("/fhir/DiagnosticReport?code=http://loinc.org|24968-0").get_json()["entry"]
     assert "L4-L5" in rep[0]["resource"]["conclusion"]
+
+
+def test_log_search_by_time_type_and_outcome(client, runtime):
+    import time
+    svc, ctx = runtime.services.hl7v2, runtime.context(door="test")
+    before = time.time_ns() // 1000
+    post(client, "process", ADT.format(cid="s1", pid="s1").replace("ADT^A01", "ADT^A04"))
+    post(client, "process", b"MSH|^~\\&|ADT|HOSPA|F|X|2024||ADT^A01|s2|P|2.5\rPID|1||\r")
+    page = svc.messages(ctx, since=before)
+    assert page.total == 2
+    assert [e.outcome for e in svc.messages(ctx, since=before, outcome="AE").entries] == ["AE"]
+    assert svc.messages(ctx, since=before, message_type="ADT^A04").entries[0].control_id == "s1"
+    entry = svc.message(ctx, page.entries[0].id)
+    assert entry.raw.startswith("MSH|") and entry.ack.startswith("MSH|")
+    assert svc.messages(ctx, until=before, control_id="s1").total == 0
+
+
+def test_enhanced_mode_and_batch_over_http(client):
+    enhanced = ADT.format(cid="en1", pid="en1").replace("|P|2.5.1\r", "|P|2.5.1|||AL|NE\r")
+    resp = post(client, "process", enhanced)
+    assert resp.status_code == 200 and msa(resp)[1] == "CA"
+    bad = enhanced.replace("en1|P", "en2|P").replace("19520915", "19529999")
+    resp = post(client, "process", bad)
+    assert resp.status_code == 422 and msa(resp)[1] == "CE"
+    batch = ("BHS|^~\\&|ADT|HOSPA\r" + ADT.format(cid="b1", pid="b1") +
+             ADT.format(cid="b2", pid="b2") + "BTS|2\r")
+    resp = post(client, "process", batch)
+    acks = [s for s in resp.data.decode().split("\r") if s.startswith("MSA")]
+    assert resp.status_code == 200 and [a.split("|")[2] for a in acks] == ["b1", "b2"]
