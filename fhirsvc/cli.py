@@ -326,7 +326,8 @@ def cmd_cohort_stats(args) -> int:
 def start_mllp(config) -> subprocess.Popen:
     """The MLLP listener beside the web server (FHIRSVC_MLLP_PORT=0: none)."""
     env = dict(os.environ, FHIRSVC_DATABASE_URL=config.database_url)
-    return subprocess.Popen([sys.executable, "-m", "fhirsvc", "mllp"], env=env)
+    return subprocess.Popen([sys.executable, "-m", "fhirsvc", "mllp",
+                             "--exit-with-parent", str(os.getpid())], env=env)
 
 
 def cmd_mllp(args) -> int:
@@ -338,6 +339,14 @@ def cmd_mllp(args) -> int:
                                                        ("mllp_port", args.port)) if v is not None})
     upgrade(config.database_url)
     runtime = build(config)
+    if args.exit_with_parent:
+        parent = args.exit_with_parent
+
+        def watch():  # the server was killed: stop listening too (no orphan on 2575)
+            while os.getppid() == parent:
+                threading.Event().wait(1.0)
+            os.kill(os.getpid(), signal.SIGTERM)
+        threading.Thread(target=watch, name="parent-watch", daemon=True).start()
     try:
         run(runtime, config.mllp_host, config.mllp_port, config.mllp_threads)
     except KeyboardInterrupt:
@@ -452,6 +461,7 @@ def main(argv: list[str] | None = None) -> int:
     common(p)
     p.add_argument("--host", help="bind address (FHIRSVC_MLLP_HOST, default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (FHIRSVC_MLLP_PORT, default 2575)")
+    p.add_argument("--exit-with-parent", type=int, metavar="PID", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_mllp)
     p = sub.add_parser("convert-hl7v2", help="print the Bundles HL7 v2 files convert to")
     common(p)
