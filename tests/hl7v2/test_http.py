@@ -144,3 +144,23 @@ def test_enhanced_mode_and_batch_over_http(client):
     resp = post(client, "process", batch)
     acks = [s for s in resp.data.decode().split("\r") if s.startswith("MSA")]
     assert resp.status_code == 200 and [a.split("|")[2] for a in acks] == ["b1", "b2"]
+
+
+def test_conceptmap_stored_in_the_server_translates(client, runtime):
+    cm = {"resourceType": "ConceptMap", "url": "http://example.org/ConceptMap/xlab", "status":
+          "active", "group": [{"source": "http://fhirsvc.org/fhir/sid/hl7v2-local/HOSPA/XLAB",
+                               "target": "http://loinc.org", "element": [{"code": "CAX", "target": [
+                                   {"code": "17861-6", "equivalence": "equivalent"}]}]}]}
+    assert client.post("/fhir/ConceptMap", json=cm).status_code == 201
+    runtime.services.hl7v2._maps_loaded = 0.0  # its copy is refreshed every few seconds
+    raw = ("MSH|^~\\&|LAB|HOSPA|F|X|20240101120000+0100||ORU^R01|cm1|P|2.5.1\r"
+           "PID|1||H-cm^^^HOSPA^MR||Doe\rOBR|1||F-cm^HOSPA-ORD|24362-6^Panel^LN|||20240101\r"
+           "OBX|1|NM|CAX^Calcium^XLAB||9.1|mg/dL|||||F\rOBX|2|NM|CAY^Other^XLAB||1|mg/dL|||||F\r")
+    bundle = post(client, "convert", raw).get_json()
+    obs = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"]
+    assert obs[0]["code"]["coding"][0] == {"system": "http://loinc.org", "code": "17861-6"}
+    assert obs[0]["code"]["coding"][1]["code"] == "CAX"  # the local code is kept beside it
+    assert [c["code"] for c in obs[1]["code"]["coding"]] == ["CAY"]  # untranslated, kept
+    ack = post(client, "process", raw)
+    assert msa(ack)[1] == "AA"
+    assert "|W|" in ack.data.decode() and "CAY" in ack.data.decode()  # the warning travels

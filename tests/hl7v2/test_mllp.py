@@ -69,3 +69,8 @@ def test_concurrent_connections(listener, runtime):
         assert list(pool.map(send, range(8))) == ["AA"] * 8
     page = runtime.services.hl7v2.messages(runtime.context(door="t"), sender="LAB^HOSPA")
     assert sum(1 for e in page.entries if e.door == "mllp" and e.outcome == "AA") >= 10
+    prov = runtime.services.search.search(runtime.context(door="t"), "Provenance",
+                                          [("_count", "200")])
+    doors = {e["resource"].parse()["meta"]["tag"][0]["code"] if hasattr(e["resource"], "parse")
+             else e["resource"]["meta"]["tag"][0]["code"] for e in prov["entry"]}
+    assert "mllp" in doors
