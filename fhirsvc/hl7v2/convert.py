@@ -137,7 +137,12 @@ class _Cx:
         out = []
         for c in codings:
             system = c.get("system", "")
-            if system and self.is_local(system):
+            if system and not self.is_local(system) and self.translate_fn:
+                # a standard code the guide maps (ICD-10 -> its SNOMED condition codes): the
+                # target coding first, the sent one kept
+                out.extend(t for t in self.translate_fn(system, c["code"])
+                           if t not in codings and t not in out)
+            elif system and self.is_local(system):
                 found = self.translate_fn(system, c["code"]) if self.translate_fn else []
                 if found:
                     out.extend(found)
@@ -495,17 +500,21 @@ class Converter:
         return None
 
     def _profiles(self, sm, res: dict):
-        if self.contains is None:
-            return
-        for p in sm.profiles:
+        for p in self.maps.profiles:
             if p["resource"] != res["resourceType"]:
                 continue
-            cats = [c.get("code") for cc in res.get("category", ()) for c in cc.get("coding", ())]
-            if p.get("category") and p["category"] not in cats:
+            if any(not res.get(k) for k in p.get("requires", ())):
                 continue
-            if any(self.contains(p["valueset"], c.get("system"), c.get("code"))
-                   for c in res.get("code", {}).get("coding", ())):
-                res.setdefault("meta", {}).setdefault("profile", []).append(p["profile"])
+            if p.get("category"):
+                cats = [c.get("code") for cc in res.get("category", ())
+                        for c in cc.get("coding", ())]
+                if p["category"] not in cats:
+                    continue
+            if p.get("valueset") and not (self.contains and any(
+                    self.contains(p["valueset"], c.get("system"), c.get("code"))
+                    for c in res.get("code", {}).get("coding", ()))):
+                continue
+            res.setdefault("meta", {}).setdefault("profile", []).append(p["profile"])
 
     def _z(self, cx, zs: list[str], built, entries):
         if self.z_segments != "keep":

@@ -78,6 +78,7 @@ class Mappings:
     derived_prefix: str
     units: dict[str, str]
     conceptmaps: list[dict]
+    profiles: list[dict] = field(default_factory=list)
 
     @classmethod
     def load(cls, root: Path | None = None) -> "Mappings":
@@ -127,9 +128,10 @@ class Mappings:
         import json
         conceptmaps = [json.loads(p.read_text("utf-8"))
                        for p in sorted((root / "conceptmaps").glob("*.json"))]
+        profiles = list(_yaml(root / "profiles.yaml") or ())
         return cls(segments, structures, by_event, tables, dict(cs["standard"]),
                    dict(cs.get("local") or {}), cs["local_prefix"], dict(ids["authorities"]),
-                   ids["fallback"], ids["derived"], units, conceptmaps)
+                   ids["fallback"], ids["derived"], units, conceptmaps, profiles)
 
     def structure_for(self, message_type: str) -> StructureMap | None:
         return self.by_event.get(message_type)

@@ -164,3 +164,20 @@ def test_conceptmap_stored_in_the_server_translates(client, runtime):
     ack = post(client, "process", raw)
     assert msa(ack)[1] == "AA"
     assert "|W|" in ack.data.decode() and "CAY" in ack.data.decode()  # the warning travels
+
+
+def test_strict_mode_labs_conform_and_the_guide_gap_is_named(runtime):
+    """Strict mode: the SSc labs claim ssc-lab and conform; what is refused is the lab panel
+    DiagnosticReport only (the guide profiles DiagnosticReport for imaging reports alone)."""
+    from fhirsvc.outcomes import OperationOutcomeError
+    ctx = runtime.context(door="hl7v2", require_guide_profiles=True)
+    raw = (EXAMPLES / "case-a-labs.oru-r01.hl7").read_bytes()
+    with pytest.raises(OperationOutcomeError) as exc:
+        runtime.services.hl7v2.convert(ctx, raw)
+    located = {e.split(".resource")[0] for i in exc.value.issues for e in i.expression
+               if e.startswith("Bundle.entry[")}
+    bundle = runtime.services.hl7v2.convert(runtime.context(door="hl7v2"), raw).bundle
+    types = [e["resource"]["resourceType"] for e in bundle["entry"]]
+    assert located == {f"Bundle.entry[{types.index('DiagnosticReport')}]"}
+    labs = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"]
+    assert all("ssc-lab" in o["meta"]["profile"][0] for o in labs)
