@@ -72,6 +72,8 @@ def test_explicit_null_is_recorded(conv):
      b"OBX|1|NM|17861-6^Ca^LN||nine|mg/dL", False, "OBX[1]-5"),
     (b"MSH|^~\\&|A|B|C|D|2024||ADT^A01|1|P|2.5\rPID|1||\rPV1|1|I", False, "PID[1]-3"),
     (b"MSH|^~\\&|A|B|C|D|2024||ADT^A01", True, "MSH[1]-10"),
+    # truncated in the middle of the order: no OBR-4, no OBX
+    (b"MSH|^~\\&|A|B|C|D|2024||ORU^R01|1|P|2.5\rPID|1||X^^^HOSPA\rOBR|1|", False, "OBR[1]-4"),
 ])
 def test_bad_messages_are_located(conv, raw, reject, where):
     with pytest.raises(Hl7v2Error) as exc:
