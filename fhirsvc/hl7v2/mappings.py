@@ -140,8 +140,12 @@ class Mappings:
         return self.segments[sid]
 
 
+# libyaml's loader when PyYAML was built with it (4x faster at start-up), else the pure one
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _yaml(path: Path):
     try:
-        return yaml.safe_load(path.read_text("utf-8"))
+        return yaml.load(path.read_text("utf-8"), Loader=_LOADER)
     except (OSError, yaml.YAMLError) as exc:
         raise MappingError(f"{path}: {exc}") from None
