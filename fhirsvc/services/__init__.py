@@ -6,6 +6,9 @@
     services.capabilities  the CapabilityStatement
     services.analytics   $ssc-classification, $cohort-statistics
     services.hl7v2       $convert-hl7v2, $process-hl7v2, MLLP, the HL7 v2 message log
+    services.guard       SMART scope checks every use case asks (fhirsvc/security, docs/security.md)
+    services.audit       the audit trail: AuditEvent read/search, access records (audit.log)
+    services.auth        the built-in SMART Backend Services authorization server
 
 Plain data in, resources, typed results or OperationOutcomeError out. No Flask, no HTTP
 headers, no SQL: storage is reached through units of work, every write through the ingestion
@@ -16,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .analytics import AnalyticsService
+from .audit import AuditService
 from .capabilities import CapabilityService
 from .hl7v2 import Hl7v2Service
 from .conformance import CONFORMANCE_TYPES, ConformanceSync
@@ -32,8 +36,14 @@ class Services:
     capabilities: CapabilityService
     conformance: ConformanceSync
     analytics: AnalyticsService
-    hl7v2: Hl7v2Service | None = None
+    # security (fhirsvc/security): None only in unit tests that build services by hand
+    guard: object = None
+    audit: AuditService | None = None
+    auth: object = None
+    verifier: object = None
+    hl7v2: Hl7v2Service | None = None  # HL7 v2 (services/hl7v2.py)
 
 
-__all__ = ["AnalyticsService", "CONFORMANCE_TYPES", "CapabilityService", "ConformanceSync", "Hl7v2Service", "Representation",
+__all__ = ["AnalyticsService", "AuditService", "CONFORMANCE_TYPES", "CapabilityService",
+           "ConformanceSync", "Hl7v2Service", "Representation",
            "ResourceService", "SearchService", "Services", "ValidateService"]

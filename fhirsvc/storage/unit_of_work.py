@@ -5,6 +5,7 @@
         uow.search.match(criteria)            # search (fhirsvc.storage.search_repository)
         uow.jobs.claim(...)                   # background jobs (fhirsvc.storage.jobs)
         uow.hl7v2.find(...)                   # HL7 v2 message log (fhirsvc.storage.hl7v2_log)
+        uow.audit.append(rows)                # audit trail (fhirsvc.storage.security)
         uow.commit()                          # index rows written first (uow.index)
 
 Leaving the block without `commit()` (or with an exception) rolls everything back. A database
@@ -19,6 +20,7 @@ from .index import IndexRepository
 from .jobs import Jobs
 from .repository import Repository
 from .search_repository import SearchRepository
+from .security import AuditTrail, Clients
 
 
 class UnitOfWork:
@@ -40,6 +42,8 @@ class UnitOfWork:
         self.search = SearchRepository(conn)
         self.jobs = Jobs(conn)
         self.hl7v2 = MessageLog(conn)
+        self.clients = Clients(conn)    # SMART clients, used jti (fhirsvc/security)
+        self.audit = AuditTrail(conn)   # the append-only audit trail
         return self
 
     def _queue_index(self, pk: int, rtype: str, resource: dict | None) -> None:

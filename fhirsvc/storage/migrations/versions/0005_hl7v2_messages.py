@@ -1,7 +1,7 @@
 """The HL7 v2 message log (services/hl7v2.py).
 
 Revision ID: 0005
-Revises: 0004
+Revises: 0007 (main carries 0007_security off 0004; chained after it)
 
 Mirrors `hl7v2_messages` in fhirsvc/storage/tables.py; keep them in step.
 """
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0004"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
