@@ -49,6 +49,7 @@ def build(config: Config | None = None) -> Runtime:
     from .services import (AnalyticsService, CapabilityService, ConformanceSync,
                            Hl7v2Service, ResourceService, SearchService, Services,
                            ValidateService)
+    from .services import GuideService, JobsService, PatientRecordService
     from .storage import Database
     from .validation import Validator
 
@@ -77,6 +78,9 @@ def build(config: Config | None = None) -> Runtime:
         conformance=sync,
         analytics=AnalyticsService(db, engine, resources, sync),
         hl7v2=Hl7v2Service(db, resources, search, engine, definitions, config),
+        patients=PatientRecordService(db, engine, sync, security["guard"]),
+        jobs=JobsService(db, security["guard"]),
+        guide=GuideService(definitions, sync),
         **security)
     return Runtime(config, db, definitions, validator, search_registry, engine, services)
 

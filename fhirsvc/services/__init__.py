@@ -6,6 +6,9 @@
     services.capabilities  the CapabilityStatement
     services.analytics   $ssc-classification, $cohort-statistics
     services.hl7v2       $convert-hl7v2, $process-hl7v2, MLLP, the HL7 v2 message log
+    services.patients    a patient's record for the case page (read only)
+    services.jobs        job status (read only: the feeds page)
+    services.guide       the guide's profiles (the validate page's picker)
     services.guard       SMART scope checks every use case asks (fhirsvc/security, docs/security.md)
     services.audit       the audit trail: AuditEvent read/search, access records (audit.log)
     services.auth        the built-in SMART Backend Services authorization server
@@ -23,6 +26,9 @@ from .audit import AuditService
 from .capabilities import CapabilityService
 from .hl7v2 import Hl7v2Service
 from .conformance import CONFORMANCE_TYPES, ConformanceSync
+from .guide import GuideService
+from .jobs import JobsService
+from .patients import PatientRecord, PatientRecordService
 from .resources import Representation, ResourceService
 from .search import SearchService
 from .validate import ValidateService
@@ -36,6 +42,9 @@ class Services:
     capabilities: CapabilityService
     conformance: ConformanceSync
     analytics: AnalyticsService
+    patients: PatientRecordService
+    jobs: JobsService
+    guide: GuideService
     # security (fhirsvc/security): None only in unit tests that build services by hand
     guard: object = None
     audit: AuditService | None = None
@@ -44,6 +53,7 @@ class Services:
     hl7v2: Hl7v2Service | None = None  # HL7 v2 (services/hl7v2.py)
 
 
-__all__ = ["AnalyticsService", "AuditService", "CONFORMANCE_TYPES", "CapabilityService",
+__all__ = ["GuideService", "JobsService", "PatientRecord", "PatientRecordService",
+           "AnalyticsService", "AuditService", "CONFORMANCE_TYPES", "CapabilityService",
            "ConformanceSync", "Hl7v2Service", "Representation",
            "ResourceService", "SearchService", "Services", "ValidateService"]
