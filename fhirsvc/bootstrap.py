@@ -47,7 +47,7 @@ def build(config: Config | None = None) -> Runtime:
     from .ingest import IngestPipeline
     from .search import Indexer, SearchEngine, SearchRegistry
     from .services import (AnalyticsService, CapabilityService, ConformanceSync,
-                           RemoteService, ResourceService, SearchService, Services,
+                           Hl7v2Service, RemoteService, ResourceService, SearchService, Services,
                            ValidateService)
     from .services import GuideService, JobsService, PatientRecordService
     from .storage import Database
@@ -79,6 +79,7 @@ def build(config: Config | None = None) -> Runtime:
         capabilities=CapabilityService(search_registry, sync, config.auth, config.base_path),
         conformance=sync,
         analytics=AnalyticsService(db, engine, resources, sync),
+        hl7v2=Hl7v2Service(db, resources, search, engine, definitions, config),
         patients=PatientRecordService(db, engine, sync, security["guard"]),
         jobs=JobsService(db, security["guard"]),
         guide=GuideService(definitions, sync),

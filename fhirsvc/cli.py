@@ -126,12 +126,14 @@ def cmd_serve(args) -> int:
             return app
 
     worker = start_worker(config) if config.worker and not args.no_worker else None
+    mllp = start_mllp(config) if config.mllp_port else None
     print(f"serving FHIR R4 at http://{config.host}:{config.port}{config.base_path}",
           flush=True)
     try:
         Server().run()
     finally:
         stop_worker(worker)
+        stop_worker(mllp, grace=5)
     return 0
 
 
@@ -458,6 +460,74 @@ def cmd_cohort_stats(args) -> int:
     return 0
 
 
+# -- HL7 v2 ----------------------------------------------------------------------------------
+
+def start_mllp(config) -> subprocess.Popen:
+    """The MLLP listener beside the web server (FHIRSVC_MLLP_PORT=0: none)."""
+    env = dict(os.environ, FHIRSVC_DATABASE_URL=config.database_url)
+    return subprocess.Popen([sys.executable, "-m", "fhirsvc", "mllp",
+                             "--exit-with-parent", str(os.getpid())], env=env)
+
+
+def cmd_mllp(args) -> int:
+    from .bootstrap import build
+    from .mllp import run
+    from .storage.migrate import upgrade
+    _log_to_stderr()
+    config = _config(args).with_(**{k: v for k, v in (("mllp_host", args.host),
+                                                       ("mllp_port", args.port)) if v is not None})
+    upgrade(config.database_url)
+    runtime = build(config)
+    if args.exit_with_parent:
+        parent = args.exit_with_parent
+
+        def watch():  # the server was killed: stop listening too (no orphan on 2575)
+            while os.getppid() == parent:
+                threading.Event().wait(1.0)
+            os.kill(os.getpid(), signal.SIGTERM)
+        threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    try:
+        run(runtime, config.mllp_host, config.mllp_port, config.mllp_threads)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        runtime.close()
+    return 0
+
+
+def cmd_convert_hl7v2(args) -> int:
+    """Print the Bundle each file converts to (nothing is stored), for people writing mappings."""
+    import orjson
+
+    from .bootstrap import build
+    from .outcomes import OperationOutcomeError
+    from .storage.migrate import upgrade
+    config = _config(args)
+    upgrade(config.database_url)
+    runtime = build(config)
+    failed = 0
+    try:
+        ctx = runtime.context(door="cli")
+        for name in args.files:
+            try:
+                converted = runtime.services.hl7v2.convert(ctx, Path(name).read_bytes())
+                sys.stdout.write(orjson.dumps(converted.bundle, option=orjson.OPT_INDENT_2)
+                                 .decode() + "\n")
+                for w in converted.warnings:
+                    print(f"{name}: {w.severity} {', '.join(w.expression)}: {w.message}",
+                          file=sys.stderr)
+            except OperationOutcomeError as exc:
+                failed += 1
+                print(f"{name}: FAILED ({exc.status})", file=sys.stderr)
+                for i in exc.issues:
+                    print(f"  {i.severity} {', '.join(i.expression)}: {i.message}",
+                          file=sys.stderr)
+            except OSError as exc:
+                failed += 1
+                print(f"{name}: FAILED ({exc})", file=sys.stderr)
+    finally:
+        runtime.close()
+    return 1 if failed else 0
 def cmd_clients(args) -> int:
     """Register, list or remove SMART Backend Services clients (docs/security.md)."""
     import json
@@ -606,6 +676,16 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--search", metavar="QUERY", help="a search result, e.g. 'Condition?...'")
     p.add_argument("--wait", action="store_true", help="run it here and report the outcome")
     p.set_defaults(func=cmd_push)
+    p = sub.add_parser("mllp", help="HL7 v2 over MLLP: listen until SIGTERM")
+    common(p)
+    p.add_argument("--host", help="bind address (FHIRSVC_MLLP_HOST, default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (FHIRSVC_MLLP_PORT, default 2575)")
+    p.add_argument("--exit-with-parent", type=int, metavar="PID", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_mllp)
+    p = sub.add_parser("convert-hl7v2", help="print the Bundles HL7 v2 files convert to")
+    common(p)
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.set_defaults(func=cmd_convert_hl7v2)
     p = sub.add_parser("clients", help="SMART Backend Services clients of the built-in "
                        "authorization server: add, list, remove")
     common(p)

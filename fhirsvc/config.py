@@ -44,6 +44,12 @@ class Config:
     read_replica_url: str | None = None
     pgbouncer: bool = False
     db_pool_size: int = 0
+    # HL7 v2 (docs/hl7v2.md): `serve` starts the MLLP listener unless the port is 0.
+    mllp_host: str = "127.0.0.1"
+    mllp_port: int = 2575
+    mllp_threads: int = 8               # messages converted and stored at the same time
+    hl7v2_z_segments: str = "ignore"    # ignore | keep (as extensions on the first resource)
+    hl7v2_default_offset: str = "Z"     # UTC offset for times sent without one
     # Security (docs/security.md). auth: off | smart. "off" is refused on a non-loopback
     # host unless auth_force_off (FHIRSVC_AUTH_FORCE_OFF=1).
     auth: str = "off"

@@ -32,7 +32,9 @@ class Server:
 
     def start(self) -> "Server":
         (self.workdir / "no-examples").mkdir(exist_ok=True)
-        env = dict(os.environ, FHIRSVC_DATABASE_URL=self.db_url, FHIRSVC_PORT=str(self.port),
+        # no MLLP listener unless a test asks for one (2575 is a fixed port)
+        env = dict(os.environ, FHIRSVC_MLLP_PORT="0")
+        env = dict(env, FHIRSVC_DATABASE_URL=self.db_url, FHIRSVC_PORT=str(self.port),
                    FHIRSVC_HOST="127.0.0.1", FHIRSVC_EXAMPLES_DIR=str(self.workdir / "no-examples"), **self.extra_env)
         with open(self.log, "ab") as out:
             # own process group, so a kill reaches gunicorn's workers too

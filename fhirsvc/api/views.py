@@ -255,6 +255,38 @@ def cohort_statistics():
     return Response(body, 200, content_type=f"{mimetype}; charset=utf-8")
 
 
+# -- HL7 v2 ---------------------------------------------------------------------------------
+HL7V2_TYPES = ("x-application/hl7-v2+er7", "application/hl7-v2", "text/plain", "")
+
+
+def hl7v2_body() -> bytes:
+    ctype = (request.mimetype or "").lower()
+    if ctype not in HL7V2_TYPES:
+        raise OperationOutcomeError(error(
+            "not-supported", f"Content-Type {ctype!r} is not an HL7 v2 message: send "
+            "x-application/hl7-v2+er7 (or text/plain)"), 415)
+    data = request.get_data(cache=True)
+    if not data.strip():
+        raise OperationOutcomeError(error("required", "The request has no body; an HL7 v2 "
+                                          "message was expected"), 400)
+    return data
+
+
+def convert_hl7v2():
+    from ..services.hl7v2 import DOOR_HL7V2
+    ctx = context().with_(door=DOOR_HL7V2)
+    converted = services().hl7v2.convert(ctx, hl7v2_body())
+    return fhir_response(converted.bundle)
+
+
+def process_hl7v2():
+    from ..services.hl7v2 import DOOR_HL7V2
+    ctx = context().with_(door=DOOR_HL7V2)
+    ack = services().hl7v2.process(ctx, hl7v2_body())
+    return Response(ack.ack.encode("utf-8"), ack.status,
+                    content_type="x-application/hl7-v2+er7; charset=utf-8")
+
+
 # -- the route table ------------------------------------------------------------------------
 from .remote_views import PULL_DEFINITION, remote_pull, remote_pull_status  # noqa: E402
 @dataclass(frozen=True)
@@ -292,6 +324,11 @@ ROUTES: tuple[Route, ...] = (
     Route("/$remote-pull", "POST", remote_pull,
           operation=("remote-pull", "system", PULL_DEFINITION)),
     Route("/$remote-pull/<job_id>", "GET", remote_pull_status),
+    Route("/$convert-hl7v2", "POST", convert_hl7v2,
+          operation=("convert-hl7v2", "system", GUIDE_OPS + "convert-hl7v2")),
+    Route("/$process-hl7v2", "POST", process_hl7v2,
+          operation=("process-hl7v2", "system", GUIDE_OPS + "process-hl7v2"),
+          produces=("x-application/hl7-v2+er7",)),
     Route("/<rtype>/$validate", "POST", validate_type,
           operation=("validate", "type", VALIDATE_DEFINITION)),
     Route("/<rtype>/<rid>/$validate", "POST", validate_instance,

@@ -5,6 +5,7 @@
     services.validate    $validate
     services.capabilities  the CapabilityStatement
     services.analytics   $ssc-classification, $cohort-statistics
+    services.hl7v2       $convert-hl7v2, $process-hl7v2, MLLP, the HL7 v2 message log
     services.patients    a patient's record for the case page (read only)
     services.jobs        job status (read only: the feeds page)
     services.guide       the guide's profiles (the validate page's picker)
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from .analytics import AnalyticsService
 from .audit import AuditService
 from .capabilities import CapabilityService
+from .hl7v2 import Hl7v2Service
 from .conformance import CONFORMANCE_TYPES, ConformanceSync
 from .guide import GuideService
 from .jobs import JobsService
@@ -51,9 +53,10 @@ class Services:
     audit: AuditService | None = None
     auth: object = None
     verifier: object = None
+    hl7v2: Hl7v2Service | None = None  # HL7 v2 (services/hl7v2.py)
 
 
 __all__ = ["GuideService", "JobsService", "PatientRecord", "PatientRecordService",
-           "AnalyticsService", "AuditService", "CONFORMANCE_TYPES", "CapabilityService", "ConformanceSync", "Representation",
-           "RemoteService",
+           "AnalyticsService", "AuditService", "CONFORMANCE_TYPES", "CapabilityService",
+           "ConformanceSync", "Hl7v2Service", "Representation", "RemoteService",
            "ResourceService", "SearchService", "Services", "ValidateService"]

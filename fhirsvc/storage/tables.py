@@ -98,6 +98,27 @@ endpoints = Table(
     Column("updated", BigInteger, nullable=False),
     UniqueConstraint("name", name="uq_endpoints_name"),
 )
+# The HL7 v2 message log (services/hl7v2.py, statements in storage/hl7v2_log.py): every
+# message received, its ACK and outcome. Times are microseconds since the epoch, UTC.
+hl7v2_messages = Table(
+    "hl7v2_messages", metadata,
+    Column("id", PK, primary_key=True, autoincrement=True),
+    Column("received", BigInteger, nullable=False),
+    Column("door", String(16), nullable=False),             # hl7v2 (HTTP) | mllp | cli
+    Column("sender", String(400), nullable=False),          # MSH-3^MSH-4
+    Column("receiver", String(400), nullable=True),         # MSH-5^MSH-6
+    Column("message_type", String(64), nullable=False),     # ADT^A01 ('' when unreadable)
+    Column("control_id", String(200), nullable=True),       # MSH-10
+    Column("outcome", String(2), nullable=False),           # AA | AE | AR | CA | CE | CR
+    Column("raw", Text, nullable=False),
+    Column("ack", Text, nullable=False),
+    Column("provenance", String(128), nullable=True),       # Provenance/id of what was stored
+    Column("issues", Text, nullable=True),                  # JSON list of the ERR problems
+)
+Index("ix_hl7v2_sender_control", hl7v2_messages.c.sender, hl7v2_messages.c.control_id)
+Index("ix_hl7v2_received", hl7v2_messages.c.received)
+Index("ix_hl7v2_type_received", hl7v2_messages.c.message_type, hl7v2_messages.c.received)
+Index("ix_hl7v2_outcome_received", hl7v2_messages.c.outcome, hl7v2_messages.c.received)
 
 # -- search index: one table per parameter type (rows: fhirsvc.search.rows) ---------------------
 def _base(name: str, *columns) -> Table:

@@ -4,6 +4,7 @@
         stored = uow.resources.save(...)      # versions (fhirsvc.storage.repository)
         uow.search.match(criteria)            # search (fhirsvc.storage.search_repository)
         uow.jobs.claim(...)                   # background jobs (fhirsvc.storage.jobs)
+        uow.hl7v2.find(...)                   # HL7 v2 message log (fhirsvc.storage.hl7v2_log)
         uow.audit.append(rows)                # audit trail (fhirsvc.storage.security)
         uow.commit()                          # index rows written first (uow.index)
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 from . import dialect
 from .endpoints import Endpoints
 from .errors import ConflictError
+from .hl7v2_log import MessageLog
 from .index import IndexRepository
 from .jobs import Jobs
 from .repository import Repository
@@ -42,6 +44,7 @@ class UnitOfWork:
         self.search = SearchRepository(conn)
         self.jobs = Jobs(conn)
         self.endpoints = Endpoints(conn)  # remote FHIR systems (fhirsvc/remote)
+        self.hl7v2 = MessageLog(conn)
         self.clients = Clients(conn)    # SMART clients, used jti (fhirsvc/security)
         self.audit = AuditTrail(conn)   # the append-only audit trail
         return self

@@ -1,0 +1,588 @@
+"""One parsed message -> one transaction Bundle of conditional entries, by the mapping files.
+
+The converter is pure: it reads no storage. Identity makes the Bundle idempotent: patients are
+matched on their PID-3 identifiers, encounters on PV1-19, reports on the filler / placer order
+number, results on the order number + OBX set id, everything else on an identifier derived from
+its anchor (patient or order) and its own key field; each becomes a conditional update
+(`PUT Patient?identifier=system|value`), so a resent message changes nothing.
+
+What the message leaves empty and what it clears (`""`) are recorded per entry (`EntryMeta`):
+the service merges Patients and Encounters with their stored version, as HL7 v2 update
+semantics ask (an empty field keeps the stored value, `""` removes it).
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+from . import transforms as T
+from .errors import (REQUIRED_MISSING, UNSUPPORTED_EVENT, UNSUPPORTED_TYPE, Hl7v2Error, Location,
+                     Problem, problem)
+from .mappings import Mappings, SegmentMap
+from .parse import Message, Segment
+
+_NS = uuid.UUID("6f1c1d1e-8d5e-4f57-9a55-2f8f3c1b7a10")
+TEXT_TYPES = ("ST", "TX", "FT")
+Z_SEGMENT_URL = "http://fhirsvc.org/fhir/StructureDefinition/hl7v2-z-segment"
+NOTE_URL = "http://hl7.org/fhir/5.0/StructureDefinition/extension-DiagnosticReport.note"
+
+
+@dataclass
+class EntryMeta:
+    location: Location
+    rtype: str
+    alias: str | None
+    merge: bool = False
+    cleared: set = field(default_factory=set)    # top-level elements the message nulled ("")
+    owned: set = field(default_factory=set)      # top-level elements the mapping can set
+    merge_into: str | None = None                # A40: the fullUrl of the survivor
+    query: str | None = None                     # conditional update criteria
+
+
+@dataclass
+class Conversion:
+    message: Message
+    bundle: dict
+    meta: list[EntryMeta]
+    warnings: list[Problem]
+
+    @property
+    def activity(self) -> str:
+        return f"HL7 v2 {self.message.message_type} {self.message.control_id} converted"
+
+
+class _Cx:
+    """The conversion context transforms see: tables, the current segment and field, warnings."""
+
+    def __init__(self, maps: Mappings, msg: Message, translate, default_offset: str,
+                 code_known=None):
+        self.code_known = code_known
+        self.maps = maps
+        self.tables = maps.tables
+        self.units = maps.units
+        self.msg = msg
+        self.facility = msg.sending_facility or msg.sending_application or "unknown"
+        self.translate_fn = translate
+        self.default_offset = default_offset
+        self.warnings: list[Problem] = []
+        self.errors: list[Problem] = []
+        self.seg: Segment | None = None
+        self.field = 0
+        self.rep = 0
+        self._offset_noted = False
+
+    def loc(self, field=None, component=0) -> Location:
+        return self.seg.loc(field or self.field, self.rep, component)
+
+    def warn(self, message: str, component: int = 0, field: int | None = None,
+             code: str = "102"):
+        self.warnings.append(problem(code, message, self.loc(field, component), "W"))
+
+    def note_offset(self):
+        if not self._offset_noted:
+            self._offset_noted = True
+            self.warnings.append(problem("102", f"A date/time without a UTC offset was read "
+                                         f"as {self.default_offset} (set "
+                                         "FHIRSVC_HL7V2_DEFAULT_OFFSET for this feed)",
+                                         self.loc(), "I"))
+
+    def lookup(self, table: str, code: str, warn: bool = True):
+        if not code:
+            return None
+        t = self.tables[table]
+        found = t.get(code) or t.get(code.upper())
+        if found is None and code.lower() in self._targets(table):
+            found = code.lower()  # the sender already wrote the FHIR code ("female")
+        return found
+
+    def _targets(self, table: str) -> set:
+        cache = self.maps.__dict__.setdefault("_targets", {})
+        if table not in cache:
+            cache[table] = {v.lower() for v in self.tables[table].values()}
+        return cache[table]
+
+    def code_system(self, name: str) -> str:
+        if not name:
+            return ""
+        std = self.maps.standard_systems.get(name) or self.maps.standard_systems.get(
+            name.upper())
+        if std:
+            return std
+        up = name.upper()
+        if up.startswith("HL7") and up[3:].isdigit():
+            return f"http://terminology.hl7.org/CodeSystem/v2-{up[3:]}"
+        if name in self.maps.local_systems:
+            return self.maps.local_systems[name]
+        if name.startswith(("http://", "https://", "urn:")):
+            return name
+        return f"{self.maps.local_prefix}{quote(self.facility, safe='')}/{quote(name, safe='')}"
+
+    def checked_system(self, name: str, code: str, assumed: bool) -> str:
+        """The system of a code, checked against the HL7 table it claims (or the mapping
+        assumes): a code that is not in that table is the sender's own, so it is kept under
+        the sender's local system and translated or warned about like any local code."""
+        system = self.code_system(name)
+        if system.startswith("http://terminology.hl7.org/CodeSystem/v2-") and self.code_known:
+            if self.code_known(system, code) is False:
+                return (f"{self.maps.local_prefix}{quote(self.facility, safe='')}/"
+                        f"{quote(name, safe='')}")
+        return system
+
+    def is_local(self, system: str) -> bool:
+        return system.startswith(self.maps.local_prefix) or \
+            system in self.maps.local_systems.values()
+
+    def translate(self, codings: list[dict]) -> list[dict]:
+        out = []
+        for c in codings:
+            system = c.get("system", "")
+            if system and not self.is_local(system) and self.translate_fn:
+                # a standard code the guide maps (ICD-10 -> its SNOMED condition codes): the
+                # target coding first, the sent one kept
+                out.extend(t for t in self.translate_fn(system, c["code"])
+                           if t not in codings and t not in out)
+            elif system and self.is_local(system):
+                found = self.translate_fn(system, c["code"]) if self.translate_fn else []
+                if found:
+                    out.extend(found)
+                elif not any(not self.is_local(o.get("system", "")) for o in codings):
+                    self.warn(f"Local code {c['code']!r} of {system} has no translation in "
+                              "the stored ConceptMaps; kept as sent", 1,
+                              code="103")
+            out.append(c)
+        return out
+
+    def identifier_system(self, authority: str, universal: str = "", utype: str = "") -> str:
+        maps = self.maps
+        if authority and authority in maps.authorities:
+            return maps.authorities[authority]
+        if universal and universal in maps.authorities:
+            return maps.authorities[universal]
+        if universal and utype.upper() == "ISO":
+            return f"urn:oid:{universal}"
+        if universal.startswith(("http://", "https://", "urn:")):
+            return universal
+        if authority:
+            self.warn(f"Assigning authority {authority!r} has no row in identifier_systems.yaml"
+                      f"; the system is {maps.authority_fallback}{authority}")
+            return f"{maps.authority_fallback}{quote(authority, safe='')}"
+        self.warn("No assigning authority: the sending facility "
+                  f"{self.facility!r} is taken as the authority")
+        return f"{maps.authority_fallback}{quote(self.facility, safe='')}"
+
+
+class Converter:
+    def __init__(self, mappings: Mappings | None = None, translate=None, contains=None,
+                 z_segments: str = "ignore", default_offset: str = "Z", code_known=None):
+        # code_known(system, code) -> True / False / None (code system not known here)
+        self.code_known = code_known
+        self.maps = mappings or Mappings.load()
+        # translate(system, code) -> [Coding] (the stored ConceptMaps); contains(vs, system,
+        # code) -> bool (for the guide's profile claims). Both optional.
+        self.translate = translate
+        self.contains = contains
+        self.z_segments = z_segments
+        self.default_offset = "Z" if default_offset in ("Z", "+00:00", "") else default_offset
+
+    def convert(self, msg: Message) -> Conversion:
+        sm = self.maps.structure_for(msg.message_type)
+        if sm is None:
+            known = sorted(self.maps.by_event)
+            code = UNSUPPORTED_TYPE if not any(k.startswith(msg.message_code + "^")
+                                               for k in known) else UNSUPPORTED_EVENT
+            raise Hl7v2Error([problem(code, f"Message type {msg.message_type} is not supported "
+                                      f"(supported: {', '.join(known)})",
+                                      Location("MSH", 1, 9))], reject=True)
+        cx = _Cx(self.maps, msg, self.translate, self.default_offset, self.code_known)
+        built: list[_Built] = []
+        aliases: dict[str, _Built] = {}
+        last_by_segment: dict[str, _Built] = {}
+        previous: _Built | None = None
+        zs: list[str] = []
+        for seg in msg.segments[1:]:
+            if seg.id.startswith("Z"):
+                zs.append(seg.id)
+                if self.z_segments == "keep":
+                    zs[-1] = msg.text.split("\r")[seg.index]
+                continue
+            spec = sm.entry_for(seg.id)
+            if spec is None:
+                continue
+            if seg.id == "OBX" and not seg.value(3) and seg.value(2).upper() in TEXT_TYPES \
+                    and "OBR" in last_by_segment:
+                # uncoded narrative lines of a report (common in text reports): the report's
+                # conclusion, not Observations without a code
+                last_by_segment["OBR"].narrative.append(seg)
+                continue
+            if spec.get("note"):
+                self._note(cx, seg, previous)
+                continue
+            if spec.get("merge_into"):
+                b = self._mrg(cx, seg, spec)
+            else:
+                if spec.get("only_with") and not seg.value(spec["only_with"]):
+                    continue
+                b = self._build(cx, seg, self.maps.segment(seg.id), spec)
+            if spec.get("parent"):
+                b.parent = last_by_segment.get(spec["parent"])
+                if b.parent is not None:
+                    b.parent.children.append(b)
+            built.append(b)
+            last_by_segment[seg.id] = b
+            if spec.get("as") and spec["as"] not in aliases:
+                aliases[spec["as"]] = b
+            previous = b
+        for spec in sm.entries:
+            if spec.get("required") and spec["segment"] not in last_by_segment:
+                cx.errors.append(problem(REQUIRED_MISSING, f"{msg.message_type} needs a "
+                                         f"{spec['segment']} segment", Location(spec["segment"])))
+        if cx.errors:
+            raise Hl7v2Error(cx.errors)
+        self._imaging(cx, sm, built)
+        self._documents(cx, built)
+        entries, meta = self._entries(cx, sm, msg, built, aliases)
+        if zs:
+            self._z(cx, zs, built, entries)
+        if cx.errors:
+            raise Hl7v2Error(cx.errors)
+        bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+        return Conversion(msg, bundle, meta, msg.warnings + cx.warnings)
+
+    # -- one segment -> one resource ---------------------------------------------------------
+    def _build(self, cx: _Cx, seg: Segment, sm: SegmentMap, spec: dict) -> "_Built":
+        cx.seg = seg
+        res: dict = {"resourceType": sm.resource}
+        for k, v in sm.set.items():
+            res[k] = _copy(v)
+        b = _Built(seg, spec, res)
+        b.owned.update(sm.tops)
+        for rule in sm.fields:
+            if seg.is_null(rule.field):
+                b.cleared.add(rule.top)
+                continue
+            reps = seg.reps(rule.field)
+            if not reps and (rule.default is None and not rule.required):
+                continue  # nothing sent, nothing to do (the common case)
+            if rule.unless and seg.value(rule.unless):
+                continue
+            cx.field = rule.field
+            fn = rule.fn
+            values = []
+            for i, rep in enumerate(reps if rule.list else reps[:1], start=1):
+                cx.rep = i
+                try:
+                    v = fn(cx, rep, rule.args)
+                except T.TransformError as exc:
+                    where = seg.loc(rule.field, i if len(reps) > 1 else 0, exc.component)
+                    if exc.soft and (not rule.required or rule.default is not None):
+                        cx.warnings.append(problem(exc.code, f"{exc}; left out", where, "W"))
+                    else:
+                        cx.errors.append(problem(exc.code, str(exc), where))
+                    continue
+                if v is not None:
+                    values.append(v)
+            cx.rep = 0
+            if not values:
+                if rule.default is not None and not _has(res, rule.target):
+                    _set(res, rule.target, _copy(rule.default), False)
+                elif rule.required and not reps:
+                    cx.errors.append(problem(REQUIRED_MISSING, f"{seg.id}-{rule.field} is "
+                                             f"required for {sm.resource}.{rule.target}",
+                                             seg.loc(rule.field)))
+                continue
+            for v in values:
+                if isinstance(v, T.Choice):
+                    res[v.name] = v.value
+                else:
+                    _set(res, rule.target, v, rule.list)
+        return b
+
+    def _mrg(self, cx: _Cx, seg: Segment, spec: dict) -> "_Built":
+        """MRG-1 (prior patient identifier list) -> the Patient that is merged away."""
+        cx.seg = seg
+        res: dict = {"resourceType": "Patient"}
+        idents = []
+        for i, rep in enumerate(seg.reps(1), start=1):
+            cx.field, cx.rep = 1, i
+            ident = T.identifier(cx, rep, {})
+            if ident:
+                idents.append(ident)
+        if not idents:
+            cx.errors.append(problem(REQUIRED_MISSING, "MRG-1 (prior patient identifier) is "
+                                     "required for a merge", seg.loc(1)))
+        res["identifier"] = idents
+        b = _Built(seg, spec, res)
+        b.merge_into = spec["merge_into"]
+        return b
+
+    def _note(self, cx: _Cx, seg: Segment, previous: "_Built | None"):
+        """NTE -> Annotation on the resource of the segment before it."""
+        text = "\n".join("".join(c[0] for c in rep) for rep in seg.reps(3)).strip()
+        if not text or previous is None:
+            return
+        rtype = previous.res["resourceType"]
+        if rtype == "DiagnosticReport":
+            # R4 DiagnosticReport has no note (R5 does): the R5 cross-version extension
+            previous.res.setdefault("extension", []).append(
+                {"url": NOTE_URL, "valueAnnotation": {"text": text}})
+        elif rtype in ("Observation", "Specimen", "AllergyIntolerance", "Condition"):
+            previous.res.setdefault("note", []).append({"text": text})
+        else:
+            cx.seg = seg
+            cx.warnings.append(problem("100", f"NTE after {previous.seg.id} has no place in "
+                                       f"{rtype}; dropped", seg.loc(3), "W"))
+
+    # -- message-level rules -----------------------------------------------------------------
+    def _imaging(self, cx: _Cx, sm, built: list["_Built"]):
+        """An imaging report's text results are its narrative, not Observations."""
+        for b in built:
+            if b.seg.id != "OBR":
+                continue
+            section = b.seg.value(24).upper()
+            if section not in sm.imaging_sections and b.narrative:
+                text = "\n".join(_text(s) for s in b.narrative).strip()
+                if text:
+                    b.res["conclusion"] = text
+                    b.res["presentedForm"] = [T.text_attachment(text)]
+            for c in b.children:
+                # OBX-14 empty: the order's observation time (OBR-7), as the guide's ORU map
+                if c.res["resourceType"] == "Observation" and "effectiveDateTime" not in c.res \
+                        and "effectiveDateTime" in b.res:
+                    c.res["effectiveDateTime"] = b.res["effectiveDateTime"]
+            if section not in sm.imaging_sections:
+                for c in b.children:
+                    if c.res["resourceType"] == "Observation":
+                        c.res.setdefault("category", [{"coding": [{
+                            "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                            "code": "laboratory", "display": "Laboratory"}]}])
+                continue
+            b.res["category"] = [{"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "RAD",
+                "display": "Radiology"}]}] + [c for c in b.res.get("category", [])
+                                              if c.get("coding", [{}])[0].get("code") != "RAD"]
+            lines, keep = [], []
+            lines.extend(_text(s) for s in b.narrative)
+            for c in b.children:
+                if c.seg.id == "OBX" and c.seg.value(2).upper() in TEXT_TYPES:
+                    lines.append(c.res.get("valueString", ""))
+                    c.skip = True
+                else:
+                    keep.append(c)
+            b.children = keep
+            text = "\n".join(lines).strip()
+            if text:
+                b.res["conclusion"] = text
+                b.res["presentedForm"] = [T.text_attachment(text)]
+
+    def _documents(self, cx: _Cx, built: list["_Built"]):
+        doc = next((b for b in built if b.spec.get("content")), None)
+        if doc is None:
+            return
+        lines = []
+        for seg in cx.msg.all(doc.spec["content"]):
+            for rep in seg.reps(5):
+                lines.append("^".join("&".join(c) for c in rep).rstrip("^"))
+        text = "\n".join(lines).strip()
+        if not text:
+            cx.errors.append(problem(REQUIRED_MISSING, "MDM^T02 carries the document in OBX-5; "
+                                     "there is none", Location("OBX", 1, 5)))
+            return
+        doc.res["content"] = [{"attachment": T.text_attachment(text)}]
+
+    def _entries(self, cx, sm, msg, built, aliases):
+        entries, meta = [], []
+        for b in built:
+            if b.skip:
+                continue
+            b.query, b.full_url = self._identity(cx, b, aliases)
+        for b in built:
+            if b.skip:
+                continue
+            res = b.res
+            for target, name in (b.spec.get("refs") or {}).items():
+                ref = self._ref(b, name, aliases)
+                if ref:
+                    _set(res, target if not target.startswith("context.") else target,
+                         [{"reference": ref}] if target == "context.encounter" else
+                         {"reference": ref}, False)
+            for target, child_seg in (b.spec.get("collect") or {}).items():
+                refs = [{"reference": c.full_url} for c in b.children
+                        if c.seg.id == child_seg and not c.skip]
+                if refs:
+                    res[target] = refs
+            if b.spec.get("status") == "event":
+                status = cx.lookup("encounter-status", msg.trigger) or "unknown"
+                if b.seg.value(45):
+                    status = "finished"
+                res["status"] = status
+            self._profiles(sm, res)
+            entry = {"fullUrl": b.full_url, "resource": res}
+            m = EntryMeta(b.seg.loc(), res["resourceType"], b.spec.get("as"),
+                          bool(b.spec.get("merge")), b.cleared, b.owned, query=b.query)
+            if b.merge_into:
+                survivor = aliases.get(b.merge_into)
+                m.merge_into = survivor.full_url if survivor else None
+                res["active"] = False
+                res["link"] = [{"other": {"reference": m.merge_into}, "type": "replaced-by"}]
+                m.merge, m.owned = True, {"active", "link"}
+                if survivor is not None:
+                    survivor.res["link"] = [{"other": {"reference": b.full_url},
+                                             "type": "replaces"}]
+                    survivor.res["active"] = True
+            if b.query:
+                entry["request"] = {"method": "PUT", "url": b.query}
+            else:
+                entry["request"] = {"method": "POST", "url": res["resourceType"]}
+                cx.warnings.append(problem("101", f"{b.seg.id}[{b.seg.occurrence}] has no "
+                                           "identifier to match on: a resend creates another "
+                                           f"{res['resourceType']}", b.seg.loc(), "W"))
+            entries.append(entry)
+            meta.append(m)
+        return entries, meta
+
+    def _identity(self, cx, b: "_Built", aliases) -> tuple[str | None, str]:
+        rtype = b.res["resourceType"]
+        kind = b.spec.get("identity")
+        ident = None
+        if kind == "identifier" or b.merge_into:
+            ident = next((i for i in b.res.get("identifier", ())
+                          if i.get("system") and i.get("value")), None)
+        elif kind == "order":
+            ids = b.res.get("identifier", ())
+            ident = next((i for i in ids if _type(i) == "FILL"), None) or \
+                next((i for i in ids if _type(i) == "PLAC"), None)
+        elif kind == "order_item":
+            own = b.seg.value(21)
+            parent = b.parent
+            if own:
+                ident = {"system": cx.identifier_system(b.seg.value(21, 2), b.seg.value(21, 3),
+                                                        b.seg.value(21, 4)), "value": own}
+            elif parent is not None and parent.anchor is not None:
+                setid = b.seg.value(1) or f"p{parent.children.index(b) + 1}"
+                ident = {"system": parent.anchor["system"],
+                         "value": f"{parent.anchor['value']}-obx{setid}"}
+            if ident:
+                b.res.setdefault("identifier", []).append(ident)
+        elif kind == "document":
+            mi = b.res.get("masterIdentifier")
+            ident = mi if mi and mi.get("system") else None
+            if mi and not mi.get("system"):
+                mi["system"] = cx.identifier_system("", "", "")
+                ident = mi
+        elif isinstance(kind, dict) and "derive" in kind:
+            anchor_name, *fieldnos = kind["derive"]
+            anchor = aliases.get(anchor_name) if anchor_name != "report" else b.parent
+            key = ":".join(b.seg.value(int(f)) for f in fieldnos).strip(":") or \
+                str(b.seg.occurrence)
+            if anchor is not None and anchor.anchor is not None:
+                ident = {"system": f"{cx.maps.derived_prefix}{rtype}/"
+                                   f"{quote(anchor.anchor['system'], safe='')}",
+                         "value": f"{anchor.anchor['value']}:{b.seg.id}:{key}"}
+                b.res.setdefault("identifier", []).append(ident)
+        if ident and ident.get("system"):
+            b.anchor = ident
+            key = f"{rtype}|{ident['system']}|{ident['value']}"
+            query = (f"{rtype}?identifier={quote(ident['system'], safe=':/.-_~')}|"
+                     f"{quote(ident['value'], safe=':/.-_~')}")
+            return query, f"urn:uuid:{uuid.uuid5(_NS, key)}"
+        key = f"{rtype}|{cx.msg.sender}|{cx.msg.control_id}|{b.seg.index}"
+        return None, f"urn:uuid:{uuid.uuid5(_NS, key)}"
+
+    @staticmethod
+    def _ref(b: "_Built", name: str, aliases) -> str | None:
+        if name in aliases:
+            return aliases[name].full_url
+        if b.parent is not None:  # a sibling in the same order group (SPM of this OBR)
+            for c in b.parent.children:
+                if c.seg.id == name and not c.skip:
+                    return c.full_url
+        return None
+
+    def _profiles(self, sm, res: dict):
+        for p in self.maps.profiles:
+            if p["resource"] != res["resourceType"]:
+                continue
+            if any(not res.get(k) for k in p.get("requires", ())):
+                continue
+            if p.get("category"):
+                cats = [c.get("code") for cc in res.get("category", ())
+                        for c in cc.get("coding", ())]
+                if p["category"] not in cats:
+                    continue
+            if p.get("valueset") and not (self.contains and any(
+                    self.contains(p["valueset"], c.get("system"), c.get("code"))
+                    for c in res.get("code", {}).get("coding", ()))):
+                continue
+            res.setdefault("meta", {}).setdefault("profile", []).append(p["profile"])
+
+    def _z(self, cx, zs: list[str], built, entries):
+        if self.z_segments != "keep":
+            cx.warnings.append(problem("100", f"Z-segments ignored: {', '.join(zs)} (set "
+                                       "FHIRSVC_HL7V2_Z_SEGMENTS=keep to keep them)", None, "I"))
+            return
+        if entries:  # on the message's first resource (the patient), raw as sent
+            entries[0]["resource"].setdefault("extension", []).extend(
+                {"url": Z_SEGMENT_URL, "valueString": z} for z in zs)
+
+
+class _Built:
+    __slots__ = ("seg", "spec", "res", "parent", "children", "skip", "cleared", "owned",
+                 "merge_into", "query", "full_url", "anchor", "narrative")
+
+    def __init__(self, seg, spec, res):
+        self.seg, self.spec, self.res = seg, spec, res
+        self.parent = None
+        self.children: list = []
+        self.skip = False
+        self.cleared: set = set()
+        self.owned: set = set()
+        self.merge_into = None
+        self.query = None
+        self.full_url = ""
+        self.anchor = None
+        self.narrative: list = []
+
+
+def _text(seg) -> str:
+    return "\n".join("^".join("&".join(c) for c in rep).rstrip("^") for rep in seg.reps(5))
+
+
+def _type(ident: dict) -> str | None:
+    for c in ident.get("type", {}).get("coding", ()):
+        return c.get("code")
+    return None
+
+
+def _has(res: dict, path: str) -> bool:
+    cur = res
+    for part in path.split("."):
+        if not isinstance(cur, dict) or part not in cur:
+            return False
+        cur = cur[part]
+    return True
+
+
+def _set(res: dict, path: str, value, append: bool):
+    parts = path.split(".")
+    cur = res
+    for part in parts[:-1]:
+        nxt = cur.get(part)
+        if isinstance(nxt, list):  # context.encounter: the first element of a list
+            nxt = nxt[0]
+        elif nxt is None:
+            nxt = cur[part] = {}
+        cur = nxt
+    last = parts[-1]
+    if append:
+        cur.setdefault(last, []).append(value)
+    else:
+        cur[last] = value
+
+
+def _copy(v):
+    if isinstance(v, dict):
+        return {k: _copy(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_copy(x) for x in v]
+    return v

@@ -1,0 +1,151 @@
+"""Loading the mapping files (YAML, in mappings/) once, checking them, and answering look-ups.
+
+    maps = Mappings.load()                 # the shipped files; Mappings.load(dir) for others
+    maps.structure_for("ADT^A08")          # the message structure mapping (ADT_A01)
+    maps.segment("PID")                    # field rules
+    maps.identifier_system("HOSPA", ...)   # Identifier.system for an assigning authority
+
+A file that names an unknown transform, table or segment fails the load, naming the file: a
+typo in a mapping is found at start-up, not by the first message that needs it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .transforms import TRANSFORMS
+
+MAPPINGS_DIR = Path(__file__).parent / "mappings"
+
+
+class MappingError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class FieldRule:
+    field: int
+    target: str
+    transform: str
+    args: dict
+    list: bool = False
+    required: bool = False
+    default: object = None
+    unless: int | None = None        # skip when this other field has a value
+    top: str = ""                    # the top-level element the target is in (merge rules)
+    fn: object = None                # the transform function
+
+
+@dataclass(frozen=True)
+class SegmentMap:
+    segment: str
+    resource: str
+    fields: tuple[FieldRule, ...]
+    set: dict = field(default_factory=dict)
+
+    tops: frozenset = frozenset()    # top-level elements its fields can set
+
+
+@dataclass(frozen=True)
+class StructureMap:
+    structure: str
+    events: tuple[str, ...]
+    entries: tuple[dict, ...]
+    imaging_sections: frozenset[str] = frozenset()
+    profiles: tuple[dict, ...] = ()
+    source: str = ""
+
+    def entry_for(self, segment: str) -> dict | None:
+        for e in self.entries:
+            if e["segment"] == segment:
+                return e
+        return None
+
+
+@dataclass
+class Mappings:
+    segments: dict[str, SegmentMap]
+    structures: dict[str, StructureMap]
+    by_event: dict[str, StructureMap]
+    tables: dict[str, dict[str, str]]
+    standard_systems: dict[str, str]
+    local_systems: dict[str, str]
+    local_prefix: str
+    authorities: dict[str, str]
+    authority_fallback: str
+    derived_prefix: str
+    units: dict[str, str]
+    conceptmaps: list[dict]
+    profiles: list[dict] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, root: Path | None = None) -> "Mappings":
+        root = Path(root or MAPPINGS_DIR)
+        tables = {k: {str(c): str(v) for c, v in t.items()}
+                  for k, t in _yaml(root / "tables.yaml").items()}
+        segments = {}
+        for path in sorted((root / "segments").glob("*.yaml")):
+            data = _yaml(path)
+            rules = []
+            for raw in data.get("fields", ()):
+                if raw.get("transform") not in TRANSFORMS:
+                    raise MappingError(f"{path.name}: field {raw.get('field')} names transform "
+                                       f"{raw.get('transform')!r}; known: "
+                                       f"{', '.join(sorted(TRANSFORMS))}")
+                args = dict(raw.get("args") or {})
+                for key in ("table", "display"):
+                    if key in args and args[key] not in tables:
+                        raise MappingError(f"{path.name}: field {raw['field']} names table "
+                                           f"{args[key]!r}, not in tables.yaml")
+                rules.append(FieldRule(int(raw["field"]), raw["target"], raw["transform"], args,
+                                       bool(raw.get("list")), bool(raw.get("required")),
+                                       raw.get("default"), raw.get("unless"),
+                                       raw["target"].split(".")[0].replace("[x]", ""),
+                                       TRANSFORMS[raw["transform"]]))
+            segments[data["segment"]] = SegmentMap(data["segment"], data["resource"],
+                                                   tuple(rules), dict(data.get("set") or {}),
+                                                   frozenset(r.top for r in rules))
+        structures, by_event = {}, {}
+        for path in sorted((root / "messages").glob("*.yaml")):
+            data = _yaml(path)
+            for e in data["entries"]:
+                if e["segment"] not in segments and e["segment"] not in ("NTE", "MRG"):
+                    raise MappingError(f"{path.name}: no segment mapping for {e['segment']}")
+            sm = StructureMap(data["structure"], tuple(data["events"]), tuple(data["entries"]),
+                              frozenset(data.get("imaging_sections") or ()),
+                              tuple(data.get("profiles") or ()), path.name)
+            structures[sm.structure] = sm
+            for ev in sm.events:
+                if ev in by_event:
+                    raise MappingError(f"{path.name}: event {ev} is already mapped by "
+                                       f"{by_event[ev].source}")
+                by_event[ev] = sm
+        cs = _yaml(root / "codesystems.yaml")
+        ids = _yaml(root / "identifier_systems.yaml")
+        units = {str(k): str(v) for k, v in _yaml(root / "units.yaml").items()}
+        import json
+        conceptmaps = [json.loads(p.read_text("utf-8"))
+                       for p in sorted((root / "conceptmaps").glob("*.json"))]
+        profiles = list(_yaml(root / "profiles.yaml") or ())
+        return cls(segments, structures, by_event, tables, dict(cs["standard"]),
+                   dict(cs.get("local") or {}), cs["local_prefix"], dict(ids["authorities"]),
+                   ids["fallback"], ids["derived"], units, conceptmaps, profiles)
+
+    def structure_for(self, message_type: str) -> StructureMap | None:
+        return self.by_event.get(message_type)
+
+    def segment(self, sid: str) -> SegmentMap:
+        return self.segments[sid]
+
+
+# libyaml's loader when PyYAML was built with it (4x faster at start-up), else the pure one
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _yaml(path: Path):
+    try:
+        return yaml.load(path.read_text("utf-8"), Loader=_LOADER)
+    except (OSError, yaml.YAMLError) as exc:
+        raise MappingError(f"{path}: {exc}") from None

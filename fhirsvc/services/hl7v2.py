@@ -1,0 +1,332 @@
+"""HL7 v2 use cases: convert (nothing stored), process (stored through the ingestion pipeline,
+answered with an ACK), and the message log.
+
+    hl7v2.convert(ctx, raw)      -> Converted (the transaction Bundle, warnings) or 422 / 400
+    hl7v2.process(ctx, raw)      -> Acknowledgement (ACK text, AA/AE/AR, the problems)
+    hl7v2.messages(ctx, sender=None, message_type=None, control_id=None, outcome=None,
+                   since=None, until=None, limit=50, offset=0) -> MessagePage
+    hl7v2.message(ctx, id)       -> LogEntry
+
+The door is `ctx.door` ("hl7v2" over HTTP, "mllp" from the listener, "cli"): it goes into the
+Provenance of what was stored and into the log. No Flask, no SQL: the converter is pure, writes
+go through `resources.ingest`, the log through its storage repository.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from ..hl7v2 import Hl7v2Error, Problem
+from ..hl7v2.ack import acknowledgement_code, build_ack
+from ..hl7v2.conceptmaps import ConceptMapIndex
+from ..hl7v2.convert import Conversion, Converter
+from ..hl7v2.errors import DUPLICATE_KEY, INTERNAL, Location, problem
+from ..hl7v2.mappings import Mappings
+from ..hl7v2.parse import parse
+from ..ingest import ProvenanceRecord
+from ..outcomes import Issue, OperationOutcomeError
+from ..storage.errors import ConflictError, StorageError
+from ..storage.hl7v2_log import LogEntry
+
+DOOR_HL7V2 = "hl7v2"
+DOOR_MLLP = "mllp"
+STATUS = {"AA": 200, "CA": 200, "AE": 422, "CE": 422, "AR": 400, "CR": 400}
+_SEVERITY = {"E": "error", "W": "warning", "I": "information"}
+_ISSUE_CODE = {"100": "structure", "101": "required", "102": "value", "103": "code-invalid",
+               "200": "not-supported", "201": "not-supported", "202": "not-supported",
+               "203": "not-supported", "204": "not-found", "205": "duplicate",
+               "207": "exception"}
+
+
+@dataclass(frozen=True)
+class Converted:
+    bundle: dict
+    warnings: tuple[Issue, ...]
+    message_type: str
+    control_id: str
+
+
+@dataclass(frozen=True)
+class Acknowledgement:
+    code: str                        # MSA-1: AA | AE | AR (CA | CE | CR in enhanced mode)
+    ack: str                         # the ACK message, segments separated by CR
+    problems: tuple[Problem, ...]
+    message_type: str = ""
+    control_id: str = ""
+    sender: str = ""
+    duplicate: bool = False          # answered from the log (same sender and control id)
+    provenance: str | None = None    # Provenance/id of what was stored
+
+    @property
+    def status(self) -> int:
+        return STATUS[self.code]
+
+
+@dataclass(frozen=True)
+class MessagePage:
+    total: int
+    entries: tuple[LogEntry, ...]
+
+
+def issue_of(p: Problem) -> Issue:
+    """An ERR problem as an OperationOutcome issue, located both ways (OBX[3]-5, OBX[3].5[1])."""
+    expr = (str(p.location), p.location.path) if p.location is not None else ()
+    return Issue(_SEVERITY.get(p.severity, "error"), _ISSUE_CODE.get(p.code, "processing"),
+                 p.message, expr, diagnostics=f"HL7 table 0357 code {p.code}")
+
+
+class Hl7v2Service:
+    STORED_MAPS_TTL = 10.0  # seconds a worker trusts its copy of the stored ConceptMaps
+
+    def __init__(self, db, resources, search, search_engine, definitions, config,
+                 mappings: Mappings | None = None):
+        self.db = db
+        self.resources = resources
+        self.search = search
+        self.engine = search_engine
+        self.definitions = definitions
+        self.config = config
+        self.mappings = mappings or Mappings.load()
+        self._shipped = self.mappings.conceptmaps + _guide_conceptmaps(config.profiles_dir)
+        self._maps = ConceptMapIndex(self._shipped)
+        self._maps_loaded = 0.0
+        self._maps_lock = threading.Lock()
+        self.converter = Converter(self.mappings, translate=self._translate,
+                                   contains=self._contains,
+                                   z_segments=getattr(config, "hl7v2_z_segments", "ignore"),
+                                   default_offset=getattr(config, "hl7v2_default_offset", "Z"),
+                                   code_known=self._code_known)
+
+    # -- terminology ---------------------------------------------------------------------------
+    def _translate(self, system: str, code: str) -> list[dict]:
+        return self._maps.translate(system, code)
+
+    def _code_known(self, system: str, code: str) -> bool | None:
+        cs = self.definitions.codesystem(system)
+        if cs is None or cs.get("content") not in (None, "complete"):
+            return None
+        return code in cs["_set"]
+
+    def _contains(self, vs: str, system: str | None, code: str | None) -> bool:
+        exp = self.definitions.expansion(vs)
+        return bool(exp and system and code in exp["codes"].get(system, ()))
+
+    def _refresh_maps(self, ctx) -> None:
+        """ConceptMaps stored in the server join the shipped ones (re-read every few seconds)."""
+        if time.monotonic() - self._maps_loaded < self.STORED_MAPS_TTL:
+            return
+        with self._maps_lock:
+            if time.monotonic() - self._maps_loaded < self.STORED_MAPS_TTL:
+                return
+            bundle = self.search.search(ctx, "ConceptMap", [("_count", "1000")])
+            stored = [e["resource"] for e in bundle.get("entry", ()) if "resource" in e]
+            stored = [r.parse() if hasattr(r, "parse") else r for r in stored]
+            self._maps = ConceptMapIndex(self._shipped + stored)
+            self._maps_loaded = time.monotonic()
+
+    # -- convert -------------------------------------------------------------------------------
+    def convert(self, ctx, raw: bytes | str) -> Converted:
+        """The transaction Bundle the message would store; 400 (unreadable, unsupported) or
+        422 (content errors, or a Bundle the validator refuses) with located issues."""
+        try:
+            messages = parse(raw)
+            if len(messages) != 1:
+                raise OperationOutcomeError([Issue("error", "not-supported", f"The body holds "
+                                                   f"{len(messages)} messages; $convert-hl7v2 "
+                                                   "takes one", ("MSH",))], 400)
+            conv = self._convert(ctx, messages[0])
+        except Hl7v2Error as exc:
+            raise OperationOutcomeError([issue_of(p) for p in exc.problems],
+                                        400 if exc.reject else 422) from None
+        bundle = conv.bundle
+        issues = self.resources.pipeline.validator.validate(
+            bundle, strict=ctx.require_guide_profiles)
+        errors = [i for i in issues if i.is_error]
+        if errors:
+            raise OperationOutcomeError(_with_sources(errors, conv), 422)
+        return Converted(bundle, tuple(issue_of(p) for p in conv.warnings) +
+                         tuple(i for i in issues if i.severity == "warning"),
+                         conv.message.message_type, conv.message.control_id)
+
+    def _convert(self, ctx, msg) -> Conversion:
+        self._refresh_maps(ctx)
+        conv = self.converter.convert(msg)
+        self._merge_stored(conv)
+        return conv
+
+    def _merge_stored(self, conv: Conversion) -> None:
+        """HL7 v2 update semantics for Patients and Encounters: what the message leaves empty
+        keeps its stored value, `""` removes it; an A40's merged-away patient keeps all it had."""
+        wanted = [(e, m) for e, m in zip(conv.bundle["entry"], conv.meta) if m.merge and m.query]
+        if not wanted:
+            return
+        with self.db.unit_of_work() as uow:
+            for entry, meta in wanted:
+                rtype, _, query = meta.query.partition("?")
+                from ..ingest.plan import parse_query
+                found = self.engine.match(uow, rtype, list(parse_query(query)))
+                if len(found) != 1:
+                    continue
+                stored = found[0].resource()
+                new = entry["resource"]
+                merged = {k: v for k, v in stored.items()
+                          if k not in ("meta", "id", "text") and k not in meta.cleared
+                          and (k not in new)}
+                merged.update(new)
+                if meta.merge_into is None:
+                    # identifiers accumulate: a message naming one of them must not drop others
+                    idents = list(new.get("identifier", ()))
+                    for i in stored.get("identifier", ()):
+                        if i not in idents:
+                            idents.append(i)
+                    if idents:
+                        merged["identifier"] = idents
+                if "meta" in new:
+                    merged["meta"] = new["meta"]
+                merged["resourceType"] = rtype
+                entry["resource"] = merged
+
+    # -- process -------------------------------------------------------------------------------
+    def process(self, ctx, raw: bytes | str) -> Acknowledgement:
+        """Convert and store one message (or each of a batch: their ACKs, joined); the answer
+        is the ACK. The same control id from the same sender is answered from the log."""
+        text = raw.decode("utf-8", "replace") if isinstance(raw, (bytes, bytearray)) else raw
+        try:
+            messages = parse(raw)
+        except Hl7v2Error as exc:
+            ack = build_ack(None, "AR", exc.problems)
+            self._log(ctx, None, text, "AR", ack, exc.problems)
+            return Acknowledgement("AR", ack, tuple(exc.problems))
+        acks = [self._process_one(ctx, m) for m in messages]
+        if len(acks) == 1:
+            return acks[0]
+        worst = max(acks, key=lambda a: STATUS[a.code])
+        return Acknowledgement(worst.code, "".join(a.ack for a in acks),
+                               tuple(p for a in acks for p in a.problems), "batch",
+                               worst.control_id, worst.sender)
+
+    def _process_one(self, ctx, msg) -> Acknowledgement:
+        base = dict(message_type=msg.message_type, control_id=msg.control_id,
+                    sender=msg.sender)
+        with self.db.unit_of_work() as uow:
+            # a different event under the same control id is not a retransmission
+            earlier = uow.hl7v2.accepted(msg.sender, msg.control_id, msg.message_type)
+        if earlier is not None:
+            self._log(ctx, msg, msg.text, earlier.outcome, earlier.ack, [problem(
+                DUPLICATE_KEY, f"Control id {msg.control_id} from {msg.sender} was accepted "
+                f"before (log entry {earlier.id}); answered from the log", None, "I")],
+                earlier.provenance)
+            return Acknowledgement(earlier.outcome, earlier.ack, (), duplicate=True,
+                                   provenance=earlier.provenance, **base)
+        try:
+            conv = self._convert(ctx, msg)
+        except Hl7v2Error as exc:
+            return self._answer(ctx, msg, "AR" if exc.reject else "AE", exc.problems, base)
+        record = ProvenanceRecord(door=ctx.door, agent=msg.sender, source_id=msg.control_id,
+                                  source_system=_control_system(msg),
+                                  activity=conv.activity)
+        try:
+            try:
+                result = self.resources.ingest(ctx, conv.bundle, record)
+            except ConflictError:  # a concurrent message about the same patient: once more
+                conv = self._convert(ctx, msg)
+                result = self.resources.ingest(ctx, conv.bundle, record)
+        except OperationOutcomeError as exc:
+            return self._answer(ctx, msg, "AE", conv.warnings + _problems(exc, conv), base)
+        except StorageError as exc:
+            return self._answer(ctx, msg, "AR", conv.warnings + [problem(
+                INTERNAL, f"Not stored: {exc}; send the message again", None)], base)
+        prov = (f"Provenance/{result.provenance.resource_id}" if result.provenance is not None
+                else None)
+        warnings = conv.warnings + [
+            Problem("W", "102", f"{w.message} ({', '.join(w.expression)})", None)
+            for w in result.warnings]
+        return self._answer(ctx, msg, "AA", warnings, base, prov)
+
+    def _answer(self, ctx, msg, code, problems, base, provenance=None) -> Acknowledgement:
+        code = acknowledgement_code(code, msg)
+        ack = build_ack(msg, code, problems)
+        self._log(ctx, msg, msg.text, code, ack, problems, provenance)
+        return Acknowledgement(code, ack, tuple(problems), provenance=provenance, **base)
+
+    def _log(self, ctx, msg, raw: str, outcome: str, ack: str, problems, provenance=None):
+        issues = orjson.dumps([{"severity": p.severity, "code": p.code, "message": p.message,
+                                "location": str(p.location) if p.location else None}
+                               for p in problems]).decode() if problems else None
+        entry = LogEntry(
+            door=ctx.door, sender=msg.sender if msg else "", receiver=(
+                f"{msg.msh.value(5)}^{msg.msh.value(6)}" if msg else None),
+            message_type=msg.message_type if msg else "", control_id=msg.control_id if msg
+            else None, outcome=outcome, raw=raw, ack=ack, provenance=provenance, issues=issues)
+        with self.db.unit_of_work(write=True) as uow:
+            uow.hl7v2.add(entry)
+            uow.commit()
+
+    # -- the message log -----------------------------------------------------------------------
+    def messages(self, ctx, sender: str | None = None, message_type: str | None = None,
+                 control_id: str | None = None, outcome: str | None = None,
+                 since: int | None = None, until: int | None = None, limit: int = 50,
+                 offset: int = 0) -> MessagePage:
+        """The message log, newest first. `since` / `until`: microseconds since the epoch;
+        `message_type` 'ADT' matches every ADT event, 'ADT^A01' one."""
+        limit = max(1, min(int(limit), 1000))
+        with self.db.unit_of_work() as uow:
+            total, rows = uow.hl7v2.find(sender, message_type, control_id, outcome, since,
+                                         until, limit, max(0, int(offset)))
+        return MessagePage(total, tuple(rows))
+
+    def message(self, ctx, entry_id: int) -> LogEntry:
+        with self.db.unit_of_work() as uow:
+            entry = uow.hl7v2.get(int(entry_id))
+        if entry is None:
+            raise OperationOutcomeError([Issue("error", "not-found",
+                                               f"No message log entry {entry_id}")], 404)
+        return entry
+
+
+def _control_system(msg) -> str:
+    return f"urn:fhirsvc:hl7v2:sender:{msg.sender}"
+
+
+def _source_of(index: int, conv: Conversion) -> Location | None:
+    return conv.meta[index].location if 0 <= index < len(conv.meta) else None
+
+
+def _problems(exc: OperationOutcomeError, conv: Conversion) -> list[Problem]:
+    """Validation / storage issues of the Bundle, located at the segment the entry came from."""
+    import re
+    out = []
+    for i in exc.issues:
+        if not i.is_error:
+            continue
+        m = re.match(r"Bundle\.entry\[(\d+)\]", i.expression[0]) if i.expression else None
+        loc = _source_of(int(m.group(1)), conv) if m else None
+        where = ", ".join(i.expression)
+        out.append(Problem("E", "207" if exc.status >= 500 else "102",
+                           f"{i.message}" + (f" (at {where})" if where else ""), loc))
+    return out or [Problem("E", INTERNAL, "The converted Bundle was refused", None)]
+
+
+def _with_sources(issues: list[Issue], conv: Conversion) -> list[Issue]:
+    import re
+    out = []
+    for i in issues:
+        m = re.match(r"Bundle\.entry\[(\d+)\]", i.expression[0]) if i.expression else None
+        loc = _source_of(int(m.group(1)), conv) if m else None
+        out.append(Issue(i.severity, i.code, i.message + (f" (from {loc})" if loc else ""),
+                         i.expression + ((str(loc), loc.path) if loc else ()), i.diagnostics,
+                         i.source))
+    return out
+
+
+def _guide_conceptmaps(profiles_dir: Path) -> list[dict]:
+    folder = Path(profiles_dir) / "fsh-generated" / "resources"
+    return [orjson.loads(p.read_bytes()) for p in sorted(folder.glob("ConceptMap-*.json"))]
+
+
+__all__ = ["Acknowledgement", "Converted", "DOOR_HL7V2", "DOOR_MLLP", "Hl7v2Service",
+           "MessagePage", "issue_of"]
