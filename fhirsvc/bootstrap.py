@@ -43,7 +43,7 @@ def build(config: Config | None = None) -> Runtime:
     from .definitions.registry import Registry
     from .ingest import IngestPipeline
     from .search import Indexer, SearchEngine, SearchRegistry
-    from .services import (AnalyticsService, CapabilityService, ConformanceSync,
+    from .services import (AnalyticsService, CapabilityService, ConformanceSync, ExportService,
                            ResourceService, SearchService, Services, ValidateService)
     from .storage import Database
     from .validation import Validator
@@ -69,5 +69,6 @@ def build(config: Config | None = None) -> Runtime:
         validate=ValidateService(db, validator, sync),
         capabilities=CapabilityService(search_registry, sync),
         conformance=sync,
-        analytics=AnalyticsService(db, engine, resources, sync))
+        analytics=AnalyticsService(db, engine, resources, sync),
+        export=ExportService(db, engine, config, sync))
     return Runtime(config, db, definitions, validator, search_registry, engine, services)

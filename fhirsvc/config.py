@@ -35,6 +35,18 @@ class Config:
     worker: bool = True
     job_poll: float = 1.0               # seconds between looks at an empty queue
     job_heartbeat_expiry: float = 60.0  # seconds of silence before another worker takes over
+    # Bulk Data export (docs/export.md): files under export_dir, deleted bulk_file_ttl seconds
+    # after the export finished; at most bulk_max_active exports queued or running (429 beyond)
+    export_dir: Path = field(default=ROOT / "instance" / "exports")
+    bulk_file_ttl: float = 3600.0
+    bulk_max_active: int = 4
+    bulk_retry_after: int = 2           # seconds a client is told to wait between polls
+    bulk_requires_access_token: bool = False  # true once SMART authorisation guards the files
+    # Registry dataset (registry/*.yaml): keyed-hash pseudonyms; without a key the server
+    # generates one and keeps it in pseudonym_key_file
+    registry_file: Path = field(default=ROOT / "registry" / "calcinosis.yaml")
+    pseudonym_key: str | None = None
+    pseudonym_key_file: Path = field(default=ROOT / "instance" / "pseudonym.key")
 
     @classmethod
     def from_env(cls, env: dict | None = None, **overrides) -> "Config":

@@ -16,6 +16,7 @@ from ..ingest import EntryResult, Outcome
 from ..outcomes import OperationOutcomeError, error, information
 from ..services.validate import VALIDATE_DEFINITION
 from ..wire import check_type, parse_json
+from . import bulk_views as bulk
 from .negotiation import (fhir_response, negotiate, negotiated, outcome_response, prefer,
                           request_json)
 
@@ -279,6 +280,19 @@ ROUTES: tuple[Route, ...] = (
     Route("/$cohort-statistics", "GET", cohort_statistics,
           operation=("cohort-statistics", "system", GUIDE_OPS + "cohort-statistics"),
           produces=STATISTICS_TYPES),
+    Route("/$export", "GET", bulk.export_system,
+          operation=("export", "system", bulk.BULK_EXPORT)),
+    Route("/$export", "POST", bulk.export_system),
+    Route("/Patient/$export", "GET", bulk.export_patient,
+          operation=("export", "type", bulk.PATIENT_EXPORT)),
+    Route("/Patient/$export", "POST", bulk.export_patient),
+    Route("/Group/<gid>/$export", "GET", bulk.export_group,
+          operation=("export", "instance", bulk.GROUP_EXPORT)),
+    Route("/Group/<gid>/$export", "POST", bulk.export_group),
+    Route("/$export-poll/<poll_id>", "GET", bulk.export_poll),
+    Route("/$export-poll/<poll_id>", "DELETE", bulk.export_cancel),
+    Route("/$export-file/<poll_id>/<name>", "GET", bulk.export_file,
+          produces=bulk.NDJSON_TYPES),
     Route("/<rtype>/$validate", "POST", validate_type,
           operation=("validate", "type", VALIDATE_DEFINITION)),
     Route("/<rtype>/<rid>/$validate", "POST", validate_instance,

@@ -72,5 +72,6 @@ class Kinds:
 
 def builtin_kinds() -> Kinds:
     """The kinds this version of fhirsvc runs (bulk export and remote pull will join)."""
+    from .bulk_export import BulkExport
     from .reindex import Reindex
-    return Kinds(Reindex())
+    return Kinds(Reindex(), BulkExport())

@@ -5,6 +5,7 @@
     services.validate    $validate
     services.capabilities  the CapabilityStatement
     services.analytics   $ssc-classification, $cohort-statistics
+    services.export      Bulk Data $export: kick-off, status, files, cancel, jobs (UI)
 
 Plain data in, resources, typed results or OperationOutcomeError out. No Flask, no HTTP
 headers, no SQL: storage is reached through units of work, every write through the ingestion
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from .analytics import AnalyticsService
 from .capabilities import CapabilityService
 from .conformance import CONFORMANCE_TYPES, ConformanceSync
+from .export import ExportService
 from .resources import Representation, ResourceService
 from .search import SearchService
 from .validate import ValidateService
@@ -30,7 +32,8 @@ class Services:
     capabilities: CapabilityService
     conformance: ConformanceSync
     analytics: AnalyticsService
+    export: ExportService | None = None       # Bulk Data $export
 
 
-__all__ = ["AnalyticsService", "CONFORMANCE_TYPES", "CapabilityService", "ConformanceSync", "Representation",
+__all__ = ["AnalyticsService", "CONFORMANCE_TYPES", "CapabilityService", "ConformanceSync", "ExportService", "Representation",
            "ResourceService", "SearchService", "Services", "ValidateService"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from . import dialect
 from .errors import ConflictError
+from .export_queries import ExportReader
 from .index import IndexRepository
 from .jobs import Jobs
 from .repository import Repository
@@ -37,6 +38,7 @@ class UnitOfWork:
         self.index = IndexRepository(conn, self.db.indexer)
         self.search = SearchRepository(conn)
         self.jobs = Jobs(conn)
+        self.exports = ExportReader(conn)  # Bulk Data / registry reads
         return self
 
     def _queue_index(self, pk: int, rtype: str, resource: dict | None) -> None:

@@ -1,0 +1,133 @@
+"""The reads of Bulk Data export and the registry dataset: stored JSON text, streamed in
+keyset batches, as of a transaction time.
+
+    reader = ExportReader(uow.conn)
+    batch = reader.batch(selection, after_id="", limit=5000)   # [(id, content, deleted)]
+
+`Selection` says what one output file holds: one resource type, changed after `since` and no
+later than `until` (the export's transactionTime), optionally limited to patients' compartments
+and to search criteria (_typeFilter). Each row is the version that was current at `until`: a
+resource changed after the kick-off is exported as it was then (its newer version goes to a
+later `_since` export), so a file never mixes states from after transactionTime.
+
+Batches are ordered by resource id through the unique (resource_type, resource_id) index, so a
+batch costs an index range scan whatever the table size, and `after_id` is a resumable cursor.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from sqlalchemy import and_, case, exists, false, func, literal, or_, select, true
+
+from ..search import criteria as c
+from .search_sql import compile_clause
+from .tables import idx_reference as REF
+from .tables import resource_versions as V
+from .tables import resources as R
+
+
+@dataclass(frozen=True)
+class Selection:
+    rtype: str
+    until: int                                   # transactionTime, microseconds
+    since: int | None = None                     # _since (exclusive lower bound)
+    # None: no compartment restriction; otherwise the Patient ids (empty tuple with
+    # all_patients: every resource in some Patient compartment)
+    patients: tuple[str, ...] | None = None
+    all_patients: bool = False
+    compartment_params: tuple[str, ...] = ()     # reference params linking rtype to a Patient
+    # alternatives (OR): each one an AND of clauses (_typeFilter entries for this type)
+    filters: tuple[c.Criteria, ...] = field(default=())
+    include_deleted: bool = False                # for _since: the deleted ones too
+
+
+class ExportReader:
+    def __init__(self, conn):
+        self.conn = conn
+
+    def _conditions(self, sel: Selection, r) -> list:
+        conds = [r.c.resource_type == sel.rtype]
+        if sel.patients is not None or sel.all_patients:
+            if sel.rtype == "Patient":
+                if not sel.all_patients:
+                    conds.append(r.c.resource_id.in_(list(sel.patients)))
+            else:
+                link = [REF.c.res_pk == r.c.pk, REF.c.target_type == "Patient",
+                        REF.c.param.in_(list(sel.compartment_params))]
+                if not sel.all_patients:
+                    link.append(REF.c.target_id.in_(list(sel.patients)))
+                conds.append(exists(select(literal(1)).select_from(REF).where(*link)
+                                    .correlate(r)))
+        if sel.filters:
+            alternatives = []
+            for crit in sel.filters:
+                parts = [compile_clause(cl).as_exists(r) for cl in crit.clauses]
+                alternatives.append(and_(true(), *parts))
+            conds.append(or_(*alternatives))
+        return conds
+
+    def _version_at(self, sel: Selection, r):
+        """The version current at `until`: the current one unless it is newer than that."""
+        v2 = V.alias("v2")
+        older = (select(func.max(v2.c.version))
+                 .where(v2.c.res_pk == r.c.pk, v2.c.last_updated <= sel.until)
+                 .correlate(r).scalar_subquery())
+        return case((r.c.last_updated <= sel.until, r.c.version), else_=older)
+
+    def batch(self, sel: Selection, after_id: str = "", limit: int = 5000
+              ) -> list[tuple[str, str | None, bool, int]]:
+        """Up to `limit` rows (id, content, deleted, last_updated) after `after_id`."""
+        r, v = R.alias("r"), V.alias("v")
+        q = (select(r.c.resource_id, v.c.content, v.c.deleted, v.c.last_updated)
+             .select_from(r.join(v, and_(v.c.res_pk == r.c.pk,
+                                         v.c.version == self._version_at(sel, r))))
+             .where(*self._conditions(sel, r), r.c.resource_id > after_id)
+             .order_by(r.c.resource_id).limit(limit))
+        if sel.since is not None:
+            q = q.where(v.c.last_updated > sel.since)
+        if not sel.include_deleted:
+            q = q.where(v.c.deleted == false())
+        return [tuple(row) for row in self.conn.execute(q)]
+
+    def count(self, sel: Selection) -> int:
+        """How many current resources the selection roughly holds (progress totals): counted
+        on current versions, without the as-of-transactionTime refinement."""
+        r = R.alias("r")
+        q = select(func.count()).select_from(r).where(*self._conditions(sel, r),
+                                                      r.c.deleted == false())
+        if sel.since is not None:
+            q = q.where(r.c.last_updated > sel.since)
+        return self.conn.execute(q).scalar_one()
+
+    def types_present(self, types: Sequence[str] | None = None) -> list[str]:
+        """Resource types with at least one stored resource (of `types` when given)."""
+        q = select(R.c.resource_type).distinct()
+        if types is not None:
+            q = q.where(R.c.resource_type.in_(list(types)))
+        return sorted(row[0] for row in self.conn.execute(q))
+
+    def current_ids(self, rtype: str, ids: Sequence[str]) -> list[str]:
+        """Those of `ids` that exist (not deleted) as `rtype`."""
+        out: list[str] = []
+        ids = list(ids)
+        for start in range(0, len(ids), 500):
+            out.extend(row[0] for row in self.conn.execute(
+                select(R.c.resource_id).where(R.c.resource_type == rtype,
+                                              R.c.resource_id.in_(ids[start:start + 500]),
+                                              R.c.deleted == false())))
+        return sorted(out)
+
+    def ids_matching(self, criteria: c.Criteria) -> list[str]:
+        """Ids of current resources matching search criteria (a Group defined by a query)."""
+        from .search_repository import SearchRepository
+        pks = SearchRepository(self.conn).match(criteria)
+        out: list[str] = []
+        for start in range(0, len(pks), 500):
+            out.extend(row[0] for row in self.conn.execute(
+                select(R.c.resource_id).where(R.c.pk.in_(pks[start:start + 500]))))
+        return sorted(out)
+
+    def now_floor(self) -> int:
+        """Newest lastUpdated stored (0 when empty): a transactionTime is never before it."""
+        return self.conn.execute(select(func.max(R.c.last_updated))).scalar() or 0
