@@ -44,7 +44,7 @@ def build(config: Config | None = None) -> Runtime:
     from .ingest import IngestPipeline
     from .search import Indexer, SearchEngine, SearchRegistry
     from .services import (AnalyticsService, CapabilityService, ConformanceSync, ExportService,
-                           ResourceService, SearchService, Services, ValidateService)
+                           RegistryService, ResourceService, SearchService, Services, ValidateService)
     from .storage import Database
     from .validation import Validator
 
@@ -70,5 +70,6 @@ def build(config: Config | None = None) -> Runtime:
         capabilities=CapabilityService(search_registry, sync),
         conformance=sync,
         analytics=AnalyticsService(db, engine, resources, sync),
-        export=ExportService(db, engine, config, sync))
+        export=ExportService(db, engine, config, sync),
+        registry=RegistryService(db, engine, resources, config, sync))
     return Runtime(config, db, definitions, validator, search_registry, engine, services)

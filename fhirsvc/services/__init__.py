@@ -19,6 +19,7 @@ from .analytics import AnalyticsService
 from .capabilities import CapabilityService
 from .conformance import CONFORMANCE_TYPES, ConformanceSync
 from .export import ExportService
+from .registry import RegistryService
 from .resources import Representation, ResourceService
 from .search import SearchService
 from .validate import ValidateService
@@ -33,7 +34,8 @@ class Services:
     conformance: ConformanceSync
     analytics: AnalyticsService
     export: ExportService | None = None       # Bulk Data $export
+    registry: RegistryService | None = None   # registry CSV / REDCap out and in
 
 
-__all__ = ["AnalyticsService", "CONFORMANCE_TYPES", "CapabilityService", "ConformanceSync", "ExportService", "Representation",
+__all__ = ["AnalyticsService", "CONFORMANCE_TYPES", "CapabilityService", "ConformanceSync", "ExportService", "RegistryService", "Representation",
            "ResourceService", "SearchService", "Services", "ValidateService"]
