@@ -385,6 +385,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="list: only this state")
     p.add_argument("--limit", type=int, default=50, help="list: newest N (default 50)")
     p.set_defaults(func=cmd_jobs)
+    from . import registry_cli
+    registry_cli.add_parser(sub, common)
     sub.add_parser("validate", help="validate files: fhirsvc validate --help")
     args = parser.parse_args(argv)
     return args.func(args)

@@ -12,7 +12,8 @@ from .negotiation import outcome_response, request_json
 BULK_EXPORT = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"
 PATIENT_EXPORT = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"
 GROUP_EXPORT = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"
-NDJSON_TYPES = ("application/fhir+ndjson",)
+# export files: NDJSON (Bulk Data) and CSV (registry exports run as jobs)
+NDJSON_TYPES = ("application/fhir+ndjson", "application/ndjson", "text/csv")
 
 
 def _kickoff(level: str, group_id: str | None = None):

@@ -17,6 +17,7 @@ from ..outcomes import OperationOutcomeError, error, information
 from ..services.validate import VALIDATE_DEFINITION
 from ..wire import check_type, parse_json
 from . import bulk_views as bulk
+from . import registry_views as registry
 from .negotiation import (fhir_response, negotiate, negotiated, outcome_response, prefer,
                           request_json)
 
@@ -293,6 +294,11 @@ ROUTES: tuple[Route, ...] = (
     Route("/$export-poll/<poll_id>", "DELETE", bulk.export_cancel),
     Route("/$export-file/<poll_id>/<name>", "GET", bulk.export_file,
           produces=bulk.NDJSON_TYPES),
+    Route("/$registry-export", "GET", registry.registry_export,
+          operation=("registry-export", "system", registry.GUIDE_OPS + "registry-export"),
+          produces=registry.CSV_TYPES),
+    Route("/$registry-import", "POST", registry.registry_import,
+          operation=("registry-import", "system", registry.GUIDE_OPS + "registry-import")),
     Route("/<rtype>/$validate", "POST", validate_type,
           operation=("validate", "type", VALIDATE_DEFINITION)),
     Route("/<rtype>/<rid>/$validate", "POST", validate_instance,

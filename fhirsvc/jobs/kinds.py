@@ -73,5 +73,6 @@ class Kinds:
 def builtin_kinds() -> Kinds:
     """The kinds this version of fhirsvc runs (bulk export and remote pull will join)."""
     from .bulk_export import BulkExport
+    from .registry_export import RegistryExport
     from .reindex import Reindex
-    return Kinds(Reindex(), BulkExport())
+    return Kinds(Reindex(), BulkExport(), RegistryExport())

@@ -31,6 +31,8 @@ from ..storage.repository import micros_to_instant
 
 GROUP_QUERY = "http://fhirsvc.org/fhir/calcinosis/StructureDefinition/group-member-query"
 KIND = "bulk-export"
+REGISTRY_KIND = "registry-export"
+KINDS = (KIND, REGISTRY_KIND)
 
 
 class ThrottledError(OperationOutcomeError):
@@ -68,6 +70,7 @@ class ExportFile:
 class ExportJobSummary:
     """One export for the web pages: where it stands and where its results are."""
     job_id: int
+    kind: str                     # bulk-export | registry-export
     poll_id: str
     state: str
     progress: str
@@ -175,6 +178,33 @@ class ExportService:
                 ids.append(rid)
         return uow.exports.current_ids("Patient", sorted(set(ids)))
 
+    def kickoff_registry(self, ctx, fmt: str, since: str | None, group: str | None, *,
+                         request_url: str) -> ExportKickoff:
+        """A registry CSV export as a job (large exports): polled like a Bulk Data export."""
+        from ..bulk.request import parse_instant
+        from .registry import FORMATS
+        if fmt not in FORMATS:
+            raise fail(400, "invalid", f"format must be one of {', '.join(FORMATS)}, not "
+                       f"{fmt!r}", "format")
+        if since:
+            parse_instant(since, "_since")
+        if group is not None:
+            with self.db.unit_of_work() as uow:
+                stored = uow.resources.read("Group", group)
+                if stored is None or stored.deleted:
+                    raise fail(404, "not-found", f"Group/{group} is not known", "group")
+        secret = secrets.token_urlsafe(12)
+        job = self.queue.enqueue(REGISTRY_KIND, {
+            "format": fmt, "since": since, "group": group, "secret": secret,
+            "request": request_url, "transaction_time": now_micros()},
+            requested_by=ctx.caller, max_active=self.config.bulk_max_active)
+        if job is None:
+            raise ThrottledError(f"{self.config.bulk_max_active} registry exports are already "
+                                 "queued or running; try again later",
+                                 self.config.bulk_retry_after)
+        poll_id = f"{job.id}-{secret}"
+        return ExportKickoff(poll_id, self.status_url(ctx, poll_id), job.id)
+
     # -- status, files, cancel -----------------------------------------------------------------
     def status_url(self, ctx, poll_id: str) -> str:
         return f"{ctx.base_url}/$export-poll/{poll_id}"
@@ -185,7 +215,7 @@ class ExportService:
     def _job(self, poll_id: str):
         job_id, _, secret = poll_id.partition("-")
         job = self.queue.get(int(job_id)) if job_id.isdigit() else None
-        if (job is None or job.kind != KIND
+        if (job is None or job.kind not in KINDS
                 or not hmac.compare_digest(str(job.params.get("secret", "")), secret)):
             raise fail(404, "not-found", f"No export {poll_id!r} (it may have expired or "
                        "been cancelled)")
@@ -215,7 +245,7 @@ class ExportService:
 
     def open_file(self, ctx, poll_id: str, name: str) -> ExportFile:
         job = self._job(poll_id)
-        names = {o["name"] for key in ("output", "error", "deleted")
+        names = {o["name"]: o.get("media_type", NDJSON) for key in ("output", "error", "deleted")
                  for o in (job.result or {}).get(key, [])}
         if job.state != "succeeded" or name not in names:
             raise fail(404, "not-found", f"Export {poll_id} has no file {name!r}")
@@ -224,7 +254,7 @@ class ExportService:
         size = store.size(job.id, name)
         if size is None:
             raise fail(404, "not-found", f"The file {name} of export {poll_id} has expired")
-        return ExportFile(store.read(job.id, name), size)
+        return ExportFile(store.read(job.id, name), size, names[name])
 
     def cancel(self, ctx, poll_id: str) -> None:
         """Cancel a queued or running export, or delete a finished one's files (DELETE)."""
@@ -242,14 +272,16 @@ class ExportService:
     def jobs(self, ctx, limit: int = 50) -> list[ExportJobSummary]:
         """Recent exports, newest first, with their state, progress and result links."""
         out = []
-        for job in self.queue.list(KIND, None, None, limit):
+        listed = sorted((j for kind in KINDS for j in self.queue.list(kind, None, None, limit)),
+                        key=lambda j: -j.id)[:limit]
+        for job in listed:
             poll_id = f"{job.id}-{job.params.get('secret', '')}"
             files = ()
             if job.state == "succeeded":
                 files = tuple((o["type"], self.file_url(ctx, poll_id, o["name"]), o["count"])
                               for o in (job.result or {}).get("output", []))
             out.append(ExportJobSummary(
-                job.id, poll_id, job.state, job.progress_text(), job.fraction,
+                job.id, job.kind, poll_id, job.state, job.progress_text(), job.fraction,
                 job.params.get("request", ""), job.requested_by, micros_to_instant(job.created),
                 micros_to_instant(job.finished) if job.finished else None,
                 self.status_url(ctx, poll_id), files, job.error))
