@@ -19,7 +19,7 @@ import orjson
 
 from ..bulk.files import LocalFileStore
 from ..config import Config
-from ..storage.export_queries import Selection
+from ..storage.export_queries import BatchSizer, Selection
 from .context import Cancelled, JobError
 from .kinds import JobKind
 
@@ -109,7 +109,7 @@ class BulkExport(JobKind):
                 cursor = ctx.cursor
                 if cursor is None:
                     total = sum(uow.exports.count(s) for s in selections)
-                    cursor = {"i": 0, "after": "", "offset": 0, "count": 0, "done": 0,
+                    cursor = {"i": 0, "after": 0, "offset": 0, "count": 0, "done": 0,
                               "total": total, "outputs": [], "doffset": 0, "dcount": 0}
             if not ctx.resumed:
                 store.remove(job.id)  # a fresh start never sees another attempt's files
@@ -137,15 +137,17 @@ class BulkExport(JobKind):
     def _one_type(self, ctx, job, store, sel: Selection, cursor: dict, size: int) -> dict:
         name = f"{sel.rtype}.ndjson"
         last_log = time.monotonic()
+        sizer = BatchSizer(max_rows=size)
         with store.append(job.id, name, cursor["offset"]) as out, \
                 store.append(job.id, DELETED_FILE, cursor["doffset"]) as dout:
             while True:
                 with ctx.db.unit_of_work() as uow:
-                    rows = uow.exports.batch(sel, cursor["after"], size)
+                    rows = uow.exports.batch(sel, cursor["after"], sizer.rows)
                 if not rows:
                     break
-                live = [content for _rid, content, deleted, _lu in rows if not deleted]
-                gone = [rid for rid, _content, deleted, _lu in rows if deleted]
+                sizer.seen(rows)
+                live = [content for _pk, _rid, content, deleted in rows if not deleted]
+                gone = [rid for _pk, rid, _content, deleted in rows if deleted]
                 if live:
                     out.write("\n".join(live).encode() + b"\n")
                     out.flush()
@@ -164,7 +166,7 @@ class BulkExport(JobKind):
         outputs = list(cursor["outputs"])
         if cursor["count"]:
             outputs.append({"type": sel.rtype, "name": name, "count": cursor["count"]})
-        cursor = dict(cursor, i=cursor["i"] + 1, after="", offset=0, count=0, outputs=outputs)
+        cursor = dict(cursor, i=cursor["i"] + 1, after=0, offset=0, count=0, outputs=outputs)
         ctx.checkpoint(cursor)
         return cursor
 

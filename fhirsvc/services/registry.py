@@ -23,7 +23,7 @@ from ..registry.dataset import Dataset, load_dataset
 from ..registry.deid import PSEUDONYM_SYSTEM, Deidentifier, pseudonym_key
 from ..registry.extract import Extractor
 from ..registry.importer import RegistryImportError, parse_records, to_bundle
-from ..storage.export_queries import Selection
+from ..storage.export_queries import BatchSizer, Selection
 from ..storage.jobs import now_micros
 
 FORMATS = ("csv", "redcap-dictionary", "redcap-records")
@@ -97,10 +97,11 @@ class RegistryService:
                     sel = Selection(t, until, since_us, all_patients=t != "Patient",
                                     compartment_params=self._params(t) if t != "Patient" else (),
                                     patients=None)
-                    after = ""
-                    while rows := uow.exports.batch(sel, after, BATCH):
+                    after, sizer = 0, BatchSizer(BATCH)
+                    while rows := uow.exports.batch(sel, after, sizer.rows):
                         after = rows[-1][0]
-                        for rid, content, _d, _lu in rows:
+                        sizer.seen(rows)
+                        for _pk, rid, content, _d in rows:
                             if t == "Patient":
                                 changed.add(rid)
                             else:
@@ -112,14 +113,15 @@ class RegistryService:
         # Patients first: the others find their patient at once, nothing waits in memory
         for t in ["Patient"] + [t for t in types if t != "Patient"]:
             sel = Selection(t, until)
-            after = ""
+            after, sizer = 0, BatchSizer(BATCH)
             while True:
                 with self.db.unit_of_work() as uow:
-                    rows = uow.exports.batch(sel, after, BATCH)
+                    rows = uow.exports.batch(sel, after, sizer.rows)
                 if not rows:
                     break
+                sizer.seen(rows)
                 after = rows[-1][0]
-                for _rid, content, _deleted, _lu in rows:
+                for _pk, _rid, content, _deleted in rows:
                     ex.add(orjson.loads(content))
         return ex.records()
 

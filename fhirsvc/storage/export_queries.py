@@ -2,7 +2,7 @@
 keyset batches, as of a transaction time.
 
     reader = ExportReader(uow.conn)
-    batch = reader.batch(selection, after_id="", limit=5000)   # [(id, content, deleted)]
+    batch = reader.batch(selection, after=0, limit=5000)  # [(pk, id, content, deleted)]
 
 `Selection` says what one output file holds: one resource type, changed after `since` and no
 later than `until` (the export's transactionTime), optionally limited to patients' compartments
@@ -10,8 +10,10 @@ and to search criteria (_typeFilter). Each row is the version that was current a
 resource changed after the kick-off is exported as it was then (its newer version goes to a
 later `_since` export), so a file never mixes states from after transactionTime.
 
-Batches are ordered by resource id through the unique (resource_type, resource_id) index, so a
-batch costs an index range scan whatever the table size, and `after_id` is a resumable cursor.
+Batches walk one type by primary key through the (resource_type, pk) index (migration 0006):
+a batch is an index range scan whatever the table size, the versions' text is read in the
+order it was written (nearly sequential, where resource-id order is random for UUID ids), and
+the last key is a resumable cursor.
 """
 from __future__ import annotations
 
@@ -40,6 +42,22 @@ class Selection:
     # alternatives (OR): each one an AND of clauses (_typeFilter entries for this type)
     filters: tuple[c.Criteria, ...] = field(default=())
     include_deleted: bool = False                # for _since: the deleted ones too
+
+
+class BatchSizer:
+    """Rows per batch so that one batch holds about `budget` bytes of text: a type of large
+    resources (Synthea's ExplanationOfBenefit, ~15 kB each) gets smaller batches, so memory
+    stays the same whatever the types and sizes (the driver may buffer a whole batch)."""
+
+    def __init__(self, max_rows: int = 5000, budget: int = 4 * 1024 * 1024, min_rows: int = 50):
+        self.max_rows, self.budget, self.min_rows = max_rows, budget, min_rows
+        self.rows = min(max_rows, 500)  # a first, modest probe of each type
+
+    def seen(self, rows: list) -> None:
+        size = sum(len(r[2] or "") for r in rows)
+        if rows and size:
+            per_row = size / len(rows)
+            self.rows = int(max(self.min_rows, min(self.max_rows, self.budget / per_row)))
 
 
 class ExportReader:
@@ -75,15 +93,15 @@ class ExportReader:
                  .correlate(r).scalar_subquery())
         return case((r.c.last_updated <= sel.until, r.c.version), else_=older)
 
-    def batch(self, sel: Selection, after_id: str = "", limit: int = 5000
-              ) -> list[tuple[str, str | None, bool, int]]:
-        """Up to `limit` rows (id, content, deleted, last_updated) after `after_id`."""
+    def batch(self, sel: Selection, after: int = 0, limit: int = 5000
+              ) -> list[tuple[int, str, str | None, bool]]:
+        """Up to `limit` rows (pk, id, content, deleted) with keys above `after`."""
         r, v = R.alias("r"), V.alias("v")
-        q = (select(r.c.resource_id, v.c.content, v.c.deleted, v.c.last_updated)
+        q = (select(r.c.pk, r.c.resource_id, v.c.content, v.c.deleted)
              .select_from(r.join(v, and_(v.c.res_pk == r.c.pk,
                                          v.c.version == self._version_at(sel, r))))
-             .where(*self._conditions(sel, r), r.c.resource_id > after_id)
-             .order_by(r.c.resource_id).limit(limit))
+             .where(*self._conditions(sel, r), r.c.pk > after)
+             .order_by(r.c.pk).limit(limit))
         if sel.since is not None:
             q = q.where(v.c.last_updated > sel.since)
         if not sel.include_deleted:
