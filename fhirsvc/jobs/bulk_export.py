@@ -1,7 +1,8 @@
 """The `bulk-export` job kind: Bulk Data $export files, streamed from the stored JSON text.
 
 Parameters (fixed at kick-off by services/export.py): level, group, patients (ids, resolved at
-kick-off), types, since, type_filters, transaction_time, request, secret, warnings.
+kick-off), types, since, type_filters, transaction_time, request, secret, warnings; and, for
+operators and tests, batch (most rows per batch) and pause (seconds between batches).
 
 One NDJSON file per resource type, written in keyset batches: after each batch the file is
 flushed and the cursor (type, last id, byte offset, count) is checkpointed, so a worker that
@@ -90,6 +91,9 @@ class BulkExport(JobKind):
         missing = [k for k in REQUIRED if k not in params]
         if missing:
             raise ValueError(f"bulk-export needs {', '.join(missing)}")
+        pause = params.get("pause", 0)
+        if isinstance(pause, bool) or not isinstance(pause, (int, float)) or not 0 <= pause <= 60:
+            raise ValueError(f"bulk-export pause must be 0 to 60 seconds, not {pause!r}")
         if params["level"] not in ("system", "patient", "group"):
             raise ValueError(f"bulk-export level {params['level']!r} is not system, patient "
                              "or group")
@@ -160,6 +164,8 @@ class BulkExport(JobKind):
                 ctx.checkpoint(cursor, done=cursor["done"],
                                total=max(cursor["total"], cursor["done"]),
                                note=f"{sel.rtype}: {cursor['count']}")
+                if job.params.get("pause"):  # leave room for other work on a busy primary
+                    ctx.sleep(job.params["pause"])
                 if time.monotonic() - last_log > 10:
                     ctx.log.info("job %s: %s %d exported", job.id, sel.rtype, cursor["count"])
                     last_log = time.monotonic()

@@ -20,7 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from sqlalchemy import and_, case, exists, false, func, literal, or_, select, true
+from sqlalchemy import (and_, bindparam, case, exists, false, func, literal, or_, select,
+                        true)
 
 from ..search import criteria as c
 from .search_sql import compile_clause
@@ -60,6 +61,30 @@ class BatchSizer:
             self.rows = int(max(self.min_rows, min(self.max_rows, self.budget / per_row)))
 
 
+def _compile(conn, query) -> tuple[str, object]:
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    if compiled.positional:
+        return compiled.string, tuple(compiled.positiontup), compiled.params
+    return compiled.string, None, compiled.params
+
+
+def _driver_rows(conn, sql: str, names, params: dict) -> list[tuple]:
+    """Run compiled SQL on the driver's cursor of this transaction: plain tuples, no result
+    processing. Exports move every row of the database through here, and SQLAlchemy's
+    per-row result handling and per-call compilation were most of the time (raw sqlite3 /
+    psycopg fetch is 2-3x faster on 100,000 rows)."""
+    args = [params[n] for n in names] if names is not None else params
+    cur = conn.connection.driver_connection.cursor()
+    try:
+        cur.execute(sql, args)
+        return cur.fetchall()
+    finally:
+        cur.close()
+
+
+_CACHE: dict = {}  # (dialect, Selection) -> compiled batch query: compiled once per export
+
+
 class ExportReader:
     def __init__(self, conn):
         self.conn = conn
@@ -96,17 +121,33 @@ class ExportReader:
     def batch(self, sel: Selection, after: int = 0, limit: int = 5000
               ) -> list[tuple[int, str, str | None, bool]]:
         """Up to `limit` rows (pk, id, content, deleted) with keys above `after`."""
+        key = (self.conn.dialect.name, sel)
+        try:
+            hash(key)
+        except TypeError:  # unhashable criteria: compile every time
+            key = None
+        compiled = _CACHE.get(key) if key is not None else None
+        if compiled is None:
+            compiled = _compile(self.conn, self._batch_query(sel))
+            if key is not None:
+                if len(_CACHE) > 256:
+                    _CACHE.clear()
+                _CACHE[key] = compiled
+        sql, names, params = compiled
+        return _driver_rows(self.conn, sql, names, dict(params, b_after=after, b_limit=limit))
+
+    def _batch_query(self, sel: Selection):
         r, v = R.alias("r"), V.alias("v")
         q = (select(r.c.pk, r.c.resource_id, v.c.content, v.c.deleted)
              .select_from(r.join(v, and_(v.c.res_pk == r.c.pk,
                                          v.c.version == self._version_at(sel, r))))
-             .where(*self._conditions(sel, r), r.c.pk > after)
-             .order_by(r.c.pk).limit(limit))
+             .where(*self._conditions(sel, r), r.c.pk > bindparam("b_after", 0))
+             .order_by(r.c.pk).limit(bindparam("b_limit", 5000)))
         if sel.since is not None:
             q = q.where(v.c.last_updated > sel.since)
         if not sel.include_deleted:
             q = q.where(v.c.deleted == false())
-        return [tuple(row) for row in self.conn.execute(q)]
+        return q
 
     def count(self, sel: Selection) -> int:
         """How many current resources the selection roughly holds (progress totals): counted
