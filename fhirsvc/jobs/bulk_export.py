@@ -144,10 +144,15 @@ class BulkExport(JobKind):
         sizer = BatchSizer(max_rows=size)
         with store.append(job.id, name, cursor["offset"]) as out, \
                 store.append(job.id, DELETED_FILE, cursor["doffset"]) as dout:
+            phase = sel if cursor.get("phase", "main") == "main" else sel.later()
             while True:
                 with ctx.db.unit_of_work() as uow:
-                    rows = uow.exports.batch(sel, cursor["after"], sizer.rows)
+                    rows = uow.exports.batch(phase, cursor["after"], sizer.rows)
                 if not rows:
+                    if phase.phase == "main":  # then the few changed after transactionTime
+                        phase = sel.later()
+                        cursor = dict(cursor, phase="late", after=0)
+                        continue
                     break
                 sizer.seen(rows)
                 live = [content for _pk, _rid, content, deleted in rows if not deleted]
@@ -172,7 +177,7 @@ class BulkExport(JobKind):
         outputs = list(cursor["outputs"])
         if cursor["count"]:
             outputs.append({"type": sel.rtype, "name": name, "count": cursor["count"]})
-        cursor = dict(cursor, i=cursor["i"] + 1, after=0, offset=0, count=0, outputs=outputs)
+        cursor = dict(cursor, i=cursor["i"] + 1, phase="main", after=0, offset=0, count=0, outputs=outputs)
         ctx.checkpoint(cursor)
         return cursor
 

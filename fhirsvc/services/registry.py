@@ -11,6 +11,7 @@ bad row, or a resource the guide's profiles refuse, stores nothing.
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -97,32 +98,20 @@ class RegistryService:
                     sel = Selection(t, until, since_us, all_patients=t != "Patient",
                                     compartment_params=self._params(t) if t != "Patient" else (),
                                     patients=None)
-                    after, sizer = 0, BatchSizer(BATCH)
-                    while rows := uow.exports.batch(sel, after, sizer.rows):
-                        after = rows[-1][0]
-                        sizer.seen(rows)
-                        for _pk, rid, content, _d in rows:
-                            if t == "Patient":
-                                changed.add(rid)
-                            else:
-                                ref = _subject(orjson.loads(content))
-                                if ref:
-                                    changed.add(ref)
+                    for _pk, rid, content, _d in _stream(lambda: nullcontext(uow), sel):
+                        if t == "Patient":
+                            changed.add(rid)
+                        else:
+                            ref = _subject(orjson.loads(content))
+                            if ref:
+                                changed.add(ref)
                 only = changed if only is None else only & changed
         ex = Extractor(ds, self.deid, only)
         # Patients first: the others find their patient at once, nothing waits in memory
         for t in ["Patient"] + [t for t in types if t != "Patient"]:
-            sel = Selection(t, until)
-            after, sizer = 0, BatchSizer(BATCH)
-            while True:
-                with self.db.unit_of_work() as uow:
-                    rows = uow.exports.batch(sel, after, sizer.rows)
-                if not rows:
-                    break
-                sizer.seen(rows)
-                after = rows[-1][0]
-                for _pk, _rid, content, _deleted in rows:
-                    ex.add(orjson.loads(content))
+            for _pk, _rid, content, _deleted in _stream(self.db.unit_of_work,
+                                                        Selection(t, until)):
+                ex.add(orjson.loads(content))
         return ex.records()
 
     def _params(self, rtype: str) -> tuple[str, ...]:
@@ -154,6 +143,21 @@ class RegistryService:
         prov = result.provenance
         return RegistryImport(len(records), len(result.entries),
                               f"Provenance/{prov.resource_id}" if prov else None)
+
+
+def _stream(unit_of_work, sel: Selection):
+    """Every row of a selection, both phases, in batches of about the same bytes, each read
+    in the unit of work `unit_of_work()` enters."""
+    for phase in (sel, sel.later()):
+        after, sizer = 0, BatchSizer(BATCH)
+        while True:
+            with unit_of_work() as uow:
+                rows = uow.exports.batch(phase, after, sizer.rows)
+            if not rows:
+                break
+            sizer.seen(rows)
+            after = rows[-1][0]
+            yield from rows
 
 
 def _subject(res: dict) -> str | None:

@@ -8,7 +8,8 @@ keyset batches, as of a transaction time.
 later than `until` (the export's transactionTime), optionally limited to patients' compartments
 and to search criteria (_typeFilter). Each row is the version that was current at `until`: a
 resource changed after the kick-off is exported as it was then (its newer version goes to a
-later `_since` export), so a file never mixes states from after transactionTime.
+later `_since` export), so a file never mixes states from after transactionTime. Each
+selection is read in two phases (`main`, then `later()`), see `_batch_query`.
 
 Batches walk one type by primary key through the (resource_type, pk) index (migration 0006):
 a batch is an index range scan whatever the table size, the versions' text is read in the
@@ -17,11 +18,10 @@ the last key is a resumable cursor.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
-from sqlalchemy import (and_, bindparam, case, exists, false, func, literal, or_, select,
-                        true)
+from sqlalchemy import and_, bindparam, exists, false, func, literal, or_, select, true
 
 from ..search import criteria as c
 from .search_sql import compile_clause
@@ -43,6 +43,10 @@ class Selection:
     # alternatives (OR): each one an AND of clauses (_typeFilter entries for this type)
     filters: tuple[c.Criteria, ...] = field(default=())
     include_deleted: bool = False                # for _since: the deleted ones too
+    phase: str = "main"                          # main | late (see ExportReader._batch_query)
+
+    def later(self) -> "Selection":
+        return replace(self, phase="late")
 
 
 class BatchSizer:
@@ -110,14 +114,6 @@ class ExportReader:
             conds.append(or_(*alternatives))
         return conds
 
-    def _version_at(self, sel: Selection, r):
-        """The version current at `until`: the current one unless it is newer than that."""
-        v2 = V.alias("v2")
-        older = (select(func.max(v2.c.version))
-                 .where(v2.c.res_pk == r.c.pk, v2.c.last_updated <= sel.until)
-                 .correlate(r).scalar_subquery())
-        return case((r.c.last_updated <= sel.until, r.c.version), else_=older)
-
     def batch(self, sel: Selection, after: int = 0, limit: int = 5000
               ) -> list[tuple[int, str, str | None, bool]]:
         """Up to `limit` rows (pk, id, content, deleted) with keys above `after`."""
@@ -137,12 +133,33 @@ class ExportReader:
         return _driver_rows(self.conn, sql, names, dict(params, b_after=after, b_limit=limit))
 
     def _batch_query(self, sel: Selection):
+        """Two phases per type, each a keyset walk by primary key. `main`: resources whose
+        current version is not newer than `until` (nearly all): every filter is on the
+        resources row and the text is one primary-key probe per row, so the (type, pk)
+        index drives and LIMIT stops the scan (a join to the versions table let PostgreSQL's
+        planner hash-join the whole table for every batch). `late`: the few changed after
+        `until`, exported as the version they had then (found through the updated index)."""
         r, v = R.alias("r"), V.alias("v")
+        after, limit = bindparam("b_after", 0), bindparam("b_limit", 5000)
+        if sel.phase == "main":
+            text = (select(v.c.content).where(v.c.res_pk == r.c.pk, v.c.version == r.c.version)
+                    .correlate(r).scalar_subquery())
+            q = (select(r.c.pk, r.c.resource_id, text, r.c.deleted)
+                 .where(*self._conditions(sel, r), r.c.last_updated <= sel.until,
+                        r.c.pk > after).order_by(r.c.pk).limit(limit))
+            if sel.since is not None:
+                q = q.where(r.c.last_updated > sel.since)
+            if not sel.include_deleted:
+                q = q.where(r.c.deleted == false())
+            return q
+        v2 = V.alias("v2")
+        then = (select(func.max(v2.c.version))
+                .where(v2.c.res_pk == r.c.pk, v2.c.last_updated <= sel.until)
+                .correlate(r).scalar_subquery())
         q = (select(r.c.pk, r.c.resource_id, v.c.content, v.c.deleted)
-             .select_from(r.join(v, and_(v.c.res_pk == r.c.pk,
-                                         v.c.version == self._version_at(sel, r))))
-             .where(*self._conditions(sel, r), r.c.pk > bindparam("b_after", 0))
-             .order_by(r.c.pk).limit(bindparam("b_limit", 5000)))
+             .select_from(r.join(v, and_(v.c.res_pk == r.c.pk, v.c.version == then)))
+             .where(*self._conditions(sel, r), r.c.last_updated > sel.until, r.c.pk > after)
+             .order_by(r.c.pk).limit(limit))
         if sel.since is not None:
             q = q.where(v.c.last_updated > sel.since)
         if not sel.include_deleted:

@@ -278,3 +278,22 @@ def test_transaction_time_is_not_before_stored_changes(loaded, runtime):
     from datetime import datetime
     tt = datetime.fromisoformat(manifest["transactionTime"].replace("Z", "+00:00"))
     assert int(tt.timestamp() * 1e6) >= before - 1
+
+
+def test_resource_changed_after_kickoff_is_exported_as_it_was(loaded, runtime):
+    client = loaded.test_client()
+    made = client.post("/fhir/Patient", json={"resourceType": "Patient", "gender": "female",
+                                              "identifier": [{"system": "urn:t",
+                                                              "value": "late"}]}).get_json()
+    status = kickoff(client, "/fhir/$export?_type=Patient")
+    changed = dict(made, gender="male")
+    assert client.put(f"/fhir/Patient/{made['id']}", json=changed).status_code == 200
+    created_after = client.post("/fhir/Patient", json={"resourceType": "Patient"}).get_json()
+    manifest = finish(client, runtime, status)
+    rows = {r["id"]: r for r in download(client, manifest["output"][0]["url"])}
+    assert rows[made["id"]]["gender"] == "female" and rows[made["id"]]["meta"]["versionId"] == "1"
+    assert created_after["id"] not in rows
+    later = finish(client, runtime, kickoff(
+        client, f"/fhir/$export?_type=Patient&_since={manifest['transactionTime']}"))
+    rows = {r["id"]: r for r in download(client, later["output"][0]["url"])}
+    assert rows[made["id"]]["gender"] == "male" and created_after["id"] in rows
