@@ -17,7 +17,11 @@ def create_app(config=None, runtime=None):
     from .bootstrap import build
     from .config import Config
 
+    from .api.security import make_auth_blueprint
+    from .security import check_mode
+
     config = config or (runtime.config if runtime is not None else Config.from_env())
+    check_mode(config)  # auth off only on loopback unless forced (docs/security.md)
     runtime = runtime or build(config)
     app = Flask(__name__)
     app.config["FHIRSVC"] = config
@@ -25,6 +29,7 @@ def create_app(config=None, runtime=None):
     app.json.sort_keys = False
     app.extensions["fhirsvc.runtime"] = runtime
     app.register_blueprint(make_blueprint(), url_prefix=config.base_path)
+    app.register_blueprint(make_auth_blueprint(config.base_path))
     register_error_handlers(app)
     logging.getLogger("fhirsvc").setLevel(logging.INFO)
     return app

@@ -23,6 +23,9 @@ class Config:
     max_request_bytes: int = 50 * 1024 * 1024
     # Strict mode for registries: resources of types the guide profiles must claim its profiles.
     require_guide_profiles: bool = False
+    # An extension whose definition is unknown: "warning" accepts it (data from other systems,
+    # e.g. Synthea's), "error" rejects it as the HL7 reference validator does.
+    unknown_extensions: str = "warning"
     # one paging policy for search, history and $everything
     default_page_size: int = 20
     max_page_size: int = 1000
@@ -47,6 +50,21 @@ class Config:
     registry_file: Path = field(default=ROOT / "registry" / "calcinosis.yaml")
     pseudonym_key: str | None = None
     pseudonym_key_file: Path = field(default=ROOT / "instance" / "pseudonym.key")
+    # Security (docs/security.md). auth: off | smart. "off" is refused on a non-loopback
+    # host unless auth_force_off (FHIRSVC_AUTH_FORCE_OFF=1).
+    auth: str = "off"
+    auth_force_off: bool = False
+    # further trusted issuers: JSON list of {"issuer", "jwks_uri" | "jwks_file"}
+    auth_issuers: str | None = None
+    auth_signing_key: str | None = None     # PEM path; default instance/auth-signing-key.pem
+    auth_token_lifetime: int = 300          # seconds (SMART: at most 300)
+    auth_clock_skew: int = 60               # seconds of leeway on exp / nbf / iat
+    audit_read_sample: float = 1.0          # share of successful reads and searches recorded
+    audit_flush_interval: float = 1.0       # seconds between writes of buffered read records
+    cors_origins: str = ""                  # comma-separated origins, "*" for any; "" = off
+    # limits per client class, JSON {"class": {"rate": per minute, "burst": n,
+    # "max_bytes": n, "max_entries": n}}; merged over security.limits.DEFAULT_CLASSES
+    client_classes: str | None = None
 
     @classmethod
     def from_env(cls, env: dict | None = None, **overrides) -> "Config":

@@ -45,7 +45,7 @@ class Server:
             try:
                 if requests.get(self.base + "/metadata", timeout=2).status_code == 200:
                     return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not up yet, or busy machine
                 time.sleep(0.2)
             if self.proc.poll() is not None:
                 raise RuntimeError("server exited: " + self.log.read_text()[-3000:])

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from ..outcomes import Issue, OperationOutcomeError, error, has_errors, information, sort_issues
+from ..security.audit import change_rows
 from ..storage.errors import StorageError
 from ..storage_outcomes import storage_outcome
 from .plan import (ConditionalDelete, ConditionalUpdate, Create, Delete, Op, Plan, Read,
@@ -35,10 +36,15 @@ class ProvenanceRecord:
 
 
 class IngestPipeline:
-    def __init__(self, db, validator, search, before=None):
+    def __init__(self, db, validator, search, before=None, guard=None):
         self.db = db
         self.validator = validator
         self.search = search
+        # fhirsvc.security.Guard: every operation is authorised here, whatever the door
+        if guard is None:
+            from ..security.guard import Guard
+            guard = Guard(search.registry, search)
+        self.guard = guard
         # called before validating anything (the conformance catch-up of this worker)
         self._before = before
 
@@ -48,10 +54,13 @@ class IngestPipeline:
             self._before()
         if plan.kind == "batch":
             return self._batch(ctx, plan)
+        self._authorize_types(ctx, plan.ops, located=plan.kind == "transaction")
         warnings = self._validate(ctx, plan)
         with self.db.unit_of_work(write=True) as uow:
             results = self._apply(uow, ctx, plan.ops)
-            prov = self._write_provenance(uow, provenance, results) if provenance else None
+            prov = self._write_provenance(uow, provenance, results, ctx) if provenance \
+                else None
+            uow.audit.append(change_rows(ctx, results))  # committed with the change
             uow.commit()
         return IngestResult(plan.kind, self._hand_out(plan, results, warnings), prov,
                             tuple(warnings))
@@ -62,9 +71,12 @@ class IngestPipeline:
             try:
                 if isinstance(op, Rejected):
                     raise op.error
+                self._authorize_types(ctx, (op,), located=True)
                 warnings = self._validate_ops(ctx, [op], located=True)
                 with self.db.unit_of_work(write=isinstance(op, WRITES)) as uow:
                     (result,) = self._apply(uow, ctx, (op,))
+                    if isinstance(op, WRITES):
+                        uow.audit.append(change_rows(ctx, [result]))
                     uow.commit()
                 results.append(result.with_issues(warnings))
             except OperationOutcomeError as exc:
@@ -72,6 +84,55 @@ class IngestPipeline:
             except StorageError as exc:  # e.g. a conflict with a concurrent request
                 results.append(EntryResult.failed(op.index, storage_outcome(exc)))
         return IngestResult("batch", tuple(results))
+
+    # -- authorisation (fhirsvc/security/guard.py) ------------------------------------------
+    def _authorize_types(self, ctx, ops, located: bool) -> None:
+        """Type-level scope checks before anything is validated or read: every refusal of a
+        transaction at once (403, entries located), a single operation's own."""
+        issues = []
+        for op in ops:
+            letter = LETTERS.get(type(op))
+            if letter is None:
+                continue
+            rtype = op.rtype if op.rtype is not None else "*"
+            try:
+                if isinstance(op, Search):
+                    self.guard.search(ctx, op.rtype, list(op.query))
+                else:
+                    self.guard.require(ctx, rtype, letter, op.location if located else None)
+            except OperationOutcomeError as exc:
+                if exc.status != 403 or not located:
+                    raise
+                issues.extend(exc.issues)
+        if issues:
+            raise OperationOutcomeError(issues, 403)
+
+    def _authorize_instances(self, uow, ctx, ops, res: Resolution) -> None:
+        """patient/ scopes: what is written, and what it replaces or deletes, must be in the
+        token patient's compartment."""
+        if not ctx.enforce:
+            return
+        for op in ops:
+            if not isinstance(op, WRITES):
+                continue
+            access = self.guard.require(ctx, op.rtype, LETTERS[type(op)], op.location)
+            if access.unrestricted:
+                continue
+            rid = res.targets[op.index].rid if op.index in res.targets else \
+                getattr(op, "rid", None)
+            if isinstance(op, (Create, Update, ConditionalUpdate)):
+                self.guard.check_resource(ctx, access, op.rtype, self._bound(op, res), rid,
+                                          op.location)
+            existing = res.targets[op.index].existing if op.index in res.targets else None
+            if isinstance(op, Create) and existing is not None:  # ifNoneExist matched: it
+                self.guard.check_resource(ctx, access, op.rtype,  # is handed back, so it
+                                          existing.resource(), existing.resource_id,
+                                          op.location)        # must be the caller's too
+            if rid is not None and not isinstance(op, Create):
+                current = uow.resources.read(op.rtype, rid)
+                if current is not None and not current.deleted:
+                    self.guard.check_resource(ctx, access, op.rtype, current.resource(), rid,
+                                              op.location)
 
     # -- validation -----------------------------------------------------------------------------
     def _validate(self, ctx, plan: Plan) -> list[Issue]:
@@ -119,6 +180,7 @@ class IngestPipeline:
         """Every operation of `ops` inside `uow`, in R4 processing order; results in request
         order. Any error propagates (the caller's unit of work then rolls back)."""
         res = resolve(uow, self.search.match, ops)
+        self._authorize_instances(uow, ctx, ops, res)
         done: dict[int, EntryResult] = {}
         ordered = processing_order(ops)
         for op in ordered:
@@ -149,9 +211,13 @@ class IngestPipeline:
             for op in ops:
                 if isinstance(op, Read):
                     done[op.index] = self._read(uow, op)
+                    if ctx.enforce and done[op.index].stored is not None:
+                        self.guard.check(ctx, uow, "r", done[op.index].stored, op.location)
                 elif isinstance(op, Search):
-                    bundle = self.search.search(uow, op.rtype, list(op.query),
-                                                base_url=ctx.base_url)
+                    query, compartment = self.guard.search(ctx, op.rtype, list(op.query))
+                    bundle = self.search.search(
+                        uow, op.rtype, query, base_url=ctx.base_url, compartment=compartment,
+                        admit=lambda u, items: self.guard.admit(ctx, u, "r", items))
                     done[op.index] = EntryResult(op.index, Outcome.SEARCHED, body=bundle)
         return [done[op.index] for op in ops]
 
@@ -213,18 +279,18 @@ class IngestPipeline:
 
     # -- provenance -------------------------------------------------------------------------
     @staticmethod
-    def _write_provenance(uow, record: ProvenanceRecord, results: list[EntryResult]):
+    def _write_provenance(uow, record: ProvenanceRecord, results: list[EntryResult], ctx=None):
         targets = [r.stored for r in results
                    if r.stored is not None and r.outcome in (Outcome.CREATED, Outcome.UPDATED,
                                                              Outcome.DELETED, Outcome.MATCHED)]
         if not targets:
             return None
-        prov = provenance_resource(record, targets)
+        prov = provenance_resource(record, targets, ctx)
         from .plan import new_id
         return uow.resources.create_many([("Provenance", new_id(), prov, "POST")])[0]
 
 
-def provenance_resource(record: ProvenanceRecord, targets) -> dict:
+def provenance_resource(record: ProvenanceRecord, targets, ctx=None) -> dict:
     """An R4 Provenance naming every stored version one ingest wrote, who sent it and how."""
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     prov: dict = {
@@ -239,6 +305,18 @@ def provenance_resource(record: ProvenanceRecord, targets) -> dict:
                 "code": "author", "display": "Author"}]},
             "who": {"display": record.agent}}],
     }
+    if ctx is not None and ctx.caller:
+        # the authenticated client (and user) that handed the data in (security/)
+        from ..security.audit import CLIENT_SYSTEM
+        agent = {"type": {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+            "code": "enterer", "display": "Enterer"}]},
+            "who": {"identifier": {"system": CLIENT_SYSTEM, "value": ctx.caller},
+                    "display": ctx.caller}}
+        if ctx.user:
+            agent["onBehalfOf"] = {"reference": ctx.user} if "/" in ctx.user \
+                else {"display": ctx.user}
+        prov["agent"].append(agent)
     if record.activity:
         prov["activity"] = {"text": record.activity}
     prov["meta"] = {"tag": [{"system": DOOR_TAG_SYSTEM, "code": record.door}]}
@@ -250,6 +328,10 @@ def provenance_resource(record: ProvenanceRecord, targets) -> dict:
                                                         "display": record.source_id}}]
     return prov
 
+
+# The SMART letter each planned operation needs (fhirsvc/security/scopes.py).
+LETTERS = {Create: "c", Update: "u", ConditionalUpdate: "u", Delete: "d",
+           ConditionalDelete: "d", Read: "r", Search: "s"}
 
 # Tag system for the door a Provenance's data came through (hl7v2, mllp, remote-pull, ...).
 DOOR_TAG_SYSTEM = "http://fhirsvc.org/fhir/ingest-door"

@@ -6,6 +6,9 @@
     services.capabilities  the CapabilityStatement
     services.analytics   $ssc-classification, $cohort-statistics
     services.export      Bulk Data $export: kick-off, status, files, cancel, jobs (UI)
+    services.guard       SMART scope checks every use case asks (fhirsvc/security, docs/security.md)
+    services.audit       the audit trail: AuditEvent read/search, access records (audit.log)
+    services.auth        the built-in SMART Backend Services authorization server
 
 Plain data in, resources, typed results or OperationOutcomeError out. No Flask, no HTTP
 headers, no SQL: storage is reached through units of work, every write through the ingestion
@@ -16,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .analytics import AnalyticsService
+from .audit import AuditService
 from .capabilities import CapabilityService
 from .conformance import CONFORMANCE_TYPES, ConformanceSync
 from .export import ExportService
@@ -35,7 +39,12 @@ class Services:
     analytics: AnalyticsService
     export: ExportService | None = None       # Bulk Data $export
     registry: RegistryService | None = None   # registry CSV / REDCap out and in
+    # security (fhirsvc/security): None only in unit tests that build services by hand
+    guard: object = None
+    audit: AuditService | None = None
+    auth: object = None
+    verifier: object = None
 
 
-__all__ = ["AnalyticsService", "CONFORMANCE_TYPES", "CapabilityService", "ConformanceSync", "ExportService", "RegistryService", "Representation",
+__all__ = ["AnalyticsService", "AuditService", "CONFORMANCE_TYPES", "CapabilityService", "ConformanceSync", "ExportService", "RegistryService", "Representation",
            "ResourceService", "SearchService", "Services", "ValidateService"]

@@ -182,3 +182,13 @@ def conflict_reason(exc: BaseException) -> str | None:
             return "the database was busy with another write for too long"
     return None
 
+
+
+def insert_new(conn: Connection, table):
+    """INSERT that skips rows whose key exists (ON CONFLICT DO NOTHING on both databases):
+    add RETURNING to learn whether the row was new (the used-jti check)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        return pg_insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+    return sqlite_insert(table).on_conflict_do_nothing()

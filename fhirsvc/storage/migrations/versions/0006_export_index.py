@@ -5,12 +5,12 @@ inserted in that order, so the versions' text is read nearly sequentially instea
 (resource ids are UUIDs). Mirrors `ix_resources_type_pk` in fhirsvc/storage/tables.py.
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0007
 """
 from alembic import op
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0007"  # re-chained after the security migration when main was merged
 branch_labels = None
 depends_on = None
 
