@@ -31,5 +31,7 @@ def create_app(config=None, runtime=None):
     app.register_blueprint(make_blueprint(), url_prefix=config.base_path)
     app.register_blueprint(make_auth_blueprint(config.base_path))
     register_error_handlers(app)
+    from .ui.pages import register as register_pages
+    register_pages(app)  # /ui/ pages for people, and / linking them
     logging.getLogger("fhirsvc").setLevel(logging.INFO)
     return app

@@ -48,6 +48,7 @@ def build(config: Config | None = None) -> Runtime:
     from .search import Indexer, SearchEngine, SearchRegistry
     from .services import (AnalyticsService, CapabilityService, ConformanceSync, ExportService,
                            RegistryService, ResourceService, SearchService, Services, ValidateService)
+    from .services import GuideService, JobsService, PatientRecordService
     from .storage import Database
     from .validation import Validator
 
@@ -76,6 +77,9 @@ def build(config: Config | None = None) -> Runtime:
         analytics=AnalyticsService(db, engine, resources, sync),
         export=ExportService(db, engine, config, sync),
         registry=RegistryService(db, engine, resources, config, sync),
+        patients=PatientRecordService(db, engine, sync, security["guard"]),
+        jobs=JobsService(db, security["guard"]),
+        guide=GuideService(definitions, sync),
         **security)
     return Runtime(config, db, definitions, validator, search_registry, engine, services)
 

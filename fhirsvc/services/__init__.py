@@ -6,6 +6,9 @@
     services.capabilities  the CapabilityStatement
     services.analytics   $ssc-classification, $cohort-statistics
     services.export      Bulk Data $export: kick-off, status, files, cancel, jobs (UI)
+    services.patients    a patient's record for the case page (read only)
+    services.jobs        job status (read only: the feeds page)
+    services.guide       the guide's profiles (the validate page's picker)
     services.guard       SMART scope checks every use case asks (fhirsvc/security, docs/security.md)
     services.audit       the audit trail: AuditEvent read/search, access records (audit.log)
     services.auth        the built-in SMART Backend Services authorization server
@@ -24,6 +27,9 @@ from .capabilities import CapabilityService
 from .conformance import CONFORMANCE_TYPES, ConformanceSync
 from .export import ExportService
 from .registry import RegistryService
+from .guide import GuideService
+from .jobs import JobsService
+from .patients import PatientRecord, PatientRecordService
 from .resources import Representation, ResourceService
 from .search import SearchService
 from .validate import ValidateService
@@ -37,6 +43,9 @@ class Services:
     capabilities: CapabilityService
     conformance: ConformanceSync
     analytics: AnalyticsService
+    patients: PatientRecordService
+    jobs: JobsService
+    guide: GuideService
     export: ExportService | None = None       # Bulk Data $export
     registry: RegistryService | None = None   # registry CSV / REDCap out and in
     # security (fhirsvc/security): None only in unit tests that build services by hand
@@ -46,5 +55,6 @@ class Services:
     verifier: object = None
 
 
-__all__ = ["AnalyticsService", "AuditService", "CONFORMANCE_TYPES", "CapabilityService", "ConformanceSync", "ExportService", "RegistryService", "Representation",
+__all__ = ["GuideService", "JobsService", "PatientRecord", "PatientRecordService",
+           "AnalyticsService", "AuditService", "CONFORMANCE_TYPES", "CapabilityService", "ConformanceSync", "ExportService", "RegistryService", "Representation",
            "ResourceService", "SearchService", "Services", "ValidateService"]
