@@ -46,9 +46,9 @@ def build(config: Config | None = None) -> Runtime:
     from .definitions.registry import Registry
     from .ingest import IngestPipeline
     from .search import Indexer, SearchEngine, SearchRegistry
-    from .services import (AnalyticsService, CapabilityService, ConformanceSync,
-                           Hl7v2Service, RemoteService, ResourceService, SearchService, Services,
-                           ValidateService)
+    from .services import (AnalyticsService, CapabilityService, ConformanceSync, ExportService,
+                           Hl7v2Service, RegistryService, RemoteService, ResourceService,
+                           SearchService, Services, ValidateService)
     from .services import GuideService, JobsService, PatientRecordService
     from .storage import Database
     from .validation import Validator
@@ -80,6 +80,8 @@ def build(config: Config | None = None) -> Runtime:
         conformance=sync,
         analytics=AnalyticsService(db, engine, resources, sync),
         hl7v2=Hl7v2Service(db, resources, search, engine, definitions, config),
+        export=ExportService(db, engine, config, sync),
+        registry=RegistryService(db, engine, resources, config, sync),
         patients=PatientRecordService(db, engine, sync, security["guard"]),
         jobs=JobsService(db, security["guard"]),
         guide=GuideService(definitions, sync),

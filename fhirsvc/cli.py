@@ -686,6 +686,8 @@ def main(argv: list[str] | None = None) -> int:
     common(p)
     p.add_argument("files", nargs="+", metavar="FILE")
     p.set_defaults(func=cmd_convert_hl7v2)
+    from . import registry_cli
+    registry_cli.add_parser(sub, common)
     p = sub.add_parser("clients", help="SMART Backend Services clients of the built-in "
                        "authorization server: add, list, remove")
     common(p)

@@ -50,6 +50,18 @@ class Config:
     mllp_threads: int = 8               # messages converted and stored at the same time
     hl7v2_z_segments: str = "ignore"    # ignore | keep (as extensions on the first resource)
     hl7v2_default_offset: str = "Z"     # UTC offset for times sent without one
+    # Bulk Data export (docs/export.md): files under export_dir, deleted bulk_file_ttl seconds
+    # after the export finished; at most bulk_max_active exports queued or running (429 beyond)
+    export_dir: Path = field(default=ROOT / "instance" / "exports")
+    bulk_file_ttl: float = 3600.0
+    bulk_max_active: int = 4
+    bulk_retry_after: int = 2           # seconds a client is told to wait between polls
+    bulk_requires_access_token: bool = False  # true once SMART authorisation guards the files
+    # Registry dataset (registry/*.yaml): keyed-hash pseudonyms; without a key the server
+    # generates one and keeps it in pseudonym_key_file
+    registry_file: Path = field(default=ROOT / "registry" / "calcinosis.yaml")
+    pseudonym_key: str | None = None
+    pseudonym_key_file: Path = field(default=ROOT / "instance" / "pseudonym.key")
     # Security (docs/security.md). auth: off | smart. "off" is refused on a non-loopback
     # host unless auth_force_off (FHIRSVC_AUTH_FORCE_OFF=1).
     auth: str = "off"

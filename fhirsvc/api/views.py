@@ -16,6 +16,8 @@ from ..ingest import EntryResult, Outcome
 from ..outcomes import OperationOutcomeError, error, information
 from ..services.validate import VALIDATE_DEFINITION
 from ..wire import check_type, parse_json
+from . import bulk_views as bulk
+from . import registry_views as registry
 from .security import after as security_after
 from .security import authenticate, request_context_fields
 from .negotiation import (fhir_response, negotiate, negotiated, outcome_response, prefer,
@@ -329,6 +331,24 @@ ROUTES: tuple[Route, ...] = (
     Route("/$process-hl7v2", "POST", process_hl7v2,
           operation=("process-hl7v2", "system", GUIDE_OPS + "process-hl7v2"),
           produces=("x-application/hl7-v2+er7",)),
+    Route("/$export", "GET", bulk.export_system,
+          operation=("export", "system", bulk.BULK_EXPORT)),
+    Route("/$export", "POST", bulk.export_system),
+    Route("/Patient/$export", "GET", bulk.export_patient,
+          operation=("export", "type", bulk.PATIENT_EXPORT)),
+    Route("/Patient/$export", "POST", bulk.export_patient),
+    Route("/Group/<gid>/$export", "GET", bulk.export_group,
+          operation=("export", "instance", bulk.GROUP_EXPORT)),
+    Route("/Group/<gid>/$export", "POST", bulk.export_group),
+    Route("/$export-poll/<poll_id>", "GET", bulk.export_poll),
+    Route("/$export-poll/<poll_id>", "DELETE", bulk.export_cancel),
+    Route("/$export-file/<poll_id>/<name>", "GET", bulk.export_file,
+          produces=bulk.NDJSON_TYPES),
+    Route("/$registry-export", "GET", registry.registry_export,
+          operation=("registry-export", "system", registry.GUIDE_OPS + "registry-export"),
+          produces=registry.CSV_TYPES),
+    Route("/$registry-import", "POST", registry.registry_import,
+          operation=("registry-import", "system", registry.GUIDE_OPS + "registry-import")),
     Route("/<rtype>/$validate", "POST", validate_type,
           operation=("validate", "type", VALIDATE_DEFINITION)),
     Route("/<rtype>/<rid>/$validate", "POST", validate_instance,

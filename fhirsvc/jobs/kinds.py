@@ -72,6 +72,8 @@ class Kinds:
 
 def builtin_kinds() -> Kinds:
     """The kinds this version of fhirsvc runs (bulk export and remote pull will join)."""
+    from .bulk_export import BulkExport
+    from .registry_export import RegistryExport
     from .reindex import Reindex
     from .remote import RemotePull, RemotePush
-    return Kinds(Reindex(), RemotePull(), RemotePush())
+    return Kinds(Reindex(), BulkExport(), RegistryExport(), RemotePull(), RemotePush())

@@ -6,6 +6,7 @@
     services.capabilities  the CapabilityStatement
     services.analytics   $ssc-classification, $cohort-statistics
     services.hl7v2       $convert-hl7v2, $process-hl7v2, MLLP, the HL7 v2 message log
+    services.export      Bulk Data $export: kick-off, status, files, cancel, jobs (UI)
     services.patients    a patient's record for the case page (read only)
     services.jobs        job status (read only: the feeds page)
     services.guide       the guide's profiles (the validate page's picker)
@@ -27,6 +28,8 @@ from .audit import AuditService
 from .capabilities import CapabilityService
 from .hl7v2 import Hl7v2Service
 from .conformance import CONFORMANCE_TYPES, ConformanceSync
+from .export import ExportService
+from .registry import RegistryService
 from .guide import GuideService
 from .jobs import JobsService
 from .patients import PatientRecord, PatientRecordService
@@ -48,6 +51,8 @@ class Services:
     jobs: JobsService
     guide: GuideService
     remote: RemoteService | None = None   # pull from / push to remote FHIR systems
+    export: ExportService | None = None       # Bulk Data $export
+    registry: RegistryService | None = None   # registry CSV / REDCap out and in
     # security (fhirsvc/security): None only in unit tests that build services by hand
     guard: object = None
     audit: AuditService | None = None
@@ -58,5 +63,6 @@ class Services:
 
 __all__ = ["GuideService", "JobsService", "PatientRecord", "PatientRecordService",
            "AnalyticsService", "AuditService", "CONFORMANCE_TYPES", "CapabilityService",
-           "ConformanceSync", "Hl7v2Service", "Representation", "RemoteService",
+           "ConformanceSync", "ExportService", "Hl7v2Service", "RegistryService", "Representation",
+           "RemoteService",
            "ResourceService", "SearchService", "Services", "ValidateService"]

@@ -13,6 +13,10 @@ from .. import __version__
 from ..resource_types import RESOURCE_TYPES
 
 
+# operations defined on some resource types only (the others apply to every type)
+OPERATION_TYPES = {"everything": ("Patient",), "export": ("Patient", "Group")}
+
+
 class CapabilityService:
     def __init__(self, search_registry, sync, auth: str = "off", base_path: str = "/fhir"):
         self.search_registry = search_registry
@@ -85,7 +89,7 @@ def capability_statement(base_url: str, interactions: list[tuple[str, str]],
                     entry["searchInclude"] = ["*"] + [f"{rtype}:{c}" for c in refs]
                     entry["searchRevInclude"] = ["*"]
         ops = [o for o in operations if o[1] in ("type", "instance")
-               and (o[0] != "everything" or rtype == "Patient")]
+               and rtype in OPERATION_TYPES.get(o[0], (rtype,))]
         if ops:
             entry["operation"] = [{"name": n, "definition": d}
                                   for n, d in dict.fromkeys((n, d) for n, _, d in ops)]

@@ -29,6 +29,8 @@ resources = Table(
     UniqueConstraint("resource_type", "resource_id", name="uq_resources_type_id"),
 )
 Index("ix_resources_type_updated", resources.c.resource_type, resources.c.last_updated)
+# exports walk one type in key order (migration 0006)
+Index("ix_resources_type_pk", resources.c.resource_type, resources.c.pk)
 
 resource_versions = Table(
     "resource_versions", metadata,

@@ -17,6 +17,7 @@ from . import dialect
 from .endpoints import Endpoints
 from .errors import ConflictError
 from .hl7v2_log import MessageLog
+from .export_queries import ExportReader
 from .index import IndexRepository
 from .jobs import Jobs
 from .repository import Repository
@@ -45,6 +46,7 @@ class UnitOfWork:
         self.jobs = Jobs(conn)
         self.endpoints = Endpoints(conn)  # remote FHIR systems (fhirsvc/remote)
         self.hl7v2 = MessageLog(conn)
+        self.exports = ExportReader(conn)  # Bulk Data / registry reads
         self.clients = Clients(conn)    # SMART clients, used jti (fhirsvc/security)
         self.audit = AuditTrail(conn)   # the append-only audit trail
         return self
