@@ -149,6 +149,13 @@ def conditional_delete(rtype):
     return write_response(ctx, services().resources.conditional_delete(ctx, rtype, query))
 
 
+def conditional_patch(rtype):
+    ctx = context()
+    return write_response(ctx, services().resources.conditional_patch(
+        ctx, rtype, query_pairs(), request.mimetype, request.get_data(cache=True),
+        request.headers.get("If-Match")))
+
+
 def history_type(rtype):
     return fhir_response(services().resources.history(context(), rtype, None, query_pairs()))
 
@@ -181,6 +188,13 @@ def update(rtype, rid):
     ctx = context()
     return write_response(ctx, services().resources.update(
         ctx, rtype, rid, body, request.headers.get("If-Match")))
+
+
+def patch(rtype, rid):
+    ctx = context()
+    return write_response(ctx, services().resources.patch(
+        ctx, rtype, rid, request.mimetype, request.get_data(cache=True),
+        request.headers.get("If-Match")))
 
 
 def delete(rtype, rid):
@@ -271,6 +285,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/<rtype>/_search", "POST", search_post),
     Route("/<rtype>", "PUT", conditional_update),
     Route("/<rtype>", "DELETE", conditional_delete),
+    Route("/<rtype>", "PATCH", conditional_patch),
     Route("/<rtype>/_history", "GET", history_type, ("history-type", "type")),
     Route("/Patient/<pid>/$everything", "GET", patient_everything,
           operation=("everything", "instance", EVERYTHING)),
@@ -287,6 +302,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/<rtype>/<rid>", "GET", read, ("read", "instance")),
     Route("/<rtype>/<rid>", "PUT", update, ("update", "instance")),
     Route("/<rtype>/<rid>", "DELETE", delete, ("delete", "instance")),
+    Route("/<rtype>/<rid>", "PATCH", patch, ("patch", "instance")),
     Route("/<rtype>/<rid>/_history", "GET", history_instance, ("history-instance", "instance")),
     Route("/<rtype>/<rid>/_history/<vid>", "GET", vread, ("vread", "instance")),
 )

@@ -15,7 +15,8 @@ from datetime import datetime, timezone
 from ..outcomes import Issue, OperationOutcomeError, error, has_errors, information, sort_issues
 from ..storage.errors import StorageError
 from ..storage_outcomes import storage_outcome
-from .plan import (ConditionalDelete, ConditionalUpdate, Create, Delete, Op, Plan, Read,
+from .patch import apply_patch, repeats_in
+from .plan import (ConditionalDelete, ConditionalUpdate, Create, Delete, Op, PATCHES, Plan, Read,
                    Rejected, Search, Update, WRITES, processing_order, resource_of)
 from .references import rewritten
 from .resolve import Resolution, resolve
@@ -139,6 +140,8 @@ class IngestPipeline:
                     "created"),))
             elif isinstance(op, (Update, ConditionalUpdate)):
                 done[op.index] = self._update(uow, op, res)
+            elif isinstance(op, PATCHES):
+                done[op.index] = self._patch(uow, ctx, op, res)
         uow.resources.add_aliases([
             (op.full_url, done[op.index].stored.pk) for op in ops
             if isinstance(op, (Create, Update, ConditionalUpdate)) and op.full_url
@@ -183,6 +186,28 @@ class IngestPipeline:
         stored = uow.resources.save(op.rtype, rid, resource, "PUT", current)
         created = current is None or current.deleted
         return EntryResult(op.index, Outcome.CREATED if created else Outcome.UPDATED, stored)
+
+    def _patch(self, uow, ctx, op, res: Resolution) -> EntryResult:
+        """Apply the patch to the current version (locked), validate the result like any
+        write (422 located in the entry; nothing stored) and store it as a new version."""
+        rid = res.targets[op.index].rid
+        current = uow.resources.read(op.rtype, rid, for_update=True)
+        if current is None or current.deleted:
+            raise OperationOutcomeError(error(
+                "not-found" if current is None else "deleted",
+                f"{op.rtype}/{rid} {'is not known' if current is None else 'was deleted'}; "
+                "there is nothing to patch", op.location), 404 if current is None else 410)
+        self._check_version(op, rid, current)
+        patched = apply_patch(op.patch, current.resource(), op.location,
+                              repeats_in(self.validator.registry.state))
+        found = self.validator.validate(patched, strict=ctx.require_guide_profiles)
+        if op.location != op.rtype:
+            found = [i.prefixed(op.location, strip=op.rtype) for i in found]
+        if has_errors(found):
+            raise OperationOutcomeError(sort_issues(found), 422)
+        stored = uow.resources.save(op.rtype, rid, patched, "PATCH", current)
+        return EntryResult(op.index, Outcome.UPDATED, stored,
+                           tuple(i for i in found if i.severity == "warning"))
 
     @staticmethod
     def _check_version(op, rid: str, current) -> None:

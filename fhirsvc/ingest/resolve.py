@@ -13,8 +13,8 @@ from urllib.parse import urlencode
 from ..outcomes import OperationOutcomeError, error
 from ..storage import Stored
 from ..wire import check_id, check_type
-from .plan import (ConditionalDelete, ConditionalUpdate, Create, Delete, Op, Update, new_id,
-                   parse_query, resource_of)
+from .plan import (ConditionalDelete, ConditionalPatch, ConditionalUpdate, Create, Delete, Op,
+                   Patch, Update, new_id, parse_query, resource_of)
 from .references import conditional_only, iter_references, urn_only
 
 
@@ -73,7 +73,17 @@ def resolve(uow, match, ops: tuple[Op, ...]) -> Resolution:
                                            if body_id else new_id())
             else:
                 targets[op.index] = Target(None)
-        elif isinstance(op, (Update, Delete)):
+        elif isinstance(op, ConditionalPatch):
+            uow.lock(f"PATCH:{op.rtype}?{sorted(op.criteria)}")
+            matches = match(uow, op.rtype, list(op.criteria))
+            if len(matches) != 1:
+                raise OperationOutcomeError(error(
+                    "multiple-matches" if matches else "not-found",
+                    f"Conditional patch criteria {_q(op.criteria)} match {len(matches)} "
+                    f"{op.rtype} resources (exactly one is needed)", op.location),
+                    412 if matches else 404)
+            targets[op.index] = Target(matches[0].resource_id)
+        elif isinstance(op, (Update, Patch, Delete)):
             targets[op.index] = Target(op.rid)
         else:
             continue

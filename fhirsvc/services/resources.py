@@ -74,6 +74,15 @@ class ResourceService:
                            ) -> EntryResult:
         return self._single(ctx, ingest.plan_conditional_update(rtype, criteria, body, if_match))
 
+    def patch(self, ctx, rtype: str, rid: str, mimetype: str, body,
+              if_match: str | None = None) -> EntryResult:
+        return self._single(ctx, ingest.plan_patch(rtype, rid, mimetype, body, if_match))
+
+    def conditional_patch(self, ctx, rtype: str, criteria, mimetype: str, body,
+                          if_match: str | None = None) -> EntryResult:
+        return self._single(ctx, ingest.plan_conditional_patch(rtype, criteria, mimetype, body,
+                                                               if_match))
+
     def delete(self, ctx, rtype: str, rid: str, if_match: str | None = None) -> EntryResult:
         return self._single(ctx, ingest.plan_delete(rtype, rid, if_match))
 
