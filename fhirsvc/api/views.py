@@ -7,7 +7,7 @@ import email.utils
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from flask import Blueprint, Response, current_app, request
 
@@ -97,12 +97,24 @@ def history_system():
 
 
 # -- type level -----------------------------------------------------------------------------
+# Query parameters of the response format, never search criteria.
+FORMAT_PARAMS = ("_format", "_pretty")
+
+
 def create(rtype):
+    """POST Type; `POST Type?criteria` (how fhirpy sends a conditional create) is the same as
+    `If-None-Exist: criteria`."""
     check_type(rtype)
     body = request_json(request)
     ctx = context()
+    criteria = [(k, v) for k, v in query_pairs() if k not in FORMAT_PARAMS]
+    if_none_exist = request.headers.get("If-None-Exist")
+    if criteria and if_none_exist:
+        raise OperationOutcomeError(error(
+            "invalid", "Give the conditional-create criteria once: in If-None-Exist or in the "
+            "query string, not both"), 400)
     return write_response(ctx, services().resources.create(
-        ctx, rtype, body, request.headers.get("If-None-Exist")))
+        ctx, rtype, body, if_none_exist or (urlencode(criteria) if criteria else None)))
 
 
 def search_type(rtype):

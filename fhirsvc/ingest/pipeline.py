@@ -127,14 +127,16 @@ class IngestPipeline:
                 done[op.index] = self._delete(uow, op, res)
         # creates go in bulk (one INSERT ... RETURNING, one executemany)
         creates = [op for op in ordered
-                   if isinstance(op, Create) and res.targets[op.index].existing is None]
+                   if isinstance(op, Create) and res.targets[op.index].existing is None
+                   and res.targets[op.index].same_as is None]
         stored = uow.resources.create_many(
             [(op.rtype, op.rid, self._bound(op, res), "POST") for op in creates])
         for op, s in zip(creates, stored):
             done[op.index] = EntryResult(op.index, Outcome.CREATED, s)
         for op in ordered:
             if isinstance(op, Create) and op.index not in done:
-                existing = res.targets[op.index].existing
+                target = res.targets[op.index]
+                existing = target.existing or done[target.same_as].stored
                 done[op.index] = EntryResult(op.index, Outcome.MATCHED, existing, (information(
                     "informational", f"ifNoneExist matched {existing.reference}; nothing "
                     "created"),))

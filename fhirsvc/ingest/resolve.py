@@ -23,6 +23,9 @@ class Target:
     """What one write operation acts on, once resolved."""
     rid: str | None                  # None: a conditional delete that matched nothing
     existing: Stored | None = None   # the match of a conditional create (nothing is created)
+    # a conditional create with the same criteria as an earlier entry of this request: it
+    # resolves to what that entry creates or matches (op index)
+    same_as: int | None = None
 
 
 @dataclass(frozen=True)
@@ -39,11 +42,18 @@ def resolve(uow, match, ops: tuple[Op, ...]) -> Resolution:
     """`match(uow, rtype, criteria) -> [Stored]` is the search engine's conditional matcher."""
     targets: dict[int, Target] = {}
     mapping: dict[str, str] = {}
+    creates_by_criteria: dict[str, int] = {}
     for op in ops:
         if isinstance(op, Create):
             target = Target(op.rid)
-            if op.if_none_exist is not None:
-                uow.lock(f"create:{op.rtype}?{sorted(op.if_none_exist)}")
+            key = f"create:{op.rtype}?{sorted(op.if_none_exist or ())}"
+            first = creates_by_criteria.get(key) if op.if_none_exist is not None else None
+            if first is not None:
+                earlier = targets[first]
+                target = Target(earlier.rid, earlier.existing, first)
+            elif op.if_none_exist is not None:
+                creates_by_criteria[key] = op.index
+                uow.lock(key)
                 matches = match(uow, op.rtype, list(op.if_none_exist))
                 if len(matches) > 1:
                     raise OperationOutcomeError(error(
