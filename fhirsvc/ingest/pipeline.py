@@ -166,6 +166,18 @@ class IngestPipeline:
         resource = resource_of(op)
         return rewritten(resource, res.references) if res.references else resource
 
+    @staticmethod
+    def _current(uow, rtype: str, rid: str):
+        """The current version, locked for this write. When there is none yet, concurrent
+        writers of the same id are serialised by a lock on it and the row is read again, so
+        the second of two PUTs creating one id updates what the first created (last writer
+        wins) instead of failing on the unique key."""
+        current = uow.resources.read(rtype, rid, for_update=True)
+        if current is None:
+            uow.lock(f"resource:{rtype}/{rid}")
+            current = uow.resources.read(rtype, rid, for_update=True)
+        return current
+
     def _delete(self, uow, op, res: Resolution) -> EntryResult:
         rid = res.targets[op.index].rid
         if rid is None:
@@ -182,7 +194,7 @@ class IngestPipeline:
 
     def _update(self, uow, op, res: Resolution) -> EntryResult:
         rid = res.targets[op.index].rid
-        current = uow.resources.read(op.rtype, rid, for_update=True)
+        current = self._current(uow, op.rtype, rid)
         self._check_version(op, rid, current)
         resource = self._bound(op, res)
         stored = uow.resources.save(op.rtype, rid, resource, "PUT", current)

@@ -94,8 +94,14 @@ class Repository:
         q = (select(*_COLUMNS).select_from(R.join(V, and_(V.c.res_pk == R.c.pk,
                                                           V.c.version == R.c.version)))
              .where(R.c.resource_type == rtype, R.c.resource_id == rid))
-        if for_update:
-            q = dialect.for_update(q, self.conn, of=R)
+        if for_update and self.conn.dialect.name == "postgresql":
+            # Lock the resource row alone first, then read the join in a new statement: a
+            # FOR UPDATE on the join that waited for a concurrent writer re-checks the newer
+            # row against the older version row, finds no match and returns nothing (which
+            # looked like "not stored yet" and ended in a spurious 409).
+            self.conn.execute(dialect.for_update(
+                select(R.c.pk).where(R.c.resource_type == rtype, R.c.resource_id == rid),
+                self.conn, of=R))
         row = self.conn.execute(q).first()
         return _stored(row) if row else None
 
