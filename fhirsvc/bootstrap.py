@@ -52,8 +52,12 @@ def build(config: Config | None = None) -> Runtime:
     search_registry = SearchRegistry.load(
         guide_dir=config.profiles_dir / "fsh-generated" / "resources")
     # one paging policy: search, $everything and history share the configured page sizes
+    from .search.limits import SearchLimits
     engine = SearchEngine(search_registry, default_count=config.default_page_size,
-                          max_count=config.max_page_size)
+                          max_count=config.max_page_size, limits=SearchLimits(
+                              config.search_max_parameters, config.search_max_values,
+                              config.search_max_offset, config.include_max_results,
+                              config.include_max_rounds))
     db = Database(config.database_url, indexer=Indexer(search_registry))
     # A registry per runtime: conformance resources stored in one database never leak into
     # another app in the same process. A broken guide stops the start-up, loudly.

@@ -26,6 +26,14 @@ class Config:
     # one paging policy for search, history and $everything
     default_page_size: int = 20
     max_page_size: int = 1000
+    # Limits of one request (issue 9): a clear 400 / 413 instead of a runaway worker.
+    search_max_parameters: int = 100      # name=value pairs in one search
+    search_max_values: int = 500          # OR-ed values over all parameters of one search
+    search_max_offset: int = 1_000_000    # _offset beyond this is a 400 (follow next links)
+    include_max_results: int = 2000       # resources _include/_revinclude add to one page
+    include_max_rounds: int = 4           # _include:iterate rounds
+    bundle_max_entries: int = 10_000      # entries of one transaction / batch (413 beyond)
+    statement_timeout: float = 30.0       # seconds one database statement may run (0 = none)
     profiles_dir: Path = field(default=ROOT / "profiles")
     examples_dir: Path = field(default=ROOT / "examples")
     workers: int = 2

@@ -20,6 +20,11 @@ from ..summary import check_summary, select_elements, summarise
 from ..wire import check_type, parse_json
 
 
+# Version numbers, counts and offsets beyond a 32-bit signed integer are refused before any
+# SQL (the drivers would fail with an overflow, a 500).
+MAX_DB_INT = 2 ** 31 - 1
+
+
 @dataclass(frozen=True)
 class Representation:
     """A stored version and the body to send: its text as stored, or a reduced copy."""
@@ -53,6 +58,9 @@ class ResourceService:
         check_summary(summary)
         if not vid.isdigit():
             raise fail(404, "not-found", f"{rtype}/{rid} has no version {vid!r}")
+        if int(vid) > MAX_DB_INT:
+            raise fail(400, "invalid", f"Version id {vid[:30]} is out of range (at most "
+                       f"{MAX_DB_INT})")
         with self.db.unit_of_work() as uow:
             stored = uow.resources.vread(rtype, rid, int(vid))
         if stored is None:
@@ -97,6 +105,11 @@ class ResourceService:
         """A transaction or batch Bundle -> its transaction-response / batch-response Bundle."""
         if isinstance(body, (bytes, bytearray, str)):
             body = parse_json(body)
+        entries = body.get("entry") if isinstance(body, dict) else None
+        if isinstance(entries, list) and len(entries) > self.config.bundle_max_entries:
+            raise fail(413, "too-costly", f"The Bundle has {len(entries)} entries; at most "
+                       f"{self.config.bundle_max_entries} are accepted in one request (split "
+                       "it)", "Bundle.entry")
         plan = ingest.plan_bundle(body)
         result = self.pipeline.run(ctx, plan)
         return response_bundle(ctx, plan, result, return_resources)
@@ -215,6 +228,9 @@ def _int_param(args: dict, name: str, default: int) -> int:
     if not raw.isdigit():
         raise fail(400, "invalid", f"Parameter {name} must be a non-negative integer, not "
                    f"{raw!r}", name)
+    if int(raw) > MAX_DB_INT:
+        raise fail(400, "invalid", f"Parameter {name}={raw[:30]} is out of range (at most "
+                   f"{MAX_DB_INT})", name)
     return int(raw)
 
 
