@@ -58,7 +58,8 @@ def build(config: Config | None = None) -> Runtime:
                               config.search_max_parameters, config.search_max_values,
                               config.search_max_offset, config.include_max_results,
                               config.include_max_rounds))
-    db = Database(config.database_url, indexer=Indexer(search_registry))
+    db = Database(config.database_url, indexer=Indexer(search_registry),
+                  statement_timeout=config.statement_timeout)
     # A registry per runtime: conformance resources stored in one database never leak into
     # another app in the same process. A broken guide stops the start-up, loudly.
     definitions = Registry()

@@ -13,16 +13,17 @@ from sqlalchemy.engine import Engine
 
 from . import dialect
 from .dialect import make_engine, normalise_url
-from .errors import ConflictError, NotFoundError, StorageError
+from .errors import ConflictError, NotFoundError, StatementTimeoutError, StorageError
 from .index import NullIndexer
 from .repository import Repository, Stored, instant_to_micros, micros_to_instant
 from .unit_of_work import UnitOfWork
 
 
 class Database:
-    def __init__(self, url: str, indexer=None):
+    def __init__(self, url: str, indexer=None, statement_timeout: float = 0):
         self.url = normalise_url(url)
-        self.engine: Engine = make_engine(self.url)
+        self.statement_timeout = statement_timeout   # seconds per statement; 0 = none
+        self.engine: Engine = make_engine(self.url, statement_timeout)
         # rows(rtype, resource) -> index rows by parameter type (fhirsvc.search.Indexer)
         self.indexer = indexer or NullIndexer()
 
@@ -41,5 +42,6 @@ class Database:
         self.engine.dispose()
 
 
-__all__ = ["ConflictError", "Database", "NotFoundError", "Repository", "StorageError", "Stored",
+__all__ = ["ConflictError", "Database", "NotFoundError", "Repository", "StatementTimeoutError",
+           "StorageError", "Stored",
            "UnitOfWork", "instant_to_micros", "make_engine", "micros_to_instant"]

@@ -12,7 +12,7 @@ error that means a concurrent transaction got there first leaves the block as Co
 from __future__ import annotations
 
 from . import dialect
-from .errors import ConflictError
+from .errors import ConflictError, StatementTimeoutError
 from .index import IndexRepository
 from .jobs import Jobs
 from .repository import Repository
@@ -63,6 +63,11 @@ class UnitOfWork:
                 self._tx.rollback()
         finally:
             self.conn.close()
+        if exc is not None and dialect.timed_out(exc):
+            raise StatementTimeoutError(
+                f"A database statement ran longer than the {self.db.statement_timeout:g} s "
+                "limit and was cancelled; nothing was applied. Narrow the request (fewer "
+                "parameters, a smaller _count, fewer includes)") from exc
         reason = dialect.conflict_reason(exc) if exc is not None else None
         if reason is not None:
             raise ConflictError(f"The request was not applied: {reason}; retry the "
