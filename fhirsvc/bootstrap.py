@@ -66,7 +66,7 @@ def build(config: Config | None = None) -> Runtime:
     definitions.load_guide(config.profiles_dir)
     validator = Validator(registry=definitions)
     sync = ConformanceSync(db, definitions, search_registry)
-    pipeline = IngestPipeline(db, validator, engine, before=sync)
+    pipeline = IngestPipeline(db, validator, engine, before=sync, guard=sync.check_write)
     resources = ResourceService(db, pipeline, config)
     services = Services(
         resources=resources,

@@ -36,10 +36,12 @@ class ProvenanceRecord:
 
 
 class IngestPipeline:
-    def __init__(self, db, validator, search, before=None):
+    def __init__(self, db, validator, search, before=None, guard=None):
         self.db = db
         self.validator = validator
         self.search = search
+        # guard(resource) -> [Issue]: write rules beyond validation (protected canonicals)
+        self._guard = guard or (lambda resource: [])
         # called before validating anything (the conformance catch-up of this worker)
         self._before = before
 
@@ -80,6 +82,10 @@ class IngestPipeline:
             # Whole, so references between entries resolve and issues are located as
             # Bundle.entry[i].resource...; nothing is written on an error.
             issues = self.validator.validate(plan.bundle, strict=ctx.require_guide_profiles)
+            for op in plan.ops:
+                if resource_of(op) is not None:
+                    issues += [i.prefixed(op.location, strip=op.rtype)
+                               for i in self._guard(resource_of(op))]
             if has_errors(issues):
                 raise OperationOutcomeError(sort_issues(issues), 422)
             return [i for i in issues if i.severity == "warning"]
@@ -92,6 +98,7 @@ class IngestPipeline:
             if resource is None:
                 continue
             found = self.validator.validate(resource, strict=ctx.require_guide_profiles)
+            found += self._guard(resource)
             if located:
                 found = [i.prefixed(op.location, strip=op.rtype) for i in found]
             issues.extend(found)
@@ -215,6 +222,7 @@ class IngestPipeline:
         patched = apply_patch(op.patch, current.resource(), op.location,
                               repeats_in(self.validator.registry.state))
         found = self.validator.validate(patched, strict=ctx.require_guide_profiles)
+        found += self._guard(patched)
         if op.location != op.rtype:
             found = [i.prefixed(op.location, strip=op.rtype) for i in found]
         if has_errors(found):
