@@ -43,7 +43,7 @@ def build(config: Config | None = None) -> Runtime:
     from .definitions.registry import Registry
     from .ingest import IngestPipeline
     from .search import Indexer, SearchEngine, SearchRegistry
-    from .services import (AnalyticsService, CapabilityService, ConformanceSync,
+    from .services import (AnalyticsService, CapabilityService, ConformanceSync, LastNService,
                            ResourceService, SearchService, Services, ValidateService)
     from .storage import Database
     from .validation import Validator
@@ -74,5 +74,6 @@ def build(config: Config | None = None) -> Runtime:
         validate=ValidateService(db, validator, sync),
         capabilities=CapabilityService(search_registry, sync),
         conformance=sync,
-        analytics=AnalyticsService(db, engine, resources, sync))
+        analytics=AnalyticsService(db, engine, resources, sync),
+        lastn=LastNService(db, engine, sync, config.lastn_max_candidates))
     return Runtime(config, db, definitions, validator, search_registry, engine, services)

@@ -34,6 +34,7 @@ class Config:
     include_max_rounds: int = 4           # _include:iterate rounds
     bundle_max_entries: int = 10_000      # entries of one transaction / batch (413 beyond)
     statement_timeout: float = 30.0       # seconds one database statement may run (0 = none)
+    lastn_max_candidates: int = 10_000    # Observations one $lastn may group (400 beyond)
     profiles_dir: Path = field(default=ROOT / "profiles")
     examples_dir: Path = field(default=ROOT / "examples")
     workers: int = 2

@@ -14,6 +14,7 @@ from flask import Blueprint, Response, current_app, request
 from ..context import DOOR_REST, RequestContext, new_request_id
 from ..ingest import EntryResult, Outcome
 from ..outcomes import OperationOutcomeError, error, information
+from ..search.lastn import DEFINITION as LASTN
 from ..services.validate import VALIDATE_DEFINITION
 from ..wire import check_type, parse_json
 from .negotiation import (fhir_response, negotiate, negotiated, outcome_response, prefer,
@@ -138,6 +139,10 @@ def compartment_search(ctype, cid, rtype):
     check_type(ctype)
     return fhir_response(services().search.search(context(), rtype, query_pairs(),
                                                   compartment=(ctype, cid)))
+
+
+def observation_lastn():
+    return fhir_response(services().lastn.lastn(context(), query_pairs()))
 
 
 def patient_everything(pid):
@@ -301,6 +306,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/<rtype>/_history", "GET", history_type, ("history-type", "type")),
     Route("/Patient/<pid>/$everything", "GET", patient_everything,
           operation=("everything", "instance", EVERYTHING)),
+    Route("/Observation/$lastn", "GET", observation_lastn,
+          operation=("lastn", "type", LASTN)),
     Route("/Patient/<pid>/$ssc-classification", "GET", ssc_classification,
           operation=("ssc-classification", "instance", GUIDE_OPS + "ssc-classification")),
     Route("/$cohort-statistics", "GET", cohort_statistics,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from .analytics import AnalyticsService
 from .capabilities import CapabilityService
 from .conformance import CONFORMANCE_TYPES, ConformanceSync
+from .lastn import LastNService
 from .resources import Representation, ResourceService
 from .search import SearchService
 from .validate import ValidateService
@@ -30,7 +31,8 @@ class Services:
     capabilities: CapabilityService
     conformance: ConformanceSync
     analytics: AnalyticsService
+    lastn: LastNService
 
 
-__all__ = ["AnalyticsService", "CONFORMANCE_TYPES", "CapabilityService", "ConformanceSync", "Representation",
+__all__ = ["AnalyticsService", "CONFORMANCE_TYPES", "CapabilityService", "ConformanceSync", "LastNService", "Representation",
            "ResourceService", "SearchService", "Services", "ValidateService"]
