@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterable, Iterator
 
-import orjson
 from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from .. import jsontext
 from . import dialect
 from .errors import ConflictError, NotFoundError
 from .tables import resource_aliases as A
@@ -59,7 +59,7 @@ class Stored:
         return f"{self.resource_type}/{self.resource_id}"
 
     def resource(self) -> dict:
-        return orjson.loads(self.content) if self.content else {}
+        return jsontext.loads(self.content) if self.content else {}
 
 
 # Statements built once: building them per call costs more than executing them.
@@ -201,7 +201,7 @@ class Repository:
         # resourceType, id and meta lead, as in the specification's examples
         stored = {"resourceType": resource.get("resourceType", rtype), "id": rid, "meta": meta}
         stored.update((k, v) for k, v in resource.items() if k not in stored)
-        return stored, orjson.dumps(stored).decode()
+        return stored, jsontext.dumps_text(stored)   # decimals exactly as received
 
     def save(self, rtype: str, rid: str, resource: dict | None, method: str,
              current: Stored | None = None) -> Stored:

@@ -62,7 +62,7 @@ def _string(v):
         return "must be a JSON string"
     if v == "":
         return "@value cannot be empty"
-    bad = _CONTROL.search(v)
+    bad = None if v.isprintable() else _CONTROL.search(v)  # isprintable: the fast test
     if bad:
         return (f"contains the control character U+{ord(bad.group()):04X} at position "
                 f"{bad.start()}; FHIR strings allow only tab, CR and LF")
