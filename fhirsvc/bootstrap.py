@@ -66,7 +66,8 @@ def build(config: Config | None = None) -> Runtime:
     definitions.load_guide(config.profiles_dir)
     validator = Validator(registry=definitions)
     sync = ConformanceSync(db, definitions, search_registry)
-    pipeline = IngestPipeline(db, validator, engine, before=sync, guard=sync.check_write)
+    pipeline = IngestPipeline(db, validator, engine, before=sync, guard=sync.check_write,
+                              max_response_resources=config.bundle_max_response_resources)
     resources = ResourceService(db, pipeline, config)
     services = Services(
         resources=resources,

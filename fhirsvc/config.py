@@ -33,6 +33,7 @@ class Config:
     include_max_results: int = 2000       # resources _include/_revinclude add to one page
     include_max_rounds: int = 4           # _include:iterate rounds
     bundle_max_entries: int = 10_000      # entries of one transaction / batch (413 beyond)
+    bundle_max_response_resources: int = 10_000  # resources a Bundle's searches return together
     statement_timeout: float = 30.0       # seconds one database statement may run (0 = none)
     lastn_max_candidates: int = 10_000    # Observations one $lastn may group (400 beyond)
     profiles_dir: Path = field(default=ROOT / "profiles")

@@ -36,8 +36,12 @@ class ProvenanceRecord:
 
 
 class IngestPipeline:
-    def __init__(self, db, validator, search, before=None, guard=None):
+    def __init__(self, db, validator, search, before=None, guard=None,
+                 max_response_resources: int = 10_000):
         self.db = db
+        # resources the searches of one Bundle may return together (a batch of 40 searches
+        # with _include:iterate=* once took a worker to 3 GB)
+        self.max_response_resources = max_response_resources
         self.validator = validator
         self.search = search
         # guard(resource) -> [Issue]: write rules beyond validation (protected canonicals)
@@ -53,7 +57,7 @@ class IngestPipeline:
             return self._batch(ctx, plan)
         warnings = self._validate(ctx, plan)
         with self.db.unit_of_work(write=True) as uow:
-            results = self._apply(uow, ctx, plan.ops)
+            results = self._apply(uow, ctx, plan.ops, [self.max_response_resources])
             prov = self._write_provenance(uow, provenance, results) if provenance else None
             uow.commit()
         return IngestResult(plan.kind, self._hand_out(plan, results, warnings), prov,
@@ -61,13 +65,14 @@ class IngestPipeline:
 
     def _batch(self, ctx, plan: Plan) -> IngestResult:
         results = []
+        budget = [self.max_response_resources]   # shared by every entry of the batch
         for op in plan.ops:
             try:
                 if isinstance(op, Rejected):
                     raise op.error
                 warnings = self._validate_ops(ctx, [op], located=True)
                 with self.db.unit_of_work(write=isinstance(op, WRITES)) as uow:
-                    (result,) = self._apply(uow, ctx, (op,))
+                    (result,) = self._apply(uow, ctx, (op,), budget)
                     uow.commit()
                 results.append(result.with_issues(warnings))
             except OperationOutcomeError as exc:
@@ -123,7 +128,7 @@ class IngestPipeline:
                      for r in results)
 
     # -- storing --------------------------------------------------------------------------------
-    def _apply(self, uow, ctx, ops: tuple[Op, ...]) -> list[EntryResult]:
+    def _apply(self, uow, ctx, ops: tuple[Op, ...], budget: list[int]) -> list[EntryResult]:
         """Every operation of `ops` inside `uow`, in R4 processing order; results in request
         order. Any error propagates (the caller's unit of work then rolls back)."""
         res = resolve(uow, self.search.match, ops)
@@ -162,10 +167,21 @@ class IngestPipeline:
                 if isinstance(op, Read):
                     done[op.index] = self._read(uow, op)
                 elif isinstance(op, Search):
+                    if budget[0] <= 0:               # spent: do not even run it
+                        raise self._too_costly(op)
                     bundle = self.search.search(uow, op.rtype, list(op.query),
                                                 base_url=ctx.base_url)
+                    budget[0] -= len(bundle.get("entry") or ())
+                    if budget[0] < 0:
+                        raise self._too_costly(op)
                     done[op.index] = EntryResult(op.index, Outcome.SEARCHED, body=bundle)
         return [done[op.index] for op in ops]
+
+    def _too_costly(self, op) -> OperationOutcomeError:
+        return OperationOutcomeError(error(
+            "too-costly", f"The searches of this Bundle return more than "
+            f"{self.max_response_resources} resources together; split it or lower _count",
+            f"{op.location.removesuffix('.resource')}.request.url"), 413)
 
     @staticmethod
     def _bound(op: Op, res: Resolution) -> dict:

@@ -16,7 +16,8 @@ FHIR = "application/fhir+json"
 def config(db_url, tmp_path_factory):
     return Config(database_url=db_url, examples_dir=tmp_path_factory.mktemp("no-examples"),
                   search_max_parameters=20, search_max_values=40, search_max_offset=1000,
-                  include_max_results=5, bundle_max_entries=10)
+                  include_max_results=5, bundle_max_entries=10,
+                  bundle_max_response_resources=3)
 
 
 def _outcome(resp, status):
@@ -78,3 +79,18 @@ def test_bundle_entry_cap_is_413(client):
                                                 content_type=FHIR), 413)
     bundle["entry"] = bundle["entry"][:10]
     assert client.post("/fhir", data=json.dumps(bundle), content_type=FHIR).status_code == 200
+
+
+def test_searches_of_one_batch_share_a_response_budget(client):
+    for i in range(3):
+        client.post("/fhir/Practitioner", data=json.dumps({"resourceType": "Practitioner"}),
+                    content_type=FHIR)
+    search = {"request": {"method": "GET", "url": "Practitioner?_count=2"}}
+    batch = {"resourceType": "Bundle", "type": "batch", "entry": [search, search, search]}
+    resp = client.post("/fhir", data=json.dumps(batch), content_type=FHIR)
+    statuses = [e["response"]["status"][:3] for e in resp.get_json()["entry"]]
+    assert statuses == ["200", "413", "413"]
+    transaction = dict(batch, type="transaction")
+    resp = client.post("/fhir", data=json.dumps(transaction), content_type=FHIR)
+    assert resp.status_code == 413
+    assert resp.get_json()["issue"][0]["expression"] == ["Bundle.entry[1].request.url"]
