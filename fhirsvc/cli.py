@@ -107,6 +107,10 @@ def cmd_serve(args) -> int:
     gc.freeze()
     from gunicorn.app.base import BaseApplication
 
+    from .serving import BodyDeadline, install_error_pages
+    install_error_pages()
+    served = BodyDeadline(app, config.request_body_timeout)
+
     class Server(BaseApplication):
         def load_config(self):
             self.cfg.set("bind", f"{config.host}:{config.port}")
@@ -115,9 +119,11 @@ def cmd_serve(args) -> int:
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("accesslog", "-")
             self.cfg.set("timeout", 300)
+            # long FHIR search URLs: gunicorn's largest request line (longer: a 414 outcome)
+            self.cfg.set("limit_request_line", 8190)
 
         def load(self):
-            return app
+            return served
 
     worker = start_worker(config) if config.worker and not args.no_worker else None
     print(f"serving FHIR R4 at http://{config.host}:{config.port}{config.base_path}",

@@ -36,6 +36,7 @@ class Config:
     bundle_max_response_resources: int = 10_000  # resources a Bundle's searches return together
     statement_timeout: float = 30.0       # seconds one database statement may run (0 = none)
     lastn_max_candidates: int = 10_000    # Observations one $lastn may group (400 beyond)
+    request_body_timeout: float = 30.0    # seconds a client may take to send a body (408)
     profiles_dir: Path = field(default=ROOT / "profiles")
     examples_dir: Path = field(default=ROOT / "examples")
     workers: int = 2

@@ -18,7 +18,7 @@ from ..search.lastn import DEFINITION as LASTN
 from ..services.validate import VALIDATE_DEFINITION
 from ..wire import check_type, parse_json
 from .negotiation import (fhir_response, negotiate, negotiated, outcome_response, prefer,
-                          request_json)
+                          request_body, request_json)
 
 
 def services():
@@ -130,7 +130,7 @@ def search_post(rtype):
         raise OperationOutcomeError(error(
             "not-supported", f"POST _search takes application/x-www-form-urlencoded, not "
             f"{ctype!r}"), 415)
-    body = request.get_data(cache=True).decode("utf-8", "replace")
+    body = request_body(request).decode("utf-8", "replace")
     params = query_pairs() + parse_qsl(body, keep_blank_values=True)
     return fhir_response(services().search.search(context(), rtype, params))
 
@@ -169,7 +169,7 @@ def conditional_delete(rtype):
 def conditional_patch(rtype):
     ctx = context()
     return write_response(ctx, services().resources.conditional_patch(
-        ctx, rtype, query_pairs(), request.mimetype, request.get_data(cache=True),
+        ctx, rtype, query_pairs(), request.mimetype, request_body(request),
         request.headers.get("If-Match")))
 
 
@@ -210,7 +210,7 @@ def update(rtype, rid):
 def patch(rtype, rid):
     ctx = context()
     return write_response(ctx, services().resources.patch(
-        ctx, rtype, rid, request.mimetype, request.get_data(cache=True),
+        ctx, rtype, rid, request.mimetype, request_body(request),
         request.headers.get("If-Match")))
 
 
