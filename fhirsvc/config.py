@@ -20,6 +20,11 @@ class Config:
     base_path: str = "/fhir"
     # Public base URL for fullUrl / Location; None = derived from each request.
     public_base_url: str | None = None
+    # Without it, Host headers naming one of these (comma separated; loopback names and
+    # `host` always) make the links; any other Host gets http://host:port (FHIRSVC_HOST/PORT).
+    allowed_hosts: str | None = None
+    # How many reverse proxies in front are trusted to set X-Forwarded-* (0: none).
+    trusted_proxies: int = 0
     max_request_bytes: int = 50 * 1024 * 1024
     # Strict mode for registries: resources of types the guide profiles must claim its profiles.
     require_guide_profiles: bool = False

@@ -17,6 +17,7 @@ from ..outcomes import OperationOutcomeError, error, information
 from ..search.lastn import DEFINITION as LASTN
 from ..services.validate import VALIDATE_DEFINITION
 from ..wire import check_type, parse_json
+from .base_url import base_url
 from .negotiation import (fhir_response, negotiate, negotiated, outcome_response, prefer,
                           request_body, request_json)
 
@@ -27,8 +28,8 @@ def services():
 
 def context() -> RequestContext:
     cfg = current_app.config["FHIRSVC"]
-    base = (cfg.public_base_url.rstrip("/") if cfg.public_base_url
-            else request.host_url.rstrip("/") + cfg.base_path)
+    base = base_url(cfg, request.scheme, request.host, current_app.config["FHIRSVC_HOSTS"],
+                    request.script_root)
     return RequestContext(
         base_url=base, door=DOOR_REST,
         request_id=request.headers.get("X-Request-Id") or new_request_id(),
