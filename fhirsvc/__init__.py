@@ -34,5 +34,7 @@ def create_app(config=None, runtime=None):
                                 x_prefix=n)
     app.register_blueprint(make_blueprint(), url_prefix=config.base_path)
     register_error_handlers(app)
+    from .api.compression import register_compression
+    register_compression(app)
     logging.getLogger("fhirsvc").setLevel(logging.INFO)
     return app

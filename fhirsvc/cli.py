@@ -95,8 +95,16 @@ def cmd_serve(args) -> int:
     from . import create_app
     from .storage.migrate import upgrade
     config = _config(args)
+    from .serving import port_in_use
+    busy = port_in_use(config.host, config.port)
+    if busy:
+        # fail before migrating or loading anything (gunicorn would retry for seconds, then
+        # exit with a traceback)
+        print(f"fhirsvc: cannot listen on {config.host}:{config.port}: {busy}. Stop what is "
+              "using it or choose another port (FHIRSVC_PORT or --port).", file=sys.stderr)
+        return 2
     upgrade(config.database_url)
-    if not args.no_examples:
+    if not args.no_examples and config.load_examples:
         args.paths, args.if_empty = [], True
         cmd_load(args)
     app = create_app(config)

@@ -44,6 +44,7 @@ class Config:
     request_body_timeout: float = 30.0    # seconds a client may take to send a body (408)
     profiles_dir: Path = field(default=ROOT / "profiles")
     examples_dir: Path = field(default=ROOT / "examples")
+    load_examples: bool = True            # `serve` loads examples/ into an empty database
     workers: int = 2
     threads: int = 4
     # Background jobs (docs/jobs.md): `serve` starts a job worker beside the web server unless

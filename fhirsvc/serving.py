@@ -27,6 +27,17 @@ _PHRASES = {400: "Bad Request", 403: "Forbidden", 414: "URI Too Long", 417: "Exp
             501: "Not Implemented"}
 
 
+def port_in_use(host: str, port: int) -> str | None:
+    """Why `host:port` cannot be listened on (None when it can)."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+            s.bind((host, port))
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
 def outcome_error_page(sock, status_int: int, reason: str, mesg: str) -> None:
     """gunicorn.util.write_error's signature, answering an OperationOutcome."""
     from gunicorn import util

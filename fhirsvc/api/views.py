@@ -81,7 +81,13 @@ def metadata():
     ctx = context()
     return fhir_response(services().capabilities.capabilities(
         ctx, [r.interaction for r in ROUTES if r.interaction],
-        [r.operation for r in ROUTES if r.operation]))
+        [r.operation + (_rule_type(r.rule),) for r in ROUTES if r.operation]))
+
+
+def _rule_type(rule) -> str | None:
+    """`/Patient/<pid>/$everything` -> Patient: the one type an operation route serves."""
+    first = (rule if isinstance(rule, str) else rule[0]).strip("/").split("/")[0]
+    return None if not first or first.startswith(("<", "$")) else first
 
 
 def transaction():

@@ -4,14 +4,17 @@ slow clients sending a body a byte at a time do not stop it answering others."""
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 import requests
 
-from tools.server_process import Server
+from tools.server_process import ROOT, Server
 
 pytestmark = pytest.mark.e2e
 
@@ -109,3 +112,17 @@ def test_a_body_that_does_not_arrive_in_time_is_answered_408(server):
                 break
     assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
     assert b"application/fhir+json" in answer
+
+
+def test_a_busy_port_fails_fast_with_a_clear_message(server, tmp_path):
+    env = dict(os.environ, FHIRSVC_DATABASE_URL=f"sqlite:///{tmp_path / 'busy.db'}",
+               FHIRSVC_HOST="127.0.0.1", FHIRSVC_PORT=str(server.port),
+               FHIRSVC_LOAD_EXAMPLES="false", FHIRSVC_WORKER="off")
+    t0 = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "fhirsvc", "serve"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{server.port}" in proc.stderr
+    assert "FHIRSVC_PORT" in proc.stderr
+    assert time.monotonic() - t0 < 30
+    assert not (tmp_path / "busy.db").exists()  # nothing was migrated or loaded
