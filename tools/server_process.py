@@ -43,9 +43,10 @@ class Server:
         deadline = time.time() + 60
         while time.time() < deadline:
             try:
-                if requests.get(self.base + "/metadata", timeout=2).status_code == 200:
+                if requests.get(self.base + "/metadata", timeout=5).status_code == 200:
                     return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
+                # not listening yet, or a first answer slow on a loaded machine: ask again
                 time.sleep(0.2)
             if self.proc.poll() is not None:
                 raise RuntimeError("server exited: " + self.log.read_text()[-3000:])
