@@ -258,6 +258,10 @@ class IngestPipeline:
 
     @staticmethod
     def _read(uow, op: Read) -> EntryResult:
+        if op.vid is not None and op.vid.isdigit() and int(op.vid) > 2 ** 31 - 1:
+            return EntryResult.failed(op.index, OperationOutcomeError(error(
+                "invalid", f"Version id {op.vid[:30]} is out of range (at most {2 ** 31 - 1})",
+                f"{op.location.removesuffix('.resource')}.request.url"), 400))
         if op.vid is not None:
             stored = uow.resources.vread(op.rtype, op.rid, int(op.vid)) if op.vid.isdigit() \
                 else None

@@ -94,3 +94,14 @@ def test_searches_of_one_batch_share_a_response_budget(client):
     resp = client.post("/fhir", data=json.dumps(transaction), content_type=FHIR)
     assert resp.status_code == 413
     assert resp.get_json()["issue"][0]["expression"] == ["Bundle.entry[1].request.url"]
+
+
+def test_huge_numbers_inside_a_batch_fail_their_entry_only(client):
+    batch = {"resourceType": "Bundle", "type": "batch", "entry": [
+        {"request": {"method": "GET", "url": "Patient/x/_history/99999999999999999999999"}},
+        {"request": {"method": "GET", "url": "Patient?_offset=99999999999999999999999"}},
+        {"request": {"method": "GET", "url": "Patient?_count=1"}}]}
+    resp = client.post("/fhir", data=json.dumps(batch), content_type=FHIR)
+    assert resp.status_code == 200, resp.get_data(as_text=True)[:300]
+    assert [e["response"]["status"][:3] for e in resp.get_json()["entry"]] == \
+        ["400", "400", "200"]
