@@ -100,6 +100,10 @@ def _parsed(node):
     return node
 
 
+# for orjson.dumps(..., default=jsontext.default) of anything that may hold resource values
+default = _default
+
+
 def dumps(obj, pretty: bool = False) -> bytes:
     if pretty:
         return orjson.dumps(_parsed(obj), option=orjson.OPT_INDENT_2, default=_default) + b"\n"

@@ -280,7 +280,9 @@ def cohort_statistics():
         body = statistics_svg(stats).encode()
     else:
         import orjson
-        body = orjson.dumps(stats, option=orjson.OPT_INDENT_2 if negotiated().pretty else 0)
+        from ..jsontext import default
+        body = orjson.dumps(stats, option=orjson.OPT_INDENT_2 if negotiated().pretty else 0,
+                            default=default)
     return Response(body, 200, content_type=f"{mimetype}; charset=utf-8")
 
 
