@@ -17,7 +17,11 @@ def create_app(config=None, runtime=None):
     from .bootstrap import build
     from .config import Config
 
+    from .api.security import make_auth_blueprint
+    from .security import check_mode
+
     config = config or (runtime.config if runtime is not None else Config.from_env())
+    check_mode(config)  # auth off only on loopback unless forced (docs/security.md)
     runtime = runtime or build(config)
     app = Flask(__name__)
     app.config["FHIRSVC"] = config
@@ -33,6 +37,7 @@ def create_app(config=None, runtime=None):
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n,
                                 x_prefix=n)
     app.register_blueprint(make_blueprint(), url_prefix=config.base_path)
+    app.register_blueprint(make_auth_blueprint(config.base_path))
     register_error_handlers(app)
     from .api.compression import register_compression
     register_compression(app)

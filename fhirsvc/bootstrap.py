@@ -36,6 +36,9 @@ class Runtime:
         return RequestContext(base_url=base, door=door, **fields)
 
     def close(self) -> None:
+        audit = getattr(self.services, "audit", None)
+        if audit is not None:
+            audit.log.close()  # buffered access records reach the database
         self.db.dispose()
 
 
@@ -66,15 +69,42 @@ def build(config: Config | None = None) -> Runtime:
     definitions.load_guide(config.profiles_dir)
     validator = Validator(registry=definitions)
     sync = ConformanceSync(db, definitions, search_registry)
-    pipeline = IngestPipeline(db, validator, engine, before=sync, guard=sync.check_write,
+    security = build_security(config, db, search_registry, engine)
+    pipeline = IngestPipeline(db, validator, engine, before=sync, guard=security["guard"],
+                              write_rules=sync.check_write,
                               max_response_resources=config.bundle_max_response_resources)
-    resources = ResourceService(db, pipeline, config)
+    resources = ResourceService(db, pipeline, config, audit_events=security["audit"])
     services = Services(
         resources=resources,
-        search=SearchService(db, engine, sync),
-        validate=ValidateService(db, validator, sync),
-        capabilities=CapabilityService(search_registry, sync),
+        search=SearchService(db, engine, sync, security["guard"], security["audit"]),
+        validate=ValidateService(db, validator, sync, security["guard"]),
+        capabilities=CapabilityService(search_registry, sync, config.auth, config.base_path),
         conformance=sync,
         analytics=AnalyticsService(db, engine, resources, sync),
-        lastn=LastNService(db, engine, sync, config.lastn_max_candidates))
+        lastn=LastNService(db, engine, sync, config.lastn_max_candidates, security["guard"]),
+        **security)
     return Runtime(config, db, definitions, validator, search_registry, engine, services)
+
+
+def build_security(config: Config, db, search_registry, engine) -> dict:
+    """The guard, the audit trail and (auth=smart) the token verifier and the built-in
+    authorization server with its signing key (fhirsvc/security, docs/security.md)."""
+    from pathlib import Path
+
+    from .config import ROOT
+    from .security import AuditLog, AuthorizationServer, Guard, Issuer, SigningKey, \
+        TokenVerifier
+    from .services.audit import AuditService
+    guard = Guard(search_registry, engine)
+    log = AuditLog(db, read_sample=config.audit_read_sample,
+                   flush_interval=config.audit_flush_interval)
+    audit = AuditService(db, guard, log, max_count=config.max_page_size)
+    auth = verifier = None
+    if config.auth == "smart":
+        key = SigningKey.load_or_create(Path(config.auth_signing_key) if config.auth_signing_key
+                                        else ROOT / "instance" / "auth-signing-key.pem")
+        auth = AuthorizationServer(db, key, lifetime=config.auth_token_lifetime,
+                                   skew=config.auth_clock_skew)
+        verifier = TokenVerifier(key, Issuer.from_config(config.auth_issuers),
+                                 skew=config.auth_clock_skew)
+    return {"guard": guard, "audit": audit, "auth": auth, "verifier": verifier}

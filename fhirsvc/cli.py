@@ -93,8 +93,14 @@ def cmd_load(args) -> int:
 
 def cmd_serve(args) -> int:
     from . import create_app
+    from .security import check_mode
     from .storage.migrate import upgrade
     config = _config(args)
+    try:
+        check_mode(config)
+    except ValueError as exc:
+        print(f"fhirsvc serve: {exc}", file=sys.stderr)
+        return 2
     from .serving import port_in_use
     busy = port_in_use(config.host, config.port)
     if busy:
@@ -333,6 +339,52 @@ def cmd_cohort_stats(args) -> int:
     return 0
 
 
+def cmd_clients(args) -> int:
+    """Register, list or remove SMART Backend Services clients (docs/security.md)."""
+    import json
+
+    from .security.authserver import AuthorizationServer
+    from .storage import Database
+    from .storage.migrate import upgrade
+    config = _config(args)
+    upgrade(config.database_url)
+    db = Database(config.database_url)
+    server = AuthorizationServer(db, signing_key=None)
+    try:
+        if args.action == "list":
+            for row in server.clients():
+                kids = [k.get("kid") for k in json.loads(row.jwks)["keys"]]
+                print(f"{row.client_id}  class={row.client_class}  scope={row.scope!r}  "
+                      f"keys={','.join(kids)}" + (f"  patient={row.patient}" if row.patient
+                                                 else ""))
+            return 0
+        if not args.client_id:
+            print(f"clients {args.action}: which client? (fhirsvc clients {args.action} ID)",
+                  file=sys.stderr)
+            return 2
+        if args.action == "remove":
+            if not server.remove(args.client_id):
+                print(f"no client {args.client_id}", file=sys.stderr)
+                return 1
+            print(f"client {args.client_id} removed")
+            return 0
+        if not args.jwks or not args.scope:
+            print("clients add: give --jwks FILE (the client's public keys) and --scope "
+                  "\"system/Patient.rs ...\"", file=sys.stderr)
+            return 2
+        try:
+            row = server.register(args.client_id, Path(args.jwks).read_text(), args.scope,
+                                  args.client_class, args.patient)
+        except (OSError, ValueError) as exc:
+            print(f"clients add: {exc}", file=sys.stderr)
+            return 2
+        print(f"client {row.client_id} registered (class {row.client_class}): may ask for "
+              f"{row.scope}")
+        return 0
+    finally:
+        db.dispose()
+
+
 def cmd_validate(args, rest: list[str]) -> int:
     from . import validate_cli
     return validate_cli.main(rest)
@@ -399,6 +451,18 @@ def main(argv: list[str] | None = None) -> int:
                    help="list: only this state")
     p.add_argument("--limit", type=int, default=50, help="list: newest N (default 50)")
     p.set_defaults(func=cmd_jobs)
+    p = sub.add_parser("clients", help="SMART Backend Services clients of the built-in "
+                       "authorization server: add, list, remove")
+    common(p)
+    p.add_argument("action", choices=["add", "list", "remove"])
+    p.add_argument("client_id", nargs="?")
+    p.add_argument("--jwks", help="add: JSON Web Key Set file with the client's public keys")
+    p.add_argument("--scope", help='add: the scopes it may ask for, e.g. "system/Patient.rs '
+                   'system/Observation.rs"')
+    p.add_argument("--client-class", default="standard",
+                   help="add: its limits (FHIRSVC_CLIENT_CLASSES; default standard)")
+    p.add_argument("--patient", help="add: the patient its patient/ scopes are bound to")
+    p.set_defaults(func=cmd_clients)
     sub.add_parser("validate", help="validate files: fhirsvc validate --help")
     args = parser.parse_args(argv)
     return args.func(args)

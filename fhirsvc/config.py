@@ -52,6 +52,21 @@ class Config:
     worker: bool = True
     job_poll: float = 1.0               # seconds between looks at an empty queue
     job_heartbeat_expiry: float = 60.0  # seconds of silence before another worker takes over
+    # Security (docs/security.md). auth: off | smart. "off" is refused on a non-loopback
+    # host unless auth_force_off (FHIRSVC_AUTH_FORCE_OFF=1).
+    auth: str = "off"
+    auth_force_off: bool = False
+    # further trusted issuers: JSON list of {"issuer", "jwks_uri" | "jwks_file"}
+    auth_issuers: str | None = None
+    auth_signing_key: str | None = None     # PEM path; default instance/auth-signing-key.pem
+    auth_token_lifetime: int = 300          # seconds (SMART: at most 300)
+    auth_clock_skew: int = 60               # seconds of leeway on exp / nbf / iat
+    audit_read_sample: float = 1.0          # share of successful reads and searches recorded
+    audit_flush_interval: float = 1.0       # seconds between writes of buffered read records
+    cors_origins: str = ""                  # comma-separated origins, "*" for any; "" = off
+    # limits per client class, JSON {"class": {"rate": per minute, "burst": n,
+    # "max_bytes": n, "max_entries": n}}; merged over security.limits.DEFAULT_CLASSES
+    client_classes: str | None = None
 
     @classmethod
     def from_env(cls, env: dict | None = None, **overrides) -> "Config":

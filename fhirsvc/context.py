@@ -29,6 +29,14 @@ class RequestContext:
     strict_handling: bool = False
     # Resources of the types the guide profiles must conform to its profiles (registries).
     require_guide_profiles: bool = False
+    # Security (fhirsvc/security, docs/security.md): `enforce` makes every service check
+    # `scopes` (set by a door that authenticated a token); trusted doors (CLI, worker) and
+    # auth=off leave it False. `patient`: the token's patient context (patient/ scopes).
+    enforce: bool = False
+    patient: str | None = None
+    user: str | None = None             # fhirUser of the token, when there is one
+    client_class: str | None = None     # the limits of the caller (config client_classes)
+    source: str | None = None           # where the request came from (network address)
 
     def __post_init__(self):
         object.__setattr__(self, "base_url", self.base_url.rstrip("/"))

@@ -45,8 +45,7 @@ class Server:
             try:
                 if requests.get(self.base + "/metadata", timeout=5).status_code == 200:
                     return self
-            except (requests.ConnectionError, requests.Timeout):
-                # not listening yet, or a first answer slow on a loaded machine: ask again
+            except (requests.ConnectionError, requests.Timeout):  # not up yet, or busy machine
                 time.sleep(0.2)
             if self.proc.poll() is not None:
                 raise RuntimeError("server exited: " + self.log.read_text()[-3000:])

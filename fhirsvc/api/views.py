@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from typing import Callable
 from urllib.parse import parse_qsl, urlencode
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, g, request
 
 from ..context import DOOR_REST, RequestContext, new_request_id
 from ..ingest import EntryResult, Outcome
@@ -18,6 +18,8 @@ from ..search.lastn import DEFINITION as LASTN
 from ..services.validate import VALIDATE_DEFINITION
 from ..wire import check_type, parse_json
 from .base_url import base_url
+from .security import after as security_after
+from .security import authenticate, request_context_fields
 from .negotiation import (fhir_response, negotiate, negotiated, outcome_response, prefer,
                           request_body, request_json)
 
@@ -26,15 +28,23 @@ def services():
     return current_app.extensions["fhirsvc.runtime"].services
 
 
+def context_base() -> str:
+    """The base of links (fhirsvc.api.base_url: never an arbitrary client Host header)."""
+    cfg = current_app.config["FHIRSVC"]
+    return base_url(cfg, request.scheme, request.host, current_app.config["FHIRSVC_HOSTS"],
+                    request.script_root)
+
+
 def context() -> RequestContext:
     cfg = current_app.config["FHIRSVC"]
-    base = base_url(cfg, request.scheme, request.host, current_app.config["FHIRSVC_HOSTS"],
-                    request.script_root)
-    return RequestContext(
-        base_url=base, door=DOOR_REST,
-        request_id=request.headers.get("X-Request-Id") or new_request_id(),
+    ctx = RequestContext(
+        base_url=context_base(), door=DOOR_REST,
+        request_id=(request.headers.get("X-Request-Id") or new_request_id())[:64],
         strict_handling=prefer(request).get("handling") == "strict",
-        require_guide_profiles=cfg.require_guide_profiles)
+        require_guide_profiles=cfg.require_guide_profiles,
+        **request_context_fields())  # caller, scopes, patient from the token (api/security)
+    g.fhirsvc_ctx = ctx  # the access audit record after the view
+    return ctx
 
 
 def query_pairs() -> list[tuple[str, str]]:
@@ -348,5 +358,7 @@ def make_blueprint() -> Blueprint:
             endpoint = f"{r.view.__name__}:{rule}:{r.method}"
             produces[f"{bp.name}.{endpoint}"] = r.produces
             bp.add_url_rule(rule, endpoint=endpoint, view_func=r.view, methods=[r.method])
+    bp.before_request(authenticate)  # 401 / 429 / 413 before anything else (api/security)
     bp.before_request(lambda: negotiate(produces.get(request.endpoint)))
+    bp.after_request(security_after)
     return bp

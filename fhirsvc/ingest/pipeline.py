@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from ..outcomes import Issue, OperationOutcomeError, error, has_errors, information, sort_issues
+from ..security.audit import change_rows
 from ..storage.errors import StorageError
 from ..storage_outcomes import storage_outcome
 from .patch import apply_patch, repeats_in
-from .plan import (ConditionalDelete, ConditionalUpdate, Create, Delete, Op, PATCHES, Plan, Read,
-                   Rejected, Search, Update, WRITES, processing_order, resource_of)
+from .plan import (ConditionalDelete, ConditionalPatch, ConditionalUpdate, Create, Delete, Op,
+                   PATCHES, Patch, Plan, Read, Rejected, Search, Update, WRITES,
+                   processing_order, resource_of)
 from .references import rewritten
 from .resolve import Resolution, resolve
 from .results import EntryResult, IngestResult, Outcome
@@ -36,7 +38,7 @@ class ProvenanceRecord:
 
 
 class IngestPipeline:
-    def __init__(self, db, validator, search, before=None, guard=None,
+    def __init__(self, db, validator, search, before=None, guard=None, write_rules=None,
                  max_response_resources: int = 10_000):
         self.db = db
         # resources the searches of one Bundle may return together (a batch of 40 searches
@@ -44,8 +46,13 @@ class IngestPipeline:
         self.max_response_resources = max_response_resources
         self.validator = validator
         self.search = search
-        # guard(resource) -> [Issue]: write rules beyond validation (protected canonicals)
-        self._guard = guard or (lambda resource: [])
+        # write_rules(resource) -> [Issue]: rules beyond validation (protected canonicals)
+        self._write_rules = write_rules or (lambda resource: [])
+        # fhirsvc.security.Guard: every operation is authorised here, whatever the door
+        if guard is None:
+            from ..security.guard import Guard
+            guard = Guard(search.registry, search)
+        self.guard = guard
         # called before validating anything (the conformance catch-up of this worker)
         self._before = before
 
@@ -55,10 +62,13 @@ class IngestPipeline:
             self._before()
         if plan.kind == "batch":
             return self._batch(ctx, plan)
+        self._authorize_types(ctx, plan.ops, located=plan.kind == "transaction")
         warnings = self._validate(ctx, plan)
         with self.db.unit_of_work(write=True) as uow:
             results = self._apply(uow, ctx, plan.ops, [self.max_response_resources])
-            prov = self._write_provenance(uow, provenance, results) if provenance else None
+            prov = self._write_provenance(uow, provenance, results, ctx) if provenance \
+                else None
+            uow.audit.append(change_rows(ctx, results))  # committed with the change
             uow.commit()
         return IngestResult(plan.kind, self._hand_out(plan, results, warnings), prov,
                             tuple(warnings))
@@ -70,9 +80,12 @@ class IngestPipeline:
             try:
                 if isinstance(op, Rejected):
                     raise op.error
+                self._authorize_types(ctx, (op,), located=True)
                 warnings = self._validate_ops(ctx, [op], located=True)
                 with self.db.unit_of_work(write=isinstance(op, WRITES)) as uow:
                     (result,) = self._apply(uow, ctx, (op,), budget)
+                    if isinstance(op, WRITES):
+                        uow.audit.append(change_rows(ctx, [result]))
                     uow.commit()
                 results.append(result.with_issues(warnings))
             except OperationOutcomeError as exc:
@@ -80,6 +93,55 @@ class IngestPipeline:
             except StorageError as exc:  # e.g. a conflict with a concurrent request
                 results.append(EntryResult.failed(op.index, storage_outcome(exc)))
         return IngestResult("batch", tuple(results))
+
+    # -- authorisation (fhirsvc/security/guard.py) ------------------------------------------
+    def _authorize_types(self, ctx, ops, located: bool) -> None:
+        """Type-level scope checks before anything is validated or read: every refusal of a
+        transaction at once (403, entries located), a single operation's own."""
+        issues = []
+        for op in ops:
+            letter = LETTERS.get(type(op))
+            if letter is None:
+                continue
+            rtype = op.rtype if op.rtype is not None else "*"
+            try:
+                if isinstance(op, Search):
+                    self.guard.search(ctx, op.rtype, list(op.query))
+                else:
+                    self.guard.require(ctx, rtype, letter, op.location if located else None)
+            except OperationOutcomeError as exc:
+                if exc.status != 403 or not located:
+                    raise
+                issues.extend(exc.issues)
+        if issues:
+            raise OperationOutcomeError(issues, 403)
+
+    def _authorize_instances(self, uow, ctx, ops, res: Resolution) -> None:
+        """patient/ scopes: what is written, and what it replaces or deletes, must be in the
+        token patient's compartment."""
+        if not ctx.enforce:
+            return
+        for op in ops:
+            if not isinstance(op, WRITES):
+                continue
+            access = self.guard.require(ctx, op.rtype, LETTERS[type(op)], op.location)
+            if access.unrestricted:
+                continue
+            rid = res.targets[op.index].rid if op.index in res.targets else \
+                getattr(op, "rid", None)
+            if isinstance(op, (Create, Update, ConditionalUpdate)):
+                self.guard.check_resource(ctx, access, op.rtype, self._bound(op, res), rid,
+                                          op.location)
+            existing = res.targets[op.index].existing if op.index in res.targets else None
+            if isinstance(op, Create) and existing is not None:  # ifNoneExist matched: it
+                self.guard.check_resource(ctx, access, op.rtype,  # is handed back, so it
+                                          existing.resource(), existing.resource_id,
+                                          op.location)        # must be the caller's too
+            if rid is not None and not isinstance(op, Create):
+                current = uow.resources.read(op.rtype, rid)
+                if current is not None and not current.deleted:
+                    self.guard.check_resource(ctx, access, op.rtype, current.resource(), rid,
+                                              op.location)
 
     # -- validation -----------------------------------------------------------------------------
     def _validate(self, ctx, plan: Plan) -> list[Issue]:
@@ -90,7 +152,7 @@ class IngestPipeline:
             for op in plan.ops:
                 if resource_of(op) is not None:
                     issues += [i.prefixed(op.location, strip=op.rtype)
-                               for i in self._guard(resource_of(op))]
+                               for i in self._write_rules(resource_of(op))]
             if has_errors(issues):
                 raise OperationOutcomeError(sort_issues(issues), 422)
             return [i for i in issues if i.severity == "warning"]
@@ -103,7 +165,7 @@ class IngestPipeline:
             if resource is None:
                 continue
             found = self.validator.validate(resource, strict=ctx.require_guide_profiles)
-            found += self._guard(resource)
+            found += self._write_rules(resource)
             if located:
                 found = [i.prefixed(op.location, strip=op.rtype) for i in found]
             issues.extend(found)
@@ -132,6 +194,7 @@ class IngestPipeline:
         """Every operation of `ops` inside `uow`, in R4 processing order; results in request
         order. Any error propagates (the caller's unit of work then rolls back)."""
         res = resolve(uow, self.search.match, ops)
+        self._authorize_instances(uow, ctx, ops, res)
         done: dict[int, EntryResult] = {}
         ordered = processing_order(ops)
         for op in ordered:
@@ -166,11 +229,15 @@ class IngestPipeline:
             for op in ops:
                 if isinstance(op, Read):
                     done[op.index] = self._read(uow, op)
+                    if ctx.enforce and done[op.index].stored is not None:
+                        self.guard.check(ctx, uow, "r", done[op.index].stored, op.location)
                 elif isinstance(op, Search):
                     if budget[0] <= 0:               # spent: do not even run it
                         raise self._too_costly(op)
-                    bundle = self.search.search(uow, op.rtype, list(op.query),
-                                                base_url=ctx.base_url)
+                    query, compartment = self.guard.search(ctx, op.rtype, list(op.query))
+                    bundle = self.search.search(
+                        uow, op.rtype, query, base_url=ctx.base_url, compartment=compartment,
+                        admit=lambda u, items: self.guard.admit(ctx, u, "r", items))
                     budget[0] -= len(bundle.get("entry") or ())
                     if budget[0] < 0:
                         raise self._too_costly(op)
@@ -237,8 +304,12 @@ class IngestPipeline:
         self._check_version(op, rid, current)
         patched = apply_patch(op.patch, current.resource(), op.location,
                               repeats_in(self.validator.registry.state))
+        if ctx.enforce:   # patient/ scopes: the result must stay in the token's compartment
+            access = self.guard.require(ctx, op.rtype, "u", op.location)
+            if not access.unrestricted:
+                self.guard.check_resource(ctx, access, op.rtype, patched, rid, op.location)
         found = self.validator.validate(patched, strict=ctx.require_guide_profiles)
-        found += self._guard(patched)
+        found += self._write_rules(patched)
         if op.location != op.rtype:
             found = [i.prefixed(op.location, strip=op.rtype) for i in found]
         if has_errors(found):
@@ -280,18 +351,18 @@ class IngestPipeline:
 
     # -- provenance -------------------------------------------------------------------------
     @staticmethod
-    def _write_provenance(uow, record: ProvenanceRecord, results: list[EntryResult]):
+    def _write_provenance(uow, record: ProvenanceRecord, results: list[EntryResult], ctx=None):
         targets = [r.stored for r in results
                    if r.stored is not None and r.outcome in (Outcome.CREATED, Outcome.UPDATED,
                                                              Outcome.DELETED, Outcome.MATCHED)]
         if not targets:
             return None
-        prov = provenance_resource(record, targets)
+        prov = provenance_resource(record, targets, ctx)
         from .plan import new_id
         return uow.resources.create_many([("Provenance", new_id(), prov, "POST")])[0]
 
 
-def provenance_resource(record: ProvenanceRecord, targets) -> dict:
+def provenance_resource(record: ProvenanceRecord, targets, ctx=None) -> dict:
     """An R4 Provenance naming every stored version one ingest wrote, who sent it and how."""
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     prov: dict = {
@@ -306,6 +377,18 @@ def provenance_resource(record: ProvenanceRecord, targets) -> dict:
                 "code": "author", "display": "Author"}]},
             "who": {"display": record.agent}}],
     }
+    if ctx is not None and ctx.caller:
+        # the authenticated client (and user) that handed the data in (security/)
+        from ..security.audit import CLIENT_SYSTEM
+        agent = {"type": {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+            "code": "enterer", "display": "Enterer"}]},
+            "who": {"identifier": {"system": CLIENT_SYSTEM, "value": ctx.caller},
+                    "display": ctx.caller}}
+        if ctx.user:
+            agent["onBehalfOf"] = {"reference": ctx.user} if "/" in ctx.user \
+                else {"display": ctx.user}
+        prov["agent"].append(agent)
     if record.activity:
         prov["activity"] = {"text": record.activity}
     prov["meta"] = {"tag": [{"system": DOOR_TAG_SYSTEM, "code": record.door}]}
@@ -317,6 +400,11 @@ def provenance_resource(record: ProvenanceRecord, targets) -> dict:
                                                         "display": record.source_id}}]
     return prov
 
+
+# The SMART letter each planned operation needs (fhirsvc/security/scopes.py).
+LETTERS = {Create: "c", Update: "u", ConditionalUpdate: "u", Patch: "u", ConditionalPatch: "u",
+           Delete: "d",
+           ConditionalDelete: "d", Read: "r", Search: "s"}
 
 # Tag system for the door a Provenance's data came through (hl7v2, mllp, remote-pull, ...).
 DOOR_TAG_SYSTEM = "http://fhirsvc.org/fhir/ingest-door"

@@ -30,7 +30,9 @@ class SearchEngine:
 
     def search(self, uow, resource_type: str | None, params: list[tuple[str, str]], *,
                base_url: str, strict: bool = False,
-               compartment: tuple[str, str] | None = None) -> dict:
+               compartment: tuple[str, str] | None = None, admit=None) -> dict:
+        """`admit(uow, stored_list) -> stored_list`: what of the _include / _revinclude
+        results the caller may see (fhirsvc.security.Guard.admit); None keeps them all."""
         base_url = base_url.rstrip("/")
         check_params(params, self.limits)
         query = self.parser.parse(resource_type, params, base_url=base_url, strict=strict,
@@ -46,6 +48,8 @@ class SearchEngine:
         matches = [stored[pk] for pk in page.pks if pk in stored]
         included = self._include(uow, matches, query) \
             if (query.includes or query.revincludes) else []
+        if admit is not None and included:
+            included = admit(uow, included)
         return bundles.searchset(path, base_url, query, page.total, matches, included,
                                  page.has_next)
 
@@ -89,8 +93,8 @@ class SearchEngine:
         got = uow.resources.read_many(pks)
         return [got[pk] for pk in pks if pk in got]
 
-    def everything(self, uow, patient_id: str, params: list[tuple[str, str]], base_url: str
-                   ) -> dict:
+    def everything(self, uow, patient_id: str, params: list[tuple[str, str]], base_url: str,
+                   admit=None) -> dict:
         """Patient/$everything: the patient, its compartment, and what those refer to."""
         base_url = base_url.rstrip("/")
         check_params(params, self.limits)
@@ -111,6 +115,8 @@ class SearchEngine:
         page_pks = ordered[query.offset:query.offset + query.count]
         got = uow.resources.read_many(page_pks)
         page = [got[pk] for pk in page_pks if pk in got and not got[pk].deleted]
+        if admit is not None:
+            page = admit(uow, page)
         return bundles.everything(base_url, query, len(ordered), page, referenced)
 
 

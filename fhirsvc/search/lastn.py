@@ -43,7 +43,7 @@ def _when(obs: dict) -> str:
 
 
 def lastn(engine, uow, params: list[tuple[str, str]], base_url: str,
-          max_candidates: int) -> dict:
+          max_candidates: int, compartment: tuple[str, str] | None = None) -> dict:
     max_n = 1
     criteria: list[tuple[str, str]] = []
     for name, value in params:
@@ -57,7 +57,8 @@ def lastn(engine, uow, params: list[tuple[str, str]], base_url: str,
         else:
             criteria.append((name, value))
     check_params(criteria, engine.limits)
-    query = engine.parser.parse("Observation", criteria, base_url=base_url, strict=True)
+    query = engine.parser.parse("Observation", criteria, base_url=base_url, strict=True,
+                                compartment=compartment)
     page = uow.search.find(query.criteria, limit=max_candidates)
     if page.has_next:
         raise fail(400, "too-costly", f"$lastn would group more than {max_candidates} "

@@ -5,6 +5,9 @@
     services.validate    $validate
     services.capabilities  the CapabilityStatement
     services.analytics   $ssc-classification, $cohort-statistics
+    services.guard       SMART scope checks every use case asks (fhirsvc/security, docs/security.md)
+    services.audit       the audit trail: AuditEvent read/search, access records (audit.log)
+    services.auth        the built-in SMART Backend Services authorization server
 
 Plain data in, resources, typed results or OperationOutcomeError out. No Flask, no HTTP
 headers, no SQL: storage is reached through units of work, every write through the ingestion
@@ -15,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .analytics import AnalyticsService
+from .audit import AuditService
 from .capabilities import CapabilityService
 from .conformance import CONFORMANCE_TYPES, ConformanceSync
 from .lastn import LastNService
@@ -31,8 +35,13 @@ class Services:
     capabilities: CapabilityService
     conformance: ConformanceSync
     analytics: AnalyticsService
-    lastn: LastNService
+    lastn: LastNService = None
+    # security (fhirsvc/security): None only in unit tests that build services by hand
+    guard: object = None
+    audit: AuditService | None = None
+    auth: object = None
+    verifier: object = None
 
 
-__all__ = ["AnalyticsService", "CONFORMANCE_TYPES", "CapabilityService", "ConformanceSync", "LastNService", "Representation",
+__all__ = ["AnalyticsService", "AuditService", "CONFORMANCE_TYPES", "CapabilityService", "ConformanceSync", "LastNService", "Representation",
            "ResourceService", "SearchService", "Services", "ValidateService"]

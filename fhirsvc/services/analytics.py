@@ -21,11 +21,20 @@ class AnalyticsService:
         self.engine = search_engine
         self.resources = resources       # ResourceService: stores through the pipeline
         self._sync = sync
+        self.guard = resources.guard     # fhirsvc.security.Guard
 
     def ssc_classification(self, ctx, patient_id: str, persist: bool = False,
                            effective: str | None = None) -> dict:
         """The derived Observation (not stored unless `persist`: then as stored)."""
         check_id(patient_id, "Patient.id")
+        # reads the patient's compartment: Patient, Condition and Observation of that patient
+        self.guard.patient_context(ctx, patient_id, "r")
+        for rtype in CLASSIFICATION_TYPES[1:]:
+            narrowed, _ = self.guard.search(ctx, rtype, [], ("Patient", patient_id))
+            if narrowed:
+                from ..security.guard import forbidden
+                raise forbidden(f"The classification reads every {rtype} of the patient: a "
+                                f"query-constrained scope ({narrowed}) does not allow it")
         with self.db.unit_of_work() as uow:
             self._sync(uow)
             patient = uow.resources.read("Patient", patient_id)
@@ -50,6 +59,12 @@ class AnalyticsService:
     def cohort_statistics(self, ctx, study: tuple[str, str] | None = None) -> dict:
         """Counts, prevalence with 95% CI and Fisher tests of the stored study, beside the
         published values. `study`: (system, value) of the ResearchStudy identifier."""
+        for rtype in COHORT_TYPES:  # every resource of these types: no patient/ scope will do
+            access = self.guard.require(ctx, rtype, "s")
+            if not access.unrestricted:
+                from ..security.guard import forbidden
+                raise forbidden(f"The cohort statistics read every {rtype}: they need "
+                                f"system/{rtype}.rs (or user/), not {access.limits[0].scope}")
         with self.db.unit_of_work() as uow:
             found = [s.resource() for rtype in COHORT_TYPES
                      for s in uow.resources.iter_current(rtype)]

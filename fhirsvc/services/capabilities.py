@@ -14,17 +14,26 @@ from ..resource_types import RESOURCE_TYPES
 
 
 class CapabilityService:
-    def __init__(self, search_registry, sync):
+    def __init__(self, search_registry, sync, auth: str = "off", base_path: str = "/fhir"):
         self.search_registry = search_registry
         self._sync = sync
+        self.auth = auth
+        self.base_path = base_path
 
     def capabilities(self, ctx, interactions: Iterable[tuple[str, str]],
                      operations: Iterable[tuple[str, str, str]]) -> dict:
         """`interactions`: (code, level) pairs, level instance | type | system;
         `operations`: (name, level, OperationDefinition canonical[, the one resource type])."""
         self._sync()
-        return capability_statement(ctx.base_url, list(dict.fromkeys(interactions)),
-                                    list(dict.fromkeys(operations)), self.search_registry)
+        statement = capability_statement(ctx.base_url, list(dict.fromkeys(interactions)),
+                                         list(dict.fromkeys(operations)), self.search_registry)
+        if self.auth == "smart":
+            from ..security.authserver import rest_security
+            statement["rest"][0] = {"mode": "server",
+                                    "security": rest_security(ctx.base_url, self.base_path),
+                                    **{k: v for k, v in statement["rest"][0].items()
+                                       if k != "mode"}}
+        return statement
 
 
 def capability_statement(base_url: str, interactions: list[tuple[str, str]],

@@ -33,18 +33,27 @@ class Representation:
 
 
 class ResourceService:
-    def __init__(self, db, pipeline: ingest.IngestPipeline, config):
+    def __init__(self, db, pipeline: ingest.IngestPipeline, config, audit_events=None):
         self.db = db
         self.pipeline = pipeline
         self.config = config
+        self.guard = pipeline.guard          # fhirsvc.security.Guard (docs/security.md)
+        self.audit_events = audit_events     # AuditService: AuditEvent is the audit trail
+        from ..security.limits import client_classes
+        self.client_classes = client_classes(getattr(config, "client_classes", None))
 
     # -- reads -------------------------------------------------------------------------------
     def read(self, ctx, rtype: str, rid: str, summary: str | None = None,
              elements: str | None = None) -> Representation:
         check_type(rtype)
         check_summary(summary)
+        if rtype == "AuditEvent" and self.audit_events is not None:
+            return self._audit_event(ctx, rid, summary, elements)
+        self.guard.require(ctx, rtype, "r")
         with self.db.unit_of_work() as uow:
             stored = uow.resources.read(rtype, rid)
+            if stored is not None:
+                self.guard.check(ctx, uow, "r", stored)
         if stored is None:
             raise fail(404, "not-found", f"{rtype}/{rid} is not known")
         if stored.deleted:
@@ -56,19 +65,39 @@ class ResourceService:
               elements: str | None = None) -> Representation:
         check_type(rtype)
         check_summary(summary)
+        if rtype == "AuditEvent" and self.audit_events is not None:
+            if vid != "1":
+                raise fail(404, "not-found", f"AuditEvent/{rid} has only version 1")
+            return self._audit_event(ctx, rid, summary, elements)
         if not vid.isdigit():
             raise fail(404, "not-found", f"{rtype}/{rid} has no version {vid!r}")
+        self.guard.require(ctx, rtype, "r")
         if int(vid) > MAX_DB_INT:
             raise fail(400, "invalid", f"Version id {vid[:30]} is out of range (at most "
                        f"{MAX_DB_INT})")
         with self.db.unit_of_work() as uow:
             stored = uow.resources.vread(rtype, rid, int(vid))
+            if stored is not None:
+                self._check_version_access(ctx, uow, stored)
         if stored is None:
             raise fail(404, "not-found", f"{rtype}/{rid} has no version {vid}")
         if stored.deleted:
             raise GoneError(error("deleted", f"Version {vid} of {rtype}/{rid} is a delete"),
                             stored.version)
         return Representation(stored, shaped(stored, summary, elements))
+
+    def _audit_event(self, ctx, rid, summary, elements) -> Representation:
+        stored = self.audit_events.stored(ctx, rid)
+        return Representation(stored, shaped(stored, summary, elements))
+
+    def _check_version_access(self, ctx, uow, stored) -> None:
+        """A version is read like the resource: a delete (or a version of a resource deleted
+        since) needs `d` too; patient/ scopes judge a past version by its own content."""
+        self.guard.check(ctx, uow, "r", stored)
+        if ctx.enforce and not stored.deleted:
+            current = uow.resources.read(stored.resource_type, stored.resource_id)
+            if current is not None and current.deleted:
+                self.guard.require(ctx, stored.resource_type, "d")
 
     # -- single writes: plans of one operation -------------------------------------------------
     def create(self, ctx, rtype: str, body, if_none_exist: str | None = None) -> EntryResult:
@@ -110,6 +139,8 @@ class ResourceService:
             raise fail(413, "too-costly", f"The Bundle has {len(entries)} entries; at most "
                        f"{self.config.bundle_max_entries} are accepted in one request (split "
                        "it)", "Bundle.entry")
+        from ..security.limits import check_entries
+        check_entries(ctx, self.client_classes, body)
         plan = ingest.plan_bundle(body)
         result = self.pipeline.run(ctx, plan)
         return response_bundle(ctx, plan, result, return_resources)
@@ -126,6 +157,12 @@ class ResourceService:
     def history(self, ctx, rtype: str | None, rid: str | None, params) -> dict:
         if rtype is not None:
             check_type(rtype)
+        if rtype == "AuditEvent":
+            raise fail(405, "not-supported", "AuditEvent has no history: each event is "
+                       "recorded once and never changes (search AuditEvent instead)")
+        # history of an instance is a read of it, of a type or the system a search (SMART)
+        letter = "r" if rid is not None else "s"
+        access = self.guard.require(ctx, rtype or "*", letter)
         args = dict(params)
         count = min(_int_param(args, "_count", self.config.default_page_size),
                     self.config.max_page_size)
@@ -133,10 +170,22 @@ class ResourceService:
         since = _instant_param(args, "_since")
         at = _instant_param(args, "_at")
         with self.db.unit_of_work() as uow:
-            if rid is not None and uow.resources.read(rtype, rid) is None:
+            current = uow.resources.read(rtype, rid) if rid is not None else None
+            if rid is not None and current is None:
                 raise fail(404, "not-found", f"{rtype}/{rid} is not known")
+            if current is not None and ctx.enforce:
+                if current.deleted:  # the history of a deleted resource: needs d as well
+                    self.guard.require(ctx, rtype, "d")
+                else:
+                    self.guard.check(ctx, uow, "r", current)
             total, rows = uow.resources.history(rtype, rid, since=since, at=at, count=count,
                                                 offset=offset)
+            if ctx.enforce:
+                kept = self.guard.admit(ctx, uow, letter, rows)
+                filtered = len(kept) != len(rows) or not access.unrestricted
+                rows = kept
+            else:
+                filtered = False
             if at is None and rows and offset == 0:
                 at = rows[0].last_updated  # pin later pages to this snapshot
         base = ctx.base_url
@@ -165,8 +214,11 @@ class ResourceService:
         if offset > 0:
             links.append({"relation": "previous", "url": _link(
                 base, path, base_q + pin + [("_offset", str(max(0, offset - count)))])})
-        return {"resourceType": "Bundle", "type": "history", "total": total, "link": links,
-                "entry": entries}
+        out = {"resourceType": "Bundle", "type": "history", "total": total, "link": links,
+               "entry": entries}
+        if filtered:
+            del out["total"]  # would count versions the caller may not see
+        return out
 
 
 def shaped(stored: Stored, summary: str | None, elements: str | None) -> str | dict:

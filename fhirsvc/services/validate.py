@@ -11,14 +11,19 @@ VALIDATE_DEFINITION = "http://hl7.org/fhir/OperationDefinition/Resource-validate
 
 
 class ValidateService:
-    def __init__(self, db, validator, sync):
+    def __init__(self, db, validator, sync, guard=None):
         self.db = db
         self.validator = validator
         self._sync = sync
+        self.guard = guard  # fhirsvc.security.Guard (None: no checks, unit tests)
 
     def validate(self, ctx, rtype: str, rid: str | None, body) -> list[Issue]:
         check_type(rtype)
         resource, profiles, mode = _parameters(rtype, body)
+        if self.guard is not None:
+            # nothing is stored, but the answer speaks of the type (and, for mode=delete, of
+            # a stored instance): the caller must hold some access to it
+            self.guard.require_any(ctx, rtype, "d" if mode == "delete" else "cur")
         self._sync()
         if mode == "delete":
             if rid is None:
@@ -26,6 +31,8 @@ class ValidateService:
                            "(POST /Type/id/$validate)")
             with self.db.unit_of_work() as uow:
                 current = uow.resources.read(rtype, rid)
+                if current is not None and self.guard is not None and not current.deleted:
+                    self.guard.check(ctx, uow, "d", current)
             if current is None:
                 raise fail(404, "not-found", f"{rtype}/{rid} is not known")
             if current.deleted:

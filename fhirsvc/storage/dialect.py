@@ -224,3 +224,13 @@ def timed_out(exc: BaseException) -> bool:
     return isinstance(orig, sqlite3.OperationalError) and (
         getattr(orig, "sqlite_errorname", "") == "SQLITE_INTERRUPT"
         or "interrupted" in str(orig))
+
+
+def insert_new(conn: Connection, table):
+    """INSERT that skips rows whose key exists (ON CONFLICT DO NOTHING on both databases):
+    add RETURNING to learn whether the row was new (the used-jti check)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        return pg_insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+    return sqlite_insert(table).on_conflict_do_nothing()

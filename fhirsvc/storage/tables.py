@@ -150,3 +150,50 @@ INDEX_TABLES = {
     "token": idx_token, "string": idx_string, "date": idx_date, "reference": idx_reference,
     "quantity": idx_quantity, "number": idx_number, "uri": idx_uri, "composite": idx_composite,
 }
+
+# -- security (fhirsvc/security, docs/security.md; migration 0007) ------------------------------
+# SMART Backend Services clients registered with the built-in authorization server.
+auth_clients = Table(
+    "auth_clients", metadata,
+    Column("client_id", String(200), primary_key=True),
+    Column("jwks", Text, nullable=False),                # JSON Web Key Set (public keys)
+    Column("scope", Text, nullable=False),               # space-separated scopes it may ask
+    Column("client_class", String(64), nullable=False),  # the limits it gets (config)
+    Column("patient", String(64), nullable=True),        # patient context of its tokens
+    Column("created", BigInteger, nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+)
+
+# The jti of every client assertion accepted, until it expires: never accepted twice.
+auth_used_jti = Table(
+    "auth_used_jti", metadata,
+    Column("client_id", String(200), primary_key=True),
+    Column("jti", String(255), primary_key=True),
+    Column("expires", BigInteger, nullable=False),
+)
+Index("ix_auth_used_jti_expires", auth_used_jti.c.expires)
+
+# The audit trail, append-only (triggers refuse UPDATE and DELETE; served as AuditEvent).
+audit_events = Table(
+    "audit_events", metadata,
+    Column("pk", PK, primary_key=True, autoincrement=True),
+    Column("recorded", BigInteger, nullable=False),      # microseconds since the epoch, UTC
+    Column("door", String(32), nullable=False),
+    Column("interaction", String(64), nullable=False),   # read, search-type, create, ...
+    Column("action", String(1), nullable=False),         # C R U D E (AuditEvent.action)
+    Column("outcome", String(2), nullable=False),        # 0 4 8 12 (AuditEvent.outcome)
+    Column("status", Integer, nullable=True),            # HTTP-like status of the answer
+    Column("client_id", String(200), nullable=True),
+    Column("user_id", String(255), nullable=True),
+    Column("patient", String(64), nullable=True),        # the token's patient context
+    Column("resource_type", String(64), nullable=True),
+    Column("resource_id", String(64), nullable=True),
+    Column("version", Integer, nullable=True),
+    Column("query", Text, nullable=True),
+    Column("source", String(255), nullable=True),        # network address of the caller
+    Column("request_id", String(64), nullable=True),
+    Column("detail", Text, nullable=True),               # denial reason, ...
+)
+Index("ix_audit_events_recorded", audit_events.c.recorded)
+Index("ix_audit_events_entity", audit_events.c.resource_type, audit_events.c.resource_id)
+Index("ix_audit_events_client", audit_events.c.client_id, audit_events.c.recorded)

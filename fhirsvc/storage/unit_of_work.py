@@ -4,6 +4,7 @@
         stored = uow.resources.save(...)      # versions (fhirsvc.storage.repository)
         uow.search.match(criteria)            # search (fhirsvc.storage.search_repository)
         uow.jobs.claim(...)                   # background jobs (fhirsvc.storage.jobs)
+        uow.audit.append(rows)                # audit trail (fhirsvc.storage.security)
         uow.commit()                          # index rows written first (uow.index)
 
 Leaving the block without `commit()` (or with an exception) rolls everything back. A database
@@ -17,6 +18,7 @@ from .index import IndexRepository
 from .jobs import Jobs
 from .repository import Repository
 from .search_repository import SearchRepository
+from .security import AuditTrail, Clients
 
 
 class UnitOfWork:
@@ -37,6 +39,8 @@ class UnitOfWork:
         self.index = IndexRepository(conn, self.db.indexer)
         self.search = SearchRepository(conn)
         self.jobs = Jobs(conn)
+        self.clients = Clients(conn)    # SMART clients, used jti (fhirsvc/security)
+        self.audit = AuditTrail(conn)   # the append-only audit trail
         return self
 
     def _queue_index(self, pk: int, rtype: str, resource: dict | None) -> None:

@@ -1,0 +1,278 @@
+"""The access guard: every use case asks it, once, whether the caller's scopes allow what
+it is about to do. It is the one place SMART scopes are interpreted (docs/security.md).
+
+    guard = runtime.services.guard
+    guard.require(ctx, "Observation", "r")         # 403 naming the missing scope, or an Access
+    guard.check(ctx, uow, "r", stored)              # + patient compartment, query constraints
+    kept = guard.admit(ctx, uow, "r", stored_list)  # filter what a search brought along
+    params, compartment = guard.search(ctx, "Observation", params, None)  # narrow a search
+
+A context with `enforce` False (auth off, or a trusted door: CLI, worker) passes everything;
+the audit trail is never writable, whatever the context.
+Letters are SMART's: c create, r read (read, vread, instance history), u update, d delete,
+s search (type and system search and history). Deleted versions need `d` as well as `r`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from ..outcomes import OperationOutcomeError, error
+from ..search.extract import extract
+from .scopes import Grants
+
+AUDIT_TYPE = "AuditEvent"
+NAMES = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search"}
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One way a scope restricts what it grants: the patient's compartment, a query."""
+    patient: str | None
+    query: tuple[tuple[str, str], ...]
+    scope: str
+
+
+@dataclass(frozen=True)
+class Access:
+    """What the caller may do for (type, letter): everything (`limits` None) or what at least
+    one of `limits` admits."""
+    rtype: str
+    letter: str
+    limits: tuple[Limit, ...] | None = None
+
+    @property
+    def unrestricted(self) -> bool:
+        return self.limits is None
+
+
+def forbidden(message: str, *expression: str) -> OperationOutcomeError:
+    return OperationOutcomeError(error("forbidden", message, *expression), 403)
+
+
+def audit_is_read_only() -> OperationOutcomeError:
+    return OperationOutcomeError(error(
+        "not-supported", "AuditEvent is the audit trail: the server writes it, nobody else "
+        "can create, change or delete it"), 405)
+
+
+class Guard:
+    def __init__(self, search_registry, engine=None):
+        self.registry = search_registry
+        self.engine = engine
+
+    # -- type level ------------------------------------------------------------------------
+    def require(self, ctx, rtype: str, letter: str, where: str | None = None) -> Access:
+        """The caller's access to `letter` on `rtype` ("*": every type), or 403 naming the
+        scope that is missing."""
+        if rtype == AUDIT_TYPE and letter in "cud":
+            raise audit_is_read_only()
+        if not ctx.enforce:
+            return Access(rtype, letter)
+        matching = Grants.of(ctx.scopes).allowing(rtype, letter)
+        limits: list[Limit] = []
+        for s in matching:
+            if s.context == "patient":
+                if not ctx.patient or not self._in_patient_compartment_type(rtype):
+                    continue
+                limits.append(Limit(ctx.patient, s.query, s.text))
+            elif not s.query:
+                return Access(rtype, letter)
+            else:
+                limits.append(Limit(None, s.query, s.text))
+        if not limits:
+            raise forbidden(self._missing(ctx, rtype, letter), *(w for w in (where,) if w))
+        return Access(rtype, letter, tuple(limits))
+
+    def require_any(self, ctx, rtype: str, letters: str, where: str | None = None) -> Access:
+        """Access for the first of `letters` the caller holds ($validate: c, u or r)."""
+        for letter in letters:
+            try:
+                return self.require(ctx, rtype, letter, where)
+            except OperationOutcomeError as exc:
+                if exc.status == 405:
+                    raise
+        raise forbidden(self._missing(ctx, rtype, letters, any_of=True))
+
+    def _in_patient_compartment_type(self, rtype: str) -> bool:
+        return rtype == "Patient" or bool(self.registry.patient_compartment(rtype))
+
+    @staticmethod
+    def _missing(ctx, rtype: str, letters: str, any_of: bool = False) -> str:
+        held = sorted(ctx.scopes)
+        contexts = [s.split("/", 1)[0] for s in held if "/" in s]
+        kind = "patient" if ctx.patient and "patient" in contexts else \
+            ("user" if "user" in contexts and "system" not in contexts else "system")
+        what = " or ".join(NAMES[ch] for ch in letters) if any_of else NAMES[letters]
+        scope = f"{kind}/{rtype}.{letters if not any_of else letters[0]}"
+        why = ""
+        if kind == "patient" and rtype not in ("*", "Patient") and \
+                any(s.startswith("patient/") for s in held):
+            why = f" ({rtype} is outside the patient compartment, or no patient/ scope " \
+                  f"names it)"
+        return (f"Insufficient scope: {what} of {'every resource type' if rtype == '*' else rtype}"
+                f" needs the scope {scope}{why}; this token has "
+                f"{' '.join(held) or 'no scopes'}")
+
+    # -- instance level ----------------------------------------------------------------------
+    def check(self, ctx, uow, letter: str, stored, where: str | None = None) -> None:
+        """403 unless the caller may `letter` this stored version (type, patient, query)."""
+        if not ctx.enforce:
+            if stored.resource_type == AUDIT_TYPE and letter in "cud":
+                raise audit_is_read_only()
+            return
+        access = self.require(ctx, stored.resource_type, letter, where)
+        if stored.deleted:
+            self.require(ctx, stored.resource_type, "d", where)
+        if not self._admits(uow, access, stored):
+            raise forbidden(self._outside(ctx, access, stored.resource_type,
+                                          stored.resource_id), *(w for w in (where,) if w))
+
+    def check_resource(self, ctx, access: Access, rtype: str, resource: dict | None,
+                       rid: str | None, where: str | None = None) -> None:
+        """A resource about to be written (or its current version) must be one the caller's
+        patient/ limits admit. Query-constrained scopes do not grant writes."""
+        if access.unrestricted or resource is None:
+            return
+        for limit in access.limits:
+            if not limit.query and limit.patient and \
+                    self.in_compartment(rtype, resource, limit.patient):
+                return
+        raise forbidden(self._outside(ctx, access, rtype, rid), *(w for w in (where,) if w))
+
+    def admit(self, ctx, uow, letter: str, stored: Iterable) -> list:
+        """The stored versions the caller may `letter`, in order (the others left out)."""
+        items = list(stored)
+        if not ctx.enforce:
+            return items
+        out = []
+        access_by_type: dict[str, Access | None] = {}
+        for s in items:
+            rt = s.resource_type
+            if rt not in access_by_type:
+                try:
+                    access_by_type[rt] = self.require(ctx, rt, letter)
+                except OperationOutcomeError:
+                    access_by_type[rt] = None
+            access = access_by_type[rt]
+            if access is None:
+                continue
+            if s.deleted and not self.permits(ctx, rt, "d"):
+                continue
+            if self._admits(uow, access, s):
+                out.append(s)
+        return out
+
+    def permits(self, ctx, rtype: str, letter: str) -> bool:
+        try:
+            self.require(ctx, rtype, letter)
+            return True
+        except OperationOutcomeError:
+            return False
+
+    def _admits(self, uow, access: Access, stored) -> bool:
+        if access.unrestricted:
+            return True
+        resource = stored.resource() if stored.content is not None else None
+        for limit in access.limits:
+            if limit.patient and (resource is None or not self.in_compartment(
+                    stored.resource_type, resource, limit.patient)):
+                continue
+            if limit.query and not self._matches(uow, stored, limit.query):
+                continue
+            return True
+        return False
+
+    def _matches(self, uow, stored, query) -> bool:
+        if self.engine is None or uow is None or stored.deleted:
+            return False
+        return bool(self.engine.match(uow, stored.resource_type,
+                                      [("_id", stored.resource_id)] + list(query)))
+
+    def in_compartment(self, rtype: str, resource: dict, patient_id: str) -> bool:
+        """Is `resource` in the compartment of Patient/patient_id? (R4 CompartmentDefinition,
+        evaluated on the resource itself with the search index extraction.)"""
+        if rtype == "Patient" and resource.get("id") == patient_id:
+            return True
+        codes = set(self.registry.patient_compartment(rtype)) | (
+            {"link"} if rtype == "Patient" else set())
+        if not codes:
+            return False
+        for row in extract(self.registry, rtype, resource).get("reference", ()):
+            if row.param in codes and row.target_type == "Patient" \
+                    and row.target_id == patient_id:
+                return True
+        return False
+
+    @staticmethod
+    def _outside(ctx, access: Access, rtype: str, rid: str | None) -> str:
+        what = f"{rtype}/{rid}" if rid else f"this {rtype}"
+        patients = {l.patient for l in access.limits if l.patient}
+        queries = [l.scope for l in access.limits if l.query]
+        parts = []
+        if patients:
+            parts.append(f"it is not in the compartment of Patient/{', '.join(sorted(patients))}")
+        if queries:
+            parts.append(f"it does not match the query of {', '.join(queries)}"
+                         if access.letter in "rs" else
+                         f"query-constrained scopes ({', '.join(queries)}) do not grant "
+                         f"{NAMES[access.letter]}")
+        return (f"Insufficient scope for {NAMES[access.letter]} of {what}: "
+                + "; ".join(parts or ["no scope admits it"]))
+
+    # -- searches ----------------------------------------------------------------------------
+    def search(self, ctx, rtype: str | None, params: list, compartment=None,
+               letter: str = "s") -> tuple[list, tuple[str, str] | None]:
+        """The search narrowed to what the caller may see: a patient/ scope becomes the
+        patient's compartment, a query-constrained scope its parameters (ANDed)."""
+        if not ctx.enforce:
+            return params, compartment
+        if rtype is None:
+            types = [t for k, v in params if k == "_type" for t in v.split(",") if t]
+            for t in types or ["*"]:
+                access = self.require(ctx, t, letter)
+                if not access.unrestricted:
+                    raise forbidden(f"Insufficient scope for a system-wide search: "
+                                    f"{access.limits[0].scope} allows searching one type "
+                                    f"only (Patient/{ctx.patient}/{t} or "
+                                    f"{t}?...)")
+            return params, compartment
+        access = self.require(ctx, rtype, letter)
+        if access.unrestricted:
+            return params, compartment
+        have = set(params)
+        chosen = None
+        for limit in access.limits:  # the request already keeps inside one of them
+            if (not limit.patient or compartment == ("Patient", limit.patient)) \
+                    and set(limit.query) <= have:
+                chosen = limit
+                break
+        if chosen is None:
+            plain = [l for l in access.limits if not l.query]
+            if len(access.limits) == 1 or len(plain) == 1:
+                chosen = access.limits[0] if len(access.limits) == 1 else plain[0]
+            else:
+                raise forbidden(f"Narrow the search of {rtype} to one of the scopes "
+                                f"{', '.join(l.scope for l in access.limits)} (add its "
+                                "parameters or search the patient's compartment)")
+        if chosen.patient:
+            if compartment is not None and compartment != ("Patient", chosen.patient):
+                raise forbidden(f"Insufficient scope: {chosen.scope} allows the compartment of "
+                                f"Patient/{chosen.patient} only, not {compartment[0]}/"
+                                f"{compartment[1]}")
+            compartment = ("Patient", chosen.patient)
+        extra = [q for q in chosen.query if q not in have]
+        return list(params) + extra, compartment
+
+    def patient_context(self, ctx, patient_id: str, letter: str = "r") -> Access:
+        """A patient-level operation ($everything, $ssc-classification): the caller needs
+        `letter` on Patient, and patient/ scopes only reach their own patient."""
+        access = self.require(ctx, "Patient", letter)
+        if not access.unrestricted and not any(
+                l.patient == patient_id and not l.query for l in access.limits):
+            raise forbidden(f"Insufficient scope: the token's scopes reach Patient/"
+                            f"{ctx.patient or '(none)'}, not Patient/{patient_id}")
+        return access
+
+
+__all__ = ["Access", "Guard", "Limit", "audit_is_read_only", "forbidden"]
