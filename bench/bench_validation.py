@@ -7,6 +7,10 @@
    does). Validation = JSON parse + full profile-aware validation, one process.
 2. The Synthea transaction bundles of ../shared/conformance/synthea (whole bundles).
 3. CLI start-up: `python -m fhirsvc.validate_cli` on one file, wall time.
+4. Through the CLI (`--cli N`, issue 15): N heart-rate Observation files (ids and values
+   varied) validated by one CLI run in this process (`validate_cli.main`, every rule on,
+   report written to /dev/null), interleaved with the baseline reading and parsing the same
+   files with fhir.resources; medians of 7 rounds of process CPU time.
 Each figure is printed with the baseline of the same run and the ratio.
 """
 from __future__ import annotations
@@ -56,6 +60,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--shared", default=str(ROOT.parent / "shared" / "conformance"))
+    ap.add_argument("--cli", type=int, default=2000, metavar="N",
+                    help="heart-rate files for the through-the-CLI case (0: skip it)")
     args = ap.parse_args(argv)
 
     import orjson
@@ -112,7 +118,57 @@ def main(argv=None) -> int:
         best = el if best is None else min(best, el)
     Path(path).unlink()
     print(f"{'CLI start-up + 1 file (s)':<34} {best:>10.3f}")
+    if args.cli:
+        cli_case(args.cli, bare)
     return 0
+
+
+def cli_case(n: int, bare) -> None:
+    import os
+
+    import orjson
+
+    from fhirsvc import validate_cli
+
+    with tempfile.TemporaryDirectory() as tmp:
+        base = orjson.loads(HEART_RATE)
+        files = []
+        for i in range(n):
+            base["id"] = f"hr-{i}"
+            base["valueQuantity"]["value"] = 40 + i % 100
+            f = Path(tmp) / f"hr-{i}.json"
+            f.write_bytes(orjson.dumps(base))
+            files.append(str(f))
+
+        def ours():
+            old = sys.stdout
+            with open(os.devnull, "w") as sink:
+                sys.stdout = sink
+                try:
+                    assert validate_cli.main(files) == 0
+                finally:
+                    sys.stdout = old
+
+        def baseline():
+            for f in files:
+                with open(f, "rb") as fh:
+                    bare(fh.read())
+
+        ours()
+        baseline()
+        a, b = [], []
+        for _ in range(7):
+            t = time.process_time()
+            ours()
+            a.append(time.process_time() - t)
+            t = time.process_time()
+            baseline()
+            b.append(time.process_time() - t)
+        a.sort()
+        b.sort()
+        r_ours, r_bare = n / a[3], n / b[3]
+        print(f"{f'CLI, {n} heart-rate files (/s cpu)':<34} {r_ours:>10.0f} {r_bare:>13.0f} "
+              f"{r_ours / r_bare:>6.2f}")
 
 
 if __name__ == "__main__":

@@ -67,7 +67,7 @@ def build(config: Config | None = None) -> Runtime:
     # another app in the same process. A broken guide stops the start-up, loudly.
     definitions = Registry()
     definitions.load_guide(config.profiles_dir)
-    validator = Validator(registry=definitions)
+    validator = Validator(registry=definitions, unknown_extensions=config.unknown_extensions)
     sync = ConformanceSync(db, definitions, search_registry)
     security = build_security(config, db, search_registry, engine)
     pipeline = IngestPipeline(db, validator, engine, before=sync, guard=security["guard"],

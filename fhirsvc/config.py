@@ -28,6 +28,9 @@ class Config:
     max_request_bytes: int = 50 * 1024 * 1024
     # Strict mode for registries: resources of types the guide profiles must claim its profiles.
     require_guide_profiles: bool = False
+    # An extension whose definition is unknown: "warning" accepts it (data from other systems,
+    # e.g. Synthea's), "error" rejects it as the HL7 reference validator does.
+    unknown_extensions: str = "warning"
     # one paging policy for search, history and $everything
     default_page_size: int = 20
     max_page_size: int = 1000

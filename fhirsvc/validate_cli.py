@@ -14,15 +14,21 @@ import sys
 
 
 def _configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    p.add_argument("files", nargs="+", metavar="FILE", help="JSON resources to validate")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="resources to validate (FHIR JSON or FHIR XML)")
     p.add_argument("--ig", action="append", default=[], metavar="PATH",
-                   help="conformance resources: a JSON file, a folder or an NPM package .tgz "
-                        "(repeatable)")
+                   help="conformance resources: a JSON or XML file, a folder or an NPM package "
+                        ".tgz (repeatable)")
     p.add_argument("--profile", action="append", default=[], metavar="URL",
                    help="validate against this profile too (repeatable)")
     p.add_argument("--output", choices=("text", "json"), default="text")
     p.add_argument("--strict", action="store_true",
                    help="unknown profiles are errors; the guide's profiles are mandatory")
+    p.add_argument("--allow-comments", action="store_true",
+                   help="accept // and /* */ comments in JSON input (by default each is an error)")
+    p.add_argument("--allow-unknown-extensions", action="store_true",
+                   help="an extension whose definition is unknown is a warning (by default an "
+                        "error, as the HL7 reference validator)")
     return p
 
 
@@ -69,7 +75,8 @@ def main(args) -> int:
     except DefinitionsError as exc:
         print(f"cannot load the definitions: {exc}", file=sys.stderr)
         return 2
-    validator = Validator(registry=registry)
+    validator = Validator(registry=registry, unknown_extensions="warning" if getattr(
+        args, "allow_unknown_extensions", False) else "error")
     strict = getattr(args, "strict", False)
     failed = False
     out = sys.stdout
@@ -81,7 +88,9 @@ def main(args) -> int:
             from .outcomes import Issue
             issues = [Issue("fatal", "not-found", f"Cannot read {path}: {exc.strerror}")]
         else:
-            issues = validator.validate_bytes(raw, args.profile, strict=strict)
+            issues = validator.validate_bytes(raw, args.profile, strict=strict,
+                                              allow_comments=getattr(args, "allow_comments",
+                                                                     False))
         if any(i.severity in ("error", "fatal") for i in issues):
             failed = True
         if args.output == "json":

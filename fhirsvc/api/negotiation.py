@@ -1,4 +1,4 @@
-"""Content negotiation and response building: formats, _pretty, Prefer.
+"""Content negotiation and response building: formats (FHIR JSON and FHIR XML), _pretty, Prefer.
 
 The response format is negotiated before a view runs (`negotiate`, a before-request hook), so
 a request whose `Accept` or `_format` cannot be served gets its 406 before anything is stored.
@@ -17,12 +17,16 @@ from ..jsontext import RawJson, dumps
 from ..outcomes import OperationOutcomeError, error, fail, operation_outcome
 
 FHIR_JSON = "application/fhir+json"
+FHIR_XML = "application/fhir+xml"
 JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir",
               "text/json")
 XML_TYPES = ("application/fhir+xml", "application/xml", "text/xml", "application/xml+fhir")
 FORMAT_ALIASES = {"json": FHIR_JSON, "application/json": "application/json",
                   "application/fhir+json": FHIR_JSON, "application/json+fhir": FHIR_JSON,
-                  "text/json": "application/json"}
+                  "text/json": "application/json",
+                  "xml": FHIR_XML, "application/fhir+xml": FHIR_XML,
+                  "application/xml+fhir": FHIR_XML, "application/xml": "application/xml",
+                  "text/xml": "text/xml"}
 
 
 @dataclass(frozen=True)
@@ -30,9 +34,14 @@ class Format:
     mimetype: str
     pretty: bool
 
+    @property
+    def xml(self) -> bool:
+        return self.mimetype in XML_TYPES
+
 
 def response_mimetype(req: Request) -> str:
-    """The JSON media type to answer with; 406 when the client accepts only what we lack."""
+    """The media type to answer with (FHIR JSON or FHIR XML); 406 when the client accepts
+    only what we lack."""
     fmt = req.args.get("_format")
     if fmt:
         # an unencoded '+' arrives as a space ("application/fhir json")
@@ -40,19 +49,22 @@ def response_mimetype(req: Request) -> str:
         if mt is None:
             raise OperationOutcomeError(error(
                 "not-supported", f"_format {fmt!r} is not supported; this server speaks "
-                "application/fhir+json (json)", "_format"), 406)
+                "application/fhir+json (json) and application/fhir+xml (xml)", "_format"), 406)
         return mt
     accept = req.accept_mimetypes
     if not accept or accept.provided is False:
         return FHIR_JSON
-    best = accept.best_match([FHIR_JSON, "application/json", "application/json+fhir"])
+    best = accept.best_match([FHIR_JSON, "application/json", "application/json+fhir",
+                              FHIR_XML, "application/xml", "text/xml", "application/xml+fhir"])
     if best is None:
         if any(value in ("*/*", "application/*") and q > 0 for value, q in accept):
             return FHIR_JSON
         raise OperationOutcomeError(error(
             "not-supported", f"Cannot produce {req.headers.get('Accept')!r}; this server "
-            "speaks application/fhir+json"), 406)
-    return FHIR_JSON if best == "application/json+fhir" else best
+            "speaks application/fhir+json and application/fhir+xml"), 406)
+    if best == "application/json+fhir":
+        return FHIR_JSON
+    return FHIR_XML if best == "application/xml+fhir" else best
 
 
 def offered_mimetype(req: Request, offered: tuple[str, ...]) -> str:
@@ -101,15 +113,25 @@ def _format() -> Format:
 
 
 def request_json(req: Request) -> bytes:
-    """The request body, after checking its media type (415 for anything not JSON)."""
+    """The request body as JSON text, after checking its media type (415 for anything but
+    FHIR JSON or FHIR XML). An XML body is read into JSON here (fhirsvc.xml), so everything
+    behind this sees JSON; XML that is malformed, has a DTD or is not FHIR is a 400."""
     ctype = (req.mimetype or "").lower()
-    if ctype and ctype not in JSON_TYPES:
+    if ctype and ctype not in JSON_TYPES and ctype not in XML_TYPES:
         raise OperationOutcomeError(error(
             "not-supported", f"Content-Type {ctype!r} is not supported: send "
-            "application/fhir+json"), 415)
+            "application/fhir+json or application/fhir+xml"), 415)
     data = request_body(req)
     if not data.strip():
         raise fail(400, "required", "The request has no body; a FHIR resource was expected")
+    if ctype in XML_TYPES:
+        from ..xml import XmlFormatError, xml_to_json
+        try:
+            return xml_to_json(data)
+        except XmlFormatError as exc:
+            raise OperationOutcomeError(error(
+                "structure", f"The body is not valid FHIR XML: {exc}",
+                *([exc.path] if exc.path else [])), 400) from None
     return data
 
 
@@ -138,11 +160,20 @@ def prefer(req: Request) -> dict[str, str]:
     return out
 
 
+def _as_xml(data: bytes, pretty: bool) -> bytes:
+    """The JSON response as FHIR XML (fhirsvc.xml), written last so every view, Bundle and
+    OperationOutcome has the same XML form."""
+    from ..xml import json_to_xml
+    return json_to_xml(data, pretty=pretty)
+
+
 def fhir_response(body, status: int = 200, headers: dict | None = None) -> Response:
     fmt = _format()
     if isinstance(body, str):
         body = RawJson(body)
-    data = dumps(body, fmt.pretty) if body is not None else b""
+    data = dumps(body, fmt.pretty and not fmt.xml) if body is not None else b""
+    if body is not None and fmt.xml:
+        data = _as_xml(data, fmt.pretty)
     return Response(data, status=status, headers=headers or {},
                     content_type=f"{fmt.mimetype}; charset=utf-8" if body is not None else None)
 
@@ -151,6 +182,8 @@ def outcome_response(issues, status: int, headers: dict | None = None,
                      ok_message: str | None = None) -> Response:
     fmt = _format()
     body = orjson.dumps(operation_outcome(issues, ok_message),
-                        option=orjson.OPT_INDENT_2 if fmt.pretty else 0)
+                        option=orjson.OPT_INDENT_2 if fmt.pretty and not fmt.xml else 0)
+    if fmt.xml:
+        body = _as_xml(body, fmt.pretty)
     return Response(body, status=status, headers=headers or {},
                     content_type=f"{fmt.mimetype}; charset=utf-8")

@@ -26,7 +26,7 @@ import orjson
 
 from .compact import compact_sd
 from .snapshot import generate_snapshot
-from .terminology import compact_cs, expand_valueset
+from .terminology import compact_cs, cs_rule_facts, expand_valueset
 
 DATA = Path(__file__).resolve().parent / "data" / "r4core.json.gz"
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
@@ -57,7 +57,7 @@ class RegistryState:
     def __init__(self, generation: int, sds: dict, cs: dict, vs_expansions: dict,
                  valuesets: dict, global_profiles: dict, guide_profiles_by_type: dict,
                  by_type: dict, core_urls: frozenset, structures: "_StructureCaches | None" = None,
-                 expansions: dict | None = None):
+                 expansions: dict | None = None, canonicals: dict | None = None):
         self.generation = generation
         self.sds = sds
         self.cs = cs
@@ -70,6 +70,18 @@ class RegistryState:
         self._structures = structures or _StructureCaches()
         self._expansions: dict = expansions if expansions is not None else {}
         self._cs_sets: dict = {}
+        # other canonical resources rules look up (Questionnaire): url and url|version ->
+        # resource, kept as they came
+        self.canonicals: dict = canonicals if canonicals is not None else {}
+
+    def canonical(self, rtype: str, url: str | None) -> dict | None:
+        """A Questionnaire (or other indexed canonical resource) by url or url|version."""
+        if not isinstance(url, str):
+            return None
+        got = self.canonicals.get(url)
+        if got is None and "|" in url:
+            got = self.canonicals.get(url.split("|", 1)[0])
+        return got if got is not None and got.get("resourceType") == rtype else None
 
     # ---------------------------------------------------------------- structure lookups
     def sd(self, url: str | None) -> dict | None:
@@ -203,6 +215,7 @@ class _Draft:
         self.global_profiles = base.global_profiles
         self.guide_profiles_by_type = base.guide_profiles_by_type
         self.by_type = base.by_type
+        self.canonicals = base.canonicals
         self._copied: set[str] = set()
         self.added_sds: list[str] = []  # urls of the StructureDefinitions added, in order
 
@@ -227,9 +240,12 @@ class _Draft:
             _put(self._own("sds"), url, resource.get("version"), compact_sd(resource))
             self.added_sds.append(url)
         elif rt == "CodeSystem" and url:
-            _put(self._own("cs"), url, resource.get("version"), compact_cs(resource))
+            _put(self._own("cs"), url, resource.get("version"),
+                 {**compact_cs(resource), **cs_rule_facts(resource)})
         elif rt == "ValueSet" and url:
             _put(self._own("valuesets"), url, resource.get("version"), resource)
+        elif rt in CANONICAL_TYPES and url:
+            _put(self._own("canonicals"), url, resource.get("version"), resource)
         elif rt == "ImplementationGuide":
             for g in resource.get("global") or ():
                 if isinstance(g, dict) and g.get("type") and g.get("profile"):
@@ -269,7 +285,12 @@ class _Draft:
             b.generation + 1, self.sds, self.cs, b.vs_expansions, self.valuesets,
             self.global_profiles, self.guide_profiles_by_type, self.by_type, b.core_urls,
             structures=None if structures_changed else b._structures,
-            expansions=None if terminology_changed else b._expansions)
+            expansions=None if terminology_changed else b._expansions,
+            canonicals=self.canonicals)
+
+
+# canonical resources indexed for rules (beside StructureDefinitions and terminology)
+CANONICAL_TYPES = ("Questionnaire", "Measure")
 
 
 def _put(index: dict, url: str, version: str | None, value):
@@ -355,7 +376,7 @@ class Registry:
         package .tgz, as one generation. Every differential-only StructureDefinition must
         produce a snapshot. Raises DefinitionsError naming the file; returns how many
         resources were indexed."""
-        items = list(_read_path(Path(path)))
+        items = list(_read_path(Path(path), self._state))
         with self._write_lock:
             draft = _Draft(self._state)
             n = 0
@@ -440,26 +461,26 @@ class Registry:
         return self._state.codesystem(url)
 
 
-def _read_path(p: Path):
-    """(label naming the file, resource) for every conformance JSON under p."""
+def _read_path(p: Path, state=None):
+    """(label naming the file, resource) for every conformance JSON or XML file under p."""
     if p.is_dir():
-        for f in sorted(p.rglob("*.json")):
-            if f.name in _PACKAGE_FILES:
+        for f in sorted(p.rglob("*")):
+            if f.suffix not in (".json", ".xml") or f.name in _PACKAGE_FILES or not f.is_file():
                 continue
-            yield from _parse(str(f), _read(f))
+            yield from _parse(str(f), _read(f), state)
     elif p.suffix in (".tgz", ".gz") or p.name.endswith(".tar.gz"):
         try:
             with tarfile.open(p) as tf:
                 for m in tf.getmembers():
-                    if m.isfile() and m.name.endswith(".json") and \
+                    if m.isfile() and m.name.endswith((".json", ".xml")) and \
                             m.name.rsplit("/", 1)[-1] not in _PACKAGE_FILES:
                         f = tf.extractfile(m)
                         if f is not None:
-                            yield from _parse(f"{p}:{m.name}", f.read())
+                            yield from _parse(f"{p}:{m.name}", f.read(), state)
         except (tarfile.TarError, OSError, EOFError) as exc:
             raise DefinitionsError(f"{p}: cannot be read as a package ({exc})") from None
     elif p.is_file():
-        yield from _parse(str(p), _read(p))
+        yield from _parse(str(p), _read(p), state)
     else:
         raise DefinitionsError(f"{p}: no such file or folder")
 
@@ -471,7 +492,25 @@ def _read(f: Path) -> bytes:
         raise DefinitionsError(f"{f}: cannot be read ({exc.strerror})") from None
 
 
-def _parse(label: str, raw: bytes):
+def read_resource_file(path: str | Path, state=None) -> dict:
+    """One conformance resource from a file (JSON or FHIR XML); DefinitionsError if not."""
+    p = Path(path)
+    for _label, res in _parse(str(p), _read(p), state):
+        return res
+    raise DefinitionsError(f"{p}: no resource")
+
+
+def _parse(label: str, raw: bytes, state=None):
+    if raw[:200].lstrip()[:1] == b"<":
+        # FHIR XML (packages and test material ship profiles as XML too); read with the core
+        # element model of the state being extended (the XML shape never depends on profiles)
+        from ..xml import XmlFormatError, xml_to_resource
+        try:
+            res = xml_to_resource(raw, state if state is not None else Registry().state)
+        except XmlFormatError as exc:
+            raise DefinitionsError(f"{label}: not valid FHIR XML ({exc})") from None
+        yield label, res
+        return
     try:
         res = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

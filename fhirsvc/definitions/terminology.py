@@ -33,6 +33,21 @@ def compact_cs(cs: dict) -> dict:
     return out
 
 
+def cs_rule_facts(cs: dict) -> dict:
+    """What validation rules read of a code system beside its codes: what it supplements and
+    its declared properties (code -> type). Kept for code systems added at run time (guide,
+    --ig, API, test material); the committed core data (scripts/build_definitions.py) stays
+    the compact form alone."""
+    out: dict = {}
+    if isinstance(cs.get("supplements"), str):
+        out["supplements"] = cs["supplements"]
+    props = {p["code"]: p.get("type") for p in cs.get("property") or ()
+             if isinstance(p, dict) and isinstance(p.get("code"), str)}
+    if props:
+        out["properties"] = props
+    return out
+
+
 def _descendants(cs: dict, root: str, include_self: bool) -> list[str]:
     parents = cs.get("parents") or {}
     children: dict[str, list[str]] = {}

@@ -85,7 +85,7 @@ def capability_statement(base_url: str, interactions: list[tuple[str, str]],
         "implementation": {"description": "fhirsvc FHIR R4 server for calcinosis in systemic "
                            "sclerosis", "url": base_url},
         "fhirVersion": "4.0.1",
-        "format": ["application/fhir+json", "json"],
+        "format": ["application/fhir+json", "json", "application/fhir+xml", "xml"],
         "rest": [{
             "mode": "server",
             "resource": resources,

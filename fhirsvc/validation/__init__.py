@@ -24,7 +24,7 @@ from ..definitions.registry import default_registry
 from ..outcomes import Issue, error, operation_outcome, sort_issues
 from . import walker
 from .definitions import Definitions
-from .parse import parse_json
+from .parse import parse_input, parse_json
 from .run import Run
 
 
@@ -39,14 +39,33 @@ def _dedupe(issues: list[Issue]) -> list[Issue]:
     return out
 
 
+def _without_comments(raw):
+    """(resource, comment positions) when the text is JSON once its comments are blanked."""
+    from .jsonc import strip_comments
+    text = raw.decode("utf-8", "replace") if isinstance(raw, (bytes, bytearray)) else raw
+    if "/" not in text:
+        return None
+    stripped, where = strip_comments(text)
+    if not where:
+        return None
+    resource, issues = parse_json(stripped)
+    return (resource, where) if resource is not None else None
+
+
 class Validator:
     """Validates resources against R4 and profiles with one registry; reused, thread-safe.
 
     Each validation reads one registry generation (`registry.state`), so conformance
     resources added meanwhile by other threads apply from the next validation on."""
 
-    def __init__(self, registry=None):
+    def __init__(self, registry=None, *, unknown_extensions: str = "error"):
+        """unknown_extensions: the severity of an extension whose definition cannot be found
+        (outside the example and HL7 spaces): "error" as the reference validator, or
+        "warning" to accept them (the server's write gate, FHIRSVC_UNKNOWN_EXTENSIONS)."""
+        if unknown_extensions not in ("error", "warning"):
+            raise ValueError("unknown_extensions must be 'error' or 'warning'")
         self.registry = registry if registry is not None else default_registry()
+        self.unknown_extensions = unknown_extensions
 
     def validate(self, resource: dict, profiles: Sequence[str] = (), *,
                  strict: bool = False) -> list[Issue]:
@@ -58,15 +77,24 @@ class Validator:
             return [error("structure", "A resource must be a JSON object")]
         state = self.registry.state
         run = Run(state, Definitions.of(state), strict)
+        run.unknown_extensions = self.unknown_extensions
         return sort_issues(_dedupe(walker.validate(resource, tuple(profiles), run)))
 
     def validate_bytes(self, raw: bytes | str, profiles: Sequence[str] = (), *,
-                       strict: bool = False) -> list[Issue]:
-        """JSON text in: syntax errors (with line and column) are fatal issues."""
-        resource, issues = parse_json(raw)
+                       strict: bool = False, allow_comments: bool = False) -> list[Issue]:
+        """JSON or FHIR XML text in: syntax errors (with line and column) are fatal issues.
+        JSON comments are an error each (the rest is still validated), none with
+        allow_comments."""
+        resource, issues = parse_input(raw, self.registry.state)
         if resource is None:
-            return issues
-        return self.validate(resource, profiles, strict=strict)
+            uncommented = _without_comments(raw)
+            if uncommented is None:
+                return issues
+            resource, where = uncommented
+            issues = [] if allow_comments else [
+                Issue("error", "structure", f"Comments are not allowed in JSON (line {ln}, "
+                      f"column {col})", (), f"line {ln}, column {col}") for ln, col in where]
+        return issues + self.validate(resource, profiles, strict=strict)
 
     def outcome(self, resource: dict | bytes | str, profiles: Sequence[str] = (), *,
                 strict: bool = False) -> dict:

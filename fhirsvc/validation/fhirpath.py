@@ -93,10 +93,12 @@ class BundleIndex:
     """_scan_bundle as lookups: built once per validated bundle (the same first-match order),
     so resolving every reference of a bundle is linear rather than quadratic."""
 
-    __slots__ = ("by_key",)
+    __slots__ = ("by_key", "by_identity")
 
     def __init__(self, bundle: dict):
         by_key: dict[str, dict] = {}  # reference -> resource of the first entry it matches
+        # Type/id -> every entry resource with it (several versions of one resource)
+        by_identity: dict[str, list] = {}
         for e in bundle.get("entry") or ():
             if not isinstance(e, dict):
                 continue
@@ -105,6 +107,8 @@ class BundleIndex:
                 continue
             full = e.get("fullUrl")
             keys = [f"{r.get('resourceType')}/{r.get('id')}"]
+            if isinstance(r.get("id"), str):
+                by_identity.setdefault(keys[0], []).append(r)
             if isinstance(full, str):
                 keys.append(full)
                 p = full.find("/")
@@ -115,9 +119,23 @@ class BundleIndex:
                 if k not in by_key:
                     by_key[k] = r
         self.by_key = by_key
+        self.by_identity = by_identity
 
     def resolve(self, ref: str):
         return self.by_key.get(ref)
+
+
+def bundle_versions(identity: str) -> list:
+    """Every resource of the run's bundle with this Type/id (the versions it holds)."""
+    bundle = current_bundle.get()
+    if bundle is None:
+        return []
+    holder = current_bundle_index.get()
+    if holder is not None and holder[0] is bundle:
+        if holder[1] is None:
+            holder[1] = BundleIndex(bundle)
+        return holder[1].by_identity.get(identity, [])
+    return BundleIndex(bundle).by_identity.get(identity, [])
 
 
 def _resolve(inputs):
@@ -315,6 +333,11 @@ def _compile(expression: str) -> tuple[Callable | None, str | None]:
 
 def _compiled(expression: str):
     return _compile(expression)[0]
+
+
+def syntax_error(expression: str) -> str | None:
+    """Why a FHIRPath expression does not parse (None when it does)."""
+    return _compile(expression)[1]
 
 
 @lru_cache(maxsize=4096)

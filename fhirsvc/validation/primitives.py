@@ -28,6 +28,7 @@ _INSTANT = re.compile(_YEAR + r"-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])T" + 
 _TIME_RE = re.compile(_TIME)
 _DECIMAL_TEXT = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 _WS = re.compile(r"\s")
+_UUID_LOWER = re.compile(r"urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _B64 = re.compile(r"[A-Za-z0-9+/=\s]*")
 
 
@@ -93,6 +94,9 @@ def check_uri(v):
         return m
     if _WS.search(v):
         return f"URI values cannot have whitespace ('{v}')"
+    if v.startswith("urn:uuid:") and not _UUID_LOWER.fullmatch(v):
+        # RFC 4122 text form, and FHIR's uuid type is lowercase (datatypes.html#uuid)
+        return f"UUIDs must be valid and lowercase ({v[9:]})"
     return None
 
 
@@ -207,6 +211,29 @@ def check_xhtml(v):
     return None
 
 
+_MISS = object()
+
+
+def _memo(checker, size: int = 8192):
+    """A checker of string values with a bounded memo (codes, systems, dates and references
+    repeat across resources; the verdict is a pure function of the string). Cleared when
+    full: cheaper than LRU bookkeeping on every hit."""
+    cache: dict = {}
+
+    def check(v):
+        if v.__class__ is not str or len(v) > 200:
+            return checker(v)
+        got = cache.get(v, _MISS)
+        if got is _MISS:
+            if len(cache) >= size:
+                cache.clear()
+            got = cache[v] = checker(v)
+        return got
+    check.__wrapped__ = checker
+    check.__name__ = checker.__name__
+    return check
+
+
 CHECKERS = {
     "boolean": check_boolean,
     "integer": check_integer,
@@ -230,6 +257,9 @@ CHECKERS = {
     "base64Binary": check_base64,
     "xhtml": check_xhtml,
 }
+CHECKERS.update({k: _memo(f) for k, f in CHECKERS.items()
+                 if k not in ("boolean", "integer", "integer64", "positiveInt", "unsignedInt",
+                              "decimal", "xhtml", "base64Binary")})
 
 PRIMITIVES = frozenset(CHECKERS)
 

@@ -67,6 +67,12 @@ def applicable(resource: dict, asked: list[str], location: str, run):
             else:
                 one_of = list(guide)
     urls += implicit_profiles(resource, run)
+    # the same profile list for the same type gives the same answer in a generation: kept
+    # with the rule plans when it has nothing to report (issues carry locations)
+    key = ("applicable", rt, tuple(urls), run.strict, one_of is None)
+    hit = run.defs.plans.get(key)
+    if hit is not None:
+        return hit, [], one_of
     out, issues, seen = [], [], set()
     for url in urls:
         if url in seen:
@@ -102,4 +108,7 @@ def applicable(resource: dict, asked: list[str], location: str, run):
             b = run.reg.sd(base)
             base = b.get("baseDefinition") if b else None
             hops += 1
-    return [cs for cs in out if cs.url not in ancestors], issues, one_of
+    walked = [cs for cs in out if cs.url not in ancestors]
+    if not issues:
+        run.defs.plans[key] = walked
+    return walked, issues, one_of

@@ -20,7 +20,7 @@ class Run:
     walked, innermost last; `unchecked` the external code systems met (one information issue)."""
 
     __slots__ = ("reg", "defs", "strict", "issues", "root", "bundle", "unchecked", "resources",
-                 "validating", "depth")
+                 "validating", "depth", "unknown_extensions")
 
     def __init__(self, reg, defs, strict: bool):
         self.reg = reg
@@ -33,10 +33,14 @@ class Run:
         self.resources: list[tuple[str, str]] = []
         self.validating: set[int] = set()  # id() of the resources on the walk's stack
         self.depth = 0
+        # severity of an extension nobody can resolve ("error" as the reference validator;
+        # "warning" where unknown extensions must be accepted, e.g. a server's write gate)
+        self.unknown_extensions = "error"
 
     def sub(self, strict: bool | None = None) -> "Run":
         """A separate run in the same generation and bundle (its issues are its own)."""
         sub = Run(self.reg, self.defs, self.strict if strict is None else strict)
+        sub.unknown_extensions = self.unknown_extensions
         sub.bundle, sub.root = self.bundle, self.root
         return sub
 

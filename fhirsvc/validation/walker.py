@@ -15,9 +15,10 @@ from ..outcomes import Issue
 from .fhirpath import (current_bundle, current_bundle_index, current_conformance,
                        current_registry, current_root)
 from .model import Node
-from .primitives import PRIMITIVES
+from .primitives import CHECKERS, PRIMITIVES
 from .profiles import applicable
 from .rules import plan
+from .rules.structure import type_
 from .run import NO_VALUES, STOP, Conforms, Descend, Run, Values, issue
 
 CORE = "http://hl7.org/fhir/StructureDefinition/"
@@ -54,7 +55,9 @@ def _conforms(resource: dict, profile: str, sub: Run) -> bool:
 
 def _conforms_fresh(resource: dict, profile: str, run: Run) -> bool:
     # FHIRPath conformsTo(): a validation of its own (no bundle around it)
-    return _conforms(resource, profile, Run(run.reg, run.defs, False))
+    fresh = Run(run.reg, run.defs, False)
+    fresh.unknown_extensions = run.unknown_extensions
+    return _conforms(resource, profile, fresh)
 
 
 def _apply(checks, value, element: Node, tcode, location: str, run: Run) -> bool:
@@ -80,6 +83,7 @@ def _execute(outs, run: Run) -> bool:
             walk_value(out.value, out.ext, out.element, out.type_code, out.location, run)
         elif cls is Conforms:
             sub = Run(run.reg, run.defs, run.strict)
+            sub.unknown_extensions = run.unknown_extensions
             sub.bundle = run.bundle
             out.verdict = _conforms(out.resource, out.profile, sub)
         else:
@@ -100,7 +104,12 @@ def _value_plan(element: Node, tcode, run: Run):
         else:
             kind = _COMPLEX
         profiles = [p for t in element.types for p in t.profiles] if kind == _RESOURCE else None
-        hit = run.defs.plans[key] = (plan("value", element, tcode), kind, profiles)
+        checks = plan("value", element, tcode)
+        # a primitive whose only rule is its type (most of them): the walk calls its format
+        # check directly and takes the full path only when the check fails
+        fast = CHECKERS.get(tcode) if kind == _PRIMITIVE and checks == (type_,) and \
+            element.name != "id" else None
+        hit = run.defs.plans[key] = (checks, kind, profiles, fast)
     return hit
 
 
@@ -190,7 +199,7 @@ def _walk_planned(item, ext, element: Node, tcode, location: str, run: Run, vpla
         run.issues.append(issue("error", "invalid", "Object must have some content", location,
                                 "ele-1"))
         return
-    checks, kind, profiles = vplan
+    checks, kind, profiles, _fast = vplan
     for check in checks:
         outs = check(item, element, tcode, location, run)
         if outs and not _execute(outs, run):
@@ -244,9 +253,78 @@ def _name_plan(named: dict, name: str, kid: tuple, run: Run) -> tuple:
 def walk_complex(obj: dict, node: Node, tcode, location: str, run: Run,
                  is_resource: bool = False):
     """The children of an object: JSON names to element definitions, then each element's
-    values (element-scope rules, then each value)."""
+    values (element-scope rules, then each value).
+
+    Objects of one definition mostly come with the same JSON names (every Coding of a
+    resource, every heart rate): the grouping of names into elements and the checks of the
+    absent elements are a function of (the definition, the names), so they are computed once
+    per shape and kept beside the name plans (`_shape`). A shape with a name that is unknown
+    or not allowed is not kept: it takes the full path, which reports it."""
     ch = run.defs.children(node, tcode)
     named = _named(ch, run)
+    key = (is_resource, *obj)
+    shape = named.get(key)
+    if shape is None:
+        shape = _shape(obj, ch, named, run, is_resource)
+        if shape is not None and len(named) < _MAX_SHAPES:
+            named[key] = shape
+    if shape is not None:
+        absent, groups = shape
+        for child, checks in absent:
+            _apply(checks, NO_VALUES, child, None, location, run)
+        _walk_groups(obj, groups, location, run)
+        return
+    _walk_complex_full(obj, ch, named, location, run, is_resource)
+
+
+_MAX_SHAPES = 512  # shapes kept per definition (names plus shapes: bounded)
+
+
+def _shape(obj: dict, ch, named: dict, run: Run, is_resource: bool):
+    """(absent element checks, [(element, [(JSON name, name plan)])]) for the names of obj,
+    or None when a name needs reporting."""
+    groups: dict[Node, list] = {}
+    for k in obj:
+        hit = named.get(k)
+        if hit is None:
+            kid = ch.kids.get(k)
+            if kid is not None:
+                hit = _name_plan(named, k, kid, run)
+        if hit is None:
+            if k[:1] == "_":
+                kid = ch.kids.get(k[1:])
+                if kid is not None:
+                    hit = named.get(k[1:]) or _name_plan(named, k[1:], kid, run)
+                    if hit[2] in PRIMITIVES:
+                        entry = (k[1:], hit)
+                        names = groups.get(hit[0])
+                        if names is None:
+                            groups[hit[0]] = [entry]
+                        elif entry not in names:
+                            names.append(entry)
+                        continue
+            if is_resource and k == "resourceType":
+                continue
+            return None
+        names = groups.get(hit[0])
+        if names is None:
+            groups[hit[0]] = [(k, hit)]
+        elif (k, hit) not in names:
+            names.append((k, hit))
+    plans = run.defs.plans
+    absent = []
+    for child in ch.checked_absent:
+        if child not in groups:
+            checks = plans.get(child)
+            if checks is None:
+                checks = _element_plan(child, run)
+            if checks:
+                absent.append((child, checks))
+    return tuple(absent), tuple((c, tuple(n)) for c, n in groups.items() if n)
+
+
+def _walk_complex_full(obj: dict, ch, named: dict, location: str, run: Run,
+                       is_resource: bool):
     issues = run.issues
     groups: dict[Node, list] = {}  # element -> [(JSON name, name plan)]; [] = disallowed type
     for k in obj:
@@ -296,16 +374,26 @@ def walk_complex(obj: dict, node: Node, tcode, location: str, run: Run,
                 checks = _element_plan(child, run)
             if checks:
                 _apply(checks, NO_VALUES, child, None, location, run)
-    for child, names in groups.items():
-        if not names:
-            continue
+    _walk_groups(obj, [(c, n) for c, n in groups.items() if n], location, run)
+
+
+_SCALARS = (str, bool, int, float)
+
+
+def _walk_groups(obj: dict, groups, location: str, run: Run):
+    for child, names in groups:
         name, hit = names[0]
         checks = hit[3]
         if not checks and len(names) == 1 and not child.is_array:
             val = obj.get(name)
             if val is not None and val.__class__ is not list:  # one value, nothing to count
+                vplan = hit[4]
+                fast = vplan[3]
+                if fast is not None and val.__class__ in _SCALARS and fast(val) is None and \
+                        "_" + name not in obj:
+                    continue
                 _walk_planned(val, obj.get("_" + name), child, hit[2], f"{location}.{name}", run,
-                              hit[4])
+                              vplan)
                 continue
         values = _values(obj, child, names, location, run)
         if checks:
@@ -313,8 +401,13 @@ def walk_complex(obj: dict, node: Node, tcode, location: str, run: Run,
         items, exts, types, locs = values.items, values.exts, values.types, values.locations
         if len(names) == 1:
             vplan, tcode = hit[4], hit[2]
+            fast = vplan[3]
             for i in range(len(items)):
-                _walk_planned(items[i], exts[i], child, tcode, locs[i], run, vplan)
+                item = items[i]
+                if fast is not None and exts[i] is None and item.__class__ in _SCALARS and \
+                        fast(item) is None:
+                    continue
+                _walk_planned(item, exts[i], child, tcode, locs[i], run, vplan)
         else:
             for i in range(len(items)):
                 walk_value(items[i], exts[i], child, types[i], locs[i], run)
@@ -328,6 +421,10 @@ def _values(obj: dict, child: Node, names: list, location: str, run: Run) -> Val
         if not child.is_array and val is not None and val.__class__ is not list:
             ext = obj.get("_" + name)
             return Values((val,), (ext,), (f"{location}.{name}",), (tcode,), (name,), _ONE)
+        if val.__class__ is list and len(val) == 1 and val[0] is not None and \
+                child.is_array and "_" + name not in obj:
+            # one value in its array, no _name part: nothing of _items' shape checks applies
+            return Values(val, _ONE_NONE, (f"{location}.{name}[0]",), (tcode,), (name,), _ONE)
         items, exts = _items(val, obj.get("_" + name), child, name, location, run,
                              tcode in PRIMITIVES)
         n = len(items)

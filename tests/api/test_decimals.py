@@ -69,3 +69,13 @@ def test_loads_fast_path_and_exact_path():
     plain = jsontext.loads(b'{"t":"2020-01-01T10:00:00.123Z","v":8.25}')
     assert type(plain["v"]) is float  # nothing lost: orjson's result is kept
     assert json.loads(jsontext.dumps_text(plain)) == plain
+
+
+def test_decimal_exact_in_xml_answers(client):
+    resp = client.post("/fhir/Observation", data=_obs("4.20", "xml"), content_type=FHIR)
+    oid = resp.get_json()["id"]
+    for url in (f"/fhir/Observation/{oid}", f"/fhir/Observation?_id={oid}",
+                f"/fhir/Observation/{oid}?_elements=valueQuantity"):
+        xml = client.get(url, headers={"Accept": "application/fhir+xml"})
+        assert xml.status_code == 200, (url, xml.get_data(as_text=True)[:300])
+        assert b'<value value="4.20"/>' in xml.data, url

@@ -13,9 +13,9 @@ def count(runtime, rtype):
 
 
 @pytest.mark.parametrize("headers,query", [
-    ({"Accept": "application/fhir+xml"}, ""),
+    ({"Accept": "application/fhir+turtle"}, ""),
     ({"Accept": "text/html"}, ""),
-    ({}, "?_format=xml"),
+    ({}, "?_format=ttl"),
 ])
 def test_create_that_cannot_be_answered_stores_nothing(client, runtime, headers, query):
     before = count(runtime, "Patient")
@@ -34,7 +34,7 @@ def test_transaction_that_cannot_be_answered_stores_nothing(client, runtime):
         {"request": {"method": "POST", "url": "Basic"},
          "resource": {"resourceType": "Basic", "code": {"text": "x"}}}]}
     resp = client.post("/fhir", data=json.dumps(bundle),
-                       headers={"Content-Type": FHIR, "Accept": "application/fhir+xml"})
+                       headers={"Content-Type": FHIR, "Accept": "text/html"})
     assert resp.status_code == 406
     assert count(runtime, "Basic") == before
 
@@ -45,10 +45,10 @@ def test_update_and_delete_that_cannot_be_answered_change_nothing(client, runtim
     rid = created["id"]
     resp = client.put(f"/fhir/Patient/{rid}", data=json.dumps(
         {"resourceType": "Patient", "id": rid, "active": True}),
-        headers={"Content-Type": FHIR, "Accept": "application/xml"})
+        headers={"Content-Type": FHIR, "Accept": "text/html"})
     assert resp.status_code == 406
     assert client.delete(f"/fhir/Patient/{rid}",
-                         headers={"Accept": "application/xml"}).status_code == 406
+                         headers={"Accept": "text/html"}).status_code == 406
     current = client.get(f"/fhir/Patient/{rid}")
     assert current.status_code == 200 and current.get_json()["meta"]["versionId"] == "1"
 

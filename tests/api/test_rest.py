@@ -269,15 +269,16 @@ def test_format_and_accept(client):
     assert client.get(f"/fhir/Patient/{rid}", headers={"Accept": "application/json"}
                       ).mimetype == "application/json"
     assert client.get(f"/fhir/Patient/{rid}?_format=application/fhir+json").status_code == 200
-    resp = client.get(f"/fhir/Patient/{rid}", headers={"Accept": "application/fhir+xml"})
+    resp = client.get(f"/fhir/Patient/{rid}", headers={"Accept": "text/html"})
     assert resp.status_code == 406 and resp.mimetype == FHIR
-    assert client.get(f"/fhir/Patient/{rid}?_format=xml").status_code == 406
+    assert client.get(f"/fhir/Patient/{rid}?_format=ttl").status_code == 406
+    assert client.get(f"/fhir/Patient/{rid}?_format=xml").mimetype == "application/fhir+xml"
     pretty = client.get(f"/fhir/Patient/{rid}?_pretty=true")
     assert b"\n  " in pretty.data and pretty.get_json()["id"] == rid
 
 
 def test_unsupported_media_type(client):
-    resp = client.post("/fhir/Patient", data="<Patient/>", content_type="application/fhir+xml")
+    resp = client.post("/fhir/Patient", data="<Patient/>", content_type="application/fhir+turtle")
     assert resp.status_code == 415 and issues(resp)[0]["code"] == "not-supported"
     resp = client.post("/fhir/Patient", data="a=b", content_type="text/plain")
     assert resp.status_code == 415

@@ -25,10 +25,15 @@ from typing import Callable
 
 from ..definitions import is_open_extension
 from ..primitives import PRIMITIVES
+from .attachment import attachment
+from .canonical import CANONICAL_TYPES, canonical_resource
 from .constraints import constraint
 from .extensions import extension
+from .measure import measure_report
+from .questionnaire import questionnaire_response
 from .references import reference
 from .resources import bundle, narrative
+from .signature import signature
 from .slicing import slicing
 from .structure import cardinality, type_
 from .terminology import binding, coding
@@ -66,8 +71,15 @@ RULES: tuple[Rule, ...] = (
     Rule("reference", "value", lambda el, t: t == "Reference", reference),
     Rule("extension", "value", lambda el, t: t == "Extension" and is_open_extension(el),
          extension),
+    Rule("attachment", "value", lambda el, t: t == "Attachment", attachment),
+    Rule("signature", "value", lambda el, t: t == "Signature", signature),
     Rule("narrative", "value", lambda el, t: t == "Narrative", narrative),
     Rule("bundle", "value", lambda el, t: t == "Bundle", bundle),
+    Rule("conformance resource", "value", lambda el, t: t in CANONICAL_TYPES,
+         canonical_resource),
+    Rule("measure report", "value", lambda el, t: t == "MeasureReport", measure_report),
+    Rule("questionnaire response", "value", lambda el, t: t == "QuestionnaireResponse",
+         questionnaire_response),
     # a primitive's type carries ele-1 only (native, always kept for a primitive): the rule
     # concerns a primitive when its element defines invariants of its own
     Rule("constraint", "value",

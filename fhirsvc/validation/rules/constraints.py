@@ -9,15 +9,29 @@ def present_names(obj) -> set:
     """Child names present in an object (`_x` counted as x; valueQuantity also as value):
     what the FHIRPath guards decide on."""
     out = set()
+    names = _NAMES
     for k in obj:
-        if k[:1] == "_":
-            k = k[1:]
-        out.add(k)
-        for i, ch in enumerate(k):
-            if ch.isupper():
-                out.add(k[:i])
-                break
+        got = names.get(k)
+        if got is None:
+            got = _names_of(k)
+        out.update(got)
     return out
+
+
+_NAMES: dict[str, tuple] = {}
+
+
+def _names_of(key: str) -> tuple:
+    """The names a JSON key stands for (bounded memo: JSON keys are few)."""
+    k = key[1:] if key[:1] == "_" else key
+    got: tuple = (k,)
+    for i, ch in enumerate(k):
+        if ch.isupper():
+            got = (k, k[:i])
+            break
+    if len(_NAMES) < 4096:
+        _NAMES[key] = got
+    return got
 
 
 def constraint(value, element, type_code, location, run):

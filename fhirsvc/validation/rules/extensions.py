@@ -27,8 +27,26 @@ def extension(value, element, type_code, location, run):
                       f"The extension definition {url} cannot be used: its snapshot cannot be "
                       f"generated: {reason}", location, url),)
     if ":" in url:  # relative urls name the slices of a complex extension (checked there)
-        return (issue("warning", "extension", f"Unknown extension {url}", location, url),)
+        if _unknown_allowed(url) or run.unknown_extensions == "warning":
+            return (issue("warning", "extension", f"Unknown extension {url}", location, url),)
+        # as the reference validator: an extension nobody can resolve cannot be checked, so
+        # it is not allowed, except from the example domains the specification's own examples
+        # use (the reference's allowUnknownExtension list)
+        return (issue("error", "extension", f"The extension {url} could not be found so is not "
+                      "allowed here", location, url),)
     return ()
+
+
+# the domains whose unknown extensions the reference validator accepts (examples, tooling),
+# and HL7's own extension spaces: the reference resolves those from the packages it downloads
+# (the extensions pack, the cross-version extensions http://hl7.org/fhir/5.0/...); offline
+# they are unknown here, which is a warning, not a verdict
+_EXAMPLE_DOMAINS = ("example.org", "acme.com", "nema.org")
+_TOOLING = ("http://hl7.org/fhir/", "http://terminology.hl7.org/")
+
+
+def _unknown_allowed(url: str) -> bool:
+    return any(d in url for d in _EXAMPLE_DOMAINS) or url.startswith(_TOOLING)
 
 
 def _context(ext, element, location, run):

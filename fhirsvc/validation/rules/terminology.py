@@ -104,6 +104,9 @@ def binding(value, element, type_code, location, run):
                   location, vs_url),)
 
 
+_HL7_VS = ("http://hl7.org/fhir/ValueSet/", "http://terminology.hl7.org/ValueSet/")
+
+
 def coding(value, element, type_code, location, run):
     """A Coding whose system is a complete code system we hold has a code of it."""
     if value.__class__ is not dict:
@@ -115,7 +118,17 @@ def coding(value, element, type_code, location, run):
     if cs is None:
         if system in EXTERNAL_SYSTEMS:
             run.unchecked.add(EXTERNAL_SYSTEMS[system])
+        elif ":" not in system:
+            return (issue("error", "invalid", f"Coding.system must be an absolute reference, "
+                          f"not a local reference ('{system}')", f"{location}.system"),)
+        elif system.startswith(_HL7_VS) and (system in run.reg.valuesets or
+                                             system in run.reg.vs_expansions):
+            return (issue("error", "invalid", f"The Coding references a value set, not a code "
+                          f"system ('{system}')", f"{location}.system"),)
         return ()
+    if cs.get("content") == "supplement" or cs.get("supplements"):
+        return (issue("error", "invalid", f"CodeSystem {system} is a supplement, so can't be "
+                      "used as a value in Coding.system", f"{location}.system", system),)
     if cs.get("content") not in (None, "complete") or code in cs["_set"]:
         return ()
     if cs.get("caseSensitive") is False and code.lower() in {c.lower() for c in cs["_set"]}:

@@ -6,6 +6,7 @@ import json
 
 from ..primitives import date_key
 from ..run import issue
+from .units import compare_quantities
 
 
 def short(v) -> str:
@@ -103,15 +104,19 @@ def min_max(value, element, type_code, location, run):
                 bad = a < b if is_min else a > b
         elif btype in ("Quantity", "Duration", "Age", "Count", "Distance") and isinstance(bval, dict):
             if isinstance(value, dict):
-                if value.get("system") == bval.get("system") and value.get("code") == bval.get(
-                        "code") and isinstance(value.get("value"), (int, float)):
-                    bad = value["value"] < bval.get("value", 0) if is_min else \
-                        value["value"] > bval.get("value", 0)
+                # same units, or UCUM units of one dimension after conversion (-1 g < 0 kg)
+                cmp, _why = compare_quantities(value, bval)
+                if cmp is not None:
+                    bad = cmp < 0 if is_min else cmp > 0
             elif isinstance(value, str) and bval.get("code") in _UCUM_TIME:
+                # a Duration bound on a date counts from now: a minimum lies that long before
+                # now, a maximum that long after (ElementDefinition.minValue[x]/maxValue[x])
                 a = date_key(value)
                 secs = _UCUM_TIME[bval["code"]] * float(bval.get("value", 0))
-                ref = _dt.datetime.now() - _dt.timedelta(seconds=secs)
-                shown = f"{bval.get('value')} {bval.get('code')} before now"
+                delta = _dt.timedelta(seconds=secs)
+                ref = _dt.datetime.now() - delta if is_min else _dt.datetime.now() + delta
+                shown = (f"{bval.get('value')} {bval.get('code')} "
+                         f"{'before' if is_min else 'after'} now")
                 if a is not None:
                     bad = a < ref if is_min else a > ref
         if bad:

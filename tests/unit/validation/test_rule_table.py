@@ -448,3 +448,71 @@ def test_profile_whose_snapshot_fails_is_an_error(v):
             "Patient.nonsense")
     r = with_(PATIENT, meta={"profile": [X + "broken"]})
     exactly(v.validate(r), "error", "invalid", "Patient.meta.profile", X + "broken")
+
+
+# ---- questionnaire response (details: test_rule_questionnaire.py)
+@covers("questionnaire response")
+def test_questionnaire_response_unknown_link_id():
+    reg = Registry()
+    reg.add({"resourceType": "Questionnaire", "url": "http://x/q/1", "status": "active",
+             "item": [{"linkId": "a", "type": "string"}]})
+    qr = {"resourceType": "QuestionnaireResponse", "questionnaire": "http://x/q/1",
+          "status": "completed", "item": [{"linkId": "zz", "answer": [{"valueString": "x"}]}]}
+    exactly(Validator(registry=reg).validate(qr), "error", "structure", "QuestionnaireResponse",
+            "LinkId 'zz' not found in questionnaire")
+
+
+# ---- attachment
+@covers("attachment")
+def test_attachment_size_and_hash_agree_with_the_data(v):
+    import base64
+    import hashlib
+    data = base64.b64encode(b"help i'm a bug").decode()
+    sha = base64.b64encode(hashlib.sha1(b"help i'm a bug").digest()).decode()
+    media = {"resourceType": "Media", "text": NARRATIVE, "status": "completed",
+             "content": {"contentType": "text/plain", "data": data, "size": 14, "hash": sha}}
+    assert found(v.validate(media)) == []
+    exactly(v.validate(with_(media, content=dict(media["content"], size=100))), "error", "value",
+            "Media.content", "Stated Attachment Size 100 does not match actual attachment size 14")
+    exactly(v.validate(with_(media, content=dict(media["content"], hash="AAAA"))), "error",
+            "value", "Media.content", "Stated Attachment Hash does not match")
+
+
+# ---- signature
+@covers("signature")
+def test_signature_data_that_is_a_jws_compact_serialisation(v):
+    sig = {"type": [{"system": "urn:iso-astm:E1762-95:2013", "code": "1.2.840.10065.1.12.1.1"}],
+           "when": "2024-01-01T00:00:00Z", "who": {"reference": "Patient/p1"},
+           "data": "eyJhbGciOiJSUzI1NiJ9.eyJhIjoxfQ.c2ln"}
+    bundle = {"resourceType": "Bundle", "type": "collection", "signature": sig}
+    got = found(v.validate(bundle))
+    assert ("error", "invalid", "Bundle.signature", "The signature data is not valid base64 "
+            "content, but it looks like native application/jose (a JWS compact serialisation):"
+            " Signature.data must be its base64 encoding") in got
+    ok = dict(sig, data="c2lnbmVk")
+    assert found(v.validate(dict(bundle, signature=ok))) == []
+    assert any("not verified" in m for *_, m in found(v.validate(dict(bundle, signature=ok)),
+                                                       "information"))
+
+
+# ---- conformance resources (details: test_rule_classes.py)
+@covers("conformance resource")
+def test_canonical_url_must_be_absolute(v):
+    vs = {"resourceType": "ValueSet", "url": "ValueSet/x", "status": "active"}
+    exactly(v.validate(vs), "error", "invalid", "ValueSet.url",
+            "Canonical URLs must be absolute URLs if they are not fragment references")
+
+
+# ---- measure report (details: test_rule_classes.py)
+@covers("measure report")
+def test_measure_report_of_a_cohort_measure_has_no_score():
+    reg = Registry()
+    reg.add({"resourceType": "Measure", "url": "http://x/m/1", "status": "active",
+             "scoring": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/"
+                                               "measure-scoring", "code": "cohort"}]},
+             "group": [{"id": "g"}]})
+    mr = {"resourceType": "MeasureReport", "status": "complete", "type": "summary",
+          "measure": "http://x/m/1", "period": {"start": "2024-01-01"},
+          "group": [{"id": "g", "measureScore": {"value": 10}}]}
+    exactly(Validator(registry=reg).validate(mr), "error", "invalid",
+            "MeasureReport.group[0].measureScore", "No measureScore when the scoring")
