@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PG_VERSION = $(shell ls /etc/postgresql 2>/dev/null | head -n 1)
 
-.PHONY: install run test test-fast conformance profiles definitions bench clean pg
+.PHONY: install run test test-fast conformance profiles definitions bench clean pg browser test-ui
 
 install: $(STAMP)
 
@@ -25,8 +25,20 @@ run: install
 	$(BIN)/python -m fhirsvc serve
 
 # The whole suite, on SQLite and PostgreSQL (PostgreSQL is started if it is installed but down).
-test: install pg
+test: install pg browser
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+# The pages' tests alone (unit, HTTP and browser); screenshots land in build/screenshots/.
+test-ui: install pg browser
+	$(BIN)/python -m pytest -q tests/ui
+
+# Debian's Chromium for the browser tests (tests/ui/test_browser.py), installed from the system
+# packages when missing; Playwright (requirements.txt) drives it and never downloads a browser.
+SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian's chromium for the browser tests"; \
+	  { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; } >/dev/null || \
+	  { echo "could not install chromium: run 'apt-get install -y chromium' as root" >&2; exit 1; }; }
 
 pg:
 	@pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || \

@@ -39,6 +39,8 @@ def create_app(config=None, runtime=None):
     app.register_blueprint(make_blueprint(), url_prefix=config.base_path)
     app.register_blueprint(make_auth_blueprint(config.base_path))
     register_error_handlers(app)
+    from .ui.pages import register as register_pages
+    register_pages(app)  # /ui/ pages for people, and / linking them
     from .api.compression import register_compression
     register_compression(app)
     logging.getLogger("fhirsvc").setLevel(logging.INFO)

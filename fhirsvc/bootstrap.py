@@ -48,6 +48,7 @@ def build(config: Config | None = None) -> Runtime:
     from .search import Indexer, SearchEngine, SearchRegistry
     from .services import (AnalyticsService, CapabilityService, ConformanceSync, LastNService,
                            ResourceService, SearchService, Services, ValidateService)
+    from .services import GuideService, JobsService, PatientRecordService
     from .storage import Database
     from .validation import Validator
 
@@ -81,6 +82,9 @@ def build(config: Config | None = None) -> Runtime:
         capabilities=CapabilityService(search_registry, sync, config.auth, config.base_path),
         conformance=sync,
         analytics=AnalyticsService(db, engine, resources, sync),
+        patients=PatientRecordService(db, engine, sync, security["guard"]),
+        jobs=JobsService(db, security["guard"]),
+        guide=GuideService(definitions, sync),
         lastn=LastNService(db, engine, sync, config.lastn_max_candidates, security["guard"]),
         **security)
     return Runtime(config, db, definitions, validator, search_registry, engine, services)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 DOOR_REST = "rest"
 DOOR_CLI = "cli"
 DOOR_WORKER = "worker"
+DOOR_UI = "ui"          # the web pages (fhirsvc/ui/)
 
 
 def new_request_id() -> str:

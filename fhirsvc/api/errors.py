@@ -50,6 +50,9 @@ def register_error_handlers(app: Flask) -> None:
         message = {404: f"No FHIR endpoint at {request.path}",
                    405: f"{request.method} is not allowed on {request.path}"}.get(
             code, exc.description or exc.name)
+        page = app.extensions.get("fhirsvc.html_error")  # the pages answer in HTML (ui/)
+        if page is not None and (html := page(code, message)) is not None:
+            return html
         headers = {}
         if code == 405 and getattr(exc, "valid_methods", None):
             headers["Allow"] = ", ".join(exc.valid_methods)

@@ -5,6 +5,9 @@
     services.validate    $validate
     services.capabilities  the CapabilityStatement
     services.analytics   $ssc-classification, $cohort-statistics
+    services.patients    a patient's record for the case page (read only)
+    services.jobs        job status (read only: the feeds page)
+    services.guide       the guide's profiles (the validate page's picker)
     services.guard       SMART scope checks every use case asks (fhirsvc/security, docs/security.md)
     services.audit       the audit trail: AuditEvent read/search, access records (audit.log)
     services.auth        the built-in SMART Backend Services authorization server
@@ -21,6 +24,9 @@ from .analytics import AnalyticsService
 from .audit import AuditService
 from .capabilities import CapabilityService
 from .conformance import CONFORMANCE_TYPES, ConformanceSync
+from .guide import GuideService
+from .jobs import JobsService
+from .patients import PatientRecord, PatientRecordService
 from .lastn import LastNService
 from .resources import Representation, ResourceService
 from .search import SearchService
@@ -35,6 +41,9 @@ class Services:
     capabilities: CapabilityService
     conformance: ConformanceSync
     analytics: AnalyticsService
+    patients: PatientRecordService
+    jobs: JobsService
+    guide: GuideService
     lastn: LastNService = None
     # security (fhirsvc/security): None only in unit tests that build services by hand
     guard: object = None
@@ -43,5 +52,6 @@ class Services:
     verifier: object = None
 
 
-__all__ = ["AnalyticsService", "AuditService", "CONFORMANCE_TYPES", "CapabilityService", "ConformanceSync", "LastNService", "Representation",
+__all__ = ["GuideService", "JobsService", "PatientRecord", "PatientRecordService",
+           "AnalyticsService", "AuditService", "CONFORMANCE_TYPES", "CapabilityService", "ConformanceSync", "LastNService", "Representation",
            "ResourceService", "SearchService", "Services", "ValidateService"]

@@ -1,0 +1,1 @@
+"""Web pages for people (`/ui/`): see fhirsvc/ui/pages.py."""

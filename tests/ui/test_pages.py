@@ -1,0 +1,258 @@
+"""The pages over HTTP (Flask test client) on SQLite and PostgreSQL with examples/ loaded:
+every page answers, validation stores nothing, profiles apply, errors under /ui/ are HTML
+while the API keeps its OperationOutcomes, and the pages keep to their layer."""
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from .helpers import patient_id
+
+UI = Path(__file__).resolve().parents[2] / "fhirsvc" / "ui"
+SSC_PATIENT = "http://fhirsvc.org/fhir/calcinosis/StructureDefinition/ssc-patient"
+
+
+@pytest.fixture()
+def web(loaded):
+    return loaded.test_client()
+
+
+def issues(html: str) -> list[tuple[str, str]]:
+    return re.findall(r'<li class="issue[^"]*"[^>]*data-severity="([^"]+)" '
+                      r'data-expression="([^"]*)"', html)
+
+
+def resource_count(runtime) -> int:
+    with runtime.db.unit_of_work() as uow:
+        return uow.resources.count(include_deleted=True)
+
+
+def test_root_links_the_pages_and_the_api(web):
+    r = web.get("/")
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200 and r.mimetype == "text/html"
+    for href in ("/ui/", "/ui/validate", "/ui/cohort", "/ui/feeds", "/fhir/metadata"):
+        assert f'href="{href}' in html or f'{href}"' in html, href
+
+
+def test_pages_load_nothing_from_elsewhere(web, runtime):
+    pid = patient_id(runtime, "A-001")
+    for path in ("/", "/ui/", "/ui/validate", f"/ui/patients/{pid}", "/ui/cohort", "/ui/feeds"):
+        html = web.get(path).get_data(as_text=True)
+        assert "<script" not in html  # plain HTML: works without JavaScript
+        for tag in re.findall(r"<(?:link|img|script|iframe)\b[^>]*>", html):
+            assert "http://" not in tag and "https://" not in tag, (path, tag)
+    css = web.get("/ui/static/ui.css")
+    assert css.status_code == 200 and "text/css" in css.content_type
+    assert "url(" not in css.get_data(as_text=True) and "@import" not in css.get_data(as_text=True)
+
+
+def test_index_lists_cases_and_cohort(web):
+    html = web.get("/ui/").get_data(as_text=True)
+    assert "Case A (seed 001)" in html and "Case B (seed 004)" in html
+    assert "SSC-01" in html
+
+
+def test_validate_form_fields(web):
+    html = web.get("/ui/validate").get_data(as_text=True)
+    assert '<textarea id="resource" name="resource"' in html
+    assert '<label for="resource">' in html and '<label for="file">' in html
+    assert f'name="profile" value="{SSC_PATIENT}"' in html
+    # formats still to come are offered, disabled
+    assert re.search(r'<option value="xml"[^>]*disabled', html)
+
+
+def test_validate_bad_resource_lists_issues_and_stores_nothing(web, runtime):
+    before = resource_count(runtime)
+    body = {"resourceType": "Observation", "status": "bogus", "code": {"text": "x"}}
+    r = web.post("/ui/validate", data={"resource": json.dumps(body)})
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200
+    assert ("error", "Observation.status") in issues(html)
+    assert 'name="download" value="outcome"' in html
+    r = web.post("/ui/validate", data={"resource": json.dumps(body), "download": "outcome"})
+    assert r.mimetype == "application/fhir+json"
+    assert r.headers["Content-Disposition"] == 'attachment; filename="operationoutcome.json"'
+    outcome = r.get_json()
+    assert [i for i in outcome["issue"] if i.get("expression") == ["Observation.status"]]
+    assert resource_count(runtime) == before
+
+
+def test_validate_upload_and_chosen_profile(web):
+    patient = {"resourceType": "Patient", "name": [{"family": "Doe"}]}
+    r = web.post("/ui/validate", data={"resource": "", "profile": [SSC_PATIENT],
+                                       # saved by an editor that writes a BOM
+                                       "file": (io.BytesIO(b"\xef\xbb\xbf" +
+                                                           json.dumps(patient).encode()),
+                                                "patient.json")},
+                 content_type="multipart/form-data")
+    html = r.get_data(as_text=True)
+    # the SSc patient profile makes identifier, gender and birthDate required (reported on
+    # the resource, which is marked on its first line)
+    assert ("error", "Patient") in issues(html)
+    for element in ("Patient.identifier", "Patient.gender", "Patient.birthDate"):
+        assert f"{element}: minimum required = 1" in html
+    assert re.search(r'<div class="ln mark sev-error" id="L1">', html)
+    without = issues(web.post("/ui/validate", data={"resource": json.dumps(patient)})
+                     .get_data(as_text=True))
+    assert not [e for s, e in without if s == "error"]
+
+
+def test_validate_bundle_with_profile_checks_its_entries(web):
+    bundle = {"resourceType": "Bundle", "type": "collection",
+              "entry": [{"fullUrl": "urn:uuid:6f1e1a52-2b52-4a7e-9d8c-4f1a2b3c4d5e",
+                         "resource": {"resourceType": "Patient"}}]}
+    found = issues(web.post("/ui/validate", data={"resource": json.dumps(bundle),
+                                                  "profile": SSC_PATIENT}).get_data(as_text=True))
+    assert ("error", "Bundle.entry[0].resource") in found
+
+
+def test_validate_unknown_profile_and_formats(web):
+    found = issues(web.post("/ui/validate", data={
+        "resource": '{"resourceType": "Basic", "code": {"text": "x"}}',
+        "profile": "http://example.org/nope"}).get_data(as_text=True))
+    assert ("error", "") in found
+    html = web.post("/ui/validate", data={"resource": "<Patient/>"}).get_data(as_text=True)
+    assert "FHIR XML is not supported by this server yet." in html
+    html = web.post("/ui/validate", data={"resource": "   "}).get_data(as_text=True)
+    assert "Nothing to check" in html
+    found = issues(web.post("/ui/validate", data={"resource": '{"resourceType": "Nope"}'})
+                   .get_data(as_text=True))
+    assert found == [("error", "resourceType")]
+
+
+def test_every_form_control_has_a_label(web):
+    html = web.get("/ui/validate").get_data(as_text=True)
+    labelled = set(re.findall(r'<label for="([^"]+)"', html))
+    for tag in re.findall(r"<(?:input|select|textarea)\b[^>]*>", html):
+        if 'type="checkbox"' in tag:
+            continue  # wrapped in its label
+        assert re.search(r'id="([^"]+)"', tag).group(1) in labelled, tag
+    assert html.count('<label class="check"><input type="checkbox"') == html.count('type="checkbox"')
+
+
+def test_case_pages(web, runtime):
+    assert web.get("/ui/patients/").status_code == 302
+    html = web.get(f"/ui/patients/{patient_id(runtime, 'B-004')}").get_data(as_text=True)
+    assert re.search(r'data-level-start="L4" data-level-end="L5" data-compartment="intraspinal" '
+                     r'data-laterality="left"', html)
+    assert "Surgical" in html or "laminectomy" in html.lower()
+
+
+def test_cohort_and_feeds(web, runtime):
+    html = web.get("/ui/cohort").get_data(as_text=True)
+    assert html.count('data-verdict="misprint"') == 1
+    from fhirsvc.jobs.queue import JobQueue
+    job = JobQueue(runtime.db).enqueue("reindex", {})
+    html = web.get("/ui/feeds").get_data(as_text=True)
+    assert f'data-job="{job.id}" data-state="queued" data-kind="reindex"' in html
+    assert 'data-feed="hl7v2"' in html
+
+
+def test_errors_are_html_under_ui_and_outcomes_for_the_api(web):
+    for path, status in (("/ui/nope", 404), ("/ui/patients/nope", 404),
+                         ("/ui/patients/bad!id", 400)):
+        r = web.get(path)
+        assert (r.status_code, r.mimetype) == (status, "text/html"), path
+        assert "<h1>" in r.get_data(as_text=True)
+    r = web.post("/ui/cohort")
+    assert (r.status_code, r.mimetype) == (405, "text/html")
+    r = web.get("/fhir/nope/x/y/z")
+    assert r.status_code == 404 and r.mimetype == "application/fhir+json"
+    assert r.get_json()["resourceType"] == "OperationOutcome"
+    r = web.get("/fhir/Patient/nope")
+    assert r.status_code == 404 and r.get_json()["resourceType"] == "OperationOutcome"
+
+
+def test_too_large_input_is_an_html_413(web, loaded):
+    limit = loaded.config["MAX_CONTENT_LENGTH"]
+    r = web.post("/ui/validate", data={"resource": "x" * (limit + 1)})
+    assert (r.status_code, r.mimetype) == (413, "text/html")
+    assert f"({limit} bytes)" in r.get_data(as_text=True)
+    r = web.post("/fhir/Patient", data=b"x" * (limit + 1),
+                 headers={"Content-Type": "application/fhir+json"})
+    assert r.status_code == 413 and r.get_json()["resourceType"] == "OperationOutcome"
+
+
+def test_a_failing_page_is_an_html_500_without_a_trace(web, runtime, monkeypatch):
+    from fhirsvc.ui import pages
+
+    def broken(resources):
+        raise RuntimeError("secret detail")
+    monkeypatch.setattr(pages.spine, "spine_map", broken)
+    r = web.get(f"/ui/patients/{patient_id(runtime, 'A-001')}")
+    html = r.get_data(as_text=True)
+    assert (r.status_code, r.mimetype) == (500, "text/html")
+    assert "secret detail" not in html and "Traceback" not in html
+
+
+def test_pages_keep_to_their_layer():
+    """Pages call services: no database, SQL, search engine or validator of their own (the
+    storage errors are imported only to answer them, as api/errors.py does)."""
+    import ast
+    for path in UI.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                    [f"{'.' * node.level}{node.module or ''}"]
+                for name in names:
+                    assert not name.startswith(("sqlalchemy", "fhirsvc.storage", "fhirsvc.search",
+                                                "fhirsvc.validation", "..search",
+                                                "..validation")), (path.name, name)
+                    if name.startswith("..storage"):
+                        assert name in ("..storage.errors", "..storage_outcomes"), (path.name, name)
+            if isinstance(node, ast.Attribute):
+                assert node.attr not in ("db", "unit_of_work", "validator", "engine",
+                                         "search_engine"), (path.name, node.attr)
+    services = UI.parent / "services"
+    for name in ("patients.py", "jobs.py", "guide.py"):
+        text = (services / name).read_text()
+        assert "flask" not in text and "select(" not in text, name
+
+
+def test_with_auth_on_a_page_needs_a_token_like_any_other_door(db_url, tmp_path):
+    """auth=smart: no bearer token, no page (an HTML 401 with the API's challenge); the style
+    sheet stays public so the error page is readable."""
+    from fhirsvc import create_app
+    from fhirsvc.config import Config
+    app = create_app(Config(database_url=db_url, auth="smart",
+                            auth_signing_key=str(tmp_path / "key.pem"),
+                            examples_dir=tmp_path))
+    app.testing = False
+    try:
+        web = app.test_client()
+        for path in ("/ui/", "/ui/validate", "/ui/cohort", "/ui/feeds", "/ui/patients/x"):
+            r = web.get(path)
+            assert (r.status_code, r.mimetype) == (401, "text/html"), path
+            assert r.headers["WWW-Authenticate"].startswith("Bearer")
+            assert "access token" in r.get_data(as_text=True)
+        assert web.get("/ui/static/ui.css").status_code == 200
+        r = web.get("/fhir/Patient")
+        assert r.status_code == 401 and r.mimetype == "application/fhir+json"
+    finally:
+        app.extensions["fhirsvc.runtime"].close()
+
+
+def test_jobs_need_the_admin_scope_when_enforced(runtime):
+    from fhirsvc.security.scopes import ADMIN_SCOPE
+    ctx = runtime.context().with_(enforce=True, scopes=frozenset({"system/*.rs"}))
+    with pytest.raises(Exception) as exc:
+        runtime.services.jobs.list(ctx)
+    assert exc.value.status == 403 and ADMIN_SCOPE in str(exc.value)
+    assert runtime.services.jobs.list(ctx.with_(scopes=frozenset({ADMIN_SCOPE}))) is not None
+
+
+def test_case_record_keeps_to_the_patient_scope(loaded, runtime):
+    a, b = patient_id(runtime, "A-001"), patient_id(runtime, "B-004")
+    ctx = runtime.context().with_(enforce=True, patient=a,
+                                  scopes=frozenset({"patient/*.rs"}))
+    record = runtime.services.patients.record(ctx, a)
+    assert record.patient["id"] == a and len(record.resources) > 50
+    with pytest.raises(Exception) as exc:
+        runtime.services.patients.record(ctx, b)
+    assert exc.value.status == 403
