@@ -28,10 +28,20 @@ def create_app(config=None, runtime=None):
     app.config["MAX_CONTENT_LENGTH"] = config.max_request_bytes
     app.json.sort_keys = False
     app.extensions["fhirsvc.runtime"] = runtime
+    from .api.base_url import allowed_hosts
+    app.config["FHIRSVC_HOSTS"] = allowed_hosts(config)
+    if config.trusted_proxies > 0:
+        # forwarded headers are believed only from the proxies the operator declared
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        n = config.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n,
+                                x_prefix=n)
     app.register_blueprint(make_blueprint(), url_prefix=config.base_path)
     app.register_blueprint(make_auth_blueprint(config.base_path))
     register_error_handlers(app)
     from .ui.pages import register as register_pages
     register_pages(app)  # /ui/ pages for people, and / linking them
+    from .api.compression import register_compression
+    register_compression(app)
     logging.getLogger("fhirsvc").setLevel(logging.INFO)
     return app

@@ -47,8 +47,8 @@ def build(config: Config | None = None) -> Runtime:
     from .ingest import IngestPipeline
     from .search import Indexer, SearchEngine, SearchRegistry
     from .services import (AnalyticsService, CapabilityService, ConformanceSync, ExportService,
-                           Hl7v2Service, RegistryService, RemoteService, ResourceService,
-                           SearchService, Services, ValidateService)
+                           Hl7v2Service, LastNService, RegistryService, RemoteService,
+                           ResourceService, SearchService, Services, ValidateService)
     from .services import GuideService, JobsService, PatientRecordService
     from .storage import Database
     from .validation import Validator
@@ -57,19 +57,27 @@ def build(config: Config | None = None) -> Runtime:
     search_registry = SearchRegistry.load(
         guide_dir=config.profiles_dir / "fsh-generated" / "resources")
     # one paging policy: search, $everything and history share the configured page sizes
+    from .search.limits import SearchLimits
     # A registry per runtime: conformance resources stored in one database never leak into
     # another app in the same process. A broken guide stops the start-up, loudly.
     definitions = Registry()
     definitions.load_guide(config.profiles_dir)
     engine = SearchEngine(search_registry, default_count=config.default_page_size,
-                          max_count=config.max_page_size, terminology=definitions)
+                          max_count=config.max_page_size, terminology=definitions,
+                          limits=SearchLimits(
+                              config.search_max_parameters, config.search_max_values,
+                              config.search_max_offset, config.include_max_results,
+                              config.include_max_rounds))
     db = Database(config.database_url, indexer=Indexer(search_registry),
                   replica_url=config.read_replica_url, pgbouncer=config.pgbouncer,
-                  pool_size=config.db_pool_size or None)
+                  pool_size=config.db_pool_size or None,
+                  statement_timeout=config.statement_timeout)
     validator = Validator(registry=definitions, unknown_extensions=config.unknown_extensions)
     sync = ConformanceSync(db, definitions, search_registry)
     security = build_security(config, db, search_registry, engine)
-    pipeline = IngestPipeline(db, validator, engine, before=sync, guard=security["guard"])
+    pipeline = IngestPipeline(db, validator, engine, before=sync, guard=security["guard"],
+                              write_rules=sync.check_write,
+                              max_response_resources=config.bundle_max_response_resources)
     resources = ResourceService(db, pipeline, config, audit_events=security["audit"])
     search = SearchService(db, engine, sync, security["guard"], security["audit"])
     services = Services(
@@ -86,6 +94,7 @@ def build(config: Config | None = None) -> Runtime:
         jobs=JobsService(db, security["guard"]),
         guide=GuideService(definitions, sync),
         remote=RemoteService(db, resources, search, lambda: _job_queue(db)),
+        lastn=LastNService(db, engine, sync, config.lastn_max_candidates, security["guard"]),
         **security)
     return Runtime(config, db, definitions, validator, search_registry, engine, services)
 

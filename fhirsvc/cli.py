@@ -101,8 +101,16 @@ def cmd_serve(args) -> int:
     except ValueError as exc:
         print(f"fhirsvc serve: {exc}", file=sys.stderr)
         return 2
+    from .serving import port_in_use
+    busy = port_in_use(config.host, config.port)
+    if busy:
+        # fail before migrating or loading anything (gunicorn would retry for seconds, then
+        # exit with a traceback)
+        print(f"fhirsvc: cannot listen on {config.host}:{config.port}: {busy}. Stop what is "
+              "using it or choose another port (FHIRSVC_PORT or --port).", file=sys.stderr)
+        return 2
     upgrade(config.database_url)
-    if not args.no_examples:
+    if not args.no_examples and config.load_examples:
         args.paths, args.if_empty = [], True
         cmd_load(args)
     app = create_app(config)
@@ -113,6 +121,10 @@ def cmd_serve(args) -> int:
     gc.freeze()
     from gunicorn.app.base import BaseApplication
 
+    from .serving import BodyDeadline, install_error_pages
+    install_error_pages()
+    served = BodyDeadline(app, config.request_body_timeout)
+
     class Server(BaseApplication):
         def load_config(self):
             self.cfg.set("bind", f"{config.host}:{config.port}")
@@ -121,9 +133,11 @@ def cmd_serve(args) -> int:
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("accesslog", "-")
             self.cfg.set("timeout", 300)
+            # long FHIR search URLs: gunicorn's largest request line (longer: a 414 outcome)
+            self.cfg.set("limit_request_line", 8190)
 
         def load(self):
-            return app
+            return served
 
     worker = start_worker(config) if config.worker and not args.no_worker else None
     mllp = start_mllp(config) if config.mllp_port else None

@@ -20,6 +20,11 @@ class Config:
     base_path: str = "/fhir"
     # Public base URL for fullUrl / Location; None = derived from each request.
     public_base_url: str | None = None
+    # Without it, Host headers naming one of these (comma separated; loopback names and
+    # `host` always) make the links; any other Host gets http://host:port (FHIRSVC_HOST/PORT).
+    allowed_hosts: str | None = None
+    # How many reverse proxies in front are trusted to set X-Forwarded-* (0: none).
+    trusted_proxies: int = 0
     max_request_bytes: int = 50 * 1024 * 1024
     # Strict mode for registries: resources of types the guide profiles must claim its profiles.
     require_guide_profiles: bool = False
@@ -29,8 +34,20 @@ class Config:
     # one paging policy for search, history and $everything
     default_page_size: int = 20
     max_page_size: int = 1000
+    # Limits of one request (issue 9): a clear 400 / 413 instead of a runaway worker.
+    search_max_parameters: int = 100      # name=value pairs in one search
+    search_max_values: int = 500          # OR-ed values over all parameters of one search
+    search_max_offset: int = 1_000_000    # _offset beyond this is a 400 (follow next links)
+    include_max_results: int = 2000       # resources _include/_revinclude add to one page
+    include_max_rounds: int = 4           # _include:iterate rounds
+    bundle_max_entries: int = 10_000      # entries of one transaction / batch (413 beyond)
+    bundle_max_response_resources: int = 10_000  # resources a Bundle's searches return together
+    statement_timeout: float = 30.0       # seconds one database statement may run (0 = none)
+    lastn_max_candidates: int = 10_000    # Observations one $lastn may group (400 beyond)
+    request_body_timeout: float = 30.0    # seconds a client may take to send a body (408)
     profiles_dir: Path = field(default=ROOT / "profiles")
     examples_dir: Path = field(default=ROOT / "examples")
+    load_examples: bool = True            # `serve` loads examples/ into an empty database
     workers: int = 2
     threads: int = 4
     # Background jobs (docs/jobs.md): `serve` starts a job worker beside the web server unless

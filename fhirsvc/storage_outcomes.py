@@ -3,7 +3,7 @@ by the batch entries and CLI loads that report a failure without stopping (no Fl
 from __future__ import annotations
 
 from .outcomes import OperationOutcomeError, error
-from .storage.errors import ConflictError, NotFoundError, StorageError
+from .storage.errors import ConflictError, NotFoundError, StatementTimeoutError, StorageError
 
 
 def storage_outcome(exc: StorageError) -> OperationOutcomeError:
@@ -11,6 +11,8 @@ def storage_outcome(exc: StorageError) -> OperationOutcomeError:
     something that must exist and does not, 500 otherwise."""
     if isinstance(exc, ConflictError):
         return OperationOutcomeError(error("conflict", str(exc)), 409)
+    if isinstance(exc, StatementTimeoutError):
+        return OperationOutcomeError(error("timeout", str(exc)), 503)
     if isinstance(exc, NotFoundError):
         return OperationOutcomeError(error("not-found", str(exc)), 404)
     return OperationOutcomeError(error(

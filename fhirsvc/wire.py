@@ -10,6 +10,7 @@ import re
 
 import orjson
 
+from . import jsontext
 from .outcomes import OperationOutcomeError, error
 from .resource_types import RESOURCE_TYPES
 
@@ -29,7 +30,7 @@ class JsonSyntaxError(ValueError):
 def decode_json(raw: bytes | bytearray | str) -> object:
     """The one JSON parser of the service (orjson): objects, or JsonSyntaxError."""
     try:
-        return orjson.loads(raw)
+        return jsontext.loads(raw)     # exact decimals (fhirsvc.jsontext)
     except orjson.JSONDecodeError as exc:
         text = raw.decode("utf-8", "replace") if isinstance(raw, (bytes, bytearray)) else raw
         if exc.pos is not None:

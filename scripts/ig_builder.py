@@ -166,6 +166,9 @@ def dar(code: str = "unknown") -> dict:
     return cc(coding(DAR, code, {"unknown": "Unknown", "not-performed": "Not Performed"}.get(code)))
 
 
+URI_SYSTEM = "urn:ietf:rfc:3986"
+
+
 class BundleBuilder:
     """A transaction Bundle; `add` returns the entry's urn:uuid full URL. `tag` goes on every
     resource and on the Bundle (synthetic for the cohort, synthetic-detail for the cases)."""
@@ -186,10 +189,15 @@ class BundleBuilder:
         meta = {"profile": [profile(prof)]}
         if self.tag:
             meta["tag"] = [self.tag]
-        res = {"resourceType": resource.pop("resourceType"), "meta": meta, **resource}
-        req = {"method": "POST", "url": res["resourceType"]}
-        if if_none_exist:
-            req["ifNoneExist"] = if_none_exist
+        rtype = resource.pop("resourceType")
+        if not if_none_exist:
+            # The entry's own URN doubles as a business identifier, so posting the Bundle again
+            # matches what the first post created instead of making duplicates.
+            ident = {"system": URI_SYSTEM, "value": full}
+            resource["identifier"] = [*resource.get("identifier", []), ident]
+            if_none_exist = f"identifier={URI_SYSTEM}|{full}"
+        res = {"resourceType": rtype, "meta": meta, **resource}
+        req = {"method": "POST", "url": res["resourceType"], "ifNoneExist": if_none_exist}
         self.entries.append({"fullUrl": full, "resource": res, "request": req})
         self.keys[key] = full
         return full

@@ -45,7 +45,7 @@ class Server:
         deadline = time.time() + 60
         while time.time() < deadline:
             try:
-                if requests.get(self.base + "/metadata", timeout=2).status_code == 200:
+                if requests.get(self.base + "/metadata", timeout=5).status_code == 200:
                     return self
             except (requests.ConnectionError, requests.Timeout):  # not up yet, or busy machine
                 time.sleep(0.2)

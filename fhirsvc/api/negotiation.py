@@ -121,7 +121,7 @@ def request_json(req: Request) -> bytes:
         raise OperationOutcomeError(error(
             "not-supported", f"Content-Type {ctype!r} is not supported: send "
             "application/fhir+json or application/fhir+xml"), 415)
-    data = req.get_data(cache=True)
+    data = request_body(req)
     if not data.strip():
         raise fail(400, "required", "The request has no body; a FHIR resource was expected")
     if ctype in XML_TYPES:
@@ -132,6 +132,21 @@ def request_json(req: Request) -> bytes:
             raise OperationOutcomeError(error(
                 "structure", f"The body is not valid FHIR XML: {exc}",
                 *([exc.path] if exc.path else [])), 400) from None
+    return data
+
+
+def request_body(req: Request) -> bytes:
+    """The body as sent, or 408 when the client took longer than the server allows
+    (`fhirsvc.serving.BodyDeadline`) and 413 when a chunked body was cut at the size limit
+    (Werkzeug stops reading there instead of failing)."""
+    data = req.get_data(cache=True)
+    if req.environ.get("fhirsvc.body_timed_out"):
+        raise fail(408, "timeout", "The request body did not arrive in time; the server "
+                   "stopped waiting for it")
+    limit = req.max_content_length
+    if req.content_length is None and limit is not None and len(data) >= limit:
+        raise fail(413, "too-costly", f"The request body is larger than this server accepts "
+                   f"({limit} bytes); split the bundle")
     return data
 
 

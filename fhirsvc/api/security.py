@@ -135,7 +135,8 @@ def after(response: Response) -> Response:
                     ctx, interaction, status=status,
                     rtype=args.get("rtype") or ("Patient" if "pid" in args else None),
                     rid=args.get("rid") or args.get("pid"),
-                    version=int(args["vid"]) if str(args.get("vid", "")).isdigit() else None,
+                    version=int(args["vid"]) if str(args.get("vid", "")).isdigit()
+                    and int(args["vid"]) <= 2 ** 31 - 1 else None,  # a huge one: not a column
                     query=request.query_string.decode("utf-8", "replace") or None,
                     detail=_detail(response) if status >= 400 else None)
     return cors(response)

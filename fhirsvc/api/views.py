@@ -7,21 +7,23 @@ import email.utils
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from flask import Blueprint, Response, current_app, g, request
 
 from ..context import DOOR_REST, RequestContext, new_request_id
 from ..ingest import EntryResult, Outcome
 from ..outcomes import OperationOutcomeError, error, information
+from ..search.lastn import DEFINITION as LASTN
 from ..services.validate import VALIDATE_DEFINITION
 from ..wire import check_type, parse_json
 from . import bulk_views as bulk
 from . import registry_views as registry
+from .base_url import base_url
 from .security import after as security_after
 from .security import authenticate, request_context_fields
 from .negotiation import (fhir_response, negotiate, negotiated, outcome_response, prefer,
-                          request_json)
+                          request_body, request_json)
 
 
 def services():
@@ -29,9 +31,10 @@ def services():
 
 
 def context_base() -> str:
+    """The base of links (fhirsvc.api.base_url: never an arbitrary client Host header)."""
     cfg = current_app.config["FHIRSVC"]
-    return (cfg.public_base_url.rstrip("/") if cfg.public_base_url
-            else request.host_url.rstrip("/") + cfg.base_path)
+    return base_url(cfg, request.scheme, request.host, current_app.config["FHIRSVC_HOSTS"],
+                    request.script_root)
 
 
 def context() -> RequestContext:
@@ -90,7 +93,13 @@ def metadata():
     ctx = context()
     return fhir_response(services().capabilities.capabilities(
         ctx, [r.interaction for r in ROUTES if r.interaction],
-        [r.operation for r in ROUTES if r.operation]))
+        [r.operation + (_rule_type(r.rule),) for r in ROUTES if r.operation]))
+
+
+def _rule_type(rule) -> str | None:
+    """`/Patient/<pid>/$everything` -> Patient: the one type an operation route serves."""
+    first = (rule if isinstance(rule, str) else rule[0]).strip("/").split("/")[0]
+    return None if not first or first.startswith(("<", "$")) else first
 
 
 def transaction():
@@ -108,12 +117,24 @@ def history_system():
 
 
 # -- type level -----------------------------------------------------------------------------
+# Query parameters of the response format, never search criteria.
+FORMAT_PARAMS = ("_format", "_pretty")
+
+
 def create(rtype):
+    """POST Type; `POST Type?criteria` (how fhirpy sends a conditional create) is the same as
+    `If-None-Exist: criteria`."""
     check_type(rtype)
     body = request_json(request)
     ctx = context()
+    criteria = [(k, v) for k, v in query_pairs() if k not in FORMAT_PARAMS]
+    if_none_exist = request.headers.get("If-None-Exist")
+    if criteria and if_none_exist:
+        raise OperationOutcomeError(error(
+            "invalid", "Give the conditional-create criteria once: in If-None-Exist or in the "
+            "query string, not both"), 400)
     return write_response(ctx, services().resources.create(
-        ctx, rtype, body, request.headers.get("If-None-Exist")))
+        ctx, rtype, body, if_none_exist or (urlencode(criteria) if criteria else None)))
 
 
 def search_type(rtype):
@@ -128,7 +149,7 @@ def search_post(rtype):
         raise OperationOutcomeError(error(
             "not-supported", f"POST _search takes application/x-www-form-urlencoded, not "
             f"{ctype!r}"), 415)
-    body = request.get_data(cache=True).decode("utf-8", "replace")
+    body = request_body(request).decode("utf-8", "replace")
     params = query_pairs() + parse_qsl(body, keep_blank_values=True)
     return fhir_response(services().search.search(context(), rtype, params))
 
@@ -137,6 +158,10 @@ def compartment_search(ctype, cid, rtype):
     check_type(ctype)
     return fhir_response(services().search.search(context(), rtype, query_pairs(),
                                                   compartment=(ctype, cid)))
+
+
+def observation_lastn():
+    return fhir_response(services().lastn.lastn(context(), query_pairs()))
 
 
 def patient_everything(pid):
@@ -158,6 +183,13 @@ def conditional_delete(rtype):
             "not-supported", "DELETE on a type needs search criteria (conditional delete)"), 405)
     ctx = context()
     return write_response(ctx, services().resources.conditional_delete(ctx, rtype, query))
+
+
+def conditional_patch(rtype):
+    ctx = context()
+    return write_response(ctx, services().resources.conditional_patch(
+        ctx, rtype, query_pairs(), request.mimetype, request_body(request),
+        request.headers.get("If-Match")))
 
 
 def history_type(rtype):
@@ -192,6 +224,13 @@ def update(rtype, rid):
     ctx = context()
     return write_response(ctx, services().resources.update(
         ctx, rtype, rid, body, request.headers.get("If-Match")))
+
+
+def patch(rtype, rid):
+    ctx = context()
+    return write_response(ctx, services().resources.patch(
+        ctx, rtype, rid, request.mimetype, request_body(request),
+        request.headers.get("If-Match")))
 
 
 def delete(rtype, rid):
@@ -253,7 +292,9 @@ def cohort_statistics():
         body = statistics_svg(stats).encode()
     else:
         import orjson
-        body = orjson.dumps(stats, option=orjson.OPT_INDENT_2 if negotiated().pretty else 0)
+        from ..jsontext import default
+        body = orjson.dumps(stats, option=orjson.OPT_INDENT_2 if negotiated().pretty else 0,
+                            default=default)
     return Response(body, 200, content_type=f"{mimetype}; charset=utf-8")
 
 
@@ -315,9 +356,12 @@ ROUTES: tuple[Route, ...] = (
     Route("/<rtype>/_search", "POST", search_post),
     Route("/<rtype>", "PUT", conditional_update),
     Route("/<rtype>", "DELETE", conditional_delete),
+    Route("/<rtype>", "PATCH", conditional_patch),
     Route("/<rtype>/_history", "GET", history_type, ("history-type", "type")),
     Route("/Patient/<pid>/$everything", "GET", patient_everything,
           operation=("everything", "instance", EVERYTHING)),
+    Route("/Observation/$lastn", "GET", observation_lastn,
+          operation=("lastn", "type", LASTN)),
     Route("/Patient/<pid>/$ssc-classification", "GET", ssc_classification,
           operation=("ssc-classification", "instance", GUIDE_OPS + "ssc-classification")),
     Route("/$cohort-statistics", "GET", cohort_statistics,
@@ -357,6 +401,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/<rtype>/<rid>", "GET", read, ("read", "instance")),
     Route("/<rtype>/<rid>", "PUT", update, ("update", "instance")),
     Route("/<rtype>/<rid>", "DELETE", delete, ("delete", "instance")),
+    Route("/<rtype>/<rid>", "PATCH", patch, ("patch", "instance")),
     Route("/<rtype>/<rid>/_history", "GET", history_instance, ("history-instance", "instance")),
     Route("/<rtype>/<rid>/_history/<vid>", "GET", vread, ("vread", "instance")),
 )

@@ -257,6 +257,21 @@ class _Draft:
             return False
         return True
 
+    def remove(self, resource: dict) -> bool:
+        """Forget a StructureDefinition, CodeSystem or ValueSet (by url and url|version)."""
+        index = {"StructureDefinition": "sds", "CodeSystem": "cs",
+                 "ValueSet": "valuesets"}.get(resource.get("resourceType"))
+        url = resource.get("url")
+        if index is None or not isinstance(url, str):
+            return False
+        keys = [url] + ([f"{url}|{resource['version']}"] if resource.get("version") else [])
+        if not any(k in getattr(self, index) for k in keys):
+            return False
+        own = self._own(index)
+        for k in keys:
+            own.pop(k, None)
+        return True
+
     def set_guide_profiles(self, by_type: dict[str, list[str]]):
         own = self._own("guide_profiles_by_type")
         for t, urls in by_type.items():
@@ -339,6 +354,15 @@ class Registry:
             if n:
                 self._state = draft.publish()
         return n
+
+    def remove(self, resource: dict) -> bool:
+        """A new generation without this conformance resource (deleted through the API)."""
+        with self._write_lock:
+            draft = _Draft(self._state)
+            if not draft.remove(resource):
+                return False
+            self._state = draft.publish()
+        return True
 
     def set_guide_profiles(self, by_type: dict[str, list[str]]) -> None:
         """The guide's profiles per resource type (required in strict validation)."""

@@ -16,8 +16,10 @@ from ..outcomes import Issue, OperationOutcomeError, error, has_errors, informat
 from ..security.audit import change_rows
 from ..storage.errors import StorageError
 from ..storage_outcomes import storage_outcome
-from .plan import (ConditionalDelete, ConditionalUpdate, Create, Delete, Op, Plan, Read,
-                   Rejected, Search, Update, WRITES, processing_order, resource_of)
+from .patch import apply_patch, repeats_in
+from .plan import (ConditionalDelete, ConditionalPatch, ConditionalUpdate, Create, Delete, Op,
+                   PATCHES, Patch, Plan, Read, Rejected, Search, Update, WRITES,
+                   processing_order, resource_of)
 from .references import rewritten
 from .resolve import Resolution, resolve
 from .results import EntryResult, IngestResult, Outcome
@@ -36,10 +38,16 @@ class ProvenanceRecord:
 
 
 class IngestPipeline:
-    def __init__(self, db, validator, search, before=None, guard=None):
+    def __init__(self, db, validator, search, before=None, guard=None, write_rules=None,
+                 max_response_resources: int = 10_000):
         self.db = db
+        # resources the searches of one Bundle may return together (a batch of 40 searches
+        # with _include:iterate=* once took a worker to 3 GB)
+        self.max_response_resources = max_response_resources
         self.validator = validator
         self.search = search
+        # write_rules(resource) -> [Issue]: rules beyond validation (protected canonicals)
+        self._write_rules = write_rules or (lambda resource: [])
         # fhirsvc.security.Guard: every operation is authorised here, whatever the door
         if guard is None:
             from ..security.guard import Guard
@@ -57,7 +65,7 @@ class IngestPipeline:
         self._authorize_types(ctx, plan.ops, located=plan.kind == "transaction")
         warnings = self._validate(ctx, plan)
         with self.db.unit_of_work(write=True) as uow:
-            results = self._apply(uow, ctx, plan.ops)
+            results = self._apply(uow, ctx, plan.ops, [self.max_response_resources])
             prov = self._write_provenance(uow, provenance, results, ctx) if provenance \
                 else None
             uow.audit.append(change_rows(ctx, results))  # committed with the change
@@ -67,6 +75,7 @@ class IngestPipeline:
 
     def _batch(self, ctx, plan: Plan) -> IngestResult:
         results = []
+        budget = [self.max_response_resources]   # shared by every entry of the batch
         for op in plan.ops:
             try:
                 if isinstance(op, Rejected):
@@ -74,7 +83,7 @@ class IngestPipeline:
                 self._authorize_types(ctx, (op,), located=True)
                 warnings = self._validate_ops(ctx, [op], located=True)
                 with self.db.unit_of_work(write=isinstance(op, WRITES)) as uow:
-                    (result,) = self._apply(uow, ctx, (op,))
+                    (result,) = self._apply(uow, ctx, (op,), budget)
                     if isinstance(op, WRITES):
                         uow.audit.append(change_rows(ctx, [result]))
                     uow.commit()
@@ -140,6 +149,10 @@ class IngestPipeline:
             # Whole, so references between entries resolve and issues are located as
             # Bundle.entry[i].resource...; nothing is written on an error.
             issues = self.validator.validate(plan.bundle, strict=ctx.require_guide_profiles)
+            for op in plan.ops:
+                if resource_of(op) is not None:
+                    issues += [i.prefixed(op.location, strip=op.rtype)
+                               for i in self._write_rules(resource_of(op))]
             if has_errors(issues):
                 raise OperationOutcomeError(sort_issues(issues), 422)
             return [i for i in issues if i.severity == "warning"]
@@ -152,6 +165,7 @@ class IngestPipeline:
             if resource is None:
                 continue
             found = self.validator.validate(resource, strict=ctx.require_guide_profiles)
+            found += self._write_rules(resource)
             if located:
                 found = [i.prefixed(op.location, strip=op.rtype) for i in found]
             issues.extend(found)
@@ -176,7 +190,7 @@ class IngestPipeline:
                      for r in results)
 
     # -- storing --------------------------------------------------------------------------------
-    def _apply(self, uow, ctx, ops: tuple[Op, ...]) -> list[EntryResult]:
+    def _apply(self, uow, ctx, ops: tuple[Op, ...], budget: list[int]) -> list[EntryResult]:
         """Every operation of `ops` inside `uow`, in R4 processing order; results in request
         order. Any error propagates (the caller's unit of work then rolls back)."""
         res = resolve(uow, self.search.match, ops)
@@ -188,7 +202,8 @@ class IngestPipeline:
                 done[op.index] = self._delete(uow, op, res)
         # creates go in bulk (one INSERT ... RETURNING, one executemany)
         creates = [op for op in ordered
-                   if isinstance(op, Create) and res.targets[op.index].existing is None]
+                   if isinstance(op, Create) and res.targets[op.index].existing is None
+                   and res.targets[op.index].same_as is None]
         stored = uow.resources.create_many(
             [(op.rtype, op.rid, self._bound(op, res), "POST") for op in creates])
         for op, s in zip(creates, stored):
@@ -199,12 +214,15 @@ class IngestPipeline:
             done[op.index] = EntryResult(op.index, Outcome.CREATED, s)
         for op in ordered:
             if isinstance(op, Create) and op.index not in done:
-                existing = res.targets[op.index].existing
+                target = res.targets[op.index]
+                existing = target.existing or done[target.same_as].stored
                 done[op.index] = EntryResult(op.index, Outcome.MATCHED, existing, (information(
                     "informational", f"ifNoneExist matched {existing.reference}; nothing "
                     "created"),))
             elif isinstance(op, (Update, ConditionalUpdate)) and op.index not in done:
                 done[op.index] = self._update(uow, op, res)
+            elif isinstance(op, PATCHES):
+                done[op.index] = self._patch(uow, ctx, op, res)
         uow.resources.add_aliases([
             (op.full_url, done[op.index].stored.pk) for op in ops
             if isinstance(op, (Create, Update, ConditionalUpdate)) and op.full_url
@@ -218,10 +236,15 @@ class IngestPipeline:
                     if ctx.enforce and done[op.index].stored is not None:
                         self.guard.check(ctx, uow, "r", done[op.index].stored, op.location)
                 elif isinstance(op, Search):
+                    if budget[0] <= 0:               # spent: do not even run it
+                        raise self._too_costly(op)
                     query, compartment = self.guard.search(ctx, op.rtype, list(op.query))
                     bundle = self.search.search(
                         uow, op.rtype, query, base_url=ctx.base_url, compartment=compartment,
                         admit=lambda u, items: self.guard.admit(ctx, u, "r", items))
+                    budget[0] -= len(bundle.get("entry") or ())
+                    if budget[0] < 0:
+                        raise self._too_costly(op)
                     done[op.index] = EntryResult(op.index, Outcome.SEARCHED, body=bundle)
         return [done[op.index] for op in ops]
 
@@ -239,12 +262,29 @@ class IngestPipeline:
         stored = uow.resources.create_many(
             [(op.rtype, res.targets[op.index].rid, self._bound(op, res), "PUT") for op in fresh])
         return list(zip(fresh, stored))
+    def _too_costly(self, op) -> OperationOutcomeError:
+        return OperationOutcomeError(error(
+            "too-costly", f"The searches of this Bundle return more than "
+            f"{self.max_response_resources} resources together; split it or lower _count",
+            f"{op.location.removesuffix('.resource')}.request.url"), 413)
 
     @staticmethod
     def _bound(op: Op, res: Resolution) -> dict:
         """The op's resource with fullUrl and conditional references rewritten (a copy)."""
         resource = resource_of(op)
         return rewritten(resource, res.references) if res.references else resource
+
+    @staticmethod
+    def _current(uow, rtype: str, rid: str):
+        """The current version, locked for this write. When there is none yet, concurrent
+        writers of the same id are serialised by a lock on it and the row is read again, so
+        the second of two PUTs creating one id updates what the first created (last writer
+        wins) instead of failing on the unique key."""
+        current = uow.resources.read(rtype, rid, for_update=True)
+        if current is None:
+            uow.lock(f"resource:{rtype}/{rid}")
+            current = uow.resources.read(rtype, rid, for_update=True)
+        return current
 
     def _delete(self, uow, op, res: Resolution) -> EntryResult:
         rid = res.targets[op.index].rid
@@ -262,12 +302,39 @@ class IngestPipeline:
 
     def _update(self, uow, op, res: Resolution) -> EntryResult:
         rid = res.targets[op.index].rid
-        current = uow.resources.read(op.rtype, rid, for_update=True)
+        current = self._current(uow, op.rtype, rid)
         self._check_version(op, rid, current)
         resource = self._bound(op, res)
         stored = uow.resources.save(op.rtype, rid, resource, "PUT", current)
         created = current is None or current.deleted
         return EntryResult(op.index, Outcome.CREATED if created else Outcome.UPDATED, stored)
+
+    def _patch(self, uow, ctx, op, res: Resolution) -> EntryResult:
+        """Apply the patch to the current version (locked), validate the result like any
+        write (422 located in the entry; nothing stored) and store it as a new version."""
+        rid = res.targets[op.index].rid
+        current = uow.resources.read(op.rtype, rid, for_update=True)
+        if current is None or current.deleted:
+            raise OperationOutcomeError(error(
+                "not-found" if current is None else "deleted",
+                f"{op.rtype}/{rid} {'is not known' if current is None else 'was deleted'}; "
+                "there is nothing to patch", op.location), 404 if current is None else 410)
+        self._check_version(op, rid, current)
+        patched = apply_patch(op.patch, current.resource(), op.location,
+                              repeats_in(self.validator.registry.state))
+        if ctx.enforce:   # patient/ scopes: the result must stay in the token's compartment
+            access = self.guard.require(ctx, op.rtype, "u", op.location)
+            if not access.unrestricted:
+                self.guard.check_resource(ctx, access, op.rtype, patched, rid, op.location)
+        found = self.validator.validate(patched, strict=ctx.require_guide_profiles)
+        found += self._write_rules(patched)
+        if op.location != op.rtype:
+            found = [i.prefixed(op.location, strip=op.rtype) for i in found]
+        if has_errors(found):
+            raise OperationOutcomeError(sort_issues(found), 422)
+        stored = uow.resources.save(op.rtype, rid, patched, "PATCH", current)
+        return EntryResult(op.index, Outcome.UPDATED, stored,
+                           tuple(i for i in found if i.severity == "warning"))
 
     @staticmethod
     def _check_version(op, rid: str, current) -> None:
@@ -280,6 +347,10 @@ class IngestPipeline:
 
     @staticmethod
     def _read(uow, op: Read) -> EntryResult:
+        if op.vid is not None and op.vid.isdigit() and int(op.vid) > 2 ** 31 - 1:
+            return EntryResult.failed(op.index, OperationOutcomeError(error(
+                "invalid", f"Version id {op.vid[:30]} is out of range (at most {2 ** 31 - 1})",
+                f"{op.location.removesuffix('.resource')}.request.url"), 400))
         if op.vid is not None:
             stored = uow.resources.vread(op.rtype, op.rid, int(op.vid)) if op.vid.isdigit() \
                 else None
@@ -349,7 +420,8 @@ def provenance_resource(record: ProvenanceRecord, targets, ctx=None) -> dict:
 
 
 # The SMART letter each planned operation needs (fhirsvc/security/scopes.py).
-LETTERS = {Create: "c", Update: "u", ConditionalUpdate: "u", Delete: "d",
+LETTERS = {Create: "c", Update: "u", ConditionalUpdate: "u", Patch: "u", ConditionalPatch: "u",
+           Delete: "d",
            ConditionalDelete: "d", Read: "r", Search: "s"}
 
 # Tag system for the door a Provenance's data came through (hl7v2, mllp, remote-pull, ...).

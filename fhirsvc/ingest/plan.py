@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from ..outcomes import Issue, OperationOutcomeError, error
 from ..wire import check_id, check_type, parse_version, resource_body
+from .patch import PatchDocument, parse_patch, patch_from_entry
 
 Query = tuple[tuple[str, str], ...]
 
@@ -73,6 +74,26 @@ class ConditionalUpdate(Op):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Patch(Op):
+    """PATCH Type/id: the document is applied to the current version inside the write
+    transaction, and the result validated there (it is not known before)."""
+    rtype: str
+    rid: str
+    patch: PatchDocument
+    if_match: int | None = None
+    method = "PATCH"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConditionalPatch(Op):
+    rtype: str
+    criteria: Query
+    patch: PatchDocument
+    if_match: int | None = None
+    method = "PATCH"
+
+
+@dataclass(frozen=True, kw_only=True)
 class Delete(Op):
     rtype: str
     rid: str
@@ -114,7 +135,8 @@ class Rejected(Op):
     method = "GET"                  # processed with the reads; never touches storage
 
 
-WRITES = (Create, Update, ConditionalUpdate, Delete, ConditionalDelete)
+WRITES = (Create, Update, ConditionalUpdate, Patch, ConditionalPatch, Delete, ConditionalDelete)
+PATCHES = (Patch, ConditionalPatch)
 
 
 def resource_of(op: Op) -> dict | None:
@@ -163,6 +185,27 @@ def plan_conditional_update(rtype: str, criteria: Query, body: object,
     return Plan("single", (ConditionalUpdate(rtype=rtype, criteria=tuple(criteria),
                                              resource=resource, if_match=parse_version(if_match),
                                              location=rtype),))
+
+
+def plan_patch(rtype: str, rid: str, mimetype: str, body: object,
+               if_match: str | None = None) -> Plan:
+    check_type(rtype)
+    check_id(rid, f"{rtype}.id")
+    doc = parse_patch(mimetype, body, rtype)
+    return Plan("single", (Patch(rtype=rtype, rid=rid, patch=doc,
+                                 if_match=parse_version(if_match), location=rtype),))
+
+
+def plan_conditional_patch(rtype: str, criteria: Query, mimetype: str, body: object,
+                           if_match: str | None = None) -> Plan:
+    check_type(rtype)
+    if not criteria:
+        raise _bad("PATCH needs an id (PATCH /Type/id) or search criteria for a conditional "
+                   "patch (PATCH /Type?identifier=...)")
+    doc = parse_patch(mimetype, body, rtype)
+    return Plan("single", (ConditionalPatch(rtype=rtype, criteria=tuple(criteria), patch=doc,
+                                            if_match=parse_version(if_match),
+                                            location=rtype),))
 
 
 def plan_delete(rtype: str, rid: str, if_match: str | None = None) -> Plan:
@@ -243,8 +286,6 @@ def _plan_entry(i: int, entry: object, where: str) -> Op:
     if method not in ORDER:
         raise _bad(f"Unsupported request method {method!r}", f"{where}.request.method",
                    code="not-supported")
-    if method == "PATCH":
-        raise _bad("PATCH is not supported", f"{where}.request.method", code="not-supported")
     if not isinstance(url, str) or not url:
         raise _bad("Entry request has no url", f"{where}.request.url", code="required")
     url_where = f"{where}.request.url"
@@ -279,6 +320,16 @@ def _plan_entry(i: int, entry: object, where: str) -> Op:
             raise _bad("PUT url needs an id or search criteria", url_where)
         return ConditionalUpdate(rtype=rtype, criteria=query, resource=resource,
                                  if_match=if_match, **common)
+    if method == "PATCH":
+        check_type(rtype, url_where)
+        doc = patch_from_entry(entry.get("resource"), rtype, f"{where}.resource")
+        if rid is not None:
+            check_id(rid, url_where)
+            return Patch(rtype=rtype, rid=rid, patch=doc, if_match=if_match, **common)
+        if query is None:
+            raise _bad("PATCH url needs an id or search criteria", url_where)
+        return ConditionalPatch(rtype=rtype, criteria=query, patch=doc, if_match=if_match,
+                                **common)
     if method == "DELETE":
         check_type(rtype, url_where)
         if rid is not None:
@@ -308,9 +359,9 @@ def _check_identities(ops: list[Op]) -> None:
                                     f"{seen_full[op.full_url]} and {op.index}",
                                     f"Bundle.entry[{op.index}].fullUrl"))
             seen_full[op.full_url] = op.index
-        if isinstance(op, (Update, Delete)):
+        if isinstance(op, (Update, Patch, Delete)):
             key = f"{op.rtype}/{op.rid}"
-        elif isinstance(op, (ConditionalUpdate, ConditionalDelete)):
+        elif isinstance(op, (ConditionalUpdate, ConditionalPatch, ConditionalDelete)):
             key = f"{op.rtype}?{sorted(op.criteria)}"
         else:
             continue

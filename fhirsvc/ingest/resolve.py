@@ -13,8 +13,8 @@ from urllib.parse import urlencode
 from ..outcomes import OperationOutcomeError, error
 from ..storage import Stored
 from ..wire import check_id, check_type
-from .plan import (ConditionalDelete, ConditionalUpdate, Create, Delete, Op, Update, new_id,
-                   parse_query, resource_of)
+from .plan import (ConditionalDelete, ConditionalPatch, ConditionalUpdate, Create, Delete, Op,
+                   Patch, Update, new_id, parse_query, resource_of)
 from .references import conditional_only, iter_references, urn_only
 
 
@@ -23,6 +23,9 @@ class Target:
     """What one write operation acts on, once resolved."""
     rid: str | None                  # None: a conditional delete that matched nothing
     existing: Stored | None = None   # the match of a conditional create (nothing is created)
+    # a conditional create with the same criteria as an earlier entry of this request: it
+    # resolves to what that entry creates or matches (op index)
+    same_as: int | None = None
 
 
 @dataclass(frozen=True)
@@ -39,11 +42,18 @@ def resolve(uow, match, ops: tuple[Op, ...]) -> Resolution:
     """`match(uow, rtype, criteria) -> [Stored]` is the search engine's conditional matcher."""
     targets: dict[int, Target] = {}
     mapping: dict[str, str] = {}
+    creates_by_criteria: dict[str, int] = {}
     for op in ops:
         if isinstance(op, Create):
             target = Target(op.rid)
-            if op.if_none_exist is not None:
-                uow.lock(f"create:{op.rtype}?{sorted(op.if_none_exist)}")
+            key = f"create:{op.rtype}?{sorted(op.if_none_exist or ())}"
+            first = creates_by_criteria.get(key) if op.if_none_exist is not None else None
+            if first is not None:
+                earlier = targets[first]
+                target = Target(earlier.rid, earlier.existing, first)
+            elif op.if_none_exist is not None:
+                creates_by_criteria[key] = op.index
+                uow.lock(key)
                 matches = match(uow, op.rtype, list(op.if_none_exist))
                 if len(matches) > 1:
                     raise OperationOutcomeError(error(
@@ -73,7 +83,17 @@ def resolve(uow, match, ops: tuple[Op, ...]) -> Resolution:
                                            if body_id else new_id())
             else:
                 targets[op.index] = Target(None)
-        elif isinstance(op, (Update, Delete)):
+        elif isinstance(op, ConditionalPatch):
+            uow.lock(f"PATCH:{op.rtype}?{sorted(op.criteria)}")
+            matches = match(uow, op.rtype, list(op.criteria))
+            if len(matches) != 1:
+                raise OperationOutcomeError(error(
+                    "multiple-matches" if matches else "not-found",
+                    f"Conditional patch criteria {_q(op.criteria)} match {len(matches)} "
+                    f"{op.rtype} resources (exactly one is needed)", op.location),
+                    412 if matches else 404)
+            targets[op.index] = Target(matches[0].resource_id)
+        elif isinstance(op, (Update, Patch, Delete)):
             targets[op.index] = Target(op.rid)
         else:
             continue

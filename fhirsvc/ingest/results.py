@@ -49,7 +49,10 @@ class EntryResult:
 
     @classmethod
     def failed(cls, index: int, exc: OperationOutcomeError) -> "EntryResult":
-        return cls(index, Outcome.FAILED, issues=tuple(exc.issues), error=exc)
+        # without its traceback: its frames would keep the failed entry's work (a whole
+        # search Bundle, say) alive for as long as the batch response
+        return cls(index, Outcome.FAILED, issues=tuple(exc.issues),
+                   error=exc.with_traceback(None))
 
 
 @dataclass(frozen=True)

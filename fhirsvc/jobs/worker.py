@@ -20,6 +20,7 @@ from typing import Iterable
 
 import orjson
 
+from .. import jsontext
 from ..storage.jobs import Job, now_micros
 from .context import Cancelled, JobContext, JobError, JobLost, RetryLater, Stopped
 from .kinds import Kinds, builtin_kinds
@@ -156,7 +157,8 @@ class Worker:
         try:
             try:
                 result = kind.run(job, ctx)
-                orjson.dumps(result)  # a result that cannot be stored is the handler's failure
+                # a result that cannot be stored is the handler's failure
+                orjson.dumps(result, default=jsontext.default)
             finally:
                 beat.stop()
         except JobLost:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-import orjson
+from .. import jsontext
 
 from ..outcomes import operation_outcome
 from ..summary import select_elements, summarise
@@ -29,7 +29,7 @@ def page_url(path: str, query: SearchQuery, offset: int) -> str:
 def _shape(s, query: SearchQuery) -> dict:
     # the same reduction as read: summary elements from the R4 definitions, mandatory
     # elements kept, choice types matched, SUBSETTED tag (fhirsvc.summary)
-    res = orjson.loads(s.content)
+    res = jsontext.loads(s.content)
     if query.summary not in (None, "count"):
         res = summarise(res, query.summary)
     if query.elements:
@@ -59,7 +59,7 @@ def count_only(path: str, query: SearchQuery, total: int) -> dict:
 def searchset(path: str, base_url: str, query: SearchQuery, total: int | None,
               matches: list, included: list, has_next: bool) -> dict:
     entries = [_entry(base_url, s, _shape(s, query), "match") for s in matches]
-    entries.extend(_entry(base_url, s, orjson.loads(s.content), "include") for s in included)
+    entries.extend(_entry(base_url, s, jsontext.loads(s.content), "include") for s in included)
     links = [{"relation": "self", "url": page_url(path, query, query.offset)}]
     if has_next:
         links.append({"relation": "next",
@@ -79,7 +79,7 @@ def searchset(path: str, base_url: str, query: SearchQuery, total: int | None,
 def everything(base_url: str, query: EverythingQuery, total: int, page: list,
                referenced: set[int]) -> dict:
     """Patient/$everything: the compartment as matches, what it refers to as includes."""
-    entries = [_entry(base_url, s, orjson.loads(s.content),
+    entries = [_entry(base_url, s, jsontext.loads(s.content),
                       "include" if s.pk in referenced else "match") for s in page]
     path = f"{base_url}/Patient/{query.patient_id}/$everything"
     count, offset = query.count, query.offset

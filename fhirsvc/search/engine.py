@@ -14,6 +14,7 @@ from __future__ import annotations
 from ..outcomes import fail
 from . import bundle as bundles
 from .criteria import SearchQuery
+from .limits import SearchLimits, check_params
 from .parse import SearchParser
 from .registry import SearchRegistry
 
@@ -22,11 +23,12 @@ MAX_INCLUDE_ROUNDS = 4
 
 class SearchEngine:
     def __init__(self, registry: SearchRegistry, default_count: int = 20,
-                 max_count: int = 1000, terminology=None):
+                 max_count: int = 1000, terminology=None, limits: SearchLimits | None = None):
         self.registry = registry
         # terminology: ValueSet expansions and code systems (definitions.Registry) for :in,
         # :not-in, :below and :above on tokens; without it those modifiers are a 400
         self.parser = SearchParser(registry, default_count, max_count, terminology)
+        self.limits = limits or SearchLimits()
 
     def search(self, uow, resource_type: str | None, params: list[tuple[str, str]], *,
                base_url: str, strict: bool = False,
@@ -34,6 +36,7 @@ class SearchEngine:
         """`admit(uow, stored_list) -> stored_list`: what of the _include / _revinclude
         results the caller may see (fhirsvc.security.Guard.admit); None keeps them all."""
         base_url = base_url.rstrip("/")
+        check_params(params, self.limits)
         query = self.parser.parse(resource_type, params, base_url=base_url, strict=strict,
                                   compartment=compartment)
         page = uow.search.find(query.criteria, sort=query.sort,
@@ -59,7 +62,7 @@ class SearchEngine:
         current = matches
         first = True
         iterating = any(s.iterate for s in query.includes + query.revincludes)
-        for _round in range(MAX_INCLUDE_ROUNDS):
+        for _round in range(min(MAX_INCLUDE_ROUNDS, self.limits.max_include_rounds)):
             inc = [s for s in query.includes if first or s.iterate]
             rev = [s for s in query.revincludes if first or s.iterate]
             if not (inc or rev) or not current:
@@ -72,6 +75,10 @@ class SearchEngine:
             new = sorted(pks - seen)
             if not new:
                 break
+            if len(out) + len(new) > self.limits.max_include_results:
+                raise fail(400, "too-costly", f"_include / _revinclude would add more than "
+                           f"{self.limits.max_include_results} resources to one page; lower "
+                           "_count or include less")
             seen.update(new)
             got = uow.resources.read_many(new)
             current = [got[pk] for pk in new if pk in got and not got[pk].deleted]
@@ -83,6 +90,7 @@ class SearchEngine:
 
     def match(self, uow, resource_type: str, params: list[tuple[str, str]]) -> list:
         """Every current resource matching a conditional-operation query (strict)."""
+        check_params(params, self.limits)
         pks = uow.search.match(self.parser.criteria(resource_type, params))
         got = uow.resources.read_many(pks)
         return [got[pk] for pk in pks if pk in got]
@@ -91,6 +99,7 @@ class SearchEngine:
                    admit=None) -> dict:
         """Patient/$everything: the patient, its compartment, and what those refer to."""
         base_url = base_url.rstrip("/")
+        check_params(params, self.limits)
         query = self.parser.everything(patient_id, params)
         patient = uow.resources.read("Patient", patient_id)
         if patient is None or patient.deleted:

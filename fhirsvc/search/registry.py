@@ -141,6 +141,31 @@ class SearchRegistry:
             self._compiled.clear()
             self._compiled_one.clear()
 
+    def urls(self) -> list[str]:
+        return list(self._by_url)
+
+    def remove(self, url: str | None) -> None:
+        """Unregister a stored SearchParameter (deleted through the API); a parameter it
+        shadowed by base and code comes back."""
+        param = self._by_url.pop(url, None) if url else None
+        if param is None:
+            return
+        for b in param.base:
+            by_code = self._by_type.get(b, {})
+            if by_code.get(param.code) is param:
+                by_code.pop(param.code)
+                other = next((p for p in self._by_url.values()
+                              if b in p.base and p.code == param.code), None)
+                if other is not None:
+                    by_code[param.code] = other
+        self._compiled.clear()
+        self._compiled_one.clear()
+
+    def remove_valueset(self, url: str | None) -> None:
+        if url and self.valuesets.pop(url, None) is not None:
+            self._compiled.clear()
+            self._compiled_one.clear()
+
     def _register(self, param: SearchParam) -> None:
         old = self._by_url.get(param.url)
         if old is not None:

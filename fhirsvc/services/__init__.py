@@ -34,6 +34,7 @@ from .guide import GuideService
 from .jobs import JobsService
 from .patients import PatientRecord, PatientRecordService
 from .remote import RemoteService
+from .lastn import LastNService
 from .resources import Representation, ResourceService
 from .search import SearchService
 from .validate import ValidateService
@@ -53,6 +54,7 @@ class Services:
     remote: RemoteService | None = None   # pull from / push to remote FHIR systems
     export: ExportService | None = None       # Bulk Data $export
     registry: RegistryService | None = None   # registry CSV / REDCap out and in
+    lastn: LastNService = None
     # security (fhirsvc/security): None only in unit tests that build services by hand
     guard: object = None
     audit: AuditService | None = None
@@ -63,6 +65,6 @@ class Services:
 
 __all__ = ["GuideService", "JobsService", "PatientRecord", "PatientRecordService",
            "AnalyticsService", "AuditService", "CONFORMANCE_TYPES", "CapabilityService",
-           "ConformanceSync", "ExportService", "Hl7v2Service", "RegistryService", "Representation",
-           "RemoteService",
+           "ConformanceSync", "ExportService", "Hl7v2Service", "LastNService", "RegistryService",
+           "Representation", "RemoteService",
            "ResourceService", "SearchService", "Services", "ValidateService"]

@@ -27,7 +27,7 @@ class CapabilityService:
     def capabilities(self, ctx, interactions: Iterable[tuple[str, str]],
                      operations: Iterable[tuple[str, str, str]]) -> dict:
         """`interactions`: (code, level) pairs, level instance | type | system;
-        `operations`: (name, level, OperationDefinition canonical)."""
+        `operations`: (name, level, OperationDefinition canonical[, the one resource type])."""
         self._sync()
         statement = capability_statement(ctx.base_url, list(dict.fromkeys(interactions)),
                                          list(dict.fromkeys(operations)), self.search_registry)
@@ -88,11 +88,13 @@ def capability_statement(base_url: str, interactions: list[tuple[str, str]],
                 if refs:
                     entry["searchInclude"] = ["*"] + [f"{rtype}:{c}" for c in refs]
                     entry["searchRevInclude"] = ["*"]
+        # an operation routed for one type only (Patient/$everything) is listed on that type
         ops = [o for o in operations if o[1] in ("type", "instance")
+               and (o[3] if len(o) > 3 else None) in (None, rtype)
                and rtype in OPERATION_TYPES.get(o[0], (rtype,))]
         if ops:
             entry["operation"] = [{"name": n, "definition": d}
-                                  for n, d in dict.fromkeys((n, d) for n, _, d in ops)]
+                                  for n, d in dict.fromkeys((o[0], o[2]) for o in ops)]
         resources.append(entry)
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
@@ -111,7 +113,7 @@ def capability_statement(base_url: str, interactions: list[tuple[str, str]],
             "documentation": SEARCH_DOCUMENTATION,
             "resource": resources,
             "interaction": [{"code": c} for c in system_codes],
-            "operation": [{"name": n, "definition": d} for n, lvl, d in operations
-                          if lvl == "system"],
+            "operation": [{"name": n, "definition": d} for n, d in dict.fromkeys(
+                (o[0], o[2]) for o in operations if o[1] == "system")],
         }],
     }

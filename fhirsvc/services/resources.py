@@ -20,6 +20,11 @@ from ..summary import check_summary, select_elements, summarise
 from ..wire import check_type, parse_json
 
 
+# Version numbers, counts and offsets beyond a 32-bit signed integer are refused before any
+# SQL (the drivers would fail with an overflow, a 500).
+MAX_DB_INT = 2 ** 31 - 1
+
+
 @dataclass(frozen=True)
 class Representation:
     """A stored version and the body to send: its text as stored, or a reduced copy."""
@@ -67,6 +72,9 @@ class ResourceService:
         if not vid.isdigit():
             raise fail(404, "not-found", f"{rtype}/{rid} has no version {vid!r}")
         self.guard.require(ctx, rtype, "r")
+        if int(vid) > MAX_DB_INT:
+            raise fail(400, "invalid", f"Version id {vid[:30]} is out of range (at most "
+                       f"{MAX_DB_INT})")
         with self.db.unit_of_work() as uow:
             stored = uow.resources.vread(rtype, rid, int(vid))
             if stored is not None:
@@ -103,6 +111,15 @@ class ResourceService:
                            ) -> EntryResult:
         return self._single(ctx, ingest.plan_conditional_update(rtype, criteria, body, if_match))
 
+    def patch(self, ctx, rtype: str, rid: str, mimetype: str, body,
+              if_match: str | None = None) -> EntryResult:
+        return self._single(ctx, ingest.plan_patch(rtype, rid, mimetype, body, if_match))
+
+    def conditional_patch(self, ctx, rtype: str, criteria, mimetype: str, body,
+                          if_match: str | None = None) -> EntryResult:
+        return self._single(ctx, ingest.plan_conditional_patch(rtype, criteria, mimetype, body,
+                                                               if_match))
+
     def delete(self, ctx, rtype: str, rid: str, if_match: str | None = None) -> EntryResult:
         return self._single(ctx, ingest.plan_delete(rtype, rid, if_match))
 
@@ -117,6 +134,11 @@ class ResourceService:
         """A transaction or batch Bundle -> its transaction-response / batch-response Bundle."""
         if isinstance(body, (bytes, bytearray, str)):
             body = parse_json(body)
+        entries = body.get("entry") if isinstance(body, dict) else None
+        if isinstance(entries, list) and len(entries) > self.config.bundle_max_entries:
+            raise fail(413, "too-costly", f"The Bundle has {len(entries)} entries; at most "
+                       f"{self.config.bundle_max_entries} are accepted in one request (split "
+                       "it)", "Bundle.entry")
         from ..security.limits import check_entries
         check_entries(ctx, self.client_classes, body)
         plan = ingest.plan_bundle(body)
@@ -258,6 +280,9 @@ def _int_param(args: dict, name: str, default: int) -> int:
     if not raw.isdigit():
         raise fail(400, "invalid", f"Parameter {name} must be a non-negative integer, not "
                    f"{raw!r}", name)
+    if int(raw) > MAX_DB_INT:
+        raise fail(400, "invalid", f"Parameter {name}={raw[:30]} is out of range (at most "
+                   f"{MAX_DB_INT})", name)
     return int(raw)
 
 

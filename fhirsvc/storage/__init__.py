@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from . import dialect, replica
 from .dialect import make_engine, normalise_url
-from .errors import ConflictError, NotFoundError, StorageError
+from .errors import ConflictError, NotFoundError, StatementTimeoutError, StorageError
 from .index import NullIndexer
 from .repository import Repository, Stored, instant_to_micros, micros_to_instant
 from .unit_of_work import UnitOfWork
@@ -21,16 +21,20 @@ from .unit_of_work import UnitOfWork
 
 class Database:
     def __init__(self, url: str, indexer=None, *, replica_url: str | None = None,
-                 pgbouncer: bool = False, pool_size: int | None = None):
+                 pgbouncer: bool = False, pool_size: int | None = None,
+                 statement_timeout: float = 0):
         self.url = normalise_url(url)
-        self.engine: Engine = make_engine(self.url, pgbouncer=pgbouncer, pool_size=pool_size)
+        self.statement_timeout = statement_timeout   # seconds per statement; 0 = none
+        self.engine: Engine = make_engine(self.url, pgbouncer=pgbouncer, pool_size=pool_size,
+                                          statement_timeout=statement_timeout)
         # searches may run here (storage.replica: read-your-writes by WAL position)
         self.replica_engine: Engine | None = None
         if replica_url:
             if self.engine.dialect.name != "postgresql":
                 raise ValueError("A read replica needs a PostgreSQL primary")
             self.replica_engine = make_engine(normalise_url(replica_url), pgbouncer=pgbouncer,
-                                              pool_size=pool_size)
+                                              pool_size=pool_size,
+                                              statement_timeout=statement_timeout)
         # rows(rtype, resource) -> index rows by parameter type (fhirsvc.search.Indexer)
         self.indexer = indexer or NullIndexer()
         self.replica_reads = 0   # searches answered by the replica / by the primary instead
@@ -75,5 +79,6 @@ class Database:
             self.replica_engine.dispose()
 
 
-__all__ = ["ConflictError", "Database", "NotFoundError", "Repository", "StorageError", "Stored",
+__all__ = ["ConflictError", "Database", "NotFoundError", "Repository", "StatementTimeoutError",
+           "StorageError", "Stored",
            "UnitOfWork", "instant_to_micros", "make_engine", "micros_to_instant"]

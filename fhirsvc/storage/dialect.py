@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import time
 from pathlib import Path
 
 from sqlalchemy import BigInteger, Integer, String, create_engine, event, text
@@ -45,7 +46,10 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, pgbouncer: bool = False, pool_size: int | None = None) -> Engine:
+def make_engine(url: str, *, pgbouncer: bool = False, pool_size: int | None = None,
+                statement_timeout: float = 0) -> Engine:
+    """`statement_timeout` (seconds, 0 = none) bounds every statement: PostgreSQL's own
+    statement_timeout; on SQLite a progress handler interrupts a statement running longer."""
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -53,6 +57,8 @@ def make_engine(url: str, *, pgbouncer: bool = False, pool_size: int | None = No
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
         _configure_sqlite(engine)
+        if statement_timeout > 0:
+            _sqlite_statement_timeout(engine, statement_timeout)
         return engine
     if parsed.get_backend_name() == "postgresql":
         # Behind PgBouncer in transaction mode a server connection changes between
@@ -60,6 +66,9 @@ def make_engine(url: str, *, pgbouncer: bool = False, pool_size: int | None = No
         # after 5 executions otherwise); everything else fhirsvc does is transaction-scoped
         # (advisory locks are pg_advisory_xact_lock, no SET, LISTEN or temporary tables).
         args = {"prepare_threshold": None} if pgbouncer else {}
+        if statement_timeout > 0:
+            # PgBouncer (transaction mode) drops startup options; see docs/deployment.md
+            args["options"] = f"-c statement_timeout={int(statement_timeout * 1000)}"
         size = pool_size if pool_size is not None else 10
         return create_engine(url, pool_size=size, max_overflow=2 * size, pool_pre_ping=True,
                              connect_args=args)
@@ -141,11 +150,33 @@ def analyze(engine: Engine, vacuum: bool = True) -> None:
     map is set and the covering search indexes are read index-only."""
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("SET statement_timeout = 0")  # maintenance is not a request
             conn.exec_driver_sql("VACUUM (ANALYZE)" if vacuum else "ANALYZE")
+            conn.exec_driver_sql("RESET statement_timeout")
         return
-    with engine.connect() as conn:
+    with engine.connect().execution_options(no_timeout=True) as conn:
         conn.exec_driver_sql("ANALYZE")
         conn.commit()
+
+
+def _sqlite_statement_timeout(engine: Engine, seconds: float) -> None:
+    """SQLite has no statement timeout: a progress handler (called every 1000 virtual-machine
+    steps) interrupts the statement once it has run `seconds` since its execute."""
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, record):
+        started = record.info["fhirsvc_started"] = [None]
+
+        def check() -> int:
+            t0 = started[0]
+            return 1 if t0 is not None and time.monotonic() - t0 > seconds else 0
+        dbapi_conn.set_progress_handler(check, 1000)
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _on_execute(conn, cursor, statement, parameters, context, executemany):
+        started = conn.connection.info.get("fhirsvc_started")
+        if started is not None:
+            started[0] = None if conn.get_execution_options().get("no_timeout") \
+                else time.monotonic()
 
 
 # -- driver-level statements -----------------------------------------------------------------
@@ -212,6 +243,18 @@ def conflict_reason(exc: BaseException) -> str | None:
             return "the database was busy with another write for too long"
     return None
 
+
+
+def timed_out(exc: BaseException) -> bool:
+    """Whether `exc` is a statement cancelled by the statement timeout."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) == "57014":       # query_canceled
+        return True
+    return isinstance(orig, sqlite3.OperationalError) and (
+        getattr(orig, "sqlite_errorname", "") == "SQLITE_INTERRUPT"
+        or "interrupted" in str(orig))
 
 
 def insert_new(conn: Connection, table):

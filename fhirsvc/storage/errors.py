@@ -18,3 +18,8 @@ class ConflictError(StorageError):
 
 class NotFoundError(StorageError):
     """Storage was asked to change something that must exist and does not."""
+
+
+class StatementTimeoutError(StorageError):
+    """A statement ran longer than the configured statement timeout and was cancelled; the
+    unit of work was rolled back."""

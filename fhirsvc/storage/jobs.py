@@ -20,6 +20,8 @@ import orjson
 from sqlalchemy import (and_, case, delete, false, func, insert, literal, or_, select, true,
                         update)
 
+from .. import jsontext
+
 from .dialect import advisory_lock, skip_locked
 from .repository import micros_to_instant
 from .tables import JOB_STATES
@@ -36,7 +38,7 @@ def now_micros() -> int:
 
 
 def _dumps(value) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
+    return None if value is None else orjson.dumps(value, default=jsontext.default).decode()
 
 
 def _loads(text: str | None):

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterable, Iterator
 
-import orjson
 from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from .. import jsontext
 from . import dialect
 from .errors import ConflictError, NotFoundError
 from .tables import resource_aliases as A
@@ -59,7 +59,7 @@ class Stored:
         return f"{self.resource_type}/{self.resource_id}"
 
     def resource(self) -> dict:
-        return orjson.loads(self.content) if self.content else {}
+        return jsontext.loads(self.content) if self.content else {}
 
 
 # Statements built once: building them per call costs more than executing them.
@@ -94,8 +94,14 @@ class Repository:
         q = (select(*_COLUMNS).select_from(R.join(V, and_(V.c.res_pk == R.c.pk,
                                                           V.c.version == R.c.version)))
              .where(R.c.resource_type == rtype, R.c.resource_id == rid))
-        if for_update:
-            q = dialect.for_update(q, self.conn, of=R)
+        if for_update and self.conn.dialect.name == "postgresql":
+            # Lock the resource row alone first, then read the join in a new statement: a
+            # FOR UPDATE on the join that waited for a concurrent writer re-checks the newer
+            # row against the older version row, finds no match and returns nothing (which
+            # looked like "not stored yet" and ended in a spurious 409).
+            self.conn.execute(dialect.for_update(
+                select(R.c.pk).where(R.c.resource_type == rtype, R.c.resource_id == rid),
+                self.conn, of=R))
         row = self.conn.execute(q).first()
         return _stored(row) if row else None
 
@@ -208,7 +214,7 @@ class Repository:
         # resourceType, id and meta lead, as in the specification's examples
         stored = {"resourceType": resource.get("resourceType", rtype), "id": rid, "meta": meta}
         stored.update((k, v) for k, v in resource.items() if k not in stored)
-        return stored, orjson.dumps(stored).decode()
+        return stored, jsontext.dumps_text(stored)   # decimals exactly as received
 
     def save(self, rtype: str, rid: str, resource: dict | None, method: str,
              current: Stored | None = None) -> Stored:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from . import dialect
 from .endpoints import Endpoints
-from .errors import ConflictError
+from .errors import ConflictError, StatementTimeoutError
 from .hl7v2_log import MessageLog
 from .export_queries import ExportReader
 from .index import IndexRepository
@@ -75,6 +75,11 @@ class UnitOfWork:
                 self._tx.rollback()
         finally:
             self.conn.close()
+        if exc is not None and dialect.timed_out(exc):
+            raise StatementTimeoutError(
+                f"A database statement ran longer than the {self.db.statement_timeout:g} s "
+                "limit and was cancelled; nothing was applied. Narrow the request (fewer "
+                "parameters, a smaller _count, fewer includes)") from exc
         reason = dialect.conflict_reason(exc) if exc is not None else None
         if reason is not None:
             raise ConflictError(f"The request was not applied: {reason}; retry the "

@@ -53,11 +53,20 @@ def check_id(v):
     return None
 
 
+# R4 string: `[ \r\n\t\S]+`, so no control characters but tab, CR and LF (a NUL would also
+# be refused by PostgreSQL, so both databases answer the same 422 instead of a 500 there).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def _string(v):
     if not isinstance(v, str):
         return "must be a JSON string"
     if v == "":
         return "@value cannot be empty"
+    bad = None if v.isprintable() else _CONTROL.search(v)  # isprintable: the fast test
+    if bad:
+        return (f"contains the control character U+{ord(bad.group()):04X} at position "
+                f"{bad.start()}; FHIR strings allow only tab, CR and LF")
     return None
 
 

@@ -24,8 +24,10 @@ def _text(value) -> str:
     if value is False:
         return "false"
     if isinstance(value, float):
-        # the JSON number as JSON writes it (orjson: shortest text that reads back the same)
-        return orjson.dumps(value).decode()
+        # a decimal read exactly (fhirsvc.jsontext.DecimalText) keeps its text; else the JSON
+        # number as JSON writes it (orjson: shortest text that reads back the same)
+        text = getattr(value, "text", None)
+        return text if isinstance(text, str) else orjson.dumps(float(value)).decode()
     if isinstance(value, Decimal):
         return str(value)
     return str(value)

@@ -334,7 +334,7 @@ def test_structural_validation_locates_the_problem(client):
 
 
 def test_method_not_allowed_is_outcome(client):
-    resp = client.patch("/fhir/Patient/1", data="{}", content_type=FHIR)
+    resp = client.put("/fhir/Patient/1/_history", data="{}", content_type=FHIR)
     assert resp.status_code == 405
     assert issues(resp)[0]["code"] == "not-supported"
 

@@ -64,7 +64,7 @@ def test_all_entry_problems_reported_at_once():
                              entry("PATCH", "Patient/1")))
     where = [e for i in exc.value.issues for e in i.expression]
     assert where == ["Bundle.entry[0].resource", "Bundle.entry[1].resource.resourceType",
-                     "Bundle.entry[2].request.method"]
+                     "Bundle.entry[2].resource"]  # a PATCH entry needs its patch document
     assert exc.value.status == 400
 
 
