@@ -259,9 +259,22 @@ class IngestPipeline:
         known = {(rtype, rid) for rtype, rids in by_type.items()
                  for rid in uow.resources.read_keys(rtype, rids)}
         fresh = [op for op in ops if (op.rtype, res.targets[op.index].rid) not in known]
+        if fresh:
+            # Concurrent PUTs creating the same id: lock the ids (in one order, no deadlock)
+            # and look again, so the later writer updates what the first created (last writer
+            # wins, as _current does for one resource) instead of failing on the unique key.
+            for key in sorted({(op.rtype, res.targets[op.index].rid) for op in fresh}):
+                uow.lock(f"resource:{key[0]}/{key[1]}")
+            again: dict[str, list[str]] = {}
+            for op in fresh:
+                again.setdefault(op.rtype, []).append(res.targets[op.index].rid)
+            known |= {(rtype, rid) for rtype, rids in again.items()
+                      for rid in uow.resources.read_keys(rtype, rids)}
+            fresh = [op for op in fresh if (op.rtype, res.targets[op.index].rid) not in known]
         stored = uow.resources.create_many(
             [(op.rtype, res.targets[op.index].rid, self._bound(op, res), "PUT") for op in fresh])
         return list(zip(fresh, stored))
+
     def _too_costly(self, op) -> OperationOutcomeError:
         return OperationOutcomeError(error(
             "too-costly", f"The searches of this Bundle return more than "

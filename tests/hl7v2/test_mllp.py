@@ -18,11 +18,13 @@ MSG = ("MSH|^~\\&|LAB|HOSPA|FHIRSVC|X|20240101120000+0100||ORU^R01|{cid}|P|2.5.1
 
 @pytest.fixture(scope="module")
 def listener(runtime):
+    # The loop runs in its own thread from the start: another module of this worker (the
+    # Playwright sync API) may leave an event loop marked running in the main thread.
     loop = asyncio.new_event_loop()
     server = MllpServer(runtime, "127.0.0.1", 0, threads=4)
-    port = loop.run_until_complete(server.start())
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
+    port = asyncio.run_coroutine_threadsafe(server.start(), loop).result(30)
     yield port
     asyncio.run_coroutine_threadsafe(server.close(), loop).result(30)
     loop.call_soon_threadsafe(loop.stop)
