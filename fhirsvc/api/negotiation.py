@@ -181,6 +181,9 @@ def fhir_response(body, status: int = 200, headers: dict | None = None) -> Respo
 def outcome_response(issues, status: int, headers: dict | None = None,
                      ok_message: str | None = None) -> Response:
     fmt = _format()
+    if not fmt.xml and fmt.mimetype not in JSON_TYPES:
+        # an operation answering CSV, NDJSON, SVG or HL7 v2 still reports errors as FHIR
+        fmt = Format(FHIR_JSON, fmt.pretty)
     body = orjson.dumps(operation_outcome(issues, ok_message),
                         option=orjson.OPT_INDENT_2 if fmt.pretty and not fmt.xml else 0)
     if fmt.xml:

@@ -84,6 +84,35 @@ class Guard:
             raise forbidden(self._missing(ctx, rtype, letter), *(w for w in (where,) if w))
         return Access(rtype, letter, tuple(limits))
 
+    def require_whole(self, ctx, rtypes, letter: str, what: str) -> None:
+        """Access to every resource of `rtypes` ("*": all): doors that hand whole types out or
+        in at once (Bulk Data and registry exports) cannot apply a patient or query limit per
+        resource, so a limited scope is refused with a message that says so."""
+        for rtype in (rtypes or ("*",)):
+            try:
+                access = self.require(ctx, rtype, letter)
+            except OperationOutcomeError as exc:
+                if exc.status != 403 or not any(s.startswith("patient/") for s in ctx.scopes):
+                    raise
+                access = None          # a patient/ scope: say why it cannot serve here
+            if access is None or not access.unrestricted:
+                raise forbidden(f"{what} hands out every {rtype if rtype != '*' else 'resource'}"
+                                f": it needs an unrestricted system/{rtype}.{letter} scope, not "
+                                "a patient- or query-limited one")
+
+    @staticmethod
+    def require_administrator(ctx, what: str) -> None:
+        """Operations of the service itself (feeds, logs holding raw messages)."""
+        from .scopes import ADMIN_SCOPE
+        if ctx.enforce and ADMIN_SCOPE not in ctx.scopes:
+            raise forbidden(f"Insufficient scope: {what} needs the scope {ADMIN_SCOPE}")
+
+    @staticmethod
+    def require_requester(ctx, requested_by, what: str) -> None:
+        """A job's status and files belong to the client that started it."""
+        if ctx.enforce and requested_by is not None and ctx.caller != requested_by:
+            raise forbidden(f"{what} was started by another client")
+
     def require_any(self, ctx, rtype: str, letters: str, where: str | None = None) -> Access:
         """Access for the first of `letters` the caller holds ($validate: c, u or r)."""
         for letter in letters:

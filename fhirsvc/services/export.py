@@ -85,7 +85,8 @@ class ExportJobSummary:
 
 
 class ExportService:
-    def __init__(self, db, engine, config, sync=None):
+    def __init__(self, db, engine, config, sync=None, guard=None):
+        self.guard = guard          # scopes (fhirsvc/security): None only in hand-built tests
         self.db = db
         self.engine = engine
         self.config = config
@@ -99,6 +100,8 @@ class ExportService:
             raise fail(400, "invalid", "$export runs asynchronously: send Prefer: "
                        "respond-async")
         params = parse_kickoff(pairs, strict=ctx.strict_handling, level=level)
+        if self.guard is not None:
+            self.guard.require_whole(ctx, params.types, "r", "A Bulk Data export")
         with self.db.unit_of_work() as uow:
             if self._sync is not None:
                 self._sync(uow)
@@ -183,6 +186,8 @@ class ExportService:
         """A registry CSV export as a job (large exports): polled like a Bulk Data export."""
         from ..bulk.request import parse_instant
         from .registry import FORMATS
+        if self.guard is not None:
+            self.guard.require_whole(ctx, None, "r", "A registry export")
         if fmt not in FORMATS:
             raise fail(400, "invalid", f"format must be one of {', '.join(FORMATS)}, not "
                        f"{fmt!r}", "format")
@@ -212,17 +217,19 @@ class ExportService:
     def file_url(self, ctx, poll_id: str, name: str) -> str:
         return f"{ctx.base_url}/$export-file/{poll_id}/{name}"
 
-    def _job(self, poll_id: str):
+    def _job(self, poll_id: str, ctx=None):
         job_id, _, secret = poll_id.partition("-")
         job = self.queue.get(int(job_id)) if job_id.isdigit() else None
         if (job is None or job.kind not in KINDS
                 or not hmac.compare_digest(str(job.params.get("secret", "")), secret)):
             raise fail(404, "not-found", f"No export {poll_id!r} (it may have expired or "
                        "been cancelled)")
+        if ctx is not None and self.guard is not None:
+            self.guard.require_requester(ctx, job.requested_by, f"Export {poll_id}")
         return job
 
     def status(self, ctx, poll_id: str) -> ExportStatus:
-        job = self._job(poll_id)
+        job = self._job(poll_id, ctx)
         retry = self.config.bulk_retry_after
         if job.state in ("queued", "running"):
             return ExportStatus(job.state, job.progress_text(), retry)
@@ -244,7 +251,7 @@ class ExportService:
         return ExportStatus(job.state, job.progress_text(), retry, manifest, expires)
 
     def open_file(self, ctx, poll_id: str, name: str) -> ExportFile:
-        job = self._job(poll_id)
+        job = self._job(poll_id, ctx)
         names = {o["name"]: o.get("media_type", NDJSON) for key in ("output", "error", "deleted")
                  for o in (job.result or {}).get(key, [])}
         if job.state != "succeeded" or name not in names:
@@ -258,7 +265,7 @@ class ExportService:
 
     def cancel(self, ctx, poll_id: str) -> None:
         """Cancel a queued or running export, or delete a finished one's files (DELETE)."""
-        job = self._job(poll_id)
+        job = self._job(poll_id, ctx)
         if job.state == "cancelled":
             raise fail(404, "not-found", f"Export {poll_id} was already cancelled")
         self.queue.cancel(job.id)

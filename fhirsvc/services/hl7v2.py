@@ -13,6 +13,8 @@ go through `resources.ingest`, the log through its storage repository.
 """
 from __future__ import annotations
 
+from ..security.guard import Guard
+
 import threading
 import time
 from dataclasses import dataclass
@@ -273,6 +275,7 @@ class Hl7v2Service:
                  offset: int = 0) -> MessagePage:
         """The message log, newest first. `since` / `until`: microseconds since the epoch;
         `message_type` 'ADT' matches every ADT event, 'ADT^A01' one."""
+        Guard.require_administrator(ctx, "The HL7 v2 message log (raw messages)")
         limit = max(1, min(int(limit), 1000))
         with self.db.unit_of_work() as uow:
             total, rows = uow.hl7v2.find(sender, message_type, control_id, outcome, since,
@@ -280,6 +283,7 @@ class Hl7v2Service:
         return MessagePage(total, tuple(rows))
 
     def message(self, ctx, entry_id: int) -> LogEntry:
+        Guard.require_administrator(ctx, "The HL7 v2 message log (raw messages)")
         with self.db.unit_of_work() as uow:
             entry = uow.hl7v2.get(int(entry_id))
         if entry is None:

@@ -39,7 +39,8 @@ class RegistryImport:
 
 
 class RegistryService:
-    def __init__(self, db, engine, resources, config, sync=None):
+    def __init__(self, db, engine, resources, config, sync=None, guard=None):
+        self.guard = guard          # scopes (fhirsvc/security): None only in hand-built tests
         self.db = db
         self.engine = engine
         self.resources = resources
@@ -69,8 +70,10 @@ class RegistryService:
             raise fail(400, "invalid", f"format must be one of {', '.join(FORMATS)}, not "
                        f"{fmt!r}", "format")
         ds = self.dataset
-        if fmt == "redcap-dictionary":
+        if fmt == "redcap-dictionary":       # the variables only: no patient data
             return csvfiles.dictionary(ds)
+        if self.guard is not None:
+            self.guard.require_whole(ctx, None, "r", "A registry export")
         records = self.records(ctx, since, group)
         return csvfiles.flat(ds, records) if fmt == "csv" else \
             csvfiles.redcap_records(ds, records)

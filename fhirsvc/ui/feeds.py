@@ -1,7 +1,7 @@
 """Page builder of the feeds page: the jobs (services.jobs) and the message feeds.
 
-FEED_SECTIONS lists the feeds that have a service. The HL7 v2 message log arrives with the
-hl7v2 branch: at merge add one FeedSection whose `rows` calls that service, e.g.
+FEED_SECTIONS lists the feeds that have a service (the HL7 v2 message log); a new feed is one
+FeedSection whose `rows` calls its service, e.g.
 
     FeedSection("hl7v2", "HL7 v2 message log",
                 rows=lambda services, ctx: services.hl7v2.messages(ctx, limit=50),
@@ -28,7 +28,26 @@ class FeedSection:
     columns: tuple[tuple[str, str], ...]
 
 
-FEED_SECTIONS: list[FeedSection] = []
+def hl7v2_rows(services, ctx) -> list[dict]:
+    """The newest HL7 v2 messages (services.hl7v2.messages), one row each."""
+    import json
+    page = services.hl7v2.messages(ctx, limit=50)
+    rows = []
+    for e in page.entries:
+        issues = json.loads(e.issues) if e.issues else []
+        rows.append({"received": instant(e.received), "door": e.door, "sender": e.sender,
+                     "type": e.message_type, "control_id": e.control_id, "ack": e.outcome,
+                     "errors": [i.get("message", str(i)) if isinstance(i, dict) else str(i)
+                                for i in issues]})
+    return rows
+
+
+FEED_SECTIONS: list[FeedSection] = [
+    FeedSection("hl7v2", "HL7 v2 message log", rows=hl7v2_rows,
+                columns=(("Received", "received"), ("Door", "door"), ("Sender", "sender"),
+                         ("Type", "type"), ("Control id", "control_id"), ("ACK", "ack"),
+                         ("Errors", "errors"))),
+]
 PENDING_FEEDS = (("hl7v2", "HL7 v2 message log",
                   "Sender, message type, control id, ACK code and errors of each HL7 v2 "
                   "message received."),)

@@ -146,7 +146,7 @@ def test_feeds_page_shows_jobs(loaded, runtime, page, live_url, backend):
     page.goto(f"{live_url}/ui/feeds")
     row = page.locator(f'tr.job[data-job="{job.id}"]')
     assert row.get_attribute("data-state") == "queued"
-    assert page.locator('section.feed.pending[data-feed="hl7v2"]').count() == 1
+    assert page.locator('section.feed[data-feed="hl7v2"]:not(.pending)').count() == 1
     screenshot(page, backend, "feeds")
 
 

@@ -150,7 +150,15 @@ def test_cohort_and_feeds(web, runtime):
     job = JobQueue(runtime.db).enqueue("reindex", {})
     html = web.get("/ui/feeds").get_data(as_text=True)
     assert f'data-job="{job.id}" data-state="queued" data-kind="reindex"' in html
-    assert 'data-feed="hl7v2"' in html
+    assert 'data-feed="hl7v2"' in html and "feed pending" not in html
+    # a message through the HL7 v2 door shows in the feed with its sender, control id and ACK
+    msg = ("MSH|^~\\&|LAB|UIHOSP|FHIRSVC|X|20240101120000+0100||ORU^R01|ui-feed-1|P|2.5.1\r"
+           "PID|1||UI-1^^^UIHOSP^MR||Doe^Jane||19520915|F\r"
+           "OBR|1|P1^UIHOSP|F1^UIHOSP|24362-6^Panel^LN|||20240101100000+0100\r"
+           "OBX|1|NM|17861-6^Calcium^LN||9.1|mg/dL^^UCUM|||||F\r")
+    web.post("/fhir/$process-hl7v2", data=msg, content_type="x-application/hl7-v2+er7")
+    html = web.get("/ui/feeds").get_data(as_text=True)
+    assert "ui-feed-1" in html and "LAB" in html
 
 
 def test_errors_are_html_under_ui_and_outcomes_for_the_api(web):
