@@ -179,12 +179,13 @@ def test_dates_are_shifted_per_patient(loaded):
 
 
 def test_age_mode_replaces_dates_by_ages(loaded):
-    svc = loaded.extensions["fhirsvc.runtime"].services.registry
+    runtime = loaded.extensions["fhirsvc.runtime"]
+    svc = runtime.services.registry
     saved = svc._deid
     profile = dict(svc.dataset.deid, dates={"mode": "age"})
     svc._deid = Deidentifier(profile, b"k")
     try:
-        _, rows = csvfiles.read_rows("".join(svc.export(None, "redcap-records")))
+        _, rows = csvfiles.read_rows("".join(svc.export(runtime.context(), "redcap-records")))
     finally:
         svc._deid = saved
     base = [r for r in rows if not r["redcap_repeat_instrument"]]
