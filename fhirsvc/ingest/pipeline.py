@@ -260,11 +260,10 @@ class IngestPipeline:
                  for rid in uow.resources.read_keys(rtype, rids)}
         fresh = [op for op in ops if (op.rtype, res.targets[op.index].rid) not in known]
         if fresh:
-            # Concurrent PUTs creating the same id: lock the ids (in one order, no deadlock)
+            # Concurrent PUTs creating the same id: lock the ids (one statement, one order)
             # and look again, so the later writer updates what the first created (last writer
             # wins, as _current does for one resource) instead of failing on the unique key.
-            for key in sorted({(op.rtype, res.targets[op.index].rid) for op in fresh}):
-                uow.lock(f"resource:{key[0]}/{key[1]}")
+            uow.lock_many(f"resource:{op.rtype}/{res.targets[op.index].rid}" for op in fresh)
             again: dict[str, list[str]] = {}
             for op in fresh:
                 again.setdefault(op.rtype, []).append(res.targets[op.index].rid)

@@ -114,6 +114,16 @@ def advisory_lock(conn: Connection, key: str) -> None:
                      {"k": int.from_bytes(digest, "big", signed=True)})
 
 
+def advisory_locks(conn: Connection, keys) -> None:
+    """advisory_lock for many keys in one round trip, taken in one global order (the keys'
+    numbers sorted) so two transactions locking overlapping sets cannot deadlock."""
+    if conn.dialect.name == "postgresql" and keys:
+        nums = sorted({int.from_bytes(hashlib.blake2b(k.encode(), digest_size=8).digest(),
+                                      "big", signed=True) for k in keys})
+        conn.execute(text("SELECT count(pg_advisory_xact_lock(k)) FROM "
+                          "unnest(CAST(:ks AS bigint[])) AS k"), {"ks": nums})
+
+
 def for_update(query, conn: Connection, of):
     """Lock the rows a write transaction read (PostgreSQL); SQLite's write lock covers them."""
     if conn.dialect.name == "postgresql":

@@ -58,6 +58,10 @@ class UnitOfWork:
         """Serialise with other transactions locking the same key (conditional create)."""
         dialect.advisory_lock(self.conn, key)
 
+    def lock_many(self, keys) -> None:
+        """lock() for several keys at once (one round trip, no deadlock between writers)."""
+        dialect.advisory_locks(self.conn, list(keys))
+
     def flush_index(self) -> None:
         """Write search index rows for everything saved so far, in bulk."""
         if self._pending_index:
