@@ -70,6 +70,24 @@ def _compute_target_types(element, run) -> list[str] | None:
     return types or None
 
 
+def _in_parameters(top, rtype: str, rid: str) -> dict | None:
+    """The resource Type/id among the resources of a Parameters (parameter and part, at any
+    depth), when the validated resource is one."""
+    if not isinstance(top, dict) or top.get("resourceType") != "Parameters":
+        return None
+    stack = [top.get("parameter")]
+    while stack:
+        params = stack.pop()
+        for p in params if isinstance(params, list) else ():
+            if not isinstance(p, dict):
+                continue
+            r = p.get("resource")
+            if isinstance(r, dict) and r.get("resourceType") == rtype and r.get("id") == rid:
+                return r
+            stack.append(p.get("part"))
+    return None
+
+
 def reference(value, element, type_code, location, run):
     """Reference.reference is Type/id, an absolute URL, a conditional reference, a contained
     '#id' or an entry of the bundle; its target is of a type the element allows (an error
@@ -129,6 +147,14 @@ def reference(value, element, type_code, location, run):
             rtype = target.get("resourceType") or rtype
             resolved = True
     out = []
+    if rel and not resolved and run.options.validate_reference != "IGNORE":
+        target = _in_parameters(run.top, rel.group(1), rel.group(2))
+        if target is None:
+            # no server to ask: a reference that must exist and is not here is an error
+            out.append(issue("error", "structure",
+                             f"Unable to resolve resource with reference '{ref}'", location))
+        else:
+            resolved = True
     if isinstance(value.get("type"), str) and rtype and value["type"] != rtype:
         out.append(issue("error", "structure",
                          f"The reference type '{value['type']}' does not match the reference "
