@@ -104,6 +104,7 @@ def binding(value, element, type_code, location, run):
                   location, vs_url),)
 
 
+THO_CS = "http://terminology.hl7.org/CodeSystem/"
 _HL7_VS = ("http://hl7.org/fhir/ValueSet/", "http://terminology.hl7.org/ValueSet/")
 
 
@@ -133,5 +134,72 @@ def coding(value, element, type_code, location, run):
         return ()
     if cs.get("caseSensitive") is False and code.lower() in {c.lower() for c in cs["_set"]}:
         return ()
+    if system.startswith(THO_CS) and cs.get("_core"):
+        # the R4 package's copy of a THO code system is the 2019 one; THO has added codes
+        # since (v2-0203 NNxxx, ...) and the reference validates against the current THO
+        return (issue("warning", "code-invalid", f"Unknown code '{code}' in the CodeSystem "
+                      f"'{system}' as the R4 core package has it (a later version of "
+                      "terminology.hl7.org may define it)", f"{location}.code", system),)
     return (issue("error", "code-invalid", f"Unknown code '{code}' in the CodeSystem '{system}'",
                   f"{location}.code", system),)
+
+
+# purposes of an additional binding that constrain the codes (the others, e.g. candidate,
+# preferred, ui, starter, component, document or suggest; they are not conformance rules)
+_ADDITIONAL = {"required": "error", "maximum": "error", "extensible": "warning",
+               "current": "warning"}
+
+
+def _vs_label(url: str, run) -> str:
+    vs = run.reg.valuesets.get(url) or run.reg.valuesets.get(url.split("|")[0])
+    if isinstance(vs, dict):
+        name = vs.get("title") or vs.get("name") or url
+        version = vs.get("version")
+        return f"'{name}' ({vs.get('url', url)}{'|' + version if version else ''})"
+    return f"'{url}'"
+
+
+def additional_binding(value, element, type_code, location, run):
+    """Additional bindings (compact.additional_bindings) without a usage context: with the
+    purpose required or maximum a coding of the value set is required (error), extensible or
+    current it should be (warning). Codes of systems that cannot be enumerated offline are
+    not judged."""
+    if value.__class__ is not dict:
+        return ()
+    cods = codings(value, type_code)
+    if not cods:
+        return ()
+    out = []
+    for b in element.additional_bindings:
+        sev = _ADDITIONAL.get(b["purpose"])
+        if sev is None or b.get("usage"):
+            continue  # a usage context names where it applies: not in every validation
+        url = b["valueSet"]
+        exp = run.reg.expansion(url)
+        if exp is None:
+            out.append(issue("warning", "not-found", f"ValueSet {url} of an additional binding "
+                             "is not known: codes not checked", location, url))
+            continue
+        inside, unknown = [], False
+        for c in cods:
+            system, code = c.get("system"), c.get("code")
+            if code is None:
+                continue
+            if system in exp["codes"] and code in exp["codes"][system]:
+                inside.append(c)
+            elif system in exp["open"] or "*" in exp["open"]:
+                unknown = True
+        if unknown:
+            continue
+        shown = ", ".join(f"{c.get('system')}#{c.get('code')}" for c in cods if c.get("code"))
+        if b["purpose"] == "maximum":
+            if len(inside) < len([c for c in cods if c.get("code") is not None]):
+                out.append(issue(sev, "code-invalid", f"Some of the codings provided are not in "
+                                 f"the value set {_vs_label(url, run)} specified in an additional "
+                                 f"binding as the maximum (codes = {shown})", location, url))
+        elif not inside and shown:
+            word = "is required" if sev == "error" else "should be used"
+            out.append(issue(sev, "code-invalid", f"None of the codings provided are in the value "
+                             f"set {_vs_label(url, run)} specified in an additional binding, and a "
+                             f"coding from this value set {word} (codes = {shown})", location, url))
+    return out
