@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ..fhirpath import syntax_error
 from ..run import issue
+from . import snomed
 from .references import ABS_URL
 
 CANONICAL_TYPES = frozenset((
@@ -162,6 +163,28 @@ def _conceptmap_sources(cm: dict, location: str, run):
 _CODING_TEXT = re.compile(r"^([^|#\s]+)(\|[^#\s]+)?#(\S.*)$")
 
 
+# properties every code system has (the FHIR concept properties), by type, where a code
+# system does not declare them itself
+GENERIC_PROPERTIES = {"inactive": "boolean", "notSelectable": "boolean"}
+
+
+def _snomed_filter(prop, op, val: str, where: str) -> list:
+    """SNOMED CT filters offline: a `concept` filter names concept ids; an attribute (a
+    property that is a concept id) is filtered with = or in only."""
+    if prop == "concept" and op not in ("regex", "exists"):
+        values = val.split(",") if op in ("in", "not-in") else [val]
+        for v in values:
+            if not snomed.is_concept_id(v.strip()):
+                return [issue("error", "invalid", f"The value for a filter based on property "
+                              f"'concept' must be a valid code from the system '{snomed.SNOMED}'"
+                              f", and '{val}' is not (not a SNOMED CT concept identifier)",
+                              where)]
+    elif isinstance(prop, str) and snomed.is_concept_id(prop) and op not in ("=", "in"):
+        return [issue("error", "invalid", f"The operation '{op}' is not allowed for property "
+                      f"'{prop}' in system '{snomed.SNOMED}'. Allowed ops: =,in", where)]
+    return []
+
+
 def _filter_values(vs: dict, location: str, run):
     """A filter on a property the code system declares: a Coding property's value is
     system(|version)#code naming a code that exists (when that system is held here), a
@@ -178,7 +201,11 @@ def _filter_values(vs: dict, location: str, run):
                 if not isinstance(f, dict) or not isinstance(f.get("value"), str):
                     continue
                 ptype, val, prop = props.get(f.get("property")), f["value"], f.get("property")
+                ptype = ptype or GENERIC_PROPERTIES.get(prop)
                 where = f"{location}.compose.{part}[{i}].filter[{k}]"
+                if inc["system"] == snomed.SNOMED:
+                    out += _snomed_filter(prop, f.get("op"), val, where)
+                    continue
                 if ptype == "Coding" and f.get("op") in ("=", "in", "not-in"):
                     m = _CODING_TEXT.match(val)
                     if m is None:

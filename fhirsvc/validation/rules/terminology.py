@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..run import issue
+from . import snomed
 
 # Systems that cannot be enumerated offline: codes are accepted, and said so once.
 EXTERNAL_SYSTEMS = {
@@ -117,6 +118,17 @@ def coding(value, element, type_code, location, run):
         return ()
     cs = run.reg.codesystem(system)
     if cs is None:
+        why = snomed.bad_code(code) if system == snomed.SNOMED else None
+        if why == "syntax":
+            return (issue("error", "code-invalid", f"Unknown code '{code}' in the CodeSystem "
+                          f"'{system}' (not a valid SNOMED CT concept identifier)",
+                          f"{location}.code", system),)
+        if why == "check":
+            # certain too, but without a server the reference reports nothing: a warning
+            # (the official example NutritionOrder-enteralcontinuous has such a code)
+            return (issue("warning", "code-invalid", f"The code '{code}' is not a valid "
+                          "SNOMED CT concept identifier (its partition or check digit is "
+                          "wrong)", f"{location}.code", system),)
         if system in EXTERNAL_SYSTEMS:
             run.unchecked.add(EXTERNAL_SYSTEMS[system])
         elif ":" not in system:

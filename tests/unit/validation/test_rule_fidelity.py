@@ -118,3 +118,52 @@ def test_additional_binding_other_purposes(ab):
     assert errors(ab.validate(obs("2-6"), ["http://x.org/sd/ab-preferredFalse"])) == []
     # with a usage context it applies only where that context holds
     assert errors(ab.validate(obs("2-6"), ["http://x.org/sd/ab-requiredTrue"])) == []
+
+
+def test_snomed_code_that_is_not_an_identifier(v):
+    def sct(code):
+        return {"resourceType": "Condition", "subject": {"reference": "Patient/1"},
+                "code": {"coding": [{"system": "http://snomed.info/sct", "code": code}]}}
+    assert errors(v.validate(sct("276885007"))) == []
+    assert errors(v.validate(sct("276885007x"))) == [(
+        "Condition.code.coding[0].code", "Unknown code '276885007x' in the CodeSystem "
+        "'http://snomed.info/sct' (not a valid SNOMED CT concept identifier)")]
+    # a wrong check digit: certain, but a warning (the reference says nothing offline)
+    issues = v.validate(sct("276885008"))
+    assert errors(issues) == [] and any("check digit" in m for _, m in warnings(issues))
+    # post-coordinated expressions are not judged
+    assert errors(v.validate(sct("397956004:363704007=24028007"))) == []
+
+
+def test_snomed_identifier_syntax():
+    from fhirsvc.validation.rules import snomed
+    assert snomed.is_concept_id("1142143009") and snomed.is_concept_id("56248011000036107")
+    assert not snomed.is_concept_id("2342342123")  # a relationship id (partition 12)
+    assert not snomed.is_concept_id("276885008")  # check digit
+    assert snomed.bad_code("abc") == "syntax" and snomed.bad_code("276885008") == "check"
+
+
+def _vs(system, *filters):
+    return {"resourceType": "ValueSet", "url": "http://x.org/vs/f", "status": "active",
+            "compose": {"include": [{"system": system, "filter": [
+                {"property": p, "op": o, "value": val} for p, o, val in filters]}]}}
+
+
+def test_valueset_filters_on_snomed(v):
+    sct = "http://snomed.info/sct"
+    assert errors(v.validate(_vs(sct, ("concept", "is-a", "404684003"),
+                                 ("1142143009", "=", "734137005")))) == []
+    got = errors(v.validate(_vs(sct, ("concept", "is-a", "something"),
+                                ("1142143009", "not-in", "734137005"),
+                                ("2342342123", "not-in", "734137005"))))
+    assert [w for w, _ in got] == ["ValueSet.compose.include[0].filter[0]",
+                                   "ValueSet.compose.include[0].filter[1]"]
+    assert "Allowed ops: =,in" in got[1][1]
+
+
+def test_valueset_filter_on_a_generic_boolean_property(v):
+    tooth = "http://terminology.hl7.org/CodeSystem/ex-tooth"
+    assert errors(v.validate(_vs(tooth, ("notSelectable", "=", "true")))) == []
+    assert errors(v.validate(_vs(tooth, ("notSelectable", "=", "1")))) == [(
+        "ValueSet.compose.include[0].filter[0]", "The value for a filter based on property "
+        "'notSelectable' must be either 'true' or 'false', not '1'")]
