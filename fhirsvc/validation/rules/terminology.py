@@ -1,6 +1,8 @@
 """Bindings (value scope, required and extensible) and code-system membership of a Coding."""
 from __future__ import annotations
 
+import re
+
 from ..run import issue
 from . import snomed
 
@@ -20,6 +22,41 @@ EXTERNAL_SYSTEMS = {
     "urn:iso:std:iso:4217": "ISO 4217",
     "http://dicom.nema.org/resources/ontology/DCM": "DICOM",
 }
+
+# the syntax of the codes of systems that cannot be enumerated offline, where it is fixed: a
+# code outside it is certainly not of the system (whether one inside exists needs a server)
+_ISO3166 = re.compile(r"^(?:[A-Z]{2}|[A-Z]{3}|[0-9]{3})$")
+_ISO3166_2 = re.compile(r"^[A-Z]{2}-[A-Z0-9]{1,3}$")
+_M49 = re.compile(r"^[0-9]{3}$")
+CODE_SYNTAX = {
+    "urn:iso:std:iso:3166": lambda c: bool(_ISO3166.match(c)),
+    "urn:iso:std:iso:3166:-2": lambda c: bool(_ISO3166_2.match(c)),
+    "http://unstats.un.org/unsd/methods/m49/m49.htm": lambda c: bool(_M49.match(c)),
+    "http://snomed.info/sct": lambda c: snomed.bad_code(c) is None,
+}
+
+
+def may_be_in(exp: dict, system: str | None, code: str) -> bool | None:
+    """Is a code (of a system, or of any system when None) in an expansion: True, False, or
+    None when it cannot be judged offline (a system the expansion includes whole, which we
+    cannot enumerate and whose code syntax we do not know)."""
+    codes, open_ = exp["codes"], exp["open"]
+    if system is not None:
+        if code in codes.get(system, ()):
+            return True
+        if system in open_ or "*" in open_:
+            check = CODE_SYNTAX.get(system)
+            return None if check is None else (None if check(code) else False)
+        return False
+    if any(code in c for c in codes.values()):
+        return True
+    verdict = False
+    for s in open_:
+        check = CODE_SYNTAX.get(s)
+        if check is None or check(code):
+            verdict = None
+    return verdict
+
 
 _QUANTITIES = ("Quantity", "Age", "Duration", "Count", "Distance", "SimpleQuantity",
                "MoneyQuantity")
