@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..fhirpath import syntax_error
 from ..run import issue
-from . import snomed
+from .snomed import SNOMED, bad_code, is_concept_id
 from .references import ABS_URL
 
 CANONICAL_TYPES = frozenset((
@@ -174,14 +174,14 @@ def _snomed_filter(prop, op, val: str, where: str) -> list:
     if prop == "concept" and op not in ("regex", "exists"):
         values = val.split(",") if op in ("in", "not-in") else [val]
         for v in values:
-            if not snomed.is_concept_id(v.strip()):
+            if not is_concept_id(v.strip()):
                 return [issue("error", "invalid", f"The value for a filter based on property "
-                              f"'concept' must be a valid code from the system '{snomed.SNOMED}'"
+                              f"'concept' must be a valid code from the system '{SNOMED}'"
                               f", and '{val}' is not (not a SNOMED CT concept identifier)",
                               where)]
-    elif isinstance(prop, str) and snomed.is_concept_id(prop) and op not in ("=", "in"):
+    elif isinstance(prop, str) and is_concept_id(prop) and op not in ("=", "in"):
         return [issue("error", "invalid", f"The operation '{op}' is not allowed for property "
-                      f"'{prop}' in system '{snomed.SNOMED}'. Allowed ops: =,in", where)]
+                      f"'{prop}' in system '{SNOMED}'. Allowed ops: =,in", where)]
     return []
 
 
@@ -203,7 +203,7 @@ def _filter_values(vs: dict, location: str, run):
                 ptype, val, prop = props.get(f.get("property")), f["value"], f.get("property")
                 ptype = ptype or GENERIC_PROPERTIES.get(prop)
                 where = f"{location}.compose.{part}[{i}].filter[{k}]"
-                if inc["system"] == snomed.SNOMED:
+                if inc["system"] == SNOMED:
                     out += _snomed_filter(prop, f.get("op"), val, where)
                     continue
                 if ptype == "Coding" and f.get("op") in ("=", "in", "not-in"):

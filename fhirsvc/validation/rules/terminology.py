@@ -1,10 +1,14 @@
 """Bindings (value scope, required and extensible) and code-system membership of a Coding."""
 from __future__ import annotations
 
+import gzip
+import json
 import re
+import threading
+from pathlib import Path
 
 from ..run import issue
-from . import snomed
+from .snomed import SNOMED, bad_code, is_concept_id
 
 # Systems that cannot be enumerated offline: codes are accepted, and said so once.
 EXTERNAL_SYSTEMS = {
@@ -32,7 +36,7 @@ CODE_SYNTAX = {
     "urn:iso:std:iso:3166": lambda c: bool(_ISO3166.match(c)),
     "urn:iso:std:iso:3166:-2": lambda c: bool(_ISO3166_2.match(c)),
     "http://unstats.un.org/unsd/methods/m49/m49.htm": lambda c: bool(_M49.match(c)),
-    "http://snomed.info/sct": lambda c: snomed.bad_code(c) is None,
+    "http://snomed.info/sct": lambda c: bad_code(c) is None,
 }
 
 
@@ -143,6 +147,7 @@ def binding(value, element, type_code, location, run):
 
 
 THO_CS = "http://terminology.hl7.org/CodeSystem/"
+THO_V2 = THO_CS + "v2-"
 _HL7_VS = ("http://hl7.org/fhir/ValueSet/", "http://terminology.hl7.org/ValueSet/")
 
 
@@ -155,7 +160,7 @@ def coding(value, element, type_code, location, run):
         return ()
     cs = run.reg.codesystem(system)
     if cs is None:
-        why = snomed.bad_code(code) if system == snomed.SNOMED else None
+        why = bad_code(code) if system == SNOMED else None
         if why == "syntax":
             return (issue("error", "code-invalid", f"Unknown code '{code}' in the CodeSystem "
                           f"'{system}' (not a valid SNOMED CT concept identifier)",
@@ -179,16 +184,22 @@ def coding(value, element, type_code, location, run):
     if cs.get("content") == "supplement" or cs.get("supplements"):
         return (issue("error", "invalid", f"CodeSystem {system} is a supplement, so can't be "
                       "used as a value in Coding.system", f"{location}.system", system),)
-    if cs.get("content") not in (None, "complete") or code in cs["_set"]:
+    if cs.get("content") not in (None, "complete"):
+        return ()
+    if code in cs["_set"]:
+        display = value.get("display")
+        if display.__class__ is str and cs.get("_core"):
+            return _display(system, code, display, location)
         return ()
     if cs.get("caseSensitive") is False and code.lower() in {c.lower() for c in cs["_set"]}:
         return ()
-    if system.startswith(THO_CS) and cs.get("_core"):
-        # the R4 package's copy of a THO code system is the 2019 one; THO has added codes
-        # since (v2-0203 NNxxx, ...) and the reference validates against the current THO
+    if system.startswith(THO_V2) and cs.get("_core"):
+        # the R4 package's copies of the v2 tables are those of v2.9 (2019); THO has added
+        # codes to them since (v2-0203 NNxxx, ...) and the reference validates against the
+        # current THO
         return (issue("warning", "code-invalid", f"Unknown code '{code}' in the CodeSystem "
-                      f"'{system}' as the R4 core package has it (a later version of "
-                      "terminology.hl7.org may define it)", f"{location}.code", system),)
+                      f"'{system}' as the R4 core package has it (a later version of the "
+                      "v2 table in terminology.hl7.org may define it)", f"{location}.code", system),)
     return (issue("error", "code-invalid", f"Unknown code '{code}' in the CodeSystem '{system}'",
                   f"{location}.code", system),)
 
@@ -252,3 +263,41 @@ def additional_binding(value, element, type_code, location, run):
                              f"set {_vs_label(url, run)} specified in an additional binding, and a "
                              f"coding from this value set {word} (codes = {shown})", location, url))
     return out
+
+
+_DISPLAYS: dict | None = None
+_DISPLAYS_LOCK = threading.Lock()
+_DISPLAYS_FILE = Path(__file__).resolve().parents[2] / "definitions" / "data" / \
+    "r4displays.json.gz"
+
+
+def core_displays() -> dict:
+    """{system: {code: [display, designations...]}} of the R4 package's code systems
+    (scripts/build_displays.py), read on first use."""
+    global _DISPLAYS
+    if _DISPLAYS is None:
+        with _DISPLAYS_LOCK:
+            if _DISPLAYS is None:
+                try:
+                    _DISPLAYS = json.loads(gzip.decompress(_DISPLAYS_FILE.read_bytes()))
+                except OSError:
+                    _DISPLAYS = {}
+    return _DISPLAYS
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def _display(system: str, code: str, display: str, location: str):
+    """Coding.display is the concept's display or one of its designations (case and
+    whitespace aside). A FHIR code system's display is fixed in R4 (error); a THO one may
+    have changed since the package's 2019 copy (warning)."""
+    names = core_displays().get(system, {}).get(code)
+    if not names or _norm(display) in {_norm(n) for n in names}:
+        return ()
+    valid = f"is '{names[0]}'" if len(names) == 1 else \
+        f"is one of {len(names)} choices: " + ", ".join(f"'{n}'" for n in names)
+    sev = "warning" if system.startswith(THO_CS) else "error"
+    return (issue(sev, "invalid", f"Wrong Display Name '{display}' for {system}#{code}. Valid "
+                  f"display {valid} (for the language(s) '--')", f"{location}.display", system),)

@@ -42,7 +42,7 @@ def test_extension_without_url(v):
     assert len(got) == 2  # and the cardinality of Extension.url
 
 
-def test_unknown_code_of_a_tho_code_system_from_the_core_package_is_a_warning(v):
+def test_unknown_code_of_a_v2_table_from_the_core_package_is_a_warning(v):
     r = {"resourceType": "Patient", "identifier": [{"type": {"coding": [{
         "system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "NNFIN"}]},
         "value": "1"}]}
@@ -167,3 +167,25 @@ def test_valueset_filter_on_a_generic_boolean_property(v):
     assert errors(v.validate(_vs(tooth, ("notSelectable", "=", "1")))) == [(
         "ValueSet.compose.include[0].filter[0]", "The value for a filter based on property "
         "'notSelectable' must be either 'true' or 'false', not '1'")]
+
+
+def test_display_of_a_fhir_code_system(v):
+    def pat(display):
+        return {"resourceType": "Patient", "contact": [{"relationship": [{"coding": [{
+            "system": "http://hl7.org/fhir/administrative-gender", "code": "male",
+            "display": display}]}], "name": {"text": "x"}}]}
+    assert errors(v.validate(pat("Male"))) == []
+    assert errors(v.validate(pat("  male "))) == []  # case and whitespace aside
+    assert errors(v.validate(pat("Australia"))) == [(
+        "Patient.contact[0].relationship[0].coding[0].display",
+        "Wrong Display Name 'Australia' for http://hl7.org/fhir/administrative-gender#male. "
+        "Valid display is 'Male' (for the language(s) '--')")]
+
+
+def test_display_of_a_tho_code_system_is_a_warning(v):
+    r = {"resourceType": "Patient", "identifier": [{"type": {"coding": [{
+        "system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR",
+        "display": "Something else"}]}, "value": "1"}]}
+    issues = v.validate(r)
+    assert errors(issues) == []
+    assert any(m.startswith("Wrong Display Name 'Something else'") for _, m in warnings(issues))

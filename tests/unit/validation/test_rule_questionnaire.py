@@ -175,3 +175,13 @@ def test_answer_valueset_coding_answers():
     sct = "http://hl7.org/fhir/ValueSet/clinical-findings"
     assert _qr_with("choice", sct, {"valueCoding": {"system": "http://snomed.info/sct",
                                                     "code": "404684003"}}) == []
+
+
+def test_answer_valueset_coding_with_a_wrong_display():
+    vs = "http://hl7.org/fhir/ValueSet/item-type"
+    bad = {"valueCoding": {"system": "http://hl7.org/fhir/item-type", "code": "string",
+                           "display": "Australia"}}
+    got = _qr_with("choice", vs, bad)
+    assert [w for w, _ in got] == ["QuestionnaireResponse.item[0].answer[0]",
+                                   "QuestionnaireResponse.item[0].answer[0].valueCoding.display"]
+    assert "Terminology Error: Wrong Display Name 'Australia'" in got[0][1]
