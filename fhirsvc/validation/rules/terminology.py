@@ -293,6 +293,20 @@ def _display(system: str, code: str, display: str, location: str):
     """Coding.display is the concept's display or one of its designations (case and
     whitespace aside). A FHIR code system's display is fixed in R4 (error); a THO one may
     have changed since the package's 2019 copy (warning)."""
+    key = (system, code, display)
+    hit = _DISPLAY_MEMO.get(key)
+    if hit is not None:
+        return hit
+    got = _check_display(system, code, display, location)
+    if len(_DISPLAY_MEMO) < 8192 and not got:
+        _DISPLAY_MEMO[key] = got  # the usual case, a right display: same answer everywhere
+    return got
+
+
+_DISPLAY_MEMO: dict = {}
+
+
+def _check_display(system: str, code: str, display: str, location: str):
     names = core_displays().get(system, {}).get(code)
     if not names or _norm(display) in {_norm(n) for n in names}:
         return ()
