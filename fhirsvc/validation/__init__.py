@@ -52,6 +52,23 @@ def _without_comments(raw):
     return (resource, where) if resource is not None else None
 
 
+def _with_commas_repaired(raw):
+    """(resource, an error per repair) when the text is JSON once its commas are repaired
+    (jsonc.repair_commas), else None: the rest is still validated, as the reference does."""
+    from .jsonc import repair_commas
+    text = raw.decode("utf-8", "replace") if isinstance(raw, (bytes, bytearray)) else raw
+    if text.lstrip()[:1] != "{":
+        return None
+    repaired, fixes = repair_commas(text)
+    if not fixes:
+        return None
+    resource, issues = parse_json(repaired)
+    if resource is None:
+        return None
+    return resource, [Issue("error", "structure", f"{msg} (line {ln}, column {col})", (),
+                            f"line {ln}, column {col}") for msg, ln, col in fixes]
+
+
 class Validator:
     """Validates resources against R4 and profiles with one registry; reused, thread-safe.
 
@@ -94,7 +111,11 @@ class Validator:
         if resource is None:
             uncommented = _without_comments(raw)
             if uncommented is None:
-                return issues
+                repaired = _with_commas_repaired(raw)
+                if repaired is None:
+                    return issues
+                resource, fixes = repaired
+                return fixes + self.validate(resource, profiles, strict=strict)
             resource, where = uncommented
             issues = [] if allow_comments else [
                 Issue("error", "structure", f"Comments are not allowed in JSON (line {ln}, "

@@ -189,3 +189,24 @@ def test_display_of_a_tho_code_system_is_a_warning(v):
     issues = v.validate(r)
     assert errors(issues) == []
     assert any(m.startswith("Wrong Display Name 'Something else'") for _, m in warnings(issues))
+
+
+def test_json_commas_repaired_and_reported(v):
+    text = ('{"resourceType": "Patient", "name": [{"family": "A", "given": ["B",]}],\n'
+            ' "address": [{"city": "C"\n "country": "AU",}]}')
+    got = [(i.severity, i.message.split(" (line")[0]) for i in v.validate_bytes(text.encode())
+           if i.severity == "error"]
+    assert got == [("error", "There is an extra comma at the end of the Array in the JSON"),
+                   ("error", "A Comma is missing in the JSON"),
+                   ("error", "There is an extra comma at the end of the Object in the JSON")]
+    # the rest is validated as usual
+    bad = text.replace('"family": "A"', '"family": 3')
+    assert any("family" in (i.expression[0] if i.expression else "")
+               for i in v.validate_bytes(bad.encode()))
+
+
+def test_json_values_side_by_side_in_an_array_stay_a_syntax_error(v):
+    issues = v.validate_bytes(b'{"resourceType": "Patient", "name": [{"given": ["A" "B"]}]}')
+    assert [i.severity for i in issues if i.severity != "warning"] == ["fatal"]
+    # commas inside strings are text
+    assert errors(v.validate_bytes(b'{"resourceType": "Patient", "name": [{"text": "a,]"}]}')) == []
