@@ -308,8 +308,49 @@ def _concept_properties(concepts, where: str, declared: dict, out: list):
         _concept_properties(c.get("concept"), f"{where}[{i}].concept", declared, out)
 
 
+CORE_SD = "http://hl7.org/fhir/StructureDefinition/"
+_LEADING_TYPE = re.compile(r"^\(*\s*([A-Z][A-Za-z]*)\s*(?:\.|$|\))")
+
+
+def _union_branches(expr: str) -> list[str]:
+    """The branches of the top-level `|` of a FHIRPath expression (outside parentheses,
+    brackets and strings)."""
+    out, depth, start, quote = [], 0, 0, None
+    for i, ch in enumerate(expr):
+        if quote:
+            if ch == quote and expr[i - 1] != "\\":
+                quote = None
+        elif ch in "'`\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            out.append(expr[start:i])
+            start = i + 1
+    out.append(expr[start:])
+    return out
+
+
+def _expression_types(sp: dict, location: str) -> list:
+    """Each branch of a search expression that starts with a type name starts with one of
+    the SearchParameter's bases (FHIRPath evaluated on a resource of a base type)."""
+    expr, bases = sp.get("expression"), [b for b in sp.get("base") or () if isinstance(b, str)]
+    if not isinstance(expr, str) or not bases or {"Resource", "DomainResource"} & set(bases):
+        return []
+    for branch in _union_branches(expr):
+        m = _LEADING_TYPE.match(branch.strip())
+        if m and m.group(1) not in bases and m.group(1) not in ("Resource", "DomainResource"):
+            types = ", ".join(CORE_SD + b for b in bases)
+            return [issue("error", "invalid", f"Error in search expression '{expr}': Error "
+                          f"evaluating FHIRPath expression: The name '{m.group(1)}' is not valid "
+                          f"for any of the possible types: [{types}]", f"{location}.expression")]
+    return []
+
+
 def _searchparameter(sp: dict, location: str):
-    out = []
+    out = _expression_types(sp, location)
     parent = _core_sp(sp.get("derivedFrom"))
     if parent is None:
         return out

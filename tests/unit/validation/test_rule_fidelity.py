@@ -210,3 +210,21 @@ def test_json_values_side_by_side_in_an_array_stay_a_syntax_error(v):
     assert [i.severity for i in issues if i.severity != "warning"] == ["fatal"]
     # commas inside strings are text
     assert errors(v.validate_bytes(b'{"resourceType": "Patient", "name": [{"text": "a,]"}]}')) == []
+
+
+def _sp(expression, base):
+    return {"resourceType": "SearchParameter", "url": "http://x.org/sp/n", "name": "n",
+            "status": "active", "description": "n", "code": "n", "base": base, "type": "string",
+            "expression": expression}
+
+
+def test_search_expression_branches_start_with_a_base(v):
+    assert errors(v.validate(_sp("Patient.name | Practitioner.name",
+                                 ["Patient", "Practitioner"]))) == []
+    assert errors(v.validate(_sp("(Observation.value as Quantity)", ["Observation"]))) == []
+    assert errors(v.validate(_sp("name.where(use = 'x|y')", ["Patient"]))) == []
+    got = errors(v.validate(_sp("Organization.name | Organization.alias", ["Patient"])))
+    assert got == [("SearchParameter.expression", "Error in search expression "
+                    "'Organization.name | Organization.alias': Error evaluating FHIRPath "
+                    "expression: The name 'Organization' is not valid for any of the possible "
+                    "types: [http://hl7.org/fhir/StructureDefinition/Patient]")]
