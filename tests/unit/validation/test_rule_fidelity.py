@@ -228,3 +228,53 @@ def test_search_expression_branches_start_with_a_base(v):
                     "'Organization.name | Organization.alias': Error evaluating FHIRPath "
                     "expression: The name 'Organization' is not valid for any of the possible "
                     "types: [http://hl7.org/fhir/StructureDefinition/Patient]")]
+
+
+def _bundle_profile_registry(target_profile):
+    reg = Registry()
+    reg.add({"resourceType": "StructureDefinition", "url": "http://x.org/sd/org",
+             "name": "Org", "status": "active", "kind": "resource", "abstract": False,
+             "type": "Organization", "derivation": "constraint",
+             "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Organization",
+             "differential": {"element": [
+                 {"id": "Organization", "path": "Organization", "constraint": [{
+                     "key": "x-1", "severity": "error", "human": "partOf is one of the endpoints",
+                     "expression": "partOf.reference.subsetOf(%resource.endpoint.reference)"}]},
+                 {"id": "Organization.endpoint", "path": "Organization.endpoint", "type": [
+                     {"code": "Reference", "targetProfile": [target_profile]}]}]}})
+    reg.add({"resourceType": "StructureDefinition", "url": "http://x.org/sd/bundle",
+             "name": "B", "status": "active", "kind": "resource", "abstract": False,
+             "type": "Bundle", "derivation": "constraint",
+             "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Bundle",
+             "differential": {"element": [
+                 {"id": "Bundle.entry.resource", "path": "Bundle.entry.resource",
+                  "type": [{"code": "Organization", "profile": ["http://x.org/sd/org"]}]}]}})
+    return Validator(registry=reg)
+
+
+BUNDLE = {"resourceType": "Bundle", "type": "collection", "entry": [
+    {"fullUrl": "http://x.org/fhir/Organization/o", "resource": {
+        "resourceType": "Organization", "id": "o", "name": "o",
+        "partOf": {"reference": "Endpoint/e"}, "endpoint": [{"reference": "Endpoint/e"}]}},
+    {"fullUrl": "http://x.org/fhir/Endpoint/e", "resource": {
+        "resourceType": "Endpoint", "id": "e", "status": "active", "address": "http://x.org",
+        "connectionType": {"system": "http://terminology.hl7.org/CodeSystem/endpoint-connection-type",
+                           "code": "hl7-fhir-rest"},
+        "payloadType": [{"text": "x"}]}}]}
+
+
+def test_resource_constraint_of_a_bundle_profile_sees_the_entry_as_resource():
+    import copy
+    v = _bundle_profile_registry("http://hl7.org/fhir/StructureDefinition/Endpoint")
+    got = [m for _, m in errors(v.validate(copy.deepcopy(BUNDLE), ["http://x.org/sd/bundle"]))]
+    assert not any("x-1" in m for m in got), got
+
+
+def test_resolved_target_with_only_unknown_target_profiles():
+    import copy
+    v = _bundle_profile_registry("http://x.org/sd/unknown-endpoint")
+    got = errors(v.validate(copy.deepcopy(BUNDLE), ["http://x.org/sd/bundle"]))
+    assert ("Bundle.entry[0].resource.endpoint[0]",
+            "Unable to resolve the profile reference 'http://x.org/sd/unknown-endpoint'") in got
+    assert ("Bundle.entry[0].resource.endpoint[0]",
+            "Invalid Resource target type. Found Endpoint, but expected one of ([])") in got
