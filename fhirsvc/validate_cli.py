@@ -29,6 +29,14 @@ def _configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--allow-unknown-extensions", action="store_true",
                    help="an extension whose definition is unknown is a warning (by default an "
                         "error, as the HL7 reference validator)")
+    p.add_argument("--validate-contains", choices=("CHECK_VALID", "IGNORE"),
+                   help="contained resources: validated and required to be referenced "
+                        "(CHECK_VALID, the default) or skipped (IGNORE)")
+    p.add_argument("--validate-reference",
+                   choices=("IGNORE", "CHECK_EXISTS", "CHECK_EXISTS_AND_TYPE"),
+                   help="relative references must resolve inside the resource, bundle or "
+                        "Parameters (CHECK_EXISTS...); by default (IGNORE) only form and "
+                        "type are checked")
     return p
 
 
@@ -76,7 +84,9 @@ def main(args) -> int:
         print(f"cannot load the definitions: {exc}", file=sys.stderr)
         return 2
     validator = Validator(registry=registry, unknown_extensions="warning" if getattr(
-        args, "allow_unknown_extensions", False) else "error")
+        args, "allow_unknown_extensions", False) else "error",
+        validate_contains=getattr(args, "validate_contains", None) or "CHECK_VALID",
+        validate_reference=getattr(args, "validate_reference", None) or "IGNORE")
     strict = getattr(args, "strict", False)
     failed = False
     out = sys.stdout

@@ -19,6 +19,37 @@ _PREFIXES = ("fixed", "pattern", "minValue", "maxValue", "defaultValue")
 _FHIR_TYPE_EXT = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type"
 
 
+# additional bindings (R5 ElementDefinition.binding.additional) in R4: the cross-version
+# extension and the tools extension carry them
+ADDITIONAL_BINDING = ("http://hl7.org/fhir/5.0/StructureDefinition/extension-ElementDefinition."
+                      "binding.additional",
+                      "http://hl7.org/fhir/tools/StructureDefinition/additional-binding")
+
+
+def additional_bindings(binding: dict) -> list[dict]:
+    """[{purpose, valueSet, any?, usage?}] of a binding's additional-binding extensions."""
+    out = []
+    for ext in binding.get("extension") or ():
+        if not isinstance(ext, dict) or ext.get("url") not in ADDITIONAL_BINDING:
+            continue
+        got: dict = {}
+        for part in ext.get("extension") or ():
+            if not isinstance(part, dict):
+                continue
+            name = part.get("url")
+            if name == "purpose":
+                got["purpose"] = part.get("valueCode")
+            elif name == "valueSet":
+                got["valueSet"] = part.get("valueCanonical") or part.get("valueUri")
+            elif name == "any":
+                got["any"] = part.get("valueBoolean") is True
+            elif name == "usage":
+                got["usage"] = True
+        if got.get("purpose") and got.get("valueSet"):
+            out.append(got)
+    return out
+
+
 def compact_element(el: dict) -> dict:
     out: dict = {}
     for key in ("id", "path", "sliceName", "min", "max", "contentReference", "maxLength"):
@@ -45,6 +76,9 @@ def compact_element(el: dict) -> dict:
     if "binding" in el:
         b = el["binding"]
         out["binding"] = {k: b[k] for k in ("strength", "valueSet") if k in b}
+        extra = additional_bindings(b)
+        if extra:
+            out["binding"]["additional"] = extra
     if el.get("constraint"):
         out["constraint"] = [{k: c[k] for k in ("key", "severity", "expression", "human", "source")
                               if k in c} for c in el["constraint"]]

@@ -323,6 +323,8 @@ class Registry:
         if load_core:
             core = orjson.loads(gzip.decompress(DATA.read_bytes()))
             sds, cs, vs = core["sd"], core["cs"], core["vs"]
+            for c in cs.values():  # the R4 package's copies (THO ones are of 2019)
+                c["_core"] = True
         self._state = RegistryState(0, sds, cs, vs, {}, {}, {}, _index_types(sds),
                                     frozenset(sds))
 

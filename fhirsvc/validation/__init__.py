@@ -25,7 +25,7 @@ from ..outcomes import Issue, error, operation_outcome, sort_issues
 from . import walker
 from .definitions import Definitions
 from .parse import parse_input, parse_json
-from .run import Run
+from .run import Options, Run
 
 
 def _dedupe(issues: list[Issue]) -> list[Issue]:
@@ -52,20 +52,41 @@ def _without_comments(raw):
     return (resource, where) if resource is not None else None
 
 
+def _with_commas_repaired(raw):
+    """(resource, an error per repair) when the text is JSON once its commas are repaired
+    (jsonc.repair_commas), else None: the rest is still validated, as the reference does."""
+    from .jsonc import repair_commas
+    text = raw.decode("utf-8", "replace") if isinstance(raw, (bytes, bytearray)) else raw
+    if text.lstrip()[:1] != "{":
+        return None
+    repaired, fixes = repair_commas(text)
+    if not fixes:
+        return None
+    resource, issues = parse_json(repaired)
+    if resource is None:
+        return None
+    return resource, [Issue("error", "structure", f"{msg} (line {ln}, column {col})", (),
+                            f"line {ln}, column {col}") for msg, ln, col in fixes]
+
+
 class Validator:
     """Validates resources against R4 and profiles with one registry; reused, thread-safe.
 
     Each validation reads one registry generation (`registry.state`), so conformance
     resources added meanwhile by other threads apply from the next validation on."""
 
-    def __init__(self, registry=None, *, unknown_extensions: str = "error"):
+    def __init__(self, registry=None, *, unknown_extensions: str = "error",
+                 validate_contains: str = "CHECK_VALID", validate_reference: str = "IGNORE"):
         """unknown_extensions: the severity of an extension whose definition cannot be found
         (outside the example and HL7 spaces): "error" as the reference validator, or
-        "warning" to accept them (the server's write gate, FHIRSVC_UNKNOWN_EXTENSIONS)."""
+        "warning" to accept them (the server's write gate, FHIRSVC_UNKNOWN_EXTENSIONS).
+        validate_contains / validate_reference: the reference validator's settings of the
+        same names (run.Options)."""
         if unknown_extensions not in ("error", "warning"):
             raise ValueError("unknown_extensions must be 'error' or 'warning'")
         self.registry = registry if registry is not None else default_registry()
         self.unknown_extensions = unknown_extensions
+        self.options = Options(validate_contains, validate_reference)
 
     def validate(self, resource: dict, profiles: Sequence[str] = (), *,
                  strict: bool = False) -> list[Issue]:
@@ -78,6 +99,7 @@ class Validator:
         state = self.registry.state
         run = Run(state, Definitions.of(state), strict)
         run.unknown_extensions = self.unknown_extensions
+        run.options, run.top = self.options, resource
         return sort_issues(_dedupe(walker.validate(resource, tuple(profiles), run)))
 
     def validate_bytes(self, raw: bytes | str, profiles: Sequence[str] = (), *,
@@ -89,7 +111,11 @@ class Validator:
         if resource is None:
             uncommented = _without_comments(raw)
             if uncommented is None:
-                return issues
+                repaired = _with_commas_repaired(raw)
+                if repaired is None:
+                    return issues
+                resource, fixes = repaired
+                return fixes + self.validate(resource, profiles, strict=strict)
             resource, where = uncommented
             issues = [] if allow_comments else [
                 Issue("error", "structure", f"Comments are not allowed in JSON (line {ln}, "

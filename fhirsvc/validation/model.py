@@ -52,6 +52,7 @@ class Node:
     max_value: tuple | None = None
     max_length: int | None = None
     binding: tuple | None = None  # (strength, valueSet)
+    additional_bindings: tuple = ()  # ({purpose, valueSet, ...}, ...) (compact.additional_bindings)
     constraints: list = field(default_factory=list)
     slicing: dict | None = None
     slices: list = field(default_factory=list)
@@ -155,6 +156,8 @@ class CompiledSD:
             slicing=el.get("slicing"), slice_name=el.get("sliceName"),
             content_ref=el.get("contentReference"), sd_url=self.url, model=self,
         )
+        if el.get("binding") and el["binding"].get("additional"):
+            node.additional_bindings = tuple(el["binding"]["additional"])
         node.constraints = [c for c in (compile_constraint(c, path, self.url) for c in
                                          el.get("constraint") or ()) if c is not None]
         return node

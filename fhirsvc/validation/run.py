@@ -11,6 +11,35 @@ from __future__ import annotations
 from ..outcomes import Issue
 
 
+class Options:
+    """Settings of a validation run, named as the reference (Java) validator names them.
+
+    validate_contains: "CHECK_VALID" (contained resources are validated, and each must be
+    referenced from the container, dom-3) or "IGNORE" (contained resources are neither
+    validated nor checked for being referenced).
+    validate_reference: "IGNORE" (a literal reference is checked for its form and, when it
+    resolves inside the resource or bundle, its target type) or "CHECK_EXISTS" /
+    "CHECK_EXISTS_AND_TYPE" (a relative reference Type/id must also resolve: to a contained
+    resource, a bundle entry or a resource of the enclosing Parameters; with no server to ask,
+    one that does not is an error)."""
+
+    __slots__ = ("validate_contains", "validate_reference")
+    CONTAINS = ("CHECK_VALID", "IGNORE")
+    REFERENCE = ("IGNORE", "CHECK_EXISTS", "CHECK_EXISTS_AND_TYPE")
+
+    def __init__(self, validate_contains: str = "CHECK_VALID",
+                 validate_reference: str = "IGNORE"):
+        if validate_contains not in self.CONTAINS:
+            raise ValueError(f"validate_contains must be one of {', '.join(self.CONTAINS)}")
+        if validate_reference not in self.REFERENCE:
+            raise ValueError(f"validate_reference must be one of {', '.join(self.REFERENCE)}")
+        self.validate_contains = validate_contains
+        self.validate_reference = validate_reference
+
+
+DEFAULT_OPTIONS = Options()
+
+
 class Run:
     """One validation: the registry generation it reads, the compiled definitions of that
     generation, whether the guide's profiles are required, and what the walk has found.
@@ -20,7 +49,7 @@ class Run:
     walked, innermost last; `unchecked` the external code systems met (one information issue)."""
 
     __slots__ = ("reg", "defs", "strict", "issues", "root", "bundle", "unchecked", "resources",
-                 "validating", "depth", "unknown_extensions")
+                 "validating", "depth", "unknown_extensions", "options", "top")
 
     def __init__(self, reg, defs, strict: bool):
         self.reg = reg
@@ -36,11 +65,15 @@ class Run:
         # severity of an extension nobody can resolve ("error" as the reference validator;
         # "warning" where unknown extensions must be accepted, e.g. a server's write gate)
         self.unknown_extensions = "error"
+        # the reference validator's run settings (Options): contained resources, references
+        self.options = DEFAULT_OPTIONS
+        self.top = None  # the resource the validation was asked for (outermost)
 
     def sub(self, strict: bool | None = None) -> "Run":
         """A separate run in the same generation and bundle (its issues are its own)."""
         sub = Run(self.reg, self.defs, self.strict if strict is None else strict)
         sub.unknown_extensions = self.unknown_extensions
+        sub.options, sub.top = self.options, self.top
         sub.bundle, sub.root = self.bundle, self.root
         return sub
 

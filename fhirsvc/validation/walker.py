@@ -212,6 +212,8 @@ def _walk_planned(item, ext, element: Node, tcode, location: str, run: Run, vpla
             walk_complex(item, run.defs.definition_for(item, element, tcode), tcode, location,
                          run)
     elif kind == _RESOURCE:
+        if element.name == "contained" and run.options.validate_contains == "IGNORE":
+            return
         walk_resource(item, profiles, location, run, contained=element.name == "contained")
     elif kind == _CONTENT:
         if item.__class__ is dict:

@@ -36,7 +36,7 @@ from .resources import bundle, narrative
 from .signature import signature
 from .slicing import slicing
 from .structure import cardinality, type_
-from .terminology import binding, coding
+from .terminology import additional_binding, binding, coding
 from .values import fixed, max_length, min_max, pattern
 
 
@@ -67,6 +67,8 @@ RULES: tuple[Rule, ...] = (
     Rule("binding", "value",
          lambda el, t: el.binding is not None and el.binding[0] in ("required", "extensible"),
          binding),
+    Rule("additional binding", "value", lambda el, t: bool(el.additional_bindings),
+         additional_binding),
     Rule("code system", "value", lambda el, t: t == "Coding", coding),
     Rule("reference", "value", lambda el, t: t == "Reference", reference),
     Rule("extension", "value", lambda el, t: t == "Extension" and is_open_extension(el),

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ..fhirpath import syntax_error
 from ..run import issue
+from .snomed import SNOMED, bad_code, is_concept_id
 from .references import ABS_URL
 
 CANONICAL_TYPES = frozenset((
@@ -162,6 +163,28 @@ def _conceptmap_sources(cm: dict, location: str, run):
 _CODING_TEXT = re.compile(r"^([^|#\s]+)(\|[^#\s]+)?#(\S.*)$")
 
 
+# properties every code system has (the FHIR concept properties), by type, where a code
+# system does not declare them itself
+GENERIC_PROPERTIES = {"inactive": "boolean", "notSelectable": "boolean"}
+
+
+def _snomed_filter(prop, op, val: str, where: str) -> list:
+    """SNOMED CT filters offline: a `concept` filter names concept ids; an attribute (a
+    property that is a concept id) is filtered with = or in only."""
+    if prop == "concept" and op not in ("regex", "exists"):
+        values = val.split(",") if op in ("in", "not-in") else [val]
+        for v in values:
+            if not is_concept_id(v.strip()):
+                return [issue("error", "invalid", f"The value for a filter based on property "
+                              f"'concept' must be a valid code from the system '{SNOMED}'"
+                              f", and '{val}' is not (not a SNOMED CT concept identifier)",
+                              where)]
+    elif isinstance(prop, str) and is_concept_id(prop) and op not in ("=", "in"):
+        return [issue("error", "invalid", f"The operation '{op}' is not allowed for property "
+                      f"'{prop}' in system '{SNOMED}'. Allowed ops: =,in", where)]
+    return []
+
+
 def _filter_values(vs: dict, location: str, run):
     """A filter on a property the code system declares: a Coding property's value is
     system(|version)#code naming a code that exists (when that system is held here), a
@@ -178,7 +201,11 @@ def _filter_values(vs: dict, location: str, run):
                 if not isinstance(f, dict) or not isinstance(f.get("value"), str):
                     continue
                 ptype, val, prop = props.get(f.get("property")), f["value"], f.get("property")
+                ptype = ptype or GENERIC_PROPERTIES.get(prop)
                 where = f"{location}.compose.{part}[{i}].filter[{k}]"
+                if inc["system"] == SNOMED:
+                    out += _snomed_filter(prop, f.get("op"), val, where)
+                    continue
                 if ptype == "Coding" and f.get("op") in ("=", "in", "not-in"):
                     m = _CODING_TEXT.match(val)
                     if m is None:
@@ -281,8 +308,49 @@ def _concept_properties(concepts, where: str, declared: dict, out: list):
         _concept_properties(c.get("concept"), f"{where}[{i}].concept", declared, out)
 
 
+CORE_SD = "http://hl7.org/fhir/StructureDefinition/"
+_LEADING_TYPE = re.compile(r"^\(*\s*([A-Z][A-Za-z]*)\s*(?:\.|$|\))")
+
+
+def _union_branches(expr: str) -> list[str]:
+    """The branches of the top-level `|` of a FHIRPath expression (outside parentheses,
+    brackets and strings)."""
+    out, depth, start, quote = [], 0, 0, None
+    for i, ch in enumerate(expr):
+        if quote:
+            if ch == quote and expr[i - 1] != "\\":
+                quote = None
+        elif ch in "'`\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            out.append(expr[start:i])
+            start = i + 1
+    out.append(expr[start:])
+    return out
+
+
+def _expression_types(sp: dict, location: str) -> list:
+    """Each branch of a search expression that starts with a type name starts with one of
+    the SearchParameter's bases (FHIRPath evaluated on a resource of a base type)."""
+    expr, bases = sp.get("expression"), [b for b in sp.get("base") or () if isinstance(b, str)]
+    if not isinstance(expr, str) or not bases or {"Resource", "DomainResource"} & set(bases):
+        return []
+    for branch in _union_branches(expr):
+        m = _LEADING_TYPE.match(branch.strip())
+        if m and m.group(1) not in bases and m.group(1) not in ("Resource", "DomainResource"):
+            types = ", ".join(CORE_SD + b for b in bases)
+            return [issue("error", "invalid", f"Error in search expression '{expr}': Error "
+                          f"evaluating FHIRPath expression: The name '{m.group(1)}' is not valid "
+                          f"for any of the possible types: [{types}]", f"{location}.expression")]
+    return []
+
+
 def _searchparameter(sp: dict, location: str):
-    out = []
+    out = _expression_types(sp, location)
     parent = _core_sp(sp.get("derivedFrom"))
     if parent is None:
         return out

@@ -40,8 +40,14 @@ def constraint(value, element, type_code, location, run):
     out = []
     present = None
     root = run.root
+    if value.__class__ is dict and "resourceType" in value and element.name != "contained":
+        # a resource walked with a profile's element tree (e.g. Bundle.entry.resource of a
+        # bundle profile) is its own %resource, not the bundle around it
+        root = value
     for c in run.defs.invariants(value, element, type_code):
         native = c.native
+        if c.key == "dom-3" and run.options.validate_contains == "IGNORE":
+            continue  # contained resources are not checked at all (Options)
         # the common case (a native invariant) without the guard and fhirpathpy layers
         ok = native.check(value, root) if native is not None else None
         if ok is None:

@@ -17,10 +17,18 @@ def extension(value, element, type_code, location, run):
         return ()
     url = value.get("url")
     if not isinstance(url, str):
+        if "url" not in value:  # beside the cardinality error of Extension.url
+            return (issue("error", "structure", "Extension.url is required in order to "
+                          "identify, use and validate the extension", location),)
         return ()
     ext = run.defs.extension_definition(url)
     if ext is not None:
-        return _context(ext, element, location, run)
+        out = _context(ext, element, location, run)
+        if "|" in url:  # a canonical version belongs to the definition, not to the instance
+            out = [issue("error", "structure", "The extension URL must not contain a version "
+                         f"('{url}'): its definition's url without the version identifies it",
+                         location, url), *out]
+        return out
     reason = run.defs.broken(url)
     if reason:
         return (issue("error", "invalid",

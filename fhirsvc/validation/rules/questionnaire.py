@@ -10,9 +10,11 @@ answerOption values; regex, mimeType, unitOption, minValue/maxValue extensions.
 """
 from __future__ import annotations
 
+import contextvars
 import re
 
 from ..run import issue
+from .terminology import _display, may_be_in
 from .units import compare_quantities
 
 EXT = "http://hl7.org/fhir/StructureDefinition/"
@@ -65,6 +67,9 @@ def _answer_value(answer: dict):
     return None, None
 
 
+_registry: contextvars.ContextVar = contextvars.ContextVar("fhirsvc_qr_registry", default=None)
+
+
 def questionnaire_response(value, element, type_code, location, run):
     if value.__class__ is not dict:
         return ()
@@ -74,7 +79,11 @@ def questionnaire_response(value, element, type_code, location, run):
     out: list = []
     answers = _answers_by_link(value.get("item"))
     completed = value.get("status") not in ("in-progress", "entered-in-error", "stopped")
-    _items(value.get("item"), q.get("item"), location, out, answers, completed)
+    token = _registry.set(run.reg)  # the answer checks read value sets
+    try:
+        _items(value.get("item"), q.get("item"), location, out, answers, completed)
+    finally:
+        _registry.reset(token)
     return out
 
 
@@ -214,6 +223,9 @@ def _answer(t: str, v, qi: dict, vwhere: str, awhere: str, out: list):
             shown = v.get("code") if isinstance(v, dict) else v
             out.append(issue("error", "value", f"The {t} {shown} is not in the set of "
                              "permitted values (answerOption)", vwhere))
+    vs_url = qi.get("answerValueSet")
+    if isinstance(vs_url, str) and not options:
+        _in_answer_valueset(t, v, vs_url, qi, vwhere, awhere, out)
     if t == "string" and isinstance(v, str):
         for e in _ext(qi, "regex"):
             rx = e.get("valueString")
@@ -254,3 +266,30 @@ def _answer(t: str, v, qi: dict, vwhere: str, awhere: str, out: list):
                     out.append(issue("error", "value", f"The quantity {_shown(v)} is "
                                      f"{'less' if sign < 0 else 'greater'} than the allowed "
                                      f"{word} of {_shown(limit)}", vwhere))
+
+
+def _in_answer_valueset(t: str, v, vs_url: str, qi: dict, vwhere: str, awhere: str,
+                        out: list):
+    """answerValueSet: a Coding answer is a code of the value set; so is a string answer of
+    a string item (an open-choice item takes any string). Codes of systems that cannot be
+    enumerated offline are judged by their syntax where it is fixed, else accepted."""
+    reg = _registry.get()
+    exp = reg.expansion(vs_url) if reg is not None else None
+    if exp is None:
+        return
+    if t == "Coding" and isinstance(v, dict) and isinstance(v.get("code"), str):
+        system = v.get("system") if isinstance(v.get("system"), str) else None
+        inside = may_be_in(exp, system, v["code"])
+        # as the reference: a wrong display fails the membership too
+        wrong = [i for i in _display(system, v["code"], v["display"], vwhere)
+                 if i.severity == "error"] if inside and system and \
+            isinstance(v.get("display"), str) else []
+        if inside is False or wrong:
+            out.append(issue("error", "code-invalid", f"The code '{v['code']}' in the system "
+                             f"'{system}' is not in the options value set ({vs_url}) specified "
+                             "by the questionnaire" + (f". Terminology Error: {wrong[0].message}"
+                                                       if wrong else ""), awhere, vs_url))
+    elif t == "string" and isinstance(v, str) and qi.get("type") not in ("open-choice",):
+        if may_be_in(exp, None, v) is False:
+            out.append(issue("error", "code-invalid", f"The value '{v}' is not in the list of "
+                             f"allowed values (value set '{vs_url}')", vwhere, vs_url))

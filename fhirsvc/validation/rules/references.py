@@ -52,6 +52,15 @@ def _narrowed_by_profile(element, run) -> bool:
     return bool(sd) and sd.get("derivation") == "constraint"
 
 
+def _unknown_target_profiles(element, run) -> list[str]:
+    """The target profiles of a profile's Reference element when none of them is known (a
+    core or known one among them leaves the check to the types)."""
+    urls = [u for t in element.types if t.code == "Reference" for u in t.targets]
+    if not urls or any(u.startswith(CORE_SD) or run.reg.sd(u) is not None for u in urls):
+        return []
+    return urls if _narrowed_by_profile(element, run) else []
+
+
 def _compute_target_types(element, run) -> list[str] | None:
     types = []
     for t in element.types:
@@ -68,6 +77,24 @@ def _compute_target_types(element, run) -> list[str] | None:
                 return None
             types.append(tt)
     return types or None
+
+
+def _in_parameters(top, rtype: str, rid: str) -> dict | None:
+    """The resource Type/id among the resources of a Parameters (parameter and part, at any
+    depth), when the validated resource is one."""
+    if not isinstance(top, dict) or top.get("resourceType") != "Parameters":
+        return None
+    stack = [top.get("parameter")]
+    while stack:
+        params = stack.pop()
+        for p in params if isinstance(params, list) else ():
+            if not isinstance(p, dict):
+                continue
+            r = p.get("resource")
+            if isinstance(r, dict) and r.get("resourceType") == rtype and r.get("id") == rid:
+                return r
+            stack.append(p.get("part"))
+    return None
 
 
 def reference(value, element, type_code, location, run):
@@ -129,11 +156,29 @@ def reference(value, element, type_code, location, run):
             rtype = target.get("resourceType") or rtype
             resolved = True
     out = []
+    if rel and not resolved and run.options.validate_reference != "IGNORE":
+        target = _in_parameters(run.top, rel.group(1), rel.group(2))
+        if target is None:
+            # no server to ask: a reference that must exist and is not here is an error
+            out.append(issue("error", "structure",
+                             f"Unable to resolve resource with reference '{ref}'", location))
+        else:
+            resolved = True
     if isinstance(value.get("type"), str) and rtype and value["type"] != rtype:
         out.append(issue("error", "structure",
                          f"The reference type '{value['type']}' does not match the reference "
                          f"'{ref}'", f"{location}.type"))
     allowed = _target_types(element, run)
+    if resolved and rtype and allowed is None:
+        unknown = _unknown_target_profiles(element, run)
+        if unknown:
+            # a target found here is checked against the target profiles, which must be
+            # known: none is, so no type is allowed (as the reference reports it)
+            out += [issue("error", "structure", f"Unable to resolve the profile reference "
+                          f"'{u}'", location, u) for u in unknown]
+            out.append(issue("error", "structure", f"Invalid Resource target type. Found "
+                             f"{rtype}, but expected one of ([])", location))
+            return out
     if allowed and rtype and rtype not in allowed:
         # a target found in the resource or bundle is certain; so is the type a relative
         # (Type/id) or RESTful URL names ("the type implied by the reference URL") against

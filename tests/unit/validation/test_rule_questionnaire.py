@@ -137,3 +137,51 @@ def test_ucum_units():
     assert compare_quantities({"value": 1, "system": UCUM, "code": "kg"}, km)[0] is None
     assert compare_quantities({"value": 1, "unit": "km"}, km) == (
         None, "no formal units are specified")
+
+
+# ---- answerValueSet (issue 15, second pass): codes of the value set; offline, systems we
+# cannot enumerate are judged by their code syntax where it is fixed (ISO 3166, SNOMED CT)
+def _qr_with(qtype, vs, *answers):
+    from fhirsvc.definitions.registry import Registry
+    from fhirsvc.validation import Validator
+    reg = Registry()
+    reg.add({"resourceType": "Questionnaire", "url": "http://x.org/q/avs", "status": "active",
+             "item": [{"linkId": "q1", "type": qtype, "repeats": True, "answerValueSet": vs}]})
+    qr = {"resourceType": "QuestionnaireResponse", "questionnaire": "http://x.org/q/avs",
+          "status": "completed", "item": [{"linkId": "q1", "answer": list(answers)}]}
+    return [(i.expression[0] if i.expression else None, i.message)
+            for i in Validator(registry=reg).validate(qr) if i.severity == "error"]
+
+
+def test_answer_valueset_string_answers():
+    vs = "http://hl7.org/fhir/ValueSet/jurisdiction"
+    assert _qr_with("string", vs, {"valueString": "AU"}, {"valueString": "AU-NSW"}) == []
+    assert _qr_with("string", vs, {"valueString": "Australia"}) == [(
+        "QuestionnaireResponse.item[0].answer[0].value.ofType(string)",
+        f"The value 'Australia' is not in the list of allowed values (value set '{vs}')")]
+    assert _qr_with("open-choice", vs, {"valueString": "Australia"}) == []
+
+
+def test_answer_valueset_coding_answers():
+    vs = "http://hl7.org/fhir/ValueSet/administrative-gender"
+    ok = {"valueCoding": {"system": "http://hl7.org/fhir/administrative-gender", "code": "male"}}
+    bad = {"valueCoding": {"system": "http://hl7.org/fhir/item-type", "code": "string"}}
+    assert _qr_with("choice", vs, ok) == []
+    got = _qr_with("choice", vs, ok, bad)
+    assert got == [("QuestionnaireResponse.item[0].answer[1]", "The code 'string' in the system "
+                    "'http://hl7.org/fhir/item-type' is not in the options value set "
+                    f"({vs}) specified by the questionnaire")]
+    # a value set including a system we cannot enumerate: only its syntax is judged
+    sct = "http://hl7.org/fhir/ValueSet/clinical-findings"
+    assert _qr_with("choice", sct, {"valueCoding": {"system": "http://snomed.info/sct",
+                                                    "code": "404684003"}}) == []
+
+
+def test_answer_valueset_coding_with_a_wrong_display():
+    vs = "http://hl7.org/fhir/ValueSet/item-type"
+    bad = {"valueCoding": {"system": "http://hl7.org/fhir/item-type", "code": "string",
+                           "display": "Australia"}}
+    got = _qr_with("choice", vs, bad)
+    assert [w for w, _ in got] == ["QuestionnaireResponse.item[0].answer[0]",
+                                   "QuestionnaireResponse.item[0].answer[0].valueCoding.display"]
+    assert "Terminology Error: Wrong Display Name 'Australia'" in got[0][1]

@@ -516,3 +516,23 @@ def test_measure_report_of_a_cohort_measure_has_no_score():
           "group": [{"id": "g", "measureScore": {"value": 10}}]}
     exactly(Validator(registry=reg).validate(mr), "error", "invalid",
             "MeasureReport.group[0].measureScore", "No measureScore when the scoring")
+
+
+# ---- additional binding (tools / R5 cross-version extension on ElementDefinition.binding)
+@covers("additional binding")
+def test_additional_binding_required():
+    reg = Registry()
+    reg.add({"resourceType": "ValueSet", "url": "http://x/vs/ab", "status": "active",
+             "compose": {"include": [{"system": "http://loinc.org",
+                                      "concept": [{"code": "1-8"}]}]}})
+    reg.add(profile("ab", "Observation", [{"path": "Observation.code", "binding": {
+        "strength": "example", "valueSet": "http://hl7.org/fhir/ValueSet/observation-codes",
+        "extension": [{"url": "http://hl7.org/fhir/tools/StructureDefinition/additional-binding",
+                       "extension": [{"url": "purpose", "valueCode": "required"},
+                                     {"url": "valueSet", "valueCanonical": "http://x/vs/ab"}]}]}}]))
+    va = Validator(registry=reg)
+    r = with_(OBS, code={"coding": [{"system": "http://loinc.org", "code": "2-6"}]})
+    exactly(va.validate(r, [X + "ab"]), "error", "code-invalid", "Observation.code",
+            "specified in an additional binding", "http://loinc.org#2-6")
+    ok = with_(OBS, code={"coding": [{"system": "http://loinc.org", "code": "1-8"}]})
+    assert found(va.validate(ok, [X + "ab"])) == []
