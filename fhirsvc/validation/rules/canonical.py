@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..fhirpath import syntax_error
 from ..run import issue
-from .snomed import SNOMED, bad_code, is_concept_id
+from .snomed import SNOMED, is_concept_id
 from .references import ABS_URL
 
 CANONICAL_TYPES = frozenset((

@@ -10,7 +10,6 @@ answerOption values; regex, mimeType, unitOption, minValue/maxValue extensions.
 """
 from __future__ import annotations
 
-import contextvars
 import re
 
 from ..run import issue
@@ -67,9 +66,6 @@ def _answer_value(answer: dict):
     return None, None
 
 
-_registry: contextvars.ContextVar = contextvars.ContextVar("fhirsvc_qr_registry", default=None)
-
-
 def questionnaire_response(value, element, type_code, location, run):
     if value.__class__ is not dict:
         return ()
@@ -79,11 +75,7 @@ def questionnaire_response(value, element, type_code, location, run):
     out: list = []
     answers = _answers_by_link(value.get("item"))
     completed = value.get("status") not in ("in-progress", "entered-in-error", "stopped")
-    token = _registry.set(run.reg)  # the answer checks read value sets
-    try:
-        _items(value.get("item"), q.get("item"), location, out, answers, completed)
-    finally:
-        _registry.reset(token)
+    _items(value.get("item"), q.get("item"), location, out, answers, completed, run.reg)
     return out
 
 
@@ -132,7 +124,8 @@ def _condition(cond: dict, given: list) -> bool:
     return op == "!=" and not given
 
 
-def _items(qr_items, q_items, location: str, out: list, answers: dict, completed: bool):
+def _items(qr_items, q_items, location: str, out: list, answers: dict, completed: bool,
+           reg):
     q_by_link = {i.get("linkId"): i for i in q_items or () if isinstance(i, dict)}
     seen: set = set()
     for n, it in enumerate(qr_items if isinstance(qr_items, list) else ()):
@@ -146,7 +139,7 @@ def _items(qr_items, q_items, location: str, out: list, answers: dict, completed
                              f"LinkId '{link}' not found in questionnaire", location))
             continue
         seen.add(link)
-        _item(it, qi, where, out, answers, completed)
+        _item(it, qi, where, out, answers, completed, reg)
     for link, qi in q_by_link.items():
         if link not in seen and qi.get("required") is True and completed and \
                 qi.get("type") != "display" and _enabled(qi, answers):
@@ -154,7 +147,8 @@ def _items(qr_items, q_items, location: str, out: list, answers: dict, completed
                              f"No response answer found for required item '{link}'", location))
 
 
-def _item(it: dict, qi: dict, where: str, out: list, answers: dict, completed: bool):
+def _item(it: dict, qi: dict, where: str, out: list, answers: dict, completed: bool,
+          reg):
     qtype = qi.get("type")
     given = [a for a in it.get("answer") or () if isinstance(a, dict)]
     if qtype == "display" and given:
@@ -165,7 +159,7 @@ def _item(it: dict, qi: dict, where: str, out: list, answers: dict, completed: b
         if given:
             out.append(issue("error", "structure", "Items of type group should not have "
                              "answers (their items belong in item, not in answer.item)", where))
-        _items(it.get("item"), qi.get("item"), where, out, answers, completed)
+        _items(it.get("item"), qi.get("item"), where, out, answers, completed, reg)
         return
     if not given and qi.get("required") is True and completed and _enabled(qi, answers):
         out.append(issue("error", "required",
@@ -190,10 +184,10 @@ def _item(it: dict, qi: dict, where: str, out: list, answers: dict, completed: b
             out.append(issue("error", "structure", f"Answer value must be of the type "
                              f"{_type_name(allowed)} not {t}", f"{awhere}.value.ofType({t})"))
         else:
-            _answer(t, v, qi, f"{awhere}.value.ofType({t})", awhere, out)
+            _answer(t, v, qi, f"{awhere}.value.ofType({t})", awhere, out, reg)
         # answers of an item may have nested items (questions below an answer)
         if a.get("item"):
-            _items(a.get("item"), qi.get("item"), awhere, out, answers, completed)
+            _items(a.get("item"), qi.get("item"), awhere, out, answers, completed, reg)
 
 
 def _shown(q: dict) -> str:
@@ -205,7 +199,7 @@ def _type_name(allowed: tuple) -> str:
     return allowed[0] if len(allowed) == 1 else " or ".join(allowed)
 
 
-def _answer(t: str, v, qi: dict, vwhere: str, awhere: str, out: list):
+def _answer(t: str, v, qi: dict, vwhere: str, awhere: str, out: list, reg):
     options = [o for o in qi.get("answerOption") or () if isinstance(o, dict)]
     if options:
         ok = False
@@ -225,7 +219,7 @@ def _answer(t: str, v, qi: dict, vwhere: str, awhere: str, out: list):
                              "permitted values (answerOption)", vwhere))
     vs_url = qi.get("answerValueSet")
     if isinstance(vs_url, str) and not options:
-        _in_answer_valueset(t, v, vs_url, qi, vwhere, awhere, out)
+        _in_answer_valueset(t, v, vs_url, qi, vwhere, awhere, out, reg)
     if t == "string" and isinstance(v, str):
         for e in _ext(qi, "regex"):
             rx = e.get("valueString")
@@ -269,12 +263,11 @@ def _answer(t: str, v, qi: dict, vwhere: str, awhere: str, out: list):
 
 
 def _in_answer_valueset(t: str, v, vs_url: str, qi: dict, vwhere: str, awhere: str,
-                        out: list):
+                        out: list, reg):
     """answerValueSet: a Coding answer is a code of the value set; so is a string answer of
     a string item (an open-choice item takes any string). Codes of systems that cannot be
     enumerated offline are judged by their syntax where it is fixed, else accepted."""
-    reg = _registry.get()
-    exp = reg.expansion(vs_url) if reg is not None else None
+    exp = reg.expansion(vs_url)
     if exp is None:
         return
     if t == "Coding" and isinstance(v, dict) and isinstance(v.get("code"), str):

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import gzip
-import json
 import re
 import threading
-from pathlib import Path
 
+import orjson
+
+from ...definitions.registry import DATA as CORE_DATA
 from ..run import issue
-from .snomed import SNOMED, bad_code, is_concept_id
+from .snomed import SNOMED, bad_code
 
 # Systems that cannot be enumerated offline: codes are accepted, and said so once.
 EXTERNAL_SYSTEMS = {
@@ -267,8 +268,7 @@ def additional_binding(value, element, type_code, location, run):
 
 _DISPLAYS: dict | None = None
 _DISPLAYS_LOCK = threading.Lock()
-_DISPLAYS_FILE = Path(__file__).resolve().parents[2] / "definitions" / "data" / \
-    "r4displays.json.gz"
+_DISPLAYS_FILE = CORE_DATA.with_name("r4displays.json.gz")  # beside the core definitions
 
 
 def core_displays() -> dict:
@@ -279,7 +279,7 @@ def core_displays() -> dict:
         with _DISPLAYS_LOCK:
             if _DISPLAYS is None:
                 try:
-                    _DISPLAYS = json.loads(gzip.decompress(_DISPLAYS_FILE.read_bytes()))
+                    _DISPLAYS = orjson.loads(gzip.decompress(_DISPLAYS_FILE.read_bytes()))
                 except OSError:
                     _DISPLAYS = {}
     return _DISPLAYS
