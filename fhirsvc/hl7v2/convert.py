@@ -294,6 +294,9 @@ class Converter:
             for v in values:
                 if isinstance(v, T.Choice):
                     res[v.name] = v.value
+                elif isinstance(v, T.Several):
+                    for one in v.values:
+                        _set(res, rule.target, one, rule.list)
                 else:
                     _set(res, rule.target, v, rule.list)
         return b
@@ -412,10 +415,14 @@ class Converter:
                 if refs:
                     res[target] = refs
             if b.spec.get("status") == "event":
-                status = cx.lookup("encounter-status", msg.trigger) or "unknown"
-                if b.seg.value(45):
+                # PV1[Encounter]: PV1-45 valued -> finished, else PV1-2 through
+                # PatientClass[EncounterStatus]; MSH[Encounter] (A11 cancel) and A03 first
+                status = cx.lookup("encounter-event-status", msg.trigger, warn=False)
+                if status is None and b.seg.value(45):
                     status = "finished"
-                res["status"] = status
+                if status is None:
+                    status = cx.lookup("encounter-status", b.seg.value(2), warn=False)
+                res["status"] = status or "unknown"
             self._profiles(sm, res)
             entry = {"fullUrl": b.full_url, "resource": res}
             m = EntryMeta(b.seg.loc(), res["resourceType"], b.spec.get("as"),
