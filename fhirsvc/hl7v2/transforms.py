@@ -210,6 +210,24 @@ def eip(cx, rep, args):
     return None
 
 
+def cwe_identifier(cx, rep, args):
+    """CWE -> Identifier (IN1-2 Health Plan ID): CWE-1 value, CWE-3 coding system name as the
+    authority (identifier_systems.yaml), else the sender's."""
+    value = comp(rep, 1)
+    if not value:
+        return None
+    return {"value": value, "system": cx.identifier_system(comp(rep, 3))}
+
+
+def xon_identifier(cx, rep, args):
+    """XON-10 (organization identifier) with XON-6 authority -> Identifier."""
+    value = comp(rep, 10) or comp(rep, 3)
+    if not value:
+        return None
+    return {"value": value, "system": cx.identifier_system(comp(rep, 6), comp(rep, 6, 2),
+                                                           comp(rep, 6, 3))}
+
+
 def string_identifier(cx, rep, args):
     v = comp(rep, 1)
     return {"value": v} if v else None
@@ -516,6 +534,7 @@ TRANSFORMS = {
     "string": string, "integer": integer, "yes_no": yes_no,
     "date": date, "datetime": datetime, "instant": instant,
     "identifier": identifier, "ei": ei, "eip": eip, "string_identifier": string_identifier,
+    "cwe_identifier": cwe_identifier, "xon_identifier": xon_identifier,
     "name": name, "address": address, "telecom": telecom, "location": location,
     "communication": communication, "reaction": reaction,
     "code": code, "coding_table": coding_table, "coded_table": coded_table, "coded": coded,
