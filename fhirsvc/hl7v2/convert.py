@@ -530,6 +530,9 @@ class Converter:
         spec = cx.maps.locations
         out = []
         for fno, status in b.spec["locations"].items():
+            if int(fno) == 3 and b.seg.is_null(3):   # "" : the stored locations go
+                b.cleared.add("location")
+                continue
             rep = (b.seg.reps(int(fno)) or [None])[0]
             if not rep:
                 continue

@@ -93,3 +93,10 @@ def test_stored_with_references_and_no_duplicates_on_resend(runtime):
     assert [r.split("/")[0] for r in refs] == ["Location", "Location"]
     ids = {b["id"]: b["name"] for b in beds}
     assert [ids.get(r.split("/")[1]) for r in refs] == ["A", "B"]
+
+
+def test_null_assigned_location_clears_the_stored_ones():
+    (msg,) = parse(TRANSFER.format(cid="n", pid="n").replace("|4W^402^A^HOSPA|", '|""|'))
+    conv = Converter().convert(msg)
+    enc = [m for m in conv.meta if m.rtype == "Encounter"][0]
+    assert "location" in enc.cleared
