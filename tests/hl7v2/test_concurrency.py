@@ -54,3 +54,21 @@ def test_merged_is_pure_and_follows_v2_update_rules():
     assert current["birthDate"] == "1950" and new == {
         "resourceType": "Patient", "identifier": [{"system": MRN, "value": "1"}],
         "name": [{"family": "New"}]}
+
+
+def test_concurrent_first_messages_make_one_patient_with_every_identifier(runtime):
+    """No version stored yet: the conditional update's lock serialises the writers, so the
+    first creates the Patient and the others merge into it (one Patient, nothing lost)."""
+    hl7 = runtime.services.hl7v2
+    ctx = runtime.context(door="test")
+    n = 6
+    first = ("MSH|^~\\&|ADT|HOSPA|FHIRSVC|X|20240102120000+0100||ADT^A08|cn-{i}|P|2.5.1\r"
+             "PID|1||C-2^^^HOSPA^MR~Y-{i}^^^FEED{i}^PI||Roe^Ann\r")
+    with ThreadPoolExecutor(n) as pool:
+        codes = list(pool.map(lambda i: hl7.process(ctx, first.format(i=i)).code, range(n)))
+    assert codes == ["AA"] * n
+    found = runtime.services.search.search(ctx, "Patient", [("identifier", f"{MRN}|C-2")])
+    (entry,) = found["entry"]
+    p = entry["resource"]
+    p = p.parse() if hasattr(p, "parse") else p
+    assert {i["value"] for i in p["identifier"]} == {"C-2"} | {f"Y-{i}" for i in range(n)}
