@@ -199,6 +199,7 @@ class Converter:
         aliases: dict[str, _Built] = {}
         last_by_segment: dict[str, _Built] = {}
         same: dict[tuple[int, str], _Built] = {}   # (segment index, as): built from one segment
+        group: dict | None = None                   # inside an unmapped group (ORDER_DOCUMENT)
         previous: _Built | None = None
         zs: list[str] = []
         for seg in msg.segments[1:]:
@@ -206,6 +207,17 @@ class Converter:
                 zs.append(seg.id)
                 if self.z_segments == "keep":
                     zs[-1] = msg.text.split("\r")[seg.index]
+                continue
+            opened = next((g for g in sm.unmapped_groups if g["after"] == seg.id), None)
+            if opened is not None:
+                group = opened
+            elif group is not None and seg.id == group["until"]:
+                group = None
+            if group is not None and seg.id == group["segment"]:
+                cx.seg = seg
+                cx.warnings.append(problem("100", f"{seg.id}[{seg.occurrence}] is in a group "
+                                           f"the v2-to-FHIR guide does not map "
+                                           f"({group['why']}); not converted", seg.loc(), "I"))
                 continue
             specs = sm.entries_for(seg.id)
             if not specs:

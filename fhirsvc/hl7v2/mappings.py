@@ -56,6 +56,8 @@ class StructureMap:
     imaging_sections: frozenset[str] = frozenset()
     profiles: tuple[dict, ...] = ()
     source: str = ""
+    # segments of a group the guide leaves unmapped, by position: {segment, after, until, why}
+    unmapped_groups: tuple[dict, ...] = ()
 
     def entry_for(self, segment: str) -> dict | None:
         for e in self.entries:
@@ -124,7 +126,8 @@ class Mappings:
                                        f"{e.get('map', e['segment'])}")
             sm = StructureMap(data["structure"], tuple(data["events"]), tuple(data["entries"]),
                               frozenset(data.get("imaging_sections") or ()),
-                              tuple(data.get("profiles") or ()), path.name)
+                              tuple(data.get("profiles") or ()), path.name,
+                              tuple(data.get("unmapped_groups") or ()))
             structures[sm.structure] = sm
             for ev in sm.events:
                 if ev in by_event:

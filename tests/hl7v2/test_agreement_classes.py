@@ -82,3 +82,25 @@ def test_a02_keeps_its_observations(conv):
     assert obs["code"]["coding"][0]["code"] == "8867-4"
     assert obs["subject"]["reference"] == next(
         e["fullUrl"] for e in c.bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+
+
+def test_oru_order_document_group_is_not_taken_for_a_result(conv):
+    """v2.8 ORU_R01 ORDER_DOCUMENT (ORC, OBX + TXA, before the OBR): unmapped in the guide, so
+    its OBX (no OBX-3, an ED document) neither fails the message nor becomes an Observation."""
+    c = convert(conv, "MSH|^~\\&|LAB|HOSPA|FHIRSVC|X|20240101120000+0100||ORU^R01|d1|P|2.8\r"
+                "PID|1||A-1^^^HOSPA^MR||Doe^Ann\r"
+                "ORC|NW|P1^HOSPA-ORD\r"
+                "OBX||ED|||App^NS^Octet-stream^Base64^QUJD\r"
+                "TXA|1|DIS\r"
+                "OBR|1|P1^HOSPA-ORD|F1^HOSPA-ORD|24362-6^Panel^LN|||20240101100000+0100\r"
+                "OBX|1|NM|17861-6^Calcium^LN||9.0|mg/dL^^UCUM|||||F\r")
+    (obs,) = one(c, "Observation")
+    assert obs["code"]["coding"][0]["code"] == "17861-6"
+    assert any("ORDER_DOCUMENT" in w.message and w.location.segment == "OBX" for w in c.warnings)
+    # an OBX without OBX-3 outside that group is still an error (AE)
+    from fhirsvc.hl7v2 import Hl7v2Error
+    with pytest.raises(Hl7v2Error):
+        convert(conv, "MSH|^~\\&|LAB|HOSPA|FHIRSVC|X|20240101120000+0100||ORU^R01|d2|P|2.8\r"
+                "PID|1||A-1^^^HOSPA^MR||Doe^Ann\r"
+                "OBR|1|P1^HOSPA-ORD|F1^HOSPA-ORD|24362-6^Panel^LN\r"
+                "OBX|1|NM|||9.0|mg/dL^^UCUM|||||F\r")
