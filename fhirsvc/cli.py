@@ -109,6 +109,14 @@ def cmd_serve(args) -> int:
         print(f"fhirsvc: cannot listen on {config.host}:{config.port}: {busy}. Stop what is "
               "using it or choose another port (FHIRSVC_PORT or --port).", file=sys.stderr)
         return 2
+    # The MLLP listener is part of the service: a busy MLLP port stops serve the same way
+    # (HTTP never runs half-started, silently losing the HL7 feed); FHIRSVC_MLLP_PORT=0
+    # serves HTTP alone on purpose.
+    busy = port_in_use(config.mllp_host, config.mllp_port) if config.mllp_port else None
+    if busy:
+        print(mllp_busy_message(config.mllp_host, config.mllp_port, busy, serve=True),
+              file=sys.stderr)
+        return 2
     upgrade(config.database_url)
     if not args.no_examples and config.load_examples:
         args.paths, args.if_empty = [], True
@@ -141,14 +149,18 @@ def cmd_serve(args) -> int:
 
     worker = start_worker(config) if config.worker and not args.no_worker else None
     mllp = start_mllp(config) if config.mllp_port else None
+    failed = _watch_mllp(mllp) if mllp is not None else threading.Event()
     print(f"serving FHIR R4 at http://{config.host}:{config.port}{config.base_path}",
           flush=True)
     try:
         Server().run()
+    except SystemExit:
+        if not failed.is_set():
+            raise
     finally:
         stop_worker(worker)
         stop_worker(mllp, grace=5)
-    return 0
+    return 2 if failed.is_set() else 0
 
 
 # -- background jobs ---------------------------------------------------------------------------
@@ -483,13 +495,42 @@ def start_mllp(config) -> subprocess.Popen:
                              "--exit-with-parent", str(os.getpid())], env=env)
 
 
+def mllp_busy_message(host: str, port: int, why: str, serve: bool = False) -> str:
+    """The one line a busy (or forbidden) MLLP port is refused with."""
+    return (f"fhirsvc: cannot listen for MLLP on {host}:{port}: {why}. Stop what is using it "
+            "or choose another port (FHIRSVC_MLLP_PORT" + (
+                "; 0 serves HTTP without the MLLP listener)." if serve else " or --port)."))
+
+
+def _watch_mllp(proc: subprocess.Popen, stop=None) -> threading.Event:
+    """The MLLP listener exiting on its own (its port taken between the check and the bind,
+    or a crash) stops serve too, exit status 2: HTTP does not go on without the HL7 feed."""
+    failed = threading.Event()
+
+    def watch():
+        code = proc.wait()
+        if code not in (0, -signal.SIGTERM) and not failed.is_set():
+            failed.set()
+            print(f"fhirsvc: the MLLP listener exited (status {code}); stopping the server",
+                  file=sys.stderr, flush=True)
+            (stop or (lambda: os.kill(os.getpid(), signal.SIGTERM)))()
+    threading.Thread(target=watch, name="mllp-watch", daemon=True).start()
+    return failed
+
+
 def cmd_mllp(args) -> int:
     from .bootstrap import build
     from .mllp import run
+    from .serving import port_in_use
     from .storage.migrate import upgrade
     _log_to_stderr()
     config = _config(args).with_(**{k: v for k, v in (("mllp_host", args.host),
                                                        ("mllp_port", args.port)) if v is not None})
+    # fail before migrating or loading anything
+    busy = port_in_use(config.mllp_host, config.mllp_port) if config.mllp_port else None
+    if busy:
+        print(mllp_busy_message(config.mllp_host, config.mllp_port, busy), file=sys.stderr)
+        return 2
     upgrade(config.database_url)
     runtime = build(config)
     if args.exit_with_parent:
@@ -504,6 +545,10 @@ def cmd_mllp(args) -> int:
         run(runtime, config.mllp_host, config.mllp_port, config.mllp_threads)
     except KeyboardInterrupt:
         pass
+    except OSError as exc:  # taken while we loaded (the check above is not a reservation)
+        print(mllp_busy_message(config.mllp_host, config.mllp_port,
+                                exc.strerror or str(exc)), file=sys.stderr)
+        return 2
     finally:
         runtime.close()
     return 0

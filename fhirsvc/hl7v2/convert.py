@@ -198,6 +198,8 @@ class Converter:
         built: list[_Built] = []
         aliases: dict[str, _Built] = {}
         last_by_segment: dict[str, _Built] = {}
+        same: dict[tuple[int, str], _Built] = {}   # (segment index, as): built from one segment
+        group: dict | None = None                   # inside an unmapped group (ORDER_DOCUMENT)
         previous: _Built | None = None
         zs: list[str] = []
         for seg in msg.segments[1:]:
@@ -206,9 +208,21 @@ class Converter:
                 if self.z_segments == "keep":
                     zs[-1] = msg.text.split("\r")[seg.index]
                 continue
-            spec = sm.entry_for(seg.id)
-            if spec is None:
+            opened = next((g for g in sm.unmapped_groups if g["after"] == seg.id), None)
+            if opened is not None:
+                group = opened
+            elif group is not None and seg.id == group["until"]:
+                group = None
+            if group is not None and seg.id == group["segment"]:
+                cx.seg = seg
+                cx.warnings.append(problem("100", f"{seg.id}[{seg.occurrence}] is in a group "
+                                           f"the v2-to-FHIR guide does not map "
+                                           f"({group['why']}); not converted", seg.loc(), "I"))
                 continue
+            specs = sm.entries_for(seg.id)
+            if not specs:
+                continue
+            spec = specs[0]
             if seg.id == "OBX" and not seg.value(3) and seg.value(2).upper() in TEXT_TYPES \
                     and "OBR" in last_by_segment:
                 # uncoded narrative lines of a report (common in text reports): the report's
@@ -218,21 +232,27 @@ class Converter:
             if spec.get("note"):
                 self._note(cx, seg, previous)
                 continue
-            if spec.get("merge_into"):
-                b = self._mrg(cx, seg, spec)
-            else:
-                if spec.get("only_with") and not seg.value(spec["only_with"]):
-                    continue
-                b = self._build(cx, seg, self.maps.segment(seg.id), spec)
-            if spec.get("parent"):
-                b.parent = last_by_segment.get(spec["parent"])
-                if b.parent is not None:
-                    b.parent.children.append(b)
-            built.append(b)
-            last_by_segment[seg.id] = b
-            if spec.get("as") and spec["as"] not in aliases:
-                aliases[spec["as"]] = b
-            previous = b
+            for spec in specs:
+                if spec.get("merge_into"):
+                    b = self._mrg(cx, seg, spec)
+                else:
+                    need = spec.get("only_with")
+                    if need and not any(seg.value(f) for f in (
+                            need if isinstance(need, list) else [need])):
+                        continue
+                    b = self._build(cx, seg, self.maps.segment(spec.get("map", seg.id)), spec)
+                if spec.get("parent"):
+                    b.parent = last_by_segment.get(spec["parent"])
+                    if b.parent is not None:
+                        b.parent.children.append(b)
+                built.append(b)
+                if spec.get("as"):
+                    same[(seg.index, spec["as"])] = b
+                    if spec["as"] not in aliases:
+                        aliases[spec["as"]] = b
+                if spec.get("map", seg.id) == seg.id:  # the segment's own resource
+                    last_by_segment[seg.id] = b
+                    previous = b
         for spec in sm.entries:
             if spec.get("required") and spec["segment"] not in last_by_segment:
                 cx.errors.append(problem(REQUIRED_MISSING, f"{msg.message_type} needs a "
@@ -241,7 +261,7 @@ class Converter:
             raise Hl7v2Error(cx.errors)
         self._imaging(cx, sm, built)
         self._documents(cx, built)
-        entries, meta = self._entries(cx, sm, msg, built, aliases)
+        entries, meta = self._entries(cx, sm, msg, built, aliases, same)
         if zs:
             self._z(cx, zs, built, entries)
         if cx.errors:
@@ -294,6 +314,9 @@ class Converter:
             for v in values:
                 if isinstance(v, T.Choice):
                     res[v.name] = v.value
+                elif isinstance(v, T.Several):
+                    for one in v.values:
+                        _set(res, rule.target, one, rule.list)
                 else:
                     _set(res, rule.target, v, rule.list)
         return b
@@ -390,8 +413,9 @@ class Converter:
             return
         doc.res["content"] = [{"attachment": T.text_attachment(text)}]
 
-    def _entries(self, cx, sm, msg, built, aliases):
+    def _entries(self, cx, sm, msg, built, aliases, same=None):
         entries, meta = [], []
+        same = same or {}
         for b in built:
             if b.skip:
                 continue
@@ -401,21 +425,35 @@ class Converter:
                 continue
             res = b.res
             for target, name in (b.spec.get("refs") or {}).items():
-                ref = self._ref(b, name, aliases)
+                if name.startswith("same:"):   # made from this very segment (IN1's payor)
+                    other = same.get((b.seg.index, name[5:]))
+                    ref = other.full_url if other is not None and not other.skip else None
+                else:
+                    ref = self._ref(b, name, aliases)
                 if ref:
+                    many = target.endswith("[]")
+                    target = target.removesuffix("[]")
                     _set(res, target if not target.startswith("context.") else target,
-                         [{"reference": ref}] if target == "context.encounter" else
+                         [{"reference": ref}] if target == "context.encounter" or many else
                          {"reference": ref}, False)
+            if b.spec.get("locations"):
+                located = self._locations(cx, b, entries, meta)
+                if located:
+                    res["location"] = located
             for target, child_seg in (b.spec.get("collect") or {}).items():
                 refs = [{"reference": c.full_url} for c in b.children
                         if c.seg.id == child_seg and not c.skip]
                 if refs:
                     res[target] = refs
             if b.spec.get("status") == "event":
-                status = cx.lookup("encounter-status", msg.trigger) or "unknown"
-                if b.seg.value(45):
+                # PV1[Encounter]: PV1-45 valued -> finished, else PV1-2 through
+                # PatientClass[EncounterStatus]; MSH[Encounter] (A11 cancel) and A03 first
+                status = cx.lookup("encounter-event-status", msg.trigger, warn=False)
+                if status is None and b.seg.value(45):
                     status = "finished"
-                res["status"] = status
+                if status is None:
+                    status = cx.lookup("encounter-status", b.seg.value(2), warn=False)
+                res["status"] = status or "unknown"
             self._profiles(sm, res)
             entry = {"fullUrl": b.full_url, "resource": res}
             m = EntryMeta(b.seg.loc(), res["resourceType"], b.spec.get("as"),
@@ -470,6 +508,15 @@ class Converter:
             if mi and not mi.get("system"):
                 mi["system"] = cx.identifier_system("", "", "")
                 ident = mi
+        elif isinstance(kind, dict) and "derive_sender" in kind:
+            # no identifier of its own (a payor named in IN1-4 only): one per sender and name
+            ident = next((i for i in b.res.get("identifier", ())
+                          if i.get("system") and i.get("value")), None)
+            key = ":".join(b.seg.value(int(f)) for f in kind["derive_sender"]).strip(":")
+            if ident is None and key:
+                ident = {"system": f"{cx.maps.derived_prefix}{rtype}/"
+                                   f"{quote(cx.msg.sender, safe='')}", "value": key}
+                b.res.setdefault("identifier", []).append(ident)
         elif isinstance(kind, dict) and "derive" in kind:
             anchor_name, *fieldnos = kind["derive"]
             anchor = aliases.get(anchor_name) if anchor_name != "report" else b.parent
@@ -488,6 +535,53 @@ class Converter:
             return query, f"urn:uuid:{uuid.uuid5(_NS, key)}"
         key = f"{rtype}|{cx.msg.sender}|{cx.msg.control_id}|{b.seg.index}"
         return None, f"urn:uuid:{uuid.uuid5(_NS, key)}"
+
+    def _locations(self, cx, b: "_Built", entries: list, meta: list) -> list[dict]:
+        """PL fields of b's segment -> Location entries (locations.yaml), added to the Bundle
+        once each; answers the Encounter.location list referencing the most granular."""
+        spec = cx.maps.locations
+        out = []
+        for fno, status in b.spec["locations"].items():
+            if int(fno) == 3 and b.seg.is_null(3):   # "" : the stored locations go
+                b.cleared.add("location")
+                continue
+            rep = (b.seg.reps(int(fno)) or [None])[0]
+            if not rep:
+                continue
+            if int(fno) == 3 and status == "active" and b.seg.value(2).upper() == "P":
+                status = "planned"
+            levels = [(lv, T.comp(rep, lv["component"])) for lv in spec["levels"]]
+            levels = [(lv, v) for lv, v in levels if v]
+            if not levels:
+                continue
+            parent_url = None
+            top_down = list(reversed(levels))
+            path: list[str] = []
+            for lv, value in top_down:
+                path.append(value)
+                ident = {"system": f"{cx.maps.derived_prefix}Location/"
+                                   f"{quote(cx.facility, safe='')}", "value": "^".join(path)}
+                key = "|".join(("Location", ident["system"], ident["value"]))
+                url = f"urn:uuid:{uuid.uuid5(_NS, key)}"
+                if not any(e["fullUrl"] == url for e in entries):
+                    loc = {"resourceType": "Location", "identifier": [ident], "status": "active",
+                           "name": value, "mode": "instance"}
+                    if lv.get("code"):
+                        loc["physicalType"] = {"coding": [{
+                            "system": spec["physical_type_system"], "code": lv["code"],
+                            "display": lv["display"]}]}
+                    if parent_url:
+                        loc["partOf"] = {"reference": parent_url}
+                    query = (f"Location?identifier={quote(ident['system'], safe=':/.-_~')}|"
+                             f"{quote(ident['value'], safe=':/.-_~')}")
+                    entries.append({"fullUrl": url, "resource": loc,
+                                    "request": {"method": "PUT", "url": query}})
+                    meta.append(EntryMeta(b.seg.loc(int(fno)), "Location", None, query=query))
+                parent_url = url
+            out.append({"location": {"reference": parent_url,
+                                     "display": " ".join(v for _, v in top_down)},
+                        "status": status})
+        return out
 
     @staticmethod
     def _ref(b: "_Built", name: str, aliases) -> str | None:

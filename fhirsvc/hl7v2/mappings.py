@@ -56,12 +56,18 @@ class StructureMap:
     imaging_sections: frozenset[str] = frozenset()
     profiles: tuple[dict, ...] = ()
     source: str = ""
+    # segments of a group the guide leaves unmapped, by position: {segment, after, until, why}
+    unmapped_groups: tuple[dict, ...] = ()
 
     def entry_for(self, segment: str) -> dict | None:
         for e in self.entries:
             if e["segment"] == segment:
                 return e
         return None
+
+    def entries_for(self, segment: str) -> list[dict]:
+        """Every entry a segment makes (IN1: the payor Organization, then the Coverage)."""
+        return [e for e in self.entries if e["segment"] == segment]
 
 
 @dataclass
@@ -79,6 +85,8 @@ class Mappings:
     units: dict[str, str]
     conceptmaps: list[dict]
     profiles: list[dict] = field(default_factory=list)
+    # PL -> Location hierarchy (locations.yaml): levels, most granular first
+    locations: dict = field(default_factory=dict)
 
     @classmethod
     def load(cls, root: Path | None = None) -> "Mappings":
@@ -104,18 +112,22 @@ class Mappings:
                                        raw.get("default"), raw.get("unless"),
                                        raw["target"].split(".")[0].replace("[x]", ""),
                                        TRANSFORMS[raw["transform"]]))
-            segments[data["segment"]] = SegmentMap(data["segment"], data["resource"],
+            # `map` names a second mapping of one segment (IN1[Organization] beside IN1)
+            segments[data.get("map", data["segment"])] = SegmentMap(data["segment"], data["resource"],
                                                    tuple(rules), dict(data.get("set") or {}),
                                                    frozenset(r.top for r in rules))
         structures, by_event = {}, {}
         for path in sorted((root / "messages").glob("*.yaml")):
             data = _yaml(path)
             for e in data["entries"]:
-                if e["segment"] not in segments and e["segment"] not in ("NTE", "MRG"):
-                    raise MappingError(f"{path.name}: no segment mapping for {e['segment']}")
+                if e.get("map", e["segment"]) not in segments and e["segment"] not in (
+                        "NTE", "MRG"):
+                    raise MappingError(f"{path.name}: no segment mapping for "
+                                       f"{e.get('map', e['segment'])}")
             sm = StructureMap(data["structure"], tuple(data["events"]), tuple(data["entries"]),
                               frozenset(data.get("imaging_sections") or ()),
-                              tuple(data.get("profiles") or ()), path.name)
+                              tuple(data.get("profiles") or ()), path.name,
+                              tuple(data.get("unmapped_groups") or ()))
             structures[sm.structure] = sm
             for ev in sm.events:
                 if ev in by_event:
@@ -129,9 +141,11 @@ class Mappings:
         conceptmaps = [json.loads(p.read_text("utf-8"))
                        for p in sorted((root / "conceptmaps").glob("*.json"))]
         profiles = list(_yaml(root / "profiles.yaml") or ())
+        locations = _yaml(root / "locations.yaml") if (root / "locations.yaml").exists() \
+            else {}
         return cls(segments, structures, by_event, tables, dict(cs["standard"]),
                    dict(cs.get("local") or {}), cs["local_prefix"], dict(ids["authorities"]),
-                   ids["fallback"], ids["derived"], units, conceptmaps, profiles)
+                   ids["fallback"], ids["derived"], units, conceptmaps, profiles, locations)
 
     def structure_for(self, message_type: str) -> StructureMap | None:
         return self.by_event.get(message_type)

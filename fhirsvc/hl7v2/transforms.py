@@ -27,6 +27,12 @@ class Choice:
     value: object
 
 
+@dataclass
+class Several:
+    """More than one element value from one repetition (XPN-15 Called By: a second name)."""
+    values: list
+
+
 class TransformError(ValueError):
     """A value the target cannot hold: the message is answered AE with this location."""
 
@@ -79,6 +85,23 @@ def _dtm(value: str, need_time: bool, cx) -> str | None:
         out += cx.default_offset
         cx.note_offset()
     return out
+
+
+def _period(cx, start: str, end: str) -> dict | None:
+    """A validity period of a name or telecom; dates that do not read are left out (with a
+    warning), the name or number itself is kept."""
+    out = {}
+    for key, v in (("start", start), ("end", end)):
+        if not v:
+            continue
+        try:
+            when = _dtm(v, False, cx)
+        except TransformError as exc:
+            cx.warn(f"{exc}; the {key} of the validity period is left out")
+            continue
+        if when:
+            out[key] = when
+    return out or None
 
 
 def date(cx, rep, args):
@@ -187,6 +210,24 @@ def eip(cx, rep, args):
     return None
 
 
+def cwe_identifier(cx, rep, args):
+    """CWE -> Identifier (IN1-2 Health Plan ID): CWE-1 value, CWE-3 coding system name as the
+    authority (identifier_systems.yaml), else the sender's."""
+    value = comp(rep, 1)
+    if not value:
+        return None
+    return {"value": value, "system": cx.identifier_system(comp(rep, 3))}
+
+
+def xon_identifier(cx, rep, args):
+    """XON-10 (organization identifier) with XON-6 authority -> Identifier."""
+    value = comp(rep, 10) or comp(rep, 3)
+    if not value:
+        return None
+    return {"value": value, "system": cx.identifier_system(comp(rep, 6), comp(rep, 6, 2),
+                                                           comp(rep, 6, 3))}
+
+
 def string_identifier(cx, rep, args):
     v = comp(rep, 1)
     return {"value": v} if v else None
@@ -194,7 +235,9 @@ def string_identifier(cx, rep, args):
 
 # -- people, places -----------------------------------------------------------------------------
 def name(cx, rep, args):
-    """XPN -> HumanName (XPN-1.1 family, 2/3 given, 4 suffix, 5 prefix, 7 use)."""
+    """XPN -> HumanName after datatypes/XPN[HumanName].csv: 1.1 family, 2 and 3 given, 4, 6
+    and 14 suffixes, 5 prefix, 7 use, 10 or 12/13 period; 15 (Called By) becomes a second
+    HumanName with use `nickname`, where the element repeats (args list: true)."""
     out: dict = {}
     family = comp(rep, 1)
     if family:
@@ -204,12 +247,22 @@ def name(cx, rep, args):
         out["given"] = given
     if comp(rep, 5):
         out["prefix"] = [comp(rep, 5)]
-    suffix = [s for s in (comp(rep, 4), comp(rep, 6)) if s]
+    suffix = [s for s in (comp(rep, 4), comp(rep, 6), comp(rep, 14)) if s]
     if suffix:
         out["suffix"] = suffix
     use = cx.lookup("name-use", comp(rep, 7), warn=False)
     if use:
         out["use"] = use
+    start, end = comp(rep, 12), comp(rep, 13)
+    if not (start or end):
+        start, end = comp(rep, 10, 1), comp(rep, 10, 2)
+    period = _period(cx, start, end)
+    if period and out:
+        out["period"] = period
+    called = comp(rep, 15)
+    if called and args.get("list", True):
+        nick = {"use": "nickname", "given": [called]}
+        return Several([out, nick]) if out else nick
     return out or None
 
 
@@ -231,20 +284,23 @@ def address(cx, rep, args):
 
 
 def telecom(cx, rep, args):
-    """XTN -> ContactPoint: XTN-4 (email) or XTN-5..7 (country, area, local) or XTN-1."""
+    """XTN -> ContactPoint after datatypes/XTN[ContactPoint].csv: for Internet / X.400
+    equipment XTN-4; otherwise XTN-12 (unformatted number), else XTN-5..8 (`+country area
+    local Xextension`), else XTN-1. No equipment type and XTN-4 valued: email."""
     equipment = comp(rep, 3)
     system = cx.lookup("telecom-system", equipment, warn=False)
-    value = comp(rep, 4) if comp(rep, 4) else ""
-    if value:
+    if equipment in ("Internet", "X.400") or (not equipment and comp(rep, 4)):
+        value = comp(rep, 4) or comp(rep, 1)
         system = system or "email"
+    elif comp(rep, 12):
+        value = comp(rep, 12)
     elif comp(rep, 7):
         value = " ".join(x for x in (("+" + comp(rep, 5)) if comp(rep, 5) else "",
-                                     f"({comp(rep, 6)})" if comp(rep, 6) else "",
-                                     comp(rep, 7)) if x)
+                                     comp(rep, 6), comp(rep, 7)) if x)
         if comp(rep, 8):
-            value += f" ext. {comp(rep, 8)}"
+            value += f" X{comp(rep, 8)}"
     else:
-        value = comp(rep, 1) or comp(rep, 12)
+        value = comp(rep, 1)
     if not value:
         return None
     out = {"system": system or "phone", "value": value}
@@ -253,6 +309,11 @@ def telecom(cx, rep, args):
         use = "mobile"
     if use:
         out["use"] = use
+    if comp(rep, 18).isdigit() and int(comp(rep, 18)) > 0:
+        out["rank"] = int(comp(rep, 18))
+    period = _period(cx, comp(rep, 13), comp(rep, 14))
+    if period:
+        out["period"] = period
     return out
 
 
@@ -473,6 +534,7 @@ TRANSFORMS = {
     "string": string, "integer": integer, "yes_no": yes_no,
     "date": date, "datetime": datetime, "instant": instant,
     "identifier": identifier, "ei": ei, "eip": eip, "string_identifier": string_identifier,
+    "cwe_identifier": cwe_identifier, "xon_identifier": xon_identifier,
     "name": name, "address": address, "telecom": telecom, "location": location,
     "communication": communication, "reaction": reaction,
     "code": code, "coding_table": coding_table, "coded_table": coded_table, "coded": coded,

@@ -57,7 +57,12 @@ class IngestPipeline:
         self._before = before
 
     # -- entry point --------------------------------------------------------------------------
-    def run(self, ctx, plan: Plan, provenance: ProvenanceRecord | None = None) -> IngestResult:
+    def run(self, ctx, plan: Plan, provenance: ProvenanceRecord | None = None, *,
+            merge=None) -> IngestResult:
+        """`merge(index, current, new) -> resource`, optional: for each update of the plan
+        whose target has a current version, the resource actually stored is computed from
+        that version, read under its row lock inside this unit of work (so concurrent
+        updates of one resource each see the other's result), and validated again."""
         if self._before is not None:
             self._before()
         if plan.kind == "batch":
@@ -65,7 +70,8 @@ class IngestPipeline:
         self._authorize_types(ctx, plan.ops, located=plan.kind == "transaction")
         warnings = self._validate(ctx, plan)
         with self.db.unit_of_work(write=True) as uow:
-            results = self._apply(uow, ctx, plan.ops, [self.max_response_resources])
+            results = self._apply(uow, ctx, plan.ops, [self.max_response_resources],
+                                  merge=merge)
             prov = self._write_provenance(uow, provenance, results, ctx) if provenance \
                 else None
             uow.audit.append(change_rows(ctx, results))  # committed with the change
@@ -190,7 +196,8 @@ class IngestPipeline:
                      for r in results)
 
     # -- storing --------------------------------------------------------------------------------
-    def _apply(self, uow, ctx, ops: tuple[Op, ...], budget: list[int]) -> list[EntryResult]:
+    def _apply(self, uow, ctx, ops: tuple[Op, ...], budget: list[int], merge=None
+               ) -> list[EntryResult]:
         """Every operation of `ops` inside `uow`, in R4 processing order; results in request
         order. Any error propagates (the caller's unit of work then rolls back)."""
         res = resolve(uow, self.search.match, ops)
@@ -220,7 +227,7 @@ class IngestPipeline:
                     "informational", f"ifNoneExist matched {existing.reference}; nothing "
                     "created"),))
             elif isinstance(op, (Update, ConditionalUpdate)) and op.index not in done:
-                done[op.index] = self._update(uow, op, res)
+                done[op.index] = self._update(uow, ctx, op, res, merge)
             elif isinstance(op, PATCHES):
                 done[op.index] = self._patch(uow, ctx, op, res)
         uow.resources.add_aliases([
@@ -312,14 +319,32 @@ class IngestPipeline:
         return EntryResult(op.index, Outcome.DELETED, stored, (information(
             "informational", f"Deleted {op.rtype}/{rid} (version {stored.version})"),))
 
-    def _update(self, uow, op, res: Resolution) -> EntryResult:
+    def _update(self, uow, ctx, op, res: Resolution, merge=None) -> EntryResult:
         rid = res.targets[op.index].rid
         current = self._current(uow, op.rtype, rid)
         self._check_version(op, rid, current)
         resource = self._bound(op, res)
+        issues: tuple[Issue, ...] = ()
+        if merge is not None and current is not None and not current.deleted:
+            merged = merge(op.index, current.resource(), resource)
+            if merged != resource:
+                resource = merged
+                issues = self._revalidate(ctx, op, resource)
         stored = uow.resources.save(op.rtype, rid, resource, "PUT", current)
         created = current is None or current.deleted
-        return EntryResult(op.index, Outcome.CREATED if created else Outcome.UPDATED, stored)
+        return EntryResult(op.index, Outcome.CREATED if created else Outcome.UPDATED, stored,
+                           issues)
+
+    def _revalidate(self, ctx, op, resource: dict) -> tuple[Issue, ...]:
+        """A resource computed inside the unit of work (merge) is validated like any write:
+        422 located in the entry, nothing stored; its warnings are handed back."""
+        found = self.validator.validate(resource, strict=ctx.require_guide_profiles)
+        found += self._write_rules(resource)
+        if op.location != op.rtype:
+            found = [i.prefixed(op.location, strip=op.rtype) for i in found]
+        if has_errors(found):
+            raise OperationOutcomeError(sort_issues(found), 422)
+        return tuple(i for i in found if i.severity == "warning")
 
     def _patch(self, uow, ctx, op, res: Resolution) -> EntryResult:
         """Apply the patch to the current version (locked), validate the result like any

@@ -154,43 +154,26 @@ class Hl7v2Service:
                          tuple(i for i in issues if i.severity == "warning"),
                          conv.message.message_type, conv.message.control_id)
 
-    def _convert(self, ctx, msg) -> Conversion:
+    def _convert(self, ctx, msg, preview: bool = True) -> Conversion:
         self._refresh_maps(ctx)
         conv = self.converter.convert(msg)
-        self._merge_stored(conv)
+        if preview:
+            self._merge_stored(conv)
         return conv
 
     def _merge_stored(self, conv: Conversion) -> None:
-        """HL7 v2 update semantics for Patients and Encounters: what the message leaves empty
-        keeps its stored value, `""` removes it; an A40's merged-away patient keeps all it had."""
+        """The preview of $convert-hl7v2: Patients and Encounters shown merged with what is
+        stored now (read only; `process` merges inside the ingest transaction instead)."""
         wanted = [(e, m) for e, m in zip(conv.bundle["entry"], conv.meta) if m.merge and m.query]
         if not wanted:
             return
+        from ..ingest.plan import parse_query
         with self.db.unit_of_work() as uow:
             for entry, meta in wanted:
                 rtype, _, query = meta.query.partition("?")
-                from ..ingest.plan import parse_query
                 found = self.engine.match(uow, rtype, list(parse_query(query)))
-                if len(found) != 1:
-                    continue
-                stored = found[0].resource()
-                new = entry["resource"]
-                merged = {k: v for k, v in stored.items()
-                          if k not in ("meta", "id", "text") and k not in meta.cleared
-                          and (k not in new)}
-                merged.update(new)
-                if meta.merge_into is None:
-                    # identifiers accumulate: a message naming one of them must not drop others
-                    idents = list(new.get("identifier", ()))
-                    for i in stored.get("identifier", ()):
-                        if i not in idents:
-                            idents.append(i)
-                    if idents:
-                        merged["identifier"] = idents
-                if "meta" in new:
-                    merged["meta"] = new["meta"]
-                merged["resourceType"] = rtype
-                entry["resource"] = merged
+                if len(found) == 1:
+                    entry["resource"] = merged(found[0].resource(), entry["resource"], meta)
 
     # -- process -------------------------------------------------------------------------------
     def process(self, ctx, raw: bytes | str) -> Acknowledgement:
@@ -225,18 +208,21 @@ class Hl7v2Service:
             return Acknowledgement(earlier.outcome, earlier.ack, (), duplicate=True,
                                    provenance=earlier.provenance, **base)
         try:
-            conv = self._convert(ctx, msg)
+            conv = self._convert(ctx, msg, preview=False)
         except Hl7v2Error as exc:
             return self._answer(ctx, msg, "AR" if exc.reject else "AE", exc.problems, base)
         record = ProvenanceRecord(door=ctx.door, agent=msg.sender, source_id=msg.control_id,
                                   source_system=_control_system(msg),
                                   activity=conv.activity)
+        def merge(index: int, current: dict, new: dict) -> dict:
+            meta = conv.meta[index] if 0 <= index < len(conv.meta) else None
+            return merged(current, new, meta) if meta is not None and meta.merge else new
+
         try:
             try:
-                result = self.resources.ingest(ctx, conv.bundle, record)
+                result = self.resources.ingest(ctx, conv.bundle, record, merge=merge)
             except ConflictError:  # a concurrent message about the same patient: once more
-                conv = self._convert(ctx, msg)
-                result = self.resources.ingest(ctx, conv.bundle, record)
+                result = self.resources.ingest(ctx, conv.bundle, record, merge=merge)
         except OperationOutcomeError as exc:
             return self._answer(ctx, msg, "AE", conv.warnings + _problems(exc, conv), base)
         except StorageError as exc:
@@ -292,6 +278,29 @@ class Hl7v2Service:
         return entry
 
 
+def merged(current: dict, new: dict, meta) -> dict:
+    """HL7 v2 update semantics, pure: the resource to store when `new` (converted from the
+    message) replaces `current` (the stored version, read under its lock by the pipeline).
+    What the message leaves empty keeps its stored value, `""` (in `meta.cleared`) removes it;
+    identifiers accumulate (a message naming one of them must not drop the others), except
+    for an A40's merged-away patient, which keeps everything it had and gets its `active` and
+    `link` from the message."""
+    out = {k: v for k, v in current.items()
+           if k not in ("meta", "id", "text") and k not in meta.cleared and k not in new}
+    out.update(new)
+    if meta.merge_into is None:
+        idents = list(new.get("identifier", ()))
+        for i in current.get("identifier", ()):
+            if i not in idents:
+                idents.append(i)
+        if idents:
+            out["identifier"] = idents
+    if "meta" in new:
+        out["meta"] = new["meta"]
+    out["resourceType"] = current.get("resourceType", new.get("resourceType"))
+    return out
+
+
 def _control_system(msg) -> str:
     return f"urn:fhirsvc:hl7v2:sender:{msg.sender}"
 
@@ -333,4 +342,4 @@ def _guide_conceptmaps(profiles_dir: Path) -> list[dict]:
 
 
 __all__ = ["Acknowledgement", "Converted", "DOOR_HL7V2", "DOOR_MLLP", "Hl7v2Service",
-           "MessagePage", "issue_of"]
+           "MessagePage", "issue_of", "merged"]

@@ -145,13 +145,15 @@ class ResourceService:
         result = self.pipeline.run(ctx, plan)
         return response_bundle(ctx, plan, result, return_resources)
 
-    def ingest(self, ctx, bundle: dict, provenance: ProvenanceRecord) -> IngestResult:
-        """A converter's transaction Bundle, stored all or nothing with a Provenance of it."""
+    def ingest(self, ctx, bundle: dict, provenance: ProvenanceRecord, *, merge=None
+               ) -> IngestResult:
+        """A converter's transaction Bundle, stored all or nothing with a Provenance of it.
+        `merge(entry index, current, new) -> resource`: see `IngestPipeline.run`."""
         plan = ingest.plan_bundle(bundle)
         if plan.kind != "transaction":
             raise fail(400, "invalid", "A converter hands in a transaction Bundle",
                        "Bundle.type")
-        return self.pipeline.run(ctx, plan, provenance)
+        return self.pipeline.run(ctx, plan, provenance, merge=merge)
 
     # -- history ---------------------------------------------------------------------------------
     def history(self, ctx, rtype: str | None, rid: str | None, params) -> dict:

@@ -55,3 +55,57 @@ def test_mllp_command_with_mllp_send(tmp_path):
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def _busy_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen()
+    return s, s.getsockname()[1]
+
+
+def test_mllp_busy_port_fails_fast_with_one_line(tmp_path):
+    sock, port = _busy_port()
+    with sock:
+        out = subprocess.run([sys.executable, "-m", "fhirsvc", "mllp", "--database-url",
+                              f"sqlite:///{tmp_path / 'b.db'}", "--port", str(port)], cwd=ROOT,
+                             capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"cannot listen for MLLP on 127.0.0.1:{port}" in lines[0], lines
+    assert "--port" in lines[0] and "Traceback" not in out.stderr
+    assert not (tmp_path / "b.db").exists()  # refused before migrating anything
+
+
+def test_serve_refuses_to_start_half_when_the_mllp_port_is_busy(tmp_path):
+    sock, port = _busy_port()
+    env = dict(os.environ, FHIRSVC_MLLP_PORT=str(port), FHIRSVC_WORKER="off")
+    with sock:
+        out = subprocess.run([sys.executable, "-m", "fhirsvc", "serve", "--no-examples",
+                              "--database-url", f"sqlite:///{tmp_path / 's.db'}",
+                              "--port", str(free_port())], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"cannot listen for MLLP on 127.0.0.1:{port}" in lines[0], lines
+    assert "FHIRSVC_MLLP_PORT" in lines[0]
+    assert not (tmp_path / "s.db").exists()
+
+
+def test_a_listener_that_dies_stops_serve():
+    """The port taken between serve's check and the listener's bind: the listener exits 2 and
+    serve is told to stop (it then exits 2 too) instead of serving HTTP alone."""
+    import threading
+
+    from fhirsvc.cli import _watch_mllp
+    stopped = threading.Event()
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(2)"])
+    failed = _watch_mllp(proc, stop=stopped.set)
+    assert stopped.wait(60) and failed.is_set()
+    # a listener stopped by serve itself (SIGTERM) is not a failure
+    stopped.clear()
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    failed = _watch_mllp(proc, stop=stopped.set)
+    proc.terminate()
+    proc.wait(30)
+    assert not stopped.wait(1) and not failed.is_set()

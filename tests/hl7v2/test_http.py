@@ -166,18 +166,39 @@ def test_conceptmap_stored_in_the_server_translates(client, runtime):
     assert "|W|" in ack.data.decode() and "CAY" in ack.data.decode()  # the warning travels
 
 
-def test_strict_mode_labs_conform_and_the_guide_gap_is_named(runtime):
-    """Strict mode: the SSc labs claim ssc-lab and conform; what is refused is the lab panel
-    DiagnosticReport only (the guide profiles DiagnosticReport for imaging reports alone)."""
-    from fhirsvc.outcomes import OperationOutcomeError
+def test_strict_mode_accepts_every_shipped_example(runtime):
+    """Strict mode (the guide's profiles required for the types it profiles): each message of
+    examples/hl7v2 is stored (AA, or CA in enhanced mode) and what it makes claims a guide
+    profile: the SSc labs ssc-lab, the lab panel lab-report, the MRI report
+    imaging-text-report, the DG1 diagnosis encounter-diagnosis."""
     ctx = runtime.context(door="hl7v2", require_guide_profiles=True)
-    raw = (EXAMPLES / "case-a-labs.oru-r01.hl7").read_bytes()
-    with pytest.raises(OperationOutcomeError) as exc:
-        runtime.services.hl7v2.convert(ctx, raw)
-    located = {e.split(".resource")[0] for i in exc.value.issues for e in i.expression
-               if e.startswith("Bundle.entry[")}
-    bundle = runtime.services.hl7v2.convert(runtime.context(door="hl7v2"), raw).bundle
+    hl7 = runtime.services.hl7v2
+    claimed = {}
+    for path in sorted(EXAMPLES.glob("*.hl7")):
+        raw = path.read_bytes()
+        bundle = hl7.convert(ctx, raw).bundle       # raises (422) if strict mode refuses it
+        for e in bundle["entry"]:
+            r = e["resource"]
+            for p in r.get("meta", {}).get("profile", ()):
+                claimed.setdefault(r["resourceType"], set()).add(p.rsplit("/", 1)[1])
+        ack = hl7.process(ctx, raw)
+        assert ack.code in ("AA", "CA") and ack.status == 200, (path.name, ack.ack)
+    assert {"ssc-lab"} <= claimed["Observation"]
+    assert "lab-report" in claimed["DiagnosticReport"]
+    assert "imaging-text-report" in claimed["DiagnosticReport"]
+    assert claimed["Condition"] == {"encounter-diagnosis"}
+
+
+def test_strict_mode_refuses_a_lab_panel_that_does_not_conform(runtime):
+    """The lab-report profile is checked, not only claimed: a LAB report without a code is
+    refused in strict mode, located at the DiagnosticReport entry."""
+    conv = runtime.services.hl7v2.convert(
+        runtime.context(door="hl7v2"), (EXAMPLES / "case-a-labs.oru-r01.hl7").read_bytes())
+    bundle = conv.bundle
     types = [e["resource"]["resourceType"] for e in bundle["entry"]]
-    assert located == {f"Bundle.entry[{types.index('DiagnosticReport')}]"}
-    labs = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"]
-    assert all("ssc-lab" in o["meta"]["profile"][0] for o in labs)
+    i = types.index("DiagnosticReport")
+    assert bundle["entry"][i]["resource"]["meta"]["profile"][0].endswith("/lab-report")
+    del bundle["entry"][i]["resource"]["code"]
+    issues = runtime.services.resources.pipeline.validator.validate(bundle, strict=True)
+    errors = [x for x in issues if x.is_error]
+    assert errors and all(e.expression[0].startswith(f"Bundle.entry[{i}]") for e in errors)

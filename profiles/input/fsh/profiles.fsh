@@ -592,3 +592,59 @@ Description: "The 2013 ACR/EULAR classification criteria for systemic sclerosis 
 * component.valueInteger ^minValueInteger = 0
 * component.valueInteger ^maxValueInteger = 9
 * component.dataAbsentReason MS
+
+Profile: LabReport
+Parent: DiagnosticReport
+Id: lab-report
+Title: "Laboratory Report"
+Description: "A laboratory order or panel with its results, as a laboratory system sends it (HL7 v2 ORU^R01: one OBR with its OBX): the SSc laboratory results of this guide (ssc-lab) or other laboratory Observations, each referenced from result."
+* category 1..* MS
+* category = $V2_0074#LAB
+* code 1..1 MS
+* status MS
+* insert SubjectPatient
+* encounter MS
+* encounter only Reference(CalcinosisEncounter)
+* effective[x] MS
+* issued MS
+* result MS
+* result only Reference(Observation)
+* specimen MS
+
+Profile: EncounterDiagnosis
+Parent: Condition
+Id: encounter-diagnosis
+Title: "Encounter Diagnosis"
+Description: "A diagnosis recorded for a visit by the sending system (HL7 v2 DG1), coded as sent. Unlike the registry's condition profiles it does not require clinical or verification status: a DG1 does not state them, and they are not invented on conversion."
+* category 1..* MS
+* category = $CondCat#encounter-diagnosis
+* code 1..1 MS
+* insert SubjectPatient
+* encounter MS
+* encounter only Reference(CalcinosisEncounter)
+* onset[x] MS
+* recordedDate MS
+
+Invariant: cig-rad-1
+Description: "An imaging text report is a radiology report: one of its categories is v2-0074 RAD (others, such as the sender's own section code, may follow)."
+Expression: "category.coding.where(system = 'http://terminology.hl7.org/CodeSystem/v2-0074' and code = 'RAD').exists()"
+Severity: #error
+
+Profile: ImagingTextReport
+Parent: DiagnosticReport
+Id: imaging-text-report
+Title: "Imaging Text Report"
+Description: "An imaging report as a radiology system sends it (HL7 v2 ORU^R01 with the report text in OBX): the study and the report's narrative (conclusion, presentedForm), before its findings are abstracted into the ImagingFinding Observations of a Calcinosis Imaging Report."
+* obeys cig-rad-1
+* category 1..* MS
+* code 1..1 MS
+* code from ImagingStudyVS (required)
+* status MS
+* insert SubjectPatient
+* encounter MS
+* encounter only Reference(CalcinosisEncounter)
+* effective[x] 1..1 MS
+* effective[x] only dateTime
+* issued MS
+* conclusion 1..1 MS
+* presentedForm MS

@@ -1,0 +1,106 @@
+"""The classes of disagreement with the reference converter worked on, each pinned to the
+v2-to-FHIR guide's table it follows (pure, no database)."""
+import pytest
+
+from fhirsvc.hl7v2 import parse
+from fhirsvc.hl7v2.convert import Converter
+
+MSH = "MSH|^~\\&|ADT|HOSPA|FHIRSVC|X|20240101120000+0100||ADT^{ev}|c1|P|2.5.1\r"
+
+
+@pytest.fixture(scope="module")
+def conv():
+    return Converter()
+
+
+def convert(conv, text):
+    (msg,) = parse(text)
+    return conv.convert(msg)
+
+
+def one(c, rtype):
+    return [e["resource"] for e in c.bundle["entry"] if e["resource"]["resourceType"] == rtype]
+
+
+def test_xtn_value_follows_the_guide(conv):
+    """XTN[ContactPoint]: XTN-12 before XTN-1 for phones; XTN-4 only for Internet / X.400;
+    PID-40 is telecom too."""
+    c = convert(conv, MSH.format(ev="A01") +
+                "PID|1||A-1^^^HOSPA^MR||Doe^Ann||||||||78788788^^CP^x@y.org^^^1111^^^^^2222~"
+                "^^PH^^1^555^1234567^89~4444^^PH|7777^^TDD||||||||||||||||||||||||||"
+                "89898989^WPN^Internet~^NET^Internet^a@b.org\r")
+    t = one(c, "Patient")[0]["telecom"]
+    assert [x["value"] for x in t] == ["2222", "+1 555 1234567 X89", "4444", "7777",
+                                       "89898989", "a@b.org"]
+    assert t[0]["use"] == "mobile" and t[-1]["system"] == "email" and t[4]["system"] == "email"
+
+
+def test_xpn_called_by_is_a_nickname_and_professional_suffix_kept(conv):
+    c = convert(conv, MSH.format(ev="A01") +
+                "PID|1||A-1^^^HOSPA^MR||Everyman^Adam^A^III^Dr.^MD^L^^^^^20000101^^PF^Addy\r")
+    names = one(c, "Patient")[0]["name"]
+    assert names[0] == {"family": "Everyman", "given": ["Adam", "A"], "prefix": ["Dr."],
+                        "suffix": ["III", "MD", "PF"], "use": "official",
+                        "period": {"start": "2000-01-01"}}
+    assert names[1] == {"use": "nickname", "given": ["Addy"]}
+
+
+@pytest.mark.parametrize("code,status", [("F", "final"), ("P", "preliminary"),
+                                         ("C", "corrected"), ("S", "unknown"),
+                                         ("I", "unknown"), ("R", "unknown"), ("", "unknown")])
+def test_obx11_result_status_table(conv, code, status):
+    c = convert(conv, MSH.format(ev="A01") + "PID|1||A-1^^^HOSPA^MR||Doe^Ann\r"
+                f"OBX|1|NM|8867-4^Heart rate^LN||60|/min^^UCUM|||||{code}\r")
+    (obs,) = one(c, "Observation")
+    assert obs["status"] == status
+    assert not [w for w in c.warnings if w.location and w.location.field == 11]
+
+
+@pytest.mark.parametrize("event,pv1,status", [
+    ("A01", "PV1|1|I", "in-progress"), ("A01", "PV1|1|P", "planned"),
+    ("A04", "PV1|1|O", "in-progress"), ("A04", "PV1|1|U", "unknown"),
+    ("A01", "PV1|1|I" + "|" * 43 + "20240102", "finished"),   # PV1-45 valued
+    ("A03", "PV1|1|I", "finished"), ("A11", "PV1|1|I", "cancelled")])
+def test_encounter_status_from_patient_class_and_discharge(conv, event, pv1, status):
+    c = convert(conv, MSH.format(ev=event) + "PID|1||A-1^^^HOSPA^MR||Doe^Ann\r" + _pv1(pv1))
+    (enc,) = one(c, "Encounter")
+    assert enc["status"] == status
+
+
+def _pv1(head: str) -> str:
+    """PV1 with the visit number in PV1-19, whatever fields `head` sets."""
+    fields = head.split("|")
+    fields += [""] * max(0, 20 - len(fields))
+    fields[19] = "V1^^^HOSPA-VN^VN"
+    return "|".join(fields) + "\r"
+
+
+def test_a02_keeps_its_observations(conv):
+    c = convert(conv, MSH.format(ev="A02") + "PID|1||A-1^^^HOSPA^MR||Doe^Ann\r" +
+                _pv1("PV1|1|I|W1^R2^B3") + "OBX|1|NM|8867-4^Heart rate^LN||60|/min^^UCUM|||||F\r")
+    (obs,) = one(c, "Observation")
+    assert obs["code"]["coding"][0]["code"] == "8867-4"
+    assert obs["subject"]["reference"] == next(
+        e["fullUrl"] for e in c.bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+
+
+def test_oru_order_document_group_is_not_taken_for_a_result(conv):
+    """v2.8 ORU_R01 ORDER_DOCUMENT (ORC, OBX + TXA, before the OBR): unmapped in the guide, so
+    its OBX (no OBX-3, an ED document) neither fails the message nor becomes an Observation."""
+    c = convert(conv, "MSH|^~\\&|LAB|HOSPA|FHIRSVC|X|20240101120000+0100||ORU^R01|d1|P|2.8\r"
+                "PID|1||A-1^^^HOSPA^MR||Doe^Ann\r"
+                "ORC|NW|P1^HOSPA-ORD\r"
+                "OBX||ED|||App^NS^Octet-stream^Base64^QUJD\r"
+                "TXA|1|DIS\r"
+                "OBR|1|P1^HOSPA-ORD|F1^HOSPA-ORD|24362-6^Panel^LN|||20240101100000+0100\r"
+                "OBX|1|NM|17861-6^Calcium^LN||9.0|mg/dL^^UCUM|||||F\r")
+    (obs,) = one(c, "Observation")
+    assert obs["code"]["coding"][0]["code"] == "17861-6"
+    assert any("ORDER_DOCUMENT" in w.message and w.location.segment == "OBX" for w in c.warnings)
+    # an OBX without OBX-3 outside that group is still an error (AE)
+    from fhirsvc.hl7v2 import Hl7v2Error
+    with pytest.raises(Hl7v2Error):
+        convert(conv, "MSH|^~\\&|LAB|HOSPA|FHIRSVC|X|20240101120000+0100||ORU^R01|d2|P|2.8\r"
+                "PID|1||A-1^^^HOSPA^MR||Doe^Ann\r"
+                "OBR|1|P1^HOSPA-ORD|F1^HOSPA-ORD|24362-6^Panel^LN\r"
+                "OBX|1|NM|||9.0|mg/dL^^UCUM|||||F\r")
