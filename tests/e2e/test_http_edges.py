@@ -20,10 +20,11 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    # one database is enough: these are properties of the HTTP layer
+def server(db_url, tmp_path_factory):
+    # properties of the HTTP layer, checked on both databases all the same (issue 9: every
+    # reproducer of the attack battery runs on both)
     work = tmp_path_factory.mktemp("edges")
-    srv = Server(f"sqlite:///{work / 'edges.db'}", work, workers=1,
+    srv = Server(db_url, work, workers=1,
                  env={"FHIRSVC_MAX_REQUEST_BYTES": str(1024 * 1024),
                       "FHIRSVC_REQUEST_BODY_TIMEOUT": "2",
                       "FHIRSVC_REQUEST_HEADER_TIMEOUT": "2"}).start()
