@@ -121,9 +121,12 @@ def cmd_serve(args) -> int:
     gc.freeze()
     from gunicorn.app.base import BaseApplication
 
-    from .serving import HEADERS, BodyDeadline, install_error_pages
+    from .serving import HEADERS, Abandonment, BodyDeadline, install_error_pages
+    from .storage.dialect import cancel_statements
     install_error_pages()
     served = BodyDeadline(app, config.request_body_timeout)
+    if config.cancel_abandoned:   # a client that hangs up cancels its database work
+        served = Abandonment(served, cancel_statements)
     HEADERS.timeout = config.request_header_timeout   # slow heads: 408 (serving.py)
 
     class Server(BaseApplication):

@@ -16,9 +16,14 @@
   `HEADERS` when a thread takes a connection; the app's entry disarms it. A head not complete
   within `request_header_timeout` seconds is answered 408 (an OperationOutcome) by the
   watchdog, which then shuts the socket: the blocked read ends and the thread is free.
+- Abandoned requests: `Abandonment` watches the socket of every request being answered; when
+  the client has closed it (readable, and a peek reads end of file), the database statements
+  of the request's thread are cancelled (`storage.dialect.cancel_statements`) and keep being
+  cancelled until the request ends, so a runaway search does not outlive its client.
 """
 from __future__ import annotations
 
+import select
 import socket
 import threading
 import time
@@ -232,3 +237,56 @@ class HeaderDeadlineWorker(ThreadWorker):
             return super().handle(conn)
         finally:
             HEADERS.disarm(conn.sock)
+
+
+def client_gone(sock) -> bool:
+    """Whether the peer of `sock` has closed it (end of file or reset; pending bytes of a
+    body or of a pipelined request are not consumed)."""
+    try:
+        readable, _w, _x = select.select([sock], [], [], 0)
+        if not readable:
+            return False
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except (BlockingIOError, InterruptedError):
+        return False
+    except (OSError, ValueError):
+        return True
+
+
+class Abandonment:
+    """WSGI middleware: cancel the database work of a request whose client went away."""
+
+    def __init__(self, app, cancel, tick: float = 0.25):
+        self.app, self.cancel, self.tick = app, cancel, tick
+        self._active: dict[int, tuple[int, object]] = {}
+        self._lock = threading.Lock()
+        self._watchdog: threading.Thread | None = None
+
+    def __call__(self, environ, start_response):
+        sock = environ.get("gunicorn.socket")
+        if sock is None:
+            return self.app(environ, start_response)
+        key = id(environ)
+        with self._lock:
+            self._active[key] = (threading.get_ident(), sock)
+            if self._watchdog is None or not self._watchdog.is_alive():
+                self._watchdog = threading.Thread(target=self._watch, daemon=True,
+                                                  name="fhirsvc-abandoned-requests")
+                self._watchdog.start()
+        try:
+            return self.app(environ, start_response)
+        finally:
+            with self._lock:
+                self._active.pop(key, None)
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(self.tick)
+            with self._lock:
+                active = list(self._active.items())
+            for key, (ident, sock) in active:
+                if client_gone(sock):
+                    with self._lock:
+                        still = key in self._active
+                    if still:
+                        self.cancel(ident)
