@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PG_VERSION = $(shell ls /etc/postgresql 2>/dev/null | head -n 1)
 
-.PHONY: install run test test-fast conformance profiles definitions bench clean pg browser test-ui
+.PHONY: install run test test-fast conformance profiles definitions bench clean pg browser test-ui js
 
 install: $(STAMP)
 
@@ -25,7 +25,7 @@ run: install
 	$(BIN)/python -m fhirsvc serve
 
 # The whole suite, on SQLite and PostgreSQL (PostgreSQL is started if it is installed but down).
-test: install pg browser
+test: install pg browser js
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 # The pages' tests alone (unit, HTTP and browser); screenshots land in build/screenshots/.
@@ -39,6 +39,17 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian's chromium for the browser tests"; \
 	  { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; } >/dev/null || \
 	  { echo "could not install chromium: run 'apt-get install -y chromium' as root" >&2; exit 1; }; }
+
+# fhir-kit-client for tests/e2e/test_clients.py, pinned by tests/e2e/js/package-lock.json
+# (node and npm from the system packages when missing).
+JS_STAMP := tests/e2e/js/node_modules/.installed-stamp
+js: $(JS_STAMP)
+$(JS_STAMP): tests/e2e/js/package.json tests/e2e/js/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "installing Debian's nodejs and npm for the client tests"; \
+	  { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; } >/dev/null || \
+	  { echo "could not install nodejs: run 'apt-get install -y nodejs npm' as root" >&2; exit 1; }; }
+	npm ci --prefix tests/e2e/js --no-audit --no-fund --silent
+	@touch $@
 
 pg:
 	@pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || \

@@ -129,16 +129,20 @@ def cmd_serve(args) -> int:
     gc.freeze()
     from gunicorn.app.base import BaseApplication
 
-    from .serving import BodyDeadline, install_error_pages
+    from .serving import HEADERS, Abandonment, BodyDeadline, install_error_pages
+    from .storage.dialect import cancel_statements
     install_error_pages()
     served = BodyDeadline(app, config.request_body_timeout)
+    if config.cancel_abandoned:   # a client that hangs up cancels its database work
+        served = Abandonment(served, cancel_statements)
+    HEADERS.timeout = config.request_header_timeout   # slow heads: 408 (serving.py)
 
     class Server(BaseApplication):
         def load_config(self):
             self.cfg.set("bind", f"{config.host}:{config.port}")
             self.cfg.set("workers", args.workers or config.workers)
             self.cfg.set("threads", config.threads)
-            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("worker_class", "fhirsvc.serving.HeaderDeadlineWorker")  # gthread
             self.cfg.set("accesslog", "-")
             self.cfg.set("timeout", 300)
             # long FHIR search URLs: gunicorn's largest request line (longer: a 414 outcome)

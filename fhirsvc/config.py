@@ -45,6 +45,8 @@ class Config:
     statement_timeout: float = 30.0       # seconds one database statement may run (0 = none)
     lastn_max_candidates: int = 10_000    # Observations one $lastn may group (400 beyond)
     request_body_timeout: float = 30.0    # seconds a client may take to send a body (408)
+    request_header_timeout: float = 10.0  # seconds for the request line and headers (408)
+    cancel_abandoned: bool = True         # cancel the database work of a client that hung up
     profiles_dir: Path = field(default=ROOT / "profiles")
     examples_dir: Path = field(default=ROOT / "examples")
     load_examples: bool = True            # `serve` loads examples/ into an empty database

@@ -10,14 +10,27 @@
   `BodyDeadline` gives every body `body_timeout` seconds: a watchdog thread shuts the read
   side of a socket whose body is overdue, the blocked read returns, and the request is
   answered 408 (the write side stays open for that answer).
+- Slow heads: the request line and headers are read by a pool thread too (gunicorn's parser
+  blocks on the socket until the blank line), so ten clients trickling headers a byte at a
+  time held every thread. `HeaderDeadlineWorker` (the gthread worker `serve` runs) arms
+  `HEADERS` when a thread takes a connection; the app's entry disarms it. A head not complete
+  within `request_header_timeout` seconds is answered 408 (an OperationOutcome) by the
+  watchdog, which then shuts the socket: the blocked read ends and the thread is free.
+- Abandoned requests: `Abandonment` watches the socket of every request being answered; when
+  the client has closed it (readable, and a peek reads end of file), the database statements
+  of the request's thread are cancelled (`storage.dialect.cancel_statements`) and keep being
+  cancelled until the request ends, so a runaway search does not outlive its client.
 """
 from __future__ import annotations
 
+import select
 import socket
 import threading
 import time
 
 import orjson
+
+from gunicorn.workers.gthread import ThreadWorker
 
 from .outcomes import error, operation_outcome
 
@@ -101,6 +114,8 @@ class BodyDeadline:
 
     def __call__(self, environ, start_response):
         sock = environ.get("gunicorn.socket")
+        if sock is not None:
+            HEADERS.disarm(sock)             # the head has arrived: the app has the request
         length = environ.get("CONTENT_LENGTH")
         chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
         if sock is None or self.timeout <= 0 or not (chunked or (length and length != "0")):
@@ -143,3 +158,135 @@ class BodyDeadline:
                     sock.shutdown(socket.SHUT_RD)   # the blocked read returns; answer 408
                 except OSError:
                     pass
+
+
+class HeaderDeadline:
+    """Request heads (request line and headers) must be complete within `timeout` seconds of
+    a pool thread taking the connection (module docstring). One per worker process."""
+
+    def __init__(self, timeout: float = 0.0, tick: float = 0.25):
+        self.timeout, self.tick = timeout, tick
+        self._pending: dict[int, tuple[float, socket.socket]] = {}
+        self._lock = threading.Lock()
+        self._watchdog: threading.Thread | None = None
+
+    def arm(self, sock) -> None:
+        if self.timeout <= 0:
+            return
+        try:
+            fd = sock.fileno()
+        except OSError:
+            return
+        with self._lock:
+            self._pending[fd] = (time.monotonic() + self.timeout, sock)
+            if self._watchdog is None or not self._watchdog.is_alive():
+                # started lazily: gunicorn forks workers after `serve` set the timeout
+                self._watchdog = threading.Thread(target=self._watch, daemon=True,
+                                                  name="fhirsvc-header-deadline")
+                self._watchdog.start()
+
+    def disarm(self, sock) -> None:
+        if not self._pending:
+            return
+        try:
+            fd = sock.fileno()
+        except OSError:
+            return
+        with self._lock:
+            entry = self._pending.get(fd)
+            if entry is not None and entry[1] is sock:
+                del self._pending[fd]
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(self.tick)
+            now = time.monotonic()
+            with self._lock:
+                overdue = [(fd, s) for fd, (d, s) in self._pending.items() if d < now]
+                for fd, _s in overdue:
+                    self._pending.pop(fd, None)
+            for _fd, sock in overdue:
+                self._time_out(sock)
+
+    def _time_out(self, sock) -> None:
+        body = orjson.dumps(operation_outcome([error(
+            "timeout", f"The request line and headers did not arrive within {self.timeout:g} "
+                       "seconds (FHIRSVC_REQUEST_HEADER_TIMEOUT)")]))
+        head = ("HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
+                "Content-Type: application/fhir+json; charset=utf-8\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1")
+        try:
+            sock.send(head + body)
+        except OSError:
+            pass
+        try:
+            sock.shutdown(socket.SHUT_RDWR)   # the blocked head read returns: thread freed
+        except OSError:
+            pass
+
+
+HEADERS = HeaderDeadline()
+
+
+class HeaderDeadlineWorker(ThreadWorker):
+    """gunicorn's gthread worker with the head deadline armed while a thread reads a head."""
+
+    def handle(self, conn):
+        HEADERS.arm(conn.sock)
+        try:
+            return super().handle(conn)
+        finally:
+            HEADERS.disarm(conn.sock)
+
+
+def client_gone(sock) -> bool:
+    """Whether the peer of `sock` has closed it (end of file or reset; pending bytes of a
+    body or of a pipelined request are not consumed)."""
+    try:
+        readable, _w, _x = select.select([sock], [], [], 0)
+        if not readable:
+            return False
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except (BlockingIOError, InterruptedError):
+        return False
+    except (OSError, ValueError):
+        return True
+
+
+class Abandonment:
+    """WSGI middleware: cancel the database work of a request whose client went away."""
+
+    def __init__(self, app, cancel, tick: float = 0.25):
+        self.app, self.cancel, self.tick = app, cancel, tick
+        self._active: dict[int, tuple[int, object]] = {}
+        self._lock = threading.Lock()
+        self._watchdog: threading.Thread | None = None
+
+    def __call__(self, environ, start_response):
+        sock = environ.get("gunicorn.socket")
+        if sock is None:
+            return self.app(environ, start_response)
+        key = id(environ)
+        with self._lock:
+            self._active[key] = (threading.get_ident(), sock)
+            if self._watchdog is None or not self._watchdog.is_alive():
+                self._watchdog = threading.Thread(target=self._watch, daemon=True,
+                                                  name="fhirsvc-abandoned-requests")
+                self._watchdog.start()
+        try:
+            return self.app(environ, start_response)
+        finally:
+            with self._lock:
+                self._active.pop(key, None)
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(self.tick)
+            with self._lock:
+                active = list(self._active.items())
+            for key, (ident, sock) in active:
+                if client_gone(sock):
+                    with self._lock:
+                        still = key in self._active
+                    if still:
+                        self.cancel(ident)

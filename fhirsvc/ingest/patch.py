@@ -23,6 +23,7 @@ import jsonpatch
 import jsonpointer
 
 from ..outcomes import OperationOutcomeError, error
+from .references import iter_references, rewritten
 from ..wire import decode_json, JsonSyntaxError
 
 JSON_PATCH = "application/json-patch+json"
@@ -44,6 +45,62 @@ class PatchDocument:
 def _bad(message: str, where: str = "", status: int = 400, code: str = "invalid"
          ) -> OperationOutcomeError:
     return OperationOutcomeError(error(code, message, *([where] if where else [])), status)
+
+
+# -- references in patch values (transactions: urn:uuid / fullUrl / conditional) --------------
+
+def _string_reference(kind: str, op: dict) -> bool:
+    """Whether a JSON Patch / FHIRPath Patch operation sets a bare `reference` string."""
+    if kind == "json-patch":
+        return op.get("op") in ("add", "replace", "test") and \
+            str(op.get("path", "")).rsplit("/", 1)[-1] == "reference"
+    return (op.get("type") in ("replace", "insert") and
+            str(op.get("path", "")).rsplit(".", 1)[-1] == "reference") or \
+        (op.get("type") == "add" and op.get("name") == "reference")
+
+
+def patch_references(doc: PatchDocument):
+    """Every reference a patch writes: `reference` strings inside its values (JSON Patch and
+    FHIRPath Patch values, a merge patch's body) and values that are a `reference` itself."""
+    if doc.kind == "merge-patch":
+        yield from iter_references(doc.body)
+        return
+    ops = doc.body if doc.kind == "json-patch" else doc.body["ops"]
+    for op in ops:
+        if not isinstance(op, dict) or "value" not in op:
+            continue
+        value = op["value"]
+        if isinstance(value, str):
+            if _string_reference(doc.kind, op):
+                yield value
+        else:
+            yield from iter_references(value)
+
+
+def patch_rewritten(doc: PatchDocument, mapping: dict[str, str]) -> PatchDocument:
+    """`doc` with the references its values write rewritten by `mapping` (a transaction's
+    fullUrls, conditional references and urn aliases -> Type/id), as the references of any
+    resource a transaction writes; the same document when nothing changes."""
+    if not mapping:
+        return doc
+    if doc.kind == "merge-patch":
+        body = rewritten(doc.body, mapping)
+        return doc if body is doc.body else PatchDocument(doc.kind, body)
+    ops = doc.body if doc.kind == "json-patch" else doc.body["ops"]
+    out, changed = [], False
+    for op in ops:
+        if isinstance(op, dict) and "value" in op:
+            value = op["value"]
+            if isinstance(value, str):
+                new = mapping.get(value, value) if _string_reference(doc.kind, op) else value
+            else:
+                new = rewritten(value, mapping)
+            if new is not value:
+                op, changed = {**op, "value": new}, True
+        out.append(op)
+    if not changed:
+        return doc
+    return PatchDocument(doc.kind, out if doc.kind == "json-patch" else {**doc.body, "ops": out})
 
 
 # -- parsing ----------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from ..outcomes import Issue, OperationOutcomeError, error, has_errors, informat
 from ..security.audit import change_rows
 from ..storage.errors import StorageError
 from ..storage_outcomes import storage_outcome
-from .patch import apply_patch, repeats_in
+from .patch import apply_patch, patch_rewritten, repeats_in
 from .plan import (ConditionalDelete, ConditionalPatch, ConditionalUpdate, Create, Delete, Op,
                    PATCHES, Patch, Plan, Read, Rejected, Search, Update, WRITES,
                    processing_order, resource_of)
@@ -357,8 +357,8 @@ class IngestPipeline:
                 f"{op.rtype}/{rid} {'is not known' if current is None else 'was deleted'}; "
                 "there is nothing to patch", op.location), 404 if current is None else 410)
         self._check_version(op, rid, current)
-        patched = apply_patch(op.patch, current.resource(), op.location,
-                              repeats_in(self.validator.registry.state))
+        patched = apply_patch(patch_rewritten(op.patch, res.references), current.resource(),
+                              op.location, repeats_in(self.validator.registry.state))
         if ctx.enforce:   # patient/ scopes: the result must stay in the token's compartment
             access = self.guard.require(ctx, op.rtype, "u", op.location)
             if not access.unrestricted:

@@ -15,6 +15,7 @@ from ..storage import Stored
 from ..wire import check_id, check_type
 from .plan import (ConditionalDelete, ConditionalPatch, ConditionalUpdate, Create, Delete, Op,
                    Patch, Update, new_id, parse_query, resource_of)
+from .patch import patch_references
 from .references import conditional_only, iter_references, urn_only
 
 
@@ -108,6 +109,9 @@ def resolve(uow, match, ops: tuple[Op, ...]) -> Resolution:
     # One walk per resource collects its references for both checks below.
     refs = {op.index: set(iter_references(resource_of(op)))
             for op in ops if resource_of(op) is not None}
+    # ... and the references a PATCH's values write (rewritten in them before they apply)
+    refs.update({op.index: set(patch_references(op.patch)) for op in ops
+                 if isinstance(op, (Patch, ConditionalPatch))})
     locations = {op.index: op.location for op in ops}
     # Conditional references (Patient?identifier=...): exactly one match, or the request fails.
     for index, found in refs.items():

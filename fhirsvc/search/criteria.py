@@ -11,6 +11,7 @@ typed match on rows of one index table (`kind`) under one index parameter code (
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Union
 
 from ..outcomes import Issue
@@ -73,9 +74,9 @@ class DateMatch:
 class NumberMatch:
     """`prefix` against `value`; [low, high) is the implicit precision range (eq, ne)."""
     prefix: str
-    value: float
-    low: float
-    high: float
+    value: Decimal
+    low: Decimal
+    high: Decimal
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,8 @@ from .registry import Compiled, SearchRegistry
 from .text import text_rows
 from .rows import (CompositeRow, DateRow, IndexRows, NumberRow, QuantityRow, ReferenceRow,
                    StringRow, TokenRow, UriRow)
-from .values import DAY, MAX_LEN, MAX_TS, MIN_TS, date_bounds, normalise, parse_reference
+from .values import (DAY, MAX_LEN, MAX_TS, MIN_TS, date_bounds, index_decimal, normalise,
+                     parse_reference)
 
 _HUMAN_NAME = ("family", "given", "prefix", "suffix", "text")
 _ADDRESS = ("line", "city", "district", "state", "postalCode", "country", "text")
@@ -139,20 +140,25 @@ def quantity_values(value, t) -> list[tuple]:
     if isinstance(value, dict):
         v = value.get("value")
         if isinstance(v, (int, float)) and not isinstance(v, bool):
+            d = index_decimal(v)
+            if d is None:
+                return []
             if "currency" in value:
-                return [(float(v), "urn:iso:std:iso:4217", _s(value.get("currency")), None)]
-            return [(float(v), _s(value.get("system")), _s(value.get("code")),
+                return [(d, "urn:iso:std:iso:4217", _s(value.get("currency")), None)]
+            return [(d, _s(value.get("system")), _s(value.get("code")),
                      _s(value.get("unit")))]
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        return [(float(value), None, None, None)]
+        d = index_decimal(value)
+        return [] if d is None else [(d, None, None, None)]
     return []
 
 
 def number_values(value, t) -> list[tuple]:
+    if isinstance(value, dict):
+        value = value.get("value")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return [(float(value),)]
-    if isinstance(value, dict) and isinstance(value.get("value"), (int, float)):
-        return [(float(value["value"]),)]
+        d = index_decimal(value)
+        return [] if d is None else [(d,)]
     return []
 
 

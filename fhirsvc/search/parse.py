@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 import time
+from decimal import Decimal, InvalidOperation
 
 from ..outcomes import fail, warning
 from . import criteria as c
 from .registry import SearchParam, SearchRegistry
 from .text import text_query
-from .values import DAY, MAX_LEN, date_bounds, decimal_places, normalise
+from .values import DAY, MAX_EXPONENT, MAX_LEN, date_bounds, decimal_places, normalise
 
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
@@ -82,8 +83,15 @@ def number_match(name: str, value: str) -> c.NumberMatch:
     prefix, text = prefix_of(value)
     if not _NUMBER.match(text):
         raise bad(name, f"Invalid number '{text}' for parameter '{name}'")
-    v = float(text)
-    half = 0.5 * 10 ** (-decimal_places(text))  # the implicit precision range
+    try:
+        v = Decimal(text)                # compared as decimals, never as doubles
+    except InvalidOperation:             # an exponent beyond what Decimal takes
+        v = Decimal(f"1e{MAX_EXPONENT + 1}")
+    if v and not -MAX_EXPONENT <= v.adjusted() + 1 <= MAX_EXPONENT:
+        raise bad(name, f"Number '{text}' for parameter '{name}' is outside the searchable "
+                        f"range (exponents up to {MAX_EXPONENT})")
+    # the implicit precision range: half a unit of the last significant digit, exactly
+    half = Decimal(5).scaleb(-decimal_places(text) - 1)
     return c.NumberMatch(prefix, v, v - half, v + half)
 
 

@@ -11,7 +11,7 @@ normalised at write time (fhirsvc.search.values):
 - date: low/high bounds in microseconds UTC covering the value's precision (inclusive), with
   `wide` (spans a day or more) and `multi` (several values) flags for index-friendly ranges;
 - reference: target type + id for local references, url for absolute/canonical ones;
-- quantity/number: value as a double, quantity system/code/unit;
+- quantity/number: value as an exact decimal (storage.decimals), quantity system/code/unit;
 - uri: value;
 - composite: the first (token) component in system1/code1, the second in the typed columns.
 """
@@ -50,7 +50,7 @@ class ReferenceRow(NamedTuple):
 
 class QuantityRow(NamedTuple):
     param: str
-    value: float
+    value: Decimal
     system: str | None
     code: str | None
     unit: str | None
@@ -58,7 +58,7 @@ class QuantityRow(NamedTuple):
 
 class NumberRow(NamedTuple):
     param: str
-    value: float
+    value: Decimal
 
 
 class UriRow(NamedTuple):
@@ -72,7 +72,7 @@ class CompositeRow(NamedTuple):
     code1: str
     v_system: str | None
     v_code: str | None
-    v_num: float | None
+    v_num: Decimal | None
     v_low: int | None
     v_high: int | None
     v_str: str | None

@@ -7,6 +7,7 @@ into target type and id.
 from __future__ import annotations
 
 import re
+from decimal import Decimal, InvalidOperation
 import unicodedata
 from datetime import date
 
@@ -95,3 +96,29 @@ def decimal_places(text: str) -> int:
         mant, _, exp = text.partition("e")
         return max(0, decimal_places(mant) - int(exp))
     return len(text.split(".", 1)[1]) if "." in text else 0
+
+
+# -- exact decimals (storage.decimals keeps them exact in the index) ---------------------------
+MAX_EXPONENT = 4999     # |exponent| bound of an indexed or searched decimal (storage.decimals)
+
+
+class IndexDecimal(Decimal):
+    """A decimal on its way into an index row (storage adapts it for the driver)."""
+    __slots__ = ()
+
+
+def index_decimal(v) -> IndexDecimal | None:
+    """The exact decimal of a JSON number as parsed by fhirsvc.jsontext (an int, a float whose
+    shortest repr is its text, or a DecimalText carrying its text); None for one that cannot
+    be indexed (not finite, or an exponent beyond MAX_EXPONENT)."""
+    if type(v) is int:
+        d = IndexDecimal(v)
+    else:
+        text = getattr(v, "text", None)
+        try:
+            d = IndexDecimal(text if text is not None else repr(v))
+        except (InvalidOperation, TypeError, ValueError):
+            return None
+    if not d.is_finite() or (d and not -MAX_EXPONENT <= d.adjusted() + 1 <= MAX_EXPONENT):
+        return None
+    return d

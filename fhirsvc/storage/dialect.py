@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -59,6 +60,7 @@ def make_engine(url: str, *, pgbouncer: bool = False, pool_size: int | None = No
         _configure_sqlite(engine)
         if statement_timeout > 0:
             _sqlite_statement_timeout(engine, statement_timeout)
+        _track_checkouts(engine)
         return engine
     if parsed.get_backend_name() == "postgresql":
         # Behind PgBouncer in transaction mode a server connection changes between
@@ -70,8 +72,10 @@ def make_engine(url: str, *, pgbouncer: bool = False, pool_size: int | None = No
             # PgBouncer (transaction mode) drops startup options; see docs/deployment.md
             args["options"] = f"-c statement_timeout={int(statement_timeout * 1000)}"
         size = pool_size if pool_size is not None else 10
-        return create_engine(url, pool_size=size, max_overflow=2 * size, pool_pre_ping=True,
-                             connect_args=args)
+        engine = create_engine(url, pool_size=size, max_overflow=2 * size, pool_pre_ping=True,
+                               connect_args=args)
+        _track_checkouts(engine)
+        return engine
     raise ValueError(f"Unsupported database URL {parsed.render_as_string(hide_password=True)}: "
                      "use sqlite:///path or postgresql+psycopg://user@host:port/db")
 
@@ -187,6 +191,51 @@ def _sqlite_statement_timeout(engine: Engine, seconds: float) -> None:
         if started is not None:
             started[0] = None if conn.get_execution_options().get("no_timeout") \
                 else time.monotonic()
+
+
+# -- cancelling what a thread runs (an abandoned request, serving.Abandonment) ----------------
+_CHECKED_OUT: dict[int, set] = {}     # thread ident -> DBAPI connections it has checked out
+_CHECKED_OUT_LOCK = threading.Lock()
+
+
+def _track_checkouts(engine: Engine) -> None:
+    """Remember which thread holds which pooled connection (one event per unit of work)."""
+    @event.listens_for(engine, "checkout")
+    def _out(dbapi_conn, record, _proxy):
+        ident = record.info["fhirsvc_thread"] = threading.get_ident()
+        with _CHECKED_OUT_LOCK:
+            _CHECKED_OUT.setdefault(ident, set()).add(dbapi_conn)
+
+    @event.listens_for(engine, "checkin")
+    def _in(dbapi_conn, record):
+        ident = record.info.pop("fhirsvc_thread", None)
+        if ident is None:
+            return
+        with _CHECKED_OUT_LOCK:
+            held = _CHECKED_OUT.get(ident)
+            if held is not None:
+                held.discard(dbapi_conn)
+                if not held:
+                    del _CHECKED_OUT[ident]
+
+
+def cancel_statements(ident: int) -> int:
+    """Cancel the statement running on each connection thread `ident` holds (PostgreSQL's
+    cancel request, SQLite's interrupt); the thread's unit of work then fails and rolls back
+    as on a statement timeout. Returns how many connections were signalled."""
+    with _CHECKED_OUT_LOCK:
+        held = list(_CHECKED_OUT.get(ident, ()))
+    for conn in held:
+        try:
+            if isinstance(conn, sqlite3.Connection):
+                conn.interrupt()
+            elif hasattr(conn, "cancel_safe"):
+                conn.cancel_safe(timeout=5.0)
+            else:
+                conn.cancel()
+        except Exception:   # a connection closing meanwhile: nothing left to cancel
+            pass
+    return len(held)
 
 
 # -- driver-level statements -----------------------------------------------------------------

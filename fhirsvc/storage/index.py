@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Iterable
 
-import orjson
 from sqlalchemy import and_, delete, select
 
+from .. import jsontext  # exact decimals for the index (storage.decimals)
 from . import dialect, fulltext
 from .tables import INDEX_TABLES
 from .tables import resource_versions as V
@@ -118,6 +118,6 @@ class IndexRepository:
             self.conn.execute(delete(table).where(table.c.res_pk > after_pk,
                                                   table.c.res_pk <= last))
         fulltext.delete_range(self.conn, after_pk, last)
-        self.write(((row.pk, row.resource_type, orjson.loads(row.content)) for row in rows),
+        self.write(((row.pk, row.resource_type, jsontext.loads(row.content)) for row in rows),
                    indexer)
         return len(rows), last

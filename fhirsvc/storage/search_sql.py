@@ -165,7 +165,7 @@ def number_range_cond(col, m: c.NumberMatch):
     if p == "le":
         return col <= v
     if p == "ap":
-        d = abs(v) * 0.1
+        d = abs(v) / 10
         return and_(col >= v - d, col <= v + d)
     raise AssertionError(p)
 

@@ -9,10 +9,11 @@ queue of background work (docs/jobs.md).
 """
 from __future__ import annotations
 
-from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Column, Float, ForeignKey, Index,
+from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Column, ForeignKey, Index,
                         Integer, MetaData, SmallInteger, String, Table, Text,
                         UniqueConstraint)
 
+from .decimals import ExactDecimal  # exact decimals: NUMERIC / sortable text key
 from .dialect import CSTR, PK
 
 metadata = MetaData()
@@ -161,13 +162,13 @@ Index("ix_idx_reference_target", idx_reference.c.target_id, idx_reference.c.targ
 Index("ix_idx_reference_url", idx_reference.c.url)
 Index("ix_idx_reference_pk", idx_reference.c.res_pk, idx_reference.c.param)
 
-idx_quantity = _base("idx_quantity", Column("value", Float, nullable=False),
+idx_quantity = _base("idx_quantity", Column("value", ExactDecimal, nullable=False),
                      Column("system", CSTR), Column("code", CSTR), Column("unit", CSTR))
 Index("ix_idx_quantity_value", idx_quantity.c.resource_type, idx_quantity.c.param,
       idx_quantity.c.value)
 Index("ix_idx_quantity_pk", idx_quantity.c.res_pk)
 
-idx_number = _base("idx_number", Column("value", Float, nullable=False))
+idx_number = _base("idx_number", Column("value", ExactDecimal, nullable=False))
 Index("ix_idx_number_value", idx_number.c.resource_type, idx_number.c.param, idx_number.c.value)
 Index("ix_idx_number_pk", idx_number.c.res_pk)
 
@@ -176,7 +177,7 @@ Index("ix_idx_uri_value", idx_uri.c.resource_type, idx_uri.c.param, idx_uri.c.va
 Index("ix_idx_uri_pk", idx_uri.c.res_pk)
 
 idx_composite = _base("idx_composite", Column("system1", CSTR), Column("code1", CSTR),
-                      Column("v_system", CSTR), Column("v_code", CSTR), Column("v_num", Float),
+                      Column("v_system", CSTR), Column("v_code", CSTR), Column("v_num", ExactDecimal),
                       Column("v_low", BigInteger), Column("v_high", BigInteger),
                       Column("v_str", CSTR))
 Index("ix_idx_composite_code", idx_composite.c.resource_type, idx_composite.c.param,

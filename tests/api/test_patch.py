@@ -192,3 +192,121 @@ def test_capability_statement_lists_patch(client):
     cs = client.get("/fhir/metadata").get_json()
     patient = next(r for r in cs["rest"][0]["resource"] if r["type"] == "Patient")
     assert "patch" in [i["code"] for i in patient["interaction"]]
+
+
+# -- references inside PATCH values in a transaction (issue 9) ---------------------------------
+
+def _binary(ctype, doc) -> dict:
+    return {"resourceType": "Binary", "contentType": ctype,
+            "data": base64.b64encode(json.dumps(doc).encode()).decode()}
+
+
+def _observation(client, code: str) -> str:
+    body = {"resourceType": "Observation", "status": "final", "code": {"text": code}}
+    resp = client.post("/fhir/Observation", data=json.dumps(body), content_type=FHIR)
+    assert resp.status_code == 201, resp.get_json()
+    return resp.get_json()["id"]
+
+
+def _tx(client, *entries):
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": list(entries)}
+    return client.post("/fhir", data=json.dumps(bundle), content_type=FHIR)
+
+
+def _new_patient(urn: str, family: str) -> dict:
+    return {"fullUrl": urn, "resource": {"resourceType": "Patient", "name": [{"family": family}]},
+            "request": {"method": "POST", "url": "Patient"}}
+
+
+def _created_id(resp, i: int = 0) -> str:
+    return resp.get_json()["entry"][i]["response"]["location"].split("/")[1]
+
+
+def test_urn_uuid_in_patch_values_is_rewritten_in_a_transaction(client):
+    urn = "urn:uuid:5b0c1a7e-51a2-4e55-9d0e-000000000901"
+    o1, o2, o3, o4 = (_observation(client, f"patch-ref-{i}") for i in range(4))
+    fp = _params(
+        {"name": "operation", "part": [
+            {"name": "type", "valueCode": "add"}, {"name": "path", "valueString": "Observation"},
+            {"name": "name", "valueString": "subject"},
+            {"name": "value", "valueReference": {"reference": urn}}]})
+    fp_string = _params(_op("add", "Observation", name="subject", value=[
+        {"name": "reference", "valueString": urn}]))
+    resp = _tx(client, _new_patient(urn, "Target"),
+               # JSON Patch: a reference object as the value, and a bare reference string
+               {"resource": _binary("application/json-patch+json", [
+                   {"op": "add", "path": "/subject", "value": {"reference": urn}}]),
+                "request": {"method": "PATCH", "url": f"Observation/{o1}"}},
+               {"resource": _binary("application/merge-patch+json", {
+                   "subject": {"reference": urn}, "performer": [{"reference": urn}]}),
+                "request": {"method": "PATCH", "url": f"Observation/{o2}"}},
+               {"resource": fp, "request": {"method": "PATCH", "url": f"Observation/{o3}"}},
+               {"resource": fp_string, "request": {"method": "PATCH",
+                                                   "url": f"Observation/{o4}"}})
+    assert resp.status_code == 200, resp.get_json()
+    pid = _created_id(resp)
+    want = f"Patient/{pid}"
+    got = {o: client.get(f"/fhir/Observation/{o}").get_json() for o in (o1, o2, o3, o4)}
+    assert got[o1]["subject"] == {"reference": want}
+    assert got[o2]["subject"] == {"reference": want}
+    assert got[o2]["performer"] == [{"reference": want}]
+    assert got[o3]["subject"] == {"reference": want}
+    assert got[o4]["subject"] == {"reference": want}
+    # and the index follows: the patched Observations are found by the new Patient
+    found = client.get(f"/fhir/Observation?subject={want}").get_json()
+    assert sorted(e["resource"]["id"] for e in found.get("entry", [])) == sorted([o1, o2, o3, o4])
+
+
+def test_bare_reference_strings_in_patch_values_are_rewritten(client):
+    urn = "urn:uuid:5b0c1a7e-51a2-4e55-9d0e-000000000902"
+    o1 = _observation(client, "patch-ref-str-1")
+    o2 = _observation(client, "patch-ref-str-2")
+    client.patch(f"/fhir/Observation/{o1}", data=json.dumps(
+        [{"op": "add", "path": "/subject", "value": {"reference": "Patient/placeholder"}}]),
+        content_type="application/json-patch+json")
+    client.patch(f"/fhir/Observation/{o2}", data=json.dumps(
+        [{"op": "add", "path": "/subject", "value": {"reference": "Patient/placeholder"}}]),
+        content_type="application/json-patch+json")
+    resp = _tx(client, _new_patient(urn, "Bare"),
+               {"resource": _binary("application/json-patch+json", [
+                   {"op": "replace", "path": "/subject/reference", "value": urn}]),
+                "request": {"method": "PATCH", "url": f"Observation/{o1}"}},
+               {"resource": _params(_op("replace", "Observation.subject.reference",
+                                        value=urn)),
+                "request": {"method": "PATCH", "url": f"Observation/{o2}"}})
+    assert resp.status_code == 200, resp.get_json()
+    want = f"Patient/{_created_id(resp)}"
+    assert client.get(f"/fhir/Observation/{o1}").get_json()["subject"]["reference"] == want
+    assert client.get(f"/fhir/Observation/{o2}").get_json()["subject"]["reference"] == want
+
+
+def test_patch_values_resolve_aliases_conditional_references_and_fail_on_unknown_urns(client):
+    # a urn created by an earlier transaction resolves (the alias table), as in a resource
+    urn = "urn:uuid:5b0c1a7e-51a2-4e55-9d0e-000000000903"
+    first = _tx(client, _new_patient(urn, "Earlier"))
+    assert first.status_code == 200, first.get_json()
+    earlier = _created_id(first)
+    o1 = _observation(client, "patch-ref-alias")
+    resp = _tx(client, {"resource": _binary("application/merge-patch+json",
+                                            {"subject": {"reference": urn}}),
+                        "request": {"method": "PATCH", "url": f"Observation/{o1}"}})
+    assert resp.status_code == 200, resp.get_json()
+    assert client.get(f"/fhir/Observation/{o1}").get_json()["subject"] == {
+        "reference": f"Patient/{earlier}"}
+    # a conditional reference in a patch value: exactly one match
+    pid = _patient(client, identifier=[{"system": "urn:ex:patch-ref", "value": "cond-1"}])
+    resp = _tx(client, {"resource": _binary("application/json-patch+json", [
+        {"op": "replace", "path": "/subject",
+         "value": {"reference": "Patient?identifier=urn:ex:patch-ref|cond-1"}}]),
+        "request": {"method": "PATCH", "url": f"Observation/{o1}"}})
+    assert resp.status_code == 200, resp.get_json()
+    assert client.get(f"/fhir/Observation/{o1}").get_json()["subject"] == {
+        "reference": f"Patient/{pid}"}
+    # a urn that is neither an entry nor known: 404 naming the entry, nothing changed
+    resp = _tx(client, {"resource": _binary("application/merge-patch+json", {
+        "subject": {"reference": "urn:uuid:5b0c1a7e-51a2-4e55-9d0e-00000000dead"}}),
+        "request": {"method": "PATCH", "url": f"Observation/{o1}"}})
+    assert resp.status_code == 404, resp.get_json()
+    assert resp.get_json()["issue"][0]["expression"][0].startswith("Bundle.entry[0]")
+    assert client.get(f"/fhir/Observation/{o1}").get_json()["subject"] == {
+        "reference": f"Patient/{pid}"}

@@ -20,12 +20,14 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    # one database is enough: these are properties of the HTTP layer
+def server(db_url, tmp_path_factory):
+    # properties of the HTTP layer, checked on both databases all the same (issue 9: every
+    # reproducer of the attack battery runs on both)
     work = tmp_path_factory.mktemp("edges")
-    srv = Server(f"sqlite:///{work / 'edges.db'}", work, workers=1,
+    srv = Server(db_url, work, workers=1,
                  env={"FHIRSVC_MAX_REQUEST_BYTES": str(1024 * 1024),
-                      "FHIRSVC_REQUEST_BODY_TIMEOUT": "2"}).start()
+                      "FHIRSVC_REQUEST_BODY_TIMEOUT": "2",
+                      "FHIRSVC_REQUEST_HEADER_TIMEOUT": "2"}).start()
     yield srv
     srv.stop()
 
@@ -86,6 +88,60 @@ def test_ten_byte_at_a_time_clients_do_not_stop_the_server(server):
         body = json.dumps({"resourceType": "Patient"})
         assert requests.post(server.base + "/Patient", data=body, timeout=20, headers={
             "Content-Type": "application/fhir+json"}).status_code == 201
+    finally:
+        stop.set()
+        for t in slow:
+            t.join(timeout=5)
+
+
+def _header_trickler(port: int, stop: threading.Event, answers: list) -> None:
+    """Sends a request line and then its headers one byte every 0.3 s, never ending them."""
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.settimeout(0.3)
+        s.sendall(b"GET /fhir/metadata HTTP/1.1\r\nHost: x\r\n")
+        got = b""
+        while not stop.is_set():
+            try:
+                s.sendall(b"X-Slow: " if not got else b"")
+                s.sendall(b"a")
+            except OSError:
+                break
+            try:
+                data = s.recv(65536)
+                if not data:
+                    break
+                got += data
+            except (socket.timeout, TimeoutError):
+                continue
+            except OSError:
+                break
+        answers.append(got)
+
+
+def test_ten_clients_trickling_headers_do_not_stop_the_server(server):
+    """issue 9: headers sent a byte at a time held a thread each (gunicorn reads the head in
+    a pool thread); a header deadline (FHIRSVC_REQUEST_HEADER_TIMEOUT, 2 s here) frees them
+    with a 408 OperationOutcome. The worker has 4 threads: without the deadline the normal
+    client below waits for ever."""
+    stop = threading.Event()
+    answers: list[bytes] = []
+    slow = [threading.Thread(target=_header_trickler, args=(server.port, stop, answers),
+                             daemon=True) for _ in range(10)]
+    for t in slow:
+        t.start()
+    try:
+        time.sleep(1.0)   # every thread of the worker is reading a trickled head
+        t0 = time.monotonic()
+        for _ in range(3):
+            resp = requests.get(server.base + "/metadata?_summary=true", timeout=30)
+            assert resp.status_code == 200
+        assert time.monotonic() - t0 < 20
+        for t in slow:
+            t.join(timeout=20)
+        assert len(answers) == 10
+        for got in answers:
+            assert got.startswith(b"HTTP/1.1 408"), got[:200]
+            assert b"application/fhir+json" in got and b"OperationOutcome" in got
     finally:
         stop.set()
         for t in slow:

@@ -229,3 +229,32 @@ def test_rebuild_in_batches_with_a_new_parameter(db, db_url, registry):
 def _year(y: int) -> tuple[int, int]:
     from fhirsvc.search.values import date_bounds
     return date_bounds(str(y))
+
+
+def test_rebuild_indexes_decimals_exactly_from_the_stored_text(db_url, registry):
+    """issue 9: the reindex that migration 0011 queues reads the stored text exactly (a double
+    would make 12345678901234567.1 and 12345678901234567.2 one value)."""
+    from decimal import Decimal
+
+    from fhirsvc import jsontext
+    database = Database(db_url, indexer=Indexer(registry))
+    with database.unit_of_work(write=True) as uow:
+        for oid, v in (("dx1", "12345678901234567.1"), ("dx2", "12345678901234567.2")):
+            body = jsontext.loads(('{"resourceType":"Observation","status":"final","code":'
+                                   '{"text":"x"},"valueQuantity":{"value":%s,"unit":"u-dx"}}'
+                                   % v).encode())
+            uow.resources.save("Observation", oid, body, "PUT", None)
+        uow.commit()
+    after = 0
+    while True:
+        with database.unit_of_work(write=True) as uow:
+            count, after = uow.index.rebuild(after, 50)
+            uow.commit()
+        if count == 0:
+            break
+    exact = c.NumberMatch("eq", Decimal("12345678901234567.1"), Decimal("12345678901234567.05"),
+                          Decimal("12345678901234567.15"))
+    q = c.ParamClause("value-quantity", "quantity", "Observation", "value-quantity",
+                      (c.QuantityMatch(exact, None, "u-dx", True),))
+    assert ids(database, obs(q)) == ["dx1"]
+    database.dispose()

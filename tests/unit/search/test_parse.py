@@ -3,13 +3,14 @@ naming its parameter here, before storage is touched."""
 from __future__ import annotations
 
 import dataclasses
+from decimal import Decimal as D
 
 import pytest
 
 from fhirsvc.outcomes import OperationOutcomeError
 from fhirsvc.search import SearchRegistry
 from fhirsvc.search import criteria as c
-from fhirsvc.search.parse import SearchParser
+from fhirsvc.search.parse import SearchParser, number_match
 from fhirsvc.search.values import DAY, date_bounds
 
 BASE = "https://fhir.example/fhir"
@@ -61,17 +62,32 @@ def test_dates_numbers_quantities(parser):
     ap = one(parser, "Observation", "date", "ap2015-06-01,eq2015").values[0]
     assert ap.prefix == "ap" and ap.gap >= DAY
     (num,) = one(parser, "RiskAssessment", "probability", "0.25").values
-    assert num == c.NumberMatch("eq", 0.25, 0.245, 0.255)
+    assert num == c.NumberMatch("eq", D("0.25"), D("0.245"), D("0.255"))
     (q,) = one(parser, "Observation", "value-quantity", "gt5.4||mg").values
     assert (q.number.prefix, q.number.value, q.system, q.code, q.code_or_unit) == \
-        ("gt", 5.4, None, "mg", True)
-    assert (q.number.low, q.number.high) == pytest.approx((5.35, 5.45))
+        ("gt", D("5.4"), None, "mg", True)
+    assert (q.number.low, q.number.high) == (D("5.35"), D("5.45"))
     (q,) = one(parser, "Observation", "value-quantity", "5|http://unitsofmeasure.org|mg").values
     assert (q.system, q.code, q.code_or_unit) == ("http://unitsofmeasure.org", "mg", False)
     (comp,) = one(parser, "Observation", "code-value-quantity",
                   "http://loinc.org|8302-2$gt160||cm").values
     assert comp == c.CompositeMatch("http://loinc.org", "8302-2", c.QuantityMatch(
-        c.NumberMatch("gt", 160.0, 159.5, 160.5), None, "cm", False))
+        c.NumberMatch("gt", D("160"), D("159.5"), D("160.5")), None, "cm", False))
+
+
+def test_numbers_are_exact_decimals_with_their_precision_range():
+    """issue 9: compared as decimals; eq1.10 is [1.095, 1.105) exactly, not a double's."""
+    m = number_match("value", "1.10")
+    assert (m.value, m.low, m.high) == (D("1.10"), D("1.095"), D("1.105"))
+    m = number_match("value", "12345678901234567.1")
+    assert (m.low, m.high) == (D("12345678901234567.05"), D("12345678901234567.15"))
+    m = number_match("value", "1e2")
+    assert (m.low, m.high) == (D("99.5"), D("100.5"))
+    assert number_match("value", "-0.0").value == 0
+    for huge in ("1e5000", "1e-5001", "1e99999999999999999999"):
+        with pytest.raises(OperationOutcomeError) as exc:
+            number_match("value", huge)
+        assert exc.value.status == 400
 
 
 def test_repeated_single_dates_are_one_and_clause(parser):
