@@ -294,6 +294,9 @@ class Constraint:
     guard: Callable | None
     native: Native | None = None
     compile_error: str | None = None
+    # the expression reads more than its focus: %resource / %rootResource, or resolve()
+    # (the run's resource and bundle); the constraint rule reads the run's context for it
+    context: bool = False
 
     def evaluate(self, focus, present: frozenset | set | None, resource) -> bool:
         """True when satisfied, False when violated; NotEvaluable when fhirpathpy cannot
@@ -360,4 +363,12 @@ def compile_constraint(c: dict, path: str, sd_url: str) -> Constraint | None:
     return Constraint(
         key=key, severity=c.get("severity") or "error", human=c.get("human") or "",
         expression=expr, source=c.get("source") or sd_url, type_path=path.replace("[x]", ""),
-        fn=fn, guard=None if native else _guard_cached(expr), native=native, compile_error=err)
+        fn=fn, guard=None if native else _guard_cached(expr), native=native, compile_error=err,
+        context=reads_context(expr))
+
+
+def reads_context(expression: str) -> bool:
+    """Whether a FHIRPath expression reads more than its focus: the resource (%resource,
+    %rootResource) or what resolve() finds in the resource or bundle."""
+    return "%resource" in expression or "%rootResource" in expression or \
+        "resolve(" in expression

@@ -11,6 +11,8 @@ a resource's profiles, the type's children). Rules hand back Issues and the inst
 """
 from __future__ import annotations
 
+from orjson import dumps as _dumps
+
 from ..outcomes import Issue
 from .fhirpath import (current_bundle, current_bundle_index, current_conformance,
                        current_registry, current_root)
@@ -84,8 +86,10 @@ def _execute(outs, run: Run) -> bool:
         elif cls is Conforms:
             sub = Run(run.reg, run.defs, run.strict)
             sub.unknown_extensions = run.unknown_extensions
-            sub.bundle = run.bundle
+            sub._bundle = run._bundle
             out.verdict = _conforms(out.resource, out.profile, sub)
+            if sub.context_read:
+                run.context_read = True
         else:
             raise TypeError(f"a rule yielded {out!r}")
     return go_on
@@ -135,19 +139,22 @@ def walk_resource(res, asked: list[str], location: str | None, run: Run,
             location or (rt if isinstance(rt, str) and rt.isalnum() else None)))
         return
     location = location or rt
+    # a resource inside a value: its walk depends on the walk around it (depth, the
+    # resources on the stack, its container): the value's verdict is not kept
+    run.context_read = True
     key = id(res)  # the resources on this walk's stack (a Bundle holding itself ...)
     if key in run.validating or run.depth > MAX_DEPTH:
         return
     run.validating.add(key)
     run.depth += 1
-    old_root, old_bundle = run.root, run.bundle
+    old_root, old_bundle = run._root, run._bundle
     if not contained:  # '#id' in a contained resource points into the container
-        run.root = res
+        run._root = res
     if rt == "Bundle":
-        run.bundle = res
-    run.resources.append((location, rt))
-    tok_r = current_root.set(run.root)
-    tok_b = current_bundle.set(run.bundle)
+        run._bundle = res
+    run._resources.append((location, rt))
+    tok_r = current_root.set(run._root)
+    tok_b = current_bundle.set(run._bundle)
     # references into this bundle are resolved through an index built once, on first use
     tok_i = current_bundle_index.set([res, None]) if rt == "Bundle" else None
     try:
@@ -163,12 +170,12 @@ def walk_resource(res, asked: list[str], location: str | None, run: Run,
             if _apply(_value_plan(root, rt, run)[0], res, root, rt, location, run):
                 walk_complex(res, root, rt, location, run, is_resource=True)
     finally:
-        run.resources.pop()
+        run._resources.pop()
         current_root.reset(tok_r)
         current_bundle.reset(tok_b)
         if tok_i is not None:
             current_bundle_index.reset(tok_i)
-        run.root, run.bundle = old_root, old_bundle
+        run._root, run._bundle = old_root, old_bundle
         run.depth -= 1
         run.validating.discard(key)
 
@@ -195,10 +202,57 @@ def walk_value(item, ext, element: Node, tcode, location: str, run: Run):
 
 
 def _walk_planned(item, ext, element: Node, tcode, location: str, run: Run, vplan):
-    if item.__class__ is dict and not item:
-        run.issues.append(issue("error", "invalid", "Object must have some content", location,
-                                "ele-1"))
+    if item.__class__ is dict:
+        if not item:
+            run.issues.append(issue("error", "invalid", "Object must have some content",
+                                    location, "ele-1"))
+            return
+        if vplan[1] == _COMPLEX and run.kept is not None:
+            _walk_kept(item, element, tcode, location, run, vplan)
+            return
+    _walk_checked(item, ext, element, tcode, location, run, vplan)
+
+
+KEPT_MAX = 20000  # kept verdicts per run settings and generation (then the table restarts)
+
+
+def _walk_kept(item: dict, element: Node, tcode, location: str, run: Run, vplan):
+    """A complex value whose verdict may be kept: one already walked with the same element
+    definition and type, in the same generation and run settings, with or without a
+    bundle around it as now, that gave no issue and whose checks read nothing of its
+    context (Run.root / bundle / resources / top; no resource inside it) has the same
+    verdict again: it is not walked again. Only its unchecked code systems are repeated.
+    The JSON text of the value (orjson, key order as given) is its identity; a value orjson
+    cannot write (an exact decimal, a number beyond 64 bits) is walked as usual."""
+    try:
+        key = (element, tcode, run._bundle is None, _dumps(item))
+    except TypeError:
+        _walk_checked(item, None, element, tcode, location, run, vplan)
         return
+    kept = run.kept
+    got = kept.get(key)
+    if got is not None:
+        if got:
+            run.unchecked.update(got)
+        return
+    issues = run.issues
+    n = len(issues)
+    outer_read, outer_unchecked = run.context_read, run.unchecked
+    run.context_read = False
+    mine = run.unchecked = set()
+    _walk_checked(item, None, element, tcode, location, run, vplan)
+    outer_unchecked |= mine
+    run.unchecked = outer_unchecked
+    if run.context_read:
+        return  # stays set for the values around this one
+    run.context_read = outer_read
+    if len(issues) == n:
+        if len(kept) >= KEPT_MAX:
+            kept.clear()
+        kept[key] = tuple(sorted(mine))
+
+
+def _walk_checked(item, ext, element: Node, tcode, location: str, run: Run, vplan):
     checks, kind, profiles, _fast = vplan
     for check in checks:
         outs = check(item, element, tcode, location, run)
