@@ -20,7 +20,7 @@ from .model import Node
 from .primitives import CHECKERS, PRIMITIVES
 from .profiles import applicable
 from .rules import plan
-from .rules.structure import type_
+from .rules.structure import cardinality, type_
 from .run import NO_VALUES, STOP, Conforms, Descend, Run, Values, issue
 
 CORE = "http://hl7.org/fhir/StructureDefinition/"
@@ -229,6 +229,12 @@ def _walk_kept(item: dict, element: Node, tcode, location: str, run: Run, vplan)
     except TypeError:
         _walk_checked(item, None, element, tcode, location, run, vplan)
         return
+    _kept_walk(key, run, _walk_checked, item, None, element, tcode, location, run, vplan)
+
+
+def _kept_walk(key, run: Run, walk, *args):
+    """walk(*args) unless `key` has a kept verdict; keeps it when the walk gave no issue and
+    read nothing of the run's context."""
     kept = run.kept
     got = kept.get(key)
     if got is not None:
@@ -240,7 +246,7 @@ def _walk_kept(item: dict, element: Node, tcode, location: str, run: Run, vplan)
     outer_read, outer_unchecked = run.context_read, run.unchecked
     run.context_read = False
     mine = run.unchecked = set()
-    _walk_checked(item, None, element, tcode, location, run, vplan)
+    walk(*args)
     outer_unchecked |= mine
     run.unchecked = outer_unchecked
     if run.context_read:
@@ -301,8 +307,12 @@ def _named(ch, run: Run) -> dict:
 def _name_plan(named: dict, name: str, kid: tuple, run: Run) -> tuple:
     child, ct = kid
     tcode = ct or (child.types[0].code if len(child.types) == 1 else None)
-    hit = named[name] = (child, ct, tcode, _element_plan(child, run),
-                         _value_plan(child, tcode, run))
+    checks = _element_plan(child, run)
+    # one value under one name satisfies these element checks: none, or a cardinality that
+    # allows one value (the walk then skips the element scope for a single value)
+    single = not checks or (checks == (cardinality,) and child.min <= 1 and (
+        child.max is None or child.max >= 1))
+    hit = named[name] = (child, ct, tcode, checks, _value_plan(child, tcode, run), single)
     return hit
 
 
@@ -440,33 +450,70 @@ def _walk_groups(obj: dict, groups, location: str, run: Run):
     for child, names in groups:
         name, hit = names[0]
         checks = hit[3]
-        if not checks and len(names) == 1 and not child.is_array:
+        if hit[5] and len(names) == 1:
             val = obj.get(name)
-            if val is not None and val.__class__ is not list:  # one value, nothing to count
-                vplan = hit[4]
-                fast = vplan[3]
-                if fast is not None and val.__class__ in _SCALARS and fast(val) is None and \
-                        "_" + name not in obj:
+            if val is not None:
+                # one value: nothing of the element scope to check (hit[5]), no Values
+                if val.__class__ is not list:
+                    if not child.is_array:
+                        vplan = hit[4]
+                        fast = vplan[3]
+                        if fast is not None and val.__class__ in _SCALARS and \
+                                fast(val) is None and "_" + name not in obj:
+                            continue
+                        _walk_planned(val, obj.get("_" + name), child, hit[2],
+                                      f"{location}.{name}", run, vplan)
+                        continue
+                elif len(val) == 1 and child.is_array and "_" + name not in obj:
+                    item = val[0]
+                    if item is not None:
+                        vplan = hit[4]
+                        fast = vplan[3]
+                        if fast is not None and item.__class__ in _SCALARS and \
+                                fast(item) is None:
+                            continue
+                        _walk_planned(item, None, child, hit[2], f"{location}.{name}[0]", run,
+                                      vplan)
+                        continue
+        if checks and run.kept is not None and len(names) == 1 and child.is_array:
+            # the values of an element with element-scope checks (slicing, cardinality):
+            # the checks and the walk of every value are one verdict of the array's JSON
+            val = obj.get(name)
+            if val.__class__ is list and val and val[0].__class__ is dict and \
+                    "_" + name not in obj:
+                try:
+                    key = (child, name, run._bundle is None, _dumps(val), _GROUP)
+                except TypeError:
+                    pass
+                else:
+                    _kept_walk(key, run, _walk_group, obj, child, names, location, run)
                     continue
-                _walk_planned(val, obj.get("_" + name), child, hit[2], f"{location}.{name}", run,
-                              vplan)
+        _walk_group(obj, child, names, location, run)
+
+
+_GROUP = "group"  # marks the key of an element's values (vs one value's)
+
+
+def _walk_group(obj: dict, child: Node, names, location: str, run: Run):
+    """The element-scope checks of one element of obj, then each of its values."""
+    hit = names[0][1]
+    checks = hit[3]
+    values = _values(obj, child, names, location, run)
+    if checks:
+        _apply(checks, values, child, None, location, run)
+    items, exts, types, locs = values.items, values.exts, values.types, values.locations
+    if len(names) == 1:
+        vplan, tcode = hit[4], hit[2]
+        fast = vplan[3]
+        for i in range(len(items)):
+            item = items[i]
+            if fast is not None and exts[i] is None and item.__class__ in _SCALARS and \
+                    fast(item) is None:
                 continue
-        values = _values(obj, child, names, location, run)
-        if checks:
-            _apply(checks, values, child, None, location, run)
-        items, exts, types, locs = values.items, values.exts, values.types, values.locations
-        if len(names) == 1:
-            vplan, tcode = hit[4], hit[2]
-            fast = vplan[3]
-            for i in range(len(items)):
-                item = items[i]
-                if fast is not None and exts[i] is None and item.__class__ in _SCALARS and \
-                        fast(item) is None:
-                    continue
-                _walk_planned(item, exts[i], child, tcode, locs[i], run, vplan)
-        else:
-            for i in range(len(items)):
-                walk_value(items[i], exts[i], child, types[i], locs[i], run)
+            _walk_planned(item, exts[i], child, tcode, locs[i], run, vplan)
+    else:
+        for i in range(len(items)):
+            walk_value(items[i], exts[i], child, types[i], locs[i], run)
 
 
 def _values(obj: dict, child: Node, names: list, location: str, run: Run) -> Values:

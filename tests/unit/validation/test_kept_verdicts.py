@@ -238,3 +238,32 @@ def test_exact_decimals_are_walked_every_time():
     assert _key(kept.validate_bytes(raw)) == want
     assert _key(kept.validate_bytes(raw)) == want
     assert not any(b"1.10" in k[3] for k in _table(kept))
+
+
+def test_ordered_slices_see_the_positions_of_the_values():
+    reg = Registry()
+    cat = "http://terminology.hl7.org/CodeSystem/observation-category"
+    reg.add({"resourceType": "StructureDefinition", "url": "http://x.org/sd/kept-ordered",
+             "name": "KeptOrdered", "status": "active", "kind": "resource", "abstract": False,
+             "type": "Observation", "derivation": "constraint",
+             "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Observation",
+             "differential": {"element": [
+                 {"id": "Observation.category", "path": "Observation.category",
+                  "slicing": {"discriminator": [{"type": "pattern", "path": "$this"}],
+                              "ordered": True, "rules": "open"}},
+                 {"id": "Observation.category:a", "path": "Observation.category",
+                  "sliceName": "a", "min": 0, "max": "1",
+                  "patternCodeableConcept": {"coding": [{"system": cat, "code": "laboratory"}]}},
+                 {"id": "Observation.category:b", "path": "Observation.category",
+                  "sliceName": "b", "min": 0, "max": "1",
+                  "patternCodeableConcept": {"coding": [{"system": cat, "code": "survey"}]}}]}})
+    kept, plain = _both(reg)
+    url = ["http://x.org/sd/kept-ordered"]
+    a = {"coding": [{"system": cat, "code": "laboratory"}]}
+    b = {"coding": [{"system": cat, "code": "survey"}]}
+    in_order = _obs(category=[dict(a), dict(b)])
+    reversed_ = _obs(category=[dict(b), dict(a)])
+    assert errors(_same(kept, plain, in_order, url)) == []
+    got = errors(_same(kept, plain, reversed_, url))
+    assert any("out of order" in m for _, m in got), got
+    assert errors(_same(kept, plain, in_order, url)) == []
