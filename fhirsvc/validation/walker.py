@@ -213,7 +213,11 @@ def _walk_planned(item, ext, element: Node, tcode, location: str, run: Run, vpla
     _walk_checked(item, ext, element, tcode, location, run, vplan)
 
 
-KEPT_MAX = 20000  # kept verdicts per run settings and generation (then the table restarts)
+# kept verdicts per run settings and generation (then the table restarts), and the longest
+# JSON text kept (a larger value is walked; the values inside it are kept on their own):
+# at most some 40 MB a table, a few MB in practice (values of some hundred bytes)
+KEPT_MAX = 20000
+KEPT_MAX_TEXT = 2048
 
 
 def _walk_kept(item: dict, element: Node, tcode, location: str, run: Run, vplan):
@@ -225,10 +229,13 @@ def _walk_kept(item: dict, element: Node, tcode, location: str, run: Run, vplan)
     The JSON text of the value (orjson, key order as given) is its identity; a value orjson
     cannot write (an exact decimal, a number beyond 64 bits) is walked as usual."""
     try:
-        key = (element, tcode, run._bundle is None, _dumps(item))
+        text = _dumps(item)
     except TypeError:
+        text = None
+    if text is None or len(text) > KEPT_MAX_TEXT:
         _walk_checked(item, None, element, tcode, location, run, vplan)
         return
+    key = (element, tcode, run._bundle is None, text)
     _kept_walk(key, run, _walk_checked, item, None, element, tcode, location, run, vplan)
 
 
@@ -482,10 +489,11 @@ def _walk_groups(obj: dict, groups, location: str, run: Run):
             if val.__class__ is list and val and val[0].__class__ is dict and \
                     "_" + name not in obj:
                 try:
-                    key = (child, name, run._bundle is None, _dumps(val), _GROUP)
+                    text = _dumps(val)
                 except TypeError:
-                    pass
-                else:
+                    text = None
+                if text is not None and len(text) <= KEPT_MAX_TEXT:
+                    key = (child, name, run._bundle is None, text, _GROUP)
                     _kept_walk(key, run, _walk_group, obj, child, names, location, run)
                     continue
         _walk_group(obj, child, names, location, run)
