@@ -76,17 +76,21 @@ class Validator:
     resources added meanwhile by other threads apply from the next validation on."""
 
     def __init__(self, registry=None, *, unknown_extensions: str = "error",
-                 validate_contains: str = "CHECK_VALID", validate_reference: str = "IGNORE"):
+                 validate_contains: str = "CHECK_VALID", validate_reference: str = "IGNORE",
+                 kept_verdicts: bool = True):
         """unknown_extensions: the severity of an extension whose definition cannot be found
         (outside the example and HL7 spaces): "error" as the reference validator, or
         "warning" to accept them (the server's write gate, FHIRSVC_UNKNOWN_EXTENSIONS).
         validate_contains / validate_reference: the reference validator's settings of the
-        same names (run.Options)."""
+        same names (run.Options).
+        kept_verdicts: a clean complex value met again is not walked again (walker, "kept
+        verdicts" in docs/validation.md); False walks every value (the tests compare both)."""
         if unknown_extensions not in ("error", "warning"):
             raise ValueError("unknown_extensions must be 'error' or 'warning'")
         self.registry = registry if registry is not None else default_registry()
         self.unknown_extensions = unknown_extensions
         self.options = Options(validate_contains, validate_reference)
+        self.kept_verdicts = kept_verdicts
 
     def validate(self, resource: dict, profiles: Sequence[str] = (), *,
                  strict: bool = False) -> list[Issue]:
@@ -100,6 +104,10 @@ class Validator:
         run = Run(state, Definitions.of(state), strict)
         run.unknown_extensions = self.unknown_extensions
         run.options, run.top = self.options, resource
+        if self.kept_verdicts:
+            run.kept = run.defs.kept(state, (strict, self.unknown_extensions,
+                                             self.options.validate_contains,
+                                             self.options.validate_reference))
         return sort_issues(_dedupe(walker.validate(resource, tuple(profiles), run)))
 
     def validate_bytes(self, raw: bytes | str, profiles: Sequence[str] = (), *,

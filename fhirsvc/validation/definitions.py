@@ -62,6 +62,17 @@ class Definitions:
         self._nodes_at: dict[tuple[Node, str], list] = {}
         self._vital: dict[str, str] | None = None
         self.plans: dict = {}  # the walker's rule plans, per (Node, type code) and per Node
+        # kept verdicts (walker._walk_kept), per run settings: (generation, table). A table
+        # belongs to one generation (terminology may change without the structures), a newer
+        # generation starts its own.
+        self._kept: dict[tuple, tuple] = {}
+
+    def kept(self, state, settings: tuple) -> dict:
+        """The kept-verdict table of a generation and run settings."""
+        slot = self._kept.get(settings)
+        if slot is None or slot[0] is not state:
+            slot = self._kept[settings] = (state, {})
+        return slot[1]
 
     # ---------------------------------------------------------------- compiled lookups
     def compiled(self, url: str | None) -> CompiledSD | None:

@@ -19,14 +19,23 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
 
-import fhirpathpy
-from fhirpathpy.engine.nodes import ResourceNode
-from fhirpathpy.models import models as _fp_models
-
 from .. import fhirpath_text
 from .invariants import Native, native_for
 
-_MODEL = _fp_models["r4"]
+# fhirpathpy (and its ANTLR parser and R4 model) is imported on the first expression that
+# needs it: most validations need none (native invariants, guards), and the CLI's start-up
+# does not pay for it
+_FP: dict = {}
+
+
+def _fhirpathpy():
+    if not _FP:
+        import fhirpathpy
+        from fhirpathpy.engine.nodes import ResourceNode
+        from fhirpathpy.models import models
+        _FP.update(compile=fhirpathpy.compile, node=ResourceNode.create_node,
+                   model=models["r4"])
+    return _FP
 
 # The resource (and enclosing bundle) being validated, for resolve() and %resource.
 current_root: contextvars.ContextVar = contextvars.ContextVar("fhirsvc_fp_root", default=None)
@@ -294,6 +303,9 @@ class Constraint:
     guard: Callable | None
     native: Native | None = None
     compile_error: str | None = None
+    # the expression reads more than its focus: %resource / %rootResource, or resolve()
+    # (the run's resource and bundle); the constraint rule reads the run's context for it
+    context: bool = False
 
     def evaluate(self, focus, present: frozenset | set | None, resource) -> bool:
         """True when satisfied, False when violated; NotEvaluable when fhirpathpy cannot
@@ -305,14 +317,15 @@ class Constraint:
             if got is not None:
                 return got
         if self.fn is None:
-            if self.native is None or self.compile_error:
-                raise NotEvaluable(self.compile_error or "no compiled expression")
-            # a native constraint met a shape it leaves to fhirpathpy: compiled on first need
+            if self.compile_error:
+                raise NotEvaluable(self.compile_error)
+            # compiled on first need (a native constraint that met a shape it leaves to
+            # fhirpathpy, or any other on its first evaluation past the guard)
             self.fn, self.compile_error = _compile(self.expression)
             if self.fn is None:
                 raise NotEvaluable(self.compile_error)
         node = focus if isinstance(focus, dict) and "resourceType" in focus else \
-            ResourceNode.create_node(focus, self.type_path)
+            _fhirpathpy()["node"](focus, self.type_path)
         try:
             res = self.fn(node, {"resource": resource, "rootResource": resource})
         except Exception as exc:  # an engine limit, reported by the rule as such
@@ -326,7 +339,8 @@ class Constraint:
 @lru_cache(maxsize=4096)
 def _compile(expression: str) -> tuple[Callable | None, str | None]:
     try:
-        return fhirpathpy.compile(expression, _MODEL, _OPTIONS), None
+        fp = _fhirpathpy()
+        return fp["compile"](expression, fp["model"], _OPTIONS), None
     except Exception as exc:  # fhirpathpy's parser raises several types
         return None, f"{type(exc).__name__}: {exc}"[:200]
 
@@ -353,11 +367,20 @@ def compile_constraint(c: dict, path: str, sd_url: str) -> Constraint | None:
     expr = c.get("expression")
     if not expr:
         return None
-    # native only for the core expression (a profile may reuse a key); its FHIRPath is
-    # compiled when a shape the native leaves open first needs it
+    # native only for the core expression (a profile may reuse a key); the FHIRPath is
+    # compiled when an evaluation first needs it (Constraint.evaluate): a profile's many
+    # invariants cost nothing until an instance reaches them past their guards
     native = native_for(key, expr)
-    fn, err = _compile(expr) if native is None else (None, None)
+    fn = err = None
     return Constraint(
         key=key, severity=c.get("severity") or "error", human=c.get("human") or "",
         expression=expr, source=c.get("source") or sd_url, type_path=path.replace("[x]", ""),
-        fn=fn, guard=None if native else _guard_cached(expr), native=native, compile_error=err)
+        fn=fn, guard=None if native else _guard_cached(expr), native=native, compile_error=err,
+        context=reads_context(expr))
+
+
+def reads_context(expression: str) -> bool:
+    """Whether a FHIRPath expression reads more than its focus: the resource (%resource,
+    %rootResource) or what resolve() finds in the resource or bundle."""
+    return "%resource" in expression or "%rootResource" in expression or \
+        "resolve(" in expression

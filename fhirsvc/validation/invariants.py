@@ -27,6 +27,10 @@ class Native:
     check: Callable[[object, object], bool | None]
     explain: Callable[[object, object], list[str]] | None = None
     differs: str = ""
+    # for an expression that reads %resource / %rootResource: whether `check` needs the
+    # resource for this focus (None: always). False means the resource is not read for it
+    # (the constraint rule then passes None and reads no context).
+    needs_resource: Callable[[object], bool] | None = None
 
 
 _ODD = object()  # a value shape the native functions leave to fhirpathpy
@@ -366,7 +370,10 @@ NATIVE: dict[str, Native] = {n.key: n for n in (
            differs="fhirpathpy cannot compare Quantities (TypeError); natively low and high of "
                    "the same unit compare by value, other units are left undecided"),
     Native("ref-1", "reference.startsWith('#').not() or (reference.substring(1).trace('url') "
-                    "in %rootResource.contained.id.trace('ids'))", _ref_1),
+                    "in %rootResource.contained.id.trace('ids'))", _ref_1,
+           needs_resource=lambda r: not (isinstance(r, dict) and "_reference" not in r and (
+               not isinstance(r.get("reference"), str) or not r["reference"].startswith("#")
+               or r["reference"] == "#"))),
     Native("qty-3", "code.empty() or system.exists()", _qty_3),
     Native("dom-3", "contained.where((('#'+id in (%resource.descendants().reference | "
                     "%resource.descendants().as(canonical) | %resource.descendants().as(uri) | "

@@ -48,18 +48,19 @@ class Run:
     `bundle` the innermost Bundle, `resources` the (location, type) of the resources being
     walked, innermost last; `unchecked` the external code systems met (one information issue)."""
 
-    __slots__ = ("reg", "defs", "strict", "issues", "root", "bundle", "unchecked", "resources",
-                 "validating", "depth", "unknown_extensions", "options", "top")
+    __slots__ = ("reg", "defs", "strict", "issues", "_root", "_bundle", "unchecked",
+                 "_resources", "validating", "depth", "unknown_extensions", "options", "_top",
+                 "context_read", "kept")
 
     def __init__(self, reg, defs, strict: bool):
         self.reg = reg
         self.defs = defs
         self.strict = strict
         self.issues: list[Issue] = []
-        self.root = None
-        self.bundle = None
+        self._root = None
+        self._bundle = None
         self.unchecked: set[str] = set()
-        self.resources: list[tuple[str, str]] = []
+        self._resources: list[tuple[str, str]] = []
         self.validating: set[int] = set()  # id() of the resources on the walk's stack
         self.depth = 0
         # severity of an extension nobody can resolve ("error" as the reference validator;
@@ -67,14 +68,63 @@ class Run:
         self.unknown_extensions = "error"
         # the reference validator's run settings (Options): contained resources, references
         self.options = DEFAULT_OPTIONS
-        self.top = None  # the resource the validation was asked for (outermost)
+        self._top = None  # the resource the validation was asked for (outermost)
+        # kept verdicts (walker): whether the walk read the context of a value since the
+        # walker last cleared the flag, and the kept-verdict table of this run (None: off)
+        self.context_read = False
+        self.kept = None
+
+    # What a value's verdict may depend on besides its own JSON, its definition, the
+    # generation and the run's settings: the enclosing resource, the bundle (when there is
+    # one), the resources being walked and the outermost resource. Every read of one goes
+    # through these properties, which set `context_read`: the walker keeps the verdict of a
+    # value only when nothing read them while it was checked (docs/validation.md).
+    def note_context(self):
+        """A check read the run's context other than through the properties below (e.g.
+        resolve() through the FHIRPath context variables)."""
+        self.context_read = True
+
+    @property
+    def root(self):
+        self.context_read = True
+        return self._root
+
+    @root.setter
+    def root(self, value):
+        self._root = value
+
+    @property
+    def bundle(self):
+        b = self._bundle
+        if b is not None:  # "no bundle" is part of a kept verdict's key
+            self.context_read = True
+        return b
+
+    @bundle.setter
+    def bundle(self, value):
+        self._bundle = value
+
+    @property
+    def resources(self):
+        self.context_read = True
+        return self._resources
+
+    @property
+    def top(self):
+        self.context_read = True
+        return self._top
+
+    @top.setter
+    def top(self, value):
+        self._top = value
 
     def sub(self, strict: bool | None = None) -> "Run":
         """A separate run in the same generation and bundle (its issues are its own)."""
         sub = Run(self.reg, self.defs, self.strict if strict is None else strict)
         sub.unknown_extensions = self.unknown_extensions
-        sub.options, sub.top = self.options, self.top
-        sub.bundle, sub.root = self.bundle, self.root
+        sub.options, sub._top = self.options, self._top
+        sub._bundle, sub._root = self._bundle, self._root
+        self.context_read = True  # the sub-run's verdict is about this run's context
         return sub
 
 

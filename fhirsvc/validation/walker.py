@@ -11,6 +11,8 @@ a resource's profiles, the type's children). Rules hand back Issues and the inst
 """
 from __future__ import annotations
 
+from orjson import dumps as _dumps
+
 from ..outcomes import Issue
 from .fhirpath import (current_bundle, current_bundle_index, current_conformance,
                        current_registry, current_root)
@@ -18,7 +20,7 @@ from .model import Node
 from .primitives import CHECKERS, PRIMITIVES
 from .profiles import applicable
 from .rules import plan
-from .rules.structure import type_
+from .rules.structure import cardinality, type_
 from .run import NO_VALUES, STOP, Conforms, Descend, Run, Values, issue
 
 CORE = "http://hl7.org/fhir/StructureDefinition/"
@@ -84,8 +86,10 @@ def _execute(outs, run: Run) -> bool:
         elif cls is Conforms:
             sub = Run(run.reg, run.defs, run.strict)
             sub.unknown_extensions = run.unknown_extensions
-            sub.bundle = run.bundle
+            sub._bundle = run._bundle
             out.verdict = _conforms(out.resource, out.profile, sub)
+            if sub.context_read:
+                run.context_read = True
         else:
             raise TypeError(f"a rule yielded {out!r}")
     return go_on
@@ -135,19 +139,22 @@ def walk_resource(res, asked: list[str], location: str | None, run: Run,
             location or (rt if isinstance(rt, str) and rt.isalnum() else None)))
         return
     location = location or rt
+    # a resource inside a value: its walk depends on the walk around it (depth, the
+    # resources on the stack, its container): the value's verdict is not kept
+    run.context_read = True
     key = id(res)  # the resources on this walk's stack (a Bundle holding itself ...)
     if key in run.validating or run.depth > MAX_DEPTH:
         return
     run.validating.add(key)
     run.depth += 1
-    old_root, old_bundle = run.root, run.bundle
+    old_root, old_bundle = run._root, run._bundle
     if not contained:  # '#id' in a contained resource points into the container
-        run.root = res
+        run._root = res
     if rt == "Bundle":
-        run.bundle = res
-    run.resources.append((location, rt))
-    tok_r = current_root.set(run.root)
-    tok_b = current_bundle.set(run.bundle)
+        run._bundle = res
+    run._resources.append((location, rt))
+    tok_r = current_root.set(run._root)
+    tok_b = current_bundle.set(run._bundle)
     # references into this bundle are resolved through an index built once, on first use
     tok_i = current_bundle_index.set([res, None]) if rt == "Bundle" else None
     try:
@@ -163,12 +170,12 @@ def walk_resource(res, asked: list[str], location: str | None, run: Run,
             if _apply(_value_plan(root, rt, run)[0], res, root, rt, location, run):
                 walk_complex(res, root, rt, location, run, is_resource=True)
     finally:
-        run.resources.pop()
+        run._resources.pop()
         current_root.reset(tok_r)
         current_bundle.reset(tok_b)
         if tok_i is not None:
             current_bundle_index.reset(tok_i)
-        run.root, run.bundle = old_root, old_bundle
+        run._root, run._bundle = old_root, old_bundle
         run.depth -= 1
         run.validating.discard(key)
 
@@ -195,10 +202,70 @@ def walk_value(item, ext, element: Node, tcode, location: str, run: Run):
 
 
 def _walk_planned(item, ext, element: Node, tcode, location: str, run: Run, vplan):
-    if item.__class__ is dict and not item:
-        run.issues.append(issue("error", "invalid", "Object must have some content", location,
-                                "ele-1"))
+    if item.__class__ is dict:
+        if not item:
+            run.issues.append(issue("error", "invalid", "Object must have some content",
+                                    location, "ele-1"))
+            return
+        if vplan[1] == _COMPLEX and run.kept is not None:
+            _walk_kept(item, element, tcode, location, run, vplan)
+            return
+    _walk_checked(item, ext, element, tcode, location, run, vplan)
+
+
+# kept verdicts per run settings and generation (then the table restarts), and the longest
+# JSON text kept (a larger value is walked; the values inside it are kept on their own):
+# at most some 40 MB a table, a few MB in practice (values of some hundred bytes)
+KEPT_MAX = 20000
+KEPT_MAX_TEXT = 2048
+
+
+def _walk_kept(item: dict, element: Node, tcode, location: str, run: Run, vplan):
+    """A complex value whose verdict may be kept: one already walked with the same element
+    definition and type, in the same generation and run settings, with or without a
+    bundle around it as now, that gave no issue and whose checks read nothing of its
+    context (Run.root / bundle / resources / top; no resource inside it) has the same
+    verdict again: it is not walked again. Only its unchecked code systems are repeated.
+    The JSON text of the value (orjson, key order as given) is its identity; a value orjson
+    cannot write (an exact decimal, a number beyond 64 bits) is walked as usual."""
+    try:
+        text = _dumps(item)
+    except TypeError:
+        text = None
+    if text is None or len(text) > KEPT_MAX_TEXT:
+        _walk_checked(item, None, element, tcode, location, run, vplan)
         return
+    key = (element, tcode, run._bundle is None, text)
+    _kept_walk(key, run, _walk_checked, item, None, element, tcode, location, run, vplan)
+
+
+def _kept_walk(key, run: Run, walk, *args):
+    """walk(*args) unless `key` has a kept verdict; keeps it when the walk gave no issue and
+    read nothing of the run's context."""
+    kept = run.kept
+    got = kept.get(key)
+    if got is not None:
+        if got:
+            run.unchecked.update(got)
+        return
+    issues = run.issues
+    n = len(issues)
+    outer_read, outer_unchecked = run.context_read, run.unchecked
+    run.context_read = False
+    mine = run.unchecked = set()
+    walk(*args)
+    outer_unchecked |= mine
+    run.unchecked = outer_unchecked
+    if run.context_read:
+        return  # stays set for the values around this one
+    run.context_read = outer_read
+    if len(issues) == n:
+        if len(kept) >= KEPT_MAX:
+            kept.clear()
+        kept[key] = tuple(sorted(mine))
+
+
+def _walk_checked(item, ext, element: Node, tcode, location: str, run: Run, vplan):
     checks, kind, profiles, _fast = vplan
     for check in checks:
         outs = check(item, element, tcode, location, run)
@@ -247,8 +314,12 @@ def _named(ch, run: Run) -> dict:
 def _name_plan(named: dict, name: str, kid: tuple, run: Run) -> tuple:
     child, ct = kid
     tcode = ct or (child.types[0].code if len(child.types) == 1 else None)
-    hit = named[name] = (child, ct, tcode, _element_plan(child, run),
-                         _value_plan(child, tcode, run))
+    checks = _element_plan(child, run)
+    # one value under one name satisfies these element checks: none, or a cardinality that
+    # allows one value (the walk then skips the element scope for a single value)
+    single = not checks or (checks == (cardinality,) and child.min <= 1 and (
+        child.max is None or child.max >= 1))
+    hit = named[name] = (child, ct, tcode, checks, _value_plan(child, tcode, run), single)
     return hit
 
 
@@ -386,33 +457,71 @@ def _walk_groups(obj: dict, groups, location: str, run: Run):
     for child, names in groups:
         name, hit = names[0]
         checks = hit[3]
-        if not checks and len(names) == 1 and not child.is_array:
+        if hit[5] and len(names) == 1:
             val = obj.get(name)
-            if val is not None and val.__class__ is not list:  # one value, nothing to count
-                vplan = hit[4]
-                fast = vplan[3]
-                if fast is not None and val.__class__ in _SCALARS and fast(val) is None and \
-                        "_" + name not in obj:
+            if val is not None:
+                # one value: nothing of the element scope to check (hit[5]), no Values
+                if val.__class__ is not list:
+                    if not child.is_array:
+                        vplan = hit[4]
+                        fast = vplan[3]
+                        if fast is not None and val.__class__ in _SCALARS and \
+                                fast(val) is None and "_" + name not in obj:
+                            continue
+                        _walk_planned(val, obj.get("_" + name), child, hit[2],
+                                      f"{location}.{name}", run, vplan)
+                        continue
+                elif len(val) == 1 and child.is_array and "_" + name not in obj:
+                    item = val[0]
+                    if item is not None:
+                        vplan = hit[4]
+                        fast = vplan[3]
+                        if fast is not None and item.__class__ in _SCALARS and \
+                                fast(item) is None:
+                            continue
+                        _walk_planned(item, None, child, hit[2], f"{location}.{name}[0]", run,
+                                      vplan)
+                        continue
+        if checks and run.kept is not None and len(names) == 1 and child.is_array:
+            # the values of an element with element-scope checks (slicing, cardinality):
+            # the checks and the walk of every value are one verdict of the array's JSON
+            val = obj.get(name)
+            if val.__class__ is list and val and val[0].__class__ is dict and \
+                    "_" + name not in obj:
+                try:
+                    text = _dumps(val)
+                except TypeError:
+                    text = None
+                if text is not None and len(text) <= KEPT_MAX_TEXT:
+                    key = (child, name, run._bundle is None, text, _GROUP)
+                    _kept_walk(key, run, _walk_group, obj, child, names, location, run)
                     continue
-                _walk_planned(val, obj.get("_" + name), child, hit[2], f"{location}.{name}", run,
-                              vplan)
+        _walk_group(obj, child, names, location, run)
+
+
+_GROUP = "group"  # marks the key of an element's values (vs one value's)
+
+
+def _walk_group(obj: dict, child: Node, names, location: str, run: Run):
+    """The element-scope checks of one element of obj, then each of its values."""
+    hit = names[0][1]
+    checks = hit[3]
+    values = _values(obj, child, names, location, run)
+    if checks:
+        _apply(checks, values, child, None, location, run)
+    items, exts, types, locs = values.items, values.exts, values.types, values.locations
+    if len(names) == 1:
+        vplan, tcode = hit[4], hit[2]
+        fast = vplan[3]
+        for i in range(len(items)):
+            item = items[i]
+            if fast is not None and exts[i] is None and item.__class__ in _SCALARS and \
+                    fast(item) is None:
                 continue
-        values = _values(obj, child, names, location, run)
-        if checks:
-            _apply(checks, values, child, None, location, run)
-        items, exts, types, locs = values.items, values.exts, values.types, values.locations
-        if len(names) == 1:
-            vplan, tcode = hit[4], hit[2]
-            fast = vplan[3]
-            for i in range(len(items)):
-                item = items[i]
-                if fast is not None and exts[i] is None and item.__class__ in _SCALARS and \
-                        fast(item) is None:
-                    continue
-                _walk_planned(item, exts[i], child, tcode, locs[i], run, vplan)
-        else:
-            for i in range(len(items)):
-                walk_value(items[i], exts[i], child, types[i], locs[i], run)
+            _walk_planned(item, exts[i], child, tcode, locs[i], run, vplan)
+    else:
+        for i in range(len(items)):
+            walk_value(items[i], exts[i], child, types[i], locs[i], run)
 
 
 def _values(obj: dict, child: Node, names: list, location: str, run: Run) -> Values:

@@ -80,6 +80,10 @@ def _matches(item, sl, discriminators, run):
     defs = run.defs
     for d in discriminators:
         dtype, path = d.get("type"), d.get("path", "$this")
+        if "resolve" in path:
+            # resolve() finds targets in the run's resource or bundle (fhirpath context
+            # variables): a read of the run's context
+            run.note_context()
         vals = _values_at(item, path)
         targets = defs.nodes_at(sl, path)
         target = targets[0] if targets else None
