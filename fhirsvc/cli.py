@@ -504,6 +504,9 @@ def cmd_mllp(args) -> int:
         run(runtime, config.mllp_host, config.mllp_port, config.mllp_threads)
     except KeyboardInterrupt:
         pass
+    except ValueError as exc:  # the sender policy refuses this listener (docs/security.md)
+        print(f"fhirsvc mllp: {exc}", file=sys.stderr)
+        return 2
     finally:
         runtime.close()
     return 0

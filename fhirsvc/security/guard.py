@@ -294,6 +294,38 @@ class Guard:
         extra = [q for q in chosen.query if q not in have]
         return list(params) + extra, compartment
 
+    # -- $convert-hl7v2: a dry run ----------------------------------------------------------------
+    def convert(self, ctx, bundle: dict, stores: bool = False) -> None:
+        """A conversion stores nothing but answers what `$process-hl7v2` would store: the
+        caller needs, per entry, the letter its request would need (POST c, PUT u, DELETE d),
+        and for a conditional entry (`Patient?identifier=...`: the stored resource's values are
+        merged into the answer, and a match tells the resource exists) `r` and `s` on that
+        type as well. Every refusal at once, located at its entry. ConceptMaps need no scope
+        (docs/security.md). `stores`: the message is to be stored ($process-hl7v2, MLLP):
+        only the write letters, checked before the message log is consulted."""
+        if not ctx.enforce:
+            return
+        issues, seen = [], set()
+        for i, entry in enumerate((bundle or {}).get("entry") or ()):
+            req = entry.get("request") or {}
+            url = req.get("url") or ""
+            rtype = url.split("?", 1)[0].split("/", 1)[0] or \
+                (entry.get("resource") or {}).get("resourceType") or "*"
+            letters = {"POST": "c", "PUT": "u", "PATCH": "u", "DELETE": "d"}.get(
+                req.get("method", "POST"), "r") + ("rs" if "?" in url and not stores else "")
+            for letter in letters:
+                if (rtype, letter) in seen:
+                    continue
+                seen.add((rtype, letter))
+                try:
+                    self.require(ctx, rtype, letter, f"Bundle.entry[{i}]")
+                except OperationOutcomeError as exc:
+                    if exc.status != 403:
+                        raise
+                    issues.extend(exc.issues)
+        if issues:
+            raise OperationOutcomeError(issues, 403)
+
     # -- what a search joins -----------------------------------------------------------------
     def reach(self, ctx, rtype: str | None, params: list, where: str | None = None,
               rewrite: bool = True) -> list:
