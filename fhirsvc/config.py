@@ -101,6 +101,7 @@ class Config:
     # limits per client class, JSON {"class": {"rate": per minute, "burst": n,
     # "max_bytes": n, "max_entries": n}}; merged over security.limits.DEFAULT_CLASSES
     client_classes: str | None = None
+    rate_limit_store: str = "database"      # database (shared by all workers) | process
 
     @classmethod
     def from_env(cls, env: dict | None = None, **overrides) -> "Config":
