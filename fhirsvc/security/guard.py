@@ -71,7 +71,19 @@ class Guard:
             return Access(rtype, letter)
         matching = Grants.of(ctx.scopes).allowing(rtype, letter)
         limits: list[Limit] = []
+        user_grants = None
         for s in matching:
+            if s.context == "user" and ctx.user_scopes is not None:
+                # a user/ scope is bounded by what the user may do: the token's scope and one
+                # of the user's own grants must both allow it (their queries both apply)
+                if user_grants is None:
+                    user_grants = [u for u in Grants.of(ctx.user_scopes).allowing(rtype, letter)
+                                   if u.context != "patient"]
+                for u in user_grants:
+                    if not s.query and not u.query:
+                        return Access(rtype, letter)
+                    limits.append(Limit(None, s.query + u.query, s.text))
+                continue
             if s.context == "patient":
                 if not ctx.patient or not self._in_patient_compartment_type(rtype):
                     continue

@@ -198,3 +198,37 @@ def test_typefilter_joins_need_whole_types(call):
     refused(call("GET", path, "system/Observation.rs", headers=ASYNC), "system/Patient.s")
     assert call("GET", path, "system/Observation.rs system/Patient.s",
                 headers=ASYNC).status_code == 202
+
+
+# -- user/ scopes are bounded by the user's own grants ------------------------------------------
+def test_user_scopes_are_bounded_by_the_users_grants(smart_runtime):
+    from fhirsvc.outcomes import OperationOutcomeError
+    guard = smart_runtime.services.guard
+    base = smart_runtime.context().with_(enforce=True, caller="app", user="Practitioner/pr1")
+    # no user directory in play (user_scopes None): user/ scopes grant what they say
+    ctx = base.with_(scopes=frozenset({"user/*.rs"}))
+    assert guard.require(ctx, "Observation", "r").unrestricted
+    # the directory lets this user read Patients only: user/*.rs reaches no further
+    ctx = base.with_(scopes=frozenset({"user/*.rs"}),
+                     user_scopes=frozenset({"user/Patient.rs"}))
+    assert guard.require(ctx, "Patient", "s").unrestricted
+    with pytest.raises(OperationOutcomeError) as exc:
+        guard.require(ctx, "Observation", "r")
+    assert exc.value.status == 403
+    # a letter the token lacks is not added by the user's grants
+    ctx = base.with_(scopes=frozenset({"user/Patient.r"}),
+                     user_scopes=frozenset({"user/*.cruds"}))
+    assert not guard.permits(ctx, "Patient", "u")
+    # the user's query constraint applies to the token's unconstrained scope
+    lab = "user/Observation.rs?category=laboratory"
+    ctx = base.with_(scopes=frozenset({"user/Observation.rs"}), user_scopes=frozenset({lab}))
+    access = guard.require(ctx, "Observation", "s")
+    assert not access.unrestricted and access.limits[0].query == (("category", "laboratory"),)
+    # system/ scopes are the client's own: the user directory does not narrow them
+    ctx = base.with_(scopes=frozenset({"system/Observation.rs"}), user_scopes=frozenset())
+    assert guard.require(ctx, "Observation", "r").unrestricted
+
+
+def test_user_scope_bounds_reach_http(call, smart_runtime):
+    # over HTTP a token's user/ scope without a directory behaves as before
+    assert ids(call("GET", "/Observation?subject:Patient.name=One", "user/*.rs")) == {"o1", "o3"}
