@@ -397,6 +397,8 @@ class Guard:
             return
         rtype, _, query = reference.partition("?")
         from urllib.parse import parse_qsl
+        if not self.registry.is_type(rtype):
+            return  # not a reference to a type: the resolver says what is wrong with it
         if not self._may_join(ctx, rtype):
             raise forbidden(self._join_refused(ctx, rtype, None, reference), *(
                 w for w in (where,) if w))
