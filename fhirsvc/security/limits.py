@@ -75,10 +75,9 @@ class SharedRateLimiter:
     def take(self, client: str, klass: ClientClass) -> float:
         per_second = klass.rate / 60.0
         try:
-            with self.db.unit_of_work(write=True) as uow:
-                granted, tokens = uow.rate_limits.take(
-                    client, float(klass.burst), per_second / 1e6, int(self.clock() * 1e6))
-                uow.commit()
+            from ..storage.rate_limits import take_now
+            granted, tokens = take_now(self.db, client, float(klass.burst), per_second / 1e6,
+                                       int(self.clock() * 1e6))
         except Exception:  # noqa: BLE001 - never fail a request because the counter did
             logging.getLogger("fhirsvc.security").exception("rate limit check failed")
             return 0.0

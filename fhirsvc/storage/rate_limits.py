@@ -42,3 +42,18 @@ class RateLimits:
             "bucket": bucket, "burst": float(burst), "per_micro": float(per_micro),
             "now": int(now)}).one()
         return bool(row[0]), float(row[1])
+
+
+def take_now(db, bucket: str, burst: float, per_micro: float, now: int) -> tuple[bool, float]:
+    """`RateLimits.take` in a transaction of its own. PostgreSQL: one autocommitted statement
+    (one round trip, no BEGIN / COMMIT around it; the upsert is atomic by itself). SQLite: a
+    write unit of work (its driver's autocommit does not keep an upsert read with RETURNING
+    before the cursor is done)."""
+    if db.engine.dialect.name == "sqlite":
+        with db.unit_of_work(write=True) as uow:
+            out = uow.rate_limits.take(bucket, burst, per_micro, now)
+            uow.commit()
+        return out
+    with db.engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        return RateLimits(conn).take(bucket, burst, per_micro, now)
