@@ -553,6 +553,9 @@ def cmd_mllp(args) -> int:
         print(mllp_busy_message(config.mllp_host, config.mllp_port,
                                 exc.strerror or str(exc)), file=sys.stderr)
         return 2
+    except ValueError as exc:  # the sender policy refuses this listener (docs/security.md)
+        print(f"fhirsvc mllp: {exc}", file=sys.stderr)
+        return 2
     finally:
         runtime.close()
     return 0

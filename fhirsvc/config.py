@@ -67,6 +67,13 @@ class Config:
     mllp_host: str = "127.0.0.1"
     mllp_port: int = 2575
     mllp_threads: int = 8               # messages converted and stored at the same time
+    # who may send over MLLP (docs/security.md): JSON rules mapping source addresses / client
+    # certificates (+ MSH-3^MSH-4) to registered clients; TLS with PEM files, mutual TLS when
+    # a client CA is set. No policy: the listener starts on a loopback address only.
+    mllp_senders: str | None = None
+    mllp_tls_cert: str | None = None
+    mllp_tls_key: str | None = None
+    mllp_tls_client_ca: str | None = None
     hl7v2_z_segments: str = "ignore"    # ignore | keep (as extensions on the first resource)
     hl7v2_default_offset: str = "Z"     # UTC offset for times sent without one
     # Bulk Data export (docs/export.md): files under export_dir, deleted bulk_file_ttl seconds
@@ -96,6 +103,7 @@ class Config:
     # limits per client class, JSON {"class": {"rate": per minute, "burst": n,
     # "max_bytes": n, "max_entries": n}}; merged over security.limits.DEFAULT_CLASSES
     client_classes: str | None = None
+    rate_limit_store: str = "database"      # database (shared by all workers) | process
 
     @classmethod
     def from_env(cls, env: dict | None = None, **overrides) -> "Config":

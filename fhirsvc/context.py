@@ -36,6 +36,9 @@ class RequestContext:
     enforce: bool = False
     patient: str | None = None
     user: str | None = None             # fhirUser of the token, when there is one
+    # what the user directory lets `user` do, as scopes (None: no directory in play); user/
+    # scopes grant only what these grant too (fhirsvc/security/guard.py, docs/security.md)
+    user_scopes: frozenset[str] | None = None
     client_class: str | None = None     # the limits of the caller (config client_classes)
     source: str | None = None           # where the request came from (network address)
 

@@ -34,12 +34,15 @@ class MllpServer:
         self.host, self.port = host, port
         self.max_bytes = max_bytes or runtime.config.max_request_bytes
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mllp")
+        from .security.mllp_policy import MllpPolicy   # who may send (docs/security.md)
+        self.policy = MllpPolicy.load(runtime, host)
         self.server: asyncio.base_events.Server | None = None
 
     async def start(self) -> int:
         """Listen; returns the bound port (an ephemeral one when port is 0)."""
         self.server = await asyncio.start_server(self._connection, self.host, self.port,
-                                                 limit=self.max_bytes + 16)
+                                                 limit=self.max_bytes + 16,
+                                                 ssl=self.policy.ssl_context())
         self.port = self.server.sockets[0].getsockname()[1]
         return self.port
 
@@ -55,9 +58,10 @@ class MllpServer:
             await self.server.wait_closed()
         self.pool.shutdown(wait=True)
 
-    def _process(self, payload: bytes) -> bytes:
-        from .services.hl7v2 import DOOR_MLLP
-        ctx = self.runtime.context(door=DOOR_MLLP)
+    def _process(self, payload: bytes, peer=None) -> bytes:
+        ctx, refusal = self.policy.admit(payload, peer)
+        if refusal is not None:
+            return refusal
         try:
             ack = self.runtime.services.hl7v2.process(ctx, payload)
             return ack.ack.encode("utf-8")
@@ -73,6 +77,7 @@ class MllpServer:
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
         loop = asyncio.get_running_loop()
+        peer = self.policy.peer(writer)
         try:
             while True:
                 try:
@@ -107,7 +112,7 @@ class MllpServer:
                     writer.write(frame(self._broken("a start block inside a message (the "
                                                     "frame before it was not ended)")))
                     body = body[body.rfind(SB) + 1:]
-                ack = await loop.run_in_executor(self.pool, self._process, body)
+                ack = await loop.run_in_executor(self.pool, self._process, body, peer)
                 writer.write(frame(ack))
                 await writer.drain()
         except (ConnectionResetError, BrokenPipeError):

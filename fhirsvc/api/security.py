@@ -13,7 +13,7 @@ from flask import Blueprint, Response, current_app, g, request
 from ..outcomes import error
 from ..security import ADMIN_SCOPE, InvalidToken, OAuthError, smart_configuration
 from ..security.authserver import auth_urls, check_scopes
-from ..security.limits import RateLimiter, client_classes
+from ..security.limits import client_classes, limiter
 from .negotiation import outcome_response
 
 PUBLIC_ENDPOINTS = ("metadata", "smart_config")   # discovery needs no token (SMART 2.2)
@@ -112,7 +112,8 @@ def _limits() -> dict:
     ext = current_app.extensions
     if "fhirsvc.limits" not in ext:
         classes = client_classes(current_app.config["FHIRSVC"].client_classes)
-        ext["fhirsvc.limits"] = {"classes": classes, "rate": RateLimiter(classes)}
+        ext["fhirsvc.limits"] = {"classes": classes, "rate": limiter(
+            current_app.config["FHIRSVC"], _runtime().db, classes)}
     return ext["fhirsvc.limits"]
 
 

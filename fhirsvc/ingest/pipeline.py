@@ -20,7 +20,7 @@ from .patch import apply_patch, patch_rewritten, repeats_in
 from .plan import (ConditionalDelete, ConditionalPatch, ConditionalUpdate, Create, Delete, Op,
                    PATCHES, Patch, Plan, Read, Rejected, Search, Update, WRITES,
                    processing_order, resource_of)
-from .references import rewritten
+from .references import conditional_only, iter_references, rewritten
 from .resolve import Resolution, resolve
 from .results import EntryResult, IngestResult, Outcome
 
@@ -111,10 +111,16 @@ class IngestPipeline:
                 continue
             rtype = op.rtype if op.rtype is not None else "*"
             try:
+                where = op.location if located else None
                 if isinstance(op, Search):
                     self.guard.search(ctx, op.rtype, list(op.query))
                 else:
-                    self.guard.require(ctx, rtype, letter, op.location if located else None)
+                    self.guard.require(ctx, rtype, letter, where)
+                    # what conditional criteria and references search (before any lookup)
+                    self.guard.criteria(ctx, rtype, getattr(op, "criteria", None) or getattr(
+                        op, "if_none_exist", None), where)
+                    for ref in sorted(conditional_only(iter_references(resource_of(op)))):
+                        self.guard.conditional_reference(ctx, ref, where)
             except OperationOutcomeError as exc:
                 if exc.status != 403 or not located:
                     raise

@@ -71,7 +71,19 @@ class Guard:
             return Access(rtype, letter)
         matching = Grants.of(ctx.scopes).allowing(rtype, letter)
         limits: list[Limit] = []
+        user_grants = None
         for s in matching:
+            if s.context == "user" and ctx.user_scopes is not None:
+                # a user/ scope is bounded by what the user may do: the token's scope and one
+                # of the user's own grants must both allow it (their queries both apply)
+                if user_grants is None:
+                    user_grants = [u for u in Grants.of(ctx.user_scopes).allowing(rtype, letter)
+                                   if u.context != "patient"]
+                for u in user_grants:
+                    if not s.query and not u.query:
+                        return Access(rtype, letter)
+                    limits.append(Limit(None, s.query + u.query, s.text))
+                continue
             if s.context == "patient":
                 if not ctx.patient or not self._in_patient_compartment_type(rtype):
                     continue
@@ -256,6 +268,7 @@ class Guard:
         patient's compartment, a query-constrained scope its parameters (ANDed)."""
         if not ctx.enforce:
             return params, compartment
+        params = self.reach(ctx, rtype, params)
         if rtype is None:
             types = [t for k, v in params if k == "_type" for t in v.split(",") if t]
             for t in types or ["*"]:
@@ -293,6 +306,140 @@ class Guard:
         extra = [q for q in chosen.query if q not in have]
         return list(params) + extra, compartment
 
+    # -- $convert-hl7v2: a dry run ----------------------------------------------------------------
+    def convert(self, ctx, bundle: dict, stores: bool = False) -> None:
+        """A conversion stores nothing but answers what `$process-hl7v2` would store: the
+        caller needs, per entry, the letter its request would need (POST c, PUT u, DELETE d),
+        and for a conditional entry (`Patient?identifier=...`: the stored resource's values are
+        merged into the answer, and a match tells the resource exists) `r` and `s` on that
+        type as well. Every refusal at once, located at its entry. ConceptMaps need no scope
+        (docs/security.md). `stores`: the message is to be stored ($process-hl7v2, MLLP):
+        only the write letters, checked before the message log is consulted."""
+        if not ctx.enforce:
+            return
+        issues, seen = [], set()
+        for i, entry in enumerate((bundle or {}).get("entry") or ()):
+            req = entry.get("request") or {}
+            url = req.get("url") or ""
+            rtype = url.split("?", 1)[0].split("/", 1)[0] or \
+                (entry.get("resource") or {}).get("resourceType") or "*"
+            letters = {"POST": "c", "PUT": "u", "PATCH": "u", "DELETE": "d"}.get(
+                req.get("method", "POST"), "r") + ("rs" if "?" in url and not stores else "")
+            for letter in letters:
+                if (rtype, letter) in seen:
+                    continue
+                seen.add((rtype, letter))
+                try:
+                    self.require(ctx, rtype, letter, f"Bundle.entry[{i}]")
+                except OperationOutcomeError as exc:
+                    if exc.status != 403:
+                        raise
+                    issues.extend(exc.issues)
+        if issues:
+            raise OperationOutcomeError(issues, 403)
+
+    # -- what a search joins -----------------------------------------------------------------
+    def reach(self, ctx, rtype: str | None, params: list, where: str | None = None,
+              rewrite: bool = True) -> list:
+        """Chains (`subject:Patient.name`), `_has` (nested too) and `_filter` join resources of
+        other types: each joined type needs an unrestricted `s` scope, or the search is a 403
+        naming it (whether a joined resource exists must not leak through the match). An
+        untyped chain (`subject.name`) whose targets the caller may search only one of is
+        narrowed to it (`subject:Patient.name`) when `rewrite`; with several it is a 403
+        asking for the type modifier. Returns the parameters (rewritten or not)."""
+        if not ctx.enforce or self.engine is None:
+            return params
+        if rtype is None:  # `[base]?_type=Observation&subject.name=x` searches one type
+            single = [v for k, v in params if k == "_type" and v and "," not in v]
+            rtype = single[0] if len(single) == 1 and self.registry.is_type(single[0]) else None
+        out = []
+        for name, value in params:
+            code = name.split(":", 1)[0].split(".", 1)[0]
+            if code not in ("_has", "_filter") and "." not in name:
+                out.append((name, value))
+                continue
+            clauses = self._clauses(rtype, [(name, value)])
+            paths = [p for cl in clauses for p in joined_paths(cl)]
+            if not paths:
+                out.append((name, value))
+                continue
+            allowed = [p for p in paths if all(self._may_join(ctx, t) for t in p)]
+            if len(allowed) == len(paths):
+                out.append((name, value))
+                continue
+            label = where or name
+            untyped = ":" not in name.rsplit(".", 1)[0]
+            if rewrite and code not in ("_has", "_filter") and untyped and len(allowed) == 1:
+                out.append((typed_chain(name, allowed[0]), value))
+                continue
+            refused = next(p for p in paths if p not in allowed)
+            t = next(t for t in refused if not self._may_join(ctx, t))
+            if len(allowed) > 1 and rewrite and code not in ("_has", "_filter") and untyped:
+                hint = (f"; name the type of the chain (e.g. {typed_chain(name, allowed[0])})"
+                        f" to search through the types this token may search")
+            else:
+                hint = ""
+            raise forbidden(self._join_refused(ctx, t, name) + hint, label)
+        return out
+
+    def criteria(self, ctx, rtype: str, criteria, where: str | None = None) -> None:
+        """The search criteria of a conditional create / update / patch / delete: what they
+        join is checked like a search's, never rewritten (narrowing the match of a write
+        would turn an update into a create)."""
+        if ctx.enforce and criteria:
+            self.reach(ctx, rtype, list(criteria), where, rewrite=False)
+
+    def conditional_reference(self, ctx, reference: str, where: str | None = None) -> None:
+        """A conditional reference (`Patient?identifier=...`) in a resource written: resolving
+        it tells whether a match exists, so it needs an unrestricted search scope on the type
+        (and on what its criteria join), checked before anything is looked up."""
+        if not ctx.enforce:
+            return
+        rtype, _, query = reference.partition("?")
+        from urllib.parse import parse_qsl
+        if not self.registry.is_type(rtype):
+            return  # not a reference to a type: the resolver says what is wrong with it
+        if not self._may_join(ctx, rtype):
+            raise forbidden(self._join_refused(ctx, rtype, None, reference), *(
+                w for w in (where,) if w))
+        self.reach(ctx, rtype, parse_qsl(query, keep_blank_values=True), where, rewrite=False)
+
+    def typefilter(self, ctx, criteria, what: str = "_typeFilter") -> None:
+        """A Bulk Data `_typeFilter` (Criteria of one type): every type it joins must be one
+        the caller may search whole (an export cannot apply a per-resource limit)."""
+        if not ctx.enforce:
+            return
+        for cl in criteria.clauses:
+            for path in joined_paths(cl):
+                for t in path:
+                    if not self._may_join(ctx, t):
+                        raise forbidden(self._join_refused(ctx, t, what), what)
+
+    def _clauses(self, rtype, params) -> tuple:
+        query = self.engine.parser.parse(rtype, params, base_url="", strict=False)
+        return query.criteria.clauses
+
+    def _may_join(self, ctx, rtype: str) -> bool:
+        try:
+            return self.require(ctx, rtype, "s").unrestricted
+        except OperationOutcomeError:
+            return False
+
+    def _join_refused(self, ctx, rtype: str, name: str | None, ref: str | None = None) -> str:
+        how = (f"the conditional reference {ref} searches {rtype}" if ref else
+               f"{name} joins {rtype}")
+        try:
+            access = self.require(ctx, rtype, "s")
+        except OperationOutcomeError:
+            access = None
+        if access is not None:  # held, but limited to a patient or a query
+            return (f"Insufficient scope: {how}, which needs an unrestricted scope "
+                    f"system/{rtype}.s (or user/{rtype}.s); "
+                    f"{', '.join(l.scope for l in access.limits)} limits {rtype} to a patient "
+                    f"or a query, and a join would tell about {rtype} resources outside it")
+        return f"Insufficient scope: {how}: " + self._missing(ctx, rtype, "s")[
+            len("Insufficient scope: "):]
+
     def patient_context(self, ctx, patient_id: str, letter: str = "r") -> Access:
         """A patient-level operation ($everything, $ssc-classification): the caller needs
         `letter` on Patient, and patient/ scopes only reach their own patient."""
@@ -302,6 +449,34 @@ class Guard:
             raise forbidden(f"Insufficient scope: the token's scopes reach Patient/"
                             f"{ctx.patient or '(none)'}, not Patient/{patient_id}")
         return access
+
+
+def joined_paths(clause, prefix: tuple = ()) -> list[tuple[str, ...]]:
+    """The other resource types a parsed clause joins, as paths from the searched type:
+    `subject:Patient.organization.name` -> [("Patient", "Organization")]; `_has:Observation:
+    patient:code` -> [("Observation",)]; `_filter` groups walked through."""
+    from ..search import criteria as c
+    if isinstance(clause, c.ChainClause):
+        out = []
+        for t, inner in clause.targets:
+            sub = joined_paths(inner, prefix + (t,))
+            out.extend(sub or [prefix + (t,)])
+        return out
+    if isinstance(clause, c.HasClause):
+        return joined_paths(clause.clause, prefix + (clause.source,)) or [prefix +
+                                                                          (clause.source,)]
+    if isinstance(clause, (c.AnyClause, c.AllClause)):
+        return [p for cl in clause.clauses for p in joined_paths(cl, prefix)]
+    if isinstance(clause, c.NotClause):
+        return joined_paths(clause.clause, prefix)
+    return []
+
+
+def typed_chain(name: str, path: tuple[str, ...]) -> str:
+    """`subject.organization.name` + (Patient, Organization) ->
+    `subject:Patient.organization:Organization.name`."""
+    hops = name.split(".")
+    return ".".join([f"{h}:{t}" for h, t in zip(hops, path)] + hops[len(path):])
 
 
 __all__ = ["Access", "Guard", "Limit", "audit_is_read_only", "forbidden"]

@@ -1,13 +1,15 @@
 """Per-client limits: a request rate (token bucket: `rate` per minute, bursts of `burst`), the
 largest request body and the most Bundle entries, by client class.
 
-The buckets live in each server process: with N gunicorn workers a client gets at most N
-times its rate overall (a shared store would be needed for one exact figure; see
-docs/security.md).
+`SharedRateLimiter` (the default, FHIRSVC_RATE_LIMIT_STORE=database) keeps the buckets in the
+database (`rate_buckets`, one upsert per check), so N gunicorn workers or app machines allow a
+client its rate once, not N times. `RateLimiter` (FHIRSVC_RATE_LIMIT_STORE=process) keeps them
+in each process.
 """
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -57,6 +59,41 @@ class RateLimiter:
                 return 0.0
             self._buckets[client] = (tokens, now)
             return (1.0 - tokens) / per_second if per_second > 0 else 60.0
+
+
+class SharedRateLimiter:
+    """The same token bucket, in the database: every process takes from one row per client.
+    The clock is the wall clock in microseconds (monotonic clocks are per machine); a clock
+    stepping back refills nothing. A database failure lets the request through (logged): the
+    limit protects the service, it does not authorise."""
+
+    def __init__(self, db, classes: dict[str, ClientClass], clock=time.time):
+        self.db = db
+        self.classes = classes
+        self.clock = clock
+
+    def take(self, client: str, klass: ClientClass) -> float:
+        per_second = klass.rate / 60.0
+        try:
+            from ..storage.rate_limits import take_now
+            granted, tokens = take_now(self.db, client, float(klass.burst), per_second / 1e6,
+                                       int(self.clock() * 1e6))
+        except Exception:  # noqa: BLE001 - never fail a request because the counter did
+            logging.getLogger("fhirsvc.security").exception("rate limit check failed")
+            return 0.0
+        if granted:
+            return 0.0
+        return (1.0 - tokens) / per_second if per_second > 0 else 60.0
+
+
+def limiter(config, db, classes: dict[str, ClientClass]):
+    """The rate limiter FHIRSVC_RATE_LIMIT_STORE asks for (database | process)."""
+    store = getattr(config, "rate_limit_store", "database") or "database"
+    if store == "process":
+        return RateLimiter(classes)
+    if store != "database":
+        raise ValueError(f"FHIRSVC_RATE_LIMIT_STORE is database or process, not {store!r}")
+    return SharedRateLimiter(db, classes)
 
 
 def check_entries(ctx, classes: dict[str, ClientClass], bundle) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import parse_qsl
 
 CONTEXTS = ("patient", "user", "system")
@@ -85,6 +86,12 @@ class Grants:
 
     @classmethod
     def of(cls, scopes) -> "Grants":
+        if isinstance(scopes, (str, frozenset)):
+            return _grants_of(scopes)   # a token's scopes: parsed once, not per check
+        return cls._parse(scopes)
+
+    @classmethod
+    def _parse(cls, scopes) -> "Grants":
         items = split(scopes) if isinstance(scopes, str) else list(scopes)
         parsed, others = [], set()
         for s in items:
@@ -100,6 +107,11 @@ class Grants:
 
     def allowing(self, rtype: str, letter: str) -> list[Scope]:
         return [s for s in self.scopes if s.grants(rtype, letter)]
+
+
+@lru_cache(maxsize=4096)
+def _grants_of(scopes) -> Grants:
+    return Grants._parse(scopes)
 
 
 __all__ = ["ADMIN_SCOPE", "AUDITOR_SCOPE", "Grants", "Scope", "parse_scope", "split"]

@@ -107,11 +107,13 @@ class ExportService:
                 self._sync(uow)
             for item in params.type_filters:  # a bad filter is a 400 now, not a failed job
                 try:
-                    type_filter_criteria(self.engine.parser, item)
+                    _, crit = type_filter_criteria(self.engine.parser, item)
                 except OperationOutcomeError as exc:
                     raise OperationOutcomeError([error(
                         "invalid", f"_typeFilter {item!r}: {i.message}", "_typeFilter")
                         for i in exc.issues], 400) from None
+                if self.guard is not None:  # what the filter joins: whole types too
+                    self.guard.typefilter(ctx, crit, f"_typeFilter {item}")
             patients = self._patients(uow, level, group_id, params.patients)
             # no committed change is newer than transactionTime (clock steps, other hosts)
             transaction_time = max(now_micros(), uow.exports.now_floor() + 1)

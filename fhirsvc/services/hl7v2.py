@@ -62,10 +62,11 @@ class Acknowledgement:
     sender: str = ""
     duplicate: bool = False          # answered from the log (same sender and control id)
     provenance: str | None = None    # Provenance/id of what was stored
+    forbidden: bool = False          # refused by the caller's scopes (AR, HTTP 403)
 
     @property
     def status(self) -> int:
-        return STATUS[self.code]
+        return 403 if self.forbidden else STATUS[self.code]
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,8 @@ class Hl7v2Service:
     def __init__(self, db, resources, search, search_engine, definitions, config,
                  mappings: Mappings | None = None):
         self.db = db
+        self.guard = getattr(resources, "guard", None) or Guard(search_engine.registry,
+                                                                search_engine)
         self.resources = resources
         self.search = search
         self.engine = search_engine
@@ -124,7 +127,10 @@ class Hl7v2Service:
         with self._maps_lock:
             if time.monotonic() - self._maps_loaded < self.STORED_MAPS_TTL:
                 return
-            bundle = self.search.search(ctx, "ConceptMap", [("_count", "1000")])
+            # the server's own terminology, shared by every caller: read as the server (a
+            # caller's scopes decide what is stored or answered, not which maps load)
+            bundle = self.search.search(ctx.with_(enforce=False), "ConceptMap",
+                                        [("_count", "1000")])
             stored = [e["resource"] for e in bundle.get("entry", ()) if "resource" in e]
             stored = [r.parse() if hasattr(r, "parse") else r for r in stored]
             self._maps = ConceptMapIndex(self._shipped + stored)
@@ -145,6 +151,7 @@ class Hl7v2Service:
             raise OperationOutcomeError([issue_of(p) for p in exc.problems],
                                         400 if exc.reject else 422) from None
         bundle = conv.bundle
+        self.guard.convert(ctx, bundle)   # 403 before any stored value is handed out
         issues = self.resources.pipeline.validator.validate(
             bundle, strict=ctx.require_guide_profiles)
         errors = [i for i in issues if i.is_error]
@@ -189,14 +196,26 @@ class Hl7v2Service:
         acks = [self._process_one(ctx, m) for m in messages]
         if len(acks) == 1:
             return acks[0]
-        worst = max(acks, key=lambda a: STATUS[a.code])
+        worst = max(acks, key=lambda a: (a.forbidden, STATUS[a.code]))
         return Acknowledgement(worst.code, "".join(a.ack for a in acks),
                                tuple(p for a in acks for p in a.problems), "batch",
-                               worst.control_id, worst.sender)
+                               worst.control_id, worst.sender, forbidden=worst.forbidden)
 
     def _process_one(self, ctx, msg) -> Acknowledgement:
         base = dict(message_type=msg.message_type, control_id=msg.control_id,
                     sender=msg.sender)
+        conv = None
+        if ctx.enforce:
+            # authorised before the log answers a retransmission: a caller who may not store
+            # this message must not get the earlier AA (nor learn the control id was used)
+            try:
+                conv = self._convert(ctx, msg, preview=False)
+            except Hl7v2Error as exc:
+                return self._answer(ctx, msg, "AR" if exc.reject else "AE", exc.problems, base)
+            try:
+                self.guard.convert(ctx, conv.bundle, stores=True)
+            except OperationOutcomeError as exc:
+                return self._refused(ctx, msg, exc, base)
         with self.db.unit_of_work() as uow:
             # a different event under the same control id is not a retransmission
             earlier = uow.hl7v2.accepted(msg.sender, msg.control_id, msg.message_type)
@@ -208,7 +227,7 @@ class Hl7v2Service:
             return Acknowledgement(earlier.outcome, earlier.ack, (), duplicate=True,
                                    provenance=earlier.provenance, **base)
         try:
-            conv = self._convert(ctx, msg, preview=False)
+            conv = conv or self._convert(ctx, msg, preview=False)
         except Hl7v2Error as exc:
             return self._answer(ctx, msg, "AR" if exc.reject else "AE", exc.problems, base)
         record = ProvenanceRecord(door=ctx.door, agent=msg.sender, source_id=msg.control_id,
@@ -224,6 +243,8 @@ class Hl7v2Service:
             except ConflictError:  # a concurrent message about the same patient: once more
                 result = self.resources.ingest(ctx, conv.bundle, record, merge=merge)
         except OperationOutcomeError as exc:
+            if exc.status == 403:  # the sender may not store this: rejected, HTTP 403
+                return self._refused(ctx, msg, exc, base)
             return self._answer(ctx, msg, "AE", conv.warnings + _problems(exc, conv), base)
         except StorageError as exc:
             return self._answer(ctx, msg, "AR", conv.warnings + [problem(
@@ -235,11 +256,20 @@ class Hl7v2Service:
             for w in result.warnings]
         return self._answer(ctx, msg, "AA", warnings, base, prov)
 
-    def _answer(self, ctx, msg, code, problems, base, provenance=None) -> Acknowledgement:
+    def _refused(self, ctx, msg, exc: OperationOutcomeError, base) -> Acknowledgement:
+        """A scope refusal: AR (the message is not to be sent again as it is), HTTP 403."""
+        problems = [Problem("E", INTERNAL, f"Not authorised: {i.message}"
+                            + (f" (at {', '.join(i.expression)})" if i.expression else ""), None)
+                    for i in exc.issues if i.is_error]
+        return self._answer(ctx, msg, "AR", problems, base, forbidden=True)
+
+    def _answer(self, ctx, msg, code, problems, base, provenance=None,
+                forbidden: bool = False) -> Acknowledgement:
         code = acknowledgement_code(code, msg)
         ack = build_ack(msg, code, problems)
         self._log(ctx, msg, msg.text, code, ack, problems, provenance)
-        return Acknowledgement(code, ack, tuple(problems), provenance=provenance, **base)
+        return Acknowledgement(code, ack, tuple(problems), provenance=provenance,
+                               forbidden=forbidden, **base)
 
     def _log(self, ctx, msg, raw: str, outcome: str, ack: str, problems, provenance=None):
         issues = orjson.dumps([{"severity": p.severity, "code": p.code, "message": p.message,

@@ -211,6 +211,15 @@ auth_used_jti = Table(
 )
 Index("ix_auth_used_jti_expires", auth_used_jti.c.expires)
 
+# Rate limit token buckets, one per client, shared by every server process (migration 0012).
+rate_buckets = Table(
+    "rate_buckets", metadata,
+    Column("bucket", String(255), primary_key=True),
+    Column("tokens", Float, nullable=False),             # requests left (refilled by time)
+    Column("at", BigInteger, nullable=False),            # when they were counted (micros)
+    Column("granted", Integer, nullable=False),          # 1: the last request was let in
+)
+
 # The audit trail, append-only (triggers refuse UPDATE and DELETE; served as AuditEvent).
 audit_events = Table(
     "audit_events", metadata,

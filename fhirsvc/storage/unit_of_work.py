@@ -22,6 +22,7 @@ from .index import IndexRepository
 from .jobs import Jobs
 from .repository import Repository
 from .search_repository import SearchRepository
+from .rate_limits import RateLimits
 from .security import AuditTrail, Clients
 
 
@@ -49,6 +50,7 @@ class UnitOfWork:
         self.exports = ExportReader(conn)  # Bulk Data / registry reads
         self.clients = Clients(conn)    # SMART clients, used jti (fhirsvc/security)
         self.audit = AuditTrail(conn)   # the append-only audit trail
+        self.rate_limits = RateLimits(conn)  # shared rate limit buckets (fhirsvc/security)
         return self
 
     def _queue_index(self, pk: int, rtype: str, resource: dict | None) -> None:

@@ -1,0 +1,59 @@
+"""The SQL of shared rate limits (fhirsvc/security/limits.py): one token bucket per client in
+`rate_buckets`, taken from with ONE statement (an upsert that refills by the time passed,
+takes a token when there is one and returns what is left), so every server process and
+machine counts against the same bucket.
+
+    granted, tokens = uow.rate_limits.take("client", burst=60.0, per_micro=1e-5, now=now_us)
+"""
+from __future__ import annotations
+
+from sqlalchemy import text
+
+_SQL = {}
+
+
+def _statement(dialect: str):
+    if dialect not in _SQL:
+        lo, hi = ("min", "max") if dialect == "sqlite" else ("LEAST", "GREATEST")
+        # SET expressions all see the row as it was: the refill is computed once per column
+        refill = (f"{lo}(CAST(:burst AS DOUBLE PRECISION), rate_buckets.tokens + "
+                  f"{hi}(0, CAST(:now AS BIGINT) - rate_buckets.at) * "
+                  f"CAST(:per_micro AS DOUBLE PRECISION))")
+        if dialect == "sqlite":
+            refill = refill.replace("DOUBLE PRECISION", "REAL").replace("BIGINT", "INTEGER")
+        _SQL[dialect] = text(
+            "INSERT INTO rate_buckets (bucket, tokens, at, granted) "
+            "VALUES (:bucket, :burst - 1, :now, 1) "
+            "ON CONFLICT (bucket) DO UPDATE SET "
+            f"granted = CASE WHEN {refill} >= 1 THEN 1 ELSE 0 END, "
+            f"tokens = CASE WHEN {refill} >= 1 THEN {refill} - 1 ELSE {refill} END, "
+            "at = :now "
+            "RETURNING granted, tokens")
+    return _SQL[dialect]
+
+
+class RateLimits:
+    def __init__(self, conn):
+        self.conn = conn
+
+    def take(self, bucket: str, burst: float, per_micro: float, now: int) -> tuple[bool, float]:
+        """(let through?, tokens left) for one request of `bucket`."""
+        row = self.conn.execute(_statement(self.conn.dialect.name), {
+            "bucket": bucket, "burst": float(burst), "per_micro": float(per_micro),
+            "now": int(now)}).one()
+        return bool(row[0]), float(row[1])
+
+
+def take_now(db, bucket: str, burst: float, per_micro: float, now: int) -> tuple[bool, float]:
+    """`RateLimits.take` in a transaction of its own. PostgreSQL: one autocommitted statement
+    (one round trip, no BEGIN / COMMIT around it; the upsert is atomic by itself). SQLite: a
+    write unit of work (its driver's autocommit does not keep an upsert read with RETURNING
+    before the cursor is done)."""
+    if db.engine.dialect.name == "sqlite":
+        with db.unit_of_work(write=True) as uow:
+            out = uow.rate_limits.take(bucket, burst, per_micro, now)
+            uow.commit()
+        return out
+    with db.engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        return RateLimits(conn).take(bucket, burst, per_micro, now)
