@@ -9,7 +9,7 @@ queue of background work (docs/jobs.md).
 """
 from __future__ import annotations
 
-from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Column, ForeignKey, Index,
+from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Column, Float, ForeignKey, Index,
                         Integer, MetaData, SmallInteger, String, Table, Text,
                         UniqueConstraint)
 
