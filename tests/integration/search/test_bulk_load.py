@@ -140,3 +140,29 @@ def test_a_stored_id_is_a_conflict_and_keeps_the_indexes(pair):
     BulkLoader(bulk, analyze=False).load([(rtype, "bulk-new-2", dict(res, id="bulk-new-2"))])
     with bulk.unit_of_work() as uow:
         assert uow.resources.read(rtype, "bulk-new-2") is not None
+
+
+def test_cli_load_bulk(tmp_path, capsys):
+    """`python -m fhirsvc load --bulk` of an NDJSON file and a Bundle; a resource without an
+    id is refused before anything is written."""
+    from fhirsvc import cli
+    resources = synthea.load()[:300]
+    nd = tmp_path / "part.ndjson"
+    nd.write_bytes(b"\n".join(orjson.dumps(r) for _t, _i, r in resources[:200]) + b"\n")
+    bundle = tmp_path / "rest.json"
+    bundle.write_bytes(orjson.dumps({"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": r} for _t, _i, r in resources[200:]]}))
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    assert cli.main(["load", "--database-url", url, "--bulk", "--batch", "64", str(nd),
+                     str(bundle)]) == 0
+    assert "300 resources" in capsys.readouterr().out
+    db = Database(url)
+    with db.unit_of_work() as uow:
+        assert uow.resources.count() == 300
+        rtype, rid, _ = resources[250]
+        assert uow.resources.read(rtype, rid) is not None
+    db.dispose()
+    bad = tmp_path / "bad.ndjson"
+    bad.write_bytes(orjson.dumps({"resourceType": "Patient"}) + b"\n")
+    assert cli.main(["load", "--database-url", url, "--bulk", str(bad)]) == 1
+    assert "FAILED" in capsys.readouterr().out
