@@ -73,6 +73,14 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=5000)
     ap.add_argument("--create", action="store_true", help="(re)create the database first")
     ap.add_argument("--compare", type=int, default=0, metavar="N")
+    ap.add_argument("--part", metavar="K/M",
+                    help="load only the K-th of M equal parts of the resources after --skip, "
+                    "into an existing database, indexes left as they are (loaders side by "
+                    "side); then run once with --finish")
+    ap.add_argument("--skip", type=int, default=0,
+                    help="with --part: the first N resources are stored already")
+    ap.add_argument("--finish", action="store_true",
+                    help="build the missing search indexes and VACUUM ANALYZE, nothing else")
     args = ap.parse_args()
     registry = SearchRegistry.load()
     indexer = Indexer(registry)
@@ -96,6 +104,23 @@ def main() -> None:
             drop_pg(scratch)
         else:
             Path(scratch.split("///", 1)[1]).unlink(missing_ok=True)
+    if args.finish or args.part:
+        import itertools
+        db = Database(args.url, indexer=indexer)
+        if args.finish:
+            secs = BulkLoader(db).finish()
+            print(f"indexes built + VACUUM ANALYZE: {secs:.1f} s")
+            return
+        k, m = (int(x) for x in args.part.split("/"))
+        size = -(-(args.resources - args.skip) // m)
+        lo = args.skip + (k - 1) * size
+        hi = min(args.resources, lo + size)
+        t0 = time.perf_counter()
+        loader = BulkLoader(db, batch=args.batch, defer_indexes=False, analyze=False)
+        result = loader.load(itertools.islice(generate(args.resources), lo, hi))
+        print(f"part {k}/{m}: resources {lo}..{hi}: {result.loaded} in "
+              f"{time.perf_counter() - t0:.1f} s ({result.per_second:.0f}/s)")
+        return
     if args.create or not args.url.startswith("postgresql"):
         fresh(args.url)
     else:

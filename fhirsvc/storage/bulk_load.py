@@ -92,19 +92,37 @@ class BulkLoader:
             result.seconds = time.perf_counter() - start
         return result
 
+    def finish(self) -> float:
+        """Build the deferred indexes that are missing and ANALYZE: after several loaders ran
+        side by side with `defer_indexes=False` into a database whose indexes one of them (or
+        `drop_indexes`) dropped. Returns the seconds it took."""
+        t = time.perf_counter()
+        self._create_indexes()
+        if self.analyze:
+            self.db.analyze(vacuum=True)
+        return time.perf_counter() - t
+
+    def drop_indexes(self) -> None:
+        self._drop_indexes()
+
     # -- one transaction ---------------------------------------------------------------------
     def _write_batch(self, chunk: list[tuple[str, str, dict]], method: str) -> None:
+        # the CPU work (stamping, serialising, index rows) before the transaction: SQLite's
+        # write lock and PostgreSQL's transaction are held for the writes alone, so several
+        # loaders can run side by side
         now = time.time_ns() // 1000
+        indexer = self.db.indexer
+        prepared = []
+        for rtype, rid, resource in chunk:
+            stored, content = Repository._stamp(rtype, rid, resource, 1, now)
+            prepared.append((rtype, rid, content, indexer.rows(rtype, stored)))
         with self.db.engine.connect() as conn:
             conn = dialect.for_writing(conn)
             with conn.begin():
                 pks = self._new_keys(conn, len(chunk))
-                res_rows, ver_rows, index_items = [], [], []
-                for pk, (rtype, rid, resource) in zip(pks, chunk):
-                    stored, content = Repository._stamp(rtype, rid, resource, 1, now)
-                    res_rows.append((pk, rtype, rid, 1, now, False))
-                    ver_rows.append((pk, 1, rtype, now, False, method, content))
-                    index_items.append((pk, rtype, stored))
+                res_rows = [(pk, t, i, 1, now, False) for pk, (t, i, _c, _r) in zip(pks, prepared)]
+                ver_rows = [(pk, 1, t, now, False, method, c)
+                            for pk, (t, _i, c, _r) in zip(pks, prepared)]
                 try:
                     dialect.bulk_insert(conn, R, res_rows)
                 except IntegrityError:
@@ -118,7 +136,8 @@ class BulkLoader:
                                             "bulk loader only creates)") from None
                     raise
                 dialect.bulk_insert(conn, V, ver_rows)
-                IndexRepository(conn, self.db.indexer).write(index_items)
+                IndexRepository(conn, indexer).write_rows(
+                    (pk, t, rows) for pk, (t, _i, _c, rows) in zip(pks, prepared))
 
     @staticmethod
     def _new_keys(conn, n: int) -> list[int]:
