@@ -72,13 +72,13 @@ class ActivitySampler(threading.Thread):
                                     autocommit=True)
         self.samples: dict[tuple, int] = {}
         self.ticks = 0
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self):
         q = ("SELECT state, coalesce(wait_event_type, '-'), coalesce(wait_event, '-'), "
              "left(regexp_replace(query, '\\s+', ' ', 'g'), 70) FROM pg_stat_activity "
              "WHERE datname = %s AND pid <> pg_backend_pid() AND backend_type = 'client backend'")
-        while not self._stop.wait(0.05):
+        while not self._halt.wait(0.05):
             self.ticks += 1
             for row in self.conn.execute(q, (self.name_,)):
                 if row[0] in ("idle",):
@@ -86,7 +86,7 @@ class ActivitySampler(threading.Thread):
                 self.samples[row] = self.samples.get(row, 0) + 1
 
     def stop(self):
-        self._stop.set()
+        self._halt.set()
         self.join()
         self.conn.close()
 
