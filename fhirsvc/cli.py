@@ -95,13 +95,14 @@ def _bulk_items(paths: list[Path]):
                    check_id(res.get("id"), path.name), res)
 
 
-def bulk_load_files(runtime, paths: list[Path], batch: int, out=sys.stdout) -> int:
+def bulk_load_files(runtime, paths: list[Path], batch: int, out=None) -> int:
     """`load --bulk`: new resources straight into storage (storage.bulk_load), no validation
     and no reference resolution: for data that is valid already (an export of a FHIR server,
     a benchmark set). On an empty database the search indexes are built after the load."""
     from .outcomes import OperationOutcomeError
     from .storage.bulk_load import BulkLoader
     from .storage.errors import StorageError
+    out = out or sys.stdout   # looked up per call (a test's captured stdout)
     if not paths:
         print("load --bulk needs NDJSON or Bundle files", file=out)
         return 2
