@@ -11,6 +11,8 @@ Baseline in the same process: `Repository.read` of one resource by type and id.
     python bench/bench_search.py --db postgresql --keep    # keep the database, then:
     python bench/bench_search.py --reuse postgresql+psycopg://postgres@127.0.0.1:5432/<name>
     python bench/bench_search.py --db sqlite --keep        # keeps the file (URL printed)
+    python bench/bench_search.py --reuse URL --resources N --work 20   # + database work
+Databases of 10k-1M resources are filled faster by bench/bulk_load.py (same data set).
 After loading: VACUUM (ANALYZE) on PostgreSQL (`--no-vacuum`: ANALYZE only), ANALYZE on SQLite.
     FHIRSVC_BENCH_POSTGRES_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test (admin URL)
 A database filled once can be queried by two versions of the code (`--reuse` from each
@@ -136,6 +138,81 @@ def pct(values: list[float], p: float) -> float:
     return values[k]
 
 
+class WorkMeter:
+    """Database work of one search, independent of other load on the machine: on PostgreSQL
+    the shared buffers (8 kB pages) its statements touch (each statement run again under
+    EXPLAIN (ANALYZE, BUFFERS); a top node's count includes its children's), on SQLite the
+    virtual-machine steps (a progress handler called every 100 steps)."""
+
+    def __init__(self, db: Database):
+        from sqlalchemy import event
+        self.db = db
+        self.pg = db.dialect == "postgresql"
+        self.capture: list | None = None
+        self.steps = 0
+        if self.pg:
+            @event.listens_for(db.engine, "before_cursor_execute")
+            def _seen(conn, cursor, statement, parameters, context, executemany):
+                if self.capture is not None and not executemany:
+                    self.capture.append((statement, parameters))
+        else:
+            db.engine.dispose()   # connections made from now on count their steps
+
+            @event.listens_for(db.engine, "connect")
+            def _on_connect(dbapi_conn, _record):
+                def step():
+                    self.steps += 1
+                    return 0
+                dbapi_conn.set_progress_handler(step, 100)
+
+    def measure(self, fn) -> int:
+        if not self.pg:
+            before = self.steps
+            fn()
+            return (self.steps - before) * 100
+        self.capture = []
+        try:
+            fn()
+        finally:
+            seen, self.capture = self.capture, None
+        total = 0
+        raw = self.db.engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            for statement, parameters in seen:
+                cur.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statement, parameters)
+                plan = cur.fetchone()[0][0]["Plan"]
+                total += plan.get("Shared Hit Blocks", 0) + plan.get("Shared Read Blocks", 0)
+            raw.rollback()
+        finally:
+            raw.close()
+        return total
+
+
+def work(db: Database, engine: SearchEngine, facts: dict, samples: int) -> dict[str, tuple]:
+    """(median, max) database work per query shape over `samples` searches (WorkMeter)."""
+    meter = WorkMeter(db)
+    out = {}
+    rnd = random.Random(3)
+
+    def read():
+        with db.unit_of_work() as uow:
+            uow.resources.read("Patient", rnd.choice(facts["patients"])).resource()
+    vals = [meter.measure(read) for _ in range(samples)]
+    out["baseline: read Patient by id"] = (statistics.median(vals), max(vals))
+    for name, make in queries(facts).items():
+        vals = []
+        for _ in range(samples):
+            rtype, params = make()
+
+            def search():
+                with db.unit_of_work() as uow:
+                    engine.search(uow, rtype, params, base_url=BASE)
+            vals.append(meter.measure(search))
+        out[name] = (statistics.median(vals), max(vals))
+    return out
+
+
 def run(db: Database, engine: SearchEngine, facts: dict, runs: int) -> list[tuple]:
     """(query, p50 s, p95 s, p50 client CPU s, mean entries, p50 / baseline p50) per shape.
     Client CPU (this process: parsing, SQL building, driver, Bundle) is the figure least
@@ -172,12 +249,15 @@ def run(db: Database, engine: SearchEngine, facts: dict, runs: int) -> list[tupl
     return out
 
 
-def report(backend: str, rows: list[tuple]) -> None:
+def report(backend: str, rows: list[tuple], units: dict | None = None) -> None:
+    unit = "pg buffers" if backend == "postgresql" else "sqlite steps"
+    extra = f" {unit + ' p50':>17} {'max':>9}" if units else ""
     print(f"{backend:36} {'p50 ms':>8} {'p95 ms':>8} {'cpu ms':>8} {'entries':>8} "
-          f"{'p50/baseline':>13}")
+          f"{'p50/baseline':>13}{extra}")
     for qname, p50, p95, cpu, size, ratio in rows:
+        w = f" {units[qname][0]:17.0f} {units[qname][1]:9.0f}" if units else ""
         print(f"{qname:36} {p50 * 1000:8.2f} {p95 * 1000:8.2f} {cpu * 1000:8.2f} {size:8.1f} "
-              f"{ratio:13.1f}")
+              f"{ratio:13.1f}{w}", flush=True)
 
 
 def main() -> None:
@@ -189,6 +269,9 @@ def main() -> None:
                     help="query an existing database filled by this script (same --resources)")
     ap.add_argument("--no-vacuum", action="store_true",
                     help="after loading, ANALYZE only (no VACUUM) on PostgreSQL")
+    ap.add_argument("--work", type=int, default=0, metavar="N",
+                    help="also measure the database work of N searches per shape (PostgreSQL "
+                    "buffers, SQLite VM steps: independent of other load), after the timing")
     ap.add_argument("--keep", action="store_true",
                     help="keep the database (URL printed) for later --reuse runs")
     args = ap.parse_args()
@@ -199,7 +282,8 @@ def main() -> None:
         for rtype, _rid, res in generate(args.resources):
             _facts(facts, rtype, res)
         db = Database(args.reuse, indexer=Indexer(registry))
-        report(db.dialect, run(db, engine, facts, args.runs))
+        rows = run(db, engine, facts, args.runs)
+        report(db.dialect, rows, work(db, engine, facts, args.work) if args.work else None)
         return
     from fhirsvc.storage.scratch import ScratchDatabases
     backends = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
@@ -225,7 +309,8 @@ def main() -> None:
             print(f"\n{backend}: {args.resources} resources stored and indexed in {secs:.1f} s "
                   f"({args.resources / secs:.0f} resources/s, repository level, 1,000 per "
                   f"transaction)")
-            report(backend, run(db, engine, facts, args.runs))
+            rows = run(db, engine, facts, args.runs)
+            report(backend, rows, work(db, engine, facts, args.work) if args.work else None)
             db.dispose()
         finally:
             if args.keep:

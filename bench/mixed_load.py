@@ -59,6 +59,51 @@ def children_rss(pid: int) -> dict[int, int]:
     return out
 
 
+class ActivitySampler(threading.Thread):
+    """Samples pg_stat_activity of one database: (state, wait event, statement start) of every
+    backend of the app, every 50 ms. A backend `active` with no wait event is running on a
+    CPU (or waiting for one); `Lock`, `LWLock`, `IO`, `Client` waits say what else holds it."""
+
+    def __init__(self, url: str):
+        super().__init__(daemon=True)
+        import psycopg
+        self.name_ = url.rsplit("/", 1)[1]
+        self.conn = psycopg.connect(url.replace("postgresql+psycopg", "postgresql"),
+                                    autocommit=True)
+        self.samples: dict[tuple, int] = {}
+        self.ticks = 0
+        self._halt = threading.Event()
+
+    def run(self):
+        q = ("SELECT state, coalesce(wait_event_type, '-'), coalesce(wait_event, '-'), "
+             "left(regexp_replace(query, '\\s+', ' ', 'g'), 70) FROM pg_stat_activity "
+             "WHERE datname = %s AND pid <> pg_backend_pid() AND backend_type = 'client backend'")
+        while not self._halt.wait(0.05):
+            self.ticks += 1
+            for row in self.conn.execute(q, (self.name_,)):
+                if row[0] in ("idle",):
+                    continue
+                self.samples[row] = self.samples.get(row, 0) + 1
+
+    def stop(self):
+        self._halt.set()
+        self.join()
+        self.conn.close()
+
+    def report(self, top: int = 15):
+        busy = sum(self.samples.values())
+        print(f"pg_stat_activity: {self.ticks} samples, {busy / max(1, self.ticks):.2f} backends "
+              "busy on average (idle ones not counted); by state / wait / statement:")
+        by_wait: dict[tuple, int] = {}
+        for (state, wtype, wevent, _q), n in self.samples.items():
+            by_wait[(state, wtype, wevent)] = by_wait.get((state, wtype, wevent), 0) + n
+        for k, n in sorted(by_wait.items(), key=lambda x: -x[1])[:8]:
+            print(f"  {n / max(1, busy) * 100:5.1f}%  {' / '.join(k)}")
+        for (state, wtype, wevent, q), n in sorted(self.samples.items(),
+                                                   key=lambda x: -x[1])[:top]:
+            print(f"  {n / max(1, busy) * 100:5.1f}%  {state} {wtype}/{wevent}: {q}")
+
+
 def seed(base: str) -> dict:
     files = sorted(glob.glob(str(ROOT.parent / "shared" / "conformance" / "synthea" / "*.json")))
     if not files:
@@ -137,6 +182,10 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="gunicorn workers per server")
     ap.add_argument("--replica", help="FHIRSVC_READ_REPLICA_URL for the servers")
     ap.add_argument("--checkout", help="run the servers from another checkout (a baseline)")
+    ap.add_argument("--pg-activity", action="store_true",
+                    help="PostgreSQL: sample pg_stat_activity of the database every 50 ms and "
+                    "print where its backends spend the run (running / waiting on what, by "
+                    "statement): where the time goes without pg_stat_statements")
     args = ap.parse_args()
     from fhirsvc.storage.migrate import upgrade
     from fhirsvc.storage.scratch import ScratchDatabases
@@ -170,6 +219,7 @@ def main() -> None:
         stop = time.perf_counter() + args.seconds
         lat: dict[str, list[float]] = {n: [] for n in names}
         errors: dict[str, int] = {}
+        conflicts: dict[str, int] = {}   # 409 / 412: a concurrent write got there first
         lock = threading.Lock()
 
         def client(i: int):
@@ -182,7 +232,10 @@ def main() -> None:
                 try:
                     r = operation(name, s, base, facts, rnd)
                     ok = r.status_code < 400
-                    if not ok and name not in errors:
+                    if r.status_code in (409, 412):
+                        with lock:
+                            conflicts[name] = conflicts.get(name, 0) + 1
+                    elif not ok and name not in errors:
                         print(name, r.status_code, r.text[:300], file=sys.stderr)
                 except requests.RequestException:
                     ok = False
@@ -191,29 +244,46 @@ def main() -> None:
                     lat[name].append(dt)
                     if not ok:
                         errors[name] = errors.get(name, 0) + 1
+        sampler = None
+        if args.pg_activity and args.db == "postgresql":
+            sampler = ActivitySampler(url)
+            sampler.start()
         mem_start = {k: v for srv in servers for k, v in children_rss(srv.proc.pid).items()}
         mem_max = dict(mem_start)
+        series: list[tuple[float, dict]] = [(0.0, dict(mem_start))]   # RSS over the run
         threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
         t0 = time.perf_counter()
         [t.start() for t in threads]
         while any(t.is_alive() for t in threads):
             time.sleep(5)
-            for srv in servers:
-                for k, v in children_rss(srv.proc.pid).items():
-                    mem_max[k] = max(mem_max.get(k, 0), v)
+            now = {k: v for srv in servers for k, v in children_rss(srv.proc.pid).items()}
+            series.append((time.perf_counter() - t0, now))
+            for k, v in now.items():
+                mem_max[k] = max(mem_max.get(k, 0), v)
         [t.join() for t in threads]
         wall = time.perf_counter() - t0
+        if sampler is not None:
+            sampler.stop()
         mem_end = {k: v for srv in servers for k, v in children_rss(srv.proc.pid).items()}
         every = [x for v in lat.values() for x in v]
         print(f"{args.db}: {args.servers} server(s) x {args.workers} workers, {args.clients} "
               f"clients, {wall:.0f} s: {len(every) / wall:.0f} requests/s, p50 "
               f"{statistics.median(every) * 1000:.1f} ms, p95 {pct(every, 95) * 1000:.1f} ms, "
-              f"errors {sum(errors.values())}")
-        print(f"{'operation':30} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'errors':>7}")
+              f"errors {sum(errors.values())} (of which conflicts 409/412 "
+              f"{sum(conflicts.values())})")
+        print(f"{'operation':30} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'errors':>7} "
+              f"{'conflicts':>9}")
         for n in names:
             if lat[n]:
                 print(f"{n:30} {len(lat[n]):6} {statistics.median(lat[n]) * 1000:8.1f} "
-                      f"{pct(lat[n], 95) * 1000:8.1f} {errors.get(n, 0):7}")
+                      f"{pct(lat[n], 95) * 1000:8.1f} {errors.get(n, 0):7} "
+                      f"{conflicts.get(n, 0):9}")
+        step = max(1, len(series) // 8)
+        print("worker RSS MiB over the run (s: each worker): " + "; ".join(
+            f"{t:.0f}: " + " ".join(f"{rss.get(k, 0) / 1024:.0f}" for k in sorted(mem_start))
+            for t, rss in series[::step] + ([series[-1]] if (len(series) - 1) % step else [])))
+        if sampler is not None:
+            sampler.report()
         print("worker RSS MiB (start -> max -> end): " + ", ".join(
             f"{mem_start.get(k, 0) / 1024:.0f}->{mem_max.get(k, 0) / 1024:.0f}->"
             f"{mem_end.get(k, 0) / 1024:.0f}" for k in sorted(mem_start)))

@@ -73,6 +73,53 @@ def load_files(runtime, paths: list[Path], out=sys.stdout) -> int:
     return failed
 
 
+def _bulk_items(paths: list[Path]):
+    """(type, id, resource) of NDJSON files (one resource a line, as Bulk Data exports them)
+    and of Bundles' entries; every resource needs a resourceType and an id."""
+    from .wire import check_id, check_type, parse_json
+    for path in paths:
+        raw = path.read_bytes()
+        if path.suffix == ".ndjson":
+            docs = (parse_json(line, f"{path.name}:{n}")
+                    for n, line in enumerate(raw.splitlines(), 1) if line.strip())
+        else:
+            body = parse_json(raw, path.name)
+            docs = ([e.get("resource") for e in body.get("entry", [])]
+                    if isinstance(body, dict) and body.get("resourceType") == "Bundle"
+                    and body.get("type") in ("transaction", "batch", "collection")
+                    else [body])
+        for res in docs:
+            if not isinstance(res, dict):
+                raise ValueError(f"{path.name}: not a FHIR resource")
+            yield (check_type(res.get("resourceType"), path.name),
+                   check_id(res.get("id"), path.name), res)
+
+
+def bulk_load_files(runtime, paths: list[Path], batch: int, out=None) -> int:
+    """`load --bulk`: new resources straight into storage (storage.bulk_load), no validation
+    and no reference resolution: for data that is valid already (an export of a FHIR server,
+    a benchmark set). On an empty database the search indexes are built after the load."""
+    from .outcomes import OperationOutcomeError
+    from .storage.bulk_load import BulkLoader
+    from .storage.errors import StorageError
+    out = out or sys.stdout   # looked up per call (a test's captured stdout)
+    if not paths:
+        print("load --bulk needs NDJSON or Bundle files", file=out)
+        return 2
+
+    def progress(n):
+        print(f"  {n} resources", file=out, flush=True)
+    try:
+        result = BulkLoader(runtime.db, batch=batch, progress=progress).load(_bulk_items(paths))
+    except (OperationOutcomeError, StorageError, OSError, ValueError) as exc:
+        issues = getattr(exc, "issues", None)
+        print(f"FAILED: {'; '.join(i.message for i in issues) if issues else exc}", file=out)
+        return 1
+    print(f"{result.loaded} resources in {result.seconds:.1f} s ({result.per_second:.0f}/s; "
+          f"indexes built after: {result.deferred_indexes})", file=out)
+    return 0
+
+
 def cmd_load(args) -> int:
     from .bootstrap import build
     from .storage.migrate import upgrade
@@ -80,6 +127,8 @@ def cmd_load(args) -> int:
     upgrade(config.database_url)
     runtime = build(config)
     try:
+        if args.bulk:
+            return bulk_load_files(runtime, [Path(p) for p in args.paths], args.batch)
         if args.if_empty:
             with runtime.db.unit_of_work() as uow:
                 if uow.resources.count(include_deleted=True):
@@ -674,6 +723,10 @@ def main(argv: list[str] | None = None) -> int:
     common(p, server=True)
     p.add_argument("paths", nargs="*")
     p.add_argument("--if-empty", action="store_true", help="only when the database is empty")
+    p.add_argument("--bulk", action="store_true",
+                   help="NDJSON / Bundle files of new resources straight into storage, in big "
+                   "transactions, without validation (storage.bulk_load)")
+    p.add_argument("--batch", type=int, default=5000, help="resources per transaction (--bulk)")
     p.set_defaults(func=cmd_load)
     p = sub.add_parser("cohort-stats", help="cohort statistics of the stored study")
     common(p)
