@@ -193,7 +193,8 @@ class IngestPipeline:
     def _apply(self, uow, ctx, ops: tuple[Op, ...], budget: list[int]) -> list[EntryResult]:
         """Every operation of `ops` inside `uow`, in R4 processing order; results in request
         order. Any error propagates (the caller's unit of work then rolls back)."""
-        res = resolve(uow, self.search.match, ops)
+        res = resolve(uow, self.search.match, ops,
+                      match_many=getattr(self.search, "match_many", None))
         self._authorize_instances(uow, ctx, ops, res)
         done: dict[int, EntryResult] = {}
         ordered = processing_order(ops)
