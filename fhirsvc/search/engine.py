@@ -90,7 +90,13 @@ class SearchEngine:
         return out
 
     def match(self, uow, resource_type: str, params: list[tuple[str, str]]) -> list:
-        """Every current resource matching a conditional-operation query (strict)."""
+        """Every current resource matching a conditional-operation query (strict). An
+        identifier query takes match_many's one-statement path."""
+        return self.match_many(uow, [(resource_type, params)])[0]
+
+    def match_searched(self, uow, resource_type: str, params: list[tuple[str, str]]) -> list:
+        """`match` through the general search plan, whatever the query (what match_many's
+        token path must agree with)."""
         check_params(params, self.limits)
         pks = uow.search.match(self.parser.criteria(resource_type, params))
         got = uow.resources.read_many(pks)

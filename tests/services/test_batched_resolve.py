@@ -65,9 +65,11 @@ def _refs(found):
 def test_match_many_answers_what_match_answers(rt, stored):
     engine = rt.services.resources.pipeline.search
     with rt.db.unit_of_work() as uow:
-        one_by_one = [_refs(engine.match(uow, t, q)) for t, q in QUERIES]
+        one_by_one = [_refs(engine.match_searched(uow, t, q)) for t, q in QUERIES]
         batched = [_refs(found) for found in engine.match_many(uow, QUERIES)]
+        single = [_refs(engine.match(uow, t, q)) for t, q in QUERIES]
     assert batched == one_by_one
+    assert single == one_by_one
     # and the cases are what they say (the comparison is not between two empty lists)
     assert one_by_one[0] == [f"Patient/{stored['one']}"]
     assert sorted(one_by_one[1]) == sorted([f"Patient/{stored['twin1']}",
@@ -116,10 +118,10 @@ def _resolve_both(rt, bundle):
     engine = rt.services.resources.pipeline.search
     plan = plan_bundle(bundle)
     out = []
-    for many in (None, engine.match_many):
+    for match, many in ((engine.match_searched, None), (engine.match, engine.match_many)):
         with rt.db.unit_of_work() as uow:
             try:
-                res = resolve(uow, engine.match, plan.ops, match_many=many)
+                res = resolve(uow, match, plan.ops, match_many=many)
                 out.append(({i: (t.rid, t.existing.pk if t.existing else None, t.same_as)
                              for i, t in res.targets.items()}, res.references))
             except OperationOutcomeError as exc:
