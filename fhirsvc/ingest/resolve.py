@@ -39,10 +39,46 @@ def _q(query) -> str:
     return urlencode(list(query or ()))
 
 
-def resolve(uow, match, ops: tuple[Op, ...]) -> Resolution:
-    """`match(uow, rtype, criteria) -> [Stored]` is the search engine's conditional matcher."""
+def _conditions(ops: tuple[Op, ...]) -> dict[int, tuple[str, str, list]]:
+    """op index -> (lock key, type, criteria) of every conditional write (a conditional
+    create whose criteria an earlier entry has already is left out: it follows that one)."""
+    out: dict[int, tuple[str, str, list]] = {}
+    seen: set[str] = set()
+    for op in ops:
+        if isinstance(op, Create):
+            if op.if_none_exist is None:
+                continue
+            key = f"create:{op.rtype}?{sorted(op.if_none_exist)}"
+            if key in seen:
+                continue
+            seen.add(key)
+            out[op.index] = (key, op.rtype, list(op.if_none_exist))
+        elif isinstance(op, (ConditionalUpdate, ConditionalDelete, ConditionalPatch)):
+            method = ("PUT" if isinstance(op, ConditionalUpdate) else
+                      "DELETE" if isinstance(op, ConditionalDelete) else "PATCH")
+            out[op.index] = (f"{method}:{op.rtype}?{sorted(op.criteria)}", op.rtype,
+                             list(op.criteria))
+    return out
+
+
+def resolve(uow, match, ops: tuple[Op, ...], match_many=None) -> Resolution:
+    """`match(uow, rtype, criteria) -> [Stored]` is the search engine's conditional matcher;
+    `match_many(uow, [(rtype, criteria)]) -> [[Stored]]` its batched form (one statement for
+    the identifier conditions of the whole plan). Every conditional criterion is locked first,
+    in one statement (one global order: no deadlock between two such plans), then all are
+    matched at once; the answers are those of matching them one by one."""
+    if match_many is None:
+        def match_many(u, queries):
+            return [match(u, rtype, params) for rtype, params in queries]
     targets: dict[int, Target] = {}
     mapping: dict[str, str] = {}
+    conditions = _conditions(ops)
+    if conditions:
+        uow.lock_many(key for key, _, _ in conditions.values())
+        answers = match_many(uow, [(rtype, params) for _, rtype, params in conditions.values()])
+        matched = dict(zip(conditions, answers))
+    else:
+        matched = {}
     creates_by_criteria: dict[str, int] = {}
     for op in ops:
         if isinstance(op, Create):
@@ -54,8 +90,7 @@ def resolve(uow, match, ops: tuple[Op, ...]) -> Resolution:
                 target = Target(earlier.rid, earlier.existing, first)
             elif op.if_none_exist is not None:
                 creates_by_criteria[key] = op.index
-                uow.lock(key)
-                matches = match(uow, op.rtype, list(op.if_none_exist))
+                matches = matched[op.index]
                 if len(matches) > 1:
                     raise OperationOutcomeError(error(
                         "multiple-matches", f"ifNoneExist {_q(op.if_none_exist)} matches "
@@ -65,8 +100,7 @@ def resolve(uow, match, ops: tuple[Op, ...]) -> Resolution:
             targets[op.index] = target
         elif isinstance(op, (ConditionalUpdate, ConditionalDelete)):
             method = "PUT" if isinstance(op, ConditionalUpdate) else "DELETE"
-            uow.lock(f"{method}:{op.rtype}?{sorted(op.criteria)}")
-            matches = match(uow, op.rtype, list(op.criteria))
+            matches = matched[op.index]
             if len(matches) > 1:
                 raise OperationOutcomeError(error(
                     "multiple-matches", f"Conditional {method.lower()} criteria "
@@ -85,8 +119,7 @@ def resolve(uow, match, ops: tuple[Op, ...]) -> Resolution:
             else:
                 targets[op.index] = Target(None)
         elif isinstance(op, ConditionalPatch):
-            uow.lock(f"PATCH:{op.rtype}?{sorted(op.criteria)}")
-            matches = match(uow, op.rtype, list(op.criteria))
+            matches = matched[op.index]
             if len(matches) != 1:
                 raise OperationOutcomeError(error(
                     "multiple-matches" if matches else "not-found",
@@ -114,13 +147,22 @@ def resolve(uow, match, ops: tuple[Op, ...]) -> Resolution:
                  if isinstance(op, (Patch, ConditionalPatch))})
     locations = {op.index: op.location for op in ops}
     # Conditional references (Patient?identifier=...): exactly one match, or the request fails.
+    # All of them matched at once; the first failing one (in entry order) is the answer.
+    wanted_refs: dict[str, int] = {}
+    for index, found in refs.items():
+        for ref in sorted(conditional_only(found)):
+            if ref not in mapping and ref not in wanted_refs:
+                check_type(ref.partition("?")[0], locations[index])
+                wanted_refs[ref] = index
+    if wanted_refs:
+        answers = dict(zip(wanted_refs, match_many(uow, [
+            (ref.partition("?")[0], list(parse_query(ref.partition("?")[2])))
+            for ref in wanted_refs])))
     for index, found in refs.items():
         for ref in sorted(conditional_only(found)):
             if ref in mapping:
                 continue
-            rtype, _, query = ref.partition("?")
-            check_type(rtype, locations[index])
-            matches = match(uow, rtype, list(parse_query(query)))
+            matches = answers[ref]
             if len(matches) != 1:
                 raise OperationOutcomeError(error(
                     "not-found" if not matches else "multiple-matches",

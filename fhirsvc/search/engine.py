@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from ..outcomes import fail
 from . import bundle as bundles
+from . import criteria as c
 from .criteria import SearchQuery
 from .limits import SearchLimits, check_params
 from .parse import SearchParser
@@ -89,11 +90,40 @@ class SearchEngine:
         return out
 
     def match(self, uow, resource_type: str, params: list[tuple[str, str]]) -> list:
-        """Every current resource matching a conditional-operation query (strict)."""
+        """Every current resource matching a conditional-operation query (strict). An
+        identifier query takes match_many's one-statement path."""
+        return self.match_many(uow, [(resource_type, params)])[0]
+
+    def match_searched(self, uow, resource_type: str, params: list[tuple[str, str]]) -> list:
+        """`match` through the general search plan, whatever the query (what match_many's
+        token path must agree with)."""
         check_params(params, self.limits)
         pks = uow.search.match(self.parser.criteria(resource_type, params))
         got = uow.resources.read_many(pks)
         return [got[pk] for pk in pks if pk in got]
+
+    def match_many(self, uow, queries: list[tuple[str, list[tuple[str, str]]]]) -> list[list]:
+        """`match` for many conditional queries at once, answers in the same order (a
+        transaction's conditional entries). The queries that are one token condition on
+        system|code values (identifiers, the usual case) are answered together by one
+        statement; any other query runs as `match` does."""
+        criteria = []
+        for rtype, params in queries:
+            check_params(params, self.limits)
+            criteria.append(self.parser.criteria(rtype, params))
+        keyed = [_token_keys(cr) for cr in criteria]
+        wanted = [k for keys in keyed if keys is not None for k in keys]
+        found = uow.search.match_tokens(wanted) if wanted else {}
+        pks_of: list[list[int]] = []
+        for cr, keys in zip(criteria, keyed):
+            if keys is None:
+                pks_of.append(uow.search.match(cr))
+            elif len(keys) == 1:
+                pks_of.append(found[keys[0]])
+            else:
+                pks_of.append(sorted({pk for k in keys for pk in found[k]}))
+        got = uow.resources.read_many(sorted({pk for pks in pks_of for pk in pks}))
+        return [[got[pk] for pk in pks if pk in got] for pks in pks_of]
 
     def everything(self, uow, patient_id: str, params: list[tuple[str, str]], base_url: str,
                    admit=None) -> dict:
@@ -120,6 +150,23 @@ class SearchEngine:
         if admit is not None:
             page = admit(uow, page)
         return bundles.everything(base_url, query, len(ordered), page, referenced)
+
+
+def _token_keys(cr) -> list[tuple] | None:
+    """(type, param, system, code, or_no_system) of each value when `cr` is exactly one token condition on
+    codes (with or without a system, no modifier), else None."""
+    if cr.rtype is None or len(cr.clauses) != 1:
+        return None
+    cl = cr.clauses[0]
+    if not isinstance(cl, c.ParamClause) or cl.kind != "token" or cl.negate \
+            or cl.modifier is not None or cl.rtype != cr.rtype:
+        return None
+    keys = []
+    for v in cl.values:
+        if not isinstance(v, c.TokenMatch) or v.code is None:
+            return None
+        keys.append((cl.rtype, cl.param, v.system, v.code, v.or_no_system))
+    return keys
 
 
 __all__ = ["SearchEngine"]

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 
 from . import dialect, replica
 from .dialect import make_engine, normalise_url
+from .write_gate import WriteGate
 from .errors import ConflictError, NotFoundError, StatementTimeoutError, StorageError
 from .index import NullIndexer
 from .repository import Repository, Stored, instant_to_micros, micros_to_instant
@@ -27,6 +28,8 @@ class Database:
         self.statement_timeout = statement_timeout   # seconds per statement; 0 = none
         self.engine: Engine = make_engine(self.url, pgbouncer=pgbouncer, pool_size=pool_size,
                                           statement_timeout=statement_timeout)
+        # SQLite: this process's writers queue here instead of polling the database lock
+        self.write_gate = WriteGate() if self.engine.dialect.name == "sqlite" else None
         # searches may run here (storage.replica: read-your-writes by WAL position)
         self.replica_engine: Engine | None = None
         if replica_url:

@@ -124,12 +124,19 @@ class Repository:
                 out[row.pk] = _stored(row)
         return out
 
-    def read_keys(self, rtype: str, rids: Iterable[str]) -> dict[str, Stored]:
+    def read_keys(self, rtype: str, rids: Iterable[str], for_update: bool = False
+                  ) -> dict[str, Stored]:
         """Current versions of one type by id, in chunks (a remote pull's look-up of what it
-        stored before)."""
+        stored before; `for_update`: a transaction's updates, locked as `read` locks one)."""
         rids = list(rids)
         out: dict[str, Stored] = {}
         for start in range(0, len(rids), 500):
+            if for_update and self.conn.dialect.name == "postgresql":
+                # the resource rows alone first, then the join (see read)
+                self.conn.execute(dialect.for_update(
+                    select(R.c.pk).where(R.c.resource_type == rtype,
+                                         R.c.resource_id.in_(rids[start:start + 500]))
+                    .order_by(R.c.pk), self.conn, of=R))
             q = (select(*_COLUMNS).select_from(R.join(V, and_(V.c.res_pk == R.c.pk,
                                                               V.c.version == R.c.version)))
                  .where(R.c.resource_type == rtype, R.c.resource_id.in_(rids[start:start + 500])))
@@ -245,6 +252,45 @@ class Repository:
         if self._on_change is not None:
             self._on_change(current.pk, rtype, stored)
         return Stored(current.pk, rtype, rid, version, now, deleted, method, content)
+
+    def save_many(self, items: list[tuple[str, str, dict | None, str, Stored]]) -> list[Stored]:
+        """`save` for many resources that exist (read inside this transaction): (type, id,
+        resource or None, method, current) each. One executemany for the guarded updates of
+        the resource rows and one for the versions; ConflictError when any of them was changed
+        by a concurrent transaction since it was read (NotFoundError when one is gone)."""
+        if not items:
+            return []
+        clock = time.time_ns() // 1000
+        rows, versions, out = [], [], []
+        for rtype, rid, resource, method, current in items:
+            now = max(clock, current.last_updated + 1)   # never goes backwards
+            version = current.version + 1
+            stored, content = self._stamp(rtype, rid, resource, version, now)
+            deleted = resource is None
+            rows.append({"b_pk": current.pk, "b_version": current.version, "version": version,
+                         "last_updated": now, "deleted": deleted})
+            versions.append({"res_pk": current.pk, "version": version, "resource_type": rtype,
+                             "last_updated": now, "deleted": deleted, "method": method,
+                             "content": content})
+            out.append((stored, Stored(current.pk, rtype, rid, version, now, deleted, method,
+                                       content)))
+        done = self.conn.execute(_UPDATE_CURRENT, rows).rowcount
+        if done != len(rows):
+            for (rtype, rid, _r, _m, current), row in zip(items, rows):
+                now = self.conn.execute(select(R.c.version, R.c.last_updated)
+                                        .where(R.c.pk == current.pk)).first()
+                if now is None:
+                    raise NotFoundError(f"{rtype}/{rid} is no longer stored")
+                if (now[0], now[1]) != (row["version"], row["last_updated"]):  # not ours
+                    raise ConflictError(f"{rtype}/{rid} was changed by a concurrent request "
+                                        f"after version {current.version} was read; retry "
+                                        "the request")
+            raise ConflictError("A resource was changed by a concurrent request; retry")
+        self.conn.execute(_INSERT_VERSION, versions)
+        if self._on_change is not None:
+            for stored, s in out:
+                self._on_change(s.pk, s.resource_type, stored)
+        return [s for _, s in out]
 
     def create_many(self, items: list[tuple[str, str, dict | None, str]]) -> list[Stored]:
         """Version 1 of new resources, in bulk: (type, id, resource, method) each.

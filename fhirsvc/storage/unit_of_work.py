@@ -36,11 +36,19 @@ class UnitOfWork:
         self._pending_index: list[tuple[int, str, dict | None]] = []
 
     def __enter__(self) -> "UnitOfWork":
-        conn = self.db.read_connection() if self.replica else self.db.engine.connect()
-        if self.write:
-            conn = dialect.for_writing(conn)
-        self.conn = conn
-        self._tx = conn.begin()
+        self._gate = getattr(self.db, "write_gate", None) if self.write else None
+        if self._gate is not None:
+            self._gate.acquire()   # SQLite: one writer of this process at a time, in order
+        try:
+            conn = self.db.read_connection() if self.replica else self.db.engine.connect()
+            if self.write:
+                conn = dialect.for_writing(conn)
+            self.conn = conn
+            self._tx = conn.begin()
+        except BaseException:
+            if self._gate is not None:
+                self._gate.release()
+            raise
         self.resources = Repository(conn, on_change=self._queue_index)
         self.index = IndexRepository(conn, self.db.indexer)
         self.search = SearchRepository(conn)
@@ -80,7 +88,11 @@ class UnitOfWork:
             if self._tx is not None and self._tx.is_active:
                 self._tx.rollback()
         finally:
-            self.conn.close()
+            try:
+                self.conn.close()
+            finally:
+                if self._gate is not None:
+                    self._gate.release()
         if exc is not None and dialect.timed_out(exc):
             raise StatementTimeoutError(
                 f"A database statement ran longer than the {self.db.statement_timeout:g} s "
