@@ -227,7 +227,7 @@ class IngestPipeline:
         seen: dict = {}   # (type, id) -> current version, read and locked for the updates
         for op, s in self._creating_updates(uow, ordered, res, seen):
             done[op.index] = EntryResult(op.index, Outcome.CREATED, s)
-        self._bulk_updates(uow, ordered, res, done, seen)
+        self._bulk_updates(uow, ctx, ordered, res, done, seen, merge)
         for op in ordered:
             if isinstance(op, Create) and op.index not in done:
                 target = res.targets[op.index]
@@ -300,8 +300,8 @@ class IngestPipeline:
             [(op.rtype, res.targets[op.index].rid, self._bound(op, res), "PUT") for op in fresh])
         return list(zip(fresh, stored))
 
-    def _bulk_updates(self, uow, ordered, res: Resolution, done: dict,
-                      seen: dict | None = None) -> None:
+    def _bulk_updates(self, uow, ctx, ordered, res: Resolution, done: dict,
+                      seen: dict | None = None, merge=None) -> None:
         """Updates of stored resources in bulk (a re-sent HL7 v2 ORU is 13 of them): read and
         locked per type in one statement, stored by one executemany each for the resource rows
         and the versions. An update whose resource is not stored (yet) is left to _update,
@@ -326,11 +326,16 @@ class IngestPipeline:
             if cur is None:
                 continue
             self._check_version(op, rid, cur)
-            items.append((op.rtype, rid, self._bound(op, res), "PUT", cur))
-            which.append((op, cur))
-        for (op, cur), stored in zip(which, uow.resources.save_many(items)):
+            resource, issues = self._bound(op, res), ()
+            if merge is not None and not cur.deleted:   # as _update: merged, then validated
+                merged = merge(op.index, cur.resource(), resource)
+                if merged != resource:
+                    resource, issues = merged, self._revalidate(ctx, op, merged)
+            items.append((op.rtype, rid, resource, "PUT", cur))
+            which.append((op, cur, issues))
+        for (op, cur, issues), stored in zip(which, uow.resources.save_many(items)):
             done[op.index] = EntryResult(
-                op.index, Outcome.CREATED if cur.deleted else Outcome.UPDATED, stored)
+                op.index, Outcome.CREATED if cur.deleted else Outcome.UPDATED, stored, issues)
 
     def _too_costly(self, op) -> OperationOutcomeError:
         return OperationOutcomeError(error(
