@@ -8,11 +8,14 @@ their entry in FORMATS with an `InputFormat` whose `check` is set, and the page 
 profiles)` returns a `Checked` whose listing is either `printed` (a parsed resource
 pretty-printed with paths, see pretty.py: an XML format that has the resource as JSON can
 return `check_resource(...)`) or `raw` (the text as it came, lines numbered, e.g. an HL7 v2
-message, one segment a line: put each issue's index in `raw_marks[line index]`).
+message, one segment a line: put each issue's index in `raw_marks[line index]`). A format
+whose input becomes another resource (HL7 v2 -> a transaction Bundle) puts that resource's
+own check in `then` (shown below the input, its issues listed beside it).
 """
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -51,6 +54,13 @@ class Checked:
     raw: list[str] | None = None
     raw_marks: dict[int, list[int]] = field(default_factory=dict)  # line index -> issue indexes
     unplaced: list[int] = field(default_factory=list)              # issues with no line
+    then: "Checked | None" = None     # what the input became, checked (HL7 v2: the Bundle)
+    then_label: str = ""
+    language: str = "json"            # of the listing: json, xml, hl7v2
+
+    @property
+    def all_issues(self) -> list[Issue]:
+        return self.issues + (self.then.all_issues if self.then is not None else [])
 
     def _firsts(self) -> dict[int, int]:
         """issue index -> the number of the first line it is marked on (computed once)."""
@@ -104,7 +114,8 @@ class Checked:
         return out
 
     def worst(self, marked: list[int]) -> str:
-        return min((self.issues[n].severity for n in marked if n < len(self.issues)),
+        issues = self.all_issues
+        return min((issues[n].severity for n in marked if n < len(issues)),
                    key=lambda s: SEVERITY_ORDER.get(s, 9), default="information")
 
 
@@ -130,9 +141,11 @@ def check_json(services, ctx, text: str, profiles) -> Checked:
     return check_resource(services, ctx, body, profiles)
 
 
-def check_resource(services, ctx, body, profiles) -> Checked:
+def check_resource(services, ctx, body, profiles, printer=None) -> Checked:
     """A parsed resource (JSON objects) checked and pretty-printed with its issues marked:
-    the JSON path, and the one an XML format can reuse once it has the resource as JSON."""
+    the JSON path, and the one an XML format reuses once it has the resource as JSON
+    (`printer(body, root) -> Printed` prints it in the input's own syntax)."""
+    printer = printer or pretty
     if not isinstance(body, dict) or not is_type(body.get("resourceType")):
         what = (f"resourceType {body.get('resourceType')!r} is not an R4 resource type"
                 if isinstance(body, dict) and "resourceType" in body
@@ -140,13 +153,13 @@ def check_resource(services, ctx, body, profiles) -> Checked:
                 else "it is not a JSON object")
         issues = [error("invalid", f"The input is not a FHIR resource: {what}",
                         "resourceType" if isinstance(body, dict) else "")]
-        return place(Checked(issues, printed=pretty(body, "$")), "$")
+        return place(Checked(issues, printed=printer(body, "$")), "$")
     rtype = body["resourceType"]
     try:
         issues = services.validate.validate(ctx, rtype, None, with_profiles(body, profiles))
     except OperationOutcomeError as exc:   # e.g. a Parameters body the service refuses
         issues = exc.issues
-    return place(Checked(sort_issues(issues), rtype, printed=pretty(body, rtype)), rtype)
+    return place(Checked(sort_issues(issues), rtype, printed=printer(body, rtype)), rtype)
 
 
 def with_profiles(body: dict, profiles) -> dict:
@@ -191,14 +204,97 @@ def place(checked: Checked, root: str) -> Checked:
     return checked
 
 
+def check_xml(services, ctx, text: str, profiles) -> Checked:
+    """FHIR XML read as the API reads a request body (fhirsvc.xml: hardened, into the JSON
+    form, decimals exact), validated as JSON, listed as the XML re-indented, each issue at
+    the lines of its element."""
+    from ..xml import XmlFormatError, xml_to_json
+    from .pretty_xml import pretty_xml
+    try:
+        body = decode_json(xml_to_json(text).decode("utf-8"))
+    except XmlFormatError as exc:
+        issue = error("structure", f"The input is not FHIR XML: {exc}",
+                      exc.path or "", diagnostics=f"line {exc.line}" if exc.line else None)
+        checked = Checked([issue], raw=text.splitlines() or [""], language="xml")
+        if exc.line:
+            checked.raw_marks[min(exc.line, len(checked.raw)) - 1] = [0]
+        else:
+            checked.unplaced.append(0)
+        return checked
+    checked = check_resource(services, ctx, body, profiles,
+                             printer=lambda value, root: pretty_xml(text, value))
+    checked.language = "xml"
+    return checked
+
+
+_SEGMENT_REF = re.compile(r"^([A-Z][A-Z0-9]{2})(?:\[(\d+)\])?")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def segment_lines(text: str) -> tuple[list[str], dict[tuple[str, int], int]]:
+    """The message one segment a line, and (segment id, occurrence) -> line index."""
+    lines = _LINE_BREAK.split(text.strip("\r\n"))
+    where: dict[tuple[str, int], int] = {}
+    seen: dict[str, int] = {}
+    for i, line in enumerate(lines):
+        sid = line.lstrip()[:3]
+        if not sid.strip():
+            continue
+        seen[sid] = seen.get(sid, 0) + 1
+        where.setdefault((sid, seen[sid]), i)
+    return lines, where
+
+
+def segment_of(expressions, where) -> int | None:
+    """The line of the first `OBX[3]-5` style location among an issue's expressions."""
+    for expr in expressions:
+        m = _SEGMENT_REF.match(expr)
+        if m and (m.group(1), int(m.group(2) or 1)) in where:
+            return where[(m.group(1), int(m.group(2) or 1))]
+    return None
+
+
+def check_hl7v2(services, ctx, text: str, profiles) -> Checked:
+    """An HL7 v2 message converted as $convert-hl7v2 converts it (nothing stored): the
+    conversion's issues marked on their segments, then the resulting transaction Bundle
+    validated (with the chosen profiles) and pretty-printed, each of its issues also marked
+    on the segment its entry came from."""
+    lines, where = segment_lines(text)
+    if services.hl7v2 is None:
+        raise OperationOutcomeError([error("not-supported", "HL7 v2 is not enabled on this "
+                                           "server")], 501)
+    preview = services.hl7v2.preview(ctx, text.replace("\r\n", "\r").replace("\n", "\r"))
+    checked = Checked(list(preview.issues), preview.message_type, raw=lines, language="hl7v2")
+    then = None
+    if preview.bundle is not None:
+        then = check_resource(services, ctx, preview.bundle, profiles)
+        for n, issue in enumerate(then.issues):
+            m = re.match(r"Bundle\.entry\[(\d+)\]", issue.expression[0]) \
+                if issue.expression else None
+            source = preview.sources[int(m.group(1))] \
+                if m and int(m.group(1)) < len(preview.sources) else None
+            if source is not None:
+                then.issues[n] = Issue(issue.severity, issue.code, issue.message,
+                                       issue.expression + (str(source),), issue.diagnostics,
+                                       issue.source)
+        checked.then, checked.then_label = then, "The converted transaction Bundle"
+    # every issue, the conversion's and the Bundle's, is marked on its segment
+    for n, issue in enumerate(checked.all_issues):
+        line = segment_of(issue.expression, where)
+        if line is None:
+            if n < len(checked.issues):
+                checked.unplaced.append(n)
+            continue
+        checked.raw_marks.setdefault(line, []).append(n)
+    return checked
+
+
 FORMATS: dict[str, InputFormat] = {
     "json": InputFormat("json", "FHIR JSON", check_json,
                         lambda text: text.lstrip()[:1] in ("{", "[")),
-    "xml": InputFormat("xml", "FHIR XML", None, lambda text: text.lstrip()[:1] == "<",
-                       "FHIR XML is not supported by this server yet."),
-    "hl7v2": InputFormat("hl7v2", "HL7 v2 message", None,
-                         lambda text: text.lstrip()[:4] == "MSH|",
-                         "HL7 v2 messages are not supported by this server yet."),
+    "xml": InputFormat("xml", "FHIR XML", check_xml, lambda text: text.lstrip()[:1] == "<"),
+    "hl7v2": InputFormat("hl7v2", "HL7 v2 message", check_hl7v2,
+                         lambda text: text.lstrip()[:3] in ("MSH", "FHS", "BHS")),
 }
 
 

@@ -111,7 +111,8 @@ def validate():
         else:
             checked = fmt.check(services(), ctx, text,
                                 [known[u] for u in chosen_urls if u in known])
-            issues = checked.issues + [error("not-found", f"Unknown profile {u}") for u in unknown]
+            issues = checked.all_issues + [error("not-found", f"Unknown profile {u}")
+                                           for u in unknown]
             if request.form.get("download") == "outcome":  # the form's download button
                 return outcome_attachment(issues)
             result = {"checked": checked, "issues": issues, "format": fmt,

@@ -67,7 +67,45 @@ def test_choose_format_by_content():
     assert checking.choose("auto", '  {"a": 1}').key == "json"
     assert checking.choose("auto", "<Patient/>").key == "xml"
     assert checking.choose("auto", "MSH|^~\\&|").key == "hl7v2"
-    assert checking.FORMATS["xml"].check is None  # until the xmlval branch registers it
+    assert checking.choose("auto", "BHS|^~\\&|\rMSH|").key == "hl7v2"
+    assert checking.choose("xml", '{"a": 1}').key == "xml"       # the override wins
+    assert all(f.check is not None for f in checking.FORMATS.values())
+
+
+def test_pretty_xml_knows_every_line_path():
+    from fhirsvc.ui.pretty_xml import pretty_xml
+    from fhirsvc.xml import xml_to_resource
+    text = ('<Bundle xmlns="http://hl7.org/fhir"><type value="collection"/><entry>'
+            '<fullUrl value="urn:uuid:1"/><resource><Patient><!-- a note -->'
+            '<text><status value="generated"/><div xmlns="http://www.w3.org/1999/xhtml">'
+            '<p>Ann</p></div></text><name><given value="A"/><given value="B"><extension '
+            'url="x"><valueString value="y"/></extension></given></name>'
+            '<gender value="female"/></Patient></resource></entry></Bundle>')
+    printed = pretty_xml(text, xml_to_resource(text))
+    by_text = {line.text.strip(): line.path for line in printed.lines}
+    assert by_text['<type value="collection"/>'] == "Bundle.type"
+    assert by_text["<Patient>"] == "Bundle.entry[0].resource"
+    assert by_text['<given value="A"/>'] == "Bundle.entry[0].resource.name[0].given[0]"
+    assert by_text['<valueString value="y"/>'] == \
+        "Bundle.entry[0].resource.name[0].given[1].extension[0].valueString"
+    assert by_text["<p>Ann</p>"] == "Bundle.entry[0].resource.text.div"
+    assert by_text['<gender value="female"/>'] == "Bundle.entry[0].resource.gender"  # single
+    lines = [line.text.strip() for line in printed.lines]
+    first, last = printed.locate("Bundle.entry[0].resource.name[0]")
+    assert (lines[first], lines[last]) == ("<name>", "</name>")
+    # a missing element: its parent; the whole list of a repeating one
+    assert printed.locate("Bundle.entry[0].resource.birthDate") == \
+        printed.spans["Bundle.entry[0].resource"]
+    first, last = printed.locate("Bundle.entry[0].resource.name[0].given")
+    assert lines[first] == '<given value="A"/>' and lines[last] == "</given>"
+
+
+def test_segment_lines_and_locations():
+    lines, where = checking.segment_lines("MSH|^~\\&|\r\nPID|1\nOBX|1\rOBX|2\n\nOBX|3\n")
+    assert lines[where[("OBX", 3)]] == "OBX|3" and where[("MSH", 1)] == 0
+    assert checking.segment_of(["Bundle.entry[0]", "OBX[2]-5.1"], where) == 3
+    assert checking.segment_of(["MSH"], where) == 0
+    assert checking.segment_of(["ZZZ[1]"], where) is None
 
 
 def test_profile_titles():
