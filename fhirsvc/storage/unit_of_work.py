@@ -23,6 +23,7 @@ from .jobs import Jobs
 from .repository import Repository
 from .search_repository import SearchRepository
 from .security import AuditTrail, Clients
+from .users import Users
 
 
 class UnitOfWork:
@@ -49,6 +50,7 @@ class UnitOfWork:
         self.exports = ExportReader(conn)  # Bulk Data / registry reads
         self.clients = Clients(conn)    # SMART clients, used jti (fhirsvc/security)
         self.audit = AuditTrail(conn)   # the append-only audit trail
+        self.users = Users(conn)        # people who log in to the pages (security/users.py)
         return self
 
     def _queue_index(self, pk: int, rtype: str, resource: dict | None) -> None:
