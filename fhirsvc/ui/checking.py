@@ -21,7 +21,7 @@ from typing import Callable
 
 from ..outcomes import SEVERITY_ORDER, Issue, OperationOutcomeError, error, sort_issues
 from ..wire import JsonSyntaxError, decode_json, is_type
-from .pretty import Printed, pretty
+from .pretty import Line, Printed, pretty
 
 
 FOLD_ABOVE = 3000   # longer listings show only the lines around issues
@@ -141,7 +141,7 @@ def check_json(services, ctx, text: str, profiles) -> Checked:
     return check_resource(services, ctx, body, profiles)
 
 
-def check_resource(services, ctx, body, profiles, printer=None) -> Checked:
+def check_resource(services, ctx, body, profiles, printer=None, language="json") -> Checked:
     """A parsed resource (JSON objects) checked and pretty-printed with its issues marked:
     the JSON path, and the one an XML format reuses once it has the resource as JSON
     (`printer(body, root) -> Printed` prints it in the input's own syntax)."""
@@ -153,13 +153,14 @@ def check_resource(services, ctx, body, profiles, printer=None) -> Checked:
                 else "it is not a JSON object")
         issues = [error("invalid", f"The input is not a FHIR resource: {what}",
                         "resourceType" if isinstance(body, dict) else "")]
-        return place(Checked(issues, printed=printer(body, "$")), "$")
+        return place(Checked(issues, printed=printer(body, "$"), language=language), "$")
     rtype = body["resourceType"]
     try:
         issues = services.validate.validate(ctx, rtype, None, with_profiles(body, profiles))
     except OperationOutcomeError as exc:   # e.g. a Parameters body the service refuses
         issues = exc.issues
-    return place(Checked(sort_issues(issues), rtype, printed=printer(body, rtype)), rtype)
+    return place(Checked(sort_issues(issues), rtype, printed=printer(body, rtype),
+                         language=language), rtype)
 
 
 def with_profiles(body: dict, profiles) -> dict:
@@ -183,9 +184,87 @@ def with_profiles(body: dict, profiles) -> dict:
     return copy
 
 
+_MISSING = re.compile(r"^([A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9]*(?:\[x\])?)+): "
+                      r"minimum required = (\d+), but only found 0")
+
+
+def _order(def_path: str) -> dict[str, int] | None:
+    """JSON name -> position of the children of a definition path (R4 core order), from the
+    XML model's view of the core StructureDefinitions."""
+    from ..definitions.registry import default_registry
+    from ..xml.model import Model
+    state = default_registry().state
+    model = Model.of(state)
+    place = model.type_place(def_path.split(".", 1)[0])
+    if place is None:
+        return None
+    ordered, _ = model.children(place[0], def_path)
+    if not ordered:
+        return None
+    out: dict[str, int] = {"resourceType": -1}
+    for i, child in enumerate(ordered):
+        for name in (child.name, *child.names):
+            out.setdefault(name, i)
+    return out
+
+
+def _placeholder(checked: Checked, issue: Issue, root: str):
+    """(line index to insert before, its R4 position, the placeholder Line) for a missing
+    required element whose parent is printed; None otherwise (the issue stays on its
+    parent's lines)."""
+    m = _MISSING.match(issue.message)
+    if not m or not issue.expression or checked.printed is None:
+        return None
+    printed = checked.printed
+    parent = issue.expression[0] if root != "$" else f"$.{issue.expression[0]}"
+    span = printed.spans.get(parent)
+    if span is None:
+        return None
+    def_path = m.group(1)
+    name = def_path.rsplit(".", 1)[1].removesuffix("[x]")
+    try:
+        order = _order(def_path.rsplit(".", 1)[0])
+    except Exception:   # definitions unavailable: keep the parent's line
+        order = None
+    if order is None or name not in order:
+        return None
+    prefix = parent + "."
+    present = sorted((printed.spans[p][0], p[len(prefix):]) for p in printed.spans
+                     if p.startswith(prefix) and "." not in p[len(prefix):]
+                     and "[" not in p[len(prefix):] and not p[len(prefix):].startswith("_"))
+    first, last = span
+    at = last if last > first else first + 1   # before the closing line (or after `{}`)
+    for line_index, key in present:
+        if order.get(key, 10 ** 6) > order[name]:
+            at = line_index
+            break
+    parent_text = printed.lines[first].text
+    indent = parent_text[:len(parent_text) - len(parent_text.lstrip())] + "  "
+    need = f"at least {m.group(2)}"
+    if checked.language == "xml":
+        text = f"{indent}<{name} …/>   ← missing: required, {need}"
+    else:
+        text = f'{indent}"{name}": …   ← missing: required, {need}'
+    return at, order[name], Line(0, text, f"{parent}.{name}" if root != "$" else f"{parent[2:]}.{name}",
+                    placeholder=True)
+
+
 def place(checked: Checked, root: str) -> Checked:
-    """Attach each issue to the printed lines of its first locatable expression."""
+    """Attach each issue to the printed lines of its first locatable expression; a missing
+    required element gets a placeholder line where it would go (R4 element order), marked
+    with its issue, instead of its parent's line."""
+    inserts: list[tuple[int, int, Line]] = []
+    holes: dict[str, Line] = {}      # one placeholder per missing element (core + profile)
     for n, issue in enumerate(checked.issues):
+        hole = _placeholder(checked, issue, root) if issue.code == "required" else None
+        if hole is not None:
+            if hole[2].path in holes:
+                holes[hole[2].path].issues.append(n)
+                continue
+            hole[2].issues.append(n)
+            holes[hole[2].path] = hole[2]
+            inserts.append(hole)
+            continue
         span = None
         for expr in issue.expression:
             span = checked.printed.locate(expr if root != "$" else f"$.{expr}")
@@ -201,6 +280,19 @@ def place(checked: Checked, root: str) -> Checked:
             span = (span[0], span[0])
         for i in range(span[0], span[1] + 1):
             checked.printed.lines[i].issues.append(n)
+    if inserts:
+        lines = checked.printed.lines
+        by_index: dict[int, list[Line]] = {}
+        for at, _, line in sorted(inserts, key=lambda t: (t[0], t[1])):  # R4 order at a spot
+            by_index.setdefault(at, []).append(line)
+        out: list[Line] = []
+        for i, line in enumerate(lines + [None]):
+            out.extend(by_index.get(i, ()))
+            if line is not None:
+                out.append(line)
+        for number, line in enumerate(out, 1):
+            line.number = number
+        checked.printed.lines[:] = out
     return checked
 
 
@@ -221,10 +313,8 @@ def check_xml(services, ctx, text: str, profiles) -> Checked:
         else:
             checked.unplaced.append(0)
         return checked
-    checked = check_resource(services, ctx, body, profiles,
-                             printer=lambda value, root: pretty_xml(text, value))
-    checked.language = "xml"
-    return checked
+    return check_resource(services, ctx, body, profiles,
+                          printer=lambda value, root: pretty_xml(text, value), language="xml")
 
 
 _SEGMENT_REF = re.compile(r"^([A-Z][A-Z0-9]{2})(?:\[(\d+)\])?")

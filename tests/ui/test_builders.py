@@ -252,3 +252,29 @@ def test_large_elements_mark_their_first_line_and_long_listings_fold():
     assert {c.first_line(0), c.first_line(1)} <= {x.number for x in shown}
     small = checking.Checked([], printed=pretty({"resourceType": "Basic"}, "Basic"))
     assert small.listing() == small.printed.lines
+
+
+def test_missing_required_elements_get_placeholder_lines_in_r4_order():
+    from fhirsvc.outcomes import Issue
+    from fhirsvc.ui.pretty import pretty
+
+    def missing(path, at):
+        return Issue("error", "required", f"{path}: minimum required = 1, but only found 0",
+                     (at,))
+    body = {"resourceType": "Observation", "status": "final", "subject": {"reference": "x"},
+            "component": [{"valueQuantity": {"value": 1}}]}
+    issues = [missing("Observation.code", "Observation"),
+              missing("Observation.code", "Observation"),          # the profile's, again
+              missing("Observation.component.code", "Observation.component[0]"),
+              missing("Observation.focus", "Observation.nowhere[3]")]  # parent not printed
+    checked = checking.place(checking.Checked(issues, "Observation",
+                                              printed=pretty(body, "Observation")),
+                             "Observation")
+    texts = [line.text.strip().split(":")[0].strip('"') for line in checked.printed.lines]
+    assert texts == ["{", "resourceType", "status", "code", "subject", "reference", "},",
+                     "component", "{", "code", "valueQuantity", "value", "}", "}", "]", "}"]
+    holes = [line for line in checked.printed.lines if line.placeholder]
+    assert [(h.path, h.issues) for h in holes] == [("Observation.code", [0, 1]),
+                                                  ("Observation.component[0].code", [2])]
+    assert [line.number for line in checked.printed.lines] == list(range(1, 17))
+    assert checked.unplaced == [] and checked.printed.lines[0].issues == [3]  # on the root

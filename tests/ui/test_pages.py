@@ -26,6 +26,19 @@ def issues(html: str) -> list[tuple[str, str]]:
                       r'data-expression="([^"]*)"', html)
 
 
+def placeholders(html: str) -> list[tuple[str, str]]:
+    return re.findall(r'<div class="ln placeholder[^"]*" id="L\d+" data-severity="([^"]+)" '
+                      r'data-expression="([^"]*)"', html)
+
+
+def listing(html: str) -> list[str]:
+    """The texts of the first listing's lines, in order."""
+    import html as h
+    return [h.unescape(t) for t in re.findall(r'<div class="ln[^"]*" id="L\d+"[^>]*>'
+                                              r'<span class="no"[^>]*>[^<]*</span><code>'
+                                              r'([^<]*)</code>', html)]
+
+
 def resource_count(runtime) -> int:
     with runtime.db.unit_of_work() as uow:
         return uow.resources.count(include_deleted=True)
@@ -93,11 +106,18 @@ def test_validate_upload_and_chosen_profile(web):
                  content_type="multipart/form-data")
     html = r.get_data(as_text=True)
     # the SSc patient profile makes identifier, gender and birthDate required (reported on
-    # the resource, which is marked on its first line)
+    # the resource, and listed so); each is marked on a placeholder line where it would go
     assert ("error", "Patient") in issues(html)
     for element in ("Patient.identifier", "Patient.gender", "Patient.birthDate"):
         assert f"{element}: minimum required = 1" in html
-    assert re.search(r'<div class="ln mark sev-error" id="L1">', html)
+    assert placeholders(html) == [("error", "Patient.identifier"), ("error", "Patient.gender"),
+                                  ("error", "Patient.birthDate")]
+    # in R4 order around what is there: identifier before name, gender and birthDate after
+    lines = listing(html)
+    assert [t.split(":")[0].strip().strip('"') for t in lines] == [
+        "{", "resourceType", "identifier", "name", "{", "family", "}", "]", "gender",
+        "birthDate", "}"]
+    assert not re.search(r'<div class="ln mark sev-error" id="L1">', html)
     without = issues(web.post("/ui/validate", data={"resource": json.dumps(patient)})
                      .get_data(as_text=True))
     assert not [e for s, e in without if s == "error"]
@@ -161,6 +181,20 @@ def test_validate_xml_agrees_with_the_api(web, client):
                  for i in r.get_json()["issue"]
                  if i["severity"] != "information" or i.get("expression"))
     assert [p for p in page if p[0] == "error"] == [a for a in api if a[0] == "error"]
+
+
+def test_validate_xml_missing_required_elements_get_placeholders(web):
+    text = ('<Patient xmlns="http://hl7.org/fhir"><name><family value="Doe"/></name>'
+            '</Patient>')
+    html = web.post("/ui/validate", data={"resource": text, "profile": SSC_PATIENT}) \
+        .get_data(as_text=True)
+    assert ("error", "Patient") in issues(html)          # the issue stays listed
+    assert ("error", "Patient.identifier") in placeholders(html)
+    lines = [t.strip() for t in listing(html)]
+    ident = next(i for i, t in enumerate(lines) if t.startswith("<identifier"))
+    assert "missing: required" in lines[ident] and lines[ident + 1] == "<name>"
+    birth = next(i for i, t in enumerate(lines) if t.startswith("<birthDate"))
+    assert lines[birth - 1].startswith("<gender") and lines[birth + 1] == "</Patient>"
 
 
 def test_validate_malformed_xml_marks_its_line(web):
