@@ -2,9 +2,9 @@
 (from `services.validate`, the same validator as every write) and a listing of the input with
 each issue's lines marked. Nothing is stored.
 
-Input formats plug in here: JSON now; XML (branch xmlval) and HL7 v2 (branch hl7v2) replace
-their entry in FORMATS with an `InputFormat` whose `check` is set, and the page offers them
-(until then they are listed, disabled, as not yet available). A `check(services, ctx, text,
+Input formats plug in here (FORMATS): FHIR JSON, FHIR XML (fhirsvc/xml, as the API reads
+it) and HL7 v2 (services.hl7v2.preview, as $convert-hl7v2 converts); a format whose `check`
+is None is listed, disabled, as not yet available. A `check(services, ctx, text,
 profiles)` returns a `Checked` whose listing is either `printed` (a parsed resource
 pretty-printed with paths, see pretty.py: an XML format that has the resource as JSON can
 return `check_resource(...)`) or `raw` (the text as it came, lines numbered, e.g. an HL7 v2
