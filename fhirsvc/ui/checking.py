@@ -353,6 +353,11 @@ def check_hl7v2(services, ctx, text: str, profiles) -> Checked:
     if services.hl7v2 is None:
         raise OperationOutcomeError([error("not-supported", "HL7 v2 is not enabled on this "
                                            "server")], 501)
+    # the conversion merges what is stored about the message's patient and encounter into
+    # the Bundle shown: a caller who may not read them whole may not see it
+    services.guard.require_whole(ctx, ("Patient", "Encounter"), "r",
+                                 "Checking an HL7 v2 message (merged with the stored patient "
+                                 "and encounter)")
     preview = services.hl7v2.preview(ctx, text.replace("\r\n", "\r").replace("\n", "\r"))
     checked = Checked(list(preview.issues), preview.message_type, raw=lines, language="hl7v2")
     then = None

@@ -134,11 +134,21 @@ def test_the_users_scopes_are_enforced_like_a_tokens(smart_pages, srt):
     assert r.status_code == 403 and r.mimetype == "text/html"
     assert "user/Patient" in r.get_data(as_text=True) or "scope" in r.get_data(as_text=True)
     assert lab.get("/ui/feeds").status_code == 403         # fhirsvc/admin needed
+    # an HL7 v2 message is merged with the stored patient: not for a caller who may not read it
+    from pathlib import Path
+    message = (Path(__file__).resolve().parents[2] / "examples" / "hl7v2" /
+               "case-a-admission.adt-a01.hl7").read_text()
+    token = csrf(lab.get("/ui/validate").get_data(as_text=True))
+    r = lab.post("/ui/validate", data={"resource": message, "csrf_token": token})
+    assert r.status_code == 403 and "Insufficient scope" in r.get_data(as_text=True)
+    ann = smart_pages.test_client()
+    log_in(ann, "ann")
+    token = csrf(ann.get("/ui/validate").get_data(as_text=True))
+    r = ann.post("/ui/validate", data={"resource": message, "csrf_token": token})
+    assert r.status_code == 200 and "The converted transaction Bundle" in r.get_data(as_text=True)
     boss = smart_pages.test_client()
     log_in(boss, "boss")
     assert boss.get("/ui/feeds").status_code == 200
-    ann = smart_pages.test_client()
-    log_in(ann, "ann")
     assert ann.get("/ui/feeds").status_code == 403
 
 
