@@ -252,3 +252,17 @@ def test_users_cli(db_url, tmp_path, capsys):
         database.dispose()
     assert main(["users", "remove", "cli-user", *db]) == 0
     assert main(["users", "remove", "cli-user", *db]) == 1
+
+
+def test_every_control_of_the_login_pages_has_a_label(smart_pages):
+    web = smart_pages.test_client()
+    html = web.get("/ui/login").get_data(as_text=True)
+    log_in(web, "ann")
+    pages = [html] + [web.get(p).get_data(as_text=True) for p in ("/ui/validate", "/ui/logout")]
+    for page in pages:
+        labelled = set(re.findall(r'<label for="([^"]+)"', page))
+        for tag in re.findall(r"<(?:input|select|textarea)\b[^>]*>", page):
+            if 'type="checkbox"' in tag or 'type="hidden"' in tag:
+                continue
+            assert re.search(r'id="([^"]+)"', tag).group(1) in labelled, tag
+    assert 'autocomplete="current-password"' in html and 'autocomplete="username"' in html
