@@ -38,6 +38,8 @@ def create_app(config=None, runtime=None):
                                 x_prefix=n)
     app.register_blueprint(make_blueprint(), url_prefix=config.base_path)
     app.register_blueprint(make_auth_blueprint(config.base_path))
+    from .api.users import make_users_blueprint
+    app.register_blueprint(make_users_blueprint())  # /auth/users (the pages' users)
     register_error_handlers(app)
     from .ui.pages import register as register_pages
     register_pages(app)  # /ui/ pages for people, and / linking them

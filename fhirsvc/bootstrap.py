@@ -95,8 +95,14 @@ def build(config: Config | None = None) -> Runtime:
         guide=GuideService(definitions, sync),
         remote=RemoteService(db, resources, search, lambda: _job_queue(db)),
         lastn=LastNService(db, engine, sync, config.lastn_max_candidates, security["guard"]),
+        users=_user_directory(db),  # people who log in to the pages (security/users.py)
         **security)
     return Runtime(config, db, definitions, validator, search_registry, engine, services)
+
+
+def _user_directory(db):
+    from .security.users import UserDirectory
+    return UserDirectory(db)
 
 
 def _job_queue(db):

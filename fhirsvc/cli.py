@@ -689,6 +689,54 @@ def cmd_clients(args) -> int:
         db.dispose()
 
 
+def cmd_users(args) -> int:
+    """Add, list or remove the people who log in to the pages (fhirsvc/security/users.py)."""
+    from .security.users import UserDirectory
+    from .storage import Database
+    from .storage.migrate import upgrade
+    config = _config(args)
+    upgrade(config.database_url)
+    db = Database(config.database_url)
+    users = UserDirectory(db)
+    try:
+        if args.action == "list":
+            for row in users.list():
+                print(f"{row.name}  scope={row.scope!r}" + ("  disabled" if row.disabled
+                                                           else ""))
+            return 0
+        if not args.name:
+            print(f"users {args.action}: whom? (fhirsvc users {args.action} NAME)",
+                  file=sys.stderr)
+            return 2
+        if args.action == "remove":
+            if not users.remove(args.name):
+                print(f"no user {args.name}", file=sys.stderr)
+                return 1
+            print(f"user {args.name} removed")
+            return 0
+        if not args.scope:
+            print('users add: give --scope "user/*.rs ..." (user/ scopes, fhirsvc/admin)',
+                  file=sys.stderr)
+            return 2
+        try:
+            if args.password_file:
+                password = Path(args.password_file).read_text().rstrip("\r\n")
+            else:
+                import getpass
+                password = getpass.getpass(f"Password for {args.name}: ")
+                if getpass.getpass("Again: ") != password:
+                    print("users add: the two passwords differ", file=sys.stderr)
+                    return 2
+            user = users.add(args.name, password, args.scope)
+        except (OSError, ValueError) as exc:
+            print(f"users add: {exc}", file=sys.stderr)
+            return 2
+        print(f"user {user.name} may log in to the pages with {' '.join(sorted(user.scopes))}")
+        return 0
+    finally:
+        db.dispose()
+
+
 def cmd_validate(args, rest: list[str]) -> int:
     from . import validate_cli
     return validate_cli.main(rest)
@@ -819,6 +867,16 @@ def main(argv: list[str] | None = None) -> int:
                    help="add: its limits (FHIRSVC_CLIENT_CLASSES; default standard)")
     p.add_argument("--patient", help="add: the patient its patient/ scopes are bound to")
     p.set_defaults(func=cmd_clients)
+    p = sub.add_parser("users", help="people who log in to the pages (auth on): add, list, "
+                       "remove")
+    common(p)
+    p.add_argument("action", choices=["add", "list", "remove"])
+    p.add_argument("name", nargs="?")
+    p.add_argument("--scope", help='add: their scopes, e.g. "user/*.rs" (user/ scopes; '
+                   'fhirsvc/admin for administrators)')
+    p.add_argument("--password-file", help="add: read the password from this file (else a "
+                   "prompt)")
+    p.set_defaults(func=cmd_users)
     sub.add_parser("validate", help="validate files: fhirsvc validate --help")
     args = parser.parse_args(argv)
     return args.func(args)

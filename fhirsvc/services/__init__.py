@@ -61,6 +61,7 @@ class Services:
     auth: object = None
     verifier: object = None
     hl7v2: Hl7v2Service | None = None  # HL7 v2 (services/hl7v2.py)
+    users: object = None   # the pages' user directory (security/users.py UserDirectory)
 
 
 __all__ = ["GuideService", "JobsService", "PatientRecord", "PatientRecordService",

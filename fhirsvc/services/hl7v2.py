@@ -70,6 +70,15 @@ class Acknowledgement:
 
 
 @dataclass(frozen=True)
+class Preview:
+    bundle: dict | None
+    issues: tuple[Issue, ...]                # the conversion's, located at segments
+    sources: tuple[Location | None, ...]     # Bundle.entry[i] came from sources[i]
+    message_type: str = ""
+    control_id: str = ""
+
+
+@dataclass(frozen=True)
 class MessagePage:
     total: int
     entries: tuple[LogEntry, ...]
@@ -160,6 +169,24 @@ class Hl7v2Service:
         return Converted(bundle, tuple(issue_of(p) for p in conv.warnings) +
                          tuple(i for i in issues if i.severity == "warning"),
                          conv.message.message_type, conv.message.control_id)
+
+    def preview(self, ctx, raw: bytes | str) -> "Preview":
+        """The conversion without the verdict (the validate page): the transaction Bundle the
+        message converts to (None when it cannot be converted), the conversion's own issues
+        located at their segments (`OBX[3]-5`), and the segment each Bundle entry came from,
+        so that the caller can validate the Bundle and place its issues. Nothing is stored."""
+        try:
+            messages = parse(raw)
+            if len(messages) != 1:
+                return Preview(None, (Issue("error", "not-supported", f"The input holds "
+                                            f"{len(messages)} messages; one is checked at a "
+                                            "time", ("MSH",)),), ())
+            conv = self._convert(ctx, messages[0])
+        except Hl7v2Error as exc:
+            return Preview(None, tuple(issue_of(p) for p in exc.problems), ())
+        return Preview(conv.bundle, tuple(issue_of(p) for p in conv.warnings),
+                       tuple(m.location for m in conv.meta), conv.message.message_type,
+                       conv.message.control_id)
 
     def _convert(self, ctx, msg, preview: bool = True) -> Conversion:
         self._refresh_maps(ctx)

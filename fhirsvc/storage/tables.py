@@ -244,3 +244,23 @@ audit_events = Table(
 Index("ix_audit_events_recorded", audit_events.c.recorded)
 Index("ix_audit_events_entity", audit_events.c.resource_type, audit_events.c.resource_id)
 Index("ix_audit_events_client", audit_events.c.client_id, audit_events.c.recorded)
+
+# -- people who log in to the pages (fhirsvc/security/users.py, docs/ui.md; migration 0013) -----
+ui_users = Table(
+    "ui_users", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("password_hash", Text, nullable=False),    # scrypt$n$r$p$salt$hash (hashlib.scrypt)
+    Column("scope", Text, nullable=False),            # space-separated user/ scopes
+    Column("created", BigInteger, nullable=False),
+    Column("sessions_after", BigInteger, nullable=False, default=0),  # older sessions refused
+    Column("disabled", Boolean, nullable=False, default=False),
+)
+
+# Failed logins, by user name and by source address (the rate limit counts the recent ones).
+ui_login_failures = Table(
+    "ui_login_failures", metadata,
+    Column("pk", PK, primary_key=True, autoincrement=True),
+    Column("key", String(300), nullable=False),       # "user:NAME" or "addr:ADDRESS"
+    Column("at", BigInteger, nullable=False),         # microseconds since the epoch
+)
+Index("ix_ui_login_failures_key_at", ui_login_failures.c.key, ui_login_failures.c.at)

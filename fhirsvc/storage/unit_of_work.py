@@ -24,6 +24,7 @@ from .repository import Repository
 from .search_repository import SearchRepository
 from .rate_limits import RateLimits
 from .security import AuditTrail, Clients
+from .users import Users
 
 
 class UnitOfWork:
@@ -59,6 +60,7 @@ class UnitOfWork:
         self.clients = Clients(conn)    # SMART clients, used jti (fhirsvc/security)
         self.audit = AuditTrail(conn)   # the append-only audit trail
         self.rate_limits = RateLimits(conn)  # shared rate limit buckets (fhirsvc/security)
+        self.users = Users(conn)        # people who log in to the pages (security/users.py)
         return self
 
     def _queue_index(self, pk: int, rtype: str, resource: dict | None) -> None:

@@ -19,6 +19,7 @@ from ..context import DOOR_UI, RequestContext
 from ..outcomes import OperationOutcomeError, error, operation_outcome
 from ..storage.errors import StorageError
 from ..storage_outcomes import storage_outcome
+from . import auth
 from . import case as case_pages
 from . import checking, cohort as cohort_pages, feeds as feed_pages, spine
 
@@ -36,21 +37,34 @@ def services():
 
 def context() -> RequestContext:
     """The API's context (base URL, request id, and the caller once auth is on), marked as
-    coming through the pages."""
+    coming through the pages. A person logged in (auth.py) gets their `user/` scopes in it,
+    enforced by the same guard as a token's."""
     from flask import g
 
     from ..api.views import context as api_context
     ctx = api_context().with_(door=DOOR_UI)
+    ctx = auth.with_user(ctx)
     g.fhirsvc_ctx = ctx  # the access audit record (api/security.after)
     return ctx
 
 
 @bp.before_request
 def _authenticate():
-    """The same token check as the API's (auth=smart): a page without a valid bearer token
-    is a 401, as an HTML page. The style sheet needs none (the error page uses it)."""
-    if request.endpoint == "ui.static":
+    """auth=smart: a page needs a logged-in person (the session cookie, auth.py) or the same
+    bearer token as the API's; without either, a browser is sent to the login page and any
+    other client gets a 401 (an HTML page). The style sheet and the login page need none."""
+    if request.endpoint in ("ui.static", "ui.login", "ui.logout"):
         return None
+    if current_app.config["FHIRSVC"].auth == "smart" and \
+            "Authorization" not in request.headers:
+        refused = auth.from_session()
+        if refused is None:
+            return None
+        if refused != "anonymous":
+            return refused
+        if request.method == "GET" and request.accept_mimetypes.accept_html \
+                and "text/html" in request.headers.get("Accept", ""):
+            return redirect(url_for("ui.login", next=request.full_path.rstrip("?")), 303)
     from ..api.security import authenticate
     refused = authenticate()
     if refused is None:
@@ -71,6 +85,9 @@ def _audit(response):
         return response
     from ..api.security import after
     return after(response)
+
+
+auth.register(bp)   # /ui/login, /ui/logout, CSRF on every POST form (after _authenticate)
 
 
 # -- pages ---------------------------------------------------------------------------------
@@ -111,7 +128,8 @@ def validate():
         else:
             checked = fmt.check(services(), ctx, text,
                                 [known[u] for u in chosen_urls if u in known])
-            issues = checked.issues + [error("not-found", f"Unknown profile {u}") for u in unknown]
+            issues = checked.all_issues + [error("not-found", f"Unknown profile {u}")
+                                           for u in unknown]
             if request.form.get("download") == "outcome":  # the form's download button
                 return outcome_attachment(issues)
             result = {"checked": checked, "issues": issues, "format": fmt,

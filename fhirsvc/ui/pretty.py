@@ -14,6 +14,7 @@ class Line:
     text: str              # indentation included
     path: str              # the location of the value that starts on this line
     issues: list = field(default_factory=list)   # indexes into the issue list
+    placeholder: bool = False   # not in the input: where a missing required element would go
 
 
 @dataclass

@@ -67,7 +67,45 @@ def test_choose_format_by_content():
     assert checking.choose("auto", '  {"a": 1}').key == "json"
     assert checking.choose("auto", "<Patient/>").key == "xml"
     assert checking.choose("auto", "MSH|^~\\&|").key == "hl7v2"
-    assert checking.FORMATS["xml"].check is None  # until the xmlval branch registers it
+    assert checking.choose("auto", "BHS|^~\\&|\rMSH|").key == "hl7v2"
+    assert checking.choose("xml", '{"a": 1}').key == "xml"       # the override wins
+    assert all(f.check is not None for f in checking.FORMATS.values())
+
+
+def test_pretty_xml_knows_every_line_path():
+    from fhirsvc.ui.pretty_xml import pretty_xml
+    from fhirsvc.xml import xml_to_resource
+    text = ('<Bundle xmlns="http://hl7.org/fhir"><type value="collection"/><entry>'
+            '<fullUrl value="urn:uuid:1"/><resource><Patient><!-- a note -->'
+            '<text><status value="generated"/><div xmlns="http://www.w3.org/1999/xhtml">'
+            '<p>Ann</p></div></text><name><given value="A"/><given value="B"><extension '
+            'url="x"><valueString value="y"/></extension></given></name>'
+            '<gender value="female"/></Patient></resource></entry></Bundle>')
+    printed = pretty_xml(text, xml_to_resource(text))
+    by_text = {line.text.strip(): line.path for line in printed.lines}
+    assert by_text['<type value="collection"/>'] == "Bundle.type"
+    assert by_text["<Patient>"] == "Bundle.entry[0].resource"
+    assert by_text['<given value="A"/>'] == "Bundle.entry[0].resource.name[0].given[0]"
+    assert by_text['<valueString value="y"/>'] == \
+        "Bundle.entry[0].resource.name[0].given[1].extension[0].valueString"
+    assert by_text["<p>Ann</p>"] == "Bundle.entry[0].resource.text.div"
+    assert by_text['<gender value="female"/>'] == "Bundle.entry[0].resource.gender"  # single
+    lines = [line.text.strip() for line in printed.lines]
+    first, last = printed.locate("Bundle.entry[0].resource.name[0]")
+    assert (lines[first], lines[last]) == ("<name>", "</name>")
+    # a missing element: its parent; the whole list of a repeating one
+    assert printed.locate("Bundle.entry[0].resource.birthDate") == \
+        printed.spans["Bundle.entry[0].resource"]
+    first, last = printed.locate("Bundle.entry[0].resource.name[0].given")
+    assert lines[first] == '<given value="A"/>' and lines[last] == "</given>"
+
+
+def test_segment_lines_and_locations():
+    lines, where = checking.segment_lines("MSH|^~\\&|\r\nPID|1\nOBX|1\rOBX|2\n\nOBX|3\n")
+    assert lines[where[("OBX", 3)]] == "OBX|3" and where[("MSH", 1)] == 0
+    assert checking.segment_of(["Bundle.entry[0]", "OBX[2]-5.1"], where) == 3
+    assert checking.segment_of(["MSH"], where) == 0
+    assert checking.segment_of(["ZZZ[1]"], where) is None
 
 
 def test_profile_titles():
@@ -214,3 +252,29 @@ def test_large_elements_mark_their_first_line_and_long_listings_fold():
     assert {c.first_line(0), c.first_line(1)} <= {x.number for x in shown}
     small = checking.Checked([], printed=pretty({"resourceType": "Basic"}, "Basic"))
     assert small.listing() == small.printed.lines
+
+
+def test_missing_required_elements_get_placeholder_lines_in_r4_order():
+    from fhirsvc.outcomes import Issue
+    from fhirsvc.ui.pretty import pretty
+
+    def missing(path, at):
+        return Issue("error", "required", f"{path}: minimum required = 1, but only found 0",
+                     (at,))
+    body = {"resourceType": "Observation", "status": "final", "subject": {"reference": "x"},
+            "component": [{"valueQuantity": {"value": 1}}]}
+    issues = [missing("Observation.code", "Observation"),
+              missing("Observation.code", "Observation"),          # the profile's, again
+              missing("Observation.component.code", "Observation.component[0]"),
+              missing("Observation.focus", "Observation.nowhere[3]")]  # parent not printed
+    checked = checking.place(checking.Checked(issues, "Observation",
+                                              printed=pretty(body, "Observation")),
+                             "Observation")
+    texts = [line.text.strip().split(":")[0].strip('"') for line in checked.printed.lines]
+    assert texts == ["{", "resourceType", "status", "code", "subject", "reference", "},",
+                     "component", "{", "code", "valueQuantity", "value", "}", "}", "]", "}"]
+    holes = [line for line in checked.printed.lines if line.placeholder]
+    assert [(h.path, h.issues) for h in holes] == [("Observation.code", [0, 1]),
+                                                  ("Observation.component[0].code", [2])]
+    assert [line.number for line in checked.printed.lines] == list(range(1, 17))
+    assert checked.unplaced == [] and checked.printed.lines[0].issues == [3]  # on the root

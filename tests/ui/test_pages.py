@@ -26,6 +26,19 @@ def issues(html: str) -> list[tuple[str, str]]:
                       r'data-expression="([^"]*)"', html)
 
 
+def placeholders(html: str) -> list[tuple[str, str]]:
+    return re.findall(r'<div class="ln placeholder[^"]*" id="L\d+" data-severity="([^"]+)" '
+                      r'data-expression="([^"]*)"', html)
+
+
+def listing(html: str) -> list[str]:
+    """The texts of the first listing's lines, in order."""
+    import html as h
+    return [h.unescape(t) for t in re.findall(r'<div class="ln[^"]*" id="L\d+"[^>]*>'
+                                              r'<span class="no"[^>]*>[^<]*</span><code>'
+                                              r'([^<]*)</code>', html)]
+
+
 def resource_count(runtime) -> int:
     with runtime.db.unit_of_work() as uow:
         return uow.resources.count(include_deleted=True)
@@ -62,8 +75,9 @@ def test_validate_form_fields(web):
     assert '<textarea id="resource" name="resource"' in html
     assert '<label for="resource">' in html and '<label for="file">' in html
     assert f'name="profile" value="{SSC_PATIENT}"' in html
-    # formats still to come are offered, disabled
-    assert re.search(r'<option value="xml"[^>]*disabled', html)
+    # every input format is offered, with auto-detection first
+    for key in ("auto", "json", "xml", "hl7v2"):
+        assert re.search(rf'<option value="{key}"(?![^>]*disabled)', html), key
 
 
 def test_validate_bad_resource_lists_issues_and_stores_nothing(web, runtime):
@@ -92,11 +106,18 @@ def test_validate_upload_and_chosen_profile(web):
                  content_type="multipart/form-data")
     html = r.get_data(as_text=True)
     # the SSc patient profile makes identifier, gender and birthDate required (reported on
-    # the resource, which is marked on its first line)
+    # the resource, and listed so); each is marked on a placeholder line where it would go
     assert ("error", "Patient") in issues(html)
     for element in ("Patient.identifier", "Patient.gender", "Patient.birthDate"):
         assert f"{element}: minimum required = 1" in html
-    assert re.search(r'<div class="ln mark sev-error" id="L1">', html)
+    assert placeholders(html) == [("error", "Patient.identifier"), ("error", "Patient.gender"),
+                                  ("error", "Patient.birthDate")]
+    # in R4 order around what is there: identifier before name, gender and birthDate after
+    lines = listing(html)
+    assert [t.split(":")[0].strip().strip('"') for t in lines] == [
+        "{", "resourceType", "identifier", "name", "{", "family", "}", "]", "gender",
+        "birthDate", "}"]
+    assert not re.search(r'<div class="ln mark sev-error" id="L1">', html)
     without = issues(web.post("/ui/validate", data={"resource": json.dumps(patient)})
                      .get_data(as_text=True))
     assert not [e for s, e in without if s == "error"]
@@ -116,8 +137,108 @@ def test_validate_unknown_profile_and_formats(web):
         "resource": '{"resourceType": "Basic", "code": {"text": "x"}}',
         "profile": "http://example.org/nope"}).get_data(as_text=True))
     assert ("error", "") in found
-    html = web.post("/ui/validate", data={"resource": "<Patient/>"}).get_data(as_text=True)
-    assert "FHIR XML is not supported by this server yet." in html
+
+
+XML_BAD = """<?xml version="1.0" encoding="UTF-8"?>
+<Observation xmlns="http://hl7.org/fhir">
+  <status value="bogus"/>
+  <code><text value="x"/></code>
+  <valueQuantity><value value="1.50"/><unit value="mg"/></valueQuantity>
+</Observation>"""
+
+
+def _marked_lines(html: str) -> dict[int, str]:
+    """line number -> its text, for the listing's marked lines."""
+    return {int(n): t for n, t in re.findall(
+        r'<div class="ln mark sev-\w+" id="L(\d+)"><span class="no"[^>]*>\d+</span>'
+        r'<code>([^<]*)</code>', html)}
+
+
+def test_validate_xml_marks_issues_at_the_element_lines(web, runtime):
+    before = resource_count(runtime)
+    r = web.post("/ui/validate", data={"resource": XML_BAD})
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200 and "Result: Observation" in html
+    assert ("error", "Observation.status") in issues(html)
+    marked = _marked_lines(html)
+    # the listing is the XML, re-indented: the status element's line is the one marked
+    assert any("&lt;status value=&#34;bogus&#34;/&gt;" in t for t in marked.values()), marked
+    assert "lang-xml" in html and "&#34;status&#34;" not in html
+    assert resource_count(runtime) == before
+    # the same input, forced as JSON, is a JSON syntax error; auto-detect took XML
+    forced = web.post("/ui/validate", data={"resource": XML_BAD, "format": "json"})
+    assert "not valid JSON" in forced.get_data(as_text=True)
+
+
+def test_validate_xml_agrees_with_the_api(web, client):
+    """The page and POST [type]/$validate (XML body) find the same issues."""
+    page = sorted(issues(web.post("/ui/validate", data={"resource": XML_BAD})
+                         .get_data(as_text=True)))
+    r = web.post("/fhir/Observation/$validate", data=XML_BAD.encode(),
+                 headers={"Content-Type": "application/fhir+xml",
+                          "Accept": "application/fhir+json"})
+    api = sorted((i["severity"], ", ".join(i.get("expression", [])))
+                 for i in r.get_json()["issue"]
+                 if i["severity"] != "information" or i.get("expression"))
+    assert [p for p in page if p[0] == "error"] == [a for a in api if a[0] == "error"]
+
+
+def test_validate_xml_missing_required_elements_get_placeholders(web):
+    text = ('<Patient xmlns="http://hl7.org/fhir"><name><family value="Doe"/></name>'
+            '</Patient>')
+    html = web.post("/ui/validate", data={"resource": text, "profile": SSC_PATIENT}) \
+        .get_data(as_text=True)
+    assert ("error", "Patient") in issues(html)          # the issue stays listed
+    assert ("error", "Patient.identifier") in placeholders(html)
+    lines = [t.strip() for t in listing(html)]
+    ident = next(i for i, t in enumerate(lines) if t.startswith("<identifier"))
+    assert "missing: required" in lines[ident] and lines[ident + 1] == "<name>"
+    birth = next(i for i, t in enumerate(lines) if t.startswith("<birthDate"))
+    assert lines[birth - 1].startswith("<gender") and lines[birth + 1] == "</Patient>"
+
+
+def test_validate_malformed_xml_marks_its_line(web):
+    bad = '<Patient xmlns="http://hl7.org/fhir">\n  <gender value="female">\n</Patient>'
+    html = web.post("/ui/validate", data={"resource": bad}).get_data(as_text=True)
+    assert "The input is not FHIR XML" in html and "Malformed XML" in html
+    assert 3 in _marked_lines(html) or 2 in _marked_lines(html)
+    dtd = '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e "e">]><Patient xmlns="http://hl7.org/fhir"/>'
+    assert "DOCTYPE" in web.post("/ui/validate", data={"resource": dtd}).get_data(as_text=True)
+
+
+HL7 = Path(__file__).resolve().parents[2] / "examples" / "hl7v2"
+
+
+def test_validate_hl7v2_converts_and_validates_the_bundle(web, runtime):
+    before = resource_count(runtime)
+    text = (HL7 / "case-a-labs.oru-r01.hl7").read_text()
+    html = web.post("/ui/validate", data={"resource": text}).get_data(as_text=True)
+    assert "lang-hl7v2" in html and "The converted transaction Bundle" in html
+    assert "Result: ORU^R01" in html
+    assert not [e for s, e in issues(html) if s == "error"], issues(html)
+    assert '"resourceType": "Bundle"' in html.replace("&#34;", '"')
+    assert resource_count(runtime) == before      # converted, not stored
+
+
+def test_validate_hl7v2_marks_issues_on_their_segments(web):
+    text = (HL7 / "case-a-labs.oru-r01.hl7").read_text().replace("\r\n", "\n").replace("\r", "\n")
+    lines = [line for line in text.split("\n") if line]
+    obx = [i for i, line in enumerate(lines) if line.startswith("OBX")]
+    # the third OBX's value is not a number for a numeric result
+    fields = lines[obx[2]].split("|")
+    fields[2], fields[5] = "NM", "high"
+    lines[obx[2]] = "|".join(fields)
+    html = web.post("/ui/validate", data={"resource": "\r\n".join(lines)}).get_data(as_text=True)
+    found = issues(html)
+    located = [(s, e) for s, e in found if "OBX[3]" in e]
+    assert located == [("error", "OBX[3]-5, OBX[3].5[1]")], found
+    marked = _marked_lines(html)
+    assert obx[2] + 1 in marked and marked[obx[2] + 1].startswith("OBX|")
+    # a message that is not HL7 v2 at all, forced as HL7 v2
+    html = web.post("/ui/validate", data={"resource": "hello", "format": "hl7v2"}) \
+        .get_data(as_text=True)
+    assert "it has no MSH segment" in html
+    assert [e for s, e in issues(html) if s == "error"] == ["MSH[1], MSH[1]"]
     html = web.post("/ui/validate", data={"resource": "   "}).get_data(as_text=True)
     assert "Nothing to check" in html
     found = issues(web.post("/ui/validate", data={"resource": '{"resourceType": "Nope"}'})
