@@ -104,8 +104,9 @@ def test_same_resources_and_versions(pair):
 
 def test_searches_answer_the_same(pair, registry):
     normal, bulk, _result, resources = pair
-    from conftest import Env
-    other = Env(bulk, registry, resources)
+    # the same kind of env over the bulk-loaded database (a `from conftest import Env` would
+    # pick whichever conftest module was imported first in this worker)
+    other = type(normal)(bulk, registry, resources)
     pat = next(r for t, _i, r in resources if t == "Patient")
     for rtype, params in [
             ("Observation", [("patient", pat["id"]), ("code", "http://loinc.org|8302-2")]),
