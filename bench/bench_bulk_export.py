@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 PG_ADMIN = os.environ.get("FHIRSVC_BENCH_POSTGRES_URL",
                           "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_PREFIX = os.environ.get("FHIRSVC_BENCH_DB_PREFIX", "fhirsvc_bench")  # scratch database names
 
 
 def peak_mb() -> float:
@@ -130,7 +131,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for backend in backends:
             for n in args.sizes:
-                url = (f"sqlite:///{tmp}/bulk-{n}.db" if backend == "sqlite" else pg.create())
+                url = (f"sqlite:///{tmp}/bulk-{n}.db" if backend == "sqlite" else pg.create(PG_PREFIX))
                 try:
                     t = time.perf_counter()
                     load(url, n)

@@ -44,6 +44,12 @@ class Selection:
     filters: tuple[c.Criteria, ...] = field(default=())
     include_deleted: bool = False                # for _since: the deleted ones too
     phase: str = "main"                          # main | late (see ExportReader._batch_query)
+    # includeAssociatedData (Provenance only): the Provenance whose target is a resource of
+    # one of these selections is selected too; `latest`: only the newest such Provenance of
+    # each target; `associated_only`: none other (Provenance is not itself an exported type)
+    associated: tuple["Selection", ...] = ()
+    latest: bool = False
+    associated_only: bool = False
 
     def later(self) -> "Selection":
         return replace(self, phase="late")
@@ -94,6 +100,40 @@ class ExportReader:
         self.conn = conn
 
     def _conditions(self, sel: Selection, r) -> list:
+        if not sel.associated:
+            return self._own_conditions(sel, r)
+        own = false() if sel.associated_only else and_(true(), *self._own_conditions(sel, r))
+        return [r.c.resource_type == sel.rtype, or_(own, self._associated(sel, r))]
+
+    def _associated(self, sel: Selection, r):
+        """`r` (a Provenance) targets a resource that one of `sel.associated` exports: that
+        selection's conditions on the target, which existed, not deleted, at transactionTime
+        (or changed after it: exported as it was then) and, with _since, changed since. With
+        `latest`, no newer Provenance up to transactionTime targets the same resource."""
+        ref, t = REF.alias("aref"), R.alias("at")
+        alternatives = []
+        for other in sel.associated:
+            timely = or_(and_(t.c.last_updated <= other.until, t.c.deleted == false()),
+                         t.c.last_updated > other.until)
+            conds = [*self._own_conditions(other, t), timely]
+            if other.since is not None:
+                conds.append(t.c.last_updated > other.since)
+            alternatives.append(and_(*conds))
+        link = [ref.c.res_pk == r.c.pk, ref.c.param == "target", or_(*alternatives)]
+        if sel.latest:
+            ref2, p2 = REF.alias("aref2"), R.alias("ap2")
+            link.append(~exists(select(literal(1)).select_from(ref2).where(
+                ref2.c.resource_type == "Provenance", ref2.c.param == "target",
+                ref2.c.target_type == ref.c.target_type,
+                ref2.c.target_id == ref.c.target_id, p2.c.pk == ref2.c.res_pk,
+                p2.c.resource_type == "Provenance", p2.c.pk > r.c.pk,
+                p2.c.last_updated <= sel.until, p2.c.deleted == false())
+                .correlate(r, ref)))
+        on = and_(t.c.resource_type == ref.c.target_type, t.c.resource_id == ref.c.target_id)
+        return exists(select(literal(1)).select_from(ref.join(t, on)).where(*link)
+                      .correlate(r))
+
+    def _own_conditions(self, sel: Selection, r) -> list:
         conds = [r.c.resource_type == sel.rtype]
         if sel.patients is not None or sel.all_patients:
             if sel.rtype == "Patient":

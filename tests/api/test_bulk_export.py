@@ -297,3 +297,81 @@ def test_resource_changed_after_kickoff_is_exported_as_it_was(loaded, runtime):
         client, f"/fhir/$export?_type=Patient&_since={manifest['transactionTime']}"))
     rows = {r["id"]: r for r in download(client, later["output"][0]["url"])}
     assert rows[made["id"]]["gender"] == "male" and created_after["id"] in rows
+
+
+def test_elements_keep_listed_and_mandatory_elements_tagged_subsetted(loaded, runtime):
+    client = loaded.test_client()
+    manifest = finish(client, runtime, kickoff(
+        client, "/fhir/$export?_type=Patient,Observation&_elements=Patient.gender,id"))
+    assert manifest["error"] == []
+    files = {o["type"]: download(client, o["url"]) for o in manifest["output"]}
+    assert files["Patient"] and files["Observation"]
+    assert any("gender" in pat for pat in files["Patient"])
+    for pat in files["Patient"]:
+        assert set(pat) <= {"resourceType", "id", "meta", "gender"}
+        assert "SUBSETTED" in [t["code"] for t in pat["meta"]["tag"]]
+    for obs in files["Observation"]:  # only the bare `id` applies: id, meta, status, code
+        assert set(obs) == {"resourceType", "id", "meta", "status", "code"}
+        assert "SUBSETTED" in [t["code"] for t in obs["meta"]["tag"]]
+    whole = client.get(f"/fhir/Observation/{files['Observation'][0]['id']}").get_json()
+    assert whole["code"] == files["Observation"][0]["code"] and "subject" in whole
+    r = client.get("/fhir/$export?_elements=name.given", headers=ASYNC)
+    assert r.status_code == 400 and r.get_json()["issue"][0]["expression"] == ["_elements"]
+
+
+def _ingest(runtime, *entries):
+    from fhirsvc.ingest.pipeline import ProvenanceRecord
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": res, "request": {"method": "PUT",
+                                      "url": f"{res['resourceType']}/{res['id']}"}}
+        for res in entries]}
+    result = runtime.services.resources.ingest(runtime.context(), bundle, ProvenanceRecord(
+        door="test", agent="test", activity="includeAssociatedData"))
+    return result.provenance.resource_id
+
+
+def test_include_associated_data_latest_and_relevant_provenance(loaded, runtime):
+    client = loaded.test_client()
+    pat = {"resourceType": "Patient", "id": "prov-p1", "gender": "female"}
+    obs = {"resourceType": "Observation", "id": "prov-o1", "status": "final",
+           "code": {"text": "weight"}, "subject": {"reference": "Patient/prov-p1"}}
+    first = _ingest(runtime, pat, obs)
+    second = _ingest(runtime, dict(pat, gender="male"))   # the Patient's newest Provenance
+    other = _ingest(runtime, {"resourceType": "Patient", "id": "prov-p2"})
+
+    def provenance(query):
+        manifest = finish(client, runtime, kickoff(
+            client, f"/fhir/Patient/$export?patient=Patient/prov-p1&{query}"))
+        assert manifest["error"] == [], manifest["error"]
+        files = {o["type"]: download(client, o["url"]) for o in manifest["output"]}
+        ids = [p["id"] for p in files.get("Provenance", [])]
+        assert len(ids) == len(set(ids))  # never twice
+        return set(ids), files
+
+    latest, files = provenance("_type=Patient&includeAssociatedData=LatestProvenanceResources")
+    assert latest == {second} and set(files) == {"Patient", "Provenance"}
+    assert provenance("_type=Patient&includeAssociatedData=RelevantProvenanceResources")[0] \
+        == {first, second}
+    both = provenance("_type=Patient,Observation&includeAssociatedData=LatestProvenanceResources")
+    assert both[0] == {first, second}   # first is still the Observation's newest
+    assert other not in provenance("includeAssociatedData=RelevantProvenanceResources")[0]
+    assert provenance("_type=Patient")[0] == set()  # not asked: no Provenance
+    # a Provenance of a resource outside the export's time window is not associated with it
+    status = kickoff(client, "/fhir/Patient/$export?patient=Patient/prov-p1&_type=Patient"
+                     "&includeAssociatedData=RelevantProvenanceResources")
+    later = _ingest(runtime, dict(pat, gender="other"))
+    manifest = finish(client, runtime, status)
+    ids = {p["id"] for o in manifest["output"] if o["type"] == "Provenance"
+           for p in download(client, o["url"])}
+    assert ids == {first, second} and later not in ids
+
+
+def test_organize_output_by_is_a_clear_400_and_partial_manifests_are_accepted(loaded):
+    client = loaded.test_client()
+    r = client.get("/fhir/$export?organizeOutputBy=Patient", headers=ASYNC)
+    assert r.status_code == 400 and "organizeOutputBy" in r.get_data(as_text=True)
+    assert client.get("/fhir/$export?_type=Patient&allowPartialManifests=true",
+                      headers=ASYNC).status_code == 202
+    strict = dict(ASYNC, Prefer="respond-async, handling=strict")
+    r = client.get("/fhir/$export?_type=Patient&_count=3", headers=strict)
+    assert r.status_code == 400 and r.get_json()["issue"][0]["expression"] == ["_count"]
