@@ -31,6 +31,7 @@ from .kinds import JobKind
 BATCH = 5000
 DELETED_FILE = "deleted.ndjson"
 ERROR_FILE = "OperationOutcome.ndjson"
+LATE_LISTED = 20  # resources named in a _typeFilter warning (see _late_filtered)
 REQUIRED = ("level", "transaction_time", "request", "secret")
 
 
@@ -161,17 +162,18 @@ class BulkExport(JobKind):
             while cursor["i"] < len(selections):
                 cursor = self._one_type(ctx, job, store, selections[cursor["i"]], cursor,
                                         batch_size, wanted)
-            if params.get("warnings"):
+            warnings = list(params.get("warnings") or []) + list(cursor.get("notes") or [])
+            if warnings:
                 with store.append(job.id, ERROR_FILE, 0) as out:
-                    out.write(_outcomes(params["warnings"]))
+                    out.write(_outcomes(warnings))
         except Cancelled:
             store.remove(job.id)  # DELETE also removes them; the handler may have written since
             raise
         result = {"transactionTime": params["transaction_time"], "request": params["request"],
                   "output": cursor["outputs"], "error": [], "deleted": []}
-        if params.get("warnings"):
+        if warnings:
             result["error"].append({"type": "OperationOutcome", "name": ERROR_FILE,
-                                    "count": len(params["warnings"])})
+                                    "count": len(warnings)})
         if cursor["dcount"]:
             result["deleted"].append({"type": "Bundle", "name": DELETED_FILE,
                                       "count": cursor["dcount"]})
@@ -192,7 +194,9 @@ class BulkExport(JobKind):
                 if not rows:
                     if phase.phase == "main":  # then the few changed after transactionTime
                         phase = sel.later()
-                        cursor = dict(cursor, phase="late", after=0)
+                        cursor = dict(cursor, phase="late", after=0,
+                                      notes=cursor.get("notes", []) + self._late_filtered(
+                                          ctx, sel))
                         continue
                     break
                 sizer.seen(rows)
@@ -223,6 +227,26 @@ class BulkExport(JobKind):
         cursor = dict(cursor, i=cursor["i"] + 1, phase="main", after=0, offset=0, count=0, outputs=outputs)
         ctx.checkpoint(cursor)
         return cursor
+
+    @staticmethod
+    def _late_filtered(ctx, sel: Selection) -> list[str]:
+        """_typeFilter is matched on the index, which holds each resource's current version
+        only. For a resource not changed since transactionTime (the main phase: nearly all)
+        that is exactly its state then. One changed after it (between kick-off and the read
+        of its type) is exported as it was, but matched on its newer version's index rows:
+        such resources are named in a warning of the error file, so the manifest says so."""
+        if not sel.filters:
+            return []
+        with ctx.db.unit_of_work() as uow:
+            rows = uow.exports.batch(replace(sel, filters=(), phase="late"), 0, LATE_LISTED + 1)
+        if not rows:
+            return []
+        ids = [f"{sel.rtype}/{rid}" for _pk, rid, _c, _d in rows[:LATE_LISTED]]
+        more = " and more" if len(rows) > LATE_LISTED else ""
+        return [f"_typeFilter for {sel.rtype}: {', '.join(ids)}{more} changed after "
+                "transactionTime; the filter was matched on the newer version (the search "
+                "index holds current versions only), while the files hold the version current "
+                "at transactionTime"]
 
     def cleanup(self, job, runtime) -> None:
         file_store(runtime.config).remove(job.id)

@@ -375,3 +375,30 @@ def test_organize_output_by_is_a_clear_400_and_partial_manifests_are_accepted(lo
     strict = dict(ASYNC, Prefer="respond-async, handling=strict")
     r = client.get("/fhir/$export?_type=Patient&_count=3", headers=strict)
     assert r.status_code == 400 and r.get_json()["issue"][0]["expression"] == ["_count"]
+
+
+def test_type_filter_at_transaction_time_and_late_changes_reported(loaded, runtime):
+    client = loaded.test_client()
+    steady = client.post("/fhir/Patient", json={"resourceType": "Patient", "gender": "female",
+                                                "birthDate": "1911-01-01"}).get_json()
+    moving = client.post("/fhir/Patient", json={"resourceType": "Patient", "gender": "female",
+                                                "birthDate": "1911-01-01"}).get_json()
+    status = kickoff(client, "/fhir/$export?_type=Patient"
+                     "&_typeFilter=Patient%3Fbirthdate%3D1911-01-01%26gender%3Dfemale")
+    # after transactionTime: no longer matching
+    assert client.put(f"/fhir/Patient/{moving['id']}",
+                      json=dict(moving, gender="male")).status_code == 200
+    manifest = finish(client, runtime, status)
+    ids = {p["id"] for o in manifest["output"] for p in download(client, o["url"])}
+    assert steady["id"] in ids          # unchanged since: matched on its state then, exactly
+    # changed since: its match was on the newer version, and the manifest says so
+    notes = [i["details"]["text"] for o in manifest["error"]
+             for oo in download(client, o["url"]) for i in oo["issue"]]
+    assert len(notes) == 1 and f"Patient/{moving['id']}" in notes[0]
+    assert f"Patient/{steady['id']}" not in notes[0]
+    # no change after transactionTime: no warning
+    quiet = finish(client, runtime, kickoff(
+        client, "/fhir/$export?_type=Patient&_typeFilter=Patient%3Fbirthdate%3D1911-01-01"))
+    assert quiet["error"] == []
+    got = {p["id"] for o in quiet["output"] for p in download(client, o["url"])}
+    assert {steady["id"], moving["id"]} <= got
