@@ -14,8 +14,11 @@ from ..resource_types import RESOURCE_TYPES
 NDJSON = "application/fhir+ndjson"
 # the spec's aliases a server SHALL accept for application/fhir+ndjson
 OUTPUT_FORMATS = {NDJSON, "application/ndjson", "ndjson"}
-KNOWN = {"_outputFormat", "_since", "_type", "_typeFilter", "patient", "includeAssociatedData",
-         "_elements", "organizeOutputBy", "allowPartialManifests"}
+KNOWN = {"_outputFormat", "_since", "_until", "_type", "_typeFilter", "patient",
+         "includeAssociatedData", "_elements", "organizeOutputBy", "allowPartialManifests"}
+# the parameters of each level's OperationDefinition (Bulk Data IG): `patient` is not one of
+# the system-level export's; organizeOutputBy is known and refused (400)
+PARAMETERS = {"system": KNOWN - {"patient"}, "patient": KNOWN, "group": KNOWN}
 # includeAssociatedData values -> how much Provenance goes with the exported resources
 # (several values: the least restrictive wins, as the spec says)
 ASSOCIATED = {"LatestProvenanceResources": "latest", "RelevantProvenanceResources": "relevant"}
@@ -26,6 +29,7 @@ _ELEMENT = re.compile(r"^(?:([A-Z][A-Za-z]+)\.)?([a-z][A-Za-z0-9]*)$")
 class KickoffParams:
     output_format: str = NDJSON
     since: int | None = None                     # microseconds since the epoch, UTC
+    until: int | None = None                     # _until: changes before it only (µs)
     types: list[str] | None = None
     type_filters: list[str] = field(default_factory=list)
     patients: list[str] | None = None            # ids from `patient` references
@@ -141,6 +145,13 @@ def parse_kickoff(pairs: list[tuple[str, str]], *, strict: bool, level: str) -> 
             out.since = parse_instant(by["_since"][-1], "_since")
         except OperationOutcomeError as exc:
             issues.extend(exc.issues)
+    if "_until" in by:
+        try:
+            out.until = parse_instant(by["_until"][-1], "_until")
+        except OperationOutcomeError as exc:
+            issues.extend(exc.issues)
+        if out.since is not None and out.until is not None and out.until <= out.since:
+            issues.append(error("invalid", "_until must be after _since", "_until"))
     if "_type" in by:
         types = list(dict.fromkeys(_split(by["_type"])))
         unknown = [t for t in types if t not in RESOURCE_TYPES]

@@ -2,8 +2,8 @@
 
 Parameters (fixed at kick-off by services/export.py): level, group, patients (ids, resolved at
 kick-off), types, since, type_filters, transaction_time, request, secret, warnings, elements
-([type or None, name] pairs of _elements), associated (includeAssociatedData: latest |
-relevant | None); and, for
+([type or None, name] pairs of _elements), until (_until, µs), associated
+(includeAssociatedData: latest | relevant | None); and, for
 operators and tests, batch (most rows per batch) and pause (seconds between batches).
 
 One NDJSON file per resource type, written in keyset batches: after each batch the file is
@@ -64,7 +64,12 @@ def plan(runtime, params: dict, uow) -> list[Selection]:
         rtype, crit = type_filter_criteria(parser, item)
         filters.setdefault(rtype, []).append(crit)
     since = params.get("since")
-    selections = [Selection(rtype=t, until=params["transaction_time"], since=since,
+    # _until: the state just before it (changes at or after it are not in the files), never
+    # later than transactionTime
+    until = params["transaction_time"]
+    if params.get("until") is not None:
+        until = min(until, params["until"] - 1)
+    selections = [Selection(rtype=t, until=until, since=since,
                             patients=tuple(patients) if scoped and patients is not None
                             else None, all_patients=scoped and patients is None,
                             compartment_params=compartment_params(runtime, t) if scoped
@@ -78,7 +83,7 @@ def plan(runtime, params: dict, uow) -> list[Selection]:
         # no Provenance is written twice
         others = tuple(s for s in selections if s.rtype != "Provenance")
         own = next((s for s in selections if s.rtype == "Provenance"), None)
-        prov = replace(own or Selection(rtype="Provenance", until=params["transaction_time"],
+        prov = replace(own or Selection(rtype="Provenance", until=until,
                                         since=since, include_deleted=since is not None),
                        associated=others, latest=associated == "latest",
                        associated_only=own is None)
@@ -244,7 +249,7 @@ class BulkExport(JobKind):
         ids = [f"{sel.rtype}/{rid}" for _pk, rid, _c, _d in rows[:LATE_LISTED]]
         more = " and more" if len(rows) > LATE_LISTED else ""
         return [f"_typeFilter for {sel.rtype}: {', '.join(ids)}{more} changed after "
-                "transactionTime; the filter was matched on the newer version (the search "
+                "the export's point in time (transactionTime, or _until); the filter was matched on the newer version (the search "
                 "index holds current versions only), while the files hold the version current "
                 "at transactionTime"]
 

@@ -402,3 +402,25 @@ def test_type_filter_at_transaction_time_and_late_changes_reported(loaded, runti
     assert quiet["error"] == []
     got = {p["id"] for o in quiet["output"] for p in download(client, o["url"])}
     assert {steady["id"], moving["id"]} <= got
+
+
+def test_until_exports_the_state_before_it(loaded, runtime):
+    client = loaded.test_client()
+    made = client.post("/fhir/Patient", json={"resourceType": "Patient", "gender": "female",
+                                              "birthDate": "1912-02-02"}).get_json()
+    cut = made["meta"]["lastUpdated"]
+    changed = client.put(f"/fhir/Patient/{made['id']}", json=dict(made, gender="male"))
+    assert changed.status_code == 200
+    from datetime import datetime, timedelta
+    after = (datetime.fromisoformat(cut.replace("Z", "+00:00")) + timedelta(microseconds=1))
+    manifest = finish(client, runtime, kickoff(
+        client, "/fhir/$export?_type=Patient&_until=" + after.isoformat().replace("+", "%2B")))
+    rows = {r["id"]: r for o in manifest["output"] for r in download(client, o["url"])}
+    assert rows[made["id"]]["gender"] == "female" and rows[made["id"]]["meta"]["versionId"] == "1"
+    manifest = finish(client, runtime, kickoff(
+        client, "/fhir/$export?_type=Patient&_until=" + cut.replace("+", "%2B")))
+    assert made["id"] not in {r["id"] for o in manifest["output"]
+                              for r in download(client, o["url"])}
+    r = client.get("/fhir/$export?_since=2020-01-02T00:00:00Z&_until=2020-01-01T00:00:00Z",
+                   headers=ASYNC)
+    assert r.status_code == 400 and r.get_json()["issue"][0]["expression"] == ["_until"]
