@@ -206,6 +206,37 @@ class ExportReader:
             q = q.where(v.c.deleted == false())
         return q
 
+    def compartments(self, patient_ids: Sequence[str], params_by_type: dict[str, Sequence[str]],
+                     until: int) -> list[tuple[str, str, str]]:
+        """(type, id, content) of the Patients `patient_ids` and of every resource of
+        `params_by_type` in their compartments (linked by those reference parameters), each
+        as it was at `until` (not deleted then), Patients first, then by key. Driven by the
+        reference index on the target (ix_idx_reference_target), so a page of patients
+        costs its own rows whatever the table size (the registry export's pages)."""
+        ids = list(patient_ids)
+        if not ids:
+            return []
+        r, v, v2, ref = R.alias("r"), V.alias("v"), V.alias("v2"), REF.alias("cref")
+        then = (select(func.max(v2.c.version))
+                .where(v2.c.res_pk == r.c.pk, v2.c.last_updated <= until)
+                .correlate(r).scalar_subquery())
+        base = (select(r.c.resource_type, r.c.resource_id, v.c.content)
+                .select_from(r.join(v, and_(v.c.res_pk == r.c.pk, v.c.version == then)))
+                .where(v.c.deleted == false()).order_by(r.c.pk))
+        out = []
+        pats = base.where(r.c.resource_type == "Patient", r.c.resource_id.in_(ids))
+        linked = [and_(ref.c.resource_type == t, ref.c.param.in_(list(ps)))
+                  for t, ps in sorted(params_by_type.items()) if ps and t != "Patient"]
+        queries = [pats]
+        if linked:
+            pks = (select(ref.c.res_pk).where(ref.c.target_id.in_(ids),
+                                               ref.c.target_type == "Patient", or_(*linked)))
+            queries.append(base.where(r.c.pk.in_(pks)))
+        for q in queries:
+            sql, names, params = _compile(self.conn, q)
+            out.extend(_driver_rows(self.conn, sql, names, params))
+        return out
+
     def count(self, sel: Selection) -> int:
         """How many current resources the selection roughly holds (progress totals): counted
         on current versions, without the as-of-transactionTime refinement."""
