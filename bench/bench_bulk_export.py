@@ -141,7 +141,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for backend in backends:
             for n in args.sizes:
-                url = (f"sqlite:///{tmp}/bulk-{n}.db" if backend == "sqlite" else pg.create(PG_PREFIX))
+                url = (f"sqlite:///{tmp}/bulk-{n}.db" if backend == "sqlite"
+                       else pg.create(PG_PREFIX))
                 try:
                     t = time.perf_counter()
                     load(url, n)

@@ -248,10 +248,10 @@ class BulkExport(JobKind):
             return []
         ids = [f"{sel.rtype}/{rid}" for _pk, rid, _c, _d in rows[:LATE_LISTED]]
         more = " and more" if len(rows) > LATE_LISTED else ""
-        return [f"_typeFilter for {sel.rtype}: {', '.join(ids)}{more} changed after "
-                "the export's point in time (transactionTime, or _until); the filter was matched on the newer version (the search "
-                "index holds current versions only), while the files hold the version current "
-                "at transactionTime"]
+        return [f"_typeFilter for {sel.rtype}: {', '.join(ids)}{more} changed after the "
+                "export's point in time (transactionTime, or _until); the filter was matched "
+                "on the newer version (the search index holds current versions only), while "
+                "the files hold the version current at that point"]
 
     def cleanup(self, job, runtime) -> None:
         file_store(runtime.config).remove(job.id)
