@@ -31,9 +31,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 PG_ADMIN = os.environ.get("FHIRSVC_BENCH_POSTGRES_URL",
                           "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_PREFIX = os.environ.get("FHIRSVC_BENCH_DB_PREFIX", "fhirsvc_bench")  # scratch database names
 
 
 def peak_mb() -> float:
+    """This process's peak RSS. VmHWM belongs to the address space exec made, where Linux's
+    ru_maxrss carries the parent's peak across fork + exec (a large parent would show as the
+    child's peak)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -130,7 +141,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for backend in backends:
             for n in args.sizes:
-                url = (f"sqlite:///{tmp}/bulk-{n}.db" if backend == "sqlite" else pg.create())
+                url = (f"sqlite:///{tmp}/bulk-{n}.db" if backend == "sqlite"
+                       else pg.create(PG_PREFIX))
                 try:
                     t = time.perf_counter()
                     load(url, n)

@@ -11,7 +11,11 @@ alternately `--runs` times each, in fresh child processes (each peak RSS is the 
   the driver (fetchmany) to a file.
 
     python bench/bench_registry.py                          # SQLite and PostgreSQL
-    python bench/bench_registry.py --db sqlite --patients 10000 --runs 3
+    python bench/bench_registry.py --db sqlite --patients 1000 10000 --runs 3
+    python bench/bench_registry.py --patients 1000 10000 --baseline-code ../main  # beside main
+
+The load writes index rows (the export reads each page of patients through the reference
+index), so loading 10,000 patients takes a few minutes.
 """
 from __future__ import annotations
 
@@ -30,16 +34,29 @@ from pathlib import Path
 import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# FHIRSVC_BENCH_CODE: another checkout's fhirsvc for a child (--baseline-code: the same export
+# by an older version, e.g. main, in the same run)
+sys.path.insert(0, os.environ.get("FHIRSVC_BENCH_CODE") or str(ROOT))
 
 PG_ADMIN = os.environ.get("FHIRSVC_BENCH_POSTGRES_URL",
                           "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_PREFIX = os.environ.get("FHIRSVC_BENCH_DB_PREFIX", "fhirsvc_bench")  # scratch database names
 UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 TYPES = ("Patient", "Condition", "Observation", "BodyStructure", "MedicationStatement",
          "Procedure")
 
 
 def peak_mb() -> float:
+    """This process's peak RSS. VmHWM belongs to the address space exec made, where Linux's
+    ru_maxrss carries the parent's peak across fork + exec (a large parent would show as the
+    child's peak)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -59,10 +76,13 @@ def template(tmp: str) -> list:
 
 
 def load(url: str, items: list, patients: int) -> int:
-    from fhirsvc.storage import Database
+    from fhirsvc.bootstrap import build
+    from fhirsvc.config import Config
     from fhirsvc.storage.migrate import upgrade
     upgrade(url)
-    db = Database(url)  # no index rows: the export reads the resource tables only
+    # with index rows: the export reads each page of patients' compartments through them
+    rt = build(Config(database_url=url, examples_dir=Path(tempfile.mkdtemp())))
+    db = rt.db
     per_copy = sum(1 for t, _, _ in items if t == "Patient")
     blob = orjson.dumps(items)
     stored, copy = 0, 0
@@ -81,7 +101,7 @@ def load(url: str, items: list, patients: int) -> int:
         stored += len(batch)
         copy += 1
     db.analyze(vacuum=True)
-    db.dispose()
+    rt.close()
     return stored
 
 
@@ -122,11 +142,12 @@ def child_select(url: str, out: Path) -> dict:
     return {"seconds": elapsed, "rows": count, "peak_mb": peak_mb()}
 
 
-def run_child(mode: str, url: str) -> dict:
+def run_child(mode: str, url: str, code: str | None = None) -> dict:
+    env = dict(os.environ, FHIRSVC_BENCH_CODE=code) if code else None
     with tempfile.TemporaryDirectory() as tmp:
         proc = subprocess.run([sys.executable, __file__, "--child", mode, "--url", url,
                                "--out", str(Path(tmp) / "out.csv")], capture_output=True,
-                              text=True)
+                              text=True, env=env)
         if proc.returncode != 0:
             raise RuntimeError(proc.stderr[-3000:])
         return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -135,8 +156,10 @@ def run_child(mode: str, url: str) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
-    ap.add_argument("--patients", type=int, default=10_000)
+    ap.add_argument("--patients", type=int, nargs="+", default=[10_000])
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--baseline-code", help="another checkout (e.g. main): its export too, "
+                    "interleaved, in a column of its own")
     ap.add_argument("--child", choices=("export", "select"))
     ap.add_argument("--url")
     ap.add_argument("--out")
@@ -148,28 +171,42 @@ def main() -> int:
     from fhirsvc.storage.scratch import ScratchDatabases
     backends = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     pg = ScratchDatabases(PG_ADMIN) if "postgresql" in backends else None
-    print("| database | patients (resources) | CSV export (median) | peak RSS | bare SELECT "
-          "(median) | peak RSS | export / SELECT |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    base = args.baseline_code
+    print("| database | patients (resources) | CSV export (median) | patients/s | peak RSS | "
+          + ("baseline code export | its peak RSS | " if base else "")
+          + "bare SELECT (median) | peak RSS | export / SELECT |")
+    print("|---|---:|---:|---:|---:|" + ("---:|---:|" if base else "") + "---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
         items = template(tmp)
         for backend in backends:
-            url = f"sqlite:///{tmp}/registry.db" if backend == "sqlite" else pg.create()
-            try:
-                stored = load(url, items, args.patients)
-                ex, sel = [], []
-                for _ in range(args.runs):  # interleaved
-                    ex.append(run_child("export", url))
-                    sel.append(run_child("select", url))
-                te = statistics.median(e["seconds"] for e in ex)
-                ts = statistics.median(s["seconds"] for s in sel)
-                print(f"| {backend} | {ex[0]['rows']:,} ({stored:,}) | {te:.2f} s | "
-                      f"{statistics.median(e['peak_mb'] for e in ex):.0f} MB | {ts:.2f} s | "
-                      f"{statistics.median(s['peak_mb'] for s in sel):.0f} MB | "
-                      f"{te / ts:.1f} |", flush=True)
-            finally:
-                if backend == "postgresql":
-                    pg.drop(url)
+            for n in args.patients:
+                url = (f"sqlite:///{tmp}/registry-{n}.db" if backend == "sqlite"
+                       else pg.create(PG_PREFIX))
+                try:
+                    t = time.perf_counter()
+                    stored = load(url, items, n)
+                    print(f"<!-- {backend} {n}: loaded in {time.perf_counter() - t:.0f} s -->",
+                          flush=True)
+                    ex, old, sel = [], [], []
+                    for _ in range(args.runs):  # interleaved
+                        ex.append(run_child("export", url))
+                        if base:
+                            old.append(run_child("export", url, base))
+                        sel.append(run_child("select", url))
+                    te = statistics.median(e["seconds"] for e in ex)
+                    ts = statistics.median(s["seconds"] for s in sel)
+                    row = (f"| {backend} | {ex[0]['rows']:,} ({stored:,}) | {te:.2f} s | "
+                           f"{ex[0]['rows'] / te:,.0f} | "
+                           f"{statistics.median(e['peak_mb'] for e in ex):.0f} MB | ")
+                    if base:
+                        row += (f"{statistics.median(o['seconds'] for o in old):.2f} s | "
+                                f"{statistics.median(o['peak_mb'] for o in old):.0f} MB | ")
+                    row += (f"{ts:.2f} s | {statistics.median(s['peak_mb'] for s in sel):.0f} MB"
+                            f" | {te / ts:.1f} |")
+                    print(row, flush=True)
+                finally:
+                    if backend == "postgresql":
+                        pg.drop(url)
     if pg is not None:
         pg.dispose()
     return 0

@@ -14,7 +14,8 @@ from ..outcomes import OperationOutcomeError, error, information
 from ..wire import parse_json
 from .negotiation import fhir_response, outcome_response, request_json
 
-PULL_DEFINITION = "http://fhirsvc.org/fhir/OperationDefinition/remote-pull"
+# the guide's OperationDefinition (profiles/input/fsh/operations-exchange.fsh)
+PULL_DEFINITION = "http://fhirsvc.org/fhir/calcinosis/OperationDefinition/remote-pull"
 
 
 def _parameters(body) -> dict:

@@ -14,21 +14,29 @@ from ..resource_types import RESOURCE_TYPES
 NDJSON = "application/fhir+ndjson"
 # the spec's aliases a server SHALL accept for application/fhir+ndjson
 OUTPUT_FORMATS = {NDJSON, "application/ndjson", "ndjson"}
-KNOWN = {"_outputFormat", "_since", "_type", "_typeFilter", "patient", "includeAssociatedData",
-         "_elements", "organizeOutputBy", "allowPartialManifests"}
-# parameters this server recognises but does not implement: refused under
-# Prefer: handling=strict, otherwise ignored with a warning in the manifest's error file
-UNSUPPORTED = {"_elements", "organizeOutputBy", "allowPartialManifests",
-               "includeAssociatedData"}
+KNOWN = {"_outputFormat", "_since", "_until", "_type", "_typeFilter", "patient",
+         "includeAssociatedData", "_elements", "organizeOutputBy", "allowPartialManifests"}
+# the parameters of each level's OperationDefinition (Bulk Data IG): `patient` is not one of
+# the system-level export's; organizeOutputBy is known and refused (400)
+PARAMETERS = {"system": KNOWN - {"patient"}, "patient": KNOWN, "group": KNOWN}
+# includeAssociatedData values -> how much Provenance goes with the exported resources
+# (several values: the least restrictive wins, as the spec says)
+ASSOCIATED = {"LatestProvenanceResources": "latest", "RelevantProvenanceResources": "relevant"}
+_ELEMENT = re.compile(r"^(?:([A-Z][A-Za-z]+)\.)?([a-z][A-Za-z0-9]*)$")
 
 
 @dataclass
 class KickoffParams:
     output_format: str = NDJSON
     since: int | None = None                     # microseconds since the epoch, UTC
+    until: int | None = None                     # _until: changes before it only (µs)
     types: list[str] | None = None
     type_filters: list[str] = field(default_factory=list)
     patients: list[str] | None = None            # ids from `patient` references
+    # _elements: (resource type or None for every type, root element name)
+    elements: list[tuple[str | None, str]] = field(default_factory=list)
+    associated: str | None = None                # includeAssociatedData: latest | relevant
+    allow_partial_manifests: bool = False        # accepted; the manifest is always complete
     warnings: list[str] = field(default_factory=list)
 
 
@@ -85,13 +93,47 @@ def parse_kickoff(pairs: list[tuple[str, str]], *, strict: bool, level: str) -> 
     for name, value in pairs:
         by.setdefault(name, []).append(value)
     for name in by:
-        if name in UNSUPPORTED or name not in KNOWN:
-            what = "is not supported" if name in KNOWN else "is not a $export parameter"
+        if name not in KNOWN:
+            what = "is not a $export parameter"
             if strict:
                 issues.append(error("not-supported", f"{name} {what} (Prefer: handling="
                                     "strict)", name))
             else:
                 out.warnings.append(f"{name} {what}; it was ignored")
+    if "organizeOutputBy" in by:
+        # refused whatever the handling: ignoring it would hand the client files organised
+        # otherwise than it asked, and a lenient client can re-submit without it
+        issues.append(error("not-supported", "organizeOutputBy is not supported by this "
+                            "server: re-submit without it to get one file per resource type",
+                            "organizeOutputBy"))
+    if "allowPartialManifests" in by:
+        flag = by["allowPartialManifests"][-1].strip().lower()
+        if flag not in ("true", "false"):
+            issues.append(error("invalid", f"allowPartialManifests must be true or false, not "
+                                f"{flag!r}", "allowPartialManifests"))
+        # a server MAY return partial manifests when allowed; this one always answers the
+        # complete manifest once the export is done, which the spec permits
+        out.allow_partial_manifests = flag == "true"
+    if "includeAssociatedData" in by:
+        for value in _split(by["includeAssociatedData"]):
+            level_ = ASSOCIATED.get(value)
+            if level_ is None:
+                msg = (f"includeAssociatedData {value!r} is not supported (this server "
+                       f"supports {', '.join(sorted(ASSOCIATED))})")
+                if strict:
+                    issues.append(error("not-supported", msg + " (Prefer: handling=strict)",
+                                        "includeAssociatedData"))
+                else:
+                    out.warnings.append(msg + "; it was ignored")
+            elif out.associated != "relevant":
+                out.associated = level_
+    for item in _split(by.get("_elements", [])):
+        m = _ELEMENT.match(item)
+        if m is None or (m.group(1) and m.group(1) not in RESOURCE_TYPES):
+            issues.append(error("invalid", f"_elements {item!r} must be [element] or "
+                                "[ResourceType].[element], a root element", "_elements"))
+            continue
+        out.elements.append((m.group(1), m.group(2)))
     if "_outputFormat" in by:
         fmt = by["_outputFormat"][-1].strip()
         if fmt not in OUTPUT_FORMATS:
@@ -103,6 +145,13 @@ def parse_kickoff(pairs: list[tuple[str, str]], *, strict: bool, level: str) -> 
             out.since = parse_instant(by["_since"][-1], "_since")
         except OperationOutcomeError as exc:
             issues.extend(exc.issues)
+    if "_until" in by:
+        try:
+            out.until = parse_instant(by["_until"][-1], "_until")
+        except OperationOutcomeError as exc:
+            issues.extend(exc.issues)
+        if out.since is not None and out.until is not None and out.until <= out.since:
+            issues.append(error("invalid", "_until must be after _since", "_until"))
     if "_type" in by:
         types = list(dict.fromkeys(_split(by["_type"])))
         unknown = [t for t in types if t not in RESOURCE_TYPES]

@@ -1,7 +1,9 @@
 """The `bulk-export` job kind: Bulk Data $export files, streamed from the stored JSON text.
 
 Parameters (fixed at kick-off by services/export.py): level, group, patients (ids, resolved at
-kick-off), types, since, type_filters, transaction_time, request, secret, warnings; and, for
+kick-off), types, since, type_filters, transaction_time, request, secret, warnings, elements
+([type or None, name] pairs of _elements), until (_until, µs), associated
+(includeAssociatedData: latest | relevant | None); and, for
 operators and tests, batch (most rows per batch) and pause (seconds between batches).
 
 One NDJSON file per resource type, written in keyset batches: after each batch the file is
@@ -14,6 +16,7 @@ their own file; warnings become OperationOutcomes in the error file.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from urllib.parse import parse_qsl
 
 import orjson
@@ -21,12 +24,14 @@ import orjson
 from ..bulk.files import LocalFileStore
 from ..config import Config
 from ..storage.export_queries import BatchSizer, Selection
+from ..summary import select_elements
 from .context import Cancelled, JobError
 from .kinds import JobKind
 
 BATCH = 5000
 DELETED_FILE = "deleted.ndjson"
 ERROR_FILE = "OperationOutcome.ndjson"
+LATE_LISTED = 20  # resources named in a _typeFilter warning (see _late_filtered)
 REQUIRED = ("level", "transaction_time", "request", "secret")
 
 
@@ -59,12 +64,51 @@ def plan(runtime, params: dict, uow) -> list[Selection]:
         rtype, crit = type_filter_criteria(parser, item)
         filters.setdefault(rtype, []).append(crit)
     since = params.get("since")
-    return [Selection(rtype=t, until=params["transaction_time"], since=since,
-                      patients=tuple(patients) if scoped and patients is not None else None,
-                      all_patients=scoped and patients is None,
-                      compartment_params=compartment_params(runtime, t) if scoped else (),
-                      filters=tuple(filters.get(t, ())), include_deleted=since is not None)
-            for t in present]
+    # _until: the state just before it (changes at or after it are not in the files), never
+    # later than transactionTime
+    until = params["transaction_time"]
+    if params.get("until") is not None:
+        until = min(until, params["until"] - 1)
+    selections = [Selection(rtype=t, until=until, since=since,
+                            patients=tuple(patients) if scoped and patients is not None
+                            else None, all_patients=scoped and patients is None,
+                            compartment_params=compartment_params(runtime, t) if scoped
+                            else (), filters=tuple(filters.get(t, ())),
+                            include_deleted=since is not None)
+                  for t in present]
+    associated = params.get("associated")
+    if associated and uow.exports.types_present(["Provenance"]):
+        # includeAssociatedData: the Provenance of the exported resources, in one Provenance
+        # file; merged into the Provenance selection when Provenance is exported anyway, so
+        # no Provenance is written twice
+        others = tuple(s for s in selections if s.rtype != "Provenance")
+        own = next((s for s in selections if s.rtype == "Provenance"), None)
+        prov = replace(own or Selection(rtype="Provenance", until=until,
+                                        since=since, include_deleted=since is not None),
+                       associated=others, latest=associated == "latest",
+                       associated_only=own is None)
+        selections = sorted([s for s in selections if s.rtype != "Provenance"] + [prov],
+                            key=lambda s: s.rtype)
+    return selections
+
+
+def element_filters(elements) -> dict:
+    """_elements [(type or None, name)] -> {type or None: names}; None applies to every type."""
+    out: dict = {}
+    for rtype, name in elements or ():
+        out.setdefault(rtype, set()).add(name)
+    return out
+
+
+def reduce_elements(content: str, wanted: dict) -> str:
+    """One stored resource reduced to the _elements asked for its type (Bulk Data 3.0.0):
+    the listed root elements, always id, meta and the type's mandatory (min >= 1) ones,
+    tagged SUBSETTED. A type with no element listed for it is left whole."""
+    res = orjson.loads(content)
+    names = wanted.get(res.get("resourceType"), set()) | wanted.get(None, set())
+    if not names:
+        return content
+    return orjson.dumps(select_elements(res, ",".join(sorted(names)))).decode()
 
 
 def _deleted_bundle(rtype: str, ids: list[str]) -> bytes:
@@ -119,26 +163,30 @@ class BulkExport(JobKind):
                 store.remove(job.id)  # a fresh start never sees another attempt's files
             ctx.checkpoint(cursor, done=cursor["done"], total=cursor["total"],
                            note=f"{len(selections)} resource types")
+            wanted = element_filters(params.get("elements"))
             while cursor["i"] < len(selections):
                 cursor = self._one_type(ctx, job, store, selections[cursor["i"]], cursor,
-                                        batch_size)
-            if params.get("warnings"):
+                                        batch_size, wanted)
+            warnings = list(params.get("warnings") or []) + list(cursor.get("notes") or [])
+            if warnings:
                 with store.append(job.id, ERROR_FILE, 0) as out:
-                    out.write(_outcomes(params["warnings"]))
+                    out.write(_outcomes(warnings))
         except Cancelled:
             store.remove(job.id)  # DELETE also removes them; the handler may have written since
             raise
         result = {"transactionTime": params["transaction_time"], "request": params["request"],
                   "output": cursor["outputs"], "error": [], "deleted": []}
-        if params.get("warnings"):
+        if warnings:
             result["error"].append({"type": "OperationOutcome", "name": ERROR_FILE,
-                                    "count": len(params["warnings"])})
+                                    "count": len(warnings)})
         if cursor["dcount"]:
             result["deleted"].append({"type": "Bundle", "name": DELETED_FILE,
                                       "count": cursor["dcount"]})
         return result
 
-    def _one_type(self, ctx, job, store, sel: Selection, cursor: dict, size: int) -> dict:
+    def _one_type(self, ctx, job, store, sel: Selection, cursor: dict, size: int,
+                  wanted: dict | None = None) -> dict:
+        reduce = bool(wanted) and bool(wanted.get(sel.rtype) or wanted.get(None))
         name = f"{sel.rtype}.ndjson"
         last_log = time.monotonic()
         sizer = BatchSizer(max_rows=size)
@@ -151,11 +199,15 @@ class BulkExport(JobKind):
                 if not rows:
                     if phase.phase == "main":  # then the few changed after transactionTime
                         phase = sel.later()
-                        cursor = dict(cursor, phase="late", after=0)
+                        cursor = dict(cursor, phase="late", after=0,
+                                      notes=cursor.get("notes", []) + self._late_filtered(
+                                          ctx, sel))
                         continue
                     break
                 sizer.seen(rows)
                 live = [content for _pk, _rid, content, deleted in rows if not deleted]
+                if reduce:
+                    live = [reduce_elements(content, wanted) for content in live]
                 gone = [rid for _pk, rid, _content, deleted in rows if deleted]
                 if live:
                     out.write("\n".join(live).encode() + b"\n")
@@ -180,6 +232,26 @@ class BulkExport(JobKind):
         cursor = dict(cursor, i=cursor["i"] + 1, phase="main", after=0, offset=0, count=0, outputs=outputs)
         ctx.checkpoint(cursor)
         return cursor
+
+    @staticmethod
+    def _late_filtered(ctx, sel: Selection) -> list[str]:
+        """_typeFilter is matched on the index, which holds each resource's current version
+        only. For a resource not changed since transactionTime (the main phase: nearly all)
+        that is exactly its state then. One changed after it (between kick-off and the read
+        of its type) is exported as it was, but matched on its newer version's index rows:
+        such resources are named in a warning of the error file, so the manifest says so."""
+        if not sel.filters:
+            return []
+        with ctx.db.unit_of_work() as uow:
+            rows = uow.exports.batch(replace(sel, filters=(), phase="late"), 0, LATE_LISTED + 1)
+        if not rows:
+            return []
+        ids = [f"{sel.rtype}/{rid}" for _pk, rid, _c, _d in rows[:LATE_LISTED]]
+        more = " and more" if len(rows) > LATE_LISTED else ""
+        return [f"_typeFilter for {sel.rtype}: {', '.join(ids)}{more} changed after the "
+                "export's point in time (transactionTime, or _until); the filter was matched "
+                "on the newer version (the search index holds current versions only), while "
+                "the files hold the version current at that point"]
 
     def cleanup(self, job, runtime) -> None:
         file_store(runtime.config).remove(job.id)

@@ -133,9 +133,14 @@ def flat_header(ds: Dataset, counts: dict[str, int]) -> list[str]:
     return head
 
 
-def flat(ds: Dataset, records: list[RegistryRecord]) -> Iterator[str]:
-    counts = {f.name: max((len(r.instances.get(f.name, [])) for r in records), default=0)
-              for f in ds.repeating}
+def flat(ds: Dataset, records: Iterable[RegistryRecord],
+         counts: dict[str, int] | None = None) -> Iterator[str]:
+    """`counts`: the most instances of each repeating form over the records (the header's
+    `<variable>_<n>` columns); computed from `records` (then a list) when not given."""
+    if counts is None:
+        records = list(records)
+        counts = {f.name: max((len(r.instances.get(f.name, [])) for r in records), default=0)
+                  for f in ds.repeating}
 
     def rows():
         yield flat_header(ds, counts)

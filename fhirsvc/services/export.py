@@ -129,6 +129,8 @@ class ExportService:
             "level": level, "group": group_id, "patients": patients, "types": params.types,
             "since": params.since, "type_filters": params.type_filters,
             "transaction_time": transaction_time, "request": request_url, "secret": secret,
+            "elements": [list(e) for e in params.elements], "associated": params.associated,
+            "until": params.until,
             "warnings": warnings}, requested_by=ctx.caller,
             max_active=self.config.bulk_max_active)
         if job is None:

@@ -11,6 +11,8 @@ bad row, or a resource the guide's profiles refuse, stores nothing.
 """
 from __future__ import annotations
 
+import pickle
+import tempfile
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Iterator
@@ -29,6 +31,7 @@ from ..storage.jobs import now_micros
 
 FORMATS = ("csv", "redcap-dictionary", "redcap-records")
 BATCH = 5000
+PAGE = 250  # patients per page of a registry export (their resources are read together)
 
 
 @dataclass(frozen=True)
@@ -75,10 +78,40 @@ class RegistryService:
         if self.guard is not None:
             self.guard.require_whole(ctx, None, "r", "A registry export")
         records = self.records(ctx, since, group)
-        return csvfiles.flat(ds, records) if fmt == "csv" else \
-            csvfiles.redcap_records(ds, records)
+        if fmt == "redcap-records":
+            return csvfiles.redcap_records(ds, records)
+        return self._flat(records)
 
-    def records(self, ctx, since: str | None = None, group: str | None = None) -> list:
+    def _flat(self, records: Iterator) -> Iterator[str]:
+        """The flat CSV's header needs every record's instance counts: the records are
+        spooled to a temporary file (one page of patients in memory at a time), then read
+        back under the header."""
+        ds = self.dataset
+        counts = {f.name: 0 for f in ds.repeating}
+        spool = tempfile.TemporaryFile()
+        try:
+            for rec in records:
+                for form in counts:
+                    counts[form] = max(counts[form], len(rec.instances.get(form, ())))
+                pickle.dump(rec, spool, protocol=pickle.HIGHEST_PROTOCOL)
+            spool.seek(0)
+        except BaseException:
+            spool.close()
+            raise
+
+        def back():
+            with spool:
+                while True:
+                    try:
+                        yield pickle.load(spool)  # our own file, written just above
+                    except EOFError:
+                        return
+        return csvfiles.flat(ds, back(), counts)
+
+    def records(self, ctx, since: str | None = None, group: str | None = None) -> Iterator:
+        """The registry records, by record id, a page of patients at a time: memory holds one
+        page's resources and extracted values, plus (record id, patient id) per patient for
+        the order. Checked (group, _since) before the first line."""
         from ..bulk.request import parse_instant
         ds = self.dataset
         since_us = parse_instant(since, "_since") if since else None
@@ -109,13 +142,26 @@ class RegistryService:
                             if ref:
                                 changed.add(ref)
                 only = changed if only is None else only & changed
-        ex = Extractor(ds, self.deid, only)
-        # Patients first: the others find their patient at once, nothing waits in memory
-        for t in ["Patient"] + [t for t in types if t != "Patient"]:
-            for _pk, _rid, content, _deleted in _stream(self.db.unit_of_work,
-                                                        Selection(t, until)):
+        return self._pages(types, only, until)
+
+    def _pages(self, types: list[str], only: set | None, until: int) -> Iterator:
+        ds, deid = self.dataset, self.deid
+        order = []  # (record id, patient id): the export's order, known from the Patients
+        for _pk, rid, content, _deleted in _stream(self.db.unit_of_work,
+                                                   Selection("Patient", until)):
+            if only is None or rid in only:
+                order.append((deid.pseudonym(orjson.loads(content))[0], rid))
+        order.sort()
+        params = {t: self._params(t) for t in types if t != "Patient"}
+        for start in range(0, len(order), PAGE):
+            page = [pid for _rec, pid in order[start:start + PAGE]]
+            with self.db.unit_of_work() as uow:
+                rows = uow.exports.compartments(page, params, until)
+            ex = Extractor(ds, deid, set(page))
+            for _type, _rid, content in rows:  # Patients come first
                 ex.add(orjson.loads(content))
-        return ex.records()
+            del rows
+            yield from ex.records()
 
     def _params(self, rtype: str) -> tuple[str, ...]:
         return tuple(self.engine.registry.patient_compartment(rtype))

@@ -54,6 +54,9 @@ class ResourceService:
             stored = uow.resources.read(rtype, rid)
             if stored is not None:
                 self.guard.check(ctx, uow, "r", stored)
+        if stored is None and rtype == "OperationDefinition":  # the guide's own (issue 11)
+            from .operations import guide_operation
+            stored = guide_operation(self.config, rid)
         if stored is None:
             raise fail(404, "not-found", f"{rtype}/{rid} is not known")
         if stored.deleted:

@@ -44,6 +44,12 @@ class Selection:
     filters: tuple[c.Criteria, ...] = field(default=())
     include_deleted: bool = False                # for _since: the deleted ones too
     phase: str = "main"                          # main | late (see ExportReader._batch_query)
+    # includeAssociatedData (Provenance only): the Provenance whose target is a resource of
+    # one of these selections is selected too; `latest`: only the newest such Provenance of
+    # each target; `associated_only`: none other (Provenance is not itself an exported type)
+    associated: tuple["Selection", ...] = ()
+    latest: bool = False
+    associated_only: bool = False
 
     def later(self) -> "Selection":
         return replace(self, phase="late")
@@ -94,6 +100,40 @@ class ExportReader:
         self.conn = conn
 
     def _conditions(self, sel: Selection, r) -> list:
+        if not sel.associated:
+            return self._own_conditions(sel, r)
+        own = false() if sel.associated_only else and_(true(), *self._own_conditions(sel, r))
+        return [r.c.resource_type == sel.rtype, or_(own, self._associated(sel, r))]
+
+    def _associated(self, sel: Selection, r):
+        """`r` (a Provenance) targets a resource that one of `sel.associated` exports: that
+        selection's conditions on the target, which existed, not deleted, at transactionTime
+        (or changed after it: exported as it was then) and, with _since, changed since. With
+        `latest`, no newer Provenance up to transactionTime targets the same resource."""
+        ref, t = REF.alias("aref"), R.alias("at")
+        alternatives = []
+        for other in sel.associated:
+            timely = or_(and_(t.c.last_updated <= other.until, t.c.deleted == false()),
+                         t.c.last_updated > other.until)
+            conds = [*self._own_conditions(other, t), timely]
+            if other.since is not None:
+                conds.append(t.c.last_updated > other.since)
+            alternatives.append(and_(*conds))
+        link = [ref.c.res_pk == r.c.pk, ref.c.param == "target", or_(*alternatives)]
+        if sel.latest:
+            ref2, p2 = REF.alias("aref2"), R.alias("ap2")
+            link.append(~exists(select(literal(1)).select_from(ref2).where(
+                ref2.c.resource_type == "Provenance", ref2.c.param == "target",
+                ref2.c.target_type == ref.c.target_type,
+                ref2.c.target_id == ref.c.target_id, p2.c.pk == ref2.c.res_pk,
+                p2.c.resource_type == "Provenance", p2.c.pk > r.c.pk,
+                p2.c.last_updated <= sel.until, p2.c.deleted == false())
+                .correlate(r, ref)))
+        on = and_(t.c.resource_type == ref.c.target_type, t.c.resource_id == ref.c.target_id)
+        return exists(select(literal(1)).select_from(ref.join(t, on)).where(*link)
+                      .correlate(r))
+
+    def _own_conditions(self, sel: Selection, r) -> list:
         conds = [r.c.resource_type == sel.rtype]
         if sel.patients is not None or sel.all_patients:
             if sel.rtype == "Patient":
@@ -165,6 +205,37 @@ class ExportReader:
         if not sel.include_deleted:
             q = q.where(v.c.deleted == false())
         return q
+
+    def compartments(self, patient_ids: Sequence[str], params_by_type: dict[str, Sequence[str]],
+                     until: int) -> list[tuple[str, str, str]]:
+        """(type, id, content) of the Patients `patient_ids` and of every resource of
+        `params_by_type` in their compartments (linked by those reference parameters), each
+        as it was at `until` (not deleted then), Patients first, then by key. Driven by the
+        reference index on the target (ix_idx_reference_target), so a page of patients
+        costs its own rows whatever the table size (the registry export's pages)."""
+        ids = list(patient_ids)
+        if not ids:
+            return []
+        r, v, v2, ref = R.alias("r"), V.alias("v"), V.alias("v2"), REF.alias("cref")
+        then = (select(func.max(v2.c.version))
+                .where(v2.c.res_pk == r.c.pk, v2.c.last_updated <= until)
+                .correlate(r).scalar_subquery())
+        base = (select(r.c.resource_type, r.c.resource_id, v.c.content)
+                .select_from(r.join(v, and_(v.c.res_pk == r.c.pk, v.c.version == then)))
+                .where(v.c.deleted == false()).order_by(r.c.pk))
+        out = []
+        pats = base.where(r.c.resource_type == "Patient", r.c.resource_id.in_(ids))
+        linked = [and_(ref.c.resource_type == t, ref.c.param.in_(list(ps)))
+                  for t, ps in sorted(params_by_type.items()) if ps and t != "Patient"]
+        queries = [pats]
+        if linked:
+            pks = (select(ref.c.res_pk).where(ref.c.target_id.in_(ids),
+                                               ref.c.target_type == "Patient", or_(*linked)))
+            queries.append(base.where(r.c.pk.in_(pks)))
+        for q in queries:
+            sql, names, params = _compile(self.conn, q)
+            out.extend(_driver_rows(self.conn, sql, names, params))
+        return out
 
     def count(self, sel: Selection) -> int:
         """How many current resources the selection roughly holds (progress totals): counted

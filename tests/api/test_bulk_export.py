@@ -297,3 +297,130 @@ def test_resource_changed_after_kickoff_is_exported_as_it_was(loaded, runtime):
         client, f"/fhir/$export?_type=Patient&_since={manifest['transactionTime']}"))
     rows = {r["id"]: r for r in download(client, later["output"][0]["url"])}
     assert rows[made["id"]]["gender"] == "male" and created_after["id"] in rows
+
+
+def test_elements_keep_listed_and_mandatory_elements_tagged_subsetted(loaded, runtime):
+    client = loaded.test_client()
+    manifest = finish(client, runtime, kickoff(
+        client, "/fhir/$export?_type=Patient,Observation&_elements=Patient.gender,id"))
+    assert manifest["error"] == []
+    files = {o["type"]: download(client, o["url"]) for o in manifest["output"]}
+    assert files["Patient"] and files["Observation"]
+    assert any("gender" in pat for pat in files["Patient"])
+    for pat in files["Patient"]:
+        assert set(pat) <= {"resourceType", "id", "meta", "gender"}
+        assert "SUBSETTED" in [t["code"] for t in pat["meta"]["tag"]]
+    for obs in files["Observation"]:  # only the bare `id` applies: id, meta, status, code
+        assert set(obs) == {"resourceType", "id", "meta", "status", "code"}
+        assert "SUBSETTED" in [t["code"] for t in obs["meta"]["tag"]]
+    whole = client.get(f"/fhir/Observation/{files['Observation'][0]['id']}").get_json()
+    assert whole["code"] == files["Observation"][0]["code"] and "subject" in whole
+    r = client.get("/fhir/$export?_elements=name.given", headers=ASYNC)
+    assert r.status_code == 400 and r.get_json()["issue"][0]["expression"] == ["_elements"]
+
+
+def _ingest(runtime, *entries):
+    from fhirsvc.ingest.pipeline import ProvenanceRecord
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": res, "request": {"method": "PUT",
+                                      "url": f"{res['resourceType']}/{res['id']}"}}
+        for res in entries]}
+    result = runtime.services.resources.ingest(runtime.context(), bundle, ProvenanceRecord(
+        door="test", agent="test", activity="includeAssociatedData"))
+    return result.provenance.resource_id
+
+
+def test_include_associated_data_latest_and_relevant_provenance(loaded, runtime):
+    client = loaded.test_client()
+    pat = {"resourceType": "Patient", "id": "prov-p1", "gender": "female"}
+    obs = {"resourceType": "Observation", "id": "prov-o1", "status": "final",
+           "code": {"text": "weight"}, "subject": {"reference": "Patient/prov-p1"}}
+    first = _ingest(runtime, pat, obs)
+    second = _ingest(runtime, dict(pat, gender="male"))   # the Patient's newest Provenance
+    other = _ingest(runtime, {"resourceType": "Patient", "id": "prov-p2"})
+
+    def provenance(query):
+        manifest = finish(client, runtime, kickoff(
+            client, f"/fhir/Patient/$export?patient=Patient/prov-p1&{query}"))
+        assert manifest["error"] == [], manifest["error"]
+        files = {o["type"]: download(client, o["url"]) for o in manifest["output"]}
+        ids = [p["id"] for p in files.get("Provenance", [])]
+        assert len(ids) == len(set(ids))  # never twice
+        return set(ids), files
+
+    latest, files = provenance("_type=Patient&includeAssociatedData=LatestProvenanceResources")
+    assert latest == {second} and set(files) == {"Patient", "Provenance"}
+    assert provenance("_type=Patient&includeAssociatedData=RelevantProvenanceResources")[0] \
+        == {first, second}
+    both = provenance("_type=Patient,Observation&includeAssociatedData=LatestProvenanceResources")
+    assert both[0] == {first, second}   # first is still the Observation's newest
+    assert other not in provenance("includeAssociatedData=RelevantProvenanceResources")[0]
+    assert provenance("_type=Patient")[0] == set()  # not asked: no Provenance
+    # a Provenance of a resource outside the export's time window is not associated with it
+    status = kickoff(client, "/fhir/Patient/$export?patient=Patient/prov-p1&_type=Patient"
+                     "&includeAssociatedData=RelevantProvenanceResources")
+    later = _ingest(runtime, dict(pat, gender="other"))
+    manifest = finish(client, runtime, status)
+    ids = {p["id"] for o in manifest["output"] if o["type"] == "Provenance"
+           for p in download(client, o["url"])}
+    assert ids == {first, second} and later not in ids
+
+
+def test_organize_output_by_is_a_clear_400_and_partial_manifests_are_accepted(loaded):
+    client = loaded.test_client()
+    r = client.get("/fhir/$export?organizeOutputBy=Patient", headers=ASYNC)
+    assert r.status_code == 400 and "organizeOutputBy" in r.get_data(as_text=True)
+    assert client.get("/fhir/$export?_type=Patient&allowPartialManifests=true",
+                      headers=ASYNC).status_code == 202
+    strict = dict(ASYNC, Prefer="respond-async, handling=strict")
+    r = client.get("/fhir/$export?_type=Patient&_count=3", headers=strict)
+    assert r.status_code == 400 and r.get_json()["issue"][0]["expression"] == ["_count"]
+
+
+def test_type_filter_at_transaction_time_and_late_changes_reported(loaded, runtime):
+    client = loaded.test_client()
+    steady = client.post("/fhir/Patient", json={"resourceType": "Patient", "gender": "female",
+                                                "birthDate": "1911-01-01"}).get_json()
+    moving = client.post("/fhir/Patient", json={"resourceType": "Patient", "gender": "female",
+                                                "birthDate": "1911-01-01"}).get_json()
+    status = kickoff(client, "/fhir/$export?_type=Patient"
+                     "&_typeFilter=Patient%3Fbirthdate%3D1911-01-01%26gender%3Dfemale")
+    # after transactionTime: no longer matching
+    assert client.put(f"/fhir/Patient/{moving['id']}",
+                      json=dict(moving, gender="male")).status_code == 200
+    manifest = finish(client, runtime, status)
+    ids = {p["id"] for o in manifest["output"] for p in download(client, o["url"])}
+    assert steady["id"] in ids          # unchanged since: matched on its state then, exactly
+    # changed since: its match was on the newer version, and the manifest says so
+    notes = [i["details"]["text"] for o in manifest["error"]
+             for oo in download(client, o["url"]) for i in oo["issue"]]
+    assert len(notes) == 1 and f"Patient/{moving['id']}" in notes[0]
+    assert f"Patient/{steady['id']}" not in notes[0]
+    # no change after transactionTime: no warning
+    quiet = finish(client, runtime, kickoff(
+        client, "/fhir/$export?_type=Patient&_typeFilter=Patient%3Fbirthdate%3D1911-01-01"))
+    assert quiet["error"] == []
+    got = {p["id"] for o in quiet["output"] for p in download(client, o["url"])}
+    assert {steady["id"], moving["id"]} <= got
+
+
+def test_until_exports_the_state_before_it(loaded, runtime):
+    client = loaded.test_client()
+    made = client.post("/fhir/Patient", json={"resourceType": "Patient", "gender": "female",
+                                              "birthDate": "1912-02-02"}).get_json()
+    cut = made["meta"]["lastUpdated"]
+    changed = client.put(f"/fhir/Patient/{made['id']}", json=dict(made, gender="male"))
+    assert changed.status_code == 200
+    from datetime import datetime, timedelta
+    after = (datetime.fromisoformat(cut.replace("Z", "+00:00")) + timedelta(microseconds=1))
+    manifest = finish(client, runtime, kickoff(
+        client, "/fhir/$export?_type=Patient&_until=" + after.isoformat().replace("+", "%2B")))
+    rows = {r["id"]: r for o in manifest["output"] for r in download(client, o["url"])}
+    assert rows[made["id"]]["gender"] == "female" and rows[made["id"]]["meta"]["versionId"] == "1"
+    manifest = finish(client, runtime, kickoff(
+        client, "/fhir/$export?_type=Patient&_until=" + cut.replace("+", "%2B")))
+    assert made["id"] not in {r["id"] for o in manifest["output"]
+                              for r in download(client, o["url"])}
+    r = client.get("/fhir/$export?_since=2020-01-02T00:00:00Z&_until=2020-01-01T00:00:00Z",
+                   headers=ASYNC)
+    assert r.status_code == 400 and r.get_json()["issue"][0]["expression"] == ["_until"]

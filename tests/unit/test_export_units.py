@@ -22,13 +22,39 @@ def test_type_filters_split_on_types_not_on_or_commas():
                               "Condition?clinical-status=active"]
 
 
-def test_unsupported_parameters_warn_or_fail_under_strict():
-    p = parse_kickoff([("includeAssociatedData", "LatestProvenanceResources")], strict=False,
+def test_unknown_parameters_and_values_warn_or_fail_under_strict():
+    p = parse_kickoff([("_count", "5"), ("includeAssociatedData", "_custom,"
+                                       "LatestProvenanceResources")], strict=False,
                       level="patient")
-    assert p.warnings and "includeAssociatedData" in p.warnings[0]
-    with pytest.raises(OperationOutcomeError) as exc:
-        parse_kickoff([("_elements", "id")], strict=True, level="system")
-    assert exc.value.status == 400
+    assert p.associated == "latest"
+    assert len(p.warnings) == 2 and "_count" in p.warnings[0] and "_custom" in p.warnings[1]
+    for pairs in ([("_count", "5")], [("includeAssociatedData", "_custom")]):
+        with pytest.raises(OperationOutcomeError) as exc:
+            parse_kickoff(pairs, strict=True, level="system")
+        assert exc.value.status == 400
+
+
+def test_elements_associated_data_and_partial_manifests_are_parsed():
+    p = parse_kickoff([("_elements", "id,Patient.birthDate"), ("_elements", "status"),
+                       ("includeAssociatedData", "LatestProvenanceResources,"
+                                                 "RelevantProvenanceResources"),
+                       ("allowPartialManifests", "true")], strict=True, level="system")
+    assert p.elements == [(None, "id"), ("Patient", "birthDate"), (None, "status")]
+    assert p.associated == "relevant"  # the least restrictive of conflicting values
+    assert p.allow_partial_manifests and not p.warnings
+    for bad in ("Patient.name.given", "Nope.id", "name[0]"):
+        with pytest.raises(OperationOutcomeError) as exc:
+            parse_kickoff([("_elements", bad)], strict=False, level="system")
+        assert exc.value.status == 400 and bad in exc.value.issues[0].message
+
+
+def test_organize_output_by_is_refused_whatever_the_handling():
+    for strict in (True, False):
+        with pytest.raises(OperationOutcomeError) as exc:
+            parse_kickoff([("organizeOutputBy", "Patient")], strict=strict, level="system")
+        assert exc.value.status == 400 and "organizeOutputBy" in exc.value.issues[0].message
+    with pytest.raises(OperationOutcomeError):
+        parse_kickoff([("allowPartialManifests", "maybe")], strict=False, level="system")
 
 
 def test_patient_parameter_and_parameters_body():
