@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import re
-import resource
 import statistics
 import subprocess
 import sys
@@ -37,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # FHIRSVC_BENCH_CODE: another checkout's fhirsvc for a child (--baseline-code: the same export
 # by an older version, e.g. main, in the same run)
 sys.path.insert(0, os.environ.get("FHIRSVC_BENCH_CODE") or str(ROOT))
+from peak_memory import peak_mb  # noqa: E402  (bench/ is the script's folder)
 
 PG_ADMIN = os.environ.get("FHIRSVC_BENCH_POSTGRES_URL",
                           "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -46,18 +46,6 @@ TYPES = ("Patient", "Condition", "Observation", "BodyStructure", "MedicationStat
          "Procedure")
 
 
-def peak_mb() -> float:
-    """This process's peak RSS. VmHWM belongs to the address space exec made, where Linux's
-    ru_maxrss carries the parent's peak across fork + exec (a large parent would show as the
-    child's peak)."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def template(tmp: str) -> list:
