@@ -168,7 +168,7 @@ def cmd_serve(args) -> int:
         return 2
     upgrade(config.database_url)
     if not args.no_examples and config.load_examples:
-        args.paths, args.if_empty = [], True
+        args.paths, args.if_empty, args.bulk = [], True, False
         cmd_load(args)
     app = create_app(config)
     # The loaded definitions live as long as the process: move them out of the collector's

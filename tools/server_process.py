@@ -22,8 +22,12 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, db_url: str, workdir: Path, workers: int = 3, env: dict | None = None):
+    def __init__(self, db_url: str, workdir: Path, workers: int = 3, env: dict | None = None,
+                 examples_dir: Path | None = None):
+        """`examples_dir`: serve loads the examples found there, as `make run` does (none
+        by default)."""
         self.db_url, self.workdir, self.workers = db_url, workdir, workers
+        self.examples_dir = examples_dir
         self.extra_env = env or {}
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}/fhir"
@@ -34,13 +38,14 @@ class Server:
         (self.workdir / "no-examples").mkdir(exist_ok=True)
         # no MLLP listener unless a test asks for one (2575 is a fixed port)
         env = dict(os.environ, FHIRSVC_MLLP_PORT="0")
+        examples = self.examples_dir or self.workdir / "no-examples"
         env = dict(env, FHIRSVC_DATABASE_URL=self.db_url, FHIRSVC_PORT=str(self.port),
-                   FHIRSVC_HOST="127.0.0.1", FHIRSVC_EXAMPLES_DIR=str(self.workdir / "no-examples"), **self.extra_env)
+                   FHIRSVC_HOST="127.0.0.1", FHIRSVC_EXAMPLES_DIR=str(examples), **self.extra_env)
         with open(self.log, "ab") as out:
             # own process group, so a kill reaches gunicorn's workers too
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "fhirsvc", "serve", "--workers", str(self.workers),
-                 "--no-examples"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                [sys.executable, "-m", "fhirsvc", "serve", "--workers", str(self.workers)]
+                + ([] if self.examples_dir else ["--no-examples"]), cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True)
         deadline = time.time() + 60
         while time.time() < deadline:

@@ -80,3 +80,29 @@ def test_fhirclient_crud_and_history(server):
     assert hist["total"] == 2
     again.delete(smart.server)
     assert requests.get(f"{server}/Patient/{rid}").status_code == 410
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_serve_loads_the_examples_as_make_run_does(backend, tmp_path, request):
+    """`make run` is `serve` with the examples loaded into an empty database: the load step
+    must run inside serve (a CLI option added to `load` once broke it there while every other
+    test passed)."""
+    import shutil
+
+    from tools.server_process import ROOT, Server
+    pg = request.getfixturevalue("pg_databases") if backend == "postgresql" else None
+    # an empty, unmigrated database: serve migrates it itself
+    url = pg.create() if pg is not None else f"sqlite:///{tmp_path / 'fhirsvc.db'}"
+    examples = tmp_path / "examples"
+    examples.mkdir()
+    shutil.copy(ROOT / "examples" / "case-b.json", examples)
+    srv = Server(url, tmp_path, workers=1, examples_dir=examples).start()
+    try:
+        count = requests.get(srv.base + "/Patient?_summary=count", timeout=30).json()["total"]
+        assert count >= 1
+        again = requests.get(srv.base + "/Condition?_summary=count", timeout=30).json()["total"]
+        assert again >= 1
+    finally:
+        srv.stop()
+        if pg is not None:
+            pg.drop(url)
