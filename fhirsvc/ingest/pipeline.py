@@ -16,7 +16,7 @@ from ..outcomes import Issue, OperationOutcomeError, error, has_errors, informat
 from ..security.audit import change_rows
 from ..storage.errors import StorageError
 from ..storage_outcomes import storage_outcome
-from .patch import apply_patch, patch_rewritten, repeats_in
+from .patch import apply_patch, patch_references, patch_rewritten, repeats_in
 from .plan import (ConditionalDelete, ConditionalPatch, ConditionalUpdate, Create, Delete, Op,
                    PATCHES, Patch, Plan, Read, Rejected, Search, Update, WRITES,
                    processing_order, resource_of)
@@ -119,7 +119,7 @@ class IngestPipeline:
                     # what conditional criteria and references search (before any lookup)
                     self.guard.criteria(ctx, rtype, getattr(op, "criteria", None) or getattr(
                         op, "if_none_exist", None), where)
-                    for ref in sorted(conditional_only(iter_references(resource_of(op)))):
+                    for ref in sorted(conditional_only(written_references(op))):
                         self.guard.conditional_reference(ctx, ref, where)
             except OperationOutcomeError as exc:
                 if exc.status != 403 or not located:
@@ -519,6 +519,14 @@ LETTERS = {Create: "c", Update: "u", ConditionalUpdate: "u", Patch: "u", Conditi
 
 # Tag system for the door a Provenance's data came through (hl7v2, mllp, remote-pull, ...).
 DOOR_TAG_SYSTEM = "http://fhirsvc.org/fhir/ingest-door"
+
+
+def written_references(op: Op):
+    """The references an operation writes: its resource's, or those in a patch's values
+    (JSON Patch, Merge Patch, FHIRPath Patch), which resolve like any other."""
+    if isinstance(op, PATCHES):
+        return patch_references(op.patch)
+    return iter_references(resource_of(op))
 
 
 def _q(query) -> str:
