@@ -574,7 +574,7 @@ def _rest_provenance(prov: dict, record: ProvenanceRecord, ctx, done) -> dict:
 
 def request_line(op: Op) -> str:
     """`PUT Patient/1`, `DELETE Observation?code=x`: how a person reads the request."""
-    rid = getattr(op, "rid", None)
+    rid = None if isinstance(op, Create) else getattr(op, "rid", None)   # the server's id
     criteria = getattr(op, "criteria", None)
     url = op.rtype or ""
     if rid:
