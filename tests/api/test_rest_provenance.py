@@ -84,7 +84,7 @@ def patient(pid: str | None = None, family: str = "Zyxwvu") -> dict:
 
 
 # -- single writes -------------------------------------------------------------------------
-def test_single_writes_each_get_a_provenance_of_the_caller(call):
+def test_single_writes_each_get_a_provenance_of_the_caller(call, smart):
     rid_header = {"X-Request-Id": "req-" + uid()}
     resp = call("POST", "/Patient", patient(), headers=rid_header)
     assert resp.status_code == 201
@@ -104,6 +104,9 @@ def test_single_writes_each_get_a_provenance_of_the_caller(call):
                                             "value": rid_header["X-Request-Id"]}
     assert entity["what"]["display"] == "POST Patient"
     assert "Zyxwvu" not in json.dumps(prov)
+    # a valid R4 Provenance (the pipeline writes it without the validator in its way)
+    issues = smart[1].services.resources.pipeline.validator.validate(prov, strict=False)
+    assert not [i for i in issues if i.severity in ("error", "fatal")], issues
 
     assert call("PUT", f"/Patient/{pid}", {**patient(pid), "gender": "female"}).status_code \
         == 200
@@ -323,3 +326,38 @@ def test_without_authentication_the_agent_says_so(smart):
 def test_an_unknown_setting_is_refused(smart):
     with pytest.raises(ValueError, match="FHIRSVC_REST_PROVENANCE"):
         build(smart[2].with_(rest_provenance="sometimes"))
+
+
+def test_provenance_commits_with_the_change_or_not_at_all(smart, monkeypatch):
+    """A failure after the Provenance is written (here: in the audit rows that follow it in
+    the same unit of work) takes the change and its Provenance back together."""
+    from fhirsvc.ingest import pipeline as pipeline_module
+    rt = build(smart[2].with_(auth="off"))
+    try:
+        ctx = rt.context(door=DOOR_REST)
+        n = count_provenance(rt)
+        written = []
+        real = pipeline_module.IngestPipeline._write_provenance
+
+        def spy(uow, record, results, ctx=None):
+            written.append(real(uow, record, results, ctx))
+            return written[-1]
+
+        def broken(ctx, results):
+            raise RuntimeError("audit write failed")
+        monkeypatch.setattr(pipeline_module.IngestPipeline, "_write_provenance",
+                            staticmethod(spy))
+        monkeypatch.setattr(pipeline_module, "change_rows", broken)
+        pid = "pc-" + uid()
+        for write in (lambda: rt.services.resources.update(ctx, "Patient", pid, patient(pid)),
+                      lambda: rt.services.resources.bundle(ctx, transaction(
+                          {"resource": patient(pid), "request": {"method": "PUT",
+                                                                 "url": f"Patient/{pid}"}}))):
+            with pytest.raises(RuntimeError):
+                write()
+        assert len(written) == 2 and all(w is not None for w in written)  # were written ...
+        assert count_provenance(rt) == n                                   # ... and rolled back
+        with rt.db.unit_of_work() as uow:
+            assert uow.resources.read("Patient", pid) is None
+    finally:
+        rt.close()
