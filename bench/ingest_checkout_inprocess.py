@@ -1,8 +1,9 @@
 """In-process ingest of the 12 Synthea bundles with validation on, through the checkout it is
 run from (works with older checkouts' entry points too), for before/after comparisons:
-`python <this file> sqlite|postgresql [--frozen]`; wall and CPU time of this process (CPU is
-the figure least moved by other load). --frozen moves the loaded definitions out of the garbage
-collector first, as `serve` does."""
+`python <this file> sqlite|postgresql [--frozen] [--door rest]`; wall and CPU time of this
+process (CPU is the figure least moved by other load). --frozen moves the loaded definitions out
+of the garbage collector first, as `serve` does. --door rest sends the Bundles as the HTTP door
+does (the default is the CLI's context: no REST Provenance)."""
 import glob
 import sys
 import tempfile
@@ -14,6 +15,7 @@ from fhirsvc.config import Config
 from fhirsvc.storage.migrate import upgrade
 backend = sys.argv[1] if len(sys.argv) > 1 else "sqlite"
 frozen = "--frozen" in sys.argv
+door = sys.argv[sys.argv.index("--door") + 1] if "--door" in sys.argv else None
 files = sorted(glob.glob("../shared/conformance/synthea/*.json"))
 bodies = [open(f, "rb").read() for f in files]
 bodies.sort(key=lambda b: 0 if b'"Patient"' not in b[:5000] else 1)  # shared organisations first
@@ -35,7 +37,7 @@ try:
     from fhirsvc.bootstrap import build
     rt = build(cfg)
     if hasattr(rt, "services"):
-        ctx = rt.context()
+        ctx = rt.context(door=door) if door else rt.context()
         run = lambda b: rt.services.resources.bundle(ctx, b)
     else:
         run = lambda b: rt.service.process_bundle(b, "http://x/fhir")

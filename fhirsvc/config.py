@@ -104,6 +104,8 @@ class Config:
     # "max_bytes": n, "max_entries": n}}; merged over security.limits.DEFAULT_CLASSES
     client_classes: str | None = None
     rate_limit_store: str = "database"      # database (shared by all workers) | process
+    # Provenance of REST writes (docs/security.md): on | transactions (Bundles only) | off
+    rest_provenance: str = "on"
 
     @classmethod
     def from_env(cls, env: dict | None = None, **overrides) -> "Config":

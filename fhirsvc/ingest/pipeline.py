@@ -9,14 +9,14 @@ Provenance resource is written in the same unit of work as what it describes.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from ..outcomes import Issue, OperationOutcomeError, error, has_errors, information, sort_issues
 from ..security.audit import change_rows
 from ..storage.errors import StorageError
 from ..storage_outcomes import storage_outcome
-from .patch import apply_patch, patch_rewritten, repeats_in
+from .patch import apply_patch, patch_references, patch_rewritten, repeats_in
 from .plan import (ConditionalDelete, ConditionalPatch, ConditionalUpdate, Create, Delete, Op,
                    PATCHES, Patch, Plan, Read, Rejected, Search, Update, WRITES,
                    processing_order, resource_of)
@@ -35,6 +35,14 @@ class ProvenanceRecord:
     source_id: str | None = None       # the source message / document id (MSH-10, ...)
     source_system: str | None = None   # identifier system of source_id
     activity: str | None = None        # free text: "ADT^A01 converted", ...
+    # The REST doors (services/resources.py): the request that made the change, named in
+    # `entity` (the request id as its identifier, as in the audit trail; never the body) ...
+    request: str | None = None         # "PUT Patient/1", "transaction Bundle of 3 entries"
+    request_identifiers: tuple[dict, ...] = ()   # e.g. the request Bundle's identifier
+    # ... and `written`: only versions this unit of work wrote are targets (nothing written,
+    # no Provenance), never a Provenance or an AuditEvent (no recursion), the activity coded
+    # from v3-DataOperation by what was written, the agent the authenticated caller.
+    written: bool = False
 
 
 class IngestPipeline:
@@ -66,7 +74,7 @@ class IngestPipeline:
         if self._before is not None:
             self._before()
         if plan.kind == "batch":
-            return self._batch(ctx, plan)
+            return self._batch(ctx, plan, provenance)
         self._authorize_types(ctx, plan.ops, located=plan.kind == "transaction")
         warnings = self._validate(ctx, plan)
         with self.db.unit_of_work(write=True) as uow:
@@ -79,7 +87,11 @@ class IngestPipeline:
         return IngestResult(plan.kind, self._hand_out(plan, results, warnings), prov,
                             tuple(warnings))
 
-    def _batch(self, ctx, plan: Plan) -> IngestResult:
+    def _batch(self, ctx, plan: Plan, provenance: ProvenanceRecord | None = None
+               ) -> IngestResult:
+        """Each entry in its own unit of work; with `provenance`, each written entry gets a
+        Provenance of its own in that unit of work (a Provenance of the whole batch could
+        only be written after entries already committed, or name entries that then fail)."""
         results = []
         budget = [self.max_response_resources]   # shared by every entry of the batch
         for op in plan.ops:
@@ -91,6 +103,10 @@ class IngestPipeline:
                 with self.db.unit_of_work(write=isinstance(op, WRITES)) as uow:
                     (result,) = self._apply(uow, ctx, (op,), budget)
                     if isinstance(op, WRITES):
+                        if provenance is not None:
+                            self._write_provenance(uow, replace(
+                                provenance, request=f"{provenance.request}, entry "
+                                f"{op.index}: {request_line(op)}"), [result], ctx)
                         uow.audit.append(change_rows(ctx, [result]))
                     uow.commit()
                 results.append(result.with_issues(warnings))
@@ -119,7 +135,7 @@ class IngestPipeline:
                     # what conditional criteria and references search (before any lookup)
                     self.guard.criteria(ctx, rtype, getattr(op, "criteria", None) or getattr(
                         op, "if_none_exist", None), where)
-                    for ref in sorted(conditional_only(iter_references(resource_of(op)))):
+                    for ref in sorted(conditional_only(written_references(op))):
                         self.guard.conditional_reference(ctx, ref, where)
             except OperationOutcomeError as exc:
                 if exc.status != 403 or not located:
@@ -463,18 +479,25 @@ class IngestPipeline:
     # -- provenance -------------------------------------------------------------------------
     @staticmethod
     def _write_provenance(uow, record: ProvenanceRecord, results: list[EntryResult], ctx=None):
-        targets = [r.stored for r in results
-                   if r.stored is not None and r.outcome in (Outcome.CREATED, Outcome.UPDATED,
-                                                             Outcome.DELETED, Outcome.MATCHED)]
+        if record.written:
+            done = [r for r in results if r.stored is not None and r.outcome in WRITTEN
+                    and r.stored.resource_type not in NO_PROVENANCE]
+            targets = [r.stored for r in done]
+        else:
+            done = None
+            targets = [r.stored for r in results
+                       if r.stored is not None and r.outcome in (
+                           Outcome.CREATED, Outcome.UPDATED, Outcome.DELETED, Outcome.MATCHED)]
         if not targets:
             return None
-        prov = provenance_resource(record, targets, ctx)
+        prov = provenance_resource(record, targets, ctx, done)
         from .plan import new_id
         return uow.resources.create_many([("Provenance", new_id(), prov, "POST")])[0]
 
 
-def provenance_resource(record: ProvenanceRecord, targets, ctx=None) -> dict:
-    """An R4 Provenance naming every stored version one ingest wrote, who sent it and how."""
+def provenance_resource(record: ProvenanceRecord, targets, ctx=None, done=None) -> dict:
+    """An R4 Provenance naming every stored version one ingest wrote, who sent it and how.
+    `done`: the EntryResults of `targets` (REST doors: the activity is coded from them)."""
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     prov: dict = {
         "resourceType": "Provenance",
@@ -488,6 +511,8 @@ def provenance_resource(record: ProvenanceRecord, targets, ctx=None) -> dict:
                 "code": "author", "display": "Author"}]},
             "who": {"display": record.agent}}],
     }
+    if record.written:
+        return _rest_provenance(prov, record, ctx, done or ())
     if ctx is not None and ctx.caller:
         # the authenticated client (and user) that handed the data in (security/)
         from ..security.audit import CLIENT_SYSTEM
@@ -512,6 +537,64 @@ def provenance_resource(record: ProvenanceRecord, targets, ctx=None) -> dict:
     return prov
 
 
+def _rest_provenance(prov: dict, record: ProvenanceRecord, ctx, done) -> dict:
+    """A REST door's Provenance: the caller as the author (the client, on behalf of the
+    user), what was done (v3-DataOperation), the request as the source entity."""
+    from ..security.audit import CLIENT_SYSTEM
+    agent = prov["agent"][0]
+    if ctx is not None and ctx.caller:
+        agent["who"] = {"identifier": {"system": CLIENT_SYSTEM, "value": ctx.caller},
+                        "display": ctx.caller}
+        if ctx.user:
+            agent["onBehalfOf"] = {"reference": ctx.user} if "/" in ctx.user \
+                else {"display": ctx.user}
+    counts: dict[str, int] = {}
+    for r in done:
+        code = DATA_OPERATIONS[r.outcome]
+        counts[code] = counts.get(code, 0) + 1
+    text = ", ".join(f"{n} {DATA_OPERATION_DISPLAY[c]}" for c, n in counts.items())
+    if len(counts) == 1:
+        (code,) = counts
+        prov["activity"] = {"coding": [{"system": DATA_OPERATION_SYSTEM, "code": code,
+                                        "display": DATA_OPERATION_DISPLAY[code]}]}
+    else:   # a transaction of several kinds: no one code says it (R4 activity is 0..1)
+        prov["activity"] = {"text": text}
+    prov["meta"] = {"tag": [{"system": DOOR_TAG_SYSTEM, "code": record.door}]}
+    entity = []
+    if ctx is not None:
+        entity.append({"role": "source", "what": {
+            "identifier": {"system": REQUEST_ID_SYSTEM, "value": ctx.request_id},
+            "display": record.request or record.door}})
+    entity += [{"role": "source", "what": {"identifier": ident, "display": "request Bundle"}}
+               for ident in record.request_identifiers]
+    if entity:
+        prov["entity"] = entity
+    return prov
+
+
+def request_line(op: Op) -> str:
+    """`PUT Patient/1`, `DELETE Observation?code=x`: how a person reads the request."""
+    rid = None if isinstance(op, Create) else getattr(op, "rid", None)   # the server's id
+    criteria = getattr(op, "criteria", None)
+    url = op.rtype or ""
+    if rid:
+        url += f"/{rid}"
+    elif criteria:
+        url += f"?{_q(criteria)}"
+    return f"{op.method} {url}"
+
+
+# What was written -> v3-DataOperation (R4 provenance-activity-type)
+DATA_OPERATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
+DATA_OPERATIONS = {Outcome.CREATED: "CREATE", Outcome.UPDATED: "UPDATE",
+                   Outcome.DELETED: "DELETE"}
+DATA_OPERATION_DISPLAY = {"CREATE": "create", "UPDATE": "revise", "DELETE": "delete"}
+WRITTEN = tuple(DATA_OPERATIONS)
+# Never the target of a REST door's Provenance: writing one must not call for another
+NO_PROVENANCE = frozenset({"Provenance", "AuditEvent"})
+# The identifier system of a request id (the audit trail's AuditEvent uses the same)
+REQUEST_ID_SYSTEM = "urn:fhirsvc:request-id"
+
 # The SMART letter each planned operation needs (fhirsvc/security/scopes.py).
 LETTERS = {Create: "c", Update: "u", ConditionalUpdate: "u", Patch: "u", ConditionalPatch: "u",
            Delete: "d",
@@ -519,6 +602,14 @@ LETTERS = {Create: "c", Update: "u", ConditionalUpdate: "u", Patch: "u", Conditi
 
 # Tag system for the door a Provenance's data came through (hl7v2, mllp, remote-pull, ...).
 DOOR_TAG_SYSTEM = "http://fhirsvc.org/fhir/ingest-door"
+
+
+def written_references(op: Op):
+    """The references an operation writes: its resource's, or those in a patch's values
+    (JSON Patch, Merge Patch, FHIRPath Patch), which resolve like any other."""
+    if isinstance(op, PATCHES):
+        return patch_references(op.patch)
+    return iter_references(resource_of(op))
 
 
 def _q(query) -> str:

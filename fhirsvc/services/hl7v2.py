@@ -86,7 +86,10 @@ class MessagePage:
 
 def issue_of(p: Problem) -> Issue:
     """An ERR problem as an OperationOutcome issue, located both ways (OBX[3]-5, OBX[3].5[1])."""
-    expr = (str(p.location), p.location.path) if p.location is not None else ()
+    if p.location is None:
+        expr = ()
+    else:   # a segment-only location reads the same both ways: named once (MSH[1])
+        expr = tuple(dict.fromkeys((str(p.location), p.location.path)))
     return Issue(_SEVERITY.get(p.severity, "error"), _ISSUE_CODE.get(p.code, "processing"),
                  p.message, expr, diagnostics=f"HL7 table 0357 code {p.code}")
 

@@ -11,14 +11,24 @@ from datetime import datetime
 from urllib.parse import urlencode
 
 from .. import ingest
+from ..context import DOOR_REST, DOOR_UI
 from ..ingest import EntryResult, IngestResult, Outcome, ProvenanceRecord
-from ..ingest.plan import Plan, Read, Search
+from ..ingest.pipeline import request_line
+from ..ingest.plan import Plan, Read, Search, WRITES
 from ..jsontext import RawJson
 from ..outcomes import GoneError, OperationOutcomeError, error, fail, operation_outcome
 from ..storage import Stored, instant_to_micros, micros_to_instant
 from ..summary import check_summary, select_elements, summarise
 from ..wire import check_type, parse_json
 
+
+# FHIRSVC_REST_PROVENANCE: a Provenance of every write of the REST doors (on), of
+# transactions and batches only (transactions), none (off). The converters (HL7 v2, registry
+# import, remote pull) always write theirs.
+REST_PROVENANCE = ("on", "transactions", "off")
+# The doors whose writes the REST Provenance records (the CLI and the job worker are the
+# operator's own tools: their changes are in the audit trail)
+PROVENANCE_DOORS = frozenset({DOOR_REST, DOOR_UI})
 
 # Version numbers, counts and offsets beyond a 32-bit signed integer are refused before any
 # SQL (the drivers would fail with an overflow, a 500).
@@ -41,6 +51,10 @@ class ResourceService:
         self.audit_events = audit_events     # AuditService: AuditEvent is the audit trail
         from ..security.limits import client_classes
         self.client_classes = client_classes(getattr(config, "client_classes", None))
+        self.rest_provenance = (getattr(config, "rest_provenance", "on") or "on").lower()
+        if self.rest_provenance not in REST_PROVENANCE:
+            raise ValueError(f"FHIRSVC_REST_PROVENANCE must be one of "
+                             f"{', '.join(REST_PROVENANCE)}, not {self.rest_provenance!r}")
 
     # -- reads -------------------------------------------------------------------------------
     def read(self, ctx, rtype: str, rid: str, summary: str | None = None,
@@ -130,7 +144,32 @@ class ResourceService:
         return self._single(ctx, ingest.plan_conditional_delete(rtype, criteria))
 
     def _single(self, ctx, plan: Plan) -> EntryResult:
-        return self.pipeline.run(ctx, plan).single
+        return self.pipeline.run(ctx, plan, self._provenance(ctx, plan)).single
+
+    def _provenance(self, ctx, plan: Plan) -> ProvenanceRecord | None:
+        """The Provenance a REST door's write gets (written by the pipeline in the unit of
+        work of the change): one per single write (door = the context's), one per
+        transaction (door `transaction`), one per written batch entry (door `batch`: each
+        entry commits alone, so each gets its own in its own transaction)."""
+        mode = self.rest_provenance
+        if mode == "off" or ctx.door not in PROVENANCE_DOORS or \
+                not any(isinstance(op, WRITES) for op in plan.ops):
+            return None
+        agent = ctx.caller or ("unauthenticated client" + (
+            f" at {ctx.source}" if ctx.source else "") + " (auth off)")
+        if plan.kind == "single":
+            if mode != "on":
+                return None
+            return ProvenanceRecord(door=ctx.door, agent=agent,
+                                    request=request_line(plan.ops[0]), written=True)
+        bundle = plan.bundle if isinstance(plan.bundle, dict) else {}
+        ident = bundle.get("identifier")
+        idents = (ident,) if isinstance(ident, dict) and ident.get("value") else ()
+        n = len(plan.ops)
+        return ProvenanceRecord(door=plan.kind, agent=agent,
+                                request=f"{plan.kind} Bundle of {n} entr"
+                                f"{'y' if n == 1 else 'ies'}",
+                                request_identifiers=idents, written=True)
 
     # -- Bundles ---------------------------------------------------------------------------------
     def bundle(self, ctx, body, return_resources: bool = False) -> dict:
@@ -145,7 +184,7 @@ class ResourceService:
         from ..security.limits import check_entries
         check_entries(ctx, self.client_classes, body)
         plan = ingest.plan_bundle(body)
-        result = self.pipeline.run(ctx, plan)
+        result = self.pipeline.run(ctx, plan, self._provenance(ctx, plan))
         return response_bundle(ctx, plan, result, return_resources)
 
     def ingest(self, ctx, bundle: dict, provenance: ProvenanceRecord, *, merge=None

@@ -42,6 +42,9 @@ def test_synthea_bundles_load_as_they_are(client, runtime):
         stored = list(uow.resources.iter_current())
         refs = {m for s in stored for m in re.findall(r'"reference":"([^"#][^"]*)"', s.content)}
         assert refs and not [r for r in refs if r.startswith("urn:")]
-        for ref in refs:
-            rtype, rid = ref.split("/")
+        for ref in refs:   # the server's Provenance of each transaction: versioned targets
+            rtype, rid, *version = ref.split("/")
             assert uow.resources.exists(rtype, rid), ref
+            if version:
+                assert version[0] == "_history" and \
+                    uow.resources.vread(rtype, rid, int(version[1])) is not None, ref

@@ -165,3 +165,13 @@ def test_every_shared_message_converts_or_is_located(conv):
                 assert out.bundle["entry"], path.name
         except Hl7v2Error as exc:
             assert all(p.location is not None for p in exc.problems), (path.name, exc.problems)
+
+
+def test_issue_of_names_a_segment_only_location_once():
+    from fhirsvc.hl7v2.errors import Location, Problem
+    from fhirsvc.services.hl7v2 import issue_of
+    seg = issue_of(Problem("E", "100", "MSH missing", Location("MSH")))
+    assert seg.expression == ("MSH[1]",)
+    field = issue_of(Problem("E", "102", "bad", Location("OBX", 3, 5, 1, 1)))
+    assert field.expression == ("OBX[3]-5.1", "OBX[3].5[1].1")
+    assert issue_of(Problem("W", "207", "no place")).expression == ()

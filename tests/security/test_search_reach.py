@@ -7,6 +7,8 @@ belong to a patient called "One" through `subject:Patient.name=One`, nor whether
 with some identifier exists through a conditional reference."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from fhirsvc.search import criteria as c
@@ -172,6 +174,49 @@ def test_conditional_reference_in_a_transaction(call):
     resp = call("POST", "/", "system/Observation.c", json=bundle)
     refused(resp, "system/Patient.s")
     assert "Bundle.entry[0]" in str(resp.get_json())
+
+
+def test_conditional_reference_in_patch_values_needs_search_on_its_type(call, smart_runtime):
+    """A PATCH that writes `Patient?identifier=...` is a conditional reference like any
+    other: JSON Patch, Merge Patch and FHIRPath Patch values, alone and in a transaction."""
+    rt = smart_runtime
+    rt.services.resources.update(rt.context(), "Patient", "p9", {
+        "resourceType": "Patient", "id": "p9",
+        "identifier": [{"system": "urn:mrn", "value": "9"}]})
+    rt.services.resources.update(rt.context(), "Observation", "op1", {
+        **obs("Patient/p1"), "id": "op1"})
+    ref = "Patient?identifier=urn:mrn|9"
+    json_patch = [{"op": "replace", "path": "/subject", "value": {"reference": ref}}]
+    json_patch_string = [{"op": "replace", "path": "/subject/reference", "value": ref}]
+    merge = {"subject": {"reference": ref}}
+    fhirpath = {"resourceType": "Parameters", "parameter": [{"name": "operation", "part": [
+        {"name": "type", "valueCode": "replace"}, {"name": "path", "valueString":
+                                                   "Observation.subject"},
+        {"name": "value", "valueReference": {"reference": ref}}]}]}
+    cases = [("application/json-patch+json", json_patch),
+             ("application/json-patch+json", json_patch_string),
+             ("application/merge-patch+json", merge),
+             ("application/fhir+json", fhirpath)]
+    scope = "system/Observation.rus"
+    for mimetype, body in cases:
+        resp = call("PATCH", "/Observation/op1", scope, data=json.dumps(body),
+                    headers={"Content-Type": mimetype})
+        refused(resp, "system/Patient.s")
+    current = call("GET", "/Observation/op1", scope).get_json()
+    assert current["subject"]["reference"] == "Patient/p1" and current["meta"]["versionId"] \
+        == "1"
+    # in a transaction: located in the entry (FHIRPath Patch is the Bundle form of PATCH)
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": fhirpath, "request": {"method": "PATCH", "url": "Observation/op1"}}]}
+    resp = call("POST", "/", scope, json=bundle)
+    refused(resp, "system/Patient.s")
+    assert "Bundle.entry[0]" in str(resp.get_json())
+    # with search on Patient each is applied and resolved to the matching patient
+    for mimetype, body in cases:
+        resp = call("PATCH", "/Observation/op1", scope + " system/Patient.s",
+                    data=json.dumps(body), headers={"Content-Type": mimetype})
+        assert resp.status_code == 200, resp.get_data(as_text=True)[:500]
+        assert resp.get_json()["subject"]["reference"] == "Patient/p9"
 
 
 def test_conditional_criteria_that_join_need_search_on_the_joined_type(call):

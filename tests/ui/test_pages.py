@@ -238,7 +238,7 @@ def test_validate_hl7v2_marks_issues_on_their_segments(web):
     html = web.post("/ui/validate", data={"resource": "hello", "format": "hl7v2"}) \
         .get_data(as_text=True)
     assert "it has no MSH segment" in html
-    assert [e for s, e in issues(html) if s == "error"] == ["MSH[1], MSH[1]"]
+    assert [e for s, e in issues(html) if s == "error"] == ["MSH[1]"]   # once
     html = web.post("/ui/validate", data={"resource": "   "}).get_data(as_text=True)
     assert "Nothing to check" in html
     found = issues(web.post("/ui/validate", data={"resource": '{"resourceType": "Nope"}'})
