@@ -408,8 +408,8 @@ class IngestPipeline:
                            issues)
 
     def _revalidate(self, ctx, op, resource: dict) -> tuple[Issue, ...]:
-        """A resource computed inside the unit of work (merge) is validated like any write:
-        422 located in the entry, nothing stored; its warnings are handed back."""
+        """A resource computed inside the unit of work (a merge, a patch) is validated like any
+        write: 422 located in the entry, nothing stored; its warnings are handed back."""
         found = self.validator.validate(resource, strict=ctx.require_guide_profiles)
         found += self._write_rules(resource)
         if op.location != op.rtype:
@@ -435,15 +435,9 @@ class IngestPipeline:
             access = self.guard.require(ctx, op.rtype, "u", op.location)
             if not access.unrestricted:
                 self.guard.check_resource(ctx, access, op.rtype, patched, rid, op.location)
-        found = self.validator.validate(patched, strict=ctx.require_guide_profiles)
-        found += self._write_rules(patched)
-        if op.location != op.rtype:
-            found = [i.prefixed(op.location, strip=op.rtype) for i in found]
-        if has_errors(found):
-            raise OperationOutcomeError(sort_issues(found), 422)
+        warnings = self._revalidate(ctx, op, patched)
         stored = uow.resources.save(op.rtype, rid, patched, "PATCH", current)
-        return EntryResult(op.index, Outcome.UPDATED, stored,
-                           tuple(i for i in found if i.severity == "warning"))
+        return EntryResult(op.index, Outcome.UPDATED, stored, warnings)
 
     @staticmethod
     def _check_version(op, rid: str, current) -> None:
