@@ -6,7 +6,6 @@ time of each phase. Issue 13: the cost of a Provenance per write."""
 import sys
 import tempfile
 import time
-import uuid
 
 sys.path.insert(0, ".")
 from fhirsvc.bootstrap import build
@@ -19,15 +18,13 @@ drop = None
 if backend == "sqlite":
     url = f"sqlite:///{tempfile.mkdtemp()}/x.db"
 else:
-    import psycopg
-    name = f"prov_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect("host=127.0.0.1 user=postgres dbname=test", autocommit=True) as c:
-        c.execute(f'CREATE DATABASE "{name}"')
-    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    from fhirsvc.storage.scratch import ScratchDatabases
+    scratch = ScratchDatabases("postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    url = scratch.create("prov_bench")
 
     def drop():
-        with psycopg.connect("host=127.0.0.1 user=postgres dbname=test", autocommit=True) as c:
-            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        scratch.drop(url)
+        scratch.dispose()
 upgrade(url)
 rt = build(Config(database_url=url))
 ctx = rt.context(door="rest")
