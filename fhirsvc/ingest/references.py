@@ -12,17 +12,26 @@ import re
 _HREF_RE = re.compile(r'(href|src)="([^"]+)"')
 
 
-def iter_references(node):
-    """Every `reference` string anywhere in a resource (extensions, contained included)."""
+def iter_references(node) -> list[str]:
+    """Every `reference` string anywhere in a resource (extensions, contained included), in
+    document order. A list filled by one recursive function: a generator per object (yield
+    from at every level) cost ~5% of a transaction's ingest."""
+    out: list[str] = []
+    _collect(node, out)
+    return out
+
+
+def _collect(node, out: list[str]) -> None:
     if isinstance(node, dict):
         for key, value in node.items():
             if key == "reference" and isinstance(value, str):
-                yield value
+                out.append(value)
             elif isinstance(value, (dict, list)):
-                yield from iter_references(value)
+                _collect(value, out)
     elif isinstance(node, list):
         for item in node:
-            yield from iter_references(item)
+            if isinstance(item, (dict, list)):
+                _collect(item, out)
 
 
 def conditional_only(refs) -> set[str]:

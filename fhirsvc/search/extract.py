@@ -203,10 +203,16 @@ def _composite_second(kind: str, value, t) -> list[tuple]:
     return out
 
 
-def extract(registry: SearchRegistry, rtype: str, resource: dict) -> IndexRows:
-    """Index rows for one resource, by parameter type."""
+def extract(registry: SearchRegistry, rtype: str, resource: dict, gated: bool = True
+            ) -> IndexRows:
+    """Index rows for one resource, by parameter type. gated: parameters whose elements are
+    all absent from the resource are skipped (`Compiled.keys`); False runs every extractor
+    (the tests compare both)."""
     rows: IndexRows = defaultdict(list)
+    present = set(resource) if gated else None
     for comp in registry.compiled(rtype):
+        if present is not None and comp.keys is not None and comp.keys.isdisjoint(present):
+            continue
         p = comp.param
         kind = p.type
         if comp.composite is not None:

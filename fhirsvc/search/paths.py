@@ -179,6 +179,31 @@ def _walk(items: list, steps: list[tuple]) -> list:
     return items
 
 
+def first_keys(steps: list[tuple]) -> frozenset[str] | None:
+    """The JSON names of the resource one of which must be present for `steps` to yield
+    anything (their first step reads a child), None when the steps can yield from any
+    resource."""
+    if not steps or steps[0][0] != "child":
+        return None
+    _, name, choice = steps[0]
+    return frozenset([name] if choice is None else [name + _cap(t) for t in choice])
+
+
+def _gate(fn: Extractor, members: list[list[tuple]], fallback: bool) -> Extractor:
+    """`fn.keys`: the names one of which must be in the resource for `fn` to yield anything
+    (None: no such bound, e.g. a fhirpathpy member). Extraction skips the extractor when
+    none is present: most parameters of a type read an element a given resource lacks."""
+    keys: set[str] = set()
+    for steps in members:
+        got = first_keys(steps)
+        if got is None:
+            fallback = True
+            break
+        keys |= got
+    fn.keys = None if fallback else frozenset(keys)  # type: ignore[attr-defined]
+    return fn
+
+
 def _fhirpathpy(expr: str) -> Extractor:
     import fhirpathpy
     from fhirpathpy.models import models
@@ -221,7 +246,7 @@ def compile_expression(expression: str, rtype: str, choices: dict[str, list[str]
 
         def one(resource: dict) -> list:
             return _walk([(resource, None)], steps)
-        return one
+        return _gate(one, compiled, False)
 
     def many(resource: dict) -> list:
         out: list = []
@@ -232,7 +257,7 @@ def compile_expression(expression: str, rtype: str, choices: dict[str, list[str]
             out.extend(slow(resource))
         return out
     many.fallback = slow is not None  # type: ignore[attr-defined]
-    return many
+    return _gate(many, compiled, slow is not None)
 
 
 def compile_relative(expression: str, element_path: str, choices: dict[str, list[str]]
@@ -253,6 +278,7 @@ def compile_relative(expression: str, element_path: str, choices: dict[str, list
                 return [(_plain(v), None) for v in fn(element, {})]
             except Exception:  # noqa: BLE001
                 return []
+        slow.keys = None  # type: ignore[attr-defined]
         return slow
 
     def run(element) -> list:
@@ -260,7 +286,7 @@ def compile_relative(expression: str, element_path: str, choices: dict[str, list
         for steps in compiled:
             out.extend(_walk([(element, None)], steps))
         return out
-    return run
+    return _gate(run, compiled, False)
 
 
 def element_roots(expression: str, rtype: str, choices: dict[str, list[str]]

@@ -55,6 +55,13 @@ class Compiled:
     # range expansion (token): extractor of the range extensions, and the code order
     ranges: Callable[[dict], list] | None = None
     order: list[tuple[str | None, str]] = field(default_factory=list)
+    # the resource's JSON names one of which must be present for this parameter to index
+    # anything (None: no such bound); extraction skips the parameter otherwise
+    keys: frozenset[str] | None = None
+
+
+def _union(a: frozenset[str] | None, b: frozenset[str] | None) -> frozenset[str] | None:
+    return None if a is None or b is None else a | b
 
 
 def range_expansion(sp: dict) -> tuple[str, str] | None:
@@ -229,6 +236,8 @@ class SearchRegistry:
                 out = Compiled(param, fn) if fn is not None else None
                 if out is not None and param.range_expansion and param.type == "token":
                     self._compile_ranges(rtype, out)
+                if out is not None:
+                    out.keys = _union(fn.keys, out.ranges.keys if out.ranges else frozenset())
         self._compiled_one[key] = out
         return out
 
@@ -266,8 +275,12 @@ class SearchRegistry:
                                                     "reference", "uri", "number"):
             return None
         members = []
+        keys: frozenset[str] | None = frozenset()
         for steps, path in roots:
             comps = [paths.compile_relative(c["expression"], path, self.choices)
                      for c in param.components]
             members.append((steps, comps))
-        return Compiled(param, None, members, tuple(types))
+            # a member rooted at the resource itself yields only where its first component
+            # does (a row needs both components)
+            keys = _union(keys, paths.first_keys(steps) if steps else comps[0].keys)
+        return Compiled(param, None, members, tuple(types), keys=keys)
