@@ -196,6 +196,74 @@ def _dom_3(r, resource):
     return not _dom_3_unmatched(r, resource)
 
 
+def _contained(r):
+    """The contained resources as a list of dicts ([] when absent), None for another shape."""
+    if not isinstance(r, dict) or "_contained" in r:
+        return None
+    cs = r.get("contained", _ODD if "contained" in r else None)
+    if cs is None:
+        return []
+    if not isinstance(cs, list) or not cs or not all(isinstance(c, dict) for c in cs):
+        return None
+    return cs
+
+
+def _contained_without(child_of):
+    """dom-2 / dom-4 / dom-5: no contained resource has any of the children `child_of(c)`
+    names ((object, name, repeating) each); a value of another shape than its element's (a
+    string, a non-empty list of objects), a `_name` part or a null goes to fhirpathpy.
+    They run on every resource with contained resources (a Synthea ExplanationOfBenefit),
+    where fhirpathpy cost ~0.1 ms each."""
+    def check(r, resource):
+        cs = _contained(r)
+        if cs is None:
+            return None
+        for c in cs:
+            got = child_of(c)
+            if got is None:
+                return None
+            for obj, name, many in got:
+                if "_" + name in obj:
+                    return None
+                if name in obj:
+                    v = obj[name]
+                    if many and isinstance(v, list) and v and all(
+                            isinstance(x, dict) and x for x in v):
+                        return False
+                    if not many and isinstance(v, str):
+                        return False
+                    return None
+        return True
+    return check
+
+
+def _meta_children(*names):
+    def child_of(c):
+        meta = _child(c, "meta")
+        if meta is _ODD:
+            return None
+        return [] if meta is None else [(meta, n, many) for n, many in names]
+    return child_of
+
+
+def _nested_contained(c):
+    return [(c, "contained", True)]
+
+
+def _org_1(o, resource):
+    if not isinstance(o, dict) or "_identifier" in o:
+        return None
+    name = _prim(o, "name")
+    if name is _ODD:
+        return None
+    ids = o.get("identifier", _ODD if "identifier" in o else None)
+    if ids is None:
+        return name is not None
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, dict) and i for i in ids):
+        return None
+    return True
+
+
 # ---------------------------------------------------------------- Bundle
 # Evaluated by fhirpathpy over a whole transaction bundle these cost more than the rest of its
 # validation; computed here with the semantics fhirpathpy gives the exact expressions
@@ -386,6 +454,12 @@ NATIVE: dict[str, Native] = {n.key: n for n in (
                    "which the reference validator accepts; natively every string starting "
                    "with '#' anywhere in the resource counts as a reference"),
     Native("dom-6", "text.`div`.exists()", _dom_6),
+    Native("dom-2", "contained.contained.empty()", _contained_without(_nested_contained)),
+    Native("dom-4", "contained.meta.versionId.empty() and contained.meta.lastUpdated.empty()",
+           _contained_without(_meta_children(("versionId", False), ("lastUpdated", False)))),
+    Native("dom-5", "contained.meta.security.empty()",
+           _contained_without(_meta_children(("security", True)))),
+    Native("org-1", "(identifier.count() + name.count()) > 0", _org_1),
     Native("vs-1", "($this as dateTime).toString().length() >= 8", _vs_1,
            differs="fhirpathpy does not know the type of a primitive focus, so `$this as "
                    "dateTime` is empty and it never fails; natively 2024-03 fails, as in the "

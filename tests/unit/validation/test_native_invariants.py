@@ -33,7 +33,7 @@ def core_constraints(v):
     defs = Definitions.of(v.registry.state)
     out = {}
     for t in ("Bundle", "Period", "Reference", "Quantity", "Range", "Extension", "Observation",
-              "CodeableConcept", "vitalsigns"):
+              "CodeableConcept", "vitalsigns", "Organization"):
         for n in defs.compiled(CORE + t).by_id.values():
             for c in n.constraints:
                 out.setdefault(c.key, c)
@@ -92,6 +92,16 @@ OBS = {"resourceType": "Observation", "status": "final", "code": {"text": "x"}}
 CONTAINER = dict(OBS, contained=[{"resourceType": "Patient", "id": "p"}])
 EXT = {"url": "http://x/e"}
 Q = {"system": "http://unitsofmeasure.org", "code": "mg"}
+NESTED = dict(OBS, contained=[{"resourceType": "Patient", "id": "p",
+                               "contained": [{"resourceType": "Patient", "id": "q"}]}])
+ORG = {"resourceType": "Organization"}
+
+
+def with_meta(**meta):
+    return dict(OBS, contained=[{"resourceType": "Patient", "id": "p"},
+                                {"resourceType": "Patient", "id": "q", "meta": meta}])
+
+
 AGREE = {  # cases where the native verdict is fhirpathpy's
     "ele-1": [({"text": "x"}, OBS, "CodeableConcept", True),
               ({"id": "a"}, OBS, "CodeableConcept", False),
@@ -117,6 +127,21 @@ AGREE = {  # cases where the native verdict is fhirpathpy's
     "dom-3": [],  # fhirpathpy cannot evaluate it: see DIFFER
     "vs-1": [("2024-03-02T09:30:10+01:00", OBS, "Observation.effective", True),
              ({"start": "2024"}, OBS, "Observation.effective", True)],
+    "dom-2": [(OBS, OBS, "Observation", True), (CONTAINER, CONTAINER, "Observation", True),
+              (NESTED, NESTED, "Observation", False)],
+    "dom-4": [(OBS, OBS, "Observation", True), (CONTAINER, CONTAINER, "Observation", True),
+              (with_meta(versionId="1"), with_meta(versionId="1"), "Observation", False),
+              (with_meta(lastUpdated="2024-01-01T00:00:00Z"),
+               with_meta(lastUpdated="2024-01-01T00:00:00Z"), "Observation", False),
+              (with_meta(source="x"), with_meta(source="x"), "Observation", True)],
+    "dom-5": [(OBS, OBS, "Observation", True), (CONTAINER, CONTAINER, "Observation", True),
+              (with_meta(security=[{"code": "R"}]), with_meta(security=[{"code": "R"}]),
+               "Observation", False),
+              (with_meta(versionId="1"), with_meta(versionId="1"), "Observation", True)],
+    "org-1": [(ORG, ORG, "Organization", False), (dict(ORG, name="A"), ORG, "Organization", True),
+              (dict(ORG, identifier=[{"value": "1"}]), ORG, "Organization", True),
+              (dict(ORG, identifier=[{"value": "1"}, {"value": "2"}], name="A"), ORG,
+               "Organization", True)],
     "dom-6": [(OBS, OBS, "Observation", False),
               (dict(OBS, text={"status": "generated", "div": "<div>x</div>"}), OBS,
                "Observation", True)],
@@ -142,6 +167,13 @@ UNDECIDED = {  # shapes the native leaves to fhirpathpy
     "rng-2": [{"low": dict(Q, value=1), "high": {"value": 2, "code": "g"}}],
     "dom-6": [dict(OBS, text=[{"div": "<div/>"}])],
     "vs-1": [7],
+    "dom-2": [dict(OBS, contained=[]), dict(OBS, contained={"resourceType": "Patient"}),
+              dict(OBS, contained=[{"resourceType": "Patient", "contained": []}])],
+    "dom-4": [with_meta(versionId=None), with_meta(_versionId={"extension": []}),
+              with_meta(lastUpdated=7), dict(OBS, contained=[{"meta": "x"}])],
+    "dom-5": [with_meta(security=[]), with_meta(security={"code": "R"})],
+    "org-1": [dict(ORG, _name={"extension": []}), dict(ORG, identifier=[]),
+              dict(ORG, identifier=[{}]), dict(ORG, name=None)],
 }
 
 
