@@ -285,11 +285,13 @@ def _extract_composite(comp: Compiled, resource: dict, out: list) -> None:
     code = comp.param.code
     for steps, (first, second) in comp.composite:
         for element, _t in walk(resource, steps):
+            # the second component first: mostly a typed value[x] an element lacks, so the
+            # (costlier) tokens of the first are only made for a row that has both
+            seconds = [row for v, t in second(element) for row in _composite_second(kind2, v, t)]
+            if not seconds:
+                continue
             firsts = [row for v, t in first(element) for row in token_values(v, t)
                       if row[0] != "of-type" and row[1] is not None]
-            if not firsts:
-                continue
-            seconds = [row for v, t in second(element) for row in _composite_second(kind2, v, t)]
             for s1, c1, _x in firsts:
                 for sec in seconds:
                     out.append(_COMPOSITE((code, s1, c1) + sec))

@@ -179,6 +179,58 @@ def _walk(items: list, steps: list[tuple]) -> list:
     return items
 
 
+def _member(steps: list[tuple]) -> Extractor:
+    """One union member as a function of the resource. Paths of one or two plain child
+    steps (`Observation.code`, `Resource.meta.tag`, `Observation.value as Quantity`: most
+    parameters) read the dicts directly, giving what `_walk` gives in the same order; the
+    others run the step walker. A parameter costs ~1 us instead of ~4 this way."""
+    if not 1 <= len(steps) <= 2 or any(step[0] != "child" for step in steps):
+        return lambda resource: _walk([(resource, None)], steps)
+    # per step, the JSON names it reads with the type each gives (None: not a choice)
+    names = [((name, None),) if choice is None else tuple((name + _cap(t), t) for t in choice)
+             for _kind, name, choice in steps]
+    if len(names) == 1:
+        (first,) = names
+
+        def one(resource) -> list:
+            if not isinstance(resource, dict):
+                return []
+            out: list = []
+            for key, t in first:
+                v = resource.get(key)
+                if v is None:
+                    continue
+                if isinstance(v, list):
+                    out.extend([(x, t) for x in v])
+                else:
+                    out.append((v, t))
+            return out
+        return one
+    first, second = names
+
+    def two(resource) -> list:
+        if not isinstance(resource, dict):
+            return []
+        out: list = []
+        for key, _t in first:
+            v = resource.get(key)
+            if v is None:
+                continue
+            for x in (v if isinstance(v, list) else (v,)):
+                if not isinstance(x, dict):
+                    continue
+                for key2, t2 in second:
+                    w = x.get(key2)
+                    if w is None:
+                        continue
+                    if isinstance(w, list):
+                        out.extend([(y, t2) for y in w])
+                    else:
+                        out.append((w, t2))
+        return out
+    return two
+
+
 def first_keys(steps: list[tuple]) -> frozenset[str] | None:
     """The JSON names of the resource one of which must be present for `steps` to yield
     anything (their first step reads a child), None when the steps can yield from any
@@ -241,18 +293,14 @@ def compile_expression(expression: str, rtype: str, choices: dict[str, list[str]
             fallback.append(part)
     slow = _fhirpathpy(" | ".join(fallback)) if fallback else None
 
-    if len(compiled) == 1 and slow is None:
-        steps = compiled[0]
-
-        def one(resource: dict) -> list:
-            return _walk([(resource, None)], steps)
-        return _gate(one, compiled, False)
+    members = [_member(steps) for steps in compiled]
+    if len(members) == 1 and slow is None:
+        return _gate(members[0], compiled, False)
 
     def many(resource: dict) -> list:
         out: list = []
-        start = [(resource, None)]
-        for steps in compiled:
-            out.extend(_walk(start, steps))
+        for member in members:
+            out.extend(member(resource))
         if slow is not None:
             out.extend(slow(resource))
         return out
@@ -281,10 +329,14 @@ def compile_relative(expression: str, element_path: str, choices: dict[str, list
         slow.keys = None  # type: ignore[attr-defined]
         return slow
 
+    members = [_member(steps) for steps in compiled]
+    if len(members) == 1:
+        return _gate(members[0], compiled, False)
+
     def run(element) -> list:
         out: list = []
-        for steps in compiled:
-            out.extend(_walk([(element, None)], steps))
+        for member in members:
+            out.extend(member(element))
         return out
     return _gate(run, compiled, False)
 
