@@ -16,11 +16,11 @@ from ..outcomes import Issue, OperationOutcomeError, error, has_errors, informat
 from ..security.audit import change_rows
 from ..storage.errors import StorageError
 from ..storage_outcomes import storage_outcome
-from .patch import apply_patch, patch_references, patch_rewritten, repeats_in
+from .patch import apply_patch, patch_rewritten, repeats_in
 from .plan import (ConditionalDelete, ConditionalPatch, ConditionalUpdate, Create, Delete, Op,
                    PATCHES, Patch, Plan, Read, Rejected, Search, Update, WRITES,
                    processing_order, resource_of)
-from .references import conditional_only, iter_references, rewritten
+from .references import conditional_only, rewritten
 from .resolve import Resolution, resolve
 from .results import EntryResult, IngestResult, Outcome
 
@@ -599,11 +599,8 @@ DOOR_TAG_SYSTEM = "http://fhirsvc.org/fhir/ingest-door"
 
 
 def written_references(op: Op):
-    """The references an operation writes: its resource's, or those in a patch's values
-    (JSON Patch, Merge Patch, FHIRPath Patch), which resolve like any other."""
-    if isinstance(op, PATCHES):
-        return patch_references(op.patch)
-    return iter_references(resource_of(op))
+    """The references an operation writes (plan.Op.written_references)."""
+    return op.written_references
 
 
 def _q(query) -> str:

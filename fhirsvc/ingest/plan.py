@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from functools import cached_property
 from urllib.parse import parse_qsl, urlsplit
 
 from ..outcomes import Issue, OperationOutcomeError, error
 from ..wire import check_id, check_type, parse_version, resource_body
-from .patch import PatchDocument, parse_patch, patch_from_entry
+from .patch import PatchDocument, parse_patch, patch_from_entry, patch_references
+from .references import iter_references
 
 Query = tuple[tuple[str, str], ...]
 
@@ -44,6 +46,18 @@ class Op:
     @property
     def order(self) -> int:
         return ORDER[self.method]
+
+    @cached_property
+    def written_references(self) -> tuple[str, ...]:
+        """The references this operation writes: its resource's, or those in a patch's
+        values (JSON Patch, Merge Patch, FHIRPath Patch), which resolve like any other.
+        Found once per operation (the guard and resolve both need them; walking a
+        resource for them cost ~3% of an ingest each time)."""
+        patch = getattr(self, "patch", None)
+        if isinstance(patch, PatchDocument):
+            return tuple(patch_references(patch))
+        resource = getattr(self, "resource", None)
+        return tuple(iter_references(resource)) if resource is not None else ()
 
 
 @dataclass(frozen=True, kw_only=True)

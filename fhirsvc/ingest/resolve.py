@@ -15,8 +15,7 @@ from ..storage import Stored
 from ..wire import check_id, check_type
 from .plan import (ConditionalDelete, ConditionalPatch, ConditionalUpdate, Create, Delete, Op,
                    Patch, Update, new_id, parse_query, resource_of)
-from .patch import patch_references
-from .references import conditional_only, iter_references, urn_only
+from .references import conditional_only, urn_only
 
 
 @dataclass(frozen=True)
@@ -140,11 +139,9 @@ def resolve(uow, match, ops: tuple[Op, ...], match_many=None) -> Resolution:
                     and tail.split("/")[0] == op.rtype:
                 mapping.setdefault(tail, ref)  # relative references resolve against fullUrl
     # One walk per resource collects its references for both checks below.
-    refs = {op.index: set(iter_references(resource_of(op)))
-            for op in ops if resource_of(op) is not None}
-    # ... and the references a PATCH's values write (rewritten in them before they apply)
-    refs.update({op.index: set(patch_references(op.patch)) for op in ops
-                 if isinstance(op, (Patch, ConditionalPatch))})
+    # (a PATCH: the references its values write, rewritten in them before they apply)
+    refs = {op.index: set(op.written_references) for op in ops
+            if resource_of(op) is not None or isinstance(op, (Patch, ConditionalPatch))}
     locations = {op.index: op.location for op in ops}
     # Conditional references (Patient?identifier=...): exactly one match, or the request fails.
     # All of them matched at once; the first failing one (in entry order) is the answer.
