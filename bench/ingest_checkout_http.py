@@ -23,8 +23,9 @@ if backend == "sqlite":
     url = f"sqlite:///{d}/x.db"
 else:
     import psycopg, uuid
-    name = f"fhirsvc_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect("host=127.0.0.1 user=postgres dbname=test", autocommit=True) as c:
+    # a scratch database named by the caller (FHIRSVC_BENCH_DB_PREFIX), never `test`
+    name = f"{os.environ.get('FHIRSVC_BENCH_DB_PREFIX', 'fhirsvc_bench')}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as c:
         c.execute(f'CREATE DATABASE "{name}"')
     url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
 env = dict(os.environ, FHIRSVC_DATABASE_URL=url, FHIRSVC_PORT=str(port), FHIRSVC_WORKER="off")
@@ -54,5 +55,5 @@ print(f"{backend} {n} resources {dt:.2f} s {n/dt:.0f}/s")
 os.killpg(p.pid, 15); p.wait()
 if backend != "sqlite":
     import psycopg
-    with psycopg.connect("host=127.0.0.1 user=postgres dbname=test", autocommit=True) as c:
+    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as c:
         c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -5,6 +5,7 @@ process (CPU is the figure least moved by other load). --frozen moves the loaded
 of the garbage collector first, as `serve` does. --door rest sends the Bundles as the HTTP door
 does (the default is the CLI's context: no REST Provenance)."""
 import glob
+import os
 import sys
 import tempfile
 import time
@@ -24,12 +25,13 @@ if backend == "sqlite":
     url = f"sqlite:///{tempfile.mkdtemp()}/x.db"
 else:
     import psycopg
-    name = f"fhirsvc_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect("host=127.0.0.1 user=postgres dbname=test", autocommit=True) as c:
+    # a scratch database named by the caller (FHIRSVC_BENCH_DB_PREFIX), never `test`
+    name = f"{os.environ.get('FHIRSVC_BENCH_DB_PREFIX', 'fhirsvc_bench')}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as c:
         c.execute(f'CREATE DATABASE "{name}"')
     url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
     def drop():
-        with psycopg.connect("host=127.0.0.1 user=postgres dbname=test", autocommit=True) as c:
+        with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as c:
             c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 upgrade(url)
 cfg = Config(database_url=url)
