@@ -308,7 +308,7 @@ class IngestPipeline:
                 seen[(rtype, rid)] = stored
         known = set(seen)
         fresh = [op for op in ops if (op.rtype, res.targets[op.index].rid) not in known]
-        if fresh:
+        if fresh and not uow.exclusive:   # SQLite: no one else can have created them since
             # Concurrent PUTs creating the same id: lock the ids (one statement, one order)
             # and look again, so the later writer updates what the first created (last writer
             # wins, as _current does for one resource) instead of failing on the unique key.
