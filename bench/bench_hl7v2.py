@@ -9,6 +9,9 @@
         sustained msgs/s and CPU per message (the listener's process, its worker processes
         with --processes N), on the database given (SQLite or PostgreSQL). `--root DIR` runs
         the fhirsvc of another checkout (a baseline) with this script.
+    python bench/bench_hl7v2.py process [--database-url URL --rounds 5 --n 20 --root DIR]
+        In process: CPU per stored ORU (new results; the same content again under a new
+        control id) and database statements per message.
 """
 from __future__ import annotations
 
@@ -127,9 +130,46 @@ def bench_mllp(url: str, senders: int, n: int, processes: int = 1, warmup: int =
     runtime.close()
 
 
+def bench_process(url: str, rounds: int, n: int) -> None:
+    """In process, no network: CPU per ORU through `Hl7v2Service.process` for new results (a new
+    patient each message) and for the same content sent again under a new control id, and the
+    database statements each takes; rounds alternate the two."""
+    import gc
+
+    from sqlalchemy import event
+
+    from fhirsvc.bootstrap import build
+    from fhirsvc.config import Config
+    from fhirsvc.storage.migrate import upgrade
+    upgrade(url)
+    runtime = build(Config(database_url=url))
+    gc.collect()
+    svc, ctx = runtime.services.hl7v2, runtime.context(door="mllp")
+    statements = [0]
+    event.listen(runtime.db.engine, "before_cursor_execute",
+                 lambda *a: statements.__setitem__(0, statements[0] + 1))
+    stamp = str(time.time_ns())
+    figures: dict[str, list[tuple[float, float]]] = {"new": [], "same again": []}
+    for r in range(rounds + 1):                  # round 0: warm-up, not counted
+        for kind in figures:
+            msgs = [oru(f"{stamp}-{r}-{kind}-{i}", f"{stamp}-{r}-{i}" if kind == "new"
+                        else f"{stamp}-same") for i in range(n)]
+            statements[0], c0 = 0, time.process_time()
+            for m in msgs:
+                assert svc.process(ctx, m).code == "AA"
+            if r:
+                figures[kind].append((1000 * (time.process_time() - c0) / n, statements[0] / n))
+    for kind, rows in figures.items():
+        cpu = sorted(c for c, _ in rows)
+        print(f"{runtime.db.dialect} {kind:10}: CPU {statistics.median(cpu):.1f} ms/msg (min "
+              f"{cpu[0]:.1f}, max {cpu[-1]:.1f}, {rounds} rounds of {n}), "
+              f"{rows[-1][1]:.1f} statements/msg (load {os.getloadavg()[0]:.1f})")
+    runtime.close()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["convert", "mllp"])
+    ap.add_argument("what", choices=["convert", "mllp", "process"])
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--n", type=int, default=500)
     ap.add_argument("--senders", type=int, default=8)
@@ -143,7 +183,10 @@ def main() -> int:
         bench_convert(args.rounds, args.n)
     else:
         url = args.database_url or f"sqlite:///{tempfile.mkdtemp()}/bench.db"
-        bench_mllp(url, args.senders, args.n, args.processes, args.warmup)
+        if args.what == "process":
+            bench_process(url, args.rounds, args.n)
+        else:
+            bench_mllp(url, args.senders, args.n, args.processes, args.warmup)
     return 0
 
 
