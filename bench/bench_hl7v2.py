@@ -3,14 +3,21 @@
     python bench/bench_hl7v2.py convert [--rounds 5 --n 500]
         ORU^R01 with 10 OBX: conversion (parse + mapping to a Bundle) msgs/s beside bare
         python-hl7 parsing of the same bytes; the ratio.
-    python bench/bench_hl7v2.py mllp --database-url URL [--senders 8 --n 40]
-        MLLP round trips (one ORU stored per message) from 8 concurrent senders: p50 / p95 ms
-        and sustained msgs/s, on the database given (SQLite or PostgreSQL).
+    python bench/bench_hl7v2.py mllp --database-url URL [--senders 8 --n 40 --processes N
+                                     --warmup W]
+        MLLP round trips (one ORU stored per message) from 8 concurrent senders: p50 / p95 ms,
+        sustained msgs/s and CPU per message (the listener's process, its worker processes
+        with --processes N), on the database given (SQLite or PostgreSQL). `--root DIR` runs
+        the fhirsvc of another checkout (a baseline) with this script.
+    python bench/bench_hl7v2.py process [--database-url URL --rounds 5 --n 20 --root DIR]
+        In process: CPU per stored ORU (new results; the same content again under a new
+        control id) and database statements per message.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -19,7 +26,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+_root = next((a.split("=", 1)[1] if "=" in a else sys.argv[i + 2]
+              for i, a in enumerate(sys.argv[1:]) if a.split("=")[0] == "--root"), None)
+sys.path.insert(0, str(Path(_root).resolve() if _root else
+                       Path(__file__).resolve().parent.parent))
 
 import hl7  # noqa: E402
 
@@ -58,57 +68,125 @@ def bench_convert(rounds: int, n: int) -> None:
     print(f"ratio convert / parse: {med['fhirsvc convert'] / med['python-hl7 parse']:.2f}")
 
 
-def bench_mllp(url: str, senders: int, n: int) -> None:
+def _cpu(pids) -> float:
+    """CPU seconds used so far by this process and the given child processes (Linux /proc)."""
+    total = time.process_time()
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / tick   # utime, stime
+    return total
+
+
+def bench_mllp(url: str, senders: int, n: int, processes: int = 1, warmup: int = 0
+               ) -> None:
+    import gc
+
     from hl7.client import MLLPClient
 
+    import fhirsvc.mllp as mllp
     from fhirsvc.bootstrap import build
     from fhirsvc.config import Config
-    from fhirsvc.mllp import MllpServer
     from fhirsvc.storage.migrate import upgrade
     upgrade(url)
     runtime = build(Config(database_url=url))
     loop = asyncio.new_event_loop()
-    server = MllpServer(runtime, "127.0.0.1", 0, threads=senders)
+    kw = {"processes": processes} if processes > 1 else {}
+    server = mllp.MllpServer(runtime, "127.0.0.1", 0, threads=senders, **kw)
     port = loop.run_until_complete(server.start())
+    if hasattr(mllp, "settle"):   # what `python -m fhirsvc mllp` does after start-up
+        mllp.settle()
+    else:
+        gc.collect()
     threading.Thread(target=loop.run_forever, daemon=True).start()
+    pids = server.workers.pids if getattr(server, "workers", None) is not None else []
     stamp = str(time.time_ns())
 
-    def sender(s):
+    def sender(s, tag="b", count=n):
         times = []
         with MLLPClient("127.0.0.1", port) as client:
-            for i in range(n):
-                msg = oru(f"b{stamp}-{s}-{i}", f"{stamp}-{s}-{i % 5}")
+            for i in range(count):
+                msg = oru(f"{tag}{stamp}-{s}-{i}", f"{tag}{stamp}-{s}-{i % 5}")
                 t = time.perf_counter()
                 ack = client.send_message(msg)
                 times.append(time.perf_counter() - t)
                 assert b"MSA|AA" in ack, ack
         return times
-    t0 = time.perf_counter()
+    if warmup:   # not counted: first-time work of each process (caches, compiled statements)
+        with ThreadPoolExecutor(senders) as pool:
+            list(pool.map(lambda s: sender(s, "w", warmup), range(senders)))
+    t0, c0 = time.perf_counter(), _cpu(pids)
     with ThreadPoolExecutor(senders) as pool:
         times = [x for ts in pool.map(sender, range(senders)) for x in ts]
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, _cpu(pids) - c0
     times.sort()
     p = lambda q: times[min(len(times) - 1, int(q * len(times)))] * 1000  # noqa: E731
-    print(f"{runtime.db.dialect}: {len(times)} ORU (10 OBX) from {senders} senders: "
-          f"p50 {p(0.5):.1f} ms, p95 {p(0.95):.1f} ms, sustained {len(times) / wall:.1f} msgs/s")
+    print(f"{runtime.db.dialect}: {len(times)} ORU (10 OBX) from {senders} senders, "
+          f"{processes} process(es): p50 {p(0.5):.1f} ms, p95 {p(0.95):.1f} ms, sustained "
+          f"{len(times) / wall:.1f} msgs/s, CPU {1000 * cpu / len(times):.1f} ms/msg "
+          f"(load {os.getloadavg()[0]:.1f})")
     asyncio.run_coroutine_threadsafe(server.close(), loop).result(60)
     loop.call_soon_threadsafe(loop.stop)
     runtime.close()
 
 
+def bench_process(url: str, rounds: int, n: int) -> None:
+    """In process, no network: CPU per ORU through `Hl7v2Service.process` for new results (a new
+    patient each message) and for the same content sent again under a new control id, and the
+    database statements each takes; rounds alternate the two."""
+    import gc
+
+    from sqlalchemy import event
+
+    from fhirsvc.bootstrap import build
+    from fhirsvc.config import Config
+    from fhirsvc.storage.migrate import upgrade
+    upgrade(url)
+    runtime = build(Config(database_url=url))
+    gc.collect()
+    svc, ctx = runtime.services.hl7v2, runtime.context(door="mllp")
+    statements = [0]
+    event.listen(runtime.db.engine, "before_cursor_execute",
+                 lambda *a: statements.__setitem__(0, statements[0] + 1))
+    stamp = str(time.time_ns())
+    figures: dict[str, list[tuple[float, float]]] = {"new": [], "same again": []}
+    for r in range(rounds + 1):                  # round 0: warm-up, not counted
+        for kind in figures:
+            msgs = [oru(f"{stamp}-{r}-{kind}-{i}", f"{stamp}-{r}-{i}" if kind == "new"
+                        else f"{stamp}-same") for i in range(n)]
+            statements[0], c0 = 0, time.process_time()
+            for m in msgs:
+                assert svc.process(ctx, m).code == "AA"
+            if r:
+                figures[kind].append((1000 * (time.process_time() - c0) / n, statements[0] / n))
+    for kind, rows in figures.items():
+        cpu = sorted(c for c, _ in rows)
+        print(f"{runtime.db.dialect} {kind:10}: CPU {statistics.median(cpu):.1f} ms/msg (min "
+              f"{cpu[0]:.1f}, max {cpu[-1]:.1f}, {rounds} rounds of {n}), "
+              f"{rows[-1][1]:.1f} statements/msg (load {os.getloadavg()[0]:.1f})")
+    runtime.close()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["convert", "mllp"])
+    ap.add_argument("what", choices=["convert", "mllp", "process"])
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--n", type=int, default=500)
     ap.add_argument("--senders", type=int, default=8)
     ap.add_argument("--database-url")
+    ap.add_argument("--processes", type=int, default=1)
+    ap.add_argument("--warmup", type=int, default=0, help="messages per sender first, not "
+                    "counted")
+    ap.add_argument("--root", help="the checkout whose fhirsvc runs (default: this one)")
     args = ap.parse_args()
     if args.what == "convert":
         bench_convert(args.rounds, args.n)
     else:
         url = args.database_url or f"sqlite:///{tempfile.mkdtemp()}/bench.db"
-        bench_mllp(url, args.senders, args.n)
+        if args.what == "process":
+            bench_process(url, args.rounds, args.n)
+        else:
+            bench_mllp(url, args.senders, args.n, args.processes, args.warmup)
     return 0
 
 

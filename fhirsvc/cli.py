@@ -578,7 +578,9 @@ def cmd_mllp(args) -> int:
     from .storage.migrate import upgrade
     _log_to_stderr()
     config = _config(args).with_(**{k: v for k, v in (("mllp_host", args.host),
-                                                       ("mllp_port", args.port)) if v is not None})
+                                                       ("mllp_port", args.port),
+                                                       ("mllp_processes", args.processes))
+                                    if v is not None})
     # fail before migrating or loading anything
     busy = port_in_use(config.mllp_host, config.mllp_port) if config.mllp_port else None
     if busy:
@@ -595,7 +597,8 @@ def cmd_mllp(args) -> int:
             os.kill(os.getpid(), signal.SIGTERM)
         threading.Thread(target=watch, name="parent-watch", daemon=True).start()
     try:
-        run(runtime, config.mllp_host, config.mllp_port, config.mllp_threads)
+        run(runtime, config.mllp_host, config.mllp_port, config.mllp_threads,
+            processes=config.mllp_processes)
     except KeyboardInterrupt:
         pass
     except OSError as exc:  # taken while we loaded (the check above is not a reservation)
@@ -847,6 +850,8 @@ def main(argv: list[str] | None = None) -> int:
     common(p)
     p.add_argument("--host", help="bind address (FHIRSVC_MLLP_HOST, default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (FHIRSVC_MLLP_PORT, default 2575)")
+    p.add_argument("--processes", type=int, help="worker processes storing the messages "
+                   "(FHIRSVC_MLLP_PROCESSES, default 1: the listener itself)")
     p.add_argument("--exit-with-parent", type=int, metavar="PID", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_mllp)
     p = sub.add_parser("convert-hl7v2", help="print the Bundles HL7 v2 files convert to")

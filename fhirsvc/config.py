@@ -67,6 +67,8 @@ class Config:
     mllp_host: str = "127.0.0.1"
     mllp_port: int = 2575
     mllp_threads: int = 8               # messages converted and stored at the same time
+    # worker processes storing MLLP messages (fhirsvc/mllp_pool.py); 1: in the listener
+    mllp_processes: int = 1
     # who may send over MLLP (docs/security.md): JSON rules mapping source addresses / client
     # certificates (+ MSH-3^MSH-4) to registered clients; TLS with PEM files, mutual TLS when
     # a client CA is set. No policy: the listener starts on a loopback address only.

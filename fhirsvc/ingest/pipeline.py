@@ -66,11 +66,18 @@ class IngestPipeline:
 
     # -- entry point --------------------------------------------------------------------------
     def run(self, ctx, plan: Plan, provenance: ProvenanceRecord | None = None, *,
-            merge=None) -> IngestResult:
+            merge=None, keep_unchanged: bool = False, before_commit=None) -> IngestResult:
         """`merge(index, current, new) -> resource`, optional: for each update of the plan
         whose target has a current version, the resource actually stored is computed from
         that version, read under its row lock inside this unit of work (so concurrent
-        updates of one resource each see the other's result), and validated again."""
+        updates of one resource each see the other's result), and validated again.
+
+        `keep_unchanged`: an update whose resource equals its current version (apart from
+        id, versionId and lastUpdated) writes no version (Outcome.UNCHANGED); a message sent
+        again with the same content then writes nothing, not even a Provenance.
+        `before_commit(uow, result)`: called with the IngestResult inside the unit of work,
+        after everything is written and before the commit, for a door's own rows that must
+        be committed with the change or not at all (the HL7 v2 message log)."""
         if self._before is not None:
             self._before()
         if plan.kind == "batch":
@@ -79,13 +86,16 @@ class IngestPipeline:
         warnings = self._validate(ctx, plan)
         with self.db.unit_of_work(write=True) as uow:
             results = self._apply(uow, ctx, plan.ops, [self.max_response_resources],
-                                  merge=merge)
+                                  merge=merge, keep_unchanged=keep_unchanged)
             prov = self._write_provenance(uow, provenance, results, ctx) if provenance \
                 else None
             uow.audit.append(change_rows(ctx, results))  # committed with the change
+            result = IngestResult(plan.kind, self._hand_out(plan, results, warnings), prov,
+                                  tuple(warnings))
+            if before_commit is not None:
+                before_commit(uow, result)
             uow.commit()
-        return IngestResult(plan.kind, self._hand_out(plan, results, warnings), prov,
-                            tuple(warnings))
+        return result
 
     def _batch(self, ctx, plan: Plan, provenance: ProvenanceRecord | None = None
                ) -> IngestResult:
@@ -218,8 +228,8 @@ class IngestPipeline:
                      for r in results)
 
     # -- storing --------------------------------------------------------------------------------
-    def _apply(self, uow, ctx, ops: tuple[Op, ...], budget: list[int], merge=None
-               ) -> list[EntryResult]:
+    def _apply(self, uow, ctx, ops: tuple[Op, ...], budget: list[int], merge=None,
+               keep_unchanged: bool = False) -> list[EntryResult]:
         """Every operation of `ops` inside `uow`, in R4 processing order; results in request
         order. Any error propagates (the caller's unit of work then rolls back)."""
         res = resolve(uow, self.search.match, ops,
@@ -243,7 +253,7 @@ class IngestPipeline:
         seen: dict = {}   # (type, id) -> current version, read and locked for the updates
         for op, s in self._creating_updates(uow, ordered, res, seen):
             done[op.index] = EntryResult(op.index, Outcome.CREATED, s)
-        self._bulk_updates(uow, ctx, ordered, res, done, seen, merge)
+        self._bulk_updates(uow, ctx, ordered, res, done, seen, merge, keep_unchanged)
         for op in ordered:
             if isinstance(op, Create) and op.index not in done:
                 target = res.targets[op.index]
@@ -252,7 +262,7 @@ class IngestPipeline:
                     "informational", f"ifNoneExist matched {existing.reference}; nothing "
                     "created"),))
             elif isinstance(op, (Update, ConditionalUpdate)) and op.index not in done:
-                done[op.index] = self._update(uow, ctx, op, res, merge)
+                done[op.index] = self._update(uow, ctx, op, res, merge, keep_unchanged)
             elif isinstance(op, PATCHES):
                 done[op.index] = self._patch(uow, ctx, op, res)
         uow.resources.add_aliases([
@@ -298,7 +308,7 @@ class IngestPipeline:
                 seen[(rtype, rid)] = stored
         known = set(seen)
         fresh = [op for op in ops if (op.rtype, res.targets[op.index].rid) not in known]
-        if fresh:
+        if fresh and not uow.exclusive:   # SQLite: no one else can have created them since
             # Concurrent PUTs creating the same id: lock the ids (one statement, one order)
             # and look again, so the later writer updates what the first created (last writer
             # wins, as _current does for one resource) instead of failing on the unique key.
@@ -317,7 +327,8 @@ class IngestPipeline:
         return list(zip(fresh, stored))
 
     def _bulk_updates(self, uow, ctx, ordered, res: Resolution, done: dict,
-                      seen: dict | None = None, merge=None) -> None:
+                      seen: dict | None = None, merge=None, keep_unchanged: bool = False
+                      ) -> None:
         """Updates of stored resources in bulk (a re-sent HL7 v2 ORU is 13 of them): read and
         locked per type in one statement, stored by one executemany each for the resource rows
         and the versions. An update whose resource is not stored (yet) is left to _update,
@@ -347,6 +358,9 @@ class IngestPipeline:
                 merged = merge(op.index, cur.resource(), resource)
                 if merged != resource:
                     resource, issues = merged, self._revalidate(ctx, op, merged)
+            if keep_unchanged and not cur.deleted and same_content(cur.resource(), resource):
+                done[op.index] = EntryResult(op.index, Outcome.UNCHANGED, cur, issues)
+                continue
             items.append((op.rtype, rid, resource, "PUT", cur))
             which.append((op, cur, issues))
         for (op, cur, issues), stored in zip(which, uow.resources.save_many(items)):
@@ -391,7 +405,8 @@ class IngestPipeline:
         return EntryResult(op.index, Outcome.DELETED, stored, (information(
             "informational", f"Deleted {op.rtype}/{rid} (version {stored.version})"),))
 
-    def _update(self, uow, ctx, op, res: Resolution, merge=None) -> EntryResult:
+    def _update(self, uow, ctx, op, res: Resolution, merge=None, keep_unchanged: bool = False
+                ) -> EntryResult:
         rid = res.targets[op.index].rid
         current = self._current(uow, op.rtype, rid)
         self._check_version(op, rid, current)
@@ -402,6 +417,9 @@ class IngestPipeline:
             if merged != resource:
                 resource = merged
                 issues = self._revalidate(ctx, op, resource)
+        if keep_unchanged and current is not None and not current.deleted \
+                and same_content(current.resource(), resource):
+            return EntryResult(op.index, Outcome.UNCHANGED, current, issues)
         stored = uow.resources.save(op.rtype, rid, resource, "PUT", current)
         created = current is None or current.deleted
         return EntryResult(op.index, Outcome.CREATED if created else Outcome.UPDATED, stored,
@@ -564,6 +582,21 @@ def _rest_provenance(prov: dict, record: ProvenanceRecord, ctx, done) -> dict:
     if entity:
         prov["entity"] = entity
     return prov
+
+
+def same_content(stored: dict, resource: dict) -> bool:
+    """Whether storing `resource` over `stored` would change nothing but the version stamps
+    (id, meta.versionId, meta.lastUpdated, which every write sets anew)."""
+    return _content(stored) == _content(resource)
+
+
+def _content(resource: dict) -> dict:
+    out = {k: v for k, v in resource.items() if k not in ("id", "meta")}
+    meta = {k: v for k, v in (resource.get("meta") or {}).items()
+            if k not in ("versionId", "lastUpdated")}
+    if meta:
+        out["meta"] = meta
+    return out
 
 
 def request_line(op: Op) -> str:

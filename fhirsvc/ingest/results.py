@@ -17,6 +17,7 @@ class Outcome(Enum):
     CREATED = ("created", 201)
     UPDATED = ("updated", 200)
     MATCHED = ("matched", 200)            # conditional create found its resource
+    UNCHANGED = ("unchanged", 200)        # an update equal to the current version: not stored
     DELETED = ("deleted", 200)
     NOTHING_DELETED = ("nothing-deleted", 204)   # unknown, gone already, or no match
     READ = ("read", 200)

@@ -267,11 +267,29 @@ class Hl7v2Service:
             meta = conv.meta[index] if 0 <= index < len(conv.meta) else None
             return merged(current, new, meta) if meta is not None and meta.merge else new
 
+        answered: list[Acknowledgement] = []
+
+        def log_accepted(uow, result) -> None:
+            # The AA and its log row are written in the unit of work of what was stored:
+            # committed together or not at all, so a retransmission is answered from the log
+            # exactly when the message's resources are there (and one transaction, not two)
+            prov = (f"Provenance/{result.provenance.resource_id}"
+                    if result.provenance is not None else None)
+            warnings = conv.warnings + [
+                Problem("W", "102", f"{w.message} ({', '.join(w.expression)})", None)
+                for w in result.warnings]
+            answered[:] = [self._answer(ctx, msg, "AA", warnings, base, prov, uow=uow)]
+
+        def store():
+            # keep_unchanged: the same content sent again writes no new versions (and, when
+            # nothing at all changed, no Provenance): only its log row
+            return self.resources.ingest(ctx, conv.bundle, record, merge=merge,
+                                         keep_unchanged=True, before_commit=log_accepted)
         try:
             try:
-                result = self.resources.ingest(ctx, conv.bundle, record, merge=merge)
+                store()
             except ConflictError:  # a concurrent message about the same patient: once more
-                result = self.resources.ingest(ctx, conv.bundle, record, merge=merge)
+                store()
         except OperationOutcomeError as exc:
             if exc.status == 403:  # the sender may not store this: rejected, HTTP 403
                 return self._refused(ctx, msg, exc, base)
@@ -279,12 +297,7 @@ class Hl7v2Service:
         except StorageError as exc:
             return self._answer(ctx, msg, "AR", conv.warnings + [problem(
                 INTERNAL, f"Not stored: {exc}; send the message again", None)], base)
-        prov = (f"Provenance/{result.provenance.resource_id}" if result.provenance is not None
-                else None)
-        warnings = conv.warnings + [
-            Problem("W", "102", f"{w.message} ({', '.join(w.expression)})", None)
-            for w in result.warnings]
-        return self._answer(ctx, msg, "AA", warnings, base, prov)
+        return answered[0]
 
     def _refused(self, ctx, msg, exc: OperationOutcomeError, base) -> Acknowledgement:
         """A scope refusal: AR (the message is not to be sent again as it is), HTTP 403."""
@@ -294,14 +307,17 @@ class Hl7v2Service:
         return self._answer(ctx, msg, "AR", problems, base, forbidden=True)
 
     def _answer(self, ctx, msg, code, problems, base, provenance=None,
-                forbidden: bool = False) -> Acknowledgement:
+                forbidden: bool = False, uow=None) -> Acknowledgement:
         code = acknowledgement_code(code, msg)
         ack = build_ack(msg, code, problems)
-        self._log(ctx, msg, msg.text, code, ack, problems, provenance)
+        self._log(ctx, msg, msg.text, code, ack, problems, provenance, uow=uow)
         return Acknowledgement(code, ack, tuple(problems), provenance=provenance,
                                forbidden=forbidden, **base)
 
-    def _log(self, ctx, msg, raw: str, outcome: str, ack: str, problems, provenance=None):
+    def _log(self, ctx, msg, raw: str, outcome: str, ack: str, problems, provenance=None,
+             uow=None):
+        """One log row: in `uow` when given (the caller commits it with its change), else
+        in a write unit of work of its own."""
         issues = orjson.dumps([{"severity": p.severity, "code": p.code, "message": p.message,
                                 "location": str(p.location) if p.location else None}
                                for p in problems]).decode() if problems else None
@@ -310,6 +326,9 @@ class Hl7v2Service:
                 f"{msg.msh.value(5)}^{msg.msh.value(6)}" if msg else None),
             message_type=msg.message_type if msg else "", control_id=msg.control_id if msg
             else None, outcome=outcome, raw=raw, ack=ack, provenance=provenance, issues=issues)
+        if uow is not None:
+            uow.hl7v2.add(entry)
+            return
         with self.db.unit_of_work(write=True) as uow:
             uow.hl7v2.add(entry)
             uow.commit()

@@ -187,15 +187,18 @@ class ResourceService:
         result = self.pipeline.run(ctx, plan, self._provenance(ctx, plan))
         return response_bundle(ctx, plan, result, return_resources)
 
-    def ingest(self, ctx, bundle: dict, provenance: ProvenanceRecord, *, merge=None
-               ) -> IngestResult:
+    def ingest(self, ctx, bundle: dict, provenance: ProvenanceRecord, *, merge=None,
+               keep_unchanged: bool = False, before_commit=None) -> IngestResult:
         """A converter's transaction Bundle, stored all or nothing with a Provenance of it.
-        `merge(entry index, current, new) -> resource`: see `IngestPipeline.run`."""
+        `merge(entry index, current, new) -> resource`, `keep_unchanged` (an update equal to
+        what is stored writes nothing) and `before_commit(uow, result)` (a door's own rows in
+        the same unit of work): see `IngestPipeline.run`."""
         plan = ingest.plan_bundle(bundle)
         if plan.kind != "transaction":
             raise fail(400, "invalid", "A converter hands in a transaction Bundle",
                        "Bundle.type")
-        return self.pipeline.run(ctx, plan, provenance, merge=merge)
+        return self.pipeline.run(ctx, plan, provenance, merge=merge,
+                                 keep_unchanged=keep_unchanged, before_commit=before_commit)
 
     # -- history ---------------------------------------------------------------------------------
     def history(self, ctx, rtype: str | None, rid: str | None, params) -> dict:

@@ -29,7 +29,9 @@ class Database:
         self.engine: Engine = make_engine(self.url, pgbouncer=pgbouncer, pool_size=pool_size,
                                           statement_timeout=statement_timeout)
         # SQLite: this process's writers queue here instead of polling the database lock
-        self.write_gate = WriteGate() if self.engine.dialect.name == "sqlite" else None
+        # and, through a lock file beside the database, behind other processes' writers
+        self.write_gate = WriteGate(lock_path=_gate_file(self.engine)) \
+            if self.engine.dialect.name == "sqlite" else None
         # searches may run here (storage.replica: read-your-writes by WAL position)
         self.replica_engine: Engine | None = None
         if replica_url:
@@ -80,6 +82,14 @@ class Database:
         self.engine.dispose()
         if self.replica_engine is not None:
             self.replica_engine.dispose()
+
+
+def _gate_file(engine: Engine) -> str | None:
+    """The cross-process write gate's lock file of a SQLite database file (none in memory)."""
+    path = engine.url.database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return f"{path}-writegate"
 
 
 __all__ = ["ConflictError", "Database", "NotFoundError", "Repository", "StatementTimeoutError",

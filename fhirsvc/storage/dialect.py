@@ -128,6 +128,11 @@ def advisory_locks(conn: Connection, keys) -> None:
                           "unnest(CAST(:ks AS bigint[])) AS k"), {"ks": nums})
 
 
+def exclusive_writes(conn: Connection) -> bool:
+    """SQLite write transactions hold the database's one write lock from BEGIN IMMEDIATE."""
+    return conn.dialect.name == "sqlite"
+
+
 def for_update(query, conn: Connection, of):
     """Lock the rows a write transaction read (PostgreSQL); SQLite's write lock covers them."""
     if conn.dialect.name == "postgresql":

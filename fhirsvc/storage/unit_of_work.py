@@ -74,6 +74,14 @@ class UnitOfWork:
         """lock() for several keys at once (one round trip, no deadlock between writers)."""
         dialect.advisory_locks(self.conn, list(keys))
 
+    @property
+    def exclusive(self) -> bool:
+        """A write unit of work that no other writer can overlap from its first statement
+        (SQLite: BEGIN IMMEDIATE), so what it read cannot change before it commits and a
+        look taken again after lock() finds nothing new. PostgreSQL: False (row and advisory
+        locks serialise writers only from the moment they are taken)."""
+        return self.write and dialect.exclusive_writes(self.conn)
+
     def flush_index(self) -> None:
         """Write search index rows for everything saved so far, in bulk."""
         if self._pending_index:

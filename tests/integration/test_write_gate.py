@@ -76,6 +76,56 @@ def test_gate_wait_times_out_as_conflict():
         pass
 
 
+_OTHER_PROCESS = """
+import sys, time
+from fhirsvc.storage import ConflictError
+from fhirsvc.storage.write_gate import WriteGate
+gate = WriteGate(timeout=float(sys.argv[2]), lock_path=sys.argv[1])
+print("ready", flush=True)
+t = time.monotonic()
+try:
+    gate.acquire()
+except ConflictError:
+    print("busy")
+else:
+    print("acquired", round(time.monotonic() - t, 3))
+    gate.release()
+"""
+
+
+def _other_process(path, timeout):
+    import subprocess
+    import sys
+    return subprocess.Popen([sys.executable, "-c", _OTHER_PROCESS, str(path), str(timeout)],
+                            stdout=subprocess.PIPE, text=True)
+
+
+def test_gate_orders_writers_of_other_processes(tmp_path):
+    """The lock file: a writer of another process waits while this one holds the gate (and
+    gives up as busy after its timeout), and gets it as soon as it is let go."""
+    path = tmp_path / "fhirsvc.db-writegate"
+    gate = WriteGate(lock_path=str(path))
+    with gate:
+        assert _other_process(path, 0.3).communicate(timeout=60)[0].split() == [
+            "ready", "busy"]
+        waiting = _other_process(path, 30)
+        assert waiting.stdout.readline().strip() == "ready"
+        time.sleep(1.0)                   # it is polling the lock file now
+    out = waiting.communicate(timeout=60)[0].split()
+    assert out[0] == "acquired" and float(out[1]) >= 0.5
+    with gate:                            # and let go of it again
+        pass
+
+
+def test_sqlite_database_gate_has_a_lock_file(db, tmp_path):
+    if db.dialect != "sqlite":
+        assert db.write_gate is None
+        return
+    assert db.write_gate._file is not None
+    assert db.write_gate._file.path.endswith(".db-writegate")
+    assert Database("sqlite://").write_gate._file is None   # in memory: one process only
+
+
 def test_concurrent_writers_all_succeed(db):
     """Eight threads writing at once: on SQLite they queue at the gate (no busy error, every
     write kept); on PostgreSQL there is no gate."""
