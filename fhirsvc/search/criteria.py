@@ -32,9 +32,10 @@ class TokenMatch:
 @dataclass(frozen=True, slots=True)
 class TokenIn:
     """One of `codes` in `system` (:in / :not-in through a ValueSet expansion, :below / :above
-    through a code system hierarchy)."""
+    through a code system hierarchy); `or_no_system` as TokenMatch's."""
     system: str
     codes: tuple[str, ...]
+    or_no_system: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -106,7 +106,7 @@ def quantity_match(name: str, value: str, unit_fallback: bool) -> c.QuantityMatc
     return c.QuantityMatch(number, system, code, unit_fallback and system is None)
 
 
-def token_match(name: str, modifier: str | None, value: str):
+def token_match(name: str, modifier: str | None, value: str, system_implied: bool = False):
     if modifier == "text":
         return c.TokenText(normalise(value))
     if modifier == "of-type":
@@ -124,12 +124,13 @@ def token_match(name: str, modifier: str | None, value: str):
         raise bad(name, f"Empty token value for parameter '{name}'")
     # primitive `code` elements (status, gender) carry no system: it is implied by the
     # element's binding, so `gender=http://hl7.org/fhir/administrative-gender|female` matches
-    # them as well
+    # them as well. Only those (`system_implied`, per parameter: SearchRegistry.system_implied):
+    # an identifier `sys|MRN` never matches an identifier without a system.
     return c.TokenMatch(system[:MAX_LEN] if system else system, code[:MAX_LEN] if code else None,
-                        or_no_system=bool(system) and bool(code))
+                        or_no_system=system_implied and bool(system) and bool(code))
 
 
-def valueset_match(name: str, value: str, terminology) -> list:
+def valueset_match(name: str, value: str, terminology, system_implied: bool = True) -> list:
     """:in / :not-in: the codes of the ValueSet `value` (a canonical URL) as one TokenIn per
     system, from the expansions the server holds (core, the guide, stored ValueSets)."""
     exp = terminology.expansion(value) if terminology is not None else None
@@ -140,12 +141,13 @@ def valueset_match(name: str, value: str, terminology) -> list:
         raise fail(400, "not-supported", f"ValueSet '{value}' cannot be expanded here: it "
                    "includes codes of " + ", ".join(sorted(exp["open"])) + " that this server "
                    "cannot enumerate", name)
-    out = [c.TokenIn(system, tuple(sorted(codes)))
+    out = [c.TokenIn(system, tuple(sorted(codes)), system_implied)
            for system, codes in sorted(exp["codes"].items()) if codes]
     return out or [c.Nothing()]
 
 
-def hierarchy_match(name: str, modifier: str, value: str, terminology) -> c.TokenIn:
+def hierarchy_match(name: str, modifier: str, value: str, terminology,
+                    system_implied: bool = True) -> c.TokenIn:
     """:below (the code and its descendants) / :above (the code and its ancestors) through the
     is-a hierarchy of a code system the server holds."""
     parts = _split_bar(value)
@@ -165,7 +167,7 @@ def hierarchy_match(name: str, modifier: str, value: str, terminology) -> c.Toke
             for p in ps:
                 children.setdefault(p, []).append(child)
         related = walk_related(code, lambda x: children.get(x, ()))
-    return c.TokenIn(system, tuple(sorted(related)))
+    return c.TokenIn(system, tuple(sorted(related)), system_implied)
 
 
 def walk_related(code: str, step) -> set[str]:
@@ -379,6 +381,16 @@ class SearchParser:
         return c.EverythingQuery(patient_id, count, offset, types, since, tuple(links))
 
     # -- pieces ------------------------------------------------------------------------------------
+    def _structures(self):
+        """The StructureDefinitions that tell which token parameters end in primitive codes:
+        the terminology's registry when it is one (the runtime's), else the process-wide R4
+        core + guide registry (an engine built without definitions, as in tests)."""
+        t = self.terminology
+        if t is not None and hasattr(t, "snapshot") and hasattr(t, "type_url"):
+            return t
+        from ..definitions.registry import default_registry
+        return default_registry()
+
     def _param(self, rtype: str | None, code: str) -> SearchParam | None:
         if code in RESOURCE_COLUMNS:
             return None
@@ -420,13 +432,16 @@ class SearchParser:
             raise fail(400, "not-supported", f"Modifier ':{modifier}' is not supported on "
                        f"{kind} parameter '{code}'", name)
         pcode = code + ":" + modifier if modifier in ("of-type", "identifier") else code
+        # a logical reference's identifier (`:identifier`) is an Identifier: never implied
+        implied = kind == "token" and modifier != "identifier" and \
+            self.registry.system_implied(rtype or "Basic", code, self._structures())
         if modifier in ("in", "not-in", "below", "above") and kind == "token":
             out = []
             for v in values:
                 if modifier in ("in", "not-in"):
-                    out.extend(valueset_match(name, v, self.terminology))
+                    out.extend(valueset_match(name, v, self.terminology, implied))
                 else:
-                    out.append(hierarchy_match(name, modifier, v, self.terminology))
+                    out.append(hierarchy_match(name, modifier, v, self.terminology, implied))
             return c.ParamClause(name, kind, rtype, pcode, tuple(out), modifier,
                                  negate=modifier == "not-in")
         if modifier == "missing":
@@ -439,7 +454,7 @@ class SearchParser:
                 raise bad(name, f"Empty value for parameter '{name}'")
             if kind == "token":
                 out.append(token_match(name, modifier if modifier in ("text", "of-type")
-                                       else None, v))
+                                       else None, v, implied))
             elif kind == "string":
                 out.append(string_match(modifier, v))
             elif kind == "date":

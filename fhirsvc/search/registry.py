@@ -10,6 +10,7 @@ from typing import Callable, Iterable
 
 from ..resource_types import RESOURCE_TYPES
 from . import paths
+from .element_types import reaches_primitive
 
 DATA = Path(__file__).resolve().parent / "data" / "search_parameters.json.gz"
 GUIDE_DIR = Path(__file__).resolve().parents[2] / "profiles" / "fsh-generated" / "resources"
@@ -99,6 +100,10 @@ class SearchRegistry:
         self._by_type: dict[str, dict[str, SearchParam]] = {}
         self._compiled: dict[str, list[Compiled]] = {}
         self._compiled_one: dict[tuple[str, str], Compiled | None] = {}
+        # (type, code) -> whether `system|code` also matches rows without a system, under the
+        # StructureDefinitions generation `_implied_gen` (system_implied)
+        self._implied: dict[tuple[str, str], bool] = {}
+        self._implied_gen: object = None
         self.valuesets: dict[str, dict] = {}
         for sp in data["params"]:
             self._register(SearchParam.from_fhir(sp))
@@ -132,6 +137,7 @@ class SearchRegistry:
         self._register(param)
         self._compiled.clear()
         self._compiled_one.clear()
+        self._implied.clear()
         return param
 
     def add_valueset(self, vs: dict) -> None:
@@ -140,6 +146,7 @@ class SearchRegistry:
             self.valuesets[vs["url"]] = vs
             self._compiled.clear()
             self._compiled_one.clear()
+            self._implied.clear()
 
     def urls(self) -> list[str]:
         return list(self._by_url)
@@ -160,11 +167,13 @@ class SearchRegistry:
                     by_code[param.code] = other
         self._compiled.clear()
         self._compiled_one.clear()
+        self._implied.clear()
 
     def remove_valueset(self, url: str | None) -> None:
         if url and self.valuesets.pop(url, None) is not None:
             self._compiled.clear()
             self._compiled_one.clear()
+            self._implied.clear()
 
     def _register(self, param: SearchParam) -> None:
         old = self._by_url.get(param.url)
@@ -231,6 +240,36 @@ class SearchRegistry:
                     self._compile_ranges(rtype, out)
         self._compiled_one[key] = out
         return out
+
+    def system_implied(self, rtype: str, code: str, structures) -> bool:
+        """Whether `code=system|value` on `rtype` also matches values that carry no system:
+        only when the parameter's expression can end in a primitive (`Patient.gender`, a
+        `code`, a boolean), whose system is implied by its binding. An Identifier, Coding,
+        CodeableConcept or ContactPoint without a system never matches a given system (an
+        identifier `sys|MRN` must not find a Patient whose MRN has no system). Decided from
+        the StructureDefinitions in `structures` (fhirsvc.definitions), so no reindex is
+        needed; a member whose types cannot be told (a FHIRPath fallback, an element the
+        definitions do not have) keeps the leniency, as does a parameter mixing both."""
+        gen = getattr(structures, "generation", None)
+        if gen != self._implied_gen:
+            self._implied = {}
+            self._implied_gen = gen
+        key = (rtype, code)
+        got = self._implied.get(key)
+        if got is None:
+            got = self._system_implied(rtype, code, structures)
+            self._implied[key] = got
+        return got
+
+    def _system_implied(self, rtype: str, code: str, structures) -> bool:
+        param = self.get(rtype, code)
+        if param is None or not param.expression:
+            return True
+        for part in paths.parts_for_type(param.expression, rtype):
+            steps = paths.member_steps(part, rtype, self.choices)
+            if steps is None or reaches_primitive(structures, rtype, steps) is not False:
+                return True
+        return False
 
     def _compile_ranges(self, rtype: str, comp: Compiled) -> None:
         """The members of the expression that reach the range extension, cut just after

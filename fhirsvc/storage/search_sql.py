@@ -188,7 +188,8 @@ def _token(t, m):
     if isinstance(m, c.TokenIn):
         # primitive codes carry no system (implied by the binding), as TokenMatch.or_no_system
         return and_(t.c.code.in_(list(m.codes)),
-                    or_(t.c.system == m.system, t.c.system.is_(None)))
+                    or_(t.c.system == m.system, t.c.system.is_(None)) if m.or_no_system
+                    else t.c.system == m.system)
     if isinstance(m, c.Nothing):
         return false()
     conds = []

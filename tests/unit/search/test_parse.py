@@ -37,7 +37,7 @@ def one(parser, rtype, name, value):
 def test_tokens(parser):
     cl = one(parser, "Observation", "code", "http://loinc.org|8302-2,29463-7")
     assert cl == c.ParamClause("code", "token", "Observation", "code", (
-        c.TokenMatch("http://loinc.org", "8302-2", or_no_system=True),
+        c.TokenMatch("http://loinc.org", "8302-2"),
         c.TokenMatch(None, "29463-7")))
     assert one(parser, "Observation", "code", "|8302-2").values == (c.TokenMatch("", "8302-2"),)
     assert one(parser, "Observation", "code", "http://loinc.org|").values == \
@@ -53,6 +53,29 @@ def test_tokens(parser):
                                                (c.TokenOfType("http://sys|MR", "123"),))
     logical = one(parser, "Observation", "subject:identifier", "http://mrn|7")
     assert (logical.kind, logical.param) == ("token", "subject:identifier")
+
+
+@pytest.mark.parametrize("rtype, name, lenient", [
+    # primitives: the system is implied by the binding, so system|code matches them too
+    ("Patient", "gender", True), ("Observation", "status", True), ("Patient", "active", True),
+    ("Patient", "deceased", True),  # a FHIRPath fallback: its types cannot be told
+    ("Group", "value", True),       # CodeableConcept or boolean: the boolean keeps it
+    # Identifier, CodeableConcept, Coding, ContactPoint: a given system is required
+    ("Patient", "identifier", False), ("Observation", "code", False),
+    ("Patient", "telecom", False), ("Patient", "_tag", False),
+    ("Encounter", "identifier", False), ("Observation", "subject:identifier", False),
+    # the guide's extension values: CodeableConcept, sub-extensions of a range too
+    ("Condition", "laterality", False), ("Condition", "spinal-level", False),
+])
+def test_system_or_none_only_for_primitive_codes(parser, rtype, name, lenient):
+    """issue: `identifier=sys|MRN` matched identifiers without a system (a conditional
+    create or an HL7 v2 PID-3 could attach to another patient). A given system may be absent
+    only on primitive codes, decided per parameter from the StructureDefinitions."""
+    (v,) = one(parser, rtype, name, "http://sys|x").values
+    assert v == c.TokenMatch("http://sys", "x", or_no_system=lenient)
+    # without a system, or with none: unchanged
+    assert one(parser, rtype, name, "x").values == (c.TokenMatch(None, "x"),)
+    assert one(parser, rtype, name, "|x").values == (c.TokenMatch("", "x"),)
 
 
 def test_dates_numbers_quantities(parser):
@@ -185,7 +208,7 @@ def test_conditional_criteria_and_everything(parser):
     crit = parser.criteria("Patient", [("identifier", "s|1"), ("_count", "1")])
     assert crit == c.Criteria("Patient", (c.ParamClause(
         "identifier", "token", "Patient", "identifier",
-        (c.TokenMatch("s", "1", or_no_system=True),)),))
+        (c.TokenMatch("s", "1"),)),))
     with pytest.raises(OperationOutcomeError):
         parser.criteria("Patient", [("_count", "1")])
     ev = parser.everything("p1", [("_count", "500"), ("_type", "Observation,Condition"),
