@@ -104,10 +104,12 @@ class UriIn:
 
 @dataclass(frozen=True, slots=True)
 class ReferenceMatch:
-    """A local target (type may be None: any type) or an absolute / canonical url."""
+    """A local target (type may be None: any type) or an absolute / canonical url; `version`
+    (`Patient/1/_history/2`): only references naming that version."""
     target_type: str | None = None
     target_id: str | None = None
     url: str | None = None
+    version: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

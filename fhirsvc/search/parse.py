@@ -16,11 +16,13 @@ from ..outcomes import fail, warning
 from . import criteria as c
 from .registry import SearchParam, SearchRegistry
 from .text import text_query
-from .values import DAY, MAX_EXPONENT, MAX_LEN, date_bounds, decimal_places, normalise
+from .values import (DAY, MAX_EXPONENT, MAX_LEN, date_bounds, decimal_places, normalise,
+                     reference_version)
 
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _SPLIT_COMMA = re.compile(r"(?<!\\),")
+_VERSION_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")  # R4 id
 
 MODIFIERS = {
     "token": {"not", "text", "of-type", "missing", "in", "not-in", "below", "above"},
@@ -205,20 +207,30 @@ def string_match(modifier: str | None, value: str) -> c.StringMatch:
 
 def reference_match(name: str, modifier: str | None, value: str, base_url: str,
                     param: SearchParam):
-    """Type/id, id, absolute URL (own base -> local), canonical URL; :Type restricts."""
-    value = value.split("/_history/")[0]
+    """Type/id, id, absolute URL (own base -> local), canonical URL; :Type restricts;
+    `.../_history/v` matches only references to that version."""
+    version = None
+    if "/_history/" in value:
+        version = reference_version(value)
+        if version is None or not _VERSION_ID.match(version) \
+                or value.split("/_history/", 1)[1] != version:
+            raise bad(name, f"Invalid version in reference '{value}' for parameter '{name}'")
+        value = value.split("/_history/")[0]
     rtype = modifier if modifier and modifier[:1].isupper() else None
     base = base_url.rstrip("/") + "/"
     if "://" in value or value.startswith("urn:"):
         if value.startswith(base):
             value = value[len(base):]
         else:
-            return c.ReferenceMatch(url=value.split("|")[0])
+            return c.ReferenceMatch(url=value.split("|")[0], version=version)
     parts = value.split("/")
     if len(parts) == 2 and parts[0][:1].isupper():
         if rtype and rtype != parts[0]:
             return c.Nothing()
-        return c.ReferenceMatch(parts[0], parts[1])
+        return c.ReferenceMatch(parts[0], parts[1], version=version)
+    if version is not None:
+        raise bad(name, f"A reference with a version needs its type: Type/id/_history/v, got "
+                  f"'{value}/_history/{version}' for parameter '{name}'")
     if len(parts) != 1 or not value:
         raise bad(name, f"Invalid reference '{value}' for parameter '{name}'")
     if rtype:

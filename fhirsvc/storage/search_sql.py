@@ -219,10 +219,13 @@ def _reference(t, m):
     if isinstance(m, c.Nothing):
         return false()
     if m.url is not None:
-        return t.c.url == m.url
-    if m.target_type is not None:
-        return and_(t.c.target_type == m.target_type, t.c.target_id == m.target_id)
-    return t.c.target_id == m.target_id
+        cond = t.c.url == m.url
+    elif m.target_type is not None:
+        cond = and_(t.c.target_type == m.target_type, t.c.target_id == m.target_id)
+    else:
+        cond = t.c.target_id == m.target_id
+    # `Patient/1/_history/2`: only references naming that version (index rows carry it)
+    return cond if m.version is None else and_(cond, t.c.target_version == m.version)
 
 
 def _uri(t, m):

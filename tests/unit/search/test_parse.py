@@ -124,7 +124,18 @@ def test_references(parser):
         (m,) = one(parser, rtype, name, v).values
         return m
     assert value("subject", "Patient/1") == c.ReferenceMatch("Patient", "1")
-    assert value("subject", f"{BASE}/Patient/1/_history/2") == c.ReferenceMatch("Patient", "1")
+    # a version: only references naming it (it was dropped, matching every version)
+    assert value("subject", f"{BASE}/Patient/1/_history/2") == \
+        c.ReferenceMatch("Patient", "1", version="2")
+    assert value("target", "Patient/1/_history/2", "Provenance") == \
+        c.ReferenceMatch("Patient", "1", version="2")
+    assert value("subject", "http://other/fhir/Patient/1/_history/3") == \
+        c.ReferenceMatch(url="http://other/fhir/Patient/1", version="3")
+    for wrong in ("Patient/1/_history/", "Patient/1/_history/2/x", "1/_history/2",
+                  "Patient/1/_history/a b"):
+        with pytest.raises(OperationOutcomeError) as err:
+            one(parser, "Provenance", "target", wrong)
+        assert err.value.status == 400 and err.value.issues[0].expression == ("target",)
     assert value("subject", "http://other/fhir/Patient/1") == \
         c.ReferenceMatch(url="http://other/fhir/Patient/1")
     assert value("subject:Patient", "1") == c.ReferenceMatch("Patient", "1")
