@@ -348,6 +348,13 @@ class SearchParser:
             clauses.append(c.TypesClause(tuple(ctl.types)))
         if compartment is not None:
             clauses.append(self._compartment(rtype, compartment))
+            own = getattr(compartment, "own_targets", ())
+            if own and rtype is not None:
+                # a Patient is in the compartment through `link` (or as the patient itself)
+                comps = {"Patient": ["link"], **self.registry.compartments.get("Patient", {})}
+                clauses.append(c.OwnTargetsClause(
+                    rtype, compartment[1], tuple(own),
+                    tuple(sorted((t, tuple(codes)) for t, codes in comps.items() if codes))))
         issues = ()
         if unknown:
             if strict:

@@ -425,6 +425,32 @@ def _compartment(cl: c.CompartmentClause) -> Cond:
                               ref.c.param.in_(list(cl.params))])
 
 
+def _own_targets(cl: c.OwnTargetsClause) -> Cond:
+    """No local reference under `params` to a resource outside the compartment: each target
+    is the patient, or a current resource referring to the patient through one of its type's
+    compartment parameters (a deleted or unknown target is outside). A probe, never driving."""
+    p, t, q = idx_reference.alias(), R.alias(), idx_reference.alias()
+    member = (select(literal(1)).select_from(q)
+              .where(q.c.res_pk == t.c.pk, q.c.target_type == "Patient",
+                     q.c.target_id == cl.patient_id,
+                     or_(*[and_(t.c.resource_type == rt, q.c.param.in_(list(codes)))
+                           for rt, codes in cl.compartments]))
+              .correlate(t).exists())
+    inside = (select(literal(1)).select_from(t)
+              .where(t.c.resource_type == p.c.target_type, t.c.resource_id == p.c.target_id,
+                     t.c.deleted == false(),
+                     or_(and_(t.c.resource_type == "Patient",
+                              t.c.resource_id == cl.patient_id), member))
+              .correlate(p).exists())
+
+    def outside(r):
+        return ~(select(literal(1)).select_from(p)
+                 .where(p.c.res_pk == r.c.pk, p.c.param.in_(list(cl.params)),
+                        p.c.target_type.is_not(None), ~inside)
+                 .correlate(r).exists())
+    return fixed(NEGATED, outside)
+
+
 def _last_updated(cl: c.LastUpdatedClause) -> Cond:
     return fixed(6, lambda r: or_(*[date_range_cond(r.c.last_updated, r.c.last_updated, m)
                                     for m in cl.matches]))
@@ -476,6 +502,7 @@ _CLAUSE = {
     c.ChainClause: _chain,
     c.HasClause: _has,
     c.CompartmentClause: _compartment,
+    c.OwnTargetsClause: _own_targets,
     c.LastUpdatedClause: _last_updated,
     c.IdClause: lambda cl: fixed(0, lambda r: r.c.resource_id.in_(list(cl.ids))),
     c.TypesClause: lambda cl: fixed(0, lambda r: r.c.resource_type.in_(list(cl.types))),

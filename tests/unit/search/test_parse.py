@@ -227,3 +227,19 @@ def test_conditional_criteria_and_everything(parser):
     assert (ev.count, ev.types, ev.since) == (100, ("Condition", "Observation"),
                                               date_bounds("2020-01-01")[0])
     assert parser.everything("p1", []).count == 100  # 5 pages' worth, within max_count
+
+
+def test_a_limited_compartment_adds_its_own_targets_clause(parser):
+    """The guard's patient-limited compartment (fhirsvc.security.guard.OWN_TARGETS) makes a
+    Provenance search also require that every target is in the compartment; a plain
+    compartment (`Patient/1/Provenance` of an unrestricted caller) does not."""
+    plain = parse(parser, "Provenance", [], compartment=("Patient", "p1")).criteria.clauses
+    assert plain == (c.CompartmentClause("Provenance", "p1", ("patient",)),)
+    limited = parse(parser, "Provenance", [], compartment=c.LimitedCompartment(
+        "Patient", "p1", ("target",))).criteria.clauses
+    comp, own = limited
+    assert comp == plain[0]
+    assert (own.rtype, own.patient_id, own.params) == ("Provenance", "p1", ("target",))
+    comps = dict(own.compartments)
+    assert comps["Patient"] == ("link",) and "subject" in comps["Observation"]
+    assert c.LimitedCompartment("Patient", "p1") == ("Patient", "p1")
