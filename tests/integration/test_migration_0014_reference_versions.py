@@ -60,6 +60,27 @@ def test_upgrade_adds_the_column_and_queues_a_reindex(url_at_0013):
     engine.dispose()
 
 
+def test_a_reindex_already_queued_is_not_queued_twice(url_at_0013):
+    """A database upgraded across 0011 and 0014 at once: 0011's queued reindex (run by this
+    code) rebuilds the versions too."""
+    engine = create_engine(normalise_url(url_at_0013))
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO resources (resource_type, resource_id, version, "
+                          "last_updated, deleted) VALUES ('Patient', 'p1', 1, 1, :f)"),
+                     {"f": False})
+        conn.execute(text(
+            "INSERT INTO jobs (kind, params, state, cancel_requested, attempts, max_attempts, "
+            "run_after, requested_by, progress_done, created) VALUES ('reindex', '{}', "
+            "'queued', :f, 0, 3, 1, 'migration 0011', 0, 1)"), {"f": False})
+    engine.dispose()
+    upgrade(url_at_0013)
+    engine = create_engine(normalise_url(url_at_0013))
+    with engine.begin() as conn:
+        assert conn.execute(text("SELECT requested_by FROM jobs")).scalars().all() == \
+            ["migration 0011"]
+    engine.dispose()
+
+
 def test_upgrade_of_an_empty_database_queues_nothing(url_at_0013):
     upgrade(url_at_0013)
     engine = create_engine(normalise_url(url_at_0013))

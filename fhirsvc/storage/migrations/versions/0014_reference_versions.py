@@ -7,8 +7,9 @@ Revises: 0013
 idx_reference kept the target's type and id only, so it matched every version. The new
 nullable column `target_version` holds the version of `.../_history/v` references (mirrors
 `idx_reference` in fhirsvc/storage/tables.py). Rows written before it have none: a `reindex`
-job is queued when the database holds resources, and rebuilds every row from the stored text
-(the job worker beside the server runs it; `python -m fhirsvc reindex` in the foreground).
+job is queued when the database holds resources (unless one is queued already), and rebuilds
+every row from the stored text (the job worker beside the server runs it; `python -m fhirsvc
+reindex` in the foreground).
 Until it has run, a versioned search does not find the references stored before.
 """
 import json
@@ -26,7 +27,12 @@ depends_on = None
 def upgrade() -> None:
     op.add_column("idx_reference", sa.Column("target_version", sa.String(64), nullable=True))
     bind = op.get_bind()
-    if bind.execute(sa.text("SELECT 1 FROM resources LIMIT 1")).first() is not None:
+    # a reindex still queued (0011's, on a database upgraded across both) rebuilds every row
+    # with this code anyway: one is enough
+    queued = bind.execute(sa.text(
+        "SELECT 1 FROM jobs WHERE kind = 'reindex' AND state = 'queued' LIMIT 1")).first()
+    if queued is None and \
+            bind.execute(sa.text("SELECT 1 FROM resources LIMIT 1")).first() is not None:
         now = time.time_ns() // 1000
         bind.execute(sa.text(
             "INSERT INTO jobs (kind, params, state, cancel_requested, attempts, max_attempts, "
