@@ -5,9 +5,13 @@ A token `system|code` must match only rows with that system, except for primitiv
 binding, so `Patient?gender=http://hl7.org/fhir/administrative-gender|male` matches a
 Patient whose `gender` is `male`. Index rows of a primitive and of an Identifier, Coding or
 ContactPoint without a system look the same (system NULL), so the leniency is decided per
-parameter here, at query time, from the element types its expression ends in:
+parameter here, at query time, from the element types its expression ends in, and the
+system a primitive `code` implies is its required binding's code system:
 
-    reaches_primitive(structures, "Patient", steps)   # True / False / None (cannot tell)
+    implied_systems(structures, "Patient", gender_steps)      # {administrative-gender URL}
+    implied_systems(structures, "Patient", identifier_steps)  # False: never without a system
+    implied_systems(structures, "Patient", active_steps)      # True: a boolean, any system
+    # None: an element on the way is not in the definitions (the caller decides)
 
 `structures` is a definitions registry (`type_url`, `sd`, `snapshot`); `steps` are the compiled
 steps of one union member (fhirsvc.search.paths).
@@ -47,11 +51,30 @@ class _Where:
         self.url, self.path = url, path
 
 
-def reaches_primitive(structures, rtype: str, steps: list[tuple]) -> bool | None:
-    """Whether the values `steps` yield from an `rtype` resource can be primitives. None when
-    an element on the way is not found in the definitions (the caller decides)."""
+def _binding_systems(structures, binding) -> frozenset | bool:
+    """The code systems a `code` element's required binding allows (its ValueSet's closed
+    expansion), else True (any: no binding, a weaker one, or codes the server cannot list)."""
+    if not isinstance(binding, dict) or binding.get("strength") != "required" or \
+            not binding.get("valueSet"):
+        return True
+    try:
+        exp = structures.expansion(binding["valueSet"])
+    except Exception:  # noqa: BLE001 - a ValueSet that cannot be expanded tells us nothing
+        return True
+    if not exp or exp.get("open") or not exp.get("codes"):
+        return True
+    return frozenset(exp["codes"])
+
+
+def implied_systems(structures, rtype: str, steps: list[tuple]) -> frozenset | bool | None:
+    """The systems a value `steps` yield from an `rtype` resource may carry implicitly: False
+    when they cannot be primitives (Identifier, Coding, CodeableConcept, ContactPoint...),
+    True when a primitive's system cannot be told (boolean, string, an unbound code), else
+    the code systems of the primitive codes' required bindings. None when an element on the
+    way is not found in the definitions (the caller decides)."""
     here = [_Where(structures.type_url(rtype), rtype)]
-    types: list[str] | None = None  # the types of the last step, once known
+    # (type, binding) of the last step's values, once known
+    types: list[tuple[str, dict | None]] | None = None
     for step in steps:
         kind = step[0]
         if kind == "child":
@@ -70,7 +93,7 @@ def reaches_primitive(structures, rtype: str, steps: list[tuple]) -> bool | None
                 if isinstance(ref, str) and "#" in ref:
                     # a repeated structure (Questionnaire.item.item): same SD, referenced path
                     nxt.append(_Where(w.url, ref.split("#", 1)[1]))
-                    types.append("BackboneElement")
+                    types.append(("BackboneElement", None))
                     continue
                 codes = list(dict.fromkeys(t.get("code") for el in found
                                            for t in el.get("type") or () if t.get("code")))
@@ -81,10 +104,11 @@ def reaches_primitive(structures, rtype: str, steps: list[tuple]) -> bool | None
                     codes = [x for x in choice if x.lower() in narrowed] or list(choice)
                 if not codes:
                     return None
+                binding = next((el["binding"] for el in found if el.get("binding")), None)
                 own_extension = w.url != structures.type_url("Extension") and (
                     w.path == "Extension" or w.path.startswith("Extension."))
                 for code in codes:
-                    types.append(code)
+                    types.append((code, binding))
                     if (code in _COMPLEX_OWN and len(codes) == 1) or (
                             code == "Extension" and own_extension):
                         # defined in this SD (a backbone; the sub-extensions of an extension)
@@ -103,10 +127,21 @@ def reaches_primitive(structures, rtype: str, steps: list[tuple]) -> bool | None
                     nxt.append(w)
             here = nxt
         elif kind == "type":
-            types = [step[1]]
+            # `as code`: the element read is the last step's, and so is its binding
+            types = [(step[1], types[0][1] if types else None)]
             here = [] if _is_primitive(step[1]) else [
                 _Where(structures.type_url(step[1]), step[1])]
         # "eq" on other fields and "ref_type" filter values without changing their type
     if types is None:
         return None
-    return any(_is_primitive(t) for t in types)
+    systems: set[str] = set()
+    primitive = False
+    for code, binding in types:
+        if not _is_primitive(code):
+            continue
+        primitive = True
+        allowed = _binding_systems(structures, binding) if code == "code" else True
+        if allowed is True:
+            return True
+        systems |= allowed
+    return frozenset(systems) if primitive else False

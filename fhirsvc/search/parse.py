@@ -108,7 +108,15 @@ def quantity_match(name: str, value: str, unit_fallback: bool) -> c.QuantityMatc
     return c.QuantityMatch(number, system, code, unit_fallback and system is None)
 
 
-def token_match(name: str, modifier: str | None, value: str, system_implied: bool = False):
+def implies(system_implied: frozenset | bool, system: str | None) -> bool:
+    """Whether a value without a system may stand for `system` (SearchRegistry.system_implied:
+    True any, False none, else those systems)."""
+    return bool(system) and (system_implied is True or (
+        system_implied is not False and system in system_implied))
+
+
+def token_match(name: str, modifier: str | None, value: str,
+                system_implied: frozenset | bool = False):
     if modifier == "text":
         return c.TokenText(normalise(value))
     if modifier == "of-type":
@@ -126,13 +134,15 @@ def token_match(name: str, modifier: str | None, value: str, system_implied: boo
         raise bad(name, f"Empty token value for parameter '{name}'")
     # primitive `code` elements (status, gender) carry no system: it is implied by the
     # element's binding, so `gender=http://hl7.org/fhir/administrative-gender|female` matches
-    # them as well. Only those (`system_implied`, per parameter: SearchRegistry.system_implied):
-    # an identifier `sys|MRN` never matches an identifier without a system.
+    # them as well. Only those, and only with their binding's system (`system_implied`, per
+    # parameter: SearchRegistry.system_implied): `identifier=sys|MRN` never matches an
+    # identifier without a system.
     return c.TokenMatch(system[:MAX_LEN] if system else system, code[:MAX_LEN] if code else None,
-                        or_no_system=system_implied and bool(system) and bool(code))
+                        or_no_system=bool(code) and implies(system_implied, system))
 
 
-def valueset_match(name: str, value: str, terminology, system_implied: bool = True) -> list:
+def valueset_match(name: str, value: str, terminology,
+                   system_implied: frozenset | bool = True) -> list:
     """:in / :not-in: the codes of the ValueSet `value` (a canonical URL) as one TokenIn per
     system, from the expansions the server holds (core, the guide, stored ValueSets)."""
     exp = terminology.expansion(value) if terminology is not None else None
@@ -143,13 +153,13 @@ def valueset_match(name: str, value: str, terminology, system_implied: bool = Tr
         raise fail(400, "not-supported", f"ValueSet '{value}' cannot be expanded here: it "
                    "includes codes of " + ", ".join(sorted(exp["open"])) + " that this server "
                    "cannot enumerate", name)
-    out = [c.TokenIn(system, tuple(sorted(codes)), system_implied)
+    out = [c.TokenIn(system, tuple(sorted(codes)), implies(system_implied, system))
            for system, codes in sorted(exp["codes"].items()) if codes]
     return out or [c.Nothing()]
 
 
 def hierarchy_match(name: str, modifier: str, value: str, terminology,
-                    system_implied: bool = True) -> c.TokenIn:
+                    system_implied: frozenset | bool = True) -> c.TokenIn:
     """:below (the code and its descendants) / :above (the code and its ancestors) through the
     is-a hierarchy of a code system the server holds."""
     parts = _split_bar(value)
@@ -169,7 +179,7 @@ def hierarchy_match(name: str, modifier: str, value: str, terminology,
             for p in ps:
                 children.setdefault(p, []).append(child)
         related = walk_related(code, lambda x: children.get(x, ()))
-    return c.TokenIn(system, tuple(sorted(related)), system_implied)
+    return c.TokenIn(system, tuple(sorted(related)), implies(system_implied, system))
 
 
 def walk_related(code: str, step) -> set[str]:

@@ -10,7 +10,7 @@ from typing import Callable, Iterable
 
 from ..resource_types import RESOURCE_TYPES
 from . import paths
-from .element_types import reaches_primitive
+from .element_types import implied_systems
 
 DATA = Path(__file__).resolve().parent / "data" / "search_parameters.json.gz"
 GUIDE_DIR = Path(__file__).resolve().parents[2] / "profiles" / "fsh-generated" / "resources"
@@ -102,7 +102,7 @@ class SearchRegistry:
         self._compiled_one: dict[tuple[str, str], Compiled | None] = {}
         # (type, code) -> whether `system|code` also matches rows without a system, under the
         # StructureDefinitions generation `_implied_gen` (system_implied)
-        self._implied: dict[tuple[str, str], bool] = {}
+        self._implied: dict[tuple[str, str], frozenset | bool] = {}
         self._implied_gen: object = None
         self.valuesets: dict[str, dict] = {}
         for sp in data["params"]:
@@ -241,15 +241,17 @@ class SearchRegistry:
         self._compiled_one[key] = out
         return out
 
-    def system_implied(self, rtype: str, code: str, structures) -> bool:
-        """Whether `code=system|value` on `rtype` also matches values that carry no system:
-        only when the parameter's expression can end in a primitive (`Patient.gender`, a
-        `code`, a boolean), whose system is implied by its binding. An Identifier, Coding,
-        CodeableConcept or ContactPoint without a system never matches a given system (an
-        identifier `sys|MRN` must not find a Patient whose MRN has no system). Decided from
-        the StructureDefinitions in `structures` (fhirsvc.definitions), so no reindex is
-        needed; a member whose types cannot be told (a FHIRPath fallback, an element the
-        definitions do not have) keeps the leniency, as does a parameter mixing both."""
+    def system_implied(self, rtype: str, code: str, structures) -> frozenset | bool:
+        """The systems `code=system|value` on `rtype` may also match values without a system
+        in: only primitives (`Patient.gender`, a status `code`, a boolean) carry none, their
+        system implied by the binding, so `gender=<administrative-gender>|male` matches. An
+        Identifier, Coding, CodeableConcept or ContactPoint without a system never matches a
+        given system (an identifier `sys|MRN` must not find a Patient whose MRN has none).
+        False: no system implied; True: any (a primitive whose system cannot be told: a
+        boolean, an unbound code, a member the definitions cannot type such as a FHIRPath
+        fallback); else the code systems of the required bindings. Decided from the
+        StructureDefinitions in `structures` (fhirsvc.definitions) at query time, so no
+        reindex is needed; kept per (type, code) until the parameters or they change."""
         gen = getattr(structures, "generation", None)
         if gen != self._implied_gen:
             self._implied = {}
@@ -261,15 +263,21 @@ class SearchRegistry:
             self._implied[key] = got
         return got
 
-    def _system_implied(self, rtype: str, code: str, structures) -> bool:
+    def _system_implied(self, rtype: str, code: str, structures) -> frozenset | bool:
         param = self.get(rtype, code)
         if param is None or not param.expression:
             return True
+        systems: set[str] = set()
+        primitive = False
         for part in paths.parts_for_type(param.expression, rtype):
             steps = paths.member_steps(part, rtype, self.choices)
-            if steps is None or reaches_primitive(structures, rtype, steps) is not False:
+            got = None if steps is None else implied_systems(structures, rtype, steps)
+            if got is None or got is True:
                 return True
-        return False
+            if got is not False:
+                primitive = True
+                systems |= got
+        return frozenset(systems) if primitive else False
 
     def _compile_ranges(self, rtype: str, comp: Compiled) -> None:
         """The members of the expression that reach the range extension, cut just after

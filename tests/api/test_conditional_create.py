@@ -123,3 +123,4 @@ def test_identifier_with_a_system_never_matches_one_without(client):
     assert unchanged["meta"]["versionId"] == "1" and unchanged["gender"] == "male"
     # a primitive code's system is implied by its binding: system|code still finds it
     assert nosys_id in ids("gender=http://hl7.org/fhir/administrative-gender|male")
+    assert nosys_id not in ids("gender=http://example.org/other|male")  # not its binding's

@@ -55,24 +55,34 @@ def test_tokens(parser):
     assert (logical.kind, logical.param) == ("token", "subject:identifier")
 
 
-@pytest.mark.parametrize("rtype, name, lenient", [
-    # primitives: the system is implied by the binding, so system|code matches them too
-    ("Patient", "gender", True), ("Observation", "status", True), ("Patient", "active", True),
-    ("Patient", "deceased", True),  # a FHIRPath fallback: its types cannot be told
-    ("Group", "value", True),       # CodeableConcept or boolean: the boolean keeps it
+GENDER = "http://hl7.org/fhir/administrative-gender"
+
+
+@pytest.mark.parametrize("rtype, name, system, lenient", [
+    # primitive codes: the system is implied by the required binding, so system|code matches
+    # them too, with that system only
+    ("Patient", "gender", GENDER, True), ("Patient", "gender", "http://other", False),
+    ("Observation", "status", "http://hl7.org/fhir/observation-status", True),
+    ("Observation", "status", GENDER, False),
+    ("Patient", "active", "http://any", True),    # a boolean: no binding, any system
+    ("Patient", "deceased", "http://any", True),  # a FHIRPath fallback: its types unknown
+    ("Group", "value", "http://any", True),       # CodeableConcept or boolean: the boolean
     # Identifier, CodeableConcept, Coding, ContactPoint: a given system is required
-    ("Patient", "identifier", False), ("Observation", "code", False),
-    ("Patient", "telecom", False), ("Patient", "_tag", False),
-    ("Encounter", "identifier", False), ("Observation", "subject:identifier", False),
+    ("Patient", "identifier", "http://sys", False), ("Observation", "code", "http://sys", False),
+    ("Patient", "telecom", "http://sys", False), ("Patient", "_tag", "http://sys", False),
+    ("Encounter", "identifier", "http://sys", False),
+    ("Observation", "subject:identifier", "http://sys", False),
     # the guide's extension values: CodeableConcept, sub-extensions of a range too
-    ("Condition", "laterality", False), ("Condition", "spinal-level", False),
+    ("Condition", "laterality", "http://sys", False),
+    ("Condition", "spinal-level", "http://sys", False),
 ])
-def test_system_or_none_only_for_primitive_codes(parser, rtype, name, lenient):
+def test_system_or_none_only_for_primitive_codes(parser, rtype, name, system, lenient):
     """issue: `identifier=sys|MRN` matched identifiers without a system (a conditional
     create or an HL7 v2 PID-3 could attach to another patient). A given system may be absent
-    only on primitive codes, decided per parameter from the StructureDefinitions."""
-    (v,) = one(parser, rtype, name, "http://sys|x").values
-    assert v == c.TokenMatch("http://sys", "x", or_no_system=lenient)
+    only on primitive codes (with their binding's system), decided per parameter from the
+    StructureDefinitions."""
+    (v,) = one(parser, rtype, name, f"{system}|x").values
+    assert v == c.TokenMatch(system, "x", or_no_system=lenient)
     # without a system, or with none: unchanged
     assert one(parser, rtype, name, "x").values == (c.TokenMatch(None, "x"),)
     assert one(parser, rtype, name, "|x").values == (c.TokenMatch("", "x"),)
