@@ -7,7 +7,7 @@ interrupted attempt left (the result only names the file once it is complete).
 from __future__ import annotations
 
 from ..config import Config
-from .bulk_export import file_store
+from .bulk_export import ERROR_FILE, _outcomes, file_store
 from .context import Cancelled, JobError
 from .kinds import JobKind
 
@@ -39,6 +39,7 @@ class RegistryExport(JobKind):
         lines = runtime.services.registry.export(rctx, params["format"], params.get("since"),
                                                  params.get("group"))
         rows = -1  # the header is not a row
+        warnings = list(params.get("warnings") or [])
         try:
             with store.append(job.id, name, 0) as out:
                 for line in lines:
@@ -46,13 +47,18 @@ class RegistryExport(JobKind):
                     rows += 1
                     if rows % 5000 == 0:
                         ctx.check()
+            if warnings:  # what the kick-off ignored, as a Bulk Data export's error file
+                with store.append(job.id, ERROR_FILE, 0) as out:
+                    out.write(_outcomes(warnings))
         except Cancelled:
             store.remove(job.id)
             raise
         ctx.progress(rows, rows, note=f"{rows} rows")
+        errors = [{"type": "OperationOutcome", "name": ERROR_FILE, "count": len(warnings)}] \
+            if warnings else []
         return {"transactionTime": params["transaction_time"], "request": params["request"],
                 "output": [{"type": params["format"], "name": name, "count": rows,
-                            "media_type": "text/csv"}], "error": []}
+                            "media_type": "text/csv"}], "error": errors}
 
     def cleanup(self, job, runtime) -> None:
         file_store(runtime.config).remove(job.id)

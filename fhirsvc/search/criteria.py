@@ -32,9 +32,10 @@ class TokenMatch:
 @dataclass(frozen=True, slots=True)
 class TokenIn:
     """One of `codes` in `system` (:in / :not-in through a ValueSet expansion, :below / :above
-    through a code system hierarchy)."""
+    through a code system hierarchy); `or_no_system` as TokenMatch's."""
     system: str
     codes: tuple[str, ...]
+    or_no_system: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,10 +104,12 @@ class UriIn:
 
 @dataclass(frozen=True, slots=True)
 class ReferenceMatch:
-    """A local target (type may be None: any type) or an absolute / canonical url."""
+    """A local target (type may be None: any type) or an absolute / canonical url; `version`
+    (`Patient/1/_history/2`): only references naming that version."""
     target_type: str | None = None
     target_id: str | None = None
     url: str | None = None
+    version: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +221,30 @@ class CompartmentClause:
 
 
 @dataclass(frozen=True, slots=True)
+class OwnTargetsClause:
+    """Every local reference under `params` points at a current member of Patient/
+    `patient_id`'s compartment (`compartments`: type -> its compartment parameters; a Patient
+    through `link`, or the patient itself). What a patient-limited caller may see of a record
+    naming several patients' resources at once (fhirsvc.security.guard.OWN_TARGETS)."""
+    rtype: str
+    patient_id: str
+    params: tuple[str, ...]
+    compartments: tuple[tuple[str, tuple[str, ...]], ...]
+
+
+class LimitedCompartment(tuple):
+    """("Patient", id) as the guard narrows a patient-limited caller's search to it, with the
+    reference parameters (`own_targets`) whose every target must be in that compartment
+    too (OwnTargetsClause). A plain 2-tuple everywhere else."""
+    own_targets: tuple[str, ...]
+
+    def __new__(cls, ctype: str, cid: str, own_targets: tuple[str, ...] = ()):
+        self = super().__new__(cls, (ctype, cid))
+        self.own_targets = tuple(own_targets)
+        return self
+
+
+@dataclass(frozen=True, slots=True)
 class TextQuery:
     """_text / _content search words: any of `groups` (OR), each a tuple of phrases that all
     occur (AND), each phrase a tuple of words in order (normalised as the index is,
@@ -253,7 +280,7 @@ class NotClause:
 
 Clause = Union[ParamClause, MissingClause, DateAndClause, IdClause, LastUpdatedClause,
                ConstantClause, TypesClause, ChainClause, HasClause, CompartmentClause,
-               TextClause, AnyClause, AllClause, NotClause]
+               OwnTargetsClause, TextClause, AnyClause, AllClause, NotClause]
 
 
 @dataclass(frozen=True, slots=True)

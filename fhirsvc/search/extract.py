@@ -16,7 +16,7 @@ from .text import text_rows
 from .rows import (CompositeRow, DateRow, IndexRows, NumberRow, QuantityRow, ReferenceRow,
                    StringRow, TokenRow, UriRow)
 from .values import (DAY, MAX_LEN, MAX_TS, MIN_TS, date_bounds, index_decimal, normalise,
-                     parse_reference)
+                     parse_reference, reference_version)
 
 _HUMAN_NAME = ("family", "given", "prefix", "suffix", "text")
 _ADDRESS = ("line", "city", "district", "state", "postalCode", "country", "text")
@@ -112,8 +112,8 @@ def date_values(value, t) -> list[tuple]:
 
 
 def reference_values(value, t) -> list[tuple]:
-    """(target_type, target_id, url); a logical reference (Reference.identifier) also yields
-    ("identifier", system, value), indexed as a token for `:identifier`."""
+    """(target_type, target_id, url, version); a logical reference (Reference.identifier)
+    also yields ("identifier", system, value), indexed as a token for `:identifier`."""
     if isinstance(value, dict):
         ref = value.get("reference")
         ident = value.get("identifier")
@@ -124,7 +124,7 @@ def reference_values(value, t) -> list[tuple]:
             return out
         tt, tid, url = parse_reference(ref)
         if tt is not None or url is not None:
-            out.append((tt, tid[:64] if tid else None, url))
+            out.append((tt, tid[:64] if tid else None, url, reference_version(ref)))
         return out
     elif isinstance(value, str):
         ref = value.split("|")[0]  # canonical, without version
@@ -133,7 +133,7 @@ def reference_values(value, t) -> list[tuple]:
     tt, tid, url = parse_reference(ref)
     if tt is None and url is None:
         return []
-    return [(tt, tid[:64] if tid else None, url)]
+    return [(tt, tid[:64] if tid else None, url, None)]  # canonical: its version is `|v`
 
 
 def quantity_values(value, t) -> list[tuple]:
@@ -197,9 +197,9 @@ def _composite_second(kind: str, value, t) -> list[tuple]:
     elif kind == "string":
         out.extend((None, None, None, None, None, n) for n, _e in string_values(value, t))
     elif kind in ("reference", "uri"):
-        for tt, tid, url in reference_values(value, t):
-            if tt != "identifier":
-                out.append((tt, tid, None, None, None, url))
+        for row in reference_values(value, t):
+            if row[0] != "identifier":
+                out.append((row[0], row[1], None, None, None, row[2]))
     return out
 
 

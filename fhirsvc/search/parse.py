@@ -16,11 +16,13 @@ from ..outcomes import fail, warning
 from . import criteria as c
 from .registry import SearchParam, SearchRegistry
 from .text import text_query
-from .values import DAY, MAX_EXPONENT, MAX_LEN, date_bounds, decimal_places, normalise
+from .values import (DAY, MAX_EXPONENT, MAX_LEN, date_bounds, decimal_places, normalise,
+                     reference_version)
 
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _SPLIT_COMMA = re.compile(r"(?<!\\),")
+_VERSION_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")  # R4 id
 
 MODIFIERS = {
     "token": {"not", "text", "of-type", "missing", "in", "not-in", "below", "above"},
@@ -106,7 +108,15 @@ def quantity_match(name: str, value: str, unit_fallback: bool) -> c.QuantityMatc
     return c.QuantityMatch(number, system, code, unit_fallback and system is None)
 
 
-def token_match(name: str, modifier: str | None, value: str):
+def implies(system_implied: frozenset | bool, system: str | None) -> bool:
+    """Whether a value without a system may stand for `system` (SearchRegistry.system_implied:
+    True any, False none, else those systems)."""
+    return bool(system) and (system_implied is True or (
+        system_implied is not False and system in system_implied))
+
+
+def token_match(name: str, modifier: str | None, value: str,
+                system_implied: frozenset | bool = False):
     if modifier == "text":
         return c.TokenText(normalise(value))
     if modifier == "of-type":
@@ -124,12 +134,15 @@ def token_match(name: str, modifier: str | None, value: str):
         raise bad(name, f"Empty token value for parameter '{name}'")
     # primitive `code` elements (status, gender) carry no system: it is implied by the
     # element's binding, so `gender=http://hl7.org/fhir/administrative-gender|female` matches
-    # them as well
+    # them as well. Only those, and only with their binding's system (`system_implied`, per
+    # parameter: SearchRegistry.system_implied): `identifier=sys|MRN` never matches an
+    # identifier without a system.
     return c.TokenMatch(system[:MAX_LEN] if system else system, code[:MAX_LEN] if code else None,
-                        or_no_system=bool(system) and bool(code))
+                        or_no_system=bool(code) and implies(system_implied, system))
 
 
-def valueset_match(name: str, value: str, terminology) -> list:
+def valueset_match(name: str, value: str, terminology,
+                   system_implied: frozenset | bool = True) -> list:
     """:in / :not-in: the codes of the ValueSet `value` (a canonical URL) as one TokenIn per
     system, from the expansions the server holds (core, the guide, stored ValueSets)."""
     exp = terminology.expansion(value) if terminology is not None else None
@@ -140,12 +153,13 @@ def valueset_match(name: str, value: str, terminology) -> list:
         raise fail(400, "not-supported", f"ValueSet '{value}' cannot be expanded here: it "
                    "includes codes of " + ", ".join(sorted(exp["open"])) + " that this server "
                    "cannot enumerate", name)
-    out = [c.TokenIn(system, tuple(sorted(codes)))
+    out = [c.TokenIn(system, tuple(sorted(codes)), implies(system_implied, system))
            for system, codes in sorted(exp["codes"].items()) if codes]
     return out or [c.Nothing()]
 
 
-def hierarchy_match(name: str, modifier: str, value: str, terminology) -> c.TokenIn:
+def hierarchy_match(name: str, modifier: str, value: str, terminology,
+                    system_implied: frozenset | bool = True) -> c.TokenIn:
     """:below (the code and its descendants) / :above (the code and its ancestors) through the
     is-a hierarchy of a code system the server holds."""
     parts = _split_bar(value)
@@ -165,7 +179,7 @@ def hierarchy_match(name: str, modifier: str, value: str, terminology) -> c.Toke
             for p in ps:
                 children.setdefault(p, []).append(child)
         related = walk_related(code, lambda x: children.get(x, ()))
-    return c.TokenIn(system, tuple(sorted(related)))
+    return c.TokenIn(system, tuple(sorted(related)), implies(system_implied, system))
 
 
 def walk_related(code: str, step) -> set[str]:
@@ -203,20 +217,30 @@ def string_match(modifier: str | None, value: str) -> c.StringMatch:
 
 def reference_match(name: str, modifier: str | None, value: str, base_url: str,
                     param: SearchParam):
-    """Type/id, id, absolute URL (own base -> local), canonical URL; :Type restricts."""
-    value = value.split("/_history/")[0]
+    """Type/id, id, absolute URL (own base -> local), canonical URL; :Type restricts;
+    `.../_history/v` matches only references to that version."""
+    version = None
+    if "/_history/" in value:
+        version = reference_version(value)
+        if version is None or not _VERSION_ID.match(version) \
+                or value.split("/_history/", 1)[1] != version:
+            raise bad(name, f"Invalid version in reference '{value}' for parameter '{name}'")
+        value = value.split("/_history/")[0]
     rtype = modifier if modifier and modifier[:1].isupper() else None
     base = base_url.rstrip("/") + "/"
     if "://" in value or value.startswith("urn:"):
         if value.startswith(base):
             value = value[len(base):]
         else:
-            return c.ReferenceMatch(url=value.split("|")[0])
+            return c.ReferenceMatch(url=value.split("|")[0], version=version)
     parts = value.split("/")
     if len(parts) == 2 and parts[0][:1].isupper():
         if rtype and rtype != parts[0]:
             return c.Nothing()
-        return c.ReferenceMatch(parts[0], parts[1])
+        return c.ReferenceMatch(parts[0], parts[1], version=version)
+    if version is not None:
+        raise bad(name, f"A reference with a version needs its type: Type/id/_history/v, got "
+                  f"'{value}/_history/{version}' for parameter '{name}'")
     if len(parts) != 1 or not value:
         raise bad(name, f"Invalid reference '{value}' for parameter '{name}'")
     if rtype:
@@ -334,6 +358,13 @@ class SearchParser:
             clauses.append(c.TypesClause(tuple(ctl.types)))
         if compartment is not None:
             clauses.append(self._compartment(rtype, compartment))
+            own = getattr(compartment, "own_targets", ())
+            if own and rtype is not None:
+                # a Patient is in the compartment through `link` (or as the patient itself)
+                comps = {"Patient": ["link"], **self.registry.compartments.get("Patient", {})}
+                clauses.append(c.OwnTargetsClause(
+                    rtype, compartment[1], tuple(own),
+                    tuple(sorted((t, tuple(codes)) for t, codes in comps.items() if codes))))
         issues = ()
         if unknown:
             if strict:
@@ -379,6 +410,16 @@ class SearchParser:
         return c.EverythingQuery(patient_id, count, offset, types, since, tuple(links))
 
     # -- pieces ------------------------------------------------------------------------------------
+    def _structures(self):
+        """The StructureDefinitions that tell which token parameters end in primitive codes:
+        the terminology's registry when it is one (the runtime's), else the process-wide R4
+        core + guide registry (an engine built without definitions, as in tests)."""
+        t = self.terminology
+        if t is not None and hasattr(t, "snapshot") and hasattr(t, "type_url"):
+            return t
+        from ..definitions.registry import default_registry
+        return default_registry()
+
     def _param(self, rtype: str | None, code: str) -> SearchParam | None:
         if code in RESOURCE_COLUMNS:
             return None
@@ -420,13 +461,16 @@ class SearchParser:
             raise fail(400, "not-supported", f"Modifier ':{modifier}' is not supported on "
                        f"{kind} parameter '{code}'", name)
         pcode = code + ":" + modifier if modifier in ("of-type", "identifier") else code
+        # a logical reference's identifier (`:identifier`) is an Identifier: never implied
+        implied = kind == "token" and modifier != "identifier" and \
+            self.registry.system_implied(rtype or "Basic", code, self._structures())
         if modifier in ("in", "not-in", "below", "above") and kind == "token":
             out = []
             for v in values:
                 if modifier in ("in", "not-in"):
-                    out.extend(valueset_match(name, v, self.terminology))
+                    out.extend(valueset_match(name, v, self.terminology, implied))
                 else:
-                    out.append(hierarchy_match(name, modifier, v, self.terminology))
+                    out.append(hierarchy_match(name, modifier, v, self.terminology, implied))
             return c.ParamClause(name, kind, rtype, pcode, tuple(out), modifier,
                                  negate=modifier == "not-in")
         if modifier == "missing":
@@ -439,7 +483,7 @@ class SearchParser:
                 raise bad(name, f"Empty value for parameter '{name}'")
             if kind == "token":
                 out.append(token_match(name, modifier if modifier in ("text", "of-type")
-                                       else None, v))
+                                       else None, v, implied))
             elif kind == "string":
                 out.append(string_match(modifier, v))
             elif kind == "date":

@@ -359,3 +359,12 @@ def element_roots(expression: str, rtype: str, choices: dict[str, list[str]]
 
 def walk(resource, steps) -> list:
     return _walk([(resource, None)], steps)
+
+
+def member_steps(part: str, rtype: str, choices: dict[str, list[str]]) -> list[tuple] | None:
+    """The walker's steps for one union member of an expression, None when it needs the
+    FHIRPath fallback (what a static look at the member's element types starts from)."""
+    try:
+        return _compile_steps(part, rtype, choices)
+    except _Unsupported:
+        return None

@@ -10,6 +10,7 @@ from typing import Callable, Iterable
 
 from ..resource_types import RESOURCE_TYPES
 from . import paths
+from .element_types import implied_systems
 
 DATA = Path(__file__).resolve().parent / "data" / "search_parameters.json.gz"
 GUIDE_DIR = Path(__file__).resolve().parents[2] / "profiles" / "fsh-generated" / "resources"
@@ -106,6 +107,10 @@ class SearchRegistry:
         self._by_type: dict[str, dict[str, SearchParam]] = {}
         self._compiled: dict[str, list[Compiled]] = {}
         self._compiled_one: dict[tuple[str, str], Compiled | None] = {}
+        # (type, code) -> whether `system|code` also matches rows without a system, under the
+        # StructureDefinitions generation `_implied_gen` (system_implied)
+        self._implied: dict[tuple[str, str], frozenset | bool] = {}
+        self._implied_gen: object = None
         self.valuesets: dict[str, dict] = {}
         for sp in data["params"]:
             self._register(SearchParam.from_fhir(sp))
@@ -139,6 +144,7 @@ class SearchRegistry:
         self._register(param)
         self._compiled.clear()
         self._compiled_one.clear()
+        self._implied.clear()
         return param
 
     def add_valueset(self, vs: dict) -> None:
@@ -147,6 +153,7 @@ class SearchRegistry:
             self.valuesets[vs["url"]] = vs
             self._compiled.clear()
             self._compiled_one.clear()
+            self._implied.clear()
 
     def urls(self) -> list[str]:
         return list(self._by_url)
@@ -167,11 +174,13 @@ class SearchRegistry:
                     by_code[param.code] = other
         self._compiled.clear()
         self._compiled_one.clear()
+        self._implied.clear()
 
     def remove_valueset(self, url: str | None) -> None:
         if url and self.valuesets.pop(url, None) is not None:
             self._compiled.clear()
             self._compiled_one.clear()
+            self._implied.clear()
 
     def _register(self, param: SearchParam) -> None:
         old = self._by_url.get(param.url)
@@ -240,6 +249,44 @@ class SearchRegistry:
                     out.keys = _union(fn.keys, out.ranges.keys if out.ranges else frozenset())
         self._compiled_one[key] = out
         return out
+
+    def system_implied(self, rtype: str, code: str, structures) -> frozenset | bool:
+        """The systems `code=system|value` on `rtype` may also match values without a system
+        in: only primitives (`Patient.gender`, a status `code`, a boolean) carry none, their
+        system implied by the binding, so `gender=<administrative-gender>|male` matches. An
+        Identifier, Coding, CodeableConcept or ContactPoint without a system never matches a
+        given system (an identifier `sys|MRN` must not find a Patient whose MRN has none).
+        False: no system implied; True: any (a primitive whose system cannot be told: a
+        boolean, an unbound code, a member the definitions cannot type such as a FHIRPath
+        fallback); else the code systems of the required bindings. Decided from the
+        StructureDefinitions in `structures` (fhirsvc.definitions) at query time, so no
+        reindex is needed; kept per (type, code) until the parameters or they change."""
+        gen = getattr(structures, "generation", None)
+        if gen != self._implied_gen:
+            self._implied = {}
+            self._implied_gen = gen
+        key = (rtype, code)
+        got = self._implied.get(key)
+        if got is None:
+            got = self._system_implied(rtype, code, structures)
+            self._implied[key] = got
+        return got
+
+    def _system_implied(self, rtype: str, code: str, structures) -> frozenset | bool:
+        param = self.get(rtype, code)
+        if param is None or not param.expression:
+            return True
+        systems: set[str] = set()
+        primitive = False
+        for part in paths.parts_for_type(param.expression, rtype):
+            steps = paths.member_steps(part, rtype, self.choices)
+            got = None if steps is None else implied_systems(structures, rtype, steps)
+            if got is None or got is True:
+                return True
+            if got is not False:
+                primitive = True
+                systems |= got
+        return frozenset(systems) if primitive else False
 
     def _compile_ranges(self, rtype: str, comp: Compiled) -> None:
         """The members of the expression that reach the range extension, cut just after

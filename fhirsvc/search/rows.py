@@ -10,7 +10,8 @@ normalised at write time (fhirsvc.search.values):
 - string: value (normalised, at most 255 chars) and exact (the raw text);
 - date: low/high bounds in microseconds UTC covering the value's precision (inclusive), with
   `wide` (spans a day or more) and `multi` (several values) flags for index-friendly ranges;
-- reference: target type + id for local references, url for absolute/canonical ones;
+- reference: target type + id for local references, url for absolute/canonical ones, and the
+  version a reference names (`Patient/1/_history/2`: "2"; a versioned search matches it);
 - quantity/number: value as an exact decimal (storage.decimals), quantity system/code/unit;
 - uri: value;
 - composite: the first (token) component in system1/code1, the second in the typed columns.
@@ -46,6 +47,7 @@ class ReferenceRow(NamedTuple):
     target_type: str | None
     target_id: str | None
     url: str | None
+    target_version: str | None
 
 
 class QuantityRow(NamedTuple):

@@ -90,6 +90,12 @@ def parse_reference(ref: str) -> tuple[str | None, str | None, str | None]:
     return None, None, ref[:512]
 
 
+def reference_version(ref: str) -> str | None:
+    """The version a literal reference names (`Patient/1/_history/2` -> "2"), else None."""
+    _, sep, tail = ref.partition("/_history/")
+    return (tail.split("/")[0][:64] or None) if sep else None
+
+
 def decimal_places(text: str) -> int:
     text = text.strip().lower()
     if "e" in text:

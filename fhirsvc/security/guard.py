@@ -18,11 +18,17 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from ..outcomes import OperationOutcomeError, error
+from ..search.criteria import LimitedCompartment
 from ..search.extract import extract
 from .scopes import Grants
 
 AUDIT_TYPE = "AuditEvent"
 NAMES = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search"}
+# Records that name resources of several patients at once: the server's Provenance of a
+# transaction names every entry it wrote, whoever's. A patient-limited caller sees one only
+# when every local reference under these parameters is in its patient's compartment (else the
+# ids of other patients and of their resources would reach it); the others see it as R4 says.
+OWN_TARGETS = {"Provenance": ("target",)}
 
 
 @dataclass(frozen=True)
@@ -219,10 +225,29 @@ class Guard:
             if limit.patient and (resource is None or not self.in_compartment(
                     stored.resource_type, resource, limit.patient)):
                 continue
+            if limit.patient and stored.resource_type in OWN_TARGETS and \
+                    not self._names_only_own(uow, stored.resource_type, resource, limit.patient):
+                continue
             if limit.query and not self._matches(uow, stored, limit.query):
                 continue
             return True
         return False
+
+    def _names_only_own(self, uow, rtype: str, resource: dict, patient_id: str) -> bool:
+        """Every local reference of `resource` under OWN_TARGETS[rtype] is to the patient or
+        to a current resource in its compartment (what search's OwnTargetsClause says)."""
+        params = OWN_TARGETS[rtype]
+        for row in extract(self.registry, rtype, resource).get("reference", ()):
+            if row.param not in params or row.target_type is None:
+                continue
+            if row.target_type == "Patient" and row.target_id == patient_id:
+                continue
+            target = uow.resources.read(row.target_type, row.target_id) \
+                if uow is not None else None
+            if target is None or target.deleted or target.content is None or \
+                    not self.in_compartment(row.target_type, target.resource(), patient_id):
+                return False
+        return True
 
     def _matches(self, uow, stored, query) -> bool:
         if self.engine is None or uow is None or stored.deleted:
@@ -265,7 +290,8 @@ class Guard:
     def search(self, ctx, rtype: str | None, params: list, compartment=None,
                letter: str = "s") -> tuple[list, tuple[str, str] | None]:
         """The search narrowed to what the caller may see: a patient/ scope becomes the
-        patient's compartment, a query-constrained scope its parameters (ANDed)."""
+        patient's compartment (a LimitedCompartment: records of OWN_TARGETS must name only
+        what is in it), a query-constrained scope its parameters (ANDed)."""
         if not ctx.enforce:
             return params, compartment
         params = self.reach(ctx, rtype, params)
@@ -302,7 +328,8 @@ class Guard:
                 raise forbidden(f"Insufficient scope: {chosen.scope} allows the compartment of "
                                 f"Patient/{chosen.patient} only, not {compartment[0]}/"
                                 f"{compartment[1]}")
-            compartment = ("Patient", chosen.patient)
+            compartment = LimitedCompartment("Patient", chosen.patient,
+                                             OWN_TARGETS.get(rtype, ()))
         extra = [q for q in chosen.query if q not in have]
         return list(params) + extra, compartment
 

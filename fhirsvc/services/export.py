@@ -186,8 +186,9 @@ class ExportService:
         return uow.exports.current_ids("Patient", sorted(set(ids)))
 
     def kickoff_registry(self, ctx, fmt: str, since: str | None, group: str | None, *,
-                         request_url: str) -> ExportKickoff:
-        """A registry CSV export as a job (large exports): polled like a Bulk Data export."""
+                         request_url: str, warnings: list[str] = ()) -> ExportKickoff:
+        """A registry CSV export as a job (large exports): polled like a Bulk Data export;
+        `warnings` (ignored parameters) go to the manifest's error file, as Bulk Data's."""
         from ..bulk.request import parse_instant
         from .registry import FORMATS
         if self.guard is not None:
@@ -205,7 +206,8 @@ class ExportService:
         secret = secrets.token_urlsafe(12)
         job = self.queue.enqueue(REGISTRY_KIND, {
             "format": fmt, "since": since, "group": group, "secret": secret,
-            "request": request_url, "transaction_time": now_micros()},
+            "request": request_url, "transaction_time": now_micros(),
+            "warnings": list(warnings)},
             requested_by=ctx.caller, max_active=self.config.bulk_max_active)
         if job is None:
             raise ThrottledError(f"{self.config.bulk_max_active} registry exports are already "

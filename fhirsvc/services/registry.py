@@ -30,6 +30,9 @@ from ..storage.export_queries import BatchSizer, Selection
 from ..storage.jobs import now_micros
 
 FORMATS = ("csv", "redcap-dictionary", "redcap-records")
+# the parameters of $registry-export (its OperationDefinition), and those any request may carry
+# (_format / _pretty: content negotiation)
+EXPORT_PARAMETERS = frozenset({"format", "_since", "group", "_format", "_pretty"})
 BATCH = 5000
 PAGE = 250  # patients per page of a registry export (their resources are read together)
 
@@ -66,6 +69,18 @@ class RegistryService:
         return self._deid
 
     # -- export ----------------------------------------------------------------------------------
+    def check_export_parameters(self, ctx, names) -> list[str]:
+        """The query parameters of a $registry-export that it does not know: a 400 naming
+        each under `Prefer: handling=strict`, else one warning each (they are ignored), as
+        the Bulk Data kick-off does. A silently ignored `_typo=...` would hand a client a
+        dataset other than the one it asked for."""
+        unknown = list(dict.fromkeys(n for n in names if n not in EXPORT_PARAMETERS))
+        if unknown and ctx.strict_handling:
+            raise OperationOutcomeError([error(
+                "not-supported", f"{n} is not a $registry-export parameter (Prefer: "
+                "handling=strict)", n) for n in unknown], 400)
+        return [f"{n} is not a $registry-export parameter; it was ignored" for n in unknown]
+
     def export(self, ctx, fmt: str, since: str | None = None, group: str | None = None
                ) -> Iterator[str]:
         """CSV text, a line at a time."""

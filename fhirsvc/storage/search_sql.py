@@ -188,7 +188,8 @@ def _token(t, m):
     if isinstance(m, c.TokenIn):
         # primitive codes carry no system (implied by the binding), as TokenMatch.or_no_system
         return and_(t.c.code.in_(list(m.codes)),
-                    or_(t.c.system == m.system, t.c.system.is_(None)))
+                    or_(t.c.system == m.system, t.c.system.is_(None)) if m.or_no_system
+                    else t.c.system == m.system)
     if isinstance(m, c.Nothing):
         return false()
     conds = []
@@ -218,10 +219,13 @@ def _reference(t, m):
     if isinstance(m, c.Nothing):
         return false()
     if m.url is not None:
-        return t.c.url == m.url
-    if m.target_type is not None:
-        return and_(t.c.target_type == m.target_type, t.c.target_id == m.target_id)
-    return t.c.target_id == m.target_id
+        cond = t.c.url == m.url
+    elif m.target_type is not None:
+        cond = and_(t.c.target_type == m.target_type, t.c.target_id == m.target_id)
+    else:
+        cond = t.c.target_id == m.target_id
+    # `Patient/1/_history/2`: only references naming that version (index rows carry it)
+    return cond if m.version is None else and_(cond, t.c.target_version == m.version)
 
 
 def _uri(t, m):
@@ -421,6 +425,32 @@ def _compartment(cl: c.CompartmentClause) -> Cond:
                               ref.c.param.in_(list(cl.params))])
 
 
+def _own_targets(cl: c.OwnTargetsClause) -> Cond:
+    """No local reference under `params` to a resource outside the compartment: each target
+    is the patient, or a current resource referring to the patient through one of its type's
+    compartment parameters (a deleted or unknown target is outside). A probe, never driving."""
+    p, t, q = idx_reference.alias(), R.alias(), idx_reference.alias()
+    member = (select(literal(1)).select_from(q)
+              .where(q.c.res_pk == t.c.pk, q.c.target_type == "Patient",
+                     q.c.target_id == cl.patient_id,
+                     or_(*[and_(t.c.resource_type == rt, q.c.param.in_(list(codes)))
+                           for rt, codes in cl.compartments]))
+              .correlate(t).exists())
+    inside = (select(literal(1)).select_from(t)
+              .where(t.c.resource_type == p.c.target_type, t.c.resource_id == p.c.target_id,
+                     t.c.deleted == false(),
+                     or_(and_(t.c.resource_type == "Patient",
+                              t.c.resource_id == cl.patient_id), member))
+              .correlate(p).exists())
+
+    def outside(r):
+        return ~(select(literal(1)).select_from(p)
+                 .where(p.c.res_pk == r.c.pk, p.c.param.in_(list(cl.params)),
+                        p.c.target_type.is_not(None), ~inside)
+                 .correlate(r).exists())
+    return fixed(NEGATED, outside)
+
+
 def _last_updated(cl: c.LastUpdatedClause) -> Cond:
     return fixed(6, lambda r: or_(*[date_range_cond(r.c.last_updated, r.c.last_updated, m)
                                     for m in cl.matches]))
@@ -472,6 +502,7 @@ _CLAUSE = {
     c.ChainClause: _chain,
     c.HasClause: _has,
     c.CompartmentClause: _compartment,
+    c.OwnTargetsClause: _own_targets,
     c.LastUpdatedClause: _last_updated,
     c.IdClause: lambda cl: fixed(0, lambda r: r.c.resource_id.in_(list(cl.ids))),
     c.TypesClause: lambda cl: fixed(0, lambda r: r.c.resource_type.in_(list(cl.types))),

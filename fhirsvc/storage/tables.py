@@ -156,7 +156,9 @@ Index("ix_idx_date_multi", idx_date.c.resource_type, idx_date.c.param, idx_date.
 Index("ix_idx_date_pk", idx_date.c.res_pk)
 
 idx_reference = _base("idx_reference", Column("target_type", String(64)),
-                      Column("target_id", String(64)), Column("url", CSTR))
+                      Column("target_id", String(64)), Column("url", CSTR),
+                      # the version a reference names (`.../_history/2`), migration 0014
+                      Column("target_version", String(64)))
 Index("ix_idx_reference_target", idx_reference.c.target_id, idx_reference.c.target_type,
       idx_reference.c.resource_type, idx_reference.c.param, idx_reference.c.res_pk)
 Index("ix_idx_reference_url", idx_reference.c.url)

@@ -76,3 +76,51 @@ def test_conditional_delete_can_answer_an_operation_outcome(client):
                          headers={"Prefer": "return=OperationOutcome"})
     assert resp.status_code == 200
     assert "nothing deleted" in resp.get_json()["issue"][0]["details"]["text"]
+
+
+def test_identifier_with_a_system_never_matches_one_without(client):
+    """Patient safety: `identifier=sys|X` matches only identifiers of that system. A Patient
+    whose identifier X has no system is another patient (conditional create makes a new one,
+    conditional update does not overwrite it, a conditional reference does not point at it),
+    and `|X` / `X` still find it."""
+    nosys = client.post("/fhir/Patient", data=json.dumps({
+        "resourceType": "Patient", "identifier": [{"value": "ns-1"}], "gender": "male",
+        "name": [{"family": "Systemless"}]}), content_type=FHIR)
+    assert nosys.status_code == 201
+    nosys_id = nosys.get_json()["id"]
+
+    made = client.post("/fhir/Patient", data=json.dumps(_patient("ns-1")), content_type=FHIR,
+                       headers={"If-None-Exist": "identifier=urn:ex:ccq|ns-1"})
+    assert made.status_code == 201 and made.get_json()["id"] != nosys_id
+    made_id = made.get_json()["id"]
+
+    # a conditional update with the system updates the new one, never the systemless one
+    upd = client.put("/fhir/Patient?identifier=urn:ex:ccq|ns-1",
+                     data=json.dumps({**_patient("ns-1"), "gender": "female"}),
+                     content_type=FHIR)
+    assert upd.status_code == 200 and upd.get_json()["id"] == made_id
+    # a transaction's conditional create and conditional reference agree
+    obs = {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+           "subject": {"reference": "Patient?identifier=urn:ex:ccq|ns-1"}}
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": _patient("ns-1"), "request": {
+            "method": "POST", "url": "Patient", "ifNoneExist": "identifier=urn:ex:ccq|ns-1"}},
+        {"resource": obs, "request": {"method": "POST", "url": "Observation"}}]}
+    tx = client.post("/fhir", data=json.dumps(bundle), content_type=FHIR)
+    assert tx.status_code == 200, tx.get_json()
+    (patient_entry, obs_entry) = tx.get_json()["entry"]
+    assert patient_entry["response"]["location"].startswith(f"Patient/{made_id}/")
+    stored_obs = client.get("/fhir/" + obs_entry["response"]["location"].split("/_history")[0])
+    assert stored_obs.get_json()["subject"]["reference"] == f"Patient/{made_id}"
+
+    def ids(query):
+        return sorted(e["resource"]["id"] for e in
+                      client.get(f"/fhir/Patient?{query}").get_json().get("entry", []))
+    assert ids("identifier=urn:ex:ccq|ns-1") == [made_id]
+    assert ids("identifier=|ns-1") == [nosys_id]
+    assert ids("identifier=ns-1") == sorted([nosys_id, made_id])
+    unchanged = client.get(f"/fhir/Patient/{nosys_id}").get_json()
+    assert unchanged["meta"]["versionId"] == "1" and unchanged["gender"] == "male"
+    # a primitive code's system is implied by its binding: system|code still finds it
+    assert nosys_id in ids("gender=http://hl7.org/fhir/administrative-gender|male")
+    assert nosys_id not in ids("gender=http://example.org/other|male")  # not its binding's

@@ -353,3 +353,49 @@ def test_export_in_pages_of_patients_gives_the_same_files(loaded, monkeypatch):
         for fmt, text in whole.items():
             assert export(loaded, fmt) == text, (fmt, size)
         assert pages and max(pages) == size
+
+
+def test_unknown_export_parameters_are_a_400_when_strict_else_a_warning(loaded):
+    """issue: `$registry-export?formt=redcap-records` (a typo) answered the default CSV and
+    said nothing. Under `Prefer: handling=strict` each unknown parameter is a 400 naming it;
+    otherwise it is ignored with a warning: a Warning header on the CSV, an OperationOutcome
+    in the job's error file (as the Bulk Data kick-off)."""
+    client = loaded.test_client()
+    strict = client.get("/fhir/$registry-export?formt=redcap-records&group_id=1",
+                        headers={"Prefer": "handling=strict"})
+    assert strict.status_code == 400
+    issues = strict.get_json()["issue"]
+    assert [i["expression"] for i in issues] == [["formt"], ["group_id"]]
+    assert all(i["severity"] == "error" and i["code"] == "not-supported" for i in issues)
+    strict_async = client.get("/fhir/$registry-export?formt=x",
+                              headers={"Prefer": "respond-async, handling=strict"})
+    assert strict_async.status_code == 400
+    # known parameters are fine under strict handling
+    ok = client.get("/fhir/$registry-export?format=redcap-dictionary&_since=2000-01-01"
+                    "&_pretty=true", headers={"Prefer": "handling=strict"})
+    assert ok.status_code == 200 and "Warning" not in ok.headers
+
+    lenient = client.get("/fhir/$registry-export?format=redcap-dictionary&formt=x")
+    assert lenient.status_code == 200 and lenient.mimetype == "text/csv"
+    assert lenient.headers.getlist("Warning") == [
+        '299 fhirsvc "formt is not a $registry-export parameter; it was ignored"']
+    assert lenient.get_data(as_text=True) == export(loaded, "redcap-dictionary")
+
+    r = client.get('/fhir/$registry-export?format=redcap-dictionary&a%22b=1',
+                   headers={"Prefer": "respond-async"})
+    assert r.status_code == 202
+    status = r.headers["Content-Location"].split("http://localhost")[1]
+    Worker(loaded.extensions["fhirsvc.runtime"], poll=0.01).run(once=True)
+    manifest = client.get(status).get_json()
+    (err,) = manifest["error"]
+    assert err["type"] == "OperationOutcome" and err["count"] == 1
+    body = client.get(err["url"].split("http://localhost")[1],
+                      headers={"Accept": "application/fhir+ndjson"})
+    assert body.status_code == 200
+    (outcome,) = [json.loads(line) for line in body.get_data(as_text=True).splitlines()]
+    assert outcome["issue"][0]["severity"] == "warning"
+    assert outcome["issue"][0]["details"]["text"] == \
+        'a"b is not a $registry-export parameter; it was ignored'
+    quoted = client.get('/fhir/$registry-export?format=redcap-dictionary&a%22b=1')
+    assert quoted.headers["Warning"] == \
+        '299 fhirsvc "a\\"b is not a $registry-export parameter; it was ignored"'

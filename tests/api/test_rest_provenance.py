@@ -361,3 +361,53 @@ def test_provenance_commits_with_the_change_or_not_at_all(smart, monkeypatch):
             assert uow.resources.read("Patient", pid) is None
     finally:
         rt.close()
+
+
+def test_a_patient_app_never_sees_a_provenance_naming_other_patients(call, smart):
+    """A transaction's Provenance names every entry it wrote, whoever's. A `patient/*.read`
+    client of patient A sees such a Provenance only when everything it names is in A's
+    compartment: one naming Patient B or B's Observation would hand it their ids. Search,
+    compartment search, _revinclude, $everything and read agree; other callers still see it
+    as R4 defines the compartment."""
+    app, rt, _ = smart
+    a, b = "pa-" + uid(), "pb-" + uid()
+
+    def tx(*entries):
+        resp = call("POST", "", transaction(*entries))
+        assert resp.status_code == 200, resp.get_data(as_text=True)[:500]
+        return [e["response"]["location"].split("/_history")[0] for e in resp.get_json()["entry"]]
+
+    def obs(pid):
+        return {"resource": {"resourceType": "Observation", "status": "final",
+                             "code": {"text": "t"}, "subject": {"reference": f"Patient/{pid}"}},
+                "request": {"method": "POST", "url": "Observation"}}
+    put = lambda pid: {"resource": patient(pid),  # noqa: E731
+                       "request": {"method": "PUT", "url": f"Patient/{pid}"}}
+    mixed_locs = tx(put(a), put(b), obs(b))
+    own_locs = tx(put(a), obs(a))
+    (mixed,) = [p for p in provenance_of(call, mixed_locs[2]) if len(p["target"]) == 3]
+    (own,) = [p for p in provenance_of(call, own_locs[1]) if len(p["target"]) == 2]
+
+    app_call = app.test_client()
+    h = {"Authorization": "Bearer " + mint(rt, "patient/*.read", aud=BASE, patient=a,
+                                           client="patient-app")}
+
+    def provenance_ids(path):
+        resp = app_call.get("/fhir" + path, headers=h)
+        assert resp.status_code == 200, resp.get_data(as_text=True)[:300]
+        return {e["resource"]["id"] for e in resp.get_json().get("entry", ())
+                if e["resource"]["resourceType"] == "Provenance"}
+    for path in (f"/Provenance?patient={a}", "/Provenance", f"/Patient/{a}/Provenance",
+                 f"/Provenance?target=Patient/{b}", f"/Patient/{a}/$everything",
+                 f"/Patient?_id={a}&_revinclude=Provenance:target"):
+        seen = provenance_ids(path)
+        assert mixed["id"] not in seen, path
+        if "target=Patient/" not in path:
+            assert own["id"] in seen, path          # its own record is still there
+    assert app_call.get(f"/fhir/Provenance/{mixed['id']}", headers=h).status_code == 403
+    assert app_call.get(f"/fhir/Provenance/{own['id']}", headers=h).status_code == 200
+    history = app_call.get(f"/fhir/Provenance/{mixed['id']}/_history", headers=h)
+    assert history.status_code == 403 or not history.get_json().get("entry")
+    # an unrestricted caller: R4's compartment (Provenance by `patient`) holds both
+    everyone = call("GET", f"/Patient/{a}/Provenance?_count=100").get_json()
+    assert {mixed["id"], own["id"]} <= {e["resource"]["id"] for e in everyone["entry"]}

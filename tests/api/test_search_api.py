@@ -108,3 +108,43 @@ def test_summary_and_elements_in_search(client):
     res = got["entry"][0]["resource"]
     # mandatory elements (status, code) stay, the rest goes
     assert set(res) == {"resourceType", "id", "meta", "status", "code", "valueQuantity"}
+
+
+def test_reference_search_with_a_version_matches_only_that_version(client):
+    """issue: `Provenance?target=Patient/1/_history/2` matched the Provenance of every version.
+    A versioned reference matches only references naming that version; an unversioned one
+    matches all of them (and references without a version)."""
+    pat = post(client, {"resourceType": "Patient", "name": [{"family": "Versioned"}]})
+    pid = pat["id"]
+    r = client.put(f"/fhir/Patient/{pid}", data=json.dumps({**pat, "gender": "female"}),
+                   content_type=FHIR)
+    assert r.status_code == 200 and r.get_json()["meta"]["versionId"] == "2"
+
+    def provenance(ref):
+        return post(client, {"resourceType": "Provenance", "target": [{"reference": ref}],
+                             "recorded": "2024-01-01T00:00:00Z",
+                             "agent": [{"who": {"display": "test"}}]})["id"]
+    v1 = provenance(f"Patient/{pid}/_history/1")
+    v2 = provenance(f"Patient/{pid}/_history/2")
+    plain = provenance(f"Patient/{pid}")
+    # the server's own Provenance of each write names the version it wrote
+    own = {e["resource"]["id"]: e["resource"]["target"] for e in client.get(
+        f"/fhir/Provenance?target=Patient/{pid}&_count=100").get_json()["entry"]}
+    own_v2 = sorted(k for k, targets in own.items() if k not in (v1, v2, plain)
+                    and any(t["reference"] == f"Patient/{pid}/_history/2" for t in targets))
+
+    def found(query):
+        return sorted(e["resource"]["id"] for e in client.get(
+            f"/fhir/Provenance?{query}&_count=100").get_json().get("entry", []))
+    assert own_v2  # the PUT's
+    assert found(f"target=Patient/{pid}/_history/2") == sorted([v2] + own_v2)
+    assert v1 in found(f"target=Patient/{pid}/_history/1")
+    assert v2 not in found(f"target=Patient/{pid}/_history/1")
+    assert found(f"target=Patient/{pid}/_history/9") == []
+    assert {v1, v2, plain} <= set(found(f"target=Patient/{pid}"))
+    # the own base, absolute, and a typed modifier
+    assert v2 in found(f"target=http://localhost/fhir/Patient/{pid}/_history/2")
+    assert found(f"target:Patient={pid}") == found(f"target=Patient/{pid}")
+    bad = client.get(f"/fhir/Provenance?target=Patient/{pid}/_history/")
+    assert bad.status_code == 400
+    assert "target" in json.dumps(bad.get_json())

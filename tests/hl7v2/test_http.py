@@ -1,5 +1,6 @@
 """$convert-hl7v2 and $process-hl7v2 over HTTP, on SQLite and PostgreSQL: statuses, ACKs,
 idempotency, the log, A08 updates, A40 merges, nothing stored on errors."""
+import json
 from pathlib import Path
 
 import pytest
@@ -202,3 +203,36 @@ def test_strict_mode_refuses_a_lab_panel_that_does_not_conform(runtime):
     issues = runtime.services.resources.pipeline.validator.validate(bundle, strict=True)
     errors = [x for x in issues if x.is_error]
     assert errors and all(e.expression[0].startswith(f"Bundle.entry[{i}]") for e in errors)
+
+
+def test_pid3_with_an_authority_never_attaches_to_a_patient_without_a_system(client):
+    """Patient safety: PID-3 `H-sl1^^^HOSPA^MR` is `http://hospital-a.example.org/fhir/sid/mrn|
+    H-sl1`; a Patient whose identifier H-sl1 has no system is someone else. The A01 creates a
+    new Patient, the A08 updates that one, the $convert-hl7v2 preview merges with that one,
+    and the systemless Patient is never touched."""
+    other = client.post("/fhir/Patient", data=json.dumps({
+        "resourceType": "Patient", "identifier": [{"value": "H-sl1"}],
+        "name": [{"family": "Other", "given": ["Person"]}], "gender": "male"}),
+        content_type="application/fhir+json")
+    assert other.status_code == 201
+    other_id = other.get_json()["id"]
+    mrn = "Patient?identifier=http://hospital-a.example.org/fhir/sid/mrn|H-sl1"
+
+    resp = post(client, "process", ADT.format(cid="sl1", pid="sl1"))
+    assert msa(resp)[1] == "AA", resp.data
+    (made,) = [e["resource"] for e in client.get(f"/fhir/{mrn}").get_json()["entry"]]
+    assert made["id"] != other_id and made["name"][0]["family"] == "Doe"
+
+    upd = ("MSH|^~\\&|ADT|HOSPA|FHIRSVC|X|20240102120000+0100||ADT^A08|sl2|P|2.5.1\r"
+           "PID|1||H-sl1^^^HOSPA^MR||Doe^Janet||\"\"|F\r")
+    preview = post(client, "convert", upd).get_json()
+    (pat,) = [e["resource"] for e in preview["entry"]
+              if e["resource"]["resourceType"] == "Patient"]
+    assert pat["name"][0]["family"] == "Doe" and pat.get("gender") == "female"
+    assert msa(post(client, "process", upd))[1] == "AA"
+    (again,) = [e["resource"] for e in client.get(f"/fhir/{mrn}").get_json()["entry"]]
+    assert again["id"] == made["id"] and again["name"][0]["given"] == ["Janet"]
+
+    untouched = client.get(f"/fhir/Patient/{other_id}").get_json()
+    assert untouched["meta"]["versionId"] == "1"
+    assert untouched["name"][0]["family"] == "Other" and untouched["gender"] == "male"

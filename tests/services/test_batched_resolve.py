@@ -55,6 +55,7 @@ QUERIES = [
     ("Patient", [("identifier:not", f"{SYS}|b-twin"), ("gender", "male")]),  # a modifier
     ("Patient", [("gender", "male")]),                       # not an identifier
     ("Patient", [("_id", "nope")]),
+    ("Patient", [("gender", "http://hl7.org/fhir/administrative-gender|male")]),  # implied
 ]
 
 
@@ -77,6 +78,10 @@ def test_match_many_answers_what_match_answers(rt, stored):
     assert one_by_one[2] == [] and one_by_one[7] == []
     assert one_by_one[4] == [f"Patient/{stored['nosys']}"]
     assert one_by_one[6] == []
+    # a system given: an identifier without one is not it (patient safety), in both paths
+    assert one_by_one[5] == []
+    # a primitive code's system is implied by its binding
+    assert one_by_one[17] == [f"Patient/{stored['one']}"]
     assert len(one_by_one[8]) == 3
     assert one_by_one[12] == [f"Observation/{stored['obs']}"]
 

@@ -37,7 +37,7 @@ def one(parser, rtype, name, value):
 def test_tokens(parser):
     cl = one(parser, "Observation", "code", "http://loinc.org|8302-2,29463-7")
     assert cl == c.ParamClause("code", "token", "Observation", "code", (
-        c.TokenMatch("http://loinc.org", "8302-2", or_no_system=True),
+        c.TokenMatch("http://loinc.org", "8302-2"),
         c.TokenMatch(None, "29463-7")))
     assert one(parser, "Observation", "code", "|8302-2").values == (c.TokenMatch("", "8302-2"),)
     assert one(parser, "Observation", "code", "http://loinc.org|").values == \
@@ -53,6 +53,39 @@ def test_tokens(parser):
                                                (c.TokenOfType("http://sys|MR", "123"),))
     logical = one(parser, "Observation", "subject:identifier", "http://mrn|7")
     assert (logical.kind, logical.param) == ("token", "subject:identifier")
+
+
+GENDER = "http://hl7.org/fhir/administrative-gender"
+
+
+@pytest.mark.parametrize("rtype, name, system, lenient", [
+    # primitive codes: the system is implied by the required binding, so system|code matches
+    # them too, with that system only
+    ("Patient", "gender", GENDER, True), ("Patient", "gender", "http://other", False),
+    ("Observation", "status", "http://hl7.org/fhir/observation-status", True),
+    ("Observation", "status", GENDER, False),
+    ("Patient", "active", "http://any", True),    # a boolean: no binding, any system
+    ("Patient", "deceased", "http://any", True),  # a FHIRPath fallback: its types unknown
+    ("Group", "value", "http://any", True),       # CodeableConcept or boolean: the boolean
+    # Identifier, CodeableConcept, Coding, ContactPoint: a given system is required
+    ("Patient", "identifier", "http://sys", False), ("Observation", "code", "http://sys", False),
+    ("Patient", "telecom", "http://sys", False), ("Patient", "_tag", "http://sys", False),
+    ("Encounter", "identifier", "http://sys", False),
+    ("Observation", "subject:identifier", "http://sys", False),
+    # the guide's extension values: CodeableConcept, sub-extensions of a range too
+    ("Condition", "laterality", "http://sys", False),
+    ("Condition", "spinal-level", "http://sys", False),
+])
+def test_system_or_none_only_for_primitive_codes(parser, rtype, name, system, lenient):
+    """issue: `identifier=sys|MRN` matched identifiers without a system (a conditional
+    create or an HL7 v2 PID-3 could attach to another patient). A given system may be absent
+    only on primitive codes (with their binding's system), decided per parameter from the
+    StructureDefinitions."""
+    (v,) = one(parser, rtype, name, f"{system}|x").values
+    assert v == c.TokenMatch(system, "x", or_no_system=lenient)
+    # without a system, or with none: unchanged
+    assert one(parser, rtype, name, "x").values == (c.TokenMatch(None, "x"),)
+    assert one(parser, rtype, name, "|x").values == (c.TokenMatch("", "x"),)
 
 
 def test_dates_numbers_quantities(parser):
@@ -101,7 +134,18 @@ def test_references(parser):
         (m,) = one(parser, rtype, name, v).values
         return m
     assert value("subject", "Patient/1") == c.ReferenceMatch("Patient", "1")
-    assert value("subject", f"{BASE}/Patient/1/_history/2") == c.ReferenceMatch("Patient", "1")
+    # a version: only references naming it (it was dropped, matching every version)
+    assert value("subject", f"{BASE}/Patient/1/_history/2") == \
+        c.ReferenceMatch("Patient", "1", version="2")
+    assert value("target", "Patient/1/_history/2", "Provenance") == \
+        c.ReferenceMatch("Patient", "1", version="2")
+    assert value("subject", "http://other/fhir/Patient/1/_history/3") == \
+        c.ReferenceMatch(url="http://other/fhir/Patient/1", version="3")
+    for wrong in ("Patient/1/_history/", "Patient/1/_history/2/x", "1/_history/2",
+                  "Patient/1/_history/a b"):
+        with pytest.raises(OperationOutcomeError) as err:
+            one(parser, "Provenance", "target", wrong)
+        assert err.value.status == 400 and err.value.issues[0].expression == ("target",)
     assert value("subject", "http://other/fhir/Patient/1") == \
         c.ReferenceMatch(url="http://other/fhir/Patient/1")
     assert value("subject:Patient", "1") == c.ReferenceMatch("Patient", "1")
@@ -185,7 +229,7 @@ def test_conditional_criteria_and_everything(parser):
     crit = parser.criteria("Patient", [("identifier", "s|1"), ("_count", "1")])
     assert crit == c.Criteria("Patient", (c.ParamClause(
         "identifier", "token", "Patient", "identifier",
-        (c.TokenMatch("s", "1", or_no_system=True),)),))
+        (c.TokenMatch("s", "1"),)),))
     with pytest.raises(OperationOutcomeError):
         parser.criteria("Patient", [("_count", "1")])
     ev = parser.everything("p1", [("_count", "500"), ("_type", "Observation,Condition"),
@@ -193,3 +237,19 @@ def test_conditional_criteria_and_everything(parser):
     assert (ev.count, ev.types, ev.since) == (100, ("Condition", "Observation"),
                                               date_bounds("2020-01-01")[0])
     assert parser.everything("p1", []).count == 100  # 5 pages' worth, within max_count
+
+
+def test_a_limited_compartment_adds_its_own_targets_clause(parser):
+    """The guard's patient-limited compartment (fhirsvc.security.guard.OWN_TARGETS) makes a
+    Provenance search also require that every target is in the compartment; a plain
+    compartment (`Patient/1/Provenance` of an unrestricted caller) does not."""
+    plain = parse(parser, "Provenance", [], compartment=("Patient", "p1")).criteria.clauses
+    assert plain == (c.CompartmentClause("Provenance", "p1", ("patient",)),)
+    limited = parse(parser, "Provenance", [], compartment=c.LimitedCompartment(
+        "Patient", "p1", ("target",))).criteria.clauses
+    comp, own = limited
+    assert comp == plain[0]
+    assert (own.rtype, own.patient_id, own.params) == ("Provenance", "p1", ("target",))
+    comps = dict(own.compartments)
+    assert comps["Patient"] == ("link",) and "subject" in comps["Observation"]
+    assert c.LimitedCompartment("Patient", "p1") == ("Patient", "p1")

@@ -9,7 +9,7 @@ from fhirsvc.search import SearchRegistry
 from fhirsvc.search.extract import extract, token_values
 from fhirsvc.search.rows import ROW_TYPES
 from fhirsvc.search.paths import compile_expression, parts_for_type, split_top
-from fhirsvc.search.values import date_bounds, normalise, parse_reference
+from fhirsvc.search.values import date_bounds, normalise, parse_reference, reference_version
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +83,21 @@ def test_normalise_and_references():
     assert parse_reference("Patient/1/_history/2") == ("Patient", "1", None)
     assert parse_reference("http://x/fhir/Patient/1") == (None, None, "http://x/fhir/Patient/1")
     assert parse_reference("#contained") == (None, None, None)
+    assert reference_version("Patient/1/_history/2") == "2"
+    assert reference_version("http://x/fhir/Patient/1/_history/b.3") == "b.3"
+    assert reference_version("Patient/1") is None and reference_version("Patient/1/_history/") \
+        is None
+
+
+def test_reference_rows_carry_the_version(reg):
+    prov = {"resourceType": "Provenance", "recorded": "2024-01-01T00:00:00Z",
+            "target": [{"reference": "Patient/p1/_history/2"}, {"reference": "Patient/p2"},
+                       {"reference": "http://x/fhir/Patient/p3/_history/4"}],
+            "agent": [{"who": {"reference": "Organization/o1"}}]}
+    rows = [r for r in extract(reg, "Provenance", prov)["reference"] if r.param == "target"]
+    assert sorted(rows, key=lambda r: r.target_id or r.url) == [
+        ("target", None, None, "http://x/fhir/Patient/p3", "4"),
+        ("target", "Patient", "p1", None, "2"), ("target", "Patient", "p2", None, None)]
 
 
 def test_token_values():
