@@ -95,6 +95,8 @@ class _Cx:
         self.field = 0
         self.rep = 0
         self._offset_noted = False
+        # (OBX-6 repetition, code, unit, UCUM code) of the last quantity (transforms.quantity)
+        self.unit_memo: tuple | None = None
 
     def loc(self, field=None, component=0) -> Location:
         return self.seg.loc(field or self.field, self.rep, component)
@@ -303,11 +305,10 @@ class Converter:
         b.owned.update(sm.tops)
         fields = seg.fields
         nfields = len(fields)
-        for rule in sm.fields:
-            n = rule.field
+        for n, optional, rule in sm.plan:
             sent = fields[n] if n < nfields else ""
             if not sent:
-                if rule.default is None and not rule.required:
+                if optional:
                     continue  # nothing sent, nothing to do (the common case)
                 reps = []
             elif sent == NULL:
@@ -317,23 +318,29 @@ class Converter:
                 reps = seg.reps(n)
             if rule.unless and seg.value(rule.unless):
                 continue
-            cx.field = rule.field
-            fn = rule.fn
-            values = []
-            for i, rep in enumerate(reps if rule.list else reps[:1], start=1):
-                cx.rep = i
+            cx.field = n
+            fn, args = rule.fn, rule.args
+            if len(reps) == 1 or reps and not rule.list:   # one value (the common case)
+                cx.rep = 1
                 try:
-                    v = fn(cx, rep, rule.args)
+                    v = fn(cx, reps[0], args)
                 except T.TransformError as exc:
-                    where = seg.loc(rule.field, i if len(reps) > 1 else 0, exc.component)
-                    if exc.soft and (not rule.required or rule.default is not None):
-                        cx.warnings.append(problem(exc.code, f"{exc}; left out", where, "W"))
-                    else:
-                        cx.errors.append(problem(exc.code, str(exc), where))
-                    continue
-                if v is not None:
-                    values.append(v)
-            cx.rep = 0
+                    self._failed(cx, seg, rule, 1 if len(reps) > 1 else 0, exc)
+                    v = None
+                cx.rep = 0
+                values = () if v is None else (v,)
+            else:
+                values = []
+                for i, rep in enumerate(reps, start=1):
+                    cx.rep = i
+                    try:
+                        v = fn(cx, rep, args)
+                    except T.TransformError as exc:
+                        self._failed(cx, seg, rule, i, exc)
+                        continue
+                    if v is not None:
+                        values.append(v)
+                cx.rep = 0
             if not values:
                 if rule.default is not None and not _has(res, rule.target):
                     _set_path(res, rule.path, _copy(rule.default), False)
@@ -343,14 +350,24 @@ class Converter:
                                              seg.loc(rule.field)))
                 continue
             for v in values:
-                if isinstance(v, T.Choice):
+                if type(v) is T.Choice:
                     res[v.name] = v.value
-                elif isinstance(v, T.Several):
+                elif type(v) is T.Several:
                     for one in v.values:
                         _set_path(res, rule.path, one, rule.list)
                 else:
                     _set_path(res, rule.path, v, rule.list)
         return b
+
+    @staticmethod
+    def _failed(cx: _Cx, seg: Segment, rule, repetition: int, exc: T.TransformError):
+        """A value the target cannot hold: a warning when the element may be left out, else
+        an error (AE)."""
+        where = seg.loc(rule.field, repetition, exc.component)
+        if exc.soft and (not rule.required or rule.default is not None):
+            cx.warnings.append(problem(exc.code, f"{exc}; left out", where, "W"))
+        else:
+            cx.errors.append(problem(exc.code, str(exc), where))
 
     def _mrg(self, cx: _Cx, seg: Segment, spec: dict) -> "_Built":
         """MRG-1 (prior patient identifier list) -> the Patient that is merged away."""
@@ -619,25 +636,29 @@ class Converter:
         if name in aliases:
             return aliases[name].full_url
         if b.parent is not None:  # a sibling in the same order group (SPM of this OBR)
-            for c in b.parent.children:
-                if c.seg.id == name and not c.skip:
-                    return c.full_url
+            first = b.parent.first_child
+            if first is None:   # once per parent, not once per child (OBX x SPM)
+                first = b.parent.first_child = {}
+                for c in b.parent.children:
+                    if not c.skip:
+                        first.setdefault(c.seg.id, c)
+            c = first.get(name)
+            return c.full_url if c is not None else None
         return None
 
     def _profiles(self, sm, res: dict):
-        for p in self.maps.profiles_by_type.get(res["resourceType"], ()):
-            if any(not res.get(k) for k in p.get("requires", ())):
+        for requires, category, valueset, profile in self.maps.profile_rules.get(
+                res["resourceType"], ()):
+            if not all(res.get(k) for k in requires):
                 continue
-            if p.get("category"):
-                cats = [c.get("code") for cc in res.get("category", ())
-                        for c in cc.get("coding", ())]
-                if p["category"] not in cats:
-                    continue
-            if p.get("valueset") and not (self.contains and any(
-                    self.contains(p["valueset"], c.get("system"), c.get("code"))
+            if category and not any(c.get("code") == category for cc in res.get("category", ())
+                                    for c in cc.get("coding", ())):
+                continue
+            if valueset and not (self.contains and any(
+                    self.contains(valueset, c.get("system"), c.get("code"))
                     for c in res.get("code", {}).get("coding", ()))):
                 continue
-            res.setdefault("meta", {}).setdefault("profile", []).append(p["profile"])
+            res.setdefault("meta", {}).setdefault("profile", []).append(profile)
 
     def _z(self, cx, zs: list[str], built, entries):
         if self.z_segments != "keep":
@@ -651,7 +672,7 @@ class Converter:
 
 class _Built:
     __slots__ = ("seg", "spec", "res", "parent", "children", "skip", "cleared", "owned",
-                 "merge_into", "query", "full_url", "anchor", "narrative")
+                 "merge_into", "query", "full_url", "anchor", "narrative", "first_child")
 
     def __init__(self, seg, spec, res):
         self.seg, self.spec, self.res = seg, spec, res
@@ -665,6 +686,7 @@ class _Built:
         self.full_url = ""
         self.anchor = None
         self.narrative: list = []
+        self.first_child: dict | None = None   # segment id -> first child kept (_ref)
 
 
 def _text(seg) -> str:

@@ -50,6 +50,13 @@ class SegmentMap:
     set: dict = field(default_factory=dict)
 
     tops: frozenset = frozenset()    # top-level elements its fields can set
+    # (field, optional, rule) per rule in order: a field not sent skips its rule after one
+    # look-up (optional: no default and not required)
+    plan: tuple = field(default=(), init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "plan", tuple(
+            (r.field, r.default is None and not r.required, r) for r in self.fields))
 
 
 @dataclass(frozen=True)
@@ -108,10 +115,13 @@ class Mappings:
     def __post_init__(self):
         # look-ups the converter makes for every coding and resource, compiled once
         self.local_system_urls = frozenset(self.local_systems.values())
-        self.profiles_by_type: dict[str, tuple[dict, ...]] = {}
+        # profile rules by resource type: (requires, category, value set, profile)
+        self.profile_rules: dict[str, tuple[tuple, ...]] = {}
         for p in self.profiles:
-            self.profiles_by_type[p["resource"]] = self.profiles_by_type.get(
-                p["resource"], ()) + (p,)
+            rule = (tuple(p.get("requires", ())), p.get("category"), p.get("valueset"),
+                    p["profile"])
+            self.profile_rules[p["resource"]] = self.profile_rules.get(p["resource"], ()) + \
+                (rule,)
 
     @classmethod
     def load(cls, root: Path | None = None) -> "Mappings":

@@ -42,7 +42,8 @@ class Segment:
     (about 70 per ORU OBX), which was 80% of the conversion time (bench/bench_hl7v2.py), and
     most segments of a message (PRT, SFT, ORC, TQ1, ...) are never read here.
     """
-    __slots__ = ("id", "occurrence", "index", "fields", "_msg", "_cache")
+    __slots__ = ("id", "occurrence", "index", "fields", "_encoding", "_unescape", "_cache",
+                 "_plain")
 
     def __init__(self, sid: str, occurrence: int, index: int, text: str, msg):
         self.id = sid
@@ -52,8 +53,15 @@ class Segment:
         if sid in ("MSH", "BHS", "FHS"):
             fields.insert(1, msg.field_sep)  # MSH-1 is the separator itself
         self.fields = fields
-        self._msg = msg
+        # the separators and python-hl7's unescape, not the Message: no reference cycle, so a
+        # converted message is freed at once instead of by the garbage collector
+        self._encoding = msg.encoding
+        self._unescape = msg._hl7.unescape
         self._cache: dict = {}
+        # most segments have no repetition, subcomponent, escape or explicit null anywhere:
+        # their fields are split on components alone, without asking each field again
+        rs, _, ss, esc = self._encoding
+        self._plain = not (rs in text or ss in text or esc in text or NULL in text)
 
     def loc(self, field: int = 0, repetition: int = 0, component: int = 0) -> Location:
         return Location(self.id, self.occurrence, field, repetition, component)
@@ -80,8 +88,11 @@ class Segment:
             out: list = []
         elif n <= 2 and self.id in ("MSH", "BHS", "FHS"):
             out = [[[f]]]
+        elif self._plain:
+            cs = self._encoding[1]
+            out = [[[c] for c in f.split(cs)]] if cs in f else [[[f]]]
         else:
-            rs, cs, ss, esc = self._msg.encoding
+            rs, cs, ss, esc = self._encoding
             if rs in f or ss in f:
                 out = [[c.split(ss) for c in rep.split(cs)] for rep in f.split(rs)]
             elif cs in f:   # the usual field: components only (a third of convert's time)
@@ -89,7 +100,7 @@ class Segment:
             else:
                 out = [[[f]]]
             if esc in f or NULL in f:
-                unescape = self._msg.unescape
+                unescape = self._unescape
                 for comps in out:
                     for sub in comps:
                         for i, s in enumerate(sub):
@@ -129,7 +140,8 @@ class Message:
         lines = text.split("\r")
         # python-hl7 reads the separators and escape character from the MSH segment; its
         # Message is what unescapes (\F\ \S\ \T\ \R\ \E\ \Xhh\ \H\ \N\ ...).
-        self._hl7 = _encoding(lines[0][:lines[0].find(lines[0][3], 4)])
+        # (MSH-1 and MSH-2 with the field separator after them: python-hl7 reads MSH-2 up to it)
+        self._hl7 = _encoding(lines[0][:lines[0].find(lines[0][3], 4) + 1])
         seps = self._hl7.separators       # segment, field, repetition, component, sub
         self.field_sep, self.rep_sep, self.comp_sep, self.sub_sep = seps[1], seps[2], \
             seps[3], seps[4]
@@ -201,7 +213,7 @@ class Message:
 
 @lru_cache(maxsize=64)
 def _encoding(head: str):
-    """python-hl7's Message for an MSH that starts with `head` ("MSH|^~\\&"): its separators and
+    """python-hl7's Message for an MSH that starts with `head` ("MSH|^~\\&|"): its separators and
     escape character are read from MSH-1/MSH-2 alone (hl7.parser.create_parse_plan) and are
     all its unescape uses, so one per encoding is parsed, not the MSH of every message."""
     return hl7.parse(head)
