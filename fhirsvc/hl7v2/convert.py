@@ -97,6 +97,7 @@ class _Cx:
         self._offset_noted = False
         # (OBX-6 repetition, code, unit, UCUM code) of the last quantity (transforms.quantity)
         self.unit_memo: tuple | None = None
+        self.dtm_memo: dict = {}     # (DTM text, need_time) -> (FHIR value, offset taken)
 
     def loc(self, field=None, component=0) -> Location:
         return self.seg.loc(field or self.field, self.rep, component)

@@ -68,7 +68,24 @@ def comps(rep, n: int) -> list[str]:
 def _dtm(value: str, need_time: bool, cx) -> str | None:
     """DTM (YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ]) -> FHIR date/dateTime/instant, the
     precision kept. A time without an offset gets the sender's configured offset (FHIR
-    requires one once there is a time); with a warning, so the feed can be fixed."""
+    requires one once there is a time); with a warning, so the feed can be fixed.
+
+    Read once per message and value: the results of a panel share their observation time
+    (OBR-7, every OBX-14), so `cx.dtm_memo` (one conversion's) answers the repeats."""
+    memo = getattr(cx, "dtm_memo", None)
+    key = (value, need_time)
+    hit = memo.get(key) if memo is not None else None
+    if hit is None:
+        hit = _read_dtm(value, need_time, cx.default_offset)
+        if memo is not None:
+            memo[key] = hit
+    if hit[1]:
+        cx.note_offset()
+    return hit[0]
+
+
+def _read_dtm(value: str, need_time: bool, default_offset: str) -> tuple[str | None, bool]:
+    """_dtm's reading: (the FHIR value or None, whether the default offset was taken)."""
     m = _DTM.match(value.strip())
     if not m:
         raise TransformError(f"{value!r} is not an HL7 date/time (YYYYMMDDHHMMSS[+ZZZZ])")
@@ -78,24 +95,19 @@ def _dtm(value: str, need_time: bool, cx) -> str | None:
         raise TransformError(f"{value!r} is not a valid date/time")
     if need_time and not s:
         if not (h and mi):
-            return None  # an instant needs a full time; the caller treats it as absent
+            return None, False  # an instant needs a full time; the caller treats it as absent
         s = "00"
     out = y
     if mo:
         out += f"-{mo}"
         if d:
             out += f"-{d}"
-    if not h:
-        return out
-    if not d:
-        return out
+    if not h or not d:
+        return out, False
     out += f"T{h}:{mi or '00'}:{s or '00'}{frac or ''}"
     if tz:
-        out += f"{tz[:3]}:{tz[3:]}"
-    else:
-        out += cx.default_offset
-        cx.note_offset()
-    return out
+        return f"{out}{tz[:3]}:{tz[3:]}", False
+    return out + default_offset, True
 
 
 def _period(cx, start: str, end: str) -> dict | None:

@@ -73,3 +73,27 @@ def test_unit_read_once_per_obx_still_warns_per_quantity():
     assert obs[1]["referenceRange"][0]["low"]["code"] == "mg/dL"
     unit_warnings = [w for w in conv.warnings if "weird units" in w.message]
     assert len(unit_warnings) == 3   # the value, the low and the high bound
+
+
+def test_a_time_read_once_per_message_keeps_its_offset_and_note():
+    """Equal times (OBR-7, OBX-14) are read once per message: each gets the default offset,
+    the message still says once that it took it, an instant of the same text still needs its
+    seconds, and the next message reads its own times."""
+    head = ("MSH|^~\\&|LAB|H|F|X|20240101120000||ORU^R01^ORU_R01|{c}|P|2.5.1\r"
+            "PID|1||P1^^^HOSPA^MR||Doe^J||19500101|F\r"
+            "OBR|1|P1^HOSPA-ORD|F1^HOSPA-ORD|24362-6^Renal^LN|||202401011000|||||||||||||||"
+            "202401011000|||F\r")
+    obx = "OBX|{i}|NM|17861-6^Ca^LN||9.{i}|mg/dL|8-10|N|||F|||{t}\r"
+    conv = Converter(default_offset="+01:00")
+    for cid, t in (("1", "202401011000"), ("2", "202401011100")):
+        text = head.format(c=cid) + "".join(obx.format(i=i, t=t) for i in (1, 2))
+        out = conv.convert(parse(text)[0])
+        res = {e["resource"]["resourceType"]: e["resource"] for e in out.bundle["entry"]}
+        obs = [e["resource"] for e in out.bundle["entry"]
+               if e["resource"]["resourceType"] == "Observation"]
+        want = f"2024-01-01T{t[8:10]}:00:00+01:00"
+        assert [o["effectiveDateTime"] for o in obs] == [want, want]
+        assert res["DiagnosticReport"]["effectiveDateTime"] == "2024-01-01T10:00:00+01:00"
+        assert res["DiagnosticReport"]["issued"] == "2024-01-01T10:00:00+01:00"
+        notes = [w for w in out.warnings if "without a UTC offset" in w.message]
+        assert len(notes) == 1
