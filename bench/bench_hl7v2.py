@@ -1,8 +1,11 @@
 """HL7 v2 benchmarks, each beside its baseline in the same run (interleaved rounds).
 
-    python bench/bench_hl7v2.py convert [--rounds 5 --n 500]
+    python bench/bench_hl7v2.py convert [--rounds 5 --n 500] [--checkout DIR]
         ORU^R01 with 10 OBX: conversion (parse + mapping to a Bundle) msgs/s beside bare
-        python-hl7 parsing of the same bytes; the ratio.
+        python-hl7 parsing of the same bytes, rounds interleaved; the ratio. Rates by the
+        process's CPU time (what the machine's other load does not distort) and by the wall
+        clock. --checkout DIR (or --root DIR): convert with another checkout's fhirsvc (main,
+        as the baseline).
     python bench/bench_hl7v2.py mllp --database-url URL [--senders 8 --n 40 --processes N
                                      --warmup W]
         MLLP round trips (one ORU stored per message) from 8 concurrent senders: p50 / p95 ms,
@@ -26,10 +29,18 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-_root = next((a.split("=", 1)[1] if "=" in a else sys.argv[i + 2]
-              for i, a in enumerate(sys.argv[1:]) if a.split("=")[0] == "--root"), None)
-sys.path.insert(0, str(Path(_root).resolve() if _root else
-                       Path(__file__).resolve().parent.parent))
+def _checkout() -> str:
+    """The checkout whose fhirsvc is measured: --root DIR or --checkout DIR, else this one."""
+    for flag in ("--root", "--checkout"):
+        for i, a in enumerate(sys.argv[1:], 1):
+            if a == flag and i + 1 < len(sys.argv):
+                return str(Path(sys.argv[i + 1]).resolve())
+            if a.startswith(flag + "="):
+                return str(Path(a.split("=", 1)[1]).resolve())
+    return str(Path(__file__).resolve().parent.parent)
+
+
+sys.path.insert(0, _checkout())
 
 import hl7  # noqa: E402
 
@@ -51,21 +62,39 @@ def bench_convert(rounds: int, n: int) -> None:
     conv = Converter()
     raw = oru("C1", "1").encode()
     text = raw.decode().replace("\n", "\r")
-    rates = {"python-hl7 parse": [], "fhirsvc convert": []}
-    for _ in range(rounds):
-        t = time.perf_counter()
+    for _ in range(min(n, 50)):   # warm-up: first-use caches, not part of the rate
+        hl7.parse(text)
+        (m,) = parse(raw)
+        conv.convert(m)
+    cpu = {"python-hl7 parse": [], "fhirsvc convert": []}
+    wall = {k: [] for k in cpu}
+
+    def timed(name, fn):
+        c, t = time.process_time(), time.perf_counter()
+        fn()
+        cpu[name].append(n / (time.process_time() - c))
+        wall[name].append(n / (time.perf_counter() - t))
+
+    def bare():
         for _ in range(n):
             hl7.parse(text)
-        rates["python-hl7 parse"].append(n / (time.perf_counter() - t))
-        t = time.perf_counter()
+
+    def ours():
         for _ in range(n):
             (m,) = parse(raw)
             conv.convert(m)
-        rates["fhirsvc convert"].append(n / (time.perf_counter() - t))
-    med = {k: statistics.median(v) for k, v in rates.items()}
-    for k, v in med.items():
-        print(f"{k:18} {v:8.0f} msgs/s (median of {rounds} rounds of {n})")
-    print(f"ratio convert / parse: {med['fhirsvc convert'] / med['python-hl7 parse']:.2f}")
+    for _ in range(rounds):
+        timed("python-hl7 parse", bare)
+        timed("fhirsvc convert", ours)
+    import fhirsvc
+    print(f"fhirsvc from {Path(fhirsvc.__file__).parent.parent.name}; load average "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    for k in cpu:
+        print(f"{k:18} {statistics.median(cpu[k]):8.0f} msgs/s CPU time, "
+              f"{statistics.median(wall[k]):8.0f} msgs/s wall (medians of {rounds} rounds of {n})")
+    ratios = [c / p for c, p in zip(cpu["fhirsvc convert"], cpu["python-hl7 parse"])]
+    print(f"ratio convert / parse (CPU, round by round): median {statistics.median(ratios):.2f}"
+          f" ({min(ratios):.2f}-{max(ratios):.2f})")
 
 
 def _cpu(pids) -> float:
@@ -178,6 +207,7 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=0, help="messages per sender first, not "
                     "counted")
     ap.add_argument("--root", help="the checkout whose fhirsvc runs (default: this one)")
+    ap.add_argument("--checkout", help="measure this checkout's fhirsvc (read at import)")
     args = ap.parse_args()
     if args.what == "convert":
         bench_convert(args.rounds, args.n)

@@ -12,6 +12,8 @@ semantics ask (an empty field keeps the stored value, `""` removes it).
 """
 from __future__ import annotations
 
+import hashlib
+import re
 import uuid
 from dataclasses import dataclass, field
 from urllib.parse import quote
@@ -20,9 +22,31 @@ from . import transforms as T
 from .errors import (REQUIRED_MISSING, UNSUPPORTED_EVENT, UNSUPPORTED_TYPE, Hl7v2Error, Location,
                      Problem, problem)
 from .mappings import Mappings, SegmentMap
-from .parse import Message, Segment
+from .parse import NULL, Message, Segment
 
 _NS = uuid.UUID("6f1c1d1e-8d5e-4f57-9a55-2f8f3c1b7a10")
+_NS_BYTES = _NS.bytes
+
+
+def _urn(key: str) -> str:
+    """f"urn:uuid:{uuid.uuid5(_NS, key)}", without the UUID object: uuid5 is SHA-1 of the
+    namespace and the name with the version and variant bits set (RFC 4122 4.3); building and
+    printing the object was a tenth of a conversion (tests/hl7v2/test_convert.py checks the
+    two agree)."""
+    h = bytearray(hashlib.sha1(_NS_BYTES + key.encode("utf-8")).digest()[:16])
+    h[6] = (h[6] & 0x0F) | 0x50
+    h[8] = (h[8] & 0x3F) | 0x80
+    x = h.hex()
+    return f"urn:uuid:{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+
+
+# What urllib's quote leaves as it is (letters, digits, "_.-~" and the safe characters): most
+# systems and values are that already, and the regex answers it faster than quote's bytes pass.
+_AS_IS = {"": re.compile(r"[A-Za-z0-9_.~-]*"), ":/.-_~": re.compile(r"[A-Za-z0-9_.~:/-]*")}
+
+
+def _quote(text: str, safe: str = "") -> str:
+    return text if _AS_IS[safe].fullmatch(text) else quote(text, safe=safe)
 TEXT_TYPES = ("ST", "TX", "FT")
 Z_SEGMENT_URL = "http://fhirsvc.org/fhir/StructureDefinition/hl7v2-z-segment"
 NOTE_URL = "http://hl7.org/fhir/5.0/StructureDefinition/extension-DiagnosticReport.note"
@@ -71,6 +95,9 @@ class _Cx:
         self.field = 0
         self.rep = 0
         self._offset_noted = False
+        # (OBX-6 repetition, code, unit, UCUM code) of the last quantity (transforms.quantity)
+        self.unit_memo: tuple | None = None
+        self.dtm_memo: dict = {}     # (DTM text, need_time) -> (FHIR value, offset taken)
 
     def loc(self, field=None, component=0) -> Location:
         return self.seg.loc(field or self.field, self.rep, component)
@@ -116,7 +143,7 @@ class _Cx:
             return self.maps.local_systems[name]
         if name.startswith(("http://", "https://", "urn:")):
             return name
-        return f"{self.maps.local_prefix}{quote(self.facility, safe='')}/{quote(name, safe='')}"
+        return f"{self.maps.local_prefix}{_quote(self.facility, safe='')}/{_quote(name, safe='')}"
 
     def checked_system(self, name: str, code: str, assumed: bool) -> str:
         """The system of a code, checked against the HL7 table it claims (or the mapping
@@ -125,13 +152,13 @@ class _Cx:
         system = self.code_system(name)
         if system.startswith("http://terminology.hl7.org/CodeSystem/v2-") and self.code_known:
             if self.code_known(system, code) is False:
-                return (f"{self.maps.local_prefix}{quote(self.facility, safe='')}/"
-                        f"{quote(name, safe='')}")
+                return (f"{self.maps.local_prefix}{_quote(self.facility, safe='')}/"
+                        f"{_quote(name, safe='')}")
         return system
 
     def is_local(self, system: str) -> bool:
         return system.startswith(self.maps.local_prefix) or \
-            system in self.maps.local_systems.values()
+            system in self.maps.local_system_urls
 
     def translate(self, codings: list[dict]) -> list[dict]:
         out = []
@@ -166,10 +193,10 @@ class _Cx:
         if authority:
             self.warn(f"Assigning authority {authority!r} has no row in identifier_systems.yaml"
                       f"; the system is {maps.authority_fallback}{authority}")
-            return f"{maps.authority_fallback}{quote(authority, safe='')}"
+            return f"{maps.authority_fallback}{_quote(authority, safe='')}"
         self.warn("No assigning authority: the sending facility "
                   f"{self.facility!r} is taken as the authority")
-        return f"{maps.authority_fallback}{quote(self.facility, safe='')}"
+        return f"{maps.authority_fallback}{_quote(self.facility, safe='')}"
 
 
 class Converter:
@@ -208,7 +235,7 @@ class Converter:
                 if self.z_segments == "keep":
                     zs[-1] = msg.text.split("\r")[seg.index]
                 continue
-            opened = next((g for g in sm.unmapped_groups if g["after"] == seg.id), None)
+            opened = sm.group_opened_by(seg.id)
             if opened is not None:
                 group = opened
             elif group is not None and seg.id == group["until"]:
@@ -277,49 +304,71 @@ class Converter:
             res[k] = _copy(v)
         b = _Built(seg, spec, res)
         b.owned.update(sm.tops)
-        for rule in sm.fields:
-            if seg.is_null(rule.field):
+        fields = seg.fields
+        nfields = len(fields)
+        for n, optional, rule in sm.plan:
+            sent = fields[n] if n < nfields else ""
+            if not sent:
+                if optional:
+                    continue  # nothing sent, nothing to do (the common case)
+                reps = []
+            elif sent == NULL:
                 b.cleared.add(rule.top)
                 continue
-            reps = seg.reps(rule.field)
-            if not reps and (rule.default is None and not rule.required):
-                continue  # nothing sent, nothing to do (the common case)
+            else:
+                reps = seg.reps(n)
             if rule.unless and seg.value(rule.unless):
                 continue
-            cx.field = rule.field
-            fn = rule.fn
-            values = []
-            for i, rep in enumerate(reps if rule.list else reps[:1], start=1):
-                cx.rep = i
+            cx.field = n
+            fn, args = rule.fn, rule.args
+            if len(reps) == 1 or reps and not rule.list:   # one value (the common case)
+                cx.rep = 1
                 try:
-                    v = fn(cx, rep, rule.args)
+                    v = fn(cx, reps[0], args)
                 except T.TransformError as exc:
-                    where = seg.loc(rule.field, i if len(reps) > 1 else 0, exc.component)
-                    if exc.soft and (not rule.required or rule.default is not None):
-                        cx.warnings.append(problem(exc.code, f"{exc}; left out", where, "W"))
-                    else:
-                        cx.errors.append(problem(exc.code, str(exc), where))
-                    continue
-                if v is not None:
-                    values.append(v)
-            cx.rep = 0
+                    self._failed(cx, seg, rule, 1 if len(reps) > 1 else 0, exc)
+                    v = None
+                cx.rep = 0
+                values = () if v is None else (v,)
+            else:
+                values = []
+                for i, rep in enumerate(reps, start=1):
+                    cx.rep = i
+                    try:
+                        v = fn(cx, rep, args)
+                    except T.TransformError as exc:
+                        self._failed(cx, seg, rule, i, exc)
+                        continue
+                    if v is not None:
+                        values.append(v)
+                cx.rep = 0
             if not values:
                 if rule.default is not None and not _has(res, rule.target):
-                    _set(res, rule.target, _copy(rule.default), False)
+                    _set_path(res, rule.path, _copy(rule.default), False)
                 elif rule.required and not reps:
                     cx.errors.append(problem(REQUIRED_MISSING, f"{seg.id}-{rule.field} is "
                                              f"required for {sm.resource}.{rule.target}",
                                              seg.loc(rule.field)))
                 continue
             for v in values:
-                if isinstance(v, T.Choice):
+                if type(v) is T.Choice:
                     res[v.name] = v.value
-                elif isinstance(v, T.Several):
+                elif type(v) is T.Several:
                     for one in v.values:
-                        _set(res, rule.target, one, rule.list)
+                        _set_path(res, rule.path, one, rule.list)
                 else:
-                    _set(res, rule.target, v, rule.list)
+                    _set_path(res, rule.path, v, rule.list)
         return b
+
+    @staticmethod
+    def _failed(cx: _Cx, seg: Segment, rule, repetition: int, exc: T.TransformError):
+        """A value the target cannot hold: a warning when the element may be left out, else
+        an error (AE)."""
+        where = seg.loc(rule.field, repetition, exc.component)
+        if exc.soft and (not rule.required or rule.default is not None):
+            cx.warnings.append(problem(exc.code, f"{exc}; left out", where, "W"))
+        else:
+            cx.errors.append(problem(exc.code, str(exc), where))
 
     def _mrg(self, cx: _Cx, seg: Segment, spec: dict) -> "_Built":
         """MRG-1 (prior patient identifier list) -> the Patient that is merged away."""
@@ -515,7 +564,7 @@ class Converter:
             key = ":".join(b.seg.value(int(f)) for f in kind["derive_sender"]).strip(":")
             if ident is None and key:
                 ident = {"system": f"{cx.maps.derived_prefix}{rtype}/"
-                                   f"{quote(cx.msg.sender, safe='')}", "value": key}
+                                   f"{_quote(cx.msg.sender, safe='')}", "value": key}
                 b.res.setdefault("identifier", []).append(ident)
         elif isinstance(kind, dict) and "derive" in kind:
             anchor_name, *fieldnos = kind["derive"]
@@ -524,17 +573,17 @@ class Converter:
                 str(b.seg.occurrence)
             if anchor is not None and anchor.anchor is not None:
                 ident = {"system": f"{cx.maps.derived_prefix}{rtype}/"
-                                   f"{quote(anchor.anchor['system'], safe='')}",
+                                   f"{_quote(anchor.anchor['system'], safe='')}",
                          "value": f"{anchor.anchor['value']}:{b.seg.id}:{key}"}
                 b.res.setdefault("identifier", []).append(ident)
         if ident and ident.get("system"):
             b.anchor = ident
             key = f"{rtype}|{ident['system']}|{ident['value']}"
-            query = (f"{rtype}?identifier={quote(ident['system'], safe=':/.-_~')}|"
-                     f"{quote(ident['value'], safe=':/.-_~')}")
-            return query, f"urn:uuid:{uuid.uuid5(_NS, key)}"
+            query = (f"{rtype}?identifier={_quote(ident['system'], safe=':/.-_~')}|"
+                     f"{_quote(ident['value'], safe=':/.-_~')}")
+            return query, _urn(key)
         key = f"{rtype}|{cx.msg.sender}|{cx.msg.control_id}|{b.seg.index}"
-        return None, f"urn:uuid:{uuid.uuid5(_NS, key)}"
+        return None, _urn(key)
 
     def _locations(self, cx, b: "_Built", entries: list, meta: list) -> list[dict]:
         """PL fields of b's segment -> Location entries (locations.yaml), added to the Bundle
@@ -560,9 +609,9 @@ class Converter:
             for lv, value in top_down:
                 path.append(value)
                 ident = {"system": f"{cx.maps.derived_prefix}Location/"
-                                   f"{quote(cx.facility, safe='')}", "value": "^".join(path)}
+                                   f"{_quote(cx.facility, safe='')}", "value": "^".join(path)}
                 key = "|".join(("Location", ident["system"], ident["value"]))
-                url = f"urn:uuid:{uuid.uuid5(_NS, key)}"
+                url = _urn(key)
                 if not any(e["fullUrl"] == url for e in entries):
                     loc = {"resourceType": "Location", "identifier": [ident], "status": "active",
                            "name": value, "mode": "instance"}
@@ -572,8 +621,8 @@ class Converter:
                             "display": lv["display"]}]}
                     if parent_url:
                         loc["partOf"] = {"reference": parent_url}
-                    query = (f"Location?identifier={quote(ident['system'], safe=':/.-_~')}|"
-                             f"{quote(ident['value'], safe=':/.-_~')}")
+                    query = (f"Location?identifier={_quote(ident['system'], safe=':/.-_~')}|"
+                             f"{_quote(ident['value'], safe=':/.-_~')}")
                     entries.append({"fullUrl": url, "resource": loc,
                                     "request": {"method": "PUT", "url": query}})
                     meta.append(EntryMeta(b.seg.loc(int(fno)), "Location", None, query=query))
@@ -588,27 +637,29 @@ class Converter:
         if name in aliases:
             return aliases[name].full_url
         if b.parent is not None:  # a sibling in the same order group (SPM of this OBR)
-            for c in b.parent.children:
-                if c.seg.id == name and not c.skip:
-                    return c.full_url
+            first = b.parent.first_child
+            if first is None:   # once per parent, not once per child (OBX x SPM)
+                first = b.parent.first_child = {}
+                for c in b.parent.children:
+                    if not c.skip:
+                        first.setdefault(c.seg.id, c)
+            c = first.get(name)
+            return c.full_url if c is not None else None
         return None
 
     def _profiles(self, sm, res: dict):
-        for p in self.maps.profiles:
-            if p["resource"] != res["resourceType"]:
+        for requires, category, valueset, profile in self.maps.profile_rules.get(
+                res["resourceType"], ()):
+            if not all(res.get(k) for k in requires):
                 continue
-            if any(not res.get(k) for k in p.get("requires", ())):
+            if category and not any(c.get("code") == category for cc in res.get("category", ())
+                                    for c in cc.get("coding", ())):
                 continue
-            if p.get("category"):
-                cats = [c.get("code") for cc in res.get("category", ())
-                        for c in cc.get("coding", ())]
-                if p["category"] not in cats:
-                    continue
-            if p.get("valueset") and not (self.contains and any(
-                    self.contains(p["valueset"], c.get("system"), c.get("code"))
+            if valueset and not (self.contains and any(
+                    self.contains(valueset, c.get("system"), c.get("code"))
                     for c in res.get("code", {}).get("coding", ()))):
                 continue
-            res.setdefault("meta", {}).setdefault("profile", []).append(p["profile"])
+            res.setdefault("meta", {}).setdefault("profile", []).append(profile)
 
     def _z(self, cx, zs: list[str], built, entries):
         if self.z_segments != "keep":
@@ -622,7 +673,7 @@ class Converter:
 
 class _Built:
     __slots__ = ("seg", "spec", "res", "parent", "children", "skip", "cleared", "owned",
-                 "merge_into", "query", "full_url", "anchor", "narrative")
+                 "merge_into", "query", "full_url", "anchor", "narrative", "first_child")
 
     def __init__(self, seg, spec, res):
         self.seg, self.spec, self.res = seg, spec, res
@@ -636,6 +687,7 @@ class _Built:
         self.full_url = ""
         self.anchor = None
         self.narrative: list = []
+        self.first_child: dict | None = None   # segment id -> first child kept (_ref)
 
 
 def _text(seg) -> str:
@@ -658,7 +710,29 @@ def _has(res: dict, path: str) -> bool:
 
 
 def _set(res: dict, path: str, value, append: bool):
-    parts = path.split(".")
+    _set_path(res, _path(path), value, append)
+
+
+_PATHS: dict[str, tuple] = {}   # element paths of the mappings (a few dozen), split once
+
+
+def _path(path: str) -> tuple:
+    parts = _PATHS.get(path)
+    if parts is None:
+        parts = _PATHS[path] = tuple(path.split("."))
+    return parts
+
+
+def _set_path(res: dict, parts: tuple, value, append: bool):
+    if len(parts) == 1:   # most targets are top-level elements
+        if append:
+            if parts[0] in res:
+                res[parts[0]].append(value)
+            else:
+                res[parts[0]] = [value]
+        else:
+            res[parts[0]] = value
+        return
     cur = res
     for part in parts[:-1]:
         nxt = cur.get(part)

@@ -36,6 +36,10 @@ class FieldRule:
     unless: int | None = None        # skip when this other field has a value
     top: str = ""                    # the top-level element the target is in (merge rules)
     fn: object = None                # the transform function
+    path: tuple = ()                 # target split on "." once, not per value set
+
+    def __post_init__(self):
+        object.__setattr__(self, "path", tuple(self.target.split(".")))
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,13 @@ class SegmentMap:
     set: dict = field(default_factory=dict)
 
     tops: frozenset = frozenset()    # top-level elements its fields can set
+    # (field, optional, rule) per rule in order: a field not sent skips its rule after one
+    # look-up (optional: no default and not required)
+    plan: tuple = field(default=(), init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "plan", tuple(
+            (r.field, r.default is None and not r.required, r) for r in self.fields))
 
 
 @dataclass(frozen=True)
@@ -58,16 +69,29 @@ class StructureMap:
     source: str = ""
     # segments of a group the guide leaves unmapped, by position: {segment, after, until, why}
     unmapped_groups: tuple[dict, ...] = ()
+    # look-ups by segment id, made once at load (the converter asks them for every segment)
+    _by_segment: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    _opens: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        for e in self.entries:
+            self._by_segment.setdefault(e["segment"], []).append(e)
+        for k, v in self._by_segment.items():
+            self._by_segment[k] = tuple(v)
+        for g in self.unmapped_groups:
+            self._opens.setdefault(g["after"], g)   # the first group a segment opens
 
     def entry_for(self, segment: str) -> dict | None:
-        for e in self.entries:
-            if e["segment"] == segment:
-                return e
-        return None
+        found = self._by_segment.get(segment)
+        return found[0] if found else None
 
-    def entries_for(self, segment: str) -> list[dict]:
+    def entries_for(self, segment: str) -> tuple[dict, ...]:
         """Every entry a segment makes (IN1: the payor Organization, then the Coverage)."""
-        return [e for e in self.entries if e["segment"] == segment]
+        return self._by_segment.get(segment, ())
+
+    def group_opened_by(self, segment: str) -> dict | None:
+        """The unmapped group this segment opens (ORC: ORU_R01 ORDER_DOCUMENT), if any."""
+        return self._opens.get(segment)
 
 
 @dataclass
@@ -87,6 +111,17 @@ class Mappings:
     profiles: list[dict] = field(default_factory=list)
     # PL -> Location hierarchy (locations.yaml): levels, most granular first
     locations: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        # look-ups the converter makes for every coding and resource, compiled once
+        self.local_system_urls = frozenset(self.local_systems.values())
+        # profile rules by resource type: (requires, category, value set, profile)
+        self.profile_rules: dict[str, tuple[tuple, ...]] = {}
+        for p in self.profiles:
+            rule = (tuple(p.get("requires", ())), p.get("category"), p.get("valueset"),
+                    p["profile"])
+            self.profile_rules[p["resource"]] = self.profile_rules.get(p["resource"], ()) + \
+                (rule,)
 
     @classmethod
     def load(cls, root: Path | None = None) -> "Mappings":

@@ -13,6 +13,7 @@ What python-hl7 leaves to the caller, and this module does:
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import hl7
 
@@ -41,7 +42,8 @@ class Segment:
     (about 70 per ORU OBX), which was 80% of the conversion time (bench/bench_hl7v2.py), and
     most segments of a message (PRT, SFT, ORC, TQ1, ...) are never read here.
     """
-    __slots__ = ("id", "occurrence", "index", "fields", "_msg", "_cache")
+    __slots__ = ("id", "occurrence", "index", "fields", "_encoding", "_unescape", "_cache",
+                 "_plain")
 
     def __init__(self, sid: str, occurrence: int, index: int, text: str, msg):
         self.id = sid
@@ -51,8 +53,15 @@ class Segment:
         if sid in ("MSH", "BHS", "FHS"):
             fields.insert(1, msg.field_sep)  # MSH-1 is the separator itself
         self.fields = fields
-        self._msg = msg
+        # the separators and python-hl7's unescape, not the Message: no reference cycle, so a
+        # converted message is freed at once instead of by the garbage collector
+        self._encoding = msg.encoding
+        self._unescape = msg._hl7.unescape
         self._cache: dict = {}
+        # most segments have no repetition, subcomponent, escape or explicit null anywhere:
+        # their fields are split on components alone, without asking each field again
+        rs, _, ss, esc = self._encoding
+        self._plain = not (rs in text or ss in text or esc in text or NULL in text)
 
     def loc(self, field: int = 0, repetition: int = 0, component: int = 0) -> Location:
         return Location(self.id, self.occurrence, field, repetition, component)
@@ -69,26 +78,29 @@ class Segment:
     def reps(self, n: int) -> list[list[list[str]]]:
         """Field n: repetitions of components of subcomponents, unescaped; [] when empty or
         an explicit null. Shared: callers must not change it."""
-        hit = self._cache.get(n)
+        cache = self._cache
+        hit = cache.get(n)
         if hit is not None:
             return hit
         fields = self.fields
         f = fields[n] if n < len(fields) else ""
         if f == "" or f == NULL:
             out: list = []
-        elif self.id in ("MSH", "BHS", "FHS") and n <= 2:
+        elif n <= 2 and self.id in ("MSH", "BHS", "FHS"):
             out = [[[f]]]
+        elif self._plain:
+            cs = self._encoding[1]
+            out = [[[c] for c in f.split(cs)]] if cs in f else [[[f]]]
         else:
-            msg = self._msg
-            rs, cs, ss = msg.rep_sep, msg.comp_sep, msg.sub_sep
+            rs, cs, ss, esc = self._encoding
             if rs in f or ss in f:
                 out = [[c.split(ss) for c in rep.split(cs)] for rep in f.split(rs)]
             elif cs in f:   # the usual field: components only (a third of convert's time)
                 out = [[[c] for c in f.split(cs)]]
             else:
                 out = [[[f]]]
-            if msg.escape_char in f or NULL in f:
-                esc, unescape = msg.escape_char, msg.unescape
+            if esc in f or NULL in f:
+                unescape = self._unescape
                 for comps in out:
                     for sub in comps:
                         for i, s in enumerate(sub):
@@ -96,11 +108,13 @@ class Segment:
                                 sub[i] = ""
                             elif esc in s:
                                 sub[i] = unescape(s)
-        self._cache[n] = out
+        cache[n] = out
         return out
 
     def value(self, n: int, component: int = 1, sub: int = 1, rep: int = 1) -> str:
-        reps = self.reps(n)
+        reps = self._cache.get(n)
+        if reps is None:
+            reps = self.reps(n)
         if len(reps) < rep:
             return ""
         comps = reps[rep - 1]
@@ -126,11 +140,14 @@ class Message:
         lines = text.split("\r")
         # python-hl7 reads the separators and escape character from the MSH segment; its
         # Message is what unescapes (\F\ \S\ \T\ \R\ \E\ \Xhh\ \H\ \N\ ...).
-        self._hl7 = hl7.parse(lines[0])
+        # (MSH-1 and MSH-2 with the field separator after them: python-hl7 reads MSH-2 up to it)
+        self._hl7 = _encoding(lines[0][:lines[0].find(lines[0][3], 4) + 1])
         seps = self._hl7.separators       # segment, field, repetition, component, sub
         self.field_sep, self.rep_sep, self.comp_sep, self.sub_sep = seps[1], seps[2], \
             seps[3], seps[4]
         self.escape_char = self._hl7.esc
+        # what Segment.reps reads for every field, in one attribute
+        self.encoding = (self.rep_sep, self.comp_sep, self.sub_sep, self.escape_char)
         counts: dict[str, int] = {}
         self.segments: list[Segment] = []
         for i, line in enumerate(lines):
@@ -192,6 +209,24 @@ class Message:
     @property
     def enhanced(self) -> bool:
         return bool(self.msh.value(15) or self.msh.value(16))
+
+
+@lru_cache(maxsize=64)
+def _encoding(head: str):
+    """python-hl7's Message for an MSH that starts with `head` ("MSH|^~\\&|"): its separators and
+    escape character are read from MSH-1/MSH-2 alone (hl7.parser.create_parse_plan) and are
+    all its unescape uses, so one per encoding is parsed, not the MSH of every message."""
+    return hl7.parse(head)
+
+
+@lru_cache(maxsize=64)
+def _collapsed(encoding: str) -> str:
+    """MSH-2 with doubled characters read once ('^~\\\\&' -> '^~\\&'); cached per encoding, as
+    the few a feed sends repeat in every message."""
+    return re.sub(r"(.)\1+", r"\1", encoding)
+
+
+_KNOWN_IDS: set = set()   # segment ids already seen to match _SEGMENT_ID (few: skip the regex)
 
 
 def _charset_of(data: bytes) -> str:
@@ -276,7 +311,7 @@ def _one(text: str, charset: str, warnings: list) -> Message:
         raise Hl7v2Error([problem(REQUIRED_MISSING, "MSH-1 (field separator) and MSH-2 "
                                   "(encoding characters) are missing", msh_loc)], reject=True)
     encoding = text[4:enc_end]
-    collapsed = re.sub(r"(.)\1+", r"\1", encoding)
+    collapsed = _collapsed(encoding)
     if collapsed != encoding and len(set(encoding)) == len(collapsed):
         # '^~\\&' (a doubled escape character, as copied from a source-code string literal):
         # unambiguous, so read it as meant and say so.
@@ -291,7 +326,9 @@ def _one(text: str, charset: str, warnings: list) -> Message:
                                   Location("MSH", 1, 2))], reject=True)
     for i, seg in enumerate(text.split("\r")[1:], start=2):
         sid = seg[:3]
-        if not _SEGMENT_ID.match(sid) or (len(seg) > 3 and seg[3] != sep):
+        if sid not in _KNOWN_IDS and _SEGMENT_ID.match(sid):
+            _KNOWN_IDS.add(sid)
+        if sid not in _KNOWN_IDS or (len(seg) > 3 and seg[3] != sep):
             other = "|" if sep != "|" and seg[3:4] == "|" else None
             hint = (f"; MSH declares {sep!r} as the field separator but the segments use '|'"
                     if other else "")

@@ -18,6 +18,8 @@ UCUM = "http://unitsofmeasure.org"
 _DTM = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\.\d{1,4})?([+-]\d{4})?$")
 _UCUM_TEXT = re.compile(r"^[!-~]+$")   # printable ASCII, no spaces: what UCUM codes are made of
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)$")
+_RANGE = re.compile(r"^\s*([+-]?\d*\.?\d+)\s*-\s*([+-]?\d*\.?\d+)\s*$")   # OBX-7 10-65
+_BOUND = re.compile(r"^\s*(<=?|>=?)\s*([+-]?\d*\.?\d+)\s*$")                  # OBX-7 <5
 
 
 @dataclass
@@ -53,11 +55,37 @@ def comp(rep, i: int, sub: int = 1) -> str:
     return subs[sub - 1].strip() if len(subs) >= sub else ""
 
 
+def comps(rep, n: int) -> list[str]:
+    """comp(rep, 1) .. comp(rep, n) in one pass (for the transforms that read most components
+    of every value: CWE, the units of a quantity)."""
+    out = [subs[0].strip() if subs else "" for subs in rep[:n]]
+    if len(out) < n:
+        out.extend([""] * (n - len(out)))
+    return out
+
+
 # -- dates --------------------------------------------------------------------------------------
 def _dtm(value: str, need_time: bool, cx) -> str | None:
     """DTM (YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ]) -> FHIR date/dateTime/instant, the
     precision kept. A time without an offset gets the sender's configured offset (FHIR
-    requires one once there is a time); with a warning, so the feed can be fixed."""
+    requires one once there is a time); with a warning, so the feed can be fixed.
+
+    Read once per message and value: the results of a panel share their observation time
+    (OBR-7, every OBX-14), so `cx.dtm_memo` (one conversion's) answers the repeats."""
+    memo = getattr(cx, "dtm_memo", None)
+    key = (value, need_time)
+    hit = memo.get(key) if memo is not None else None
+    if hit is None:
+        hit = _read_dtm(value, need_time, cx.default_offset)
+        if memo is not None:
+            memo[key] = hit
+    if hit[1]:
+        cx.note_offset()
+    return hit[0]
+
+
+def _read_dtm(value: str, need_time: bool, default_offset: str) -> tuple[str | None, bool]:
+    """_dtm's reading: (the FHIR value or None, whether the default offset was taken)."""
     m = _DTM.match(value.strip())
     if not m:
         raise TransformError(f"{value!r} is not an HL7 date/time (YYYYMMDDHHMMSS[+ZZZZ])")
@@ -67,24 +95,19 @@ def _dtm(value: str, need_time: bool, cx) -> str | None:
         raise TransformError(f"{value!r} is not a valid date/time")
     if need_time and not s:
         if not (h and mi):
-            return None  # an instant needs a full time; the caller treats it as absent
+            return None, False  # an instant needs a full time; the caller treats it as absent
         s = "00"
     out = y
     if mo:
         out += f"-{mo}"
         if d:
             out += f"-{d}"
-    if not h:
-        return out
-    if not d:
-        return out
+    if not h or not d:
+        return out, False
     out += f"T{h}:{mi or '00'}:{s or '00'}{frac or ''}"
     if tz:
-        out += f"{tz[:3]}:{tz[3:]}"
-    else:
-        out += cx.default_offset
-        cx.note_offset()
-    return out
+        return f"{out}{tz[:3]}:{tz[3:]}", False
+    return out + default_offset, True
 
 
 def _period(cx, start: str, end: str) -> dict | None:
@@ -378,19 +401,20 @@ def coded(cx, rep, args):
     from codesystems.yaml, local codes translated through the ConceptMaps (kept, with a
     warning, when no map knows them); CWE-9 (original text) or the display -> text."""
     codings = []
+    p = comps(rep, 9)
     for base in (0, 3):
-        c = comp(rep, base + 1)
+        c = p[base]
         if not c:
             continue
-        coding = {"system": cx.checked_system(comp(rep, base + 3) or
-                                              args.get("default_system", ""), c,
-                                              not comp(rep, base + 3)), "code": c}
+        named = p[base + 2]
+        coding = {"system": cx.checked_system(named or args.get("default_system", ""), c,
+                                              not named), "code": c}
         if not coding["system"]:
             del coding["system"]
-        if comp(rep, base + 2):
-            coding["display"] = comp(rep, base + 2)
+        if p[base + 1]:
+            coding["display"] = p[base + 1]
         codings.append(coding)
-    text = comp(rep, 9) or (comp(rep, 2) if not codings else "")
+    text = p[8] or (p[1] if not codings else "")
     if not codings and not text:
         return None
     out: dict = {}
@@ -407,15 +431,26 @@ def quantity(cx, value, units_rep, comparator: str | None = None) -> dict:
     q: dict = {"value": value}
     if comparator:
         q["comparator"] = comparator
-    unit_code, unit_text = comp(units_rep, 1) if units_rep else "", \
-        comp(units_rep, 2) if units_rep else ""
-    unit_system = comp(units_rep, 3) if units_rep else ""
+    if not units_rep:
+        return q
+    memo = getattr(cx, "unit_memo", None)
+    if memo is not None and memo[0] is units_rep:
+        # the same OBX-6 as the value's or the other bound's: read once per OBX
+        _, unit_code, unit, ucum = memo
+    else:
+        unit_code, unit_text, unit_system = comps(units_rep, 3)
+        unit = unit_text or unit_code
+        ucum = None
+        if unit_code:
+            ucum = cx.units.get(unit_code) or cx.units.get(unit_code.lower())
+            if ucum is None and (unit_system.upper() in ("UCUM", "ANS+")
+                                 or _UCUM_TEXT.match(unit_code)):
+                ucum = unit_code
+        if hasattr(cx, "unit_memo"):
+            cx.unit_memo = (units_rep, unit_code, unit, ucum)
     if not unit_code:
         return q
-    ucum = cx.units.get(unit_code) or cx.units.get(unit_code.lower())
-    q["unit"] = unit_text or unit_code
-    if ucum is None and (unit_system.upper() in ("UCUM", "ANS+") or _UCUM_TEXT.match(unit_code)):
-        ucum = unit_code
+    q["unit"] = unit
     if ucum:
         q["system"] = UCUM
         q["code"] = ucum
@@ -508,11 +543,11 @@ def reference_range(cx, rep, args):
         return None
     units = cx.seg.reps(6)
     units_rep = units[0] if units else None
-    m = re.match(r"^\s*([+-]?\d*\.?\d+)\s*-\s*([+-]?\d*\.?\d+)\s*$", raw)
+    m = _RANGE.match(raw)
     if m:
         return {"low": _simple(quantity(cx, decimal_value(m.group(1)), units_rep)),
                 "high": _simple(quantity(cx, decimal_value(m.group(2)), units_rep))}
-    m = re.match(r"^\s*(<=?|>=?)\s*([+-]?\d*\.?\d+)\s*$", raw)
+    m = _BOUND.match(raw)
     if m:
         key = "high" if m.group(1).startswith("<") else "low"
         return {key: _simple(quantity(cx, decimal_value(m.group(2)), units_rep)),
