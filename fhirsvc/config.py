@@ -106,6 +106,9 @@ class Config:
     rate_limit_store: str = "database"      # database (shared by all workers) | process
     # Provenance of REST writes (docs/security.md): on | transactions (Bundles only) | off
     rest_provenance: str = "on"
+    # Conformance catch-up (services/conformance.py): writes through this server reach all its
+    # workers at once; another server's within this many seconds (0: ask before every request)
+    conformance_check_interval: float = 1.0
 
     @classmethod
     def from_env(cls, env: dict | None = None, **overrides) -> "Config":

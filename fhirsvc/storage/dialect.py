@@ -106,6 +106,17 @@ def for_writing(conn: Connection) -> Connection:
     return conn
 
 
+def for_statements(conn: Connection) -> Connection:
+    """The connection of a read-only unit of work. PostgreSQL: autocommit, so each statement
+    is one round trip with no BEGIN and COMMIT around it (at READ COMMITTED a transaction
+    gives a read nothing more: every statement takes its own snapshot either way). SQLite:
+    unchanged (BEGIN and COMMIT are calls into the library there, not round trips, and a
+    DEFERRED transaction keeps a search's statements on one snapshot for free)."""
+    if conn.dialect.name == "postgresql":
+        return conn.execution_options(isolation_level="AUTOCOMMIT")
+    return conn
+
+
 def advisory_lock(conn: Connection, key: str) -> None:
     """Serialise transactions that use the same key until the current one ends.
 
