@@ -12,6 +12,11 @@ by id, search Observation by patient + code, by date range, by chained family + 
 by family prefix (70 together); create an Observation, update a Patient (30). Printed: requests
 per second, p50 / p95 per operation and overall, errors, and each gunicorn worker's resident
 memory at the start and end of the timed run (sampled every 5 s; flat = no growth).
+
+`--auth smart`: the servers verify bearer tokens (FHIRSVC_AUTH=smart), so every request also
+takes its client's shared rate limit (the `rate_buckets` row) and is checked against its
+scopes; each load client is a SMART client of its own (class standard: 600 requests a minute),
+with a token signed by the servers' key (what /auth/token would issue).
 """
 from __future__ import annotations
 
@@ -104,16 +109,28 @@ class ActivitySampler(threading.Thread):
             print(f"  {n / max(1, busy) * 100:5.1f}%  {state} {wtype}/{wevent}: {q}")
 
 
-def seed(base: str) -> dict:
+def bearer(key, base: str, client: str, klass: str = "standard") -> dict:
+    """Authorization for `client` at the server of `base` (its audience and issuer)."""
+    import uuid
+    now = int(time.time())
+    return {"Authorization": "Bearer " + key.issue({
+        "iss": base.rsplit("/fhir", 1)[0] + "/auth", "sub": client, "aud": base,
+        "exp": now + 300, "iat": now, "nbf": now, "jti": uuid.uuid4().hex,
+        "client_id": client, "scope": "system/*.cruds", "client_class": klass})}
+
+
+def seed(base: str, auth: dict | None = None) -> dict:
     files = sorted(glob.glob(str(ROOT.parent / "shared" / "conformance" / "synthea" / "*.json")))
     if not files:
         files = sorted(glob.glob("../shared/conformance/synthea/*.json"))
     bodies = [open(f, "rb").read() for f in files]
     bodies.sort(key=lambda b: 0 if b'"Patient"' not in b[:5000] else 1)
     for b in bodies:
-        requests.post(base, data=b, headers=H, timeout=300).raise_for_status()
+        requests.post(base, data=b, headers=dict(H, **(auth or {})),
+                      timeout=300).raise_for_status()
     facts = {"patients": [], "observations": [], "families": [], "months": []}
     s = requests.Session()
+    s.headers.update(auth or {})
     for rtype, key in (("Patient", "patients"), ("Observation", "observations")):
         url = f"{base}/{rtype}?_count=1000&_elements=id"
         while url and len(facts[key]) < 5000:
@@ -182,6 +199,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="gunicorn workers per server")
     ap.add_argument("--replica", help="FHIRSVC_READ_REPLICA_URL for the servers")
     ap.add_argument("--checkout", help="run the servers from another checkout (a baseline)")
+    ap.add_argument("--auth", choices=["off", "smart"], default="off",
+                    help="smart: bearer tokens, scopes and the shared rate limit on every "
+                    "request")
     ap.add_argument("--pg-activity", action="store_true",
                     help="PostgreSQL: sample pg_stat_activity of the database every 50 ms and "
                     "print where its backends spend the run (running / waiting on what, by "
@@ -206,13 +226,19 @@ def main() -> None:
     env = {"FHIRSVC_WORKER": "off"}
     if args.replica:
         env["FHIRSVC_READ_REPLICA_URL"] = args.replica
+    key = None
+    if args.auth == "smart":
+        from fhirsvc.security.tokens import SigningKey
+        key = SigningKey.load_or_create(work / "signing.pem")
+        env.update(FHIRSVC_AUTH="smart", FHIRSVC_AUTH_SIGNING_KEY=str(work / "signing.pem"),
+                   FHIRSVC_CLIENT_CLASSES='{"seed": {"rate": 1e6, "burst": 100000}}')
     if args.checkout:
         import tools.server_process as sp
         sp.ROOT = Path(args.checkout).resolve()
     servers = [Server(url, work, workers=args.workers, env=env).start()
                for _ in range(args.servers)]
     try:
-        facts = seed(servers[0].base)
+        facts = seed(servers[0].base, key and bearer(key, servers[0].base, "bench-seed", "seed"))
         ops = [(n, w) for n, w in READS + WRITES]
         names = [n for n, _ in ops]
         weights = [w for _, w in ops]
@@ -226,6 +252,8 @@ def main() -> None:
             rnd = random.Random(i)
             s = requests.Session()
             base = servers[i % len(servers)].base
+            if key is not None:
+                s.headers.update(bearer(key, base, f"bench-{i}"))
             while time.perf_counter() < stop:
                 name = rnd.choices(names, weights)[0]
                 t = time.perf_counter()

@@ -15,9 +15,9 @@ The bound, with P processes, leases of at most N tokens that are spent within T 
   requests (T = 1 s: one extra second of its rate);
 - at most P x (N - 1) of its tokens sit unspent in other processes' leases, so a client near
   its limit may be refused (429) that many requests early, for at most T seconds. Leases grow
-  with demand (1, 2, 4 ... N: doubled each time one is spent before it expires, back to 1
-  when one expires unspent), so a client sending a request now and then leases one token at
-  a time and loses none.
+  with demand (1, 2, 4 ... N: doubled each time one is granted in full, halved when one
+  expires unspent), so a client sending a request now and then leases one token at a time
+  and loses none.
 """
 from __future__ import annotations
 
@@ -108,8 +108,8 @@ class SharedRateLimiter:
                 if held[0] >= 1 and now < held[1]:
                     held[0] -= 1
                     return 0.0
-                if held[0] >= 1:     # expired unspent: demand is low, lease small again
-                    held[2] = 1
+                if held[0] >= 1:     # expired unspent: demand is lower, lease less
+                    held[2] = max(1, held[2] // 2)
                 held[0] = 0
             want = min(held[2] if held else 1, self.lease, max(1, klass.burst))
         try:

@@ -103,7 +103,7 @@ def test_an_expired_lease_is_never_spent(database):
     assert a._leases[client][0] == 1                               # one token held
     local[0] += 1.5                    # held past its lease: dropped, the bucket decides
     assert a.take(client, klass) == 0.0                             # the 4th token
-    assert a._leases[client][2] == 2   # it expired unspent: the next lease is small again
+    assert a._leases[client][2] == 2   # it expired unspent: the next lease is halved (4 -> 2)
     assert a.take(client, klass) > 0   # bucket empty (no refill: `now` stood still)
 
 
