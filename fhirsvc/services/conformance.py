@@ -137,12 +137,15 @@ class ConformanceSync:
         # taken before asking: a bump while we ask makes the next call ask again
         seen, looked = self._signal.value(), self._clock()
         self.checks += 1
-        if uow.resources.latest_change(CONFORMANCE_TYPES) == self._mark:
+        applied_mark = self._mark
+        mark = uow.resources.latest_change(CONFORMANCE_TYPES)
+        if mark == applied_mark:
             self._seen, self._looked = seen, looked
             return 0
         with self._lock:
-            # read again under the lock: another thread may have applied it meanwhile
-            mark = uow.resources.latest_change(CONFORMANCE_TYPES)
+            if self._mark != applied_mark:
+                # another thread applied something meanwhile: read again under the lock
+                mark = uow.resources.latest_change(CONFORMANCE_TYPES)
             if mark == self._mark:
                 self._seen, self._looked = seen, looked
                 return 0
