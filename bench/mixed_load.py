@@ -64,6 +64,33 @@ def children_rss(pid: int) -> dict[int, int]:
     return out
 
 
+def children_cpu(pid: int) -> float:
+    """CPU seconds (user + system) the gunicorn workers of `fhirsvc serve` have used so far."""
+    total = 0
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            fields = Path(stat).read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[1] == str(pid):          # fields after the name: state, ppid, ...
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def database_cpu() -> float:
+    """CPU seconds of every PostgreSQL process on this machine so far (the server is local)."""
+    total = 0
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            text = Path(stat).read_text()
+        except OSError:
+            continue
+        if "(postgres)" in text[:40] or "(postmaster)" in text[:40]:
+            fields = text.rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 class ActivitySampler(threading.Thread):
     """Samples pg_stat_activity of one database: (state, wait event, statement start) of every
     backend of the app, every 50 ms. A backend `active` with no wait event is running on a
@@ -280,6 +307,8 @@ def main() -> None:
         mem_max = dict(mem_start)
         series: list[tuple[float, dict]] = [(0.0, dict(mem_start))]   # RSS over the run
         threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
+        cpu0 = sum(children_cpu(srv.proc.pid) for srv in servers)
+        db_cpu0 = database_cpu()
         t0 = time.perf_counter()
         [t.start() for t in threads]
         while any(t.is_alive() for t in threads):
@@ -290,6 +319,8 @@ def main() -> None:
                 mem_max[k] = max(mem_max.get(k, 0), v)
         [t.join() for t in threads]
         wall = time.perf_counter() - t0
+        app_cpu = sum(children_cpu(srv.proc.pid) for srv in servers) - cpu0
+        db_cpu = database_cpu() - db_cpu0
         if sampler is not None:
             sampler.stop()
         mem_end = {k: v for srv in servers for k, v in children_rss(srv.proc.pid).items()}
@@ -299,6 +330,9 @@ def main() -> None:
               f"{statistics.median(every) * 1000:.1f} ms, p95 {pct(every, 95) * 1000:.1f} ms, "
               f"errors {sum(errors.values())} (of which conflicts 409/412 "
               f"{sum(conflicts.values())})")
+        print(f"CPU per request: app workers {app_cpu / max(1, len(every)) * 1000:.1f} ms, "
+              f"PostgreSQL (all its processes) {db_cpu / max(1, len(every)) * 1000:.1f} ms; "
+              f"load average at the end {os.getloadavg()[0]:.1f}")
         print(f"{'operation':30} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'errors':>7} "
               f"{'conflicts':>9}")
         for n in names:
