@@ -13,8 +13,9 @@ The bound, with P processes, leases of at most N tokens that are spent within T 
 - never more than the bucket: every token let through was taken from the shared bucket, at
   most T seconds earlier, so in any w seconds a client gets at most burst + rate x (w + T)
   requests (T = 1 s: one extra second of its rate);
-- at most P x (N - 1) of its tokens sit unspent in other processes' leases, so a client near
-  its limit may be refused (429) that many requests early, for at most T seconds. Leases grow
+- at most P x (N - 1) of its tokens sit unspent in other processes' leases (P counting each
+  thread that leases at the same moment as another of its process), so a client near its
+  limit may be refused (429) that many requests early, for at most T seconds. Leases grow
   with demand (1, 2, 4 ... N: doubled each time one is granted in full, halved when one
   expires unspent), so a client sending a request now and then leases one token at a time
   and loses none.
