@@ -12,6 +12,11 @@ by id, search Observation by patient + code, by date range, by chained family + 
 by family prefix (70 together); create an Observation, update a Patient (30). Printed: requests
 per second, p50 / p95 per operation and overall, errors, and each gunicorn worker's resident
 memory at the start and end of the timed run (sampled every 5 s; flat = no growth).
+
+`--auth smart`: the servers verify bearer tokens (FHIRSVC_AUTH=smart), so every request also
+takes its client's shared rate limit (the `rate_buckets` row) and is checked against its
+scopes; each load client is a SMART client of its own (class standard: 600 requests a minute),
+with a token signed by the servers' key (what /auth/token would issue).
 """
 from __future__ import annotations
 
@@ -59,6 +64,33 @@ def children_rss(pid: int) -> dict[int, int]:
     return out
 
 
+def children_cpu(pid: int) -> float:
+    """CPU seconds (user + system) the gunicorn workers of `fhirsvc serve` have used so far."""
+    total = 0
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            fields = Path(stat).read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[1] == str(pid):          # fields after the name: state, ppid, ...
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def database_cpu() -> float:
+    """CPU seconds of every PostgreSQL process on this machine so far (the server is local)."""
+    total = 0
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            text = Path(stat).read_text()
+        except OSError:
+            continue
+        if "(postgres)" in text[:40] or "(postmaster)" in text[:40]:
+            fields = text.rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 class ActivitySampler(threading.Thread):
     """Samples pg_stat_activity of one database: (state, wait event, statement start) of every
     backend of the app, every 50 ms. A backend `active` with no wait event is running on a
@@ -104,16 +136,28 @@ class ActivitySampler(threading.Thread):
             print(f"  {n / max(1, busy) * 100:5.1f}%  {state} {wtype}/{wevent}: {q}")
 
 
-def seed(base: str) -> dict:
+def bearer(key, base: str, client: str, klass: str = "standard") -> dict:
+    """Authorization for `client` at the server of `base` (its audience and issuer)."""
+    import uuid
+    now = int(time.time())
+    return {"Authorization": "Bearer " + key.issue({
+        "iss": base.rsplit("/fhir", 1)[0] + "/auth", "sub": client, "aud": base,
+        "exp": now + 300, "iat": now, "nbf": now, "jti": uuid.uuid4().hex,
+        "client_id": client, "scope": "system/*.cruds", "client_class": klass})}
+
+
+def seed(base: str, auth: dict | None = None) -> dict:
     files = sorted(glob.glob(str(ROOT.parent / "shared" / "conformance" / "synthea" / "*.json")))
     if not files:
         files = sorted(glob.glob("../shared/conformance/synthea/*.json"))
     bodies = [open(f, "rb").read() for f in files]
     bodies.sort(key=lambda b: 0 if b'"Patient"' not in b[:5000] else 1)
     for b in bodies:
-        requests.post(base, data=b, headers=H, timeout=300).raise_for_status()
+        requests.post(base, data=b, headers=dict(H, **(auth or {})),
+                      timeout=300).raise_for_status()
     facts = {"patients": [], "observations": [], "families": [], "months": []}
     s = requests.Session()
+    s.headers.update(auth or {})
     for rtype, key in (("Patient", "patients"), ("Observation", "observations")):
         url = f"{base}/{rtype}?_count=1000&_elements=id"
         while url and len(facts[key]) < 5000:
@@ -182,6 +226,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="gunicorn workers per server")
     ap.add_argument("--replica", help="FHIRSVC_READ_REPLICA_URL for the servers")
     ap.add_argument("--checkout", help="run the servers from another checkout (a baseline)")
+    ap.add_argument("--auth", choices=["off", "smart"], default="off",
+                    help="smart: bearer tokens, scopes and the shared rate limit on every "
+                    "request")
     ap.add_argument("--pg-activity", action="store_true",
                     help="PostgreSQL: sample pg_stat_activity of the database every 50 ms and "
                     "print where its backends spend the run (running / waiting on what, by "
@@ -206,13 +253,19 @@ def main() -> None:
     env = {"FHIRSVC_WORKER": "off"}
     if args.replica:
         env["FHIRSVC_READ_REPLICA_URL"] = args.replica
+    key = None
+    if args.auth == "smart":
+        from fhirsvc.security.tokens import SigningKey
+        key = SigningKey.load_or_create(work / "signing.pem")
+        env.update(FHIRSVC_AUTH="smart", FHIRSVC_AUTH_SIGNING_KEY=str(work / "signing.pem"),
+                   FHIRSVC_CLIENT_CLASSES='{"seed": {"rate": 1e6, "burst": 100000}}')
     if args.checkout:
         import tools.server_process as sp
         sp.ROOT = Path(args.checkout).resolve()
     servers = [Server(url, work, workers=args.workers, env=env).start()
                for _ in range(args.servers)]
     try:
-        facts = seed(servers[0].base)
+        facts = seed(servers[0].base, key and bearer(key, servers[0].base, "bench-seed", "seed"))
         ops = [(n, w) for n, w in READS + WRITES]
         names = [n for n, _ in ops]
         weights = [w for _, w in ops]
@@ -226,6 +279,8 @@ def main() -> None:
             rnd = random.Random(i)
             s = requests.Session()
             base = servers[i % len(servers)].base
+            if key is not None:
+                s.headers.update(bearer(key, base, f"bench-{i}"))
             while time.perf_counter() < stop:
                 name = rnd.choices(names, weights)[0]
                 t = time.perf_counter()
@@ -252,6 +307,8 @@ def main() -> None:
         mem_max = dict(mem_start)
         series: list[tuple[float, dict]] = [(0.0, dict(mem_start))]   # RSS over the run
         threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
+        cpu0 = sum(children_cpu(srv.proc.pid) for srv in servers)
+        db_cpu0 = database_cpu()
         t0 = time.perf_counter()
         [t.start() for t in threads]
         while any(t.is_alive() for t in threads):
@@ -262,6 +319,8 @@ def main() -> None:
                 mem_max[k] = max(mem_max.get(k, 0), v)
         [t.join() for t in threads]
         wall = time.perf_counter() - t0
+        app_cpu = sum(children_cpu(srv.proc.pid) for srv in servers) - cpu0
+        db_cpu = database_cpu() - db_cpu0
         if sampler is not None:
             sampler.stop()
         mem_end = {k: v for srv in servers for k, v in children_rss(srv.proc.pid).items()}
@@ -271,6 +330,9 @@ def main() -> None:
               f"{statistics.median(every) * 1000:.1f} ms, p95 {pct(every, 95) * 1000:.1f} ms, "
               f"errors {sum(errors.values())} (of which conflicts 409/412 "
               f"{sum(conflicts.values())})")
+        print(f"CPU per request: app workers {app_cpu / max(1, len(every)) * 1000:.1f} ms, "
+              f"PostgreSQL (all its processes) {db_cpu / max(1, len(every)) * 1000:.1f} ms; "
+              f"load average at the end {os.getloadavg()[0]:.1f}")
         print(f"{'operation':30} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'errors':>7} "
               f"{'conflicts':>9}")
         for n in names:

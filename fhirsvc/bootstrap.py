@@ -73,10 +73,11 @@ def build(config: Config | None = None) -> Runtime:
                   pool_size=config.db_pool_size or None,
                   statement_timeout=config.statement_timeout)
     validator = Validator(registry=definitions, unknown_extensions=config.unknown_extensions)
-    sync = ConformanceSync(db, definitions, search_registry)
+    sync = ConformanceSync(db, definitions, search_registry,
+                           interval=config.conformance_check_interval)
     security = build_security(config, db, search_registry, engine)
     pipeline = IngestPipeline(db, validator, engine, before=sync, guard=security["guard"],
-                              write_rules=sync.check_write,
+                              write_rules=sync.check_write, written=sync.noticed,
                               max_response_resources=config.bundle_max_response_resources)
     resources = ResourceService(db, pipeline, config, audit_events=security["audit"])
     search = SearchService(db, engine, sync, security["guard"], security["audit"])

@@ -106,8 +106,14 @@ class Config:
     # "max_bytes": n, "max_entries": n}}; merged over security.limits.DEFAULT_CLASSES
     client_classes: str | None = None
     rate_limit_store: str = "database"      # database (shared by all workers) | process
+    # tokens one database write of the shared store leases to a process at most (spent within
+    # 1 s, security/limits.py states the bound); 1: one write per request
+    rate_limit_lease: int = 10
     # Provenance of REST writes (docs/security.md): on | transactions (Bundles only) | off
     rest_provenance: str = "on"
+    # Conformance catch-up (services/conformance.py): writes through this server reach all its
+    # workers at once; another server's within this many seconds (0: ask before every request)
+    conformance_check_interval: float = 1.0
 
     @classmethod
     def from_env(cls, env: dict | None = None, **overrides) -> "Config":

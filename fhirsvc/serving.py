@@ -20,9 +20,20 @@
   the client has closed it (readable, and a peek reads end of file), the database statements
   of the request's thread are cancelled (`storage.dialect.cancel_statements`) and keep being
   cancelled until the request ends, so a runaway search does not outlive its client.
+
+All three share one thread per worker process (`Timers`, `DEADLINES`): it sleeps until the
+earliest pending deadline (a heap), not on a fixed tick, and not at all while nothing is
+pending; a request arms a deadline with one heap push and disarms it by clearing the entry.
+Before, each middleware had a thread of its own waking four times a second for as long as the
+process lived, sampled by py-spy beside the request threads under the mixed load.
 """
 from __future__ import annotations
 
+import heapq
+import itertools
+import logging
+import math
+import os
 import select
 import socket
 import threading
@@ -103,14 +114,83 @@ class _Input:
         self._done()
 
 
+class Timers:
+    """Deadlines of one process, run by one thread that sleeps until the earliest of them.
+
+    `schedule(delay, callback)` returns an entry; `cancel(entry)` clears its callback (and
+    what the callback holds: the request's socket and environ), so cancelling costs no lock
+    and no wake-up; cleared entries leave the heap when they reach its top. A callback may
+    still run when a cancel races with its deadline: callbacks are idempotent on a finished
+    request (shutting a closed socket's read side, ...). Forked children start afresh: the
+    thread and the lock are made in the process that uses them."""
+
+    def __init__(self):
+        self._pid = None
+        self._ensure()
+
+    def _ensure(self) -> None:
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._cond = threading.Condition()
+            self._heap: list[list] = []
+            self._seq = itertools.count()
+            self._thread: threading.Thread | None = None
+            self._wake_at = math.inf        # when the thread will look again (-inf: running)
+
+    def schedule(self, delay: float, callback) -> list:
+        self._ensure()
+        entry = [time.monotonic() + delay, next(self._seq), callback]
+        with self._cond:
+            heapq.heappush(self._heap, entry)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, daemon=True,
+                                                name="fhirsvc-deadlines")
+                self._thread.start()
+            elif entry[0] < self._wake_at:
+                self._cond.notify()        # earlier than the thread's sleep: wake it
+        return entry
+
+    @staticmethod
+    def cancel(entry: list | None) -> None:
+        if entry is not None:
+            entry[2] = None
+
+    def pending(self) -> int:
+        """Deadlines not yet run or cancelled (tests)."""
+        with self._cond:
+            return sum(1 for e in self._heap if e[2] is not None)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while True:
+                    while self._heap and self._heap[0][2] is None:
+                        heapq.heappop(self._heap)
+                    now = time.monotonic()
+                    if self._heap and self._heap[0][0] <= now:
+                        entry = heapq.heappop(self._heap)
+                        callback, entry[2] = entry[2], None
+                        break
+                    self._wake_at = self._heap[0][0] if self._heap else math.inf
+                    self._cond.wait(None if not self._heap else self._wake_at - now)
+                    self._wake_at = -math.inf
+            if callback is None:
+                continue
+            try:
+                callback()
+            except Exception:  # noqa: BLE001 - one failed deadline must not stop the others
+                logging.getLogger("fhirsvc.serving").exception("deadline callback failed")
+
+
+DEADLINES = Timers()
+
+
 class BodyDeadline:
     """WSGI middleware: a request body must arrive within `timeout` seconds."""
 
-    def __init__(self, app, timeout: float, tick: float = 0.25):
-        self.app, self.timeout, self.tick = app, timeout, tick
-        self._pending: dict[int, tuple[float, socket.socket, dict]] = {}
-        self._lock = threading.Lock()
-        self._watchdog: threading.Thread | None = None
+    def __init__(self, app, timeout: float, timers: Timers | None = None):
+        self.app, self.timeout = app, timeout
+        self.timers = timers or DEADLINES
 
     def __call__(self, environ, start_response):
         sock = environ.get("gunicorn.socket")
@@ -120,55 +200,32 @@ class BodyDeadline:
         chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
         if sock is None or self.timeout <= 0 or not (chunked or (length and length != "0")):
             return self.app(environ, start_response)
-        key = id(environ)
 
-        def done():
-            with self._lock:
-                self._pending.pop(key, None)
-        with self._lock:
-            self._pending[key] = (time.monotonic() + self.timeout, sock, environ)
-        self._ensure_watchdog()
+        def overdue():
+            environ[TIMED_OUT] = True
+            try:
+                sock.shutdown(socket.SHUT_RD)   # the blocked read returns; answer 408
+            except OSError:
+                pass
+        entry = self.timers.schedule(self.timeout, overdue)
         environ["wsgi.input"] = _Input(environ["wsgi.input"],
-                                       None if chunked else int(length), done)
+                                       None if chunked else int(length),
+                                       lambda: Timers.cancel(entry))
         try:
             return self.app(environ, start_response)
         finally:
-            done()
-
-    def _ensure_watchdog(self) -> None:
-        # started lazily: gunicorn forks workers after the app is built, threads do not fork
-        if self._watchdog is None or not self._watchdog.is_alive():
-            with self._lock:
-                if self._watchdog is None or not self._watchdog.is_alive():
-                    self._watchdog = threading.Thread(target=self._watch, daemon=True,
-                                                      name="fhirsvc-body-deadline")
-                    self._watchdog.start()
-
-    def _watch(self) -> None:
-        while True:
-            time.sleep(self.tick)
-            now = time.monotonic()
-            with self._lock:
-                overdue = [(k, s, e) for k, (d, s, e) in self._pending.items() if d < now]
-                for k, _s, _e in overdue:
-                    self._pending.pop(k, None)
-            for _k, sock, environ in overdue:
-                environ[TIMED_OUT] = True
-                try:
-                    sock.shutdown(socket.SHUT_RD)   # the blocked read returns; answer 408
-                except OSError:
-                    pass
+            Timers.cancel(entry)
 
 
 class HeaderDeadline:
     """Request heads (request line and headers) must be complete within `timeout` seconds of
     a pool thread taking the connection (module docstring). One per worker process."""
 
-    def __init__(self, timeout: float = 0.0, tick: float = 0.25):
-        self.timeout, self.tick = timeout, tick
-        self._pending: dict[int, tuple[float, socket.socket]] = {}
+    def __init__(self, timeout: float = 0.0, timers: Timers | None = None):
+        self.timeout = timeout
+        self.timers = timers or DEADLINES
+        self._pending: dict[int, tuple[list, socket.socket]] = {}
         self._lock = threading.Lock()
-        self._watchdog: threading.Thread | None = None
 
     def arm(self, sock) -> None:
         if self.timeout <= 0:
@@ -177,13 +234,12 @@ class HeaderDeadline:
             fd = sock.fileno()
         except OSError:
             return
+        entry = self.timers.schedule(self.timeout, lambda: self._overdue(fd, sock))
         with self._lock:
-            self._pending[fd] = (time.monotonic() + self.timeout, sock)
-            if self._watchdog is None or not self._watchdog.is_alive():
-                # started lazily: gunicorn forks workers after `serve` set the timeout
-                self._watchdog = threading.Thread(target=self._watch, daemon=True,
-                                                  name="fhirsvc-header-deadline")
-                self._watchdog.start()
+            old = self._pending.get(fd)
+            self._pending[fd] = (entry, sock)
+        if old is not None:
+            Timers.cancel(old[0])
 
     def disarm(self, sock) -> None:
         if not self._pending:
@@ -196,17 +252,16 @@ class HeaderDeadline:
             entry = self._pending.get(fd)
             if entry is not None and entry[1] is sock:
                 del self._pending[fd]
+        if entry is not None and entry[1] is sock:
+            Timers.cancel(entry[0])
 
-    def _watch(self) -> None:
-        while True:
-            time.sleep(self.tick)
-            now = time.monotonic()
-            with self._lock:
-                overdue = [(fd, s) for fd, (d, s) in self._pending.items() if d < now]
-                for fd, _s in overdue:
-                    self._pending.pop(fd, None)
-            for _fd, sock in overdue:
-                self._time_out(sock)
+    def _overdue(self, fd: int, sock) -> None:
+        with self._lock:
+            entry = self._pending.get(fd)
+            if entry is None or entry[1] is not sock:
+                return                       # disarmed meanwhile
+            del self._pending[fd]
+        self._time_out(sock)
 
     def _time_out(self, sock) -> None:
         body = orjson.dumps(operation_outcome([error(
@@ -254,13 +309,16 @@ def client_gone(sock) -> bool:
 
 
 class Abandonment:
-    """WSGI middleware: cancel the database work of a request whose client went away."""
+    """WSGI middleware: cancel the database work of a request whose client went away. The
+    sockets are looked at every `tick` seconds while requests are active, by the deadline
+    thread (`Timers`), and not at all while none is."""
 
-    def __init__(self, app, cancel, tick: float = 0.25):
+    def __init__(self, app, cancel, tick: float = 0.25, timers: Timers | None = None):
         self.app, self.cancel, self.tick = app, cancel, tick
+        self.timers = timers or DEADLINES
         self._active: dict[int, tuple[int, object]] = {}
         self._lock = threading.Lock()
-        self._watchdog: threading.Thread | None = None
+        self._polling = False
 
     def __call__(self, environ, start_response):
         sock = environ.get("gunicorn.socket")
@@ -269,24 +327,28 @@ class Abandonment:
         key = id(environ)
         with self._lock:
             self._active[key] = (threading.get_ident(), sock)
-            if self._watchdog is None or not self._watchdog.is_alive():
-                self._watchdog = threading.Thread(target=self._watch, daemon=True,
-                                                  name="fhirsvc-abandoned-requests")
-                self._watchdog.start()
+            start = not self._polling
+            self._polling = True
+        if start:
+            self.timers.schedule(self.tick, self._poll)
         try:
             return self.app(environ, start_response)
         finally:
             with self._lock:
                 self._active.pop(key, None)
 
-    def _watch(self) -> None:
-        while True:
-            time.sleep(self.tick)
-            with self._lock:
-                active = list(self._active.items())
-            for key, (ident, sock) in active:
-                if client_gone(sock):
-                    with self._lock:
-                        still = key in self._active
-                    if still:
-                        self.cancel(ident)
+    def _poll(self) -> None:
+        with self._lock:
+            active = list(self._active.items())
+        for key, (ident, sock) in active:
+            if client_gone(sock):
+                with self._lock:
+                    still = key in self._active
+                if still:
+                    self.cancel(ident)
+        with self._lock:
+            # again while any request is active; else the next request starts the polling
+            self._polling = bool(self._active)
+            again = self._polling
+        if again:
+            self.timers.schedule(self.tick, self._poll)

@@ -47,7 +47,7 @@ class ProvenanceRecord:
 
 class IngestPipeline:
     def __init__(self, db, validator, search, before=None, guard=None, write_rules=None,
-                 max_response_resources: int = 10_000):
+                 max_response_resources: int = 10_000, written=None):
         self.db = db
         # resources the searches of one Bundle may return together (a batch of 40 searches
         # with _include:iterate=* once took a worker to 3 GB)
@@ -63,6 +63,9 @@ class IngestPipeline:
         self.guard = guard
         # called before validating anything (the conformance catch-up of this worker)
         self._before = before
+        # written(resource types) after each commit: the catch-up's signal that this server
+        # stored a conformance resource (services/conformance.py)
+        self._written = written or (lambda types: None)
 
     # -- entry point --------------------------------------------------------------------------
     def run(self, ctx, plan: Plan, provenance: ProvenanceRecord | None = None, *,
@@ -95,6 +98,7 @@ class IngestPipeline:
             if before_commit is not None:
                 before_commit(uow, result)
             uow.commit()
+        self._written(_types_written(results))
         return result
 
     def _batch(self, ctx, plan: Plan, provenance: ProvenanceRecord | None = None
@@ -119,6 +123,8 @@ class IngestPipeline:
                                 f"{op.index}: {request_line(op)}"), [result], ctx)
                         uow.audit.append(change_rows(ctx, [result]))
                     uow.commit()
+                if isinstance(op, WRITES):
+                    self._written(_types_written([result]))
                 results.append(result.with_issues(warnings))
             except OperationOutcomeError as exc:
                 results.append(EntryResult.failed(op.index, exc))
@@ -505,6 +511,11 @@ class IngestPipeline:
         prov = provenance_resource(record, targets, ctx, done)
         from .plan import new_id
         return uow.resources.create_many([("Provenance", new_id(), prov, "POST")])[0]
+
+
+def _types_written(results) -> set[str]:
+    return {r.stored.resource_type for r in results
+            if r.stored is not None and r.outcome in WRITTEN}
 
 
 def provenance_resource(record: ProvenanceRecord, targets, ctx=None, done=None) -> dict:

@@ -72,7 +72,7 @@ def write_batch(uow, indexer, batch: Batch) -> int:
 
 def _search_parameters_caught_up(runtime) -> None:
     """SearchParameters stored through the API (by any process) count from the first batch."""
-    runtime.services.conformance()
+    runtime.services.conformance(force=True)
 
 
 class Reindex(JobKind):

@@ -2,9 +2,23 @@
 largest request body and the most Bundle entries, by client class.
 
 `SharedRateLimiter` (the default, FHIRSVC_RATE_LIMIT_STORE=database) keeps the buckets in the
-database (`rate_buckets`, one upsert per check), so N gunicorn workers or app machines allow a
-client its rate once, not N times. `RateLimiter` (FHIRSVC_RATE_LIMIT_STORE=process) keeps them
-in each process.
+database (`rate_buckets`), so N gunicorn workers or app machines allow a client its rate once,
+not N times. It takes tokens in leases: one upsert takes up to `lease` tokens from the shared
+bucket and the process spends them locally, so a busy client costs one database write per
+`lease` requests instead of one per request (FHIRSVC_RATE_LIMIT_LEASE, 1 = a write per request).
+`RateLimiter` (FHIRSVC_RATE_LIMIT_STORE=process) keeps the buckets in each process.
+
+The bound, with P processes, leases of at most N tokens that are spent within T seconds
+(`lease_seconds`) or dropped:
+- never more than the bucket: every token let through was taken from the shared bucket, at
+  most T seconds earlier, so in any w seconds a client gets at most burst + rate x (w + T)
+  requests (T = 1 s: one extra second of its rate);
+- at most P x (N - 1) of its tokens sit unspent in other processes' leases (P counting each
+  thread that leases at the same moment as another of its process), so a client near its
+  limit may be refused (429) that many requests early, for at most T seconds. Leases grow
+  with demand (1, 2, 4 ... N: doubled each time one is granted in full, halved when one
+  expires unspent), so a client sending a request now and then leases one token at a time
+  and loses none.
 """
 from __future__ import annotations
 
@@ -65,25 +79,65 @@ class SharedRateLimiter:
     """The same token bucket, in the database: every process takes from one row per client.
     The clock is the wall clock in microseconds (monotonic clocks are per machine); a clock
     stepping back refills nothing. A database failure lets the request through (logged): the
-    limit protects the service, it does not authorise."""
+    limit protects the service, it does not authorise. Tokens are leased (module docstring):
+    `lease` at most per database write, spent within `lease_seconds`."""
 
-    def __init__(self, db, classes: dict[str, ClientClass], clock=time.time):
+    def __init__(self, db, classes: dict[str, ClientClass], clock=time.time, lease: int = 1,
+                 lease_seconds: float = 1.0, local_clock=time.monotonic):
         self.db = db
         self.classes = classes
         self.clock = clock
+        self.lease = max(1, int(lease))
+        self.lease_seconds = lease_seconds
+        self.local_clock = local_clock
+        # client -> [tokens left in the lease, when it expires, size of the next lease,
+        #            refused until (local clock)]
+        self._leases: dict[str, list] = {}
+        self._lock = threading.Lock()
+        self.writes = 0       # database takes (tests, benchmarks)
 
     def take(self, client: str, klass: ClientClass) -> float:
         per_second = klass.rate / 60.0
+        now = self.local_clock()
+        with self._lock:
+            held = self._leases.get(client)
+            if held is not None:
+                if now < held[3]:
+                    # refused a moment ago: the bucket refills by time only, so it cannot
+                    # have a whole token before then (no write per refused request)
+                    return held[3] - now
+                if held[0] >= 1 and now < held[1]:
+                    held[0] -= 1
+                    return 0.0
+                if held[0] >= 1:     # expired unspent: demand is lower, lease less
+                    held[2] = max(1, held[2] // 2)
+                held[0] = 0
+            want = min(held[2] if held else 1, self.lease, max(1, klass.burst))
         try:
             from ..storage.rate_limits import take_now
             granted, tokens = take_now(self.db, client, float(klass.burst), per_second / 1e6,
-                                       int(self.clock() * 1e6))
+                                       int(self.clock() * 1e6), want)
+            self.writes += 1
         except Exception:  # noqa: BLE001 - never fail a request because the counter did
             logging.getLogger("fhirsvc.security").exception("rate limit check failed")
             return 0.0
-        if granted:
-            return 0.0
-        return (1.0 - tokens) / per_second if per_second > 0 else 60.0
+        if granted < 1:
+            wait = (1.0 - tokens) / per_second if per_second > 0 else 60.0
+            with self._lock:
+                self._leases.setdefault(client, [0, 0.0, 1, 0.0])[3] = now + wait
+            return wait
+        with self._lock:
+            held = self._leases.setdefault(client, [0, 0.0, 1, 0.0])
+            expires = now + self.lease_seconds
+            # tokens of an earlier lease still held keep their earlier expiry (the bound)
+            held[1] = min(held[1], expires) if held[0] >= 1 else expires
+            held[0] += granted - 1          # one of them is this request's
+            if granted == want:             # all it asked for: ask for more next time
+                held[2] = min(self.lease, want * 2)
+            if len(self._leases) > 10_000:  # forget idle clients (bounded memory)
+                for key in [k for k, v in self._leases.items() if v[1] < now][:5_000]:
+                    del self._leases[key]
+        return 0.0
 
 
 def limiter(config, db, classes: dict[str, ClientClass]):
@@ -93,7 +147,7 @@ def limiter(config, db, classes: dict[str, ClientClass]):
         return RateLimiter(classes)
     if store != "database":
         raise ValueError(f"FHIRSVC_RATE_LIMIT_STORE is database or process, not {store!r}")
-    return SharedRateLimiter(db, classes)
+    return SharedRateLimiter(db, classes, lease=getattr(config, "rate_limit_lease", 1))
 
 
 def check_entries(ctx, classes: dict[str, ClientClass], bundle) -> None:

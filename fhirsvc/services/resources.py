@@ -64,7 +64,7 @@ class ResourceService:
         if rtype == "AuditEvent" and self.audit_events is not None:
             return self._audit_event(ctx, rid, summary, elements)
         self.guard.require(ctx, rtype, "r")
-        with self.db.unit_of_work() as uow:
+        with self.db.unit_of_work(read_only=True) as uow:   # one round trip on PostgreSQL
             stored = uow.resources.read(rtype, rid)
             if stored is not None:
                 self.guard.check(ctx, uow, "r", stored)
@@ -92,7 +92,7 @@ class ResourceService:
         if int(vid) > MAX_DB_INT:
             raise fail(400, "invalid", f"Version id {vid[:30]} is out of range (at most "
                        f"{MAX_DB_INT})")
-        with self.db.unit_of_work() as uow:
+        with self.db.unit_of_work(read_only=True) as uow:
             stored = uow.resources.vread(rtype, rid, int(vid))
             if stored is not None:
                 self._check_version_access(ctx, uow, stored)

@@ -29,8 +29,9 @@ class SearchService:
         if rtype == "AuditEvent" and compartment is None and self.audit_events is not None:
             return self.audit_events.search(ctx, list(params))
         params, compartment = self.guard.search(ctx, rtype, list(params), compartment)
-        # the read replica when configured and caught up (storage.replica: read-your-writes)
-        with self.db.unit_of_work(replica=True) as uow:
+        # the read replica when configured and caught up (storage.replica: read-your-writes);
+        # read-only: its statements autocommitted, no BEGIN / COMMIT around them (PostgreSQL)
+        with self.db.unit_of_work(replica=True, read_only=True) as uow:
             self._sync(uow)
             return self.engine.search(uow, rtype, params, base_url=ctx.base_url,
                                       strict=ctx.strict_handling, compartment=compartment,

@@ -49,9 +49,11 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    def unit_of_work(self, write: bool = False, replica: bool = False) -> UnitOfWork:
-        """`replica`: a read that may run on the read replica when it has caught up."""
-        return UnitOfWork(self, write, replica=replica and not write)
+    def unit_of_work(self, write: bool = False, replica: bool = False,
+                     read_only: bool = False) -> UnitOfWork:
+        """`replica`: a read that may run on the read replica when it has caught up.
+        `read_only`: reads only, autocommitted on PostgreSQL (storage.unit_of_work)."""
+        return UnitOfWork(self, write, replica=replica and not write, read_only=read_only)
 
     def read_connection(self):
         """A connection for a replica-eligible read: the replica's when it has replayed every

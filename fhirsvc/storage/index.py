@@ -60,6 +60,9 @@ class IndexRepository:
         """Remove every index row of these resources."""
         if not pks:
             return
+        if dialect.delete_keyed(self.conn, [(t.name, "res_pk") for t in INDEX_TABLES.values()]
+                                + [(fulltext.TABLE, "res_pk")], pks):
+            return
         for table in INDEX_TABLES.values():
             for start in range(0, len(pks), _CHUNK):
                 self.conn.execute(delete(table).where(

@@ -1,9 +1,10 @@
 """The SQL of shared rate limits (fhirsvc/security/limits.py): one token bucket per client in
 `rate_buckets`, taken from with ONE statement (an upsert that refills by the time passed,
-takes a token when there is one and returns what is left), so every server process and
-machine counts against the same bucket.
+takes up to `want` whole tokens when there are any and returns how many and what is left), so
+every server process and machine counts against the same bucket.
 
-    granted, tokens = uow.rate_limits.take("client", burst=60.0, per_micro=1e-5, now=now_us)
+    granted, tokens = uow.rate_limits.take("client", burst=60.0, per_micro=1e-5, now=now_us,
+                                           want=8)
 """
 from __future__ import annotations
 
@@ -19,14 +20,21 @@ def _statement(dialect: str):
         refill = (f"{lo}(CAST(:burst AS DOUBLE PRECISION), rate_buckets.tokens + "
                   f"{hi}(0, CAST(:now AS BIGINT) - rate_buckets.at) * "
                   f"CAST(:per_micro AS DOUBLE PRECISION))")
+        # whole tokens available (refill >= 0): PostgreSQL's CAST to integer rounds, SQLite's
+        # truncates
+        whole = (f"CAST(FLOOR({refill}) AS INTEGER)" if dialect != "sqlite"
+                 else f"CAST({refill} AS INTEGER)")
         if dialect == "sqlite":
             refill = refill.replace("DOUBLE PRECISION", "REAL").replace("BIGINT", "INTEGER")
+            whole = whole.replace("DOUBLE PRECISION", "REAL").replace("BIGINT", "INTEGER")
+        # up to :want tokens at once (a lease, security/limits.py); `granted` is how many
+        taken = f"{lo}(CAST(:want AS INTEGER), {whole})"
         _SQL[dialect] = text(
             "INSERT INTO rate_buckets (bucket, tokens, at, granted) "
-            "VALUES (:bucket, :burst - 1, :now, 1) "
+            "VALUES (:bucket, :burst - :want, :now, :want) "
             "ON CONFLICT (bucket) DO UPDATE SET "
-            f"granted = CASE WHEN {refill} >= 1 THEN 1 ELSE 0 END, "
-            f"tokens = CASE WHEN {refill} >= 1 THEN {refill} - 1 ELSE {refill} END, "
+            f"granted = CASE WHEN {refill} >= 1 THEN {taken} ELSE 0 END, "
+            f"tokens = CASE WHEN {refill} >= 1 THEN {refill} - {taken} ELSE {refill} END, "
             "at = :now "
             "RETURNING granted, tokens")
     return _SQL[dialect]
@@ -36,24 +44,28 @@ class RateLimits:
     def __init__(self, conn):
         self.conn = conn
 
-    def take(self, bucket: str, burst: float, per_micro: float, now: int) -> tuple[bool, float]:
-        """(let through?, tokens left) for one request of `bucket`."""
+    def take(self, bucket: str, burst: float, per_micro: float, now: int,
+             want: int = 1) -> tuple[int, float]:
+        """(tokens granted: 0 .. `want`, tokens left) for `want` requests of `bucket`;
+        `want` is at most `burst`. Granted is 0 only when not one whole token is left."""
+        want = max(1, min(int(want), int(burst)))
         row = self.conn.execute(_statement(self.conn.dialect.name), {
             "bucket": bucket, "burst": float(burst), "per_micro": float(per_micro),
-            "now": int(now)}).one()
-        return bool(row[0]), float(row[1])
+            "now": int(now), "want": want}).one()
+        return int(row[0]), float(row[1])
 
 
-def take_now(db, bucket: str, burst: float, per_micro: float, now: int) -> tuple[bool, float]:
+def take_now(db, bucket: str, burst: float, per_micro: float, now: int,
+             want: int = 1) -> tuple[int, float]:
     """`RateLimits.take` in a transaction of its own. PostgreSQL: one autocommitted statement
     (one round trip, no BEGIN / COMMIT around it; the upsert is atomic by itself). SQLite: a
     write unit of work (its driver's autocommit does not keep an upsert read with RETURNING
     before the cursor is done)."""
     if db.engine.dialect.name == "sqlite":
         with db.unit_of_work(write=True) as uow:
-            out = uow.rate_limits.take(bucket, burst, per_micro, now)
+            out = uow.rate_limits.take(bucket, burst, per_micro, now, want)
             uow.commit()
         return out
     with db.engine.connect() as conn:
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-        return RateLimits(conn).take(bucket, burst, per_micro, now)
+        return RateLimits(conn).take(bucket, burst, per_micro, now, want)

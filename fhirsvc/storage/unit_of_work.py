@@ -10,6 +10,13 @@
 
 Leaving the block without `commit()` (or with an exception) rolls everything back. A database
 error that means a concurrent transaction got there first leaves the block as ConflictError.
+
+    with db.unit_of_work(read_only=True) as uow:   # reads only: no BEGIN / COMMIT round trips
+        uow.resources.read(...)                    # on PostgreSQL; commit() is refused
+
+A read-only unit of work is for reads that need no more than statement-level consistency (a
+read by id, a search, the conformance catch-up): on PostgreSQL its statements are autocommitted
+(storage.dialect.for_statements), so it must never write.
 """
 from __future__ import annotations
 
@@ -28,10 +35,13 @@ from .users import Users
 
 
 class UnitOfWork:
-    def __init__(self, db, write: bool, replica: bool = False):
+    def __init__(self, db, write: bool, replica: bool = False, read_only: bool = False):
+        if write and read_only:
+            raise ValueError("a unit of work is either for writing or read-only")
         self.db = db
         self.write = write
         self.replica = replica
+        self.read_only = read_only
         self.conn = None
         self._tx = None
         self._pending_index: list[tuple[int, str, dict | None]] = []
@@ -44,8 +54,11 @@ class UnitOfWork:
             conn = self.db.read_connection() if self.replica else self.db.engine.connect()
             if self.write:
                 conn = dialect.for_writing(conn)
+            elif self.read_only:
+                conn = dialect.for_statements(conn)
             self.conn = conn
-            self._tx = conn.begin()
+            if not conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+                self._tx = conn.begin()
         except BaseException:
             if self._gate is not None:
                 self._gate.release()
@@ -89,6 +102,8 @@ class UnitOfWork:
             self.index.replace(pending)
 
     def commit(self) -> None:
+        if self.read_only:
+            raise RuntimeError("a read-only unit of work does not commit (it must not write)")
         self.flush_index()
         self._tx.commit()
         self._tx = None

@@ -128,7 +128,7 @@ def index_rows(db) -> Counter:
 
 def expected_rows(runtime) -> Counter:
     """What indexing every current resource from scratch gives."""
-    runtime.services.conformance()
+    runtime.services.conformance(force=True)
     with runtime.db.unit_of_work() as uow:
         items = [(s.pk, s.resource_type, s.resource()) for s in uow.resources.iter_current()]
     out: Counter = Counter()

@@ -1,0 +1,86 @@
+"""Clearing the index rows of resources (an update or delete replaces them): every index table
+and the full-text table lose the rows of exactly those resources, on SQLite and PostgreSQL;
+on PostgreSQL in one statement (one round trip, not one per table)."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import event, func, select
+
+from fhirsvc.search import Indexer, SearchRegistry
+from fhirsvc.storage import Database, fulltext
+from fhirsvc.storage.tables import INDEX_TABLES
+
+
+@pytest.fixture(scope="module")
+def db(db_url):
+    database = Database(db_url, indexer=Indexer(SearchRegistry.load(guide_dir=None)))
+    yield database
+    database.dispose()
+
+
+def _patient(pid: str) -> dict:
+    return {"resourceType": "Patient", "gender": "female", "birthDate": "1970-01-01",
+            "name": [{"family": f"Fam{pid}", "text": "a name"}], "active": True,
+            "text": {"status": "generated", "div": f"<div>patient {pid}</div>"},
+            "identifier": [{"system": "http://mrn", "value": pid}],
+            "managingOrganization": {"reference": "Organization/o"}}
+
+
+def _rows(uow, pks) -> dict:
+    out = {}
+    for name, table in INDEX_TABLES.items():
+        out[name] = uow.conn.execute(select(func.count()).select_from(table).where(
+            table.c.res_pk.in_(pks))).scalar()
+    key = "rowid" if uow.conn.dialect.name == "sqlite" else "res_pk"
+    mark = "?" if uow.conn.dialect.name == "sqlite" else "%s"
+    out["text"] = uow.conn.exec_driver_sql(
+        f"SELECT count(*) FROM {fulltext.TABLE} WHERE {key} IN ({', '.join([mark] * len(pks))})",
+        tuple(pks)).scalar()
+    return out
+
+
+def test_delete_clears_every_index_table_of_those_resources_only(db):
+    with db.unit_of_work(write=True) as uow:
+        stored = [uow.resources.save("Patient", f"del-{i}", _patient(f"del-{i}"), "PUT", None)
+                  for i in range(3)]
+        uow.commit()
+    pks = [s.pk for s in stored]
+    with db.unit_of_work() as uow:
+        before = _rows(uow, pks[:2])
+    filled = [k for k, n in before.items() if n]
+    assert {"token", "string", "date", "reference", "text"} <= set(filled), before
+
+    statements = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        with db.unit_of_work(write=True) as uow:
+            uow.index.delete(pks[:2])
+            uow.commit()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    if db.dialect == "postgresql":
+        assert len(statements) == 1, statements
+    with db.unit_of_work() as uow:
+        assert set(_rows(uow, pks[:2]).values()) == {0}
+        kept = _rows(uow, pks[2:])
+    assert {k: n for k, n in kept.items() if n} and all(kept[k] for k in filled)
+
+
+def test_an_update_leaves_only_the_new_versions_rows(db):
+    with db.unit_of_work(write=True) as uow:
+        first = uow.resources.save("Patient", "upd-1", _patient("upd-1"), "PUT", None)
+        uow.commit()
+    changed = dict(_patient("upd-1"), name=[{"family": "Other"}])
+    with db.unit_of_work(write=True) as uow:
+        uow.resources.save("Patient", "upd-1", changed, "PUT",
+                           uow.resources.read("Patient", "upd-1"))
+        uow.commit()
+    string = INDEX_TABLES["string"]
+    with db.unit_of_work() as uow:
+        values = {r[0] for r in uow.conn.execute(
+            select(string.c.value).where(string.c.res_pk == first.pk,
+                                         string.c.param == "family"))}
+    assert values == {"other"}, values
