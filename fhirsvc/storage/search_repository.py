@@ -110,6 +110,11 @@ class SearchRepository:
             sub = cond.rows().subquery()
             return self.conn.execute(
                 select(func.count(distinct(sub.c.res_pk)))).scalar_one(), None
+        if cond.walks is not None:
+            # the same ordered walks as the page: each stops once cap + 1 resources are seen
+            # (a UNION of the ranges would be built whole before any LIMIT)
+            n = len(self._walk_index(cond.walks(), cap + 1))
+            return (n, None) if n <= cap else (None, cap)
         sub = cond.rows().limit(cap + 1).subquery()
         n_rows, n = self.conn.execute(
             select(func.count(), func.count(distinct(sub.c.res_pk)))).one()
@@ -227,6 +232,12 @@ class SearchRepository:
         among the partner's rows, not the table sizes, and no plan rests on an estimate.
         None when WALK_BATCHES batches found too few (sparse: the set plan is better)."""
         partner, others = walk
+        # conditions that can test given keys through the keys' own index rows do so (an
+        # explicit plan: a chain's long IN list of targets is tested in Python); the rest are
+        # probed per key in SQL, with the type and deletion checks, unless the partner's
+        # index rows already imply those (index_only) and nothing else is left
+        probed = [x for x in others if x.probe is not None]
+        rest = [x for x in others if x.probe is None]
         sub = partner.rows().subquery()
         r = R.alias("r")
         found: list[int] = []
@@ -239,10 +250,17 @@ class SearchRepository:
             if not batch:
                 return found
             last = batch[-1]
-            check = (select(r.c.pk).where(r.c.pk.in_(batch), *self._base(criteria, r),
-                                          *[x.as_exists(r) for x in others])
-                     .order_by(r.c.pk))
-            found.extend(row[0] for row in self.conn.execute(check))
+            keys = batch
+            for x in probed:
+                q, keep = x.probe(keys)
+                ok = {row[0] for row in self.conn.execute(q) if keep(row)}
+                keys = [k for k in keys if k in ok]
+            if keys and (rest or not partner.index_only):
+                check = (select(r.c.pk).where(r.c.pk.in_(keys), *self._base(criteria, r),
+                                              *[x.as_exists(r) for x in rest])
+                         .order_by(r.c.pk))
+                keys = [row[0] for row in self.conn.execute(check)]
+            found.extend(keys)
             if len(found) >= need or len(batch) < WALK_BATCH:
                 return found
         return None
@@ -294,7 +312,7 @@ class SearchRepository:
         estimate. So where the dialect wants it (dialect.intersects_large_chains) its size is
         measured, capped: when it is large and a second condition can be answered as a set
         that is not much larger, the two sets are intersected."""
-        if len(ordered) < 2 or not dialect.intersects_large_chains(self.conn):
+        if len(ordered) < 2:
             return None, None
         drive = ordered[0]
         if not drive.fanout or drive.rows is None or drive.rank >= NEGATED:
@@ -303,6 +321,16 @@ class SearchRepository:
                        None)
         if partner is None:
             return None, None
+        if not dialect.intersects_large_chains(self.conn):
+            # SQLite lists every row of the chain before it probes the partner (LIST
+            # SUBQUERY: ~46,000 rows for a family at 1M); a large chain with a key-ordered
+            # partner is walked instead, with no count of the partner (that count cost more
+            # than it saved, bench/RESULTS.md)
+            if not partner.ordered_rows:
+                return None, None
+            n = self.conn.execute(
+                select(_capped_count(drive.rows(), FANOUT_LARGE))).scalar_one()
+            return None, (partner if n >= FANOUT_LARGE else None)
         # one round trip; the partner is only counted when the driver is large (lazy InitPlan)
         n_large, m_cap = FANOUT_LARGE, FANOUT_LARGE * PARTNER_FACTOR
         m = self.conn.execute(select(case(

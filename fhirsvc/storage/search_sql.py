@@ -46,6 +46,10 @@ class Cond:
     # its columns), whose rows together are rows(): a page is read by walking them and
     # stopping at its end instead of sorting every match (search_repository._walk_index)
     walks: Callable | None = None
+    # (keys) -> (SELECT of the keys' own index rows, found by their res_pk index, and a test
+    # of one such row): which of given keys satisfy the condition, with the value tested in
+    # Python so no planner can choose to seek every value of a long IN list per key instead
+    probe: Callable | None = None
 
 
 # Selectivity by index table: the lowest rank drives; ties keep the request order.
@@ -449,6 +453,14 @@ def resolved_chain(cl: c.ChainClause, targets: list[tuple[str, str]]) -> Cond:
                               or_(*alts) if len(alts) > 1 else alts[0]])
     cond.fanout = True
     cond.index_only = True
+    wanted = set(targets)
+
+    def probe(pks):
+        p = idx_reference.alias()
+        q = select(p.c.res_pk, p.c.target_type, p.c.target_id).where(
+            p.c.res_pk.in_(pks), p.c.param == cl.param, p.c.resource_type == cl.rtype)
+        return q, lambda row: (row[1], row[2]) in wanted
+    cond.probe = probe
     return cond
 
 
