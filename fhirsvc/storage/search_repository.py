@@ -58,6 +58,14 @@ class SearchRepository:
         than that many matches; above it the total is None and `total_over` says so."""
         compiled = self._compile(criteria)
         only = self._index_only(criteria, sort, compiled)
+        if only is not None and only.walks is not None and with_total \
+                and total_cap is not None and limit > 0:
+            # one walk gives the page and the capped count (at most cap + 1 keys read)
+            seen = self._walk_index(only.walks(), max(offset + limit + 1, total_cap + 1))
+            page = seen[offset:]
+            over = len(seen) > total_cap
+            return Page(None if over else len(seen), page[:limit], len(page) > limit,
+                        total_cap if over else None)
         if only is not None:
             pks, has_next = self._page_in_index(only, limit, offset)
 
