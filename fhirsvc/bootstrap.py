@@ -67,7 +67,8 @@ def build(config: Config | None = None) -> Runtime:
                           limits=SearchLimits(
                               config.search_max_parameters, config.search_max_values,
                               config.search_max_offset, config.include_max_results,
-                              config.include_max_rounds))
+                              config.include_max_rounds,
+                              total_cap=config.search_total_cap))
     db = Database(config.database_url, indexer=Indexer(search_registry),
                   replica_url=config.read_replica_url, pgbouncer=config.pgbouncer,
                   pool_size=config.db_pool_size or None,

@@ -40,6 +40,7 @@ class Config:
     search_max_offset: int = 1_000_000    # _offset beyond this is a 400 (follow next links)
     include_max_results: int = 2000       # resources _include/_revinclude add to one page
     include_max_rounds: int = 4           # _include:iterate rounds
+    search_total_cap: int = 1000          # matches counted when _total=accurate is not asked
     bundle_max_entries: int = 10_000      # entries of one transaction / batch (413 beyond)
     bundle_max_response_resources: int = 10_000  # resources a Bundle's searches return together
     statement_timeout: float = 30.0       # seconds one database statement may run (0 = none)

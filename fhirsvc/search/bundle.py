@@ -42,10 +42,13 @@ def _entry(base_url: str, s, resource: dict, mode: str) -> dict:
             "search": {"mode": mode}}
 
 
-def _add_outcome(bundle: dict, query: SearchQuery) -> None:
-    if query.issues:
+def _add_outcome(bundle: dict, query: SearchQuery, notes: tuple = ()) -> None:
+    """One outcome entry first: the parser's warnings, then what running the search noted
+    (a total left out)."""
+    issues = tuple(query.issues) + tuple(notes)
+    if issues:
         bundle.setdefault("entry", []).insert(0, {
-            "resource": operation_outcome(query.issues), "search": {"mode": "outcome"}})
+            "resource": operation_outcome(issues), "search": {"mode": "outcome"}})
 
 
 def count_only(path: str, query: SearchQuery, total: int) -> dict:
@@ -57,7 +60,7 @@ def count_only(path: str, query: SearchQuery, total: int) -> dict:
 
 
 def searchset(path: str, base_url: str, query: SearchQuery, total: int | None,
-              matches: list, included: list, has_next: bool) -> dict:
+              matches: list, included: list, has_next: bool, notes: tuple = ()) -> dict:
     entries = [_entry(base_url, s, _shape(s, query), "match") for s in matches]
     entries.extend(_entry(base_url, s, jsontext.loads(s.content), "include") for s in included)
     links = [{"relation": "self", "url": page_url(path, query, query.offset)}]
@@ -72,7 +75,7 @@ def searchset(path: str, base_url: str, query: SearchQuery, total: int | None,
         bundle["total"] = total
     bundle["link"] = links
     bundle["entry"] = entries
-    _add_outcome(bundle, query)
+    _add_outcome(bundle, query, notes)
     return bundle
 
 

@@ -318,7 +318,7 @@ class SearchQuery:
     offset: int = 0
     includes: tuple[IncludeSpec, ...] = ()
     revincludes: tuple[IncludeSpec, ...] = ()
-    total: str = "accurate"        # none | estimate | accurate
+    total: str | None = None       # none | estimate | accurate; None: not asked
     summary: str | None = None     # true | text | data | count
     elements: tuple[str, ...] | None = None
     issues: tuple[Issue, ...] = ()  # warnings for ignored parameters
@@ -331,6 +331,13 @@ class SearchQuery:
     @property
     def needs_total(self) -> bool:
         return self.total != "none" or self.summary == "count" or self.count == 0
+
+    @property
+    def exact_total(self) -> bool:
+        """Whether the total must be exact however many match: asked for (`_total=accurate`)
+        or the total is the whole answer (`_summary=count`, `_count=0`). Otherwise it is
+        counted up to a cap (docs/search.md, Totals)."""
+        return self.total == "accurate" or self.summary == "count" or self.count == 0
 
     @property
     def needs_entries(self) -> bool:

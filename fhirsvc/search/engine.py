@@ -11,7 +11,7 @@ returns primary keys; `uow.resources.read_many` the stored versions.
 """
 from __future__ import annotations
 
-from ..outcomes import fail
+from ..outcomes import fail, information
 from . import bundle as bundles
 from . import criteria as c
 from .criteria import SearchQuery
@@ -42,11 +42,18 @@ class SearchEngine:
                                   compartment=compartment)
         page = uow.search.find(query.criteria, sort=query.sort,
                                limit=query.count if query.needs_entries else 0,
-                               offset=query.offset, with_total=query.needs_total)
+                               offset=query.offset, with_total=query.needs_total,
+                               total_cap=None if query.exact_total else self.limits.total_cap)
         path = base_url + (f"/{compartment[0]}/{compartment[1]}" if compartment else "") \
             + (f"/{resource_type}" if resource_type else "")
         if not query.needs_entries:
             return bundles.count_only(path, query, page.total)
+        notes = ()
+        if page.total_over is not None:
+            notes = (information("informational", f"More than {page.total_over} resources "
+                                 "match: Bundle.total is left out (counting every match costs "
+                                 "time in proportion to their number); ask _total=accurate "
+                                 "for the exact count", "_total"),)
         stored = uow.resources.read_many(page.pks)
         matches = [stored[pk] for pk in page.pks if pk in stored]
         included = self._include(uow, matches, query) \
@@ -54,7 +61,7 @@ class SearchEngine:
         if admit is not None and included:
             included = admit(uow, included)
         return bundles.searchset(path, base_url, query, page.total, matches, included,
-                                 page.has_next)
+                                 page.has_next, notes)
 
     def _include(self, uow, matches: list, query: SearchQuery) -> list:
         """_include / _revinclude rounds (`:iterate` follows what the last round added)."""

@@ -26,6 +26,9 @@ class SearchLimits:
     max_offset: int = 1_000_000     # deeper paging is a 400 (use the next links)
     max_include_results: int = 2000  # resources added by _include / _revinclude rounds
     max_include_rounds: int = 4     # :iterate rounds
+    # a search that does not ask for an exact total counts its matches up to this many and
+    # leaves `total` out above it (docs/search.md, Totals): counting every match is linear
+    total_cap: int = 1000
 
 
 def check_params(params: list[tuple[str, str]], limits: SearchLimits) -> None:

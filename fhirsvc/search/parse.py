@@ -634,7 +634,7 @@ class _Control:
     def __init__(self, count: int):
         self.count = count
         self.offset = 0
-        self.total = "accurate"
+        self.total: str | None = None  # not asked: counted up to the cap
         self.summary: str | None = None
         self.elements: list[str] | None = None
         self.types: list[str] | None = None

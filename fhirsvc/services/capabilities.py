@@ -55,7 +55,10 @@ SEARCH_DOCUMENTATION = (
     "holds, stored ones included) :below :above (is-a hierarchies of CodeSystems the server "
     "holds); strings :exact :contains; uris :below :above; references :[Type] :identifier. "
     "Chains of up to 4 levels (subject:Patient.organization.name), _has nested up to 4 levels, "
-    "_text / _content full-text words, _filter (see its searchParam entry).")
+    "_text / _content full-text words, _filter (see its searchParam entry). Bundle.total: "
+    "exact with _total=accurate, _summary=count or _count=0; otherwise (no _total, "
+    "_total=estimate) exact up to the server's cap (1000 unless configured) and left out "
+    "above it, with an informational OperationOutcome entry.")
 
 
 def capability_statement(base_url: str, interactions: list[tuple[str, str]],

@@ -38,6 +38,8 @@ class Page:
     total: int | None      # None when not asked for
     pks: list[int]         # at most `limit`, in sort order
     has_next: bool
+    # the total was left out because more than this many match (the caller's cap)
+    total_over: int | None = None
 
 
 def _capped_count(rows, cap: int):
@@ -51,29 +53,80 @@ class SearchRepository:
 
     # -- criteria --------------------------------------------------------------------------------
     def find(self, criteria: c.Criteria, *, sort: Sequence[c.SortKey] = (), limit: int = 20,
-             offset: int = 0, with_total: bool = False) -> Page:
-        """One page of matches (limit 0: none, only the total)."""
+             offset: int = 0, with_total: bool = False, total_cap: int | None = None) -> Page:
+        """One page of matches (limit 0: none, only the total). `total_cap`: count no more
+        than that many matches; above it the total is None and `total_over` says so."""
         compiled = self._compile(criteria)
         only = self._index_only(criteria, sort, compiled)
+        if only is not None and only.walks is not None and with_total \
+                and total_cap is not None and limit > 0:
+            # one walk gives the page and the capped count (at most cap + 1 keys read)
+            seen = self._walk_index(only.walks(), max(offset + limit + 1, total_cap + 1))
+            page = seen[offset:]
+            over = len(seen) > total_cap
+            return Page(None if over else len(seen), page[:limit], len(page) > limit,
+                        total_cap if over else None)
         if only is not None:
-            return self._find_in_index(only, limit, offset, with_total)
-        r = R.alias("r")
-        where, walk = self._plan(criteria, r, compiled)
-        total = None
+            pks, has_next = self._page_in_index(only, limit, offset)
+
+            def count():
+                return self._count_index(only, total_cap)
+        else:
+            r = R.alias("r")
+            where, walk = self._plan(criteria, r, compiled)
+            pks, has_next = self._page(criteria, where, walk, sort, r, limit, offset)
+
+            def count():
+                return self._count(select(r.c.pk).where(*where), total_cap)
+        total = over = None
         if with_total:
-            total = self.conn.execute(
-                select(func.count()).select_from(r).where(*where)).scalar_one()
+            if limit > 0 and not has_next and (pks or offset == 0):
+                total = offset + len(pks)  # the last page: its matches are the rest
+            else:
+                total, over = count()
+        return Page(total, pks, has_next, over)
+
+    def _page(self, criteria: c.Criteria, where: list, walk, sort, r, limit: int,
+              offset: int) -> tuple[list[int], bool]:
         if limit <= 0:
-            return Page(total, [], False)
+            return [], False
         if walk is not None and not sort:
             pks = self._walk(walk, criteria, offset + limit + 1)
             if pks is not None:
                 pks = pks[offset:]
-                return Page(total, pks[:limit], len(pks) > limit)
+                return pks[:limit], len(pks) > limit
         q = (select(r.c.pk).where(*where).order_by(*self._order(sort, r))
              .limit(limit + 1).offset(offset))
         pks = [row[0] for row in self.conn.execute(q)]
-        return Page(total, pks[:limit], len(pks) > limit)
+        return pks[:limit], len(pks) > limit
+
+    def _count(self, q, cap: int | None) -> tuple[int | None, int | None]:
+        """(total, None), or (None, cap) when more than `cap` rows match (distinct rows:
+        `q` selects resources' keys)."""
+        if cap is None:
+            return self.conn.execute(
+                select(func.count()).select_from(q.subquery())).scalar_one(), None
+        n = self.conn.execute(select(_capped_count(q, cap + 1))).scalar_one()
+        return (n, None) if n <= cap else (None, cap)
+
+    def _count_index(self, cond: Cond, cap: int | None) -> tuple[int | None, int | None]:
+        """The distinct resources among the condition's index rows. Capped: at most cap + 1
+        index rows are read; all of them seen (no more than cap) gives the exact count.
+        (A resource with several matching rows counts once, so more than cap rows can
+        still be fewer resources: the total is then left out as well, never guessed.)"""
+        if cap is None:
+            sub = cond.rows().subquery()
+            return self.conn.execute(
+                select(func.count(distinct(sub.c.res_pk)))).scalar_one(), None
+        if cond.walks is not None:
+            # the same ordered walks as the page: each stops once cap + 1 resources are seen
+            # (a UNION of the ranges would be built whole before any LIMIT)
+            n = len(self._walk_index(cond.walks(), cap + 1))
+            return (n, None) if n <= cap else (None, cap)
+        sub = cond.rows().limit(cap + 1).subquery()
+        n_rows, n = self.conn.execute(
+            select(func.count(), func.count(distinct(sub.c.res_pk)))).one()
+        return (n, None) if n_rows <= cap else (None, cap)
 
     def _compile(self, criteria: c.Criteria) -> list[Cond]:
         return [self._chain(cl) if isinstance(cl, c.ChainClause) else compile_clause(cl)
@@ -88,21 +141,42 @@ class SearchRepository:
         cond = compiled[0]
         return cond if cond.index_only and cond.rows is not None else None
 
-    def _find_in_index(self, cond: Cond, limit: int, offset: int, with_total: bool) -> Page:
-        """Count and page from the index alone: an index-only scan of the matching entries
-        instead of a probe of `resources` per match (issue 16: a busy month at 1M resources
-        is ~20,000 matches; the probes were most of the 97 ms p95)."""
-        sub = cond.rows().subquery()
-        total = None
-        if with_total:
-            total = self.conn.execute(
-                select(func.count(distinct(sub.c.res_pk)))).scalar_one()
+    def _page_in_index(self, cond: Cond, limit: int, offset: int) -> tuple[list[int], bool]:
+        """A page from the index alone (issue 16: probing `resources` once per match was most
+        of the 1M p95). A condition on one index range (a date range, a string prefix) is
+        walked in its index's order and stops at the page's end: the order of such a search
+        without _sort is the index's (date, or string value, then key), because putting every
+        match in key order first means sorting them all. Others in key order."""
         if limit <= 0:
-            return Page(total, [], False)
+            return [], False
+        if cond.walks is not None:
+            pks = self._walk_index(cond.walks(), offset + limit + 1)[offset:]
+            return pks[:limit], len(pks) > limit
+        sub = cond.rows().subquery()
         q = (select(sub.c.res_pk).distinct().order_by(sub.c.res_pk)
              .limit(limit + 1).offset(offset))
         pks = [row[0] for row in self.conn.execute(q)]
-        return Page(total, pks[:limit], len(pks) > limit)
+        return pks[:limit], len(pks) > limit
+
+    def _walk_index(self, walks: list, need: int) -> list[int]:
+        """The first `need` distinct keys of the ordered selects `walks`, one after the other
+        (each one index range read in index order, so the database stops at the LIMIT). A
+        resource with several matching rows is kept where it first appears. A walk that
+        yields too many repeats is read again with a larger LIMIT (x4: the rows re-read add
+        at most a third)."""
+        seen: dict[int, None] = {}
+        for q in walks:
+            fetch = max(2 * need, 64)
+            while True:
+                rows = self.conn.execute(q.limit(fetch)).all()
+                for (pk,) in rows:
+                    seen.setdefault(pk, None)
+                    if len(seen) >= need:
+                        return list(seen)
+                if len(rows) < fetch:
+                    break
+                fetch *= 4
+        return list(seen)
 
     def match(self, criteria: c.Criteria) -> list[int]:
         """Every match, in pk order (conditional operations)."""
@@ -166,6 +240,12 @@ class SearchRepository:
         among the partner's rows, not the table sizes, and no plan rests on an estimate.
         None when WALK_BATCHES batches found too few (sparse: the set plan is better)."""
         partner, others = walk
+        # conditions that can test given keys through the keys' own index rows do so (an
+        # explicit plan: a chain's long IN list of targets is tested in Python); the rest are
+        # probed per key in SQL, with the type and deletion checks, unless the partner's
+        # index rows already imply those (index_only) and nothing else is left
+        probed = [x for x in others if x.probe is not None]
+        rest = [x for x in others if x.probe is None]
         sub = partner.rows().subquery()
         r = R.alias("r")
         found: list[int] = []
@@ -178,10 +258,17 @@ class SearchRepository:
             if not batch:
                 return found
             last = batch[-1]
-            check = (select(r.c.pk).where(r.c.pk.in_(batch), *self._base(criteria, r),
-                                          *[x.as_exists(r) for x in others])
-                     .order_by(r.c.pk))
-            found.extend(row[0] for row in self.conn.execute(check))
+            keys = batch
+            for x in probed:
+                q, keep = x.probe(keys)
+                ok = {row[0] for row in self.conn.execute(q) if keep(row)}
+                keys = [k for k in keys if k in ok]
+            if keys and (rest or not partner.index_only):
+                check = (select(r.c.pk).where(r.c.pk.in_(keys), *self._base(criteria, r),
+                                              *[x.as_exists(r) for x in rest])
+                         .order_by(r.c.pk))
+                keys = [row[0] for row in self.conn.execute(check)]
+            found.extend(keys)
             if len(found) >= need or len(batch) < WALK_BATCH:
                 return found
         return None
@@ -233,7 +320,7 @@ class SearchRepository:
         estimate. So where the dialect wants it (dialect.intersects_large_chains) its size is
         measured, capped: when it is large and a second condition can be answered as a set
         that is not much larger, the two sets are intersected."""
-        if len(ordered) < 2 or not dialect.intersects_large_chains(self.conn):
+        if len(ordered) < 2:
             return None, None
         drive = ordered[0]
         if not drive.fanout or drive.rows is None or drive.rank >= NEGATED:
@@ -242,6 +329,16 @@ class SearchRepository:
                        None)
         if partner is None:
             return None, None
+        if not dialect.intersects_large_chains(self.conn):
+            # SQLite lists every row of the chain before it probes the partner (LIST
+            # SUBQUERY: ~46,000 rows for a family at 1M); a large chain with a key-ordered
+            # partner is walked instead, with no count of the partner (that count cost more
+            # than it saved, bench/RESULTS.md)
+            if not partner.ordered_rows:
+                return None, None
+            n = self.conn.execute(
+                select(_capped_count(drive.rows(), FANOUT_LARGE))).scalar_one()
+            return None, (partner if n >= FANOUT_LARGE else None)
         # one round trip; the partner is only counted when the driver is large (lazy InitPlan)
         n_large, m_cap = FANOUT_LARGE, FANOUT_LARGE * PARTNER_FACTOR
         m = self.conn.execute(select(case(

@@ -17,7 +17,7 @@ from sqlalchemy import and_, false, intersect, literal, not_, or_, select, true,
 from ..search import criteria as c
 from ..search.values import DAY
 from .fulltext import text_pks
-from .tables import INDEX_TABLES, idx_date, idx_reference
+from .tables import INDEX_TABLES, idx_date, idx_reference, idx_string
 from .tables import resources as R
 
 
@@ -42,6 +42,14 @@ class Cond:
     # rows() come out of their index in res_pk order (one equality on the index's leading
     # columns): the page can be found by walking them in order (search_repository._walk)
     ordered_rows: bool = False
+    # () -> SELECTs of res_pk, each one range of one index in that index's order (ORDER BY
+    # its columns), whose rows together are rows(): a page is read by walking them and
+    # stopping at its end instead of sorting every match (search_repository._walk_index)
+    walks: Callable | None = None
+    # (keys) -> (SELECT of the keys' own index rows, found by their res_pk index, and a test
+    # of one such row): which of given keys satisfy the condition, with the value tested in
+    # Python so no planner can choose to seek every value of a long IN list per key instead
+    probe: Callable | None = None
 
 
 # Selectivity by index table: the lowest rank drives; ties keep the request order.
@@ -130,8 +138,10 @@ def _low_range(m: c.DateMatch) -> tuple[int | None, int | None]:
     return None, None
 
 
-def date_rows(t, matches) -> object:
-    """Rows (of idx_date `t`) satisfying every comparison, through the (wide, low) index."""
+def date_branches(t, matches) -> list | None:
+    """The rows (of idx_date `t`) satisfying every comparison as two ranges of the
+    (wide, low, high) index: short values (under a day) by their bounded `low`, then the
+    wide ones; None when the comparisons bound no `low` (then every row is compared)."""
     exact = [date_range_cond(t.c.low, t.c.high, m) for m in matches]
     lows, highs = [], []
     for m in matches:
@@ -141,13 +151,30 @@ def date_rows(t, matches) -> object:
         if b is not None:
             highs.append(b)
     if not lows and not highs:
-        return and_(*exact)
+        return None
     short = [t.c.wide == 0]
     if lows:
         short.append(t.c.low >= max(lows))
     if highs:
         short.append(t.c.low <= min(highs))
-    return or_(and_(*short, *exact), and_(t.c.wide == 1, *exact))
+    return [and_(*short, *exact), and_(t.c.wide == 1, *exact)]
+
+
+def date_rows(t, matches) -> object:
+    """Rows (of idx_date `t`) satisfying every comparison, through the (wide, low) index."""
+    branches = date_branches(t, matches)
+    if branches is None:
+        return and_(*[date_range_cond(t.c.low, t.c.high, m) for m in matches])
+    return or_(*branches)
+
+
+def _date_walks(t, head: list, matches) -> list | None:
+    """date_branches as ordered SELECTs (index order: low, high, key) after `head`."""
+    branches = date_branches(t, matches)
+    if branches is None:
+        return None
+    return [select(t.c.res_pk).where(*head, b).order_by(t.c.low, t.c.high, t.c.res_pk)
+            for b in branches]
 
 
 def number_range_cond(col, m: c.NumberMatch):
@@ -296,7 +323,29 @@ def _param_clause(cl: c.ParamClause) -> Cond:
     cond.ordered_rows = cl.rtype is not None and not cl.negate and cl.modifier is None and (
         (isinstance(one, c.TokenMatch) and one.code is not None)
         or (isinstance(one, c.ReferenceMatch) and one.target_type is not None))
+    if cl.rtype is not None and not cl.negate and one is not None:
+        cond.walks = _walks(cl, one)
     return cond
+
+
+def _walks(cl: c.ParamClause, one) -> Callable | None:
+    """Ordered index walks for one value that is one index range: a date comparison, a
+    string prefix or exact value."""
+    if cl.kind == "date" and isinstance(one, c.DateMatch):
+        def walks():
+            t = idx_date.alias()
+            return _date_walks(t, [t.c.resource_type == cl.rtype, t.c.param == cl.param],
+                               [one])
+        return walks if walks() is not None else None
+    if cl.kind == "string" and isinstance(one, c.StringMatch) \
+            and one.mode not in ("contains", "suffix"):
+        def walks():
+            t = idx_string.alias()
+            return [select(t.c.res_pk).where(t.c.resource_type == cl.rtype,
+                                             t.c.param == cl.param, _string(t, one))
+                    .order_by(t.c.value, t.c.res_pk)]
+        return walks
+    return None
 
 
 def _missing(cl: c.MissingClause) -> Cond:
@@ -344,7 +393,19 @@ def _date_and(cl: c.DateAndClause) -> Cond:
         inter = intersect(*[select(a.c.res_pk).where(*w).correlate(None) for a, w in multi])
         sub = inter.subquery()
         return union(same_row, select(sub.c.res_pk))
-    return Cond(4, as_in, as_exists, rows, index_only=True)
+
+    def walks():
+        (t, where), multi = parts()
+        # the same-row ranges in index order, then the (few) multi-valued resources'
+        # intersection in key order
+        ordered = _date_walks(t, where[:2], cl.matches)
+        inter = intersect(*[select(a.c.res_pk).where(*w).correlate(None)
+                            for a, w in multi]).subquery()
+        return ordered + [select(inter.c.res_pk).order_by(inter.c.res_pk)]
+    t0 = idx_date.alias()
+    has_walks = date_branches(t0, cl.matches) is not None
+    return Cond(4, as_in, as_exists, rows, index_only=True,
+                walks=walks if has_walks else None)
 
 
 def _chain(cl: c.ChainClause) -> Cond:
@@ -396,6 +457,14 @@ def resolved_chain(cl: c.ChainClause, targets: list[tuple[str, str]]) -> Cond:
                               or_(*alts) if len(alts) > 1 else alts[0]])
     cond.fanout = True
     cond.index_only = True
+    wanted = set(targets)
+
+    def probe(pks):
+        p = idx_reference.alias()
+        q = select(p.c.res_pk, p.c.target_type, p.c.target_id).where(
+            p.c.res_pk.in_(pks), p.c.param == cl.param, p.c.resource_type == cl.rtype)
+        return q, lambda row: (row[1], row[2]) in wanted
+    cond.probe = probe
     return cond
 
 
