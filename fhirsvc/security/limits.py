@@ -17,8 +17,9 @@ The bound, with P processes, leases of at most N tokens that are spent within T 
   thread that leases at the same moment as another of its process), so a client near its
   limit may be refused (429) that many requests early, for at most T seconds. Leases grow
   with demand (1, 2, 4 ... N: doubled each time one is granted in full, halved when one
-  expires unspent), so a client sending a request now and then leases one token at a time
-  and loses none.
+  expires unspent), so a client sending a request now and then leases one token at a time.
+  The unspent tokens of an expired lease go back to the bucket with the process's next take
+  (a client that stops sending leaves at most N per process there until the bucket refills).
 """
 from __future__ import annotations
 
@@ -99,6 +100,7 @@ class SharedRateLimiter:
     def take(self, client: str, klass: ClientClass) -> float:
         per_second = klass.rate / 60.0
         now = self.local_clock()
+        back, shrunk = 0, False
         with self._lock:
             held = self._leases.get(client)
             if held is not None:
@@ -110,13 +112,15 @@ class SharedRateLimiter:
                     held[0] -= 1
                     return 0.0
                 if held[0] >= 1:     # expired unspent: demand is lower, lease less
-                    held[2] = max(1, held[2] // 2)
-                held[0] = 0
+                    held[2], shrunk = max(1, held[2] // 2), True
+                # unspent tokens go back to the bucket with this take: dropping them drained
+                # the bucket of a client well under its rate (2 processes x 10 a second)
+                back, held[0] = int(held[0]), 0
             want = min(held[2] if held else 1, self.lease, max(1, klass.burst))
         try:
             from ..storage.rate_limits import take_now
             granted, tokens = take_now(self.db, client, float(klass.burst), per_second / 1e6,
-                                       int(self.clock() * 1e6), want)
+                                       int(self.clock() * 1e6), want, back)
             self.writes += 1
         except Exception:  # noqa: BLE001 - never fail a request because the counter did
             logging.getLogger("fhirsvc.security").exception("rate limit check failed")
@@ -132,7 +136,7 @@ class SharedRateLimiter:
             # tokens of an earlier lease still held keep their earlier expiry (the bound)
             held[1] = min(held[1], expires) if held[0] >= 1 else expires
             held[0] += granted - 1          # one of them is this request's
-            if granted == want:             # all it asked for: ask for more next time
+            if granted == want and not shrunk:   # all it asked for: ask for more next time
                 held[2] = min(self.lease, want * 2)
             if len(self._leases) > 10_000:  # forget idle clients (bounded memory)
                 for key in [k for k, v in self._leases.items() if v[1] < now][:5_000]:

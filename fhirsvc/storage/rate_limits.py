@@ -1,7 +1,8 @@
 """The SQL of shared rate limits (fhirsvc/security/limits.py): one token bucket per client in
 `rate_buckets`, taken from with ONE statement (an upsert that refills by the time passed,
 takes up to `want` whole tokens when there are any and returns how many and what is left), so
-every server process and machine counts against the same bucket.
+every server process and machine counts against the same bucket. `back`: tokens of an expired
+lease that were never spent, returned in the same statement (never above the burst).
 
     granted, tokens = uow.rate_limits.take("client", burst=60.0, per_micro=1e-5, now=now_us,
                                            want=8)
@@ -18,6 +19,7 @@ def _statement(dialect: str):
         lo, hi = ("min", "max") if dialect == "sqlite" else ("LEAST", "GREATEST")
         # SET expressions all see the row as it was: the refill is computed once per column
         refill = (f"{lo}(CAST(:burst AS DOUBLE PRECISION), rate_buckets.tokens + "
+                  f"CAST(:back AS INTEGER) + "
                   f"{hi}(0, CAST(:now AS BIGINT) - rate_buckets.at) * "
                   f"CAST(:per_micro AS DOUBLE PRECISION))")
         # whole tokens available (refill >= 0): PostgreSQL's CAST to integer rounds, SQLite's
@@ -45,27 +47,28 @@ class RateLimits:
         self.conn = conn
 
     def take(self, bucket: str, burst: float, per_micro: float, now: int,
-             want: int = 1) -> tuple[int, float]:
-        """(tokens granted: 0 .. `want`, tokens left) for `want` requests of `bucket`;
-        `want` is at most `burst`. Granted is 0 only when not one whole token is left."""
+             want: int = 1, back: int = 0) -> tuple[int, float]:
+        """(tokens granted: 0 .. `want`, tokens left) for `want` requests of `bucket`, after
+        `back` unspent tokens are returned; `want` is at most `burst`. Granted is 0 only when
+        not one whole token is left."""
         want = max(1, min(int(want), int(burst)))
         row = self.conn.execute(_statement(self.conn.dialect.name), {
             "bucket": bucket, "burst": float(burst), "per_micro": float(per_micro),
-            "now": int(now), "want": want}).one()
+            "now": int(now), "want": want, "back": max(0, int(back))}).one()
         return int(row[0]), float(row[1])
 
 
 def take_now(db, bucket: str, burst: float, per_micro: float, now: int,
-             want: int = 1) -> tuple[int, float]:
+             want: int = 1, back: int = 0) -> tuple[int, float]:
     """`RateLimits.take` in a transaction of its own. PostgreSQL: one autocommitted statement
     (one round trip, no BEGIN / COMMIT around it; the upsert is atomic by itself). SQLite: a
     write unit of work (its driver's autocommit does not keep an upsert read with RETURNING
     before the cursor is done)."""
     if db.engine.dialect.name == "sqlite":
         with db.unit_of_work(write=True) as uow:
-            out = uow.rate_limits.take(bucket, burst, per_micro, now, want)
+            out = uow.rate_limits.take(bucket, burst, per_micro, now, want, back)
             uow.commit()
         return out
     with db.engine.connect() as conn:
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-        return RateLimits(conn).take(bucket, burst, per_micro, now, want)
+        return RateLimits(conn).take(bucket, burst, per_micro, now, want, back)

@@ -104,6 +104,9 @@ def test_an_expired_lease_is_never_spent(database):
     local[0] += 1.5                    # held past its lease: dropped, the bucket decides
     assert a.take(client, klass) == 0.0                             # the 4th token
     assert a._leases[client][2] == 2   # it expired unspent: the next lease is halved (4 -> 2)
+    # the expired token went back to the bucket, not to a request: 3 let through so far, so
+    # the burst of 4 has exactly one more
+    assert a.take(client, klass) == 0.0
     assert a.take(client, klass) > 0   # bucket empty (no refill: `now` stood still)
 
 
