@@ -196,6 +196,10 @@ def cmd_serve(args) -> int:
             self.cfg.set("timeout", 300)
             # long FHIR search URLs: gunicorn's largest request line (longer: a 414 outcome)
             self.cfg.set("limit_request_line", 8190)
+            if config.control_socket:
+                self.cfg.set("control_socket", config.control_socket)
+            else:
+                self.cfg.set("control_socket_disable", True)
 
         def load(self):
             return served

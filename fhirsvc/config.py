@@ -53,6 +53,9 @@ class Config:
     load_examples: bool = True            # `serve` loads examples/ into an empty database
     workers: int = 2
     threads: int = 4
+    # gunicorn's control socket (gunicornc). Off unless a path is given: its default path
+    # ($HOME/.gunicorn/gunicorn.ctl) is one per user, so every server on a host would take it.
+    control_socket: str = ""
     # Background jobs (docs/jobs.md): `serve` starts a job worker beside the web server unless
     # FHIRSVC_WORKER=off; every worker must share the heartbeat expiry.
     worker: bool = True

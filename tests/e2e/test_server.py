@@ -11,15 +11,32 @@ import time
 import pytest
 import requests
 
-from tools.server_process import running_server
+from tools.server_process import Server, running_server
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def server(db_url, tmp_path_factory):
+def server_process(db_url, tmp_path_factory):
     with running_server(db_url, tmp_path_factory.mktemp("srv")) as srv:
-        yield srv.base
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def server(server_process):
+    return server_process.base
+
+
+def test_no_control_socket_unless_configured(server_process, db_url, tmp_path):
+    # gunicorn's default control socket is one path per user: two servers on a host would
+    # share it, so serve opens none unless FHIRSVC_CONTROL_SOCKET names one.
+    assert "Control socket listening" not in server_process.log.read_text()
+    path = tmp_path / "ctl.sock"
+    srv = Server(db_url, tmp_path, workers=1, env={"FHIRSVC_CONTROL_SOCKET": str(path)}).start()
+    try:
+        assert path.is_socket()
+    finally:
+        srv.stop()
 
 
 
