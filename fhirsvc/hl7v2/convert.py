@@ -272,6 +272,12 @@ class Converter:
                     b.parent = last_by_segment.get(spec["parent"])
                     if b.parent is not None:
                         b.parent.children.append(b)
+                    sg = spec.get("specimen_group")
+                    if sg:
+                        # after an SPM of this order: the SPECIMEN group's own observations
+                        spm = last_by_segment.get(sg["after"])
+                        if spm is not None and b.parent is not None and spm.parent is b.parent:
+                            b.group_of = spm
                 built.append(b)
                 if spec.get("as"):
                     same[(seg.index, spec["as"])] = b
@@ -306,6 +312,7 @@ class Converter:
         b.owned.update(sm.tops)
         fields = seg.fields
         nfields = len(fields)
+        each = None   # OBX[Observation-Component]: the values of a repeating OBX-5
         for n, optional, rule in sm.plan:
             sent = fields[n] if n < nfields else ""
             if not sent:
@@ -350,14 +357,19 @@ class Converter:
                                              f"required for {sm.resource}.{rule.target}",
                                              seg.loc(rule.field)))
                 continue
+            if len(values) > 1 and rule.args.get("repeats") == "component":
+                each = values   # made into components once OBX-7 is read too
+                continue
             for v in values:
                 if type(v) is T.Choice:
-                    res[v.name] = v.value
+                    _choose(res, rule.path, v)
                 elif type(v) is T.Several:
                     for one in v.values:
                         _set_path(res, rule.path, one, rule.list)
                 else:
                     _set_path(res, rule.path, v, rule.list)
+        if each is not None:
+            _components(res, each)
         return b
 
     @staticmethod
@@ -437,7 +449,8 @@ class Converter:
             lines.extend(_text(s) for s in b.narrative)
             for c in b.children:
                 if c.seg.id == "OBX" and c.seg.value(2).upper() in TEXT_TYPES:
-                    lines.append(c.res.get("valueString", ""))
+                    # a repeating text OBX has components, not a valueString: all its lines
+                    lines.append(c.res.get("valueString") or _text(c.seg))
                     c.skip = True
                 else:
                     keep.append(c)
@@ -473,7 +486,11 @@ class Converter:
             if b.skip:
                 continue
             res = b.res
-            for target, name in (b.spec.get("refs") or {}).items():
+            refs = b.spec.get("refs") or {}
+            if b.group_of is not None:   # SPECIMEN_OBSERVATION.OBX: focus the Specimen
+                refs = b.spec["specimen_group"]["refs"]
+                res["focus"] = [{"reference": b.group_of.full_url}]
+            for target, name in refs.items():
                 if name.startswith("same:"):   # made from this very segment (IN1's payor)
                     other = same.get((b.seg.index, name[5:]))
                     ref = other.full_url if other is not None and not other.skip else None
@@ -491,7 +508,7 @@ class Converter:
                     res["location"] = located
             for target, child_seg in (b.spec.get("collect") or {}).items():
                 refs = [{"reference": c.full_url} for c in b.children
-                        if c.seg.id == child_seg and not c.skip]
+                        if c.seg.id == child_seg and not c.skip and c.group_of is None]
                 if refs:
                     res[target] = refs
             if b.spec.get("status") == "event":
@@ -547,8 +564,11 @@ class Converter:
                                                         b.seg.value(21, 4)), "value": own}
             elif parent is not None and parent.anchor is not None:
                 setid = b.seg.value(1) or f"p{parent.children.index(b) + 1}"
+                group = ""
+                if b.group_of is not None:   # set ids restart in each SPECIMEN group
+                    group = f"-spm{b.group_of.seg.value(1) or b.group_of.seg.occurrence}"
                 ident = {"system": parent.anchor["system"],
-                         "value": f"{parent.anchor['value']}-obx{setid}"}
+                         "value": f"{parent.anchor['value']}{group}-obx{setid}"}
             if ident:
                 b.res.setdefault("identifier", []).append(ident)
         elif kind == "document":
@@ -673,7 +693,8 @@ class Converter:
 
 class _Built:
     __slots__ = ("seg", "spec", "res", "parent", "children", "skip", "cleared", "owned",
-                 "merge_into", "query", "full_url", "anchor", "narrative", "first_child")
+                 "merge_into", "query", "full_url", "anchor", "narrative", "first_child",
+                 "group_of")
 
     def __init__(self, seg, spec, res):
         self.seg, self.spec, self.res = seg, spec, res
@@ -688,10 +709,39 @@ class _Built:
         self.anchor = None
         self.narrative: list = []
         self.first_child: dict | None = None   # segment id -> first child kept (_ref)
+        self.group_of = None   # the SPM whose SPECIMEN group this OBX is in
 
 
 def _text(seg) -> str:
     return "\n".join("^".join("&".join(c) for c in rep).rstrip("^") for rep in seg.reps(5))
+
+
+def _choose(res: dict, path: tuple, v: "T.Choice"):
+    """A value[x] chosen by its transform: the element named beside the target's parent
+    (collection.collected[x] -> collection.collectedPeriod); extensions are added to."""
+    if len(path) > 1:
+        _set_path(res, path[:-1] + (v.name,), v.value, False)
+    elif v.name == "extension":
+        res.setdefault("extension", []).extend(v.value)
+    else:
+        res[v.name] = v.value
+
+
+def _components(res: dict, values: list):
+    """OBX-5 repeating (the guide's OBX[Observation-Component]): one component per value, each
+    with the code (OBX-3) and the reference range (OBX-7); no value[x] on the Observation."""
+    code, ranges = res.get("code"), res.pop("referenceRange", None)
+    out = []
+    for v in values:
+        c = {"code": _copy(code)} if code else {}
+        if v.name == "extension":
+            c["extension"] = v.value
+        else:
+            c[v.name] = v.value
+        if ranges:
+            c["referenceRange"] = _copy(ranges)
+        out.append(c)
+    res["component"] = out
 
 
 def _type(ident: dict) -> str | None:

@@ -145,6 +145,18 @@ def instant(cx, rep, args):
     return _dtm(v, True, cx) if v else None
 
 
+def dr(cx, rep, args):
+    """DR -> `<name>Period` when DR-2 (range end) is valued (DR[Period]), else `<name>DateTime`
+    from DR-1 (DR[dateTime]), as SPM-17 asks; `name` is args["name"] (collected)."""
+    start, end = comp(rep, 1), comp(rep, 2)
+    if end:
+        period = {"end": _dtm(end, False, cx)}
+        if start:
+            period = {"start": _dtm(start, False, cx), **period}
+        return Choice(args["name"] + "Period", period)
+    return Choice(args["name"] + "DateTime", _dtm(start, False, cx)) if start else None
+
+
 class _NoOffset:
     default_offset = ""
 
@@ -517,15 +529,29 @@ def observation_value(cx, rep, args):
         data = comp(rep, 5)
         if not data:
             return None
-        return Choice("valueAttachment", {"contentType": _mime(comp(rep, 2), comp(rep, 3)),
-                                          "data": data})
+        return _attachment({"contentType": _mime(comp(rep, 2), comp(rep, 3)), "data": data})
     if vtype == "RP":
         v = comp(rep, 1)
-        return Choice("valueString", v) if v else None
+        if not v:
+            return None
+        att = {"url": v}
+        if comp(rep, 3) or comp(rep, 4):
+            att["contentType"] = _mime(comp(rep, 3), comp(rep, 4))
+        return _attachment(att)
     if not vtype:
         raise TransformError("OBX-2 (value type) is empty, so OBX-5 cannot be read")
     raise TransformError(f"OBX-2 value type {vtype!r} is not supported (NM, SN, ST, TX, FT, "
                          "CWE, CE, DT, DTM, TS, TM, ED, RP are)")
+
+
+# R4 Observation.value[x] has no Attachment: the guide's OBX[Observation] puts ED (Base64) and RP
+# values in the R5 cross-version extension (the guide writes https://; FHIR canonicals are http).
+VALUE_ATTACHMENT_URL = ("http://hl7.org/fhir/5.0/StructureDefinition/"
+                        "extension-Observation.valueAttachment")
+
+
+def _attachment(att: dict) -> Choice:
+    return Choice("extension", [{"url": VALUE_ATTACHMENT_URL, "valueAttachment": att}])
 
 
 def _mime(kind: str, sub: str) -> str:
@@ -537,7 +563,8 @@ def _mime(kind: str, sub: str) -> str:
 
 
 def reference_range(cx, rep, args):
-    """OBX-7 '10-65', '<5', '>3', or text -> referenceRange with the OBX-6 units."""
+    """OBX-7 -> referenceRange.text, as the guide maps it (ST); '10-65', '<5' and '>3' are
+    also read into low / high with the OBX-6 units, so that values can be compared."""
     raw = comp(rep, 1)
     if not raw:
         return None
@@ -546,7 +573,8 @@ def reference_range(cx, rep, args):
     m = _RANGE.match(raw)
     if m:
         return {"low": _simple(quantity(cx, decimal_value(m.group(1)), units_rep)),
-                "high": _simple(quantity(cx, decimal_value(m.group(2)), units_rep))}
+                "high": _simple(quantity(cx, decimal_value(m.group(2)), units_rep)),
+                "text": raw}
     m = _BOUND.match(raw)
     if m:
         key = "high" if m.group(1).startswith("<") else "low"
@@ -567,7 +595,7 @@ def text_attachment(text: str) -> dict:
 
 TRANSFORMS = {
     "string": string, "integer": integer, "yes_no": yes_no,
-    "date": date, "datetime": datetime, "instant": instant,
+    "date": date, "datetime": datetime, "instant": instant, "dr": dr,
     "identifier": identifier, "ei": ei, "eip": eip, "string_identifier": string_identifier,
     "cwe_identifier": cwe_identifier, "xon_identifier": xon_identifier,
     "name": name, "address": address, "telecom": telecom, "location": location,
