@@ -267,6 +267,8 @@ class Converter:
                     if need and not any(seg.value(f) for f in (
                             need if isinstance(need, list) else [need])):
                         continue
+                    if spec.get("not_imaging") and seg.value(24).upper() in sm.imaging_sections:
+                        continue   # an imaging study (OBR-24) has no specimen
                     b = self._build(cx, seg, self.maps.segment(spec.get("map", seg.id)), spec)
                 if spec.get("parent"):
                     b.parent = last_by_segment.get(spec["parent"])
@@ -421,7 +423,7 @@ class Converter:
     def _imaging(self, cx: _Cx, sm, built: list["_Built"]):
         """An imaging report's text results are its narrative, not Observations."""
         for b in built:
-            if b.seg.id != "OBR":
+            if b.seg.id != "OBR" or b.spec.get("map"):   # the report, not the OBR's Specimen
                 continue
             section = b.seg.value(24).upper()
             if section not in sm.imaging_sections and b.narrative:
@@ -481,7 +483,7 @@ class Converter:
         for b in built:
             if b.skip:
                 continue
-            b.query, b.full_url = self._identity(cx, b, aliases)
+            b.query, b.full_url = self._identity(cx, b, aliases, same)
         for b in built:
             if b.skip:
                 continue
@@ -490,12 +492,18 @@ class Converter:
             if b.group_of is not None:   # SPECIMEN_OBSERVATION.OBX: focus the Specimen
                 refs = b.spec["specimen_group"]["refs"]
                 res["focus"] = [{"reference": b.group_of.full_url}]
-            for target, name in refs.items():
-                if name.startswith("same:"):   # made from this very segment (IN1's payor)
-                    other = same.get((b.seg.index, name[5:]))
-                    ref = other.full_url if other is not None and not other.skip else None
-                else:
-                    ref = self._ref(b, name, aliases)
+            for target, names in refs.items():
+                ref = None
+                for name in names.split("|"):   # alternatives, the first found
+                    if name.startswith(("same:", "parent:")):
+                        # made from this very segment (IN1's payor) or from the parent's
+                        seg = b.seg if name[0] == "s" else b.parent.seg if b.parent else None
+                        other = same.get((seg.index, name.split(":", 1)[1])) if seg else None
+                        ref = other.full_url if other is not None and not other.skip else None
+                    else:
+                        ref = self._ref(b, name, aliases)
+                    if ref:
+                        break
                 if ref:
                     many = target.endswith("[]")
                     target = target.removesuffix("[]")
@@ -510,7 +518,7 @@ class Converter:
                 refs = [{"reference": c.full_url} for c in b.children
                         if c.seg.id == child_seg and not c.skip and c.group_of is None]
                 if refs:
-                    res[target] = refs
+                    res.setdefault(target, []).extend(refs)
             if b.spec.get("status") == "event":
                 # PV1[Encounter]: PV1-45 valued -> finished, else PV1-2 through
                 # PatientClass[EncounterStatus]; MSH[Encounter] (A11 cancel) and A03 first
@@ -545,7 +553,7 @@ class Converter:
             meta.append(m)
         return entries, meta
 
-    def _identity(self, cx, b: "_Built", aliases) -> tuple[str | None, str]:
+    def _identity(self, cx, b: "_Built", aliases, same=None) -> tuple[str | None, str]:
         rtype = b.res["resourceType"]
         kind = b.spec.get("identity")
         ident = None
@@ -588,7 +596,10 @@ class Converter:
                 b.res.setdefault("identifier", []).append(ident)
         elif isinstance(kind, dict) and "derive" in kind:
             anchor_name, *fieldnos = kind["derive"]
-            anchor = aliases.get(anchor_name) if anchor_name != "report" else b.parent
+            if anchor_name.startswith("same:"):   # made from this very segment (OBR's report)
+                anchor = (same or {}).get((b.seg.index, anchor_name[5:]))
+            else:
+                anchor = aliases.get(anchor_name) if anchor_name != "report" else b.parent
             key = ":".join(b.seg.value(int(f)) for f in fieldnos).strip(":") or \
                 str(b.seg.occurrence)
             if anchor is not None and anchor.anchor is not None:

@@ -157,6 +157,18 @@ def dr(cx, rep, args):
     return Choice(args["name"] + "DateTime", _dtm(start, False, cx)) if start else None
 
 
+def dtm_or_start(cx, rep, args):
+    """DTM -> `<name>DateTime`, or `<name>Period.start` when the field args["end"] (the end
+    time) is valued: OBR-7 beside OBR-8, as OBR[Specimen] and OBR[DiagnosticReport] map it."""
+    v = comp(rep, 1)
+    if not v:
+        return None
+    when = _dtm(v, False, cx)
+    if cx.seg.value(args["end"]):
+        return Choice(args["name"] + "Period", {"start": when})
+    return Choice(args["name"] + "DateTime", when)
+
+
 class _NoOffset:
     default_offset = ""
 
@@ -437,8 +449,18 @@ def coded(cx, rep, args):
     return out
 
 
+def coded_component(cx, rep, args):
+    """A CE / CWE held in one component (its parts as subcomponents: SPS-1 specimen source,
+    SPS-4 body site) -> CodeableConcept, as `coded`."""
+    k = args["component"]
+    if len(rep) < k or not rep[k - 1] or not rep[k - 1][0]:
+        return None
+    return coded(cx, [[s] for s in rep[k - 1]], args)
+
+
 # -- results ------------------------------------------------------------------------------------
-def quantity(cx, value, units_rep, comparator: str | None = None) -> dict:
+def quantity(cx, value, units_rep, comparator: str | None = None, units_field: int | None = 6
+             ) -> dict:
     """A number and OBX-6 units -> Quantity with UCUM where the unit is (or maps to) UCUM."""
     q: dict = {"value": value}
     if comparator:
@@ -468,8 +490,19 @@ def quantity(cx, value, units_rep, comparator: str | None = None) -> dict:
         q["code"] = ucum
     else:
         cx.warn(f"Unit {unit_code!r} is not UCUM and has no row in units.yaml; kept as text",
-                component=0, field=6)
+                component=0, field=units_field)
     return q
+
+
+def cq(cx, rep, args):
+    """CQ -> SimpleQuantity: CQ-1 value, CQ-2 units (a CWE in subcomponents) as OBX-6 is read."""
+    v = comp(rep, 1)
+    if not v:
+        return None
+    if not _NUMBER.match(v):
+        raise TransformError(f"{v!r} is not a number")
+    units = [[s] for s in rep[1]] if len(rep) > 1 and rep[1] and rep[1][0] else None
+    return _simple(quantity(cx, decimal_value(v), units, units_field=None))
 
 
 _COMPARATORS = {"<", "<=", ">", ">="}
@@ -596,6 +629,7 @@ def text_attachment(text: str) -> dict:
 TRANSFORMS = {
     "string": string, "integer": integer, "yes_no": yes_no,
     "date": date, "datetime": datetime, "instant": instant, "dr": dr,
+    "dtm_or_start": dtm_or_start, "cq": cq, "coded_component": coded_component,
     "identifier": identifier, "ei": ei, "eip": eip, "string_identifier": string_identifier,
     "cwe_identifier": cwe_identifier, "xon_identifier": xon_identifier,
     "name": name, "address": address, "telecom": telecom, "location": location,
