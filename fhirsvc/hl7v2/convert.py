@@ -12,6 +12,7 @@ semantics ask (an empty field keeps the stored value, `""` removes it).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import uuid
@@ -47,6 +48,19 @@ _AS_IS = {"": re.compile(r"[A-Za-z0-9_.~-]*"), ":/.-_~": re.compile(r"[A-Za-z0-9
 
 def _quote(text: str, safe: str = "") -> str:
     return text if _AS_IS[safe].fullmatch(text) else quote(text, safe=safe)
+
+
+@functools.lru_cache(maxsize=4096)
+def _quote_system(system: str) -> str:
+    """An identifier system in a search URL, quoted once per process: the systems are few (per
+    sender and type), and a derived one (percent signs in it) takes quote's slow path."""
+    return _quote(system, safe=":/.-_~")
+
+
+@functools.lru_cache(maxsize=4096)
+def _quote_anchor(system: str) -> str:
+    """An anchor's system as one path segment of a derived system (once per process)."""
+    return _quote(system, safe="")
 TEXT_TYPES = ("ST", "TX", "FT")
 Z_SEGMENT_URL = "http://fhirsvc.org/fhir/StructureDefinition/hl7v2-z-segment"
 NOTE_URL = "http://hl7.org/fhir/5.0/StructureDefinition/extension-DiagnosticReport.note"
@@ -264,11 +278,13 @@ class Converter:
                     b = self._mrg(cx, seg, spec)
                 else:
                     need = spec.get("only_with")
-                    if need and not any(seg.value(f) for f in (
-                            need if isinstance(need, list) else [need])):
-                        continue
-                    if spec.get("not_imaging") and seg.value(24).upper() in sm.imaging_sections:
-                        continue   # an imaging study (OBR-24) has no specimen
+                    if need:   # (not_imaging is looked at only beside only_with: few specs)
+                        if not any(seg.value(f) for f in (
+                                need if isinstance(need, list) else [need])):
+                            continue
+                        if spec.get("not_imaging") and \
+                                seg.value(24).upper() in sm.imaging_sections:
+                            continue   # an imaging study (OBR-24) has no specimen
                     b = self._build(cx, seg, self.maps.segment(spec.get("map", seg.id)), spec)
                 if spec.get("parent"):
                     b.parent = last_by_segment.get(spec["parent"])
@@ -351,6 +367,9 @@ class Converter:
                     if v is not None:
                         values.append(v)
                 cx.rep = 0
+                if len(values) > 1 and args.get("repeats") == "component":
+                    each = values   # made into components once OBX-7 is read too
+                    continue
             if not values:
                 if rule.default is not None and not _has(res, rule.target):
                     _set_path(res, rule.path, _copy(rule.default), False)
@@ -359,12 +378,12 @@ class Converter:
                                              f"required for {sm.resource}.{rule.target}",
                                              seg.loc(rule.field)))
                 continue
-            if len(values) > 1 and rule.args.get("repeats") == "component":
-                each = values   # made into components once OBX-7 is read too
-                continue
             for v in values:
                 if type(v) is T.Choice:
-                    _choose(res, rule.path, v)
+                    if v.name != "extension" and "." not in rule.target:
+                        res[v.name] = v.value
+                    else:
+                        _choose(res, rule.path, v)
                 elif type(v) is T.Several:
                     for one in v.values:
                         _set_path(res, rule.path, one, rule.list)
@@ -494,11 +513,13 @@ class Converter:
                 res["focus"] = [{"reference": b.group_of.full_url}]
             for target, names in refs.items():
                 ref = None
-                for name in names.split("|"):   # alternatives, the first found
+                for name in (names.split("|") if "|" in names else (names,)):   # the first found
                     if name.startswith(("same:", "parent:")):
                         # made from this very segment (IN1's payor) or from the parent's
-                        seg = b.seg if name[0] == "s" else b.parent.seg if b.parent else None
-                        other = same.get((seg.index, name.split(":", 1)[1])) if seg else None
+                        seg = b.seg if name[0] == "s" else \
+                            b.parent.seg if b.parent is not None else None
+                        other = same.get((seg.index, name.split(":", 1)[1])) \
+                            if seg is not None else None
                         ref = other.full_url if other is not None and not other.skip else None
                     else:
                         ref = self._ref(b, name, aliases)
@@ -604,13 +625,13 @@ class Converter:
                 str(b.seg.occurrence)
             if anchor is not None and anchor.anchor is not None:
                 ident = {"system": f"{cx.maps.derived_prefix}{rtype}/"
-                                   f"{_quote(anchor.anchor['system'], safe='')}",
+                                   f"{_quote_anchor(anchor.anchor['system'])}",
                          "value": f"{anchor.anchor['value']}:{b.seg.id}:{key}"}
                 b.res.setdefault("identifier", []).append(ident)
         if ident and ident.get("system"):
             b.anchor = ident
             key = f"{rtype}|{ident['system']}|{ident['value']}"
-            query = (f"{rtype}?identifier={_quote(ident['system'], safe=':/.-_~')}|"
+            query = (f"{rtype}?identifier={_quote_system(ident['system'])}|"
                      f"{_quote(ident['value'], safe=':/.-_~')}")
             return query, _urn(key)
         key = f"{rtype}|{cx.msg.sender}|{cx.msg.control_id}|{b.seg.index}"
@@ -652,7 +673,7 @@ class Converter:
                             "display": lv["display"]}]}
                     if parent_url:
                         loc["partOf"] = {"reference": parent_url}
-                    query = (f"Location?identifier={_quote(ident['system'], safe=':/.-_~')}|"
+                    query = (f"Location?identifier={_quote_system(ident['system'])}|"
                              f"{_quote(ident['value'], safe=':/.-_~')}")
                     entries.append({"fullUrl": url, "resource": loc,
                                     "request": {"method": "PUT", "url": query}})
