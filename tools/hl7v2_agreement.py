@@ -7,9 +7,11 @@ Only the fields a receiving system relies on (the folder's SOURCES.md) are compa
 where the expected output has them: Patient identifiers, names, gender, birthDate, address,
 telecom; Encounter class, status, period, location; Observation code, value, unit, status,
 effective time, reference range, interpretation; DiagnosticReport code, status, issued, result
-links; Specimen type and collection time. Resources of a type are paired in order (Observations
-by code first). Set-valued fields (identifiers, telecoms, codings) agree when every expected
-value is present. A message answered AE/AR counts every expected field as disagreeing.
+links; Specimen type and collection time. Observations and DiagnosticReports are paired on their
+code, Specimens on their type (the candidate agreeing on most fields first), other types in
+order. Set-valued fields (identifiers, telecoms, codings) agree when every expected value is
+present; a reference range given as text only agrees on its text. A message answered AE/AR
+counts every expected field as disagreeing.
 """
 from __future__ import annotations
 
@@ -58,9 +60,21 @@ def _value(o):
 
 
 def _range(o):
+    """(low, high, text) of the first reference range, None without one."""
     rr = (o.get("referenceRange") or [{}])[0]
-    return (rr.get("low", {}).get("value"), rr.get("high", {}).get("value")) \
-        if ("low" in rr or "high" in rr) else rr.get("text")
+    if not rr:
+        return None
+    return (rr.get("low", {}).get("value"), rr.get("high", {}).get("value"),
+            (rr.get("text") or "").strip() or None)
+
+
+def _same_range(ev, av) -> bool:
+    """The same range: by low / high where the expected output has them, else by its text."""
+    if av is None:
+        return False
+    if ev[0] is not None or ev[1] is not None:
+        return ev[:2] == av[:2]
+    return ev[2] == av[2]
 
 
 FIELDS = {
@@ -103,19 +117,47 @@ FIELDS = {
 }
 
 
+# fields compared otherwise than by equality
+SAME = {("Observation", "referenceRange"): _same_range}
+# resources of these types are paired on these codes (the rest in order)
+PAIR_ON = {"Observation": lambda r: _codes(r.get("code")),
+           "DiagnosticReport": lambda r: _codes(r.get("code")),
+           "Specimen": lambda r: _codes(r.get("type"))}
+
+
 def _present(v) -> bool:
     return v not in (None, "", (), frozenset(), False, 0) and v != ((None, ()),) \
         and v != ((None, None),)
 
 
+def _agrees(rtype, name, ev, av) -> bool:
+    same = SAME.get((rtype, name))
+    if same is not None:
+        return same(ev, av)
+    # sets (identifiers, telecoms, codes): every expected value is there
+    if isinstance(ev, frozenset) and isinstance(av, frozenset):
+        return ev <= av
+    return av == ev
+
+
+def _score(rtype, e, a) -> int:
+    return sum(_agrees(rtype, n, g(e), g(a)) for n, g in FIELDS[rtype].items()
+               if _present(g(e)))
+
+
 def _pair(rtype, expected, actual):
-    if rtype != "Observation":
+    """Expected and actual resources paired: Observations and DiagnosticReports on a shared
+    code, Specimens on a shared type, each with the unpaired candidate that agrees on most
+    fields (two results of one code are told apart by their values); other types in order."""
+    key = PAIR_ON.get(rtype)
+    if key is None:
         return list(zip(expected, actual + [None] * (len(expected) - len(actual))))
     pool = list(actual)
     out = []
     for e in expected:
-        code = _codes(e.get("code"))
-        hit = next((a for a in pool if _codes(a.get("code")) & code), None)
+        code = key(e)
+        hits = [a for a in pool if key(a) & code]
+        hit = max(hits, key=lambda a: _score(rtype, e, a)) if hits else None
         if hit is not None:
             pool.remove(hit)
         out.append((e, hit))
@@ -153,9 +195,7 @@ def measure(shared: Path = SHARED, converter=None) -> dict:
                     if not _present(ev):
                         continue
                     av = get(a) if a is not None else None
-                    # sets (identifiers, telecoms, codes): every expected value is there
-                    ok = a is not None and (ev <= av if isinstance(ev, frozenset)
-                                            and isinstance(av, frozenset) else av == ev)
+                    ok = a is not None and _agrees(rtype, name, ev, av)
                     f = totals[rtype]["fields"].setdefault(name, [0, 0])
                     f[0] += ok
                     f[1] += 1

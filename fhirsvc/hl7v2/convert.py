@@ -12,6 +12,7 @@ semantics ask (an empty field keeps the stored value, `""` removes it).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import uuid
@@ -47,6 +48,19 @@ _AS_IS = {"": re.compile(r"[A-Za-z0-9_.~-]*"), ":/.-_~": re.compile(r"[A-Za-z0-9
 
 def _quote(text: str, safe: str = "") -> str:
     return text if _AS_IS[safe].fullmatch(text) else quote(text, safe=safe)
+
+
+@functools.lru_cache(maxsize=4096)
+def _quote_system(system: str) -> str:
+    """An identifier system in a search URL, quoted once per process: the systems are few (per
+    sender and type), and a derived one (percent signs in it) takes quote's slow path."""
+    return _quote(system, safe=":/.-_~")
+
+
+@functools.lru_cache(maxsize=4096)
+def _quote_anchor(system: str) -> str:
+    """An anchor's system as one path segment of a derived system (once per process)."""
+    return _quote(system, safe="")
 TEXT_TYPES = ("ST", "TX", "FT")
 Z_SEGMENT_URL = "http://fhirsvc.org/fhir/StructureDefinition/hl7v2-z-segment"
 NOTE_URL = "http://hl7.org/fhir/5.0/StructureDefinition/extension-DiagnosticReport.note"
@@ -264,14 +278,24 @@ class Converter:
                     b = self._mrg(cx, seg, spec)
                 else:
                     need = spec.get("only_with")
-                    if need and not any(seg.value(f) for f in (
-                            need if isinstance(need, list) else [need])):
-                        continue
+                    if need:   # (not_imaging is looked at only beside only_with: few specs)
+                        if not any(seg.value(f) for f in (
+                                need if isinstance(need, list) else [need])):
+                            continue
+                        if spec.get("not_imaging") and \
+                                seg.value(24).upper() in sm.imaging_sections:
+                            continue   # an imaging study (OBR-24) has no specimen
                     b = self._build(cx, seg, self.maps.segment(spec.get("map", seg.id)), spec)
                 if spec.get("parent"):
                     b.parent = last_by_segment.get(spec["parent"])
                     if b.parent is not None:
                         b.parent.children.append(b)
+                    sg = spec.get("specimen_group")
+                    if sg:
+                        # after an SPM of this order: the SPECIMEN group's own observations
+                        spm = last_by_segment.get(sg["after"])
+                        if spm is not None and b.parent is not None and spm.parent is b.parent:
+                            b.group_of = spm
                 built.append(b)
                 if spec.get("as"):
                     same[(seg.index, spec["as"])] = b
@@ -306,6 +330,7 @@ class Converter:
         b.owned.update(sm.tops)
         fields = seg.fields
         nfields = len(fields)
+        each = None   # OBX[Observation-Component]: the values of a repeating OBX-5
         for n, optional, rule in sm.plan:
             sent = fields[n] if n < nfields else ""
             if not sent:
@@ -342,6 +367,9 @@ class Converter:
                     if v is not None:
                         values.append(v)
                 cx.rep = 0
+                if len(values) > 1 and args.get("repeats") == "component":
+                    each = values   # made into components once OBX-7 is read too
+                    continue
             if not values:
                 if rule.default is not None and not _has(res, rule.target):
                     _set_path(res, rule.path, _copy(rule.default), False)
@@ -352,12 +380,17 @@ class Converter:
                 continue
             for v in values:
                 if type(v) is T.Choice:
-                    res[v.name] = v.value
+                    if v.name != "extension" and "." not in rule.target:
+                        res[v.name] = v.value
+                    else:
+                        _choose(res, rule.path, v)
                 elif type(v) is T.Several:
                     for one in v.values:
                         _set_path(res, rule.path, one, rule.list)
                 else:
                     _set_path(res, rule.path, v, rule.list)
+        if each is not None:
+            _components(res, each)
         return b
 
     @staticmethod
@@ -409,7 +442,7 @@ class Converter:
     def _imaging(self, cx: _Cx, sm, built: list["_Built"]):
         """An imaging report's text results are its narrative, not Observations."""
         for b in built:
-            if b.seg.id != "OBR":
+            if b.seg.id != "OBR" or b.spec.get("map"):   # the report, not the OBR's Specimen
                 continue
             section = b.seg.value(24).upper()
             if section not in sm.imaging_sections and b.narrative:
@@ -437,7 +470,8 @@ class Converter:
             lines.extend(_text(s) for s in b.narrative)
             for c in b.children:
                 if c.seg.id == "OBX" and c.seg.value(2).upper() in TEXT_TYPES:
-                    lines.append(c.res.get("valueString", ""))
+                    # a repeating text OBX has components, not a valueString: all its lines
+                    lines.append(c.res.get("valueString") or _text(c.seg))
                     c.skip = True
                 else:
                     keep.append(c)
@@ -468,17 +502,29 @@ class Converter:
         for b in built:
             if b.skip:
                 continue
-            b.query, b.full_url = self._identity(cx, b, aliases)
+            b.query, b.full_url = self._identity(cx, b, aliases, same)
         for b in built:
             if b.skip:
                 continue
             res = b.res
-            for target, name in (b.spec.get("refs") or {}).items():
-                if name.startswith("same:"):   # made from this very segment (IN1's payor)
-                    other = same.get((b.seg.index, name[5:]))
-                    ref = other.full_url if other is not None and not other.skip else None
-                else:
-                    ref = self._ref(b, name, aliases)
+            refs = b.spec.get("refs") or {}
+            if b.group_of is not None:   # SPECIMEN_OBSERVATION.OBX: focus the Specimen
+                refs = b.spec["specimen_group"]["refs"]
+                res["focus"] = [{"reference": b.group_of.full_url}]
+            for target, names in refs.items():
+                ref = None
+                for name in (names.split("|") if "|" in names else (names,)):   # the first found
+                    if name.startswith(("same:", "parent:")):
+                        # made from this very segment (IN1's payor) or from the parent's
+                        seg = b.seg if name[0] == "s" else \
+                            b.parent.seg if b.parent is not None else None
+                        other = same.get((seg.index, name.split(":", 1)[1])) \
+                            if seg is not None else None
+                        ref = other.full_url if other is not None and not other.skip else None
+                    else:
+                        ref = self._ref(b, name, aliases)
+                    if ref:
+                        break
                 if ref:
                     many = target.endswith("[]")
                     target = target.removesuffix("[]")
@@ -491,9 +537,9 @@ class Converter:
                     res["location"] = located
             for target, child_seg in (b.spec.get("collect") or {}).items():
                 refs = [{"reference": c.full_url} for c in b.children
-                        if c.seg.id == child_seg and not c.skip]
+                        if c.seg.id == child_seg and not c.skip and c.group_of is None]
                 if refs:
-                    res[target] = refs
+                    res.setdefault(target, []).extend(refs)
             if b.spec.get("status") == "event":
                 # PV1[Encounter]: PV1-45 valued -> finished, else PV1-2 through
                 # PatientClass[EncounterStatus]; MSH[Encounter] (A11 cancel) and A03 first
@@ -528,7 +574,7 @@ class Converter:
             meta.append(m)
         return entries, meta
 
-    def _identity(self, cx, b: "_Built", aliases) -> tuple[str | None, str]:
+    def _identity(self, cx, b: "_Built", aliases, same=None) -> tuple[str | None, str]:
         rtype = b.res["resourceType"]
         kind = b.spec.get("identity")
         ident = None
@@ -547,8 +593,11 @@ class Converter:
                                                         b.seg.value(21, 4)), "value": own}
             elif parent is not None and parent.anchor is not None:
                 setid = b.seg.value(1) or f"p{parent.children.index(b) + 1}"
+                group = ""
+                if b.group_of is not None:   # set ids restart in each SPECIMEN group
+                    group = f"-spm{b.group_of.seg.value(1) or b.group_of.seg.occurrence}"
                 ident = {"system": parent.anchor["system"],
-                         "value": f"{parent.anchor['value']}-obx{setid}"}
+                         "value": f"{parent.anchor['value']}{group}-obx{setid}"}
             if ident:
                 b.res.setdefault("identifier", []).append(ident)
         elif kind == "document":
@@ -568,18 +617,21 @@ class Converter:
                 b.res.setdefault("identifier", []).append(ident)
         elif isinstance(kind, dict) and "derive" in kind:
             anchor_name, *fieldnos = kind["derive"]
-            anchor = aliases.get(anchor_name) if anchor_name != "report" else b.parent
+            if anchor_name.startswith("same:"):   # made from this very segment (OBR's report)
+                anchor = (same or {}).get((b.seg.index, anchor_name[5:]))
+            else:
+                anchor = aliases.get(anchor_name) if anchor_name != "report" else b.parent
             key = ":".join(b.seg.value(int(f)) for f in fieldnos).strip(":") or \
                 str(b.seg.occurrence)
             if anchor is not None and anchor.anchor is not None:
                 ident = {"system": f"{cx.maps.derived_prefix}{rtype}/"
-                                   f"{_quote(anchor.anchor['system'], safe='')}",
+                                   f"{_quote_anchor(anchor.anchor['system'])}",
                          "value": f"{anchor.anchor['value']}:{b.seg.id}:{key}"}
                 b.res.setdefault("identifier", []).append(ident)
         if ident and ident.get("system"):
             b.anchor = ident
             key = f"{rtype}|{ident['system']}|{ident['value']}"
-            query = (f"{rtype}?identifier={_quote(ident['system'], safe=':/.-_~')}|"
+            query = (f"{rtype}?identifier={_quote_system(ident['system'])}|"
                      f"{_quote(ident['value'], safe=':/.-_~')}")
             return query, _urn(key)
         key = f"{rtype}|{cx.msg.sender}|{cx.msg.control_id}|{b.seg.index}"
@@ -621,7 +673,7 @@ class Converter:
                             "display": lv["display"]}]}
                     if parent_url:
                         loc["partOf"] = {"reference": parent_url}
-                    query = (f"Location?identifier={_quote(ident['system'], safe=':/.-_~')}|"
+                    query = (f"Location?identifier={_quote_system(ident['system'])}|"
                              f"{_quote(ident['value'], safe=':/.-_~')}")
                     entries.append({"fullUrl": url, "resource": loc,
                                     "request": {"method": "PUT", "url": query}})
@@ -673,7 +725,8 @@ class Converter:
 
 class _Built:
     __slots__ = ("seg", "spec", "res", "parent", "children", "skip", "cleared", "owned",
-                 "merge_into", "query", "full_url", "anchor", "narrative", "first_child")
+                 "merge_into", "query", "full_url", "anchor", "narrative", "first_child",
+                 "group_of")
 
     def __init__(self, seg, spec, res):
         self.seg, self.spec, self.res = seg, spec, res
@@ -688,10 +741,39 @@ class _Built:
         self.anchor = None
         self.narrative: list = []
         self.first_child: dict | None = None   # segment id -> first child kept (_ref)
+        self.group_of = None   # the SPM whose SPECIMEN group this OBX is in
 
 
 def _text(seg) -> str:
     return "\n".join("^".join("&".join(c) for c in rep).rstrip("^") for rep in seg.reps(5))
+
+
+def _choose(res: dict, path: tuple, v: "T.Choice"):
+    """A value[x] chosen by its transform: the element named beside the target's parent
+    (collection.collected[x] -> collection.collectedPeriod); extensions are added to."""
+    if len(path) > 1:
+        _set_path(res, path[:-1] + (v.name,), v.value, False)
+    elif v.name == "extension":
+        res.setdefault("extension", []).extend(v.value)
+    else:
+        res[v.name] = v.value
+
+
+def _components(res: dict, values: list):
+    """OBX-5 repeating (the guide's OBX[Observation-Component]): one component per value, each
+    with the code (OBX-3) and the reference range (OBX-7); no value[x] on the Observation."""
+    code, ranges = res.get("code"), res.pop("referenceRange", None)
+    out = []
+    for v in values:
+        c = {"code": _copy(code)} if code else {}
+        if v.name == "extension":
+            c["extension"] = v.value
+        else:
+            c[v.name] = v.value
+        if ranges:
+            c["referenceRange"] = _copy(ranges)
+        out.append(c)
+    res["component"] = out
 
 
 def _type(ident: dict) -> str | None:

@@ -145,6 +145,30 @@ def instant(cx, rep, args):
     return _dtm(v, True, cx) if v else None
 
 
+def dr(cx, rep, args):
+    """DR -> `<name>Period` when DR-2 (range end) is valued (DR[Period]), else `<name>DateTime`
+    from DR-1 (DR[dateTime]), as SPM-17 asks; `name` is args["name"] (collected)."""
+    start, end = comp(rep, 1), comp(rep, 2)
+    if end:
+        period = {"end": _dtm(end, False, cx)}
+        if start:
+            period = {"start": _dtm(start, False, cx), **period}
+        return Choice(args["name"] + "Period", period)
+    return Choice(args["name"] + "DateTime", _dtm(start, False, cx)) if start else None
+
+
+def dtm_or_start(cx, rep, args):
+    """DTM -> `<name>DateTime`, or `<name>Period.start` when the field args["end"] (the end
+    time) is valued: OBR-7 beside OBR-8, as OBR[Specimen] and OBR[DiagnosticReport] map it."""
+    v = comp(rep, 1)
+    if not v:
+        return None
+    when = _dtm(v, False, cx)
+    if cx.seg.value(args["end"]):
+        return Choice(args["name"] + "Period", {"start": when})
+    return Choice(args["name"] + "DateTime", when)
+
+
 class _NoOffset:
     default_offset = ""
 
@@ -425,8 +449,18 @@ def coded(cx, rep, args):
     return out
 
 
+def coded_component(cx, rep, args):
+    """A CE / CWE held in one component (its parts as subcomponents: SPS-1 specimen source,
+    SPS-4 body site) -> CodeableConcept, as `coded`."""
+    k = args["component"]
+    if len(rep) < k or not rep[k - 1] or not rep[k - 1][0]:
+        return None
+    return coded(cx, [[s] for s in rep[k - 1]], args)
+
+
 # -- results ------------------------------------------------------------------------------------
-def quantity(cx, value, units_rep, comparator: str | None = None) -> dict:
+def quantity(cx, value, units_rep, comparator: str | None = None, units_field: int | None = 6
+             ) -> dict:
     """A number and OBX-6 units -> Quantity with UCUM where the unit is (or maps to) UCUM."""
     q: dict = {"value": value}
     if comparator:
@@ -456,8 +490,19 @@ def quantity(cx, value, units_rep, comparator: str | None = None) -> dict:
         q["code"] = ucum
     else:
         cx.warn(f"Unit {unit_code!r} is not UCUM and has no row in units.yaml; kept as text",
-                component=0, field=6)
+                component=0, field=units_field)
     return q
+
+
+def cq(cx, rep, args):
+    """CQ -> SimpleQuantity: CQ-1 value, CQ-2 units (a CWE in subcomponents) as OBX-6 is read."""
+    v = comp(rep, 1)
+    if not v:
+        return None
+    if not _NUMBER.match(v):
+        raise TransformError(f"{v!r} is not a number")
+    units = [[s] for s in rep[1]] if len(rep) > 1 and rep[1] and rep[1][0] else None
+    return _simple(quantity(cx, decimal_value(v), units, units_field=None))
 
 
 _COMPARATORS = {"<", "<=", ">", ">="}
@@ -517,15 +562,29 @@ def observation_value(cx, rep, args):
         data = comp(rep, 5)
         if not data:
             return None
-        return Choice("valueAttachment", {"contentType": _mime(comp(rep, 2), comp(rep, 3)),
-                                          "data": data})
+        return _attachment({"contentType": _mime(comp(rep, 2), comp(rep, 3)), "data": data})
     if vtype == "RP":
         v = comp(rep, 1)
-        return Choice("valueString", v) if v else None
+        if not v:
+            return None
+        att = {"url": v}
+        if comp(rep, 3) or comp(rep, 4):
+            att["contentType"] = _mime(comp(rep, 3), comp(rep, 4))
+        return _attachment(att)
     if not vtype:
         raise TransformError("OBX-2 (value type) is empty, so OBX-5 cannot be read")
     raise TransformError(f"OBX-2 value type {vtype!r} is not supported (NM, SN, ST, TX, FT, "
                          "CWE, CE, DT, DTM, TS, TM, ED, RP are)")
+
+
+# R4 Observation.value[x] has no Attachment: the guide's OBX[Observation] puts ED (Base64) and RP
+# values in the R5 cross-version extension (the guide writes https://; FHIR canonicals are http).
+VALUE_ATTACHMENT_URL = ("http://hl7.org/fhir/5.0/StructureDefinition/"
+                        "extension-Observation.valueAttachment")
+
+
+def _attachment(att: dict) -> Choice:
+    return Choice("extension", [{"url": VALUE_ATTACHMENT_URL, "valueAttachment": att}])
 
 
 def _mime(kind: str, sub: str) -> str:
@@ -537,7 +596,8 @@ def _mime(kind: str, sub: str) -> str:
 
 
 def reference_range(cx, rep, args):
-    """OBX-7 '10-65', '<5', '>3', or text -> referenceRange with the OBX-6 units."""
+    """OBX-7 -> referenceRange.text, as the guide maps it (ST); '10-65', '<5' and '>3' are
+    also read into low / high with the OBX-6 units, so that values can be compared."""
     raw = comp(rep, 1)
     if not raw:
         return None
@@ -546,7 +606,8 @@ def reference_range(cx, rep, args):
     m = _RANGE.match(raw)
     if m:
         return {"low": _simple(quantity(cx, decimal_value(m.group(1)), units_rep)),
-                "high": _simple(quantity(cx, decimal_value(m.group(2)), units_rep))}
+                "high": _simple(quantity(cx, decimal_value(m.group(2)), units_rep)),
+                "text": raw}
     m = _BOUND.match(raw)
     if m:
         key = "high" if m.group(1).startswith("<") else "low"
@@ -567,7 +628,8 @@ def text_attachment(text: str) -> dict:
 
 TRANSFORMS = {
     "string": string, "integer": integer, "yes_no": yes_no,
-    "date": date, "datetime": datetime, "instant": instant,
+    "date": date, "datetime": datetime, "instant": instant, "dr": dr,
+    "dtm_or_start": dtm_or_start, "cq": cq, "coded_component": coded_component,
     "identifier": identifier, "ei": ei, "eip": eip, "string_identifier": string_identifier,
     "cwe_identifier": cwe_identifier, "xon_identifier": xon_identifier,
     "name": name, "address": address, "telecom": telecom, "location": location,

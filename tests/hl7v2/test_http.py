@@ -236,3 +236,17 @@ def test_pid3_with_an_authority_never_attaches_to_a_patient_without_a_system(cli
     untouched = client.get(f"/fhir/Patient/{other_id}").get_json()
     assert untouched["meta"]["versionId"] == "1"
     assert untouched["name"][0]["family"] == "Other" and untouched["gender"] == "male"
+
+
+def test_attachment_and_repeating_results_validate(client):
+    """ED / RP values (the R5 valueAttachment extension) and a repeating OBX-5 (components)
+    make a Bundle the validator accepts; an ED value was refused (422) before."""
+    raw = ("MSH|^~\\&|LAB|HOSPA|FHIRSVC|X|20240101120000+0100||ORU^R01|att1|P|2.5.1\r"
+           "PID|1||H-att^^^HOSPA^MR||Doe^Jane||19520915|F\r"
+           "OBR|1|P-att^HOSPA-ORD|F-att^HOSPA-ORD|24362-6^Panel^LN|||20240101100000+0100\r"
+           "OBX|1|ED|11502-2^Lab report^LN||^AP^PDF^Base64^SGVsbG8=||||||F\r"
+           "OBX|2|RP|11502-2^Lab report^LN||https://lab.example/r.pdf^^AP^PDF||||||F\r"
+           "OBX|3|NM|17861-6^Calcium^LN||9.0~9.2|mg/dL^^UCUM|8.6-10.3|N|||F\r"
+           "SPM|1|S-att||BLD|||||||P||||||202401010900+0100^202401010930+0100\r")
+    resp = post(client, "convert", raw)
+    assert resp.status_code == 200, resp.get_json()

@@ -28,7 +28,8 @@ ORU = ("MSH|^~\\&|{app}|HOSPA|FHIRSVC|X|20240101120000+0100||ORU^R01|{cid}|P|2.5
        "PID|1||D-{n}^^^HOSPA^MR||Doe^Jane||19520915|F\r"
        "OBR|1|P{n}^HOSPA-ORD|F{n}^HOSPA-ORD|24362-6^Panel^LN|||20240101100000+0100\r"
        "OBX|1|NM|17861-6^Calcium^LN||9.{n}|mg/dL^^UCUM|||||F\r")
-WRITES = "system/Patient.u system/DiagnosticReport.u system/Observation.u"
+# an ORU's OBR with a collection time (OBR-7) also makes the order's Specimen (OBR[Specimen])
+WRITES = "system/Patient.u system/DiagnosticReport.u system/Observation.u system/Specimen.u"
 
 
 def msa(ack: bytes | str) -> list[str]:
@@ -63,7 +64,7 @@ def test_convert_needs_the_scopes_processing_would_and_read_search(call):
     resp = http(call, "convert", WRITES, body)
     assert resp.status_code == 403 and "system/Patient.r" in text_of(resp)
     ok = http(call, "convert", "system/Patient.rus system/DiagnosticReport.rus "
-                               "system/Observation.rus", body)
+                               "system/Observation.rus system/Specimen.rus", body)
     assert ok.status_code == 200, ok.get_data(as_text=True)[:300]
     assert ok.get_json()["type"] == "transaction"
 
