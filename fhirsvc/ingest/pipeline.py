@@ -308,10 +308,8 @@ class IngestPipeline:
         by_type: dict[str, list[str]] = {}
         for op in ops:
             by_type.setdefault(op.rtype, []).append(res.targets[op.index].rid)
-        for rtype in sorted(by_type):          # one lock order for every writer
-            for rid, stored in uow.resources.read_keys(rtype, by_type[rtype],
-                                                       for_update=True).items():
-                seen[(rtype, rid)] = stored
+        # every type in one statement, locked in key order (one order for every writer)
+        seen.update(uow.resources.read_keys_many(by_type, for_update=True))
         known = set(seen)
         fresh = [op for op in ops if (op.rtype, res.targets[op.index].rid) not in known]
         if fresh and not uow.exclusive:   # SQLite: no one else can have created them since
@@ -322,10 +320,7 @@ class IngestPipeline:
             again: dict[str, list[str]] = {}
             for op in fresh:
                 again.setdefault(op.rtype, []).append(res.targets[op.index].rid)
-            for rtype in sorted(again):
-                for rid, stored in uow.resources.read_keys(rtype, again[rtype],
-                                                           for_update=True).items():
-                    seen[(rtype, rid)] = stored
+            seen.update(uow.resources.read_keys_many(again, for_update=True))
             known = set(seen)
             fresh = [op for op in fresh if (op.rtype, res.targets[op.index].rid) not in known]
         stored = uow.resources.create_many(
@@ -348,10 +343,8 @@ class IngestPipeline:
         for op in ops:
             if (op.rtype, res.targets[op.index].rid) not in current:
                 by_type.setdefault(op.rtype, []).append(res.targets[op.index].rid)
-        for rtype in sorted(by_type):          # one lock order for every writer
-            for rid, stored in uow.resources.read_keys(rtype, by_type[rtype],
-                                                       for_update=True).items():
-                current[(rtype, rid)] = stored
+        if by_type:   # every type in one statement, locked in key order
+            current.update(uow.resources.read_keys_many(by_type, for_update=True))
         items, which = [], []
         for op in ops:
             rid = res.targets[op.index].rid
