@@ -305,6 +305,14 @@ class IngestPipeline:
                and getattr(op, "if_match", None) is None]
         if not ops:
             return []
+        # ids drawn by resolve (new UUIDs) are not looked up: nothing can be stored under them
+        new = [op for op in ops if res.targets[op.index].generated]
+        ops = [op for op in ops if not res.targets[op.index].generated]
+        if not ops:
+            stored = uow.resources.create_many(
+                [(op.rtype, res.targets[op.index].rid, self._bound(op, res), "PUT")
+                 for op in new])
+            return list(zip(new, stored))
         by_type: dict[str, list[str]] = {}
         for op in ops:
             by_type.setdefault(op.rtype, []).append(res.targets[op.index].rid)
@@ -323,6 +331,9 @@ class IngestPipeline:
             seen.update(uow.resources.read_keys_many(again, for_update=True))
             known = set(seen)
             fresh = [op for op in fresh if (op.rtype, res.targets[op.index].rid) not in known]
+        if new:   # in processing order
+            creating = {op.index for op in new} | {op.index for op in fresh}
+            fresh = [op for op in ordered if op.index in creating]
         stored = uow.resources.create_many(
             [(op.rtype, res.targets[op.index].rid, self._bound(op, res), "PUT") for op in fresh])
         return list(zip(fresh, stored))

@@ -65,7 +65,7 @@ class Stored:
 # Statements built once: building them per call costs more than executing them.
 _INSERT_RESOURCES = insert(R).returning(R.c.pk, sort_by_parameter_order=True)
 _INSERT_VERSION = insert(V)
-_INSERT_ALIAS = insert(A)
+_INSERT_ALIAS: dict[str, object] = {}   # dialect name -> INSERT ... ON CONFLICT DO NOTHING
 # guarded by the version read: a concurrent writer that got there first is a conflict, not a
 # silently lost update
 _UPDATE_CURRENT = update(R).where(R.c.pk == bindparam("b_pk"),
@@ -402,7 +402,8 @@ class Repository:
         """Record alias -> resource; an alias already recorded keeps its first target."""
         if not pairs:
             return
-        known = set(self.resolve_aliases(a for a, _ in pairs))
-        rows = [{"alias": a, "res_pk": pk} for a, pk in dict(pairs).items() if a not in known]
-        if rows:
-            self.conn.execute(_INSERT_ALIAS, rows)
+        # ON CONFLICT DO NOTHING: one statement, where a look-up first took two
+        stmt = _INSERT_ALIAS.get(self.conn.dialect.name)
+        if stmt is None:
+            stmt = _INSERT_ALIAS[self.conn.dialect.name] = dialect.insert_new(self.conn, A)
+        self.conn.execute(stmt, [{"alias": a, "res_pk": pk} for a, pk in dict(pairs).items()])
