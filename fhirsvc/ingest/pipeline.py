@@ -342,7 +342,7 @@ class IngestPipeline:
                       seen: dict | None = None, merge=None, keep_unchanged: bool = False
                       ) -> None:
         """Updates of stored resources in bulk (a re-sent HL7 v2 ORU is 13 of them): read and
-        locked per type in one statement, stored by one executemany each for the resource rows
+        locked in one statement (every type), stored by one executemany each for the resource rows
         and the versions. An update whose resource is not stored (yet) is left to _update,
         which serialises concurrent creators of its id."""
         ops = [op for op in ordered
