@@ -305,13 +305,19 @@ class IngestPipeline:
                and getattr(op, "if_match", None) is None]
         if not ops:
             return []
+        # ids drawn by resolve (new UUIDs) are not looked up: nothing can be stored under them
+        new = [op for op in ops if res.targets[op.index].generated]
+        ops = [op for op in ops if not res.targets[op.index].generated]
+        if not ops:
+            stored = uow.resources.create_many(
+                [(op.rtype, res.targets[op.index].rid, self._bound(op, res), "PUT")
+                 for op in new])
+            return list(zip(new, stored))
         by_type: dict[str, list[str]] = {}
         for op in ops:
             by_type.setdefault(op.rtype, []).append(res.targets[op.index].rid)
-        for rtype in sorted(by_type):          # one lock order for every writer
-            for rid, stored in uow.resources.read_keys(rtype, by_type[rtype],
-                                                       for_update=True).items():
-                seen[(rtype, rid)] = stored
+        # every type in one statement, locked in key order (one order for every writer)
+        seen.update(uow.resources.read_keys_many(by_type, for_update=True))
         known = set(seen)
         fresh = [op for op in ops if (op.rtype, res.targets[op.index].rid) not in known]
         if fresh and not uow.exclusive:   # SQLite: no one else can have created them since
@@ -322,12 +328,12 @@ class IngestPipeline:
             again: dict[str, list[str]] = {}
             for op in fresh:
                 again.setdefault(op.rtype, []).append(res.targets[op.index].rid)
-            for rtype in sorted(again):
-                for rid, stored in uow.resources.read_keys(rtype, again[rtype],
-                                                           for_update=True).items():
-                    seen[(rtype, rid)] = stored
+            seen.update(uow.resources.read_keys_many(again, for_update=True))
             known = set(seen)
             fresh = [op for op in fresh if (op.rtype, res.targets[op.index].rid) not in known]
+        if new:   # in processing order
+            creating = {op.index for op in new} | {op.index for op in fresh}
+            fresh = [op for op in ordered if op.index in creating]
         stored = uow.resources.create_many(
             [(op.rtype, res.targets[op.index].rid, self._bound(op, res), "PUT") for op in fresh])
         return list(zip(fresh, stored))
@@ -336,7 +342,7 @@ class IngestPipeline:
                       seen: dict | None = None, merge=None, keep_unchanged: bool = False
                       ) -> None:
         """Updates of stored resources in bulk (a re-sent HL7 v2 ORU is 13 of them): read and
-        locked per type in one statement, stored by one executemany each for the resource rows
+        locked in one statement (every type), stored by one executemany each for the resource rows
         and the versions. An update whose resource is not stored (yet) is left to _update,
         which serialises concurrent creators of its id."""
         ops = [op for op in ordered
@@ -348,10 +354,8 @@ class IngestPipeline:
         for op in ops:
             if (op.rtype, res.targets[op.index].rid) not in current:
                 by_type.setdefault(op.rtype, []).append(res.targets[op.index].rid)
-        for rtype in sorted(by_type):          # one lock order for every writer
-            for rid, stored in uow.resources.read_keys(rtype, by_type[rtype],
-                                                       for_update=True).items():
-                current[(rtype, rid)] = stored
+        if by_type:   # every type in one statement, locked in key order
+            current.update(uow.resources.read_keys_many(by_type, for_update=True))
         items, which = [], []
         for op in ops:
             rid = res.targets[op.index].rid

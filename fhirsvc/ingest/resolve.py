@@ -26,6 +26,9 @@ class Target:
     # a conditional create with the same criteria as an earlier entry of this request: it
     # resolves to what that entry creates or matches (op index)
     same_as: int | None = None
+    # the id was drawn here (a conditional update that matched nothing, no id in its body):
+    # a new UUID, so nothing is stored under it and no one else can be creating it
+    generated: bool = False
 
 
 @dataclass(frozen=True)
@@ -113,8 +116,8 @@ def resolve(uow, match, ops: tuple[Op, ...], match_many=None) -> Resolution:
                         f"{matches[0].reference}", f"{op.location}.id"), 400)
                 targets[op.index] = Target(matches[0].resource_id)
             elif method == "PUT":
-                targets[op.index] = Target(check_id(body_id, f"{op.location}.id")
-                                           if body_id else new_id())
+                targets[op.index] = Target(check_id(body_id, f"{op.location}.id"))  \
+                    if body_id else Target(new_id(), generated=True)
             else:
                 targets[op.index] = Target(None)
         elif isinstance(op, ConditionalPatch):

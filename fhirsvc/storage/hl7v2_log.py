@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 
 from .tables import hl7v2_messages as M
 
@@ -38,6 +38,14 @@ _COLUMNS = ("id", "received", "door", "sender", "receiver", "message_type", "con
             "outcome", "raw", "ack", "provenance", "issues")
 
 
+# the statements of every message, built once (a statement built per call is compiled again)
+_ADD = insert(M).returning(M.c.id)
+_ACCEPTED = (select(*[M.c[c] for c in _COLUMNS])
+             .where(M.c.sender == bindparam("sender"), M.c.control_id == bindparam("cid"),
+                    M.c.message_type == bindparam("mtype"), M.c.outcome.in_(ACCEPTED))
+             .order_by(M.c.id).limit(1))
+
+
 class MessageLog:
     def __init__(self, conn):
         self.conn = conn
@@ -46,16 +54,13 @@ class MessageLog:
         received = entry.received or time.time_ns() // 1000
         values = {c: getattr(entry, c) for c in _COLUMNS if c != "id"}
         values["received"] = received
-        pk = self.conn.execute(insert(M).values(**values).returning(M.c.id)).scalar_one()
+        pk = self.conn.execute(_ADD, values).scalar_one()
         return replace(entry, id=pk, received=received)
 
     def accepted(self, sender: str, control_id: str, message_type: str) -> LogEntry | None:
         """The first accepted message with this control id and type from this sender."""
-        row = self.conn.execute(
-            select(*[M.c[c] for c in _COLUMNS])
-            .where(M.c.sender == sender, M.c.control_id == control_id,
-                   M.c.message_type == message_type, M.c.outcome.in_(ACCEPTED))
-            .order_by(M.c.id).limit(1)).first()
+        row = self.conn.execute(_ACCEPTED, {"sender": sender, "cid": control_id,
+                                            "mtype": message_type}).first()
         return LogEntry(**row._mapping) if row else None
 
     def get(self, entry_id: int) -> LogEntry | None:

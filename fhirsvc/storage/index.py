@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Iterable
 
-from sqlalchemy import and_, delete, select
+from sqlalchemy import and_, bindparam, delete, select
 
 from .. import jsontext  # exact decimals for the index (storage.decimals)
 from . import dialect, fulltext
@@ -21,6 +21,8 @@ from .tables import resource_versions as V
 from .tables import resources as R
 
 _CHUNK = 500
+# which of these keys have had a version before the current one (built once)
+_UPDATED = select(R.c.pk).where(R.c.pk.in_(bindparam("pks", expanding=True)), R.c.version > 1)
 
 
 class NullIndexer:
@@ -35,23 +37,24 @@ class IndexRepository:
         self.conn = conn
         self.indexer = indexer
 
-    def replace(self, items: Iterable[tuple[int, str, dict | None]]) -> None:
+    def replace(self, items: Iterable[tuple[int, str, dict | None]],
+                fresh: frozenset[int] | set[int] = frozenset()) -> None:
         """New rows for new current versions (resource None: deleted, rows only removed).
-        A resource saved more than once gets the rows of its last version only."""
+        A resource saved more than once gets the rows of its last version only. `fresh`:
+        keys created since rows were last written, which have none to delete yet."""
         latest = {}
         for item in items:
             latest[item[0]] = item
         items = list(latest.values())
         if not items:
             return
-        pks = [pk for pk, _t, _r in items]
+        pks = [pk for pk, _t, _r in items if pk not in fresh]
         # Only resources that existed before this transaction can have rows: one query finds
-        # them, so a batch of creates costs no deletes.
+        # them, so a batch of creates costs no deletes (and no query, when all are fresh).
         old: set[int] = set()
         for start in range(0, len(pks), _CHUNK):
             chunk = pks[start:start + _CHUNK]
-            old.update(r[0] for r in self.conn.execute(
-                select(R.c.pk).where(R.c.pk.in_(chunk), R.c.version > 1)))
+            old.update(r[0] for r in self.conn.execute(_UPDATED, {"pks": chunk}))
         old.update(pk for pk, _t, res in items if res is None)
         self.delete(sorted(old))
         self.write(items)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterable, Iterator
 
-from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .. import jsontext
@@ -65,6 +65,7 @@ class Stored:
 # Statements built once: building them per call costs more than executing them.
 _INSERT_RESOURCES = insert(R).returning(R.c.pk, sort_by_parameter_order=True)
 _INSERT_VERSION = insert(V)
+_INSERT_ALIAS: dict[str, object] = {}   # dialect name -> INSERT ... ON CONFLICT DO NOTHING
 # guarded by the version read: a concurrent writer that got there first is a conflict, not a
 # silently lost update
 _UPDATE_CURRENT = update(R).where(R.c.pk == bindparam("b_pk"),
@@ -74,6 +75,49 @@ _UPDATE_CURRENT = update(R).where(R.c.pk == bindparam("b_pk"),
 
 _COLUMNS = (R.c.pk, R.c.resource_type, R.c.resource_id, V.c.version, V.c.last_updated,
             V.c.deleted, V.c.method, V.c.content)
+_CURRENT = R.join(V, and_(V.c.res_pk == R.c.pk, V.c.version == R.c.version))
+# the reads of every write, built once (SQLAlchemy caches their compiled form by identity)
+_READ = select(*_COLUMNS).select_from(_CURRENT).where(
+    R.c.resource_type == bindparam("t"), R.c.resource_id == bindparam("i"))
+_LOCK_ONE = select(R.c.pk).where(R.c.resource_type == bindparam("t"),
+                                 R.c.resource_id == bindparam("i"))
+_ALIASES = (select(A.c.alias, R.c.resource_type, R.c.resource_id)
+            .select_from(A.join(R, A.c.res_pk == R.c.pk))
+            .where(A.c.alias.in_(bindparam("aliases", expanding=True))))
+_KEYS_CHUNK = 500           # ids per read of current versions
+_CREATE_CHUNK = 100         # rows per multi-row INSERT of resources (5 parameters each)
+_READ_KEYS: dict[tuple[int, bool], object] = {}   # (types, lock) -> statement
+_INSERT_MANY: dict[tuple[str, int], str] = {}     # (paramstyle, rows) -> SQL
+
+
+def _keys_statement(types: int, lock: bool):
+    """Current versions (or, `lock`, the resource rows alone) of ids of `types` types:
+    `(type = :t0 AND id IN :i0) OR ...`, which both databases answer from the unique index
+    (a row-value IN is a table scan on SQLite)."""
+    stmt = _READ_KEYS.get((types, lock))
+    if stmt is None:
+        cond = or_(*[and_(R.c.resource_type == bindparam(f"t{n}"),
+                          R.c.resource_id.in_(bindparam(f"i{n}", expanding=True)))
+                     for n in range(types)])
+        stmt = (select(R.c.pk).where(cond).order_by(R.c.pk) if lock
+                else select(*_COLUMNS).select_from(_CURRENT).where(cond))
+        _READ_KEYS[(types, lock)] = stmt
+    return stmt
+
+
+def _insert_many_sql(conn, rows: int) -> str:
+    """One multi-row INSERT of resource rows answering (pk, type, id) of each: a single
+    statement where an executemany with RETURNING runs one per row on SQLite."""
+    key = (conn.dialect.paramstyle, rows)
+    sql = _INSERT_MANY.get(key)
+    if sql is None:
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        one = f"({', '.join([mark] * 5)})"
+        sql = (f"INSERT INTO {R.name} (resource_type, resource_id, version, last_updated, "
+               f"deleted) VALUES {', '.join([one] * rows)} "
+               "RETURNING pk, resource_type, resource_id")
+        _INSERT_MANY[key] = sql
+    return sql
 
 
 def _stored(row) -> Stored:
@@ -91,18 +135,14 @@ class Repository:
     # -- reads -------------------------------------------------------------------------------
     def read(self, rtype: str, rid: str, for_update: bool = False) -> Stored | None:
         """The current version (a deleted one too: callers answer 410 for it)."""
-        q = (select(*_COLUMNS).select_from(R.join(V, and_(V.c.res_pk == R.c.pk,
-                                                          V.c.version == R.c.version)))
-             .where(R.c.resource_type == rtype, R.c.resource_id == rid))
+        key = {"t": rtype, "i": rid}
         if for_update and self.conn.dialect.name == "postgresql":
             # Lock the resource row alone first, then read the join in a new statement: a
             # FOR UPDATE on the join that waited for a concurrent writer re-checks the newer
             # row against the older version row, finds no match and returns nothing (which
             # looked like "not stored yet" and ended in a spurious 409).
-            self.conn.execute(dialect.for_update(
-                select(R.c.pk).where(R.c.resource_type == rtype, R.c.resource_id == rid),
-                self.conn, of=R))
-        row = self.conn.execute(q).first()
+            self.conn.execute(dialect.for_update(_LOCK_ONE, self.conn, of=R), key)
+        row = self.conn.execute(_READ, key).first()
         return _stored(row) if row else None
 
     def vread(self, rtype: str, rid: str, version: int) -> Stored | None:
@@ -142,6 +182,28 @@ class Repository:
                  .where(R.c.resource_type == rtype, R.c.resource_id.in_(rids[start:start + 500])))
             for row in self.conn.execute(q):
                 out[row.resource_id] = _stored(row)
+        return out
+
+    def read_keys_many(self, keys: dict[str, Iterable[str]], for_update: bool = False
+                       ) -> dict[tuple[str, str], Stored]:
+        """`read_keys` of several types in one statement (per 500 ids): {type: ids} ->
+        {(type, id): current version}. `for_update` (PostgreSQL): the resource rows of all of
+        them are locked first, in key order (one order for every writer)."""
+        pairs = [(t, i) for t in sorted(keys) for i in dict.fromkeys(keys[t])]
+        out: dict[tuple[str, str], Stored] = {}
+        lock = for_update and self.conn.dialect.name == "postgresql"
+        for start in range(0, len(pairs), _KEYS_CHUNK):
+            by_type: dict[str, list[str]] = {}
+            for t, i in pairs[start:start + _KEYS_CHUNK]:
+                by_type.setdefault(t, []).append(i)
+            params = {}
+            for n, (t, ids) in enumerate(by_type.items()):
+                params[f"t{n}"], params[f"i{n}"] = t, ids
+            if lock:
+                self.conn.execute(dialect.for_update(_keys_statement(len(by_type), True),
+                                                     self.conn, of=R), params)
+            for row in self.conn.execute(_keys_statement(len(by_type), False), params):
+                out[(row.resource_type, row.resource_id)] = _stored(row)
         return out
 
     def exists(self, rtype: str, rid: str) -> bool:
@@ -303,23 +365,26 @@ class Repository:
             return []
         now = time.time_ns() // 1000
         stamped = [self._stamp(t, i, r, 1, now) for t, i, r, _ in items]
+        conn = self.conn
+        keys: dict[tuple[str, str], int] = {}
         try:
-            rows = self.conn.execute(_INSERT_RESOURCES, [
-                {"resource_type": t, "resource_id": i, "version": 1, "last_updated": now,
-                 "deleted": r is None} for t, i, r, _ in items]).all()
+            for start in range(0, len(items), _CREATE_CHUNK):
+                chunk = items[start:start + _CREATE_CHUNK]
+                flat = [v for t, i, r, _ in chunk for v in (t, i, 1, now, r is None)]
+                for pk, t, i in conn.exec_driver_sql(_insert_many_sql(conn, len(chunk)),
+                                                     tuple(flat)):
+                    keys[(t, i)] = pk
         except IntegrityError:
             ids = ", ".join(f"{t}/{i}" for t, i, _, _ in items[:5])
             raise ConflictError(f"A resource among {ids} was created by a concurrent "
                                 "request; retry the request") from None
-        pks = [row[0] for row in rows]
-        self.conn.execute(_INSERT_VERSION, [
-            {"res_pk": pk, "version": 1, "resource_type": t, "last_updated": now,
-             "deleted": r is None, "method": m, "content": c}
-            for pk, (t, _, r, m), (_s, c) in zip(pks, items, stamped)])
+        pks = [keys[(t, i)] for t, i, _, _ in items]   # RETURNING's order is not promised
+        dialect.bulk_insert(conn, V, [(pk, 1, t, now, r is None, m, c)
+                                      for pk, (t, _, r, m), (_s, c) in zip(pks, items, stamped)])
         out = []
         for pk, (t, i, r, m), (s, c) in zip(pks, items, stamped):
             if self._on_change is not None:
-                self._on_change(pk, t, s)
+                self._on_change(pk, t, s, True)
             out.append(Stored(pk, t, i, 1, now, r is None, m, c))
         return out
 
@@ -329,10 +394,7 @@ class Repository:
         aliases = list(dict.fromkeys(aliases))
         out: dict[str, str] = {}
         for start in range(0, len(aliases), 500):
-            q = (select(A.c.alias, R.c.resource_type, R.c.resource_id)
-                 .select_from(A.join(R, A.c.res_pk == R.c.pk))
-                 .where(A.c.alias.in_(aliases[start:start + 500])))
-            for row in self.conn.execute(q):
+            for row in self.conn.execute(_ALIASES, {"aliases": aliases[start:start + 500]}):
                 out[row.alias] = f"{row.resource_type}/{row.resource_id}"
         return out
 
@@ -340,7 +402,8 @@ class Repository:
         """Record alias -> resource; an alias already recorded keeps its first target."""
         if not pairs:
             return
-        known = set(self.resolve_aliases(a for a, _ in pairs))
-        rows = [{"alias": a, "res_pk": pk} for a, pk in dict(pairs).items() if a not in known]
-        if rows:
-            self.conn.execute(insert(A), rows)
+        # ON CONFLICT DO NOTHING: one statement, where a look-up first took two
+        stmt = _INSERT_ALIAS.get(self.conn.dialect.name)
+        if stmt is None:
+            stmt = _INSERT_ALIAS[self.conn.dialect.name] = dialect.insert_new(self.conn, A)
+        self.conn.execute(stmt, [{"alias": a, "res_pk": pk} for a, pk in dict(pairs).items()])

@@ -45,6 +45,8 @@ class UnitOfWork:
         self.conn = None
         self._tx = None
         self._pending_index: list[tuple[int, str, dict | None]] = []
+        # keys created by this unit of work since the last flush: no index rows to delete
+        self._fresh: set[int] = set()
 
     def __enter__(self) -> "UnitOfWork":
         self._gate = getattr(self.db, "write_gate", None) if self.write else None
@@ -76,8 +78,11 @@ class UnitOfWork:
         self.users = Users(conn)        # people who log in to the pages (security/users.py)
         return self
 
-    def _queue_index(self, pk: int, rtype: str, resource: dict | None) -> None:
+    def _queue_index(self, pk: int, rtype: str, resource: dict | None,
+                     created: bool = False) -> None:
         self._pending_index.append((pk, rtype, resource))
+        if created:
+            self._fresh.add(pk)
 
     def lock(self, key: str) -> None:
         """Serialise with other transactions locking the same key (conditional create)."""
@@ -99,7 +104,8 @@ class UnitOfWork:
         """Write search index rows for everything saved so far, in bulk."""
         if self._pending_index:
             pending, self._pending_index = self._pending_index, []
-            self.index.replace(pending)
+            fresh, self._fresh = self._fresh, set()
+            self.index.replace(pending, fresh=fresh)
 
     def commit(self) -> None:
         if self.read_only:

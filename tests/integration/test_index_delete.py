@@ -84,3 +84,42 @@ def test_an_update_leaves_only_the_new_versions_rows(db):
             select(string.c.value).where(string.c.res_pk == first.pk,
                                          string.c.param == "family"))}
     assert values == {"other"}, values
+
+
+def test_a_resource_created_flushed_and_updated_in_one_unit_of_work_keeps_one_set_of_rows(db):
+    """Creates skip the look-up of old rows until their rows are written: an update after a
+    flush inside the same unit of work must still replace them, not add a second set."""
+    changed = dict(_patient("cfu-1"), name=[{"family": "Later"}])
+    with db.unit_of_work(write=True) as uow:
+        (first,) = uow.resources.create_many([("Patient", "cfu-1", _patient("cfu-1"), "POST")])
+        uow.flush_index()             # as before the reads of a transaction
+        uow.resources.save("Patient", "cfu-1", changed, "PUT",
+                           uow.resources.read("Patient", "cfu-1"))
+        uow.commit()
+    string = INDEX_TABLES["string"]
+    with db.unit_of_work() as uow:
+        values = [r[0] for r in uow.conn.execute(
+            select(string.c.value).where(string.c.res_pk == first.pk,
+                                         string.c.param == "family"))]
+        token = INDEX_TABLES["token"]
+        idents = uow.conn.execute(select(func.count()).select_from(token).where(
+            token.c.res_pk == first.pk, token.c.param == "identifier")).scalar()
+    assert values == ["later"] and idents == 1, (values, idents)
+
+
+def test_creates_write_their_rows_without_looking_for_old_ones(db):
+    statements = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        with db.unit_of_work(write=True) as uow:
+            stored = uow.resources.create_many(
+                [("Patient", f"fresh-{i}", _patient(f"fresh-{i}"), "POST") for i in range(3)])
+            uow.commit()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert not [s for s in statements if "version >" in s], statements
+    with db.unit_of_work() as uow:
+        assert all(_rows(uow, [s.pk])["token"] for s in stored)

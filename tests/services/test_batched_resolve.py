@@ -189,3 +189,40 @@ def test_oru_like_transaction_stores_then_updates_the_same(rt, services, ctx, st
     assert [r.stored.version for r in again.entries] == [2] * 6
     subject = again.entries[1].stored.resource()["subject"]["reference"]
     assert subject == f"Patient/{first.entries[0].stored.resource_id}"
+
+
+def test_conditional_puts_that_match_nothing_create_without_a_look_up(rt, services, ctx):
+    """A conditional PUT that matches nothing and has no id gets a new UUID: nothing can be
+    stored under it, so no current version is read or locked for it (the ORU's 13 creates
+    cost no statement beyond the criteria's lock and match). One with an id in its body
+    still looks that id up and updates what is stored there."""
+    from sqlalchemy import event
+    body_id = "batched-body-id"
+    services.resources.update(ctx, "Patient", body_id, {"resourceType": "Patient",
+                                                        "id": body_id, "gender": "male"})
+    bundle = _tx(
+        _put(f"Patient?identifier={SYS}|gen-p", {
+            "resourceType": "Patient", "identifier": [{"system": SYS, "value": "gen-p"}]}),
+        _put(f"Observation?identifier={SYS}|gen-o", {
+            "resourceType": "Observation", "status": "final", "code": {"text": "t"},
+            "identifier": [{"system": SYS, "value": "gen-o"}]}))
+    statements = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+    event.listen(rt.db.engine, "before_cursor_execute", count)
+    try:
+        first = services.resources.ingest(ctx, bundle, ProvenanceRecord(door="t", agent="t"))
+    finally:
+        event.remove(rt.db.engine, "before_cursor_execute", count)
+    assert [r.outcome for r in first.entries] == [Outcome.CREATED] * 2
+    reads = [s for s in statements if "FROM resources" in s and "idx_token" not in s
+             and "resource_aliases" not in s]
+    assert reads == [], reads
+    with_id = _tx(_put(f"Patient?identifier={SYS}|gen-none", {
+        "resourceType": "Patient", "id": body_id, "gender": "female",
+        "identifier": [{"system": SYS, "value": "gen-none"}]}))
+    (entry,) = services.resources.ingest(ctx, with_id, ProvenanceRecord(
+        door="t", agent="t")).entries
+    assert (entry.outcome, entry.stored.resource_id, entry.stored.version) == (
+        Outcome.UPDATED, body_id, 2)
