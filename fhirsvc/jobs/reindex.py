@@ -7,7 +7,9 @@ rows go and its new rows come in the same transaction: a search never sees it wi
 Rows are extracted before that transaction begins, so it holds the write lock only to write.
 
 params: batch (resources per transaction, default 500), pause (seconds between batches, to
-leave the database to other writers; default 0).
+leave the database to other writers; default 0), containing (only the resources whose current
+stored text holds this string: an upgrade whose new rows differ only for such resources, as
+0014's versioned references `/_history/`, rebuilds those and leaves the rest alone).
 cursor: {"after": last primary key done, "seen": resources done, "indexed": of them not deleted}
 """
 from __future__ import annotations
@@ -33,12 +35,13 @@ class Batch:
     rows: dict[int, tuple[str, dict]]  # pk -> (type, new index rows by parameter type)
 
 
-def read_batch(db, indexer, after: int, limit: int) -> Batch | None:
-    """The next `limit` resources after primary key `after` and their new index rows, read and
-    extracted outside any write transaction (extraction is most of the work: writers are not
-    kept waiting meanwhile). None when no resource is left."""
+def read_batch(db, indexer, after: int, limit: int, containing: str | None = None
+               ) -> Batch | None:
+    """The next `limit` resources after primary key `after` (whose text holds `containing`)
+    and their new index rows, read and extracted outside any write transaction (extraction is
+    most of the work: writers are not kept waiting meanwhile). None when none is left."""
     with db.unit_of_work() as uow:
-        pks = uow.index.keys_after(after, limit)
+        pks = uow.index.keys_after(after, limit, containing)
         if not pks:
             return None
         current = uow.resources.read_many(pks)
@@ -79,15 +82,21 @@ class Reindex(JobKind):
     name = "reindex"
 
     def parameters(self, params: dict) -> dict:
-        unknown = set(params) - {"batch", "pause"}
+        unknown = set(params) - {"batch", "pause", "containing"}
         if unknown:
-            raise ValueError(f"reindex takes batch and pause, not {', '.join(sorted(unknown))}")
+            raise ValueError(f"reindex takes batch, pause and containing, not "
+                             f"{', '.join(sorted(unknown))}")
+        containing = params.get("containing")
+        if containing is not None and (not isinstance(containing, str) or not containing):
+            raise ValueError(f"reindex containing must be a non-empty string, not "
+                             f"{containing!r}")
         batch, pause = params.get("batch", 500), params.get("pause", 0)
         if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 10_000:
             raise ValueError(f"reindex batch must be a whole number from 1 to 10000, not {batch!r}")
         if isinstance(pause, bool) or not isinstance(pause, (int, float)) or not 0 <= pause <= 60:
             raise ValueError(f"reindex pause must be 0 to 60 seconds, not {pause!r}")
-        return {"batch": batch, "pause": pause}
+        return {"batch": batch, "pause": pause} | (
+            {"containing": containing} if containing is not None else {})
 
     def run(self, job, ctx):
         try:
@@ -100,12 +109,15 @@ class Reindex(JobKind):
         if ctx.resumed:
             ctx.log.info("job %s: reindex resuming after resource key %s (%s done)", job.id,
                          cursor["after"], cursor["seen"])
+        containing = params.get("containing")
         with runtime.db.unit_of_work() as uow:
-            total = uow.resources.count(include_deleted=True)
+            total = uow.resources.count(include_deleted=True) if containing is None \
+                else uow.index.count_containing(containing)
         ctx.checkpoint(cursor, done=cursor["seen"], total=max(total, cursor["seen"]))
         last_log = time.monotonic()
         while True:
-            step = self._batch(ctx, runtime.db.indexer, cursor, params["batch"], total)
+            step = self._batch(ctx, runtime.db.indexer, cursor, params["batch"], total,
+                               containing)
             if step is None:
                 break
             cursor = step
@@ -118,12 +130,13 @@ class Reindex(JobKind):
         return {"indexed": cursor["indexed"], "resources": cursor["seen"]}
 
     @staticmethod
-    def _batch(ctx, indexer, cursor: dict, size: int, total: int) -> dict | None:
+    def _batch(ctx, indexer, cursor: dict, size: int, total: int,
+               containing: str | None = None) -> dict | None:
         """One batch: read and extract, then its rows and checkpoint in one transaction, run
         again on a deadlock (the batch is idempotent). The new cursor, None when done."""
         for attempt in range(TRANSIENT_RETRIES):
             try:
-                batch = read_batch(ctx.db, indexer, cursor["after"], size)
+                batch = read_batch(ctx.db, indexer, cursor["after"], size, containing)
                 if batch is None:
                     return None
                 with ctx.step() as uow:

@@ -147,6 +147,9 @@ class SearchEngine:
         # resources referenced from the compartment (practitioners, organizations, ...)
         referenced = uow.search.referenced_by(sorted(members | {patient.pk}))
         referenced -= members | {patient.pk}
+        # ... but not another patient's record (a mixed Provenance's targets, a Group's members)
+        referenced -= uow.search.in_other_compartments(sorted(referenced), "Patient",
+                                                       patient_id, definition)
         ordered = [patient.pk] + sorted(members) + sorted(referenced)
         if query.types is not None or query.since is not None:
             keep = uow.search.restrict(ordered, query.types, query.since)

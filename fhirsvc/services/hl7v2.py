@@ -84,6 +84,15 @@ class MessagePage:
     entries: tuple[LogEntry, ...]
 
 
+class _AnsweredBefore(Exception):
+    """Raised inside the ingest's unit of work (rolling it back): a copy of the message was
+    accepted and committed meanwhile; `entry` is its log row."""
+
+    def __init__(self, entry: LogEntry):
+        super().__init__(f"answered from log entry {entry.id}")
+        self.entry = entry
+
+
 def issue_of(p: Problem) -> Issue:
     """An ERR problem as an OperationOutcome issue, located both ways (OBX[3]-5, OBX[3].5[1])."""
     if p.location is None:
@@ -246,16 +255,9 @@ class Hl7v2Service:
                 self.guard.convert(ctx, conv.bundle, stores=True)
             except OperationOutcomeError as exc:
                 return self._refused(ctx, msg, exc, base)
-        with self.db.unit_of_work() as uow:
-            # a different event under the same control id is not a retransmission
-            earlier = uow.hl7v2.accepted(msg.sender, msg.control_id, msg.message_type)
+        earlier = self._accepted_before(msg)
         if earlier is not None:
-            self._log(ctx, msg, msg.text, earlier.outcome, earlier.ack, [problem(
-                DUPLICATE_KEY, f"Control id {msg.control_id} from {msg.sender} was accepted "
-                f"before (log entry {earlier.id}); answered from the log", None, "I")],
-                earlier.provenance)
-            return Acknowledgement(earlier.outcome, earlier.ack, (), duplicate=True,
-                                   provenance=earlier.provenance, **base)
+            return self._from_log(ctx, msg, earlier, base)
         try:
             conv = conv or self._convert(ctx, msg, preview=False)
         except Hl7v2Error as exc:
@@ -272,7 +274,13 @@ class Hl7v2Service:
         def log_accepted(uow, result) -> None:
             # The AA and its log row are written in the unit of work of what was stored:
             # committed together or not at all, so a retransmission is answered from the log
-            # exactly when the message's resources are there (and one transaction, not two)
+            # exactly when the message's resources are there (and one transaction, not two).
+            # A copy committed since the look above (SQLite writers queue, so this one sees
+            # it): this is a resend, and nothing of it is stored. One still in flight
+            # (PostgreSQL): the unique accepted row makes the later commit a ConflictError.
+            again = uow.hl7v2.accepted(msg.sender, msg.control_id, msg.message_type)
+            if again is not None:
+                raise _AnsweredBefore(again)
             prov = (f"Provenance/{result.provenance.resource_id}"
                     if result.provenance is not None else None)
             warnings = conv.warnings + [
@@ -288,8 +296,15 @@ class Hl7v2Service:
         try:
             try:
                 store()
-            except ConflictError:  # a concurrent message about the same patient: once more
+            except ConflictError:
+                # a copy of this message stored meanwhile (the unique accepted row), or a
+                # concurrent message about the same patient: then once more
+                earlier = self._accepted_before(msg)
+                if earlier is not None:
+                    return self._from_log(ctx, msg, earlier, base)
                 store()
+        except _AnsweredBefore as exc:
+            return self._from_log(ctx, msg, exc.entry, base)
         except OperationOutcomeError as exc:
             if exc.status == 403:  # the sender may not store this: rejected, HTTP 403
                 return self._refused(ctx, msg, exc, base)
@@ -298,6 +313,20 @@ class Hl7v2Service:
             return self._answer(ctx, msg, "AR", conv.warnings + [problem(
                 INTERNAL, f"Not stored: {exc}; send the message again", None)], base)
         return answered[0]
+
+    def _accepted_before(self, msg) -> LogEntry | None:
+        # a different event under the same control id is not a retransmission
+        with self.db.unit_of_work() as uow:
+            return uow.hl7v2.accepted(msg.sender, msg.control_id, msg.message_type)
+
+    def _from_log(self, ctx, msg, earlier: LogEntry, base) -> Acknowledgement:
+        """A resend: the earlier ACK again, logged as answered from that row."""
+        self._log(ctx, msg, msg.text, earlier.outcome, earlier.ack, [problem(
+            DUPLICATE_KEY, f"Control id {msg.control_id} from {msg.sender} was accepted "
+            f"before (log entry {earlier.id}); answered from the log", None, "I")],
+            earlier.provenance, answered_from=earlier.id)
+        return Acknowledgement(earlier.outcome, earlier.ack, (), duplicate=True,
+                               provenance=earlier.provenance, **base)
 
     def _refused(self, ctx, msg, exc: OperationOutcomeError, base) -> Acknowledgement:
         """A scope refusal: AR (the message is not to be sent again as it is), HTTP 403."""
@@ -315,7 +344,7 @@ class Hl7v2Service:
                                forbidden=forbidden, **base)
 
     def _log(self, ctx, msg, raw: str, outcome: str, ack: str, problems, provenance=None,
-             uow=None):
+             uow=None, answered_from: int | None = None):
         """One log row: in `uow` when given (the caller commits it with its change), else
         in a write unit of work of its own."""
         issues = orjson.dumps([{"severity": p.severity, "code": p.code, "message": p.message,
@@ -325,7 +354,8 @@ class Hl7v2Service:
             door=ctx.door, sender=msg.sender if msg else "", receiver=(
                 f"{msg.msh.value(5)}^{msg.msh.value(6)}" if msg else None),
             message_type=msg.message_type if msg else "", control_id=msg.control_id if msg
-            else None, outcome=outcome, raw=raw, ack=ack, provenance=provenance, issues=issues)
+            else None, outcome=outcome, raw=raw, ack=ack, provenance=provenance, issues=issues,
+            answered_from=answered_from)
         if uow is not None:
             uow.hl7v2.add(entry)
             return

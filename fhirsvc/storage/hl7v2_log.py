@@ -32,17 +32,19 @@ class LogEntry:
     issues: str | None = None        # JSON text
     received: int = 0                # microseconds since the epoch, UTC (0: now)
     id: int | None = None
+    answered_from: int | None = None  # a resend: the accepted row its answer was taken from
 
 
 _COLUMNS = ("id", "received", "door", "sender", "receiver", "message_type", "control_id",
-            "outcome", "raw", "ack", "provenance", "issues")
+            "outcome", "raw", "ack", "provenance", "issues", "answered_from")
 
 
 # the statements of every message, built once (a statement built per call is compiled again)
 _ADD = insert(M).returning(M.c.id)
 _ACCEPTED = (select(*[M.c[c] for c in _COLUMNS])
              .where(M.c.sender == bindparam("sender"), M.c.control_id == bindparam("cid"),
-                    M.c.message_type == bindparam("mtype"), M.c.outcome.in_(ACCEPTED))
+                    M.c.message_type == bindparam("mtype"), M.c.outcome.in_(ACCEPTED),
+                    M.c.answered_from.is_(None))
              .order_by(M.c.id).limit(1))
 
 
@@ -58,7 +60,8 @@ class MessageLog:
         return replace(entry, id=pk, received=received)
 
     def accepted(self, sender: str, control_id: str, message_type: str) -> LogEntry | None:
-        """The first accepted message with this control id and type from this sender."""
+        """The accepted message with this control id and type from this sender that was
+        stored (one at most: unique index ux_hl7v2_accepted), not a resend answered from it."""
         row = self.conn.execute(_ACCEPTED, {"sender": sender, "cid": control_id,
                                             "mtype": message_type}).first()
         return LogEntry(**row._mapping) if row else None

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Iterable
 
-from sqlalchemy import and_, bindparam, delete, select
+from sqlalchemy import and_, bindparam, delete, func, select
 
 from .. import jsontext  # exact decimals for the index (storage.decimals)
 from . import dialect, fulltext
@@ -23,6 +23,14 @@ from .tables import resources as R
 _CHUNK = 500
 # which of these keys have had a version before the current one (built once)
 _UPDATED = select(R.c.pk).where(R.c.pk.in_(bindparam("pks", expanding=True)), R.c.version > 1)
+
+
+def _containing(q, text: str | None):
+    """`q` over resources narrowed to those whose current version's text holds `text`."""
+    if text is None:
+        return q
+    return q.join(V, and_(V.c.res_pk == R.c.pk, V.c.version == R.c.version)).where(
+        V.c.content.contains(text, autoescape=True))
 
 
 class NullIndexer:
@@ -93,10 +101,17 @@ class IndexRepository:
             else:
                 dialect.bulk_insert(conn, INDEX_TABLES[kind], rows)
 
-    def keys_after(self, after_pk: int, limit: int) -> list[int]:
-        """The next `limit` resource keys after `after_pk` (deleted ones too), in key order."""
+    def keys_after(self, after_pk: int, limit: int, containing: str | None = None) -> list[int]:
+        """The next `limit` resource keys after `after_pk` (deleted ones too), in key order;
+        with `containing`, only those whose current version's stored text holds it."""
         return [row.pk for row in self.conn.execute(
-            select(R.c.pk).where(R.c.pk > after_pk).order_by(R.c.pk).limit(limit))]
+            _containing(select(R.c.pk), containing).where(R.c.pk > after_pk)
+            .order_by(R.c.pk).limit(limit))]
+
+    def count_containing(self, containing: str) -> int:
+        """How many resources' current stored text holds `containing`."""
+        return self.conn.execute(_containing(select(func.count()).select_from(R), containing)
+                                 ).scalar_one()
 
     def lock_versions(self, pks: list[int]) -> dict[int, int]:
         """The current version of each of these resources, locked for the transaction

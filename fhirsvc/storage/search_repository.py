@@ -453,6 +453,27 @@ class SearchRepository:
                 out |= self._current_pks(tt, ids)
         return out
 
+    def in_other_compartments(self, pks: Sequence[int], ctype: str, cid: str,
+                              definition: dict[str, Iterable[str]]) -> set[int]:
+        """Those of `pks` that belong to the compartment of another `ctype` than `cid`: another
+        `ctype` resource itself, or one referring to another through a parameter `definition`
+        lists for its type. $everything brings what the compartment refers to along, but not
+        someone else's record (a transaction's Provenance or a Group names other patients)."""
+        ref = idx_reference
+        out: set[int] = set()
+        pks = list(pks)
+        for start in range(0, len(pks), _CHUNK):
+            chunk = pks[start:start + _CHUNK]
+            out.update(row[0] for row in self.conn.execute(select(R.c.pk).where(
+                R.c.pk.in_(chunk), R.c.resource_type == ctype, R.c.resource_id != cid)))
+            for rt, code, pk in self.conn.execute(
+                    select(ref.c.resource_type, ref.c.param, ref.c.res_pk).where(
+                        ref.c.res_pk.in_(chunk), ref.c.target_type == ctype,
+                        ref.c.target_id != cid).distinct()):
+                if code in definition.get(rt, ()):
+                    out.add(pk)
+        return out
+
     def restrict(self, pks: Sequence[int], types: Iterable[str] | None = None,
                  since: int | None = None) -> set[int]:
         """Those of `pks` of one of `types` and changed at or after `since` (microseconds)."""

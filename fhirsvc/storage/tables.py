@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Column, Float, ForeignKey, Index,
                         Integer, MetaData, SmallInteger, String, Table, Text,
-                        UniqueConstraint)
+                        UniqueConstraint, text)
 
 from .decimals import ExactDecimal  # exact decimals: NUMERIC / sortable text key
 from .dialect import CSTR, PK
@@ -117,11 +117,17 @@ hl7v2_messages = Table(
     Column("ack", Text, nullable=False),
     Column("provenance", String(128), nullable=True),       # Provenance/id of what was stored
     Column("issues", Text, nullable=True),                  # JSON list of the ERR problems
+    Column("answered_from", BigInteger, nullable=True),     # the row a resend was answered from
 )
 Index("ix_hl7v2_sender_control", hl7v2_messages.c.sender, hl7v2_messages.c.control_id)
 Index("ix_hl7v2_received", hl7v2_messages.c.received)
 Index("ix_hl7v2_type_received", hl7v2_messages.c.message_type, hl7v2_messages.c.received)
 Index("ix_hl7v2_outcome_received", hl7v2_messages.c.outcome, hl7v2_messages.c.received)
+# one row stored each message: a copy racing it fails here and is answered from it (0015)
+_ACCEPTED_ONCE = text("outcome IN ('AA', 'CA') AND answered_from IS NULL")
+Index("ux_hl7v2_accepted", hl7v2_messages.c.sender, hl7v2_messages.c.message_type,
+      hl7v2_messages.c.control_id, unique=True, sqlite_where=_ACCEPTED_ONCE,
+      postgresql_where=_ACCEPTED_ONCE)
 
 # -- search index: one table per parameter type (rows: fhirsvc.search.rows) ---------------------
 def _base(name: str, *columns) -> Table:

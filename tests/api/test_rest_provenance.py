@@ -411,3 +411,42 @@ def test_a_patient_app_never_sees_a_provenance_naming_other_patients(call, smart
     # an unrestricted caller: R4's compartment (Provenance by `patient`) holds both
     everyone = call("GET", f"/Patient/{a}/Provenance?_count=100").get_json()
     assert {mixed["id"], own["id"]} <= {e["resource"]["id"] for e in everyone["entry"]}
+
+
+def test_everything_does_not_follow_a_mixed_provenance_into_another_patient(call, smart):
+    """A transaction's Provenance naming Patients A and B and B's Observation is in A's
+    compartment (R4: Provenance by `patient`) and comes with A's $everything as it is stored,
+    but what it refers to of B (Patient B, B's Observation) is B's record, not a resource
+    "referenced from" A's: it must not come along, for an unrestricted caller or for A's
+    patient app. A Practitioner it names still comes along."""
+    app, rt, _ = smart
+    a, b, doc = "ma-" + uid(), "mb-" + uid(), "md-" + uid()
+    call("PUT", f"/Practitioner/{doc}", {"resourceType": "Practitioner", "id": doc})
+
+    def entry(res, method="POST", url=None):
+        return {"resource": res, "request": {"method": method, "url": url or res["resourceType"]}}
+
+    def obs(pid):
+        return entry({"resourceType": "Observation", "status": "final", "code": {"text": "m"},
+                      "subject": {"reference": f"Patient/{pid}"},
+                      "performer": [{"reference": f"Practitioner/{doc}"}]})
+    resp = call("POST", "", transaction(entry(patient(a), "PUT", f"Patient/{a}"),
+                                        entry(patient(b), "PUT", f"Patient/{b}"),
+                                        obs(a), obs(b)))
+    assert resp.status_code == 200, resp.get_data(as_text=True)[:500]
+    obs_a, obs_b = [e["response"]["location"].split("/")[1] for e in resp.get_json()["entry"][2:]]
+    (mixed,) = [p for p in provenance_of(call, f"Observation/{obs_b}") if len(p["target"]) == 4]
+    got = call("GET", f"/Patient/{a}/$everything").get_json()
+    found = {(e["resource"]["resourceType"], e["resource"]["id"]): e["search"]["mode"]
+             for e in got["entry"]}
+    assert ("Patient", b) not in found and ("Observation", obs_b) not in found, found
+    assert found[("Provenance", mixed["id"])] == "match"
+    assert found[("Observation", obs_a)] == "match"
+    assert found[("Practitioner", doc)] == "include"
+    assert got["total"] == len(found)
+    h = {"Authorization": "Bearer " + mint(rt, "patient/*.read", aud=BASE, patient=a,
+                                           client="patient-app")}
+    seen = app.test_client().get(f"/fhir/Patient/{a}/$everything", headers=h).get_json()
+    kinds = {(e["resource"]["resourceType"], e["resource"]["id"]) for e in seen["entry"]}
+    assert {("Patient", a), ("Observation", obs_a)} <= kinds
+    assert not kinds & {("Patient", b), ("Observation", obs_b), ("Provenance", mixed["id"])}

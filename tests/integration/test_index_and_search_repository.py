@@ -169,6 +169,31 @@ def test_includes_revincludes_and_compartment_members(db):
     assert recent == members
 
 
+def test_in_other_compartments_names_another_patients_record(db):
+    """What $everything must not bring along from a compartment's references: another
+    Patient, and what is in another patient's compartment (a Group of a and b names b)."""
+    definition = {"Observation": ["subject"], "Patient": ["link"], "Group": ["member"]}
+    with db.unit_of_work(write=True) as uow:   # rolled back: the module's data stays
+        uow.resources.save("Group", "g", {"resourceType": "Group", "type": "person",
+                                          "actual": True, "member": [
+                                              {"entity": {"reference": "Patient/a"}},
+                                              {"entity": {"reference": "Patient/b"}}]},
+                           "PUT", None)
+        uow.flush_index()
+        members = uow.search.compartment_members("Patient", "a", definition)
+        referenced = uow.search.referenced_by(sorted(members))
+        other = uow.search.in_other_compartments(sorted(referenced | members), "Patient", "a",
+                                                 definition)
+        named = {pk: f"{s.resource_type}/{s.resource_id}" for pk, s in
+                 uow.resources.read_many(members | referenced).items()}
+    assert sorted(named[pk] for pk in members) == ["Group/g", "Observation/o0",
+                                                   "Observation/o1"]
+    assert sorted(named[pk] for pk in referenced) == ["Organization/org", "Patient/a",
+                                                      "Patient/b"]
+    # the Group is a's too, but it is a member (never filtered); b and b's Group are b's
+    assert sorted(named[pk] for pk in other) == ["Group/g", "Patient/b"]
+
+
 def test_index_rows_are_replaced_inside_the_transaction(db):
     def gender(g):
         return c.Criteria("Patient", (c.ParamClause("gender", "token", "Patient", "gender",

@@ -3,6 +3,8 @@ written before are kept and a reindex job is queued when the database holds reso
 rebuilds them with their versions); downgrade drops the column. Both databases."""
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
@@ -87,3 +89,66 @@ def test_upgrade_of_an_empty_database_queues_nothing(url_at_0013):
     with engine.begin() as conn:
         assert conn.execute(text("SELECT count(*) FROM jobs")).scalar_one() == 0
     engine.dispose()
+
+
+def _store(rt, n: int) -> int:
+    """`n` patients with an Observation each (plain references) and, for every third, a
+    Provenance naming both versioned; some text holds `/_history/` outside any reference,
+    some `_` a LIKE would take for any character. Returns how many hold `/_history/`."""
+    with rt.db.unit_of_work(write=True) as uow:
+        for i in range(n):
+            uow.resources.save("Patient", f"p{i}", {"resourceType": "Patient",
+                                                    "name": [{"family": f"Fam{i}"}]}, "PUT", None)
+            note = "see /_history/ of the chart" if i % 5 == 0 else "a/Xhistory/b"
+            uow.resources.save("Observation", f"o{i}", {
+                "resourceType": "Observation", "status": "final", "code": {"text": "c"},
+                "note": [{"text": note}], "subject": {"reference": f"Patient/p{i}"},
+                "derivedFrom": [{"reference": f"http://other.example/fhir/Observation/x{i}"
+                                              "/_history/3"}] if i % 7 == 0 else []},
+                "PUT", None)
+            if i % 3 == 0:
+                uow.resources.save("Provenance", f"v{i}", {
+                    "resourceType": "Provenance", "recorded": "2026-01-01T00:00:00Z",
+                    "agent": [{"who": {"display": "x"}}],
+                    "target": [{"reference": f"Patient/p{i}/_history/1"},
+                               {"reference": f"Observation/o{i}/_history/1"}]}, "PUT", None)
+        uow.commit()
+        return sum(1 for s in uow.resources.iter_current() if "/_history/" in s.content)
+
+
+def test_upgrade_reindexes_only_what_holds_a_version_and_equals_a_full_reindex(
+        url_at_0013, tmp_path):
+    """An older database (its rows written before 0014, target_version missing): the upgrade
+    queues a reindex of only the resources whose text holds `/_history/`; once it ran, every
+    index row equals what a full reindex writes."""
+    from fhirsvc.bootstrap import build
+    from fhirsvc.config import Config
+    from fhirsvc.jobs import Worker
+    from jobs_support import expected_rows, index_rows
+
+    config = Config(database_url=url_at_0013, examples_dir=tmp_path)
+    upgrade(url_at_0013)
+    rt = build(config)
+    try:
+        holding = _store(rt, 30)
+        full = index_rows(rt.db)
+    finally:
+        rt.close()
+    assert sum(1 for k in full if k[0] == "idx_reference" and k[-1] is not None) > 0
+    downgrade(url_at_0013, "0013")      # the rows as 0013 kept them: no versions
+    upgrade(url_at_0013)
+    rt = build(config)
+    try:
+        with rt.db.unit_of_work() as uow:
+            (job,) = uow.conn.execute(text("SELECT id, params FROM jobs")).all()
+        assert json.loads(job.params) == {"batch": 500, "containing": "/_history/"}
+        before = index_rows(rt.db)
+        assert before != full      # the versions are missing until the job has run
+        Worker(rt, only=["reindex"]).run_one(job_id=job.id)
+        with rt.db.unit_of_work() as uow:
+            state, result = uow.conn.execute(text("SELECT state, result FROM jobs")).one()
+        assert state == "succeeded"
+        assert json.loads(result)["resources"] == holding < 30 * 2
+        assert index_rows(rt.db) == full == expected_rows(rt)
+    finally:
+        rt.close()

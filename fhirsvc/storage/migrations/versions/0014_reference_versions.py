@@ -6,11 +6,13 @@ Revises: 0013
 `Provenance?target=Patient/1/_history/2` must match only references to that version;
 idx_reference kept the target's type and id only, so it matched every version. The new
 nullable column `target_version` holds the version of `.../_history/v` references (mirrors
-`idx_reference` in fhirsvc/storage/tables.py). Rows written before it have none: a `reindex`
-job is queued when the database holds resources (unless one is queued already), and rebuilds
-every row from the stored text (the job worker beside the server runs it; `python -m fhirsvc
-reindex` in the foreground).
-Until it has run, a versioned search does not find the references stored before.
+`idx_reference` in fhirsvc/storage/tables.py). Rows written before it have none. Only a
+resource whose stored text holds `/_history/` can have a versioned reference, and every other
+resource's rows are already what this code writes: a `reindex` job limited to those
+(`containing`) is queued when the database holds resources, unless a full one is queued
+already (0011's, upgraded across both). The job worker beside the server runs it (`python -m
+fhirsvc worker` runs it in the foreground); until then a versioned search does not find the
+references stored before. (It rebuilt every row before: hours on a large database.)
 """
 import json
 import time
@@ -27,18 +29,21 @@ depends_on = None
 def upgrade() -> None:
     op.add_column("idx_reference", sa.Column("target_version", sa.String(64), nullable=True))
     bind = op.get_bind()
-    # a reindex still queued (0011's, on a database upgraded across both) rebuilds every row
-    # with this code anyway: one is enough
+    # a full reindex still queued (0011's, on a database upgraded across both) rebuilds every
+    # row with this code anyway: one is enough
     queued = bind.execute(sa.text(
-        "SELECT 1 FROM jobs WHERE kind = 'reindex' AND state = 'queued' LIMIT 1")).first()
-    if queued is None and \
+        "SELECT params FROM jobs WHERE kind = 'reindex' AND state = 'queued'")).scalars().all()
+    full = any("containing" not in (json.loads(p) if isinstance(p, str) else p or {})
+               for p in queued)
+    if not full and \
             bind.execute(sa.text("SELECT 1 FROM resources LIMIT 1")).first() is not None:
         now = time.time_ns() // 1000
         bind.execute(sa.text(
             "INSERT INTO jobs (kind, params, state, cancel_requested, attempts, max_attempts, "
             "run_after, requested_by, progress_done, created) VALUES ('reindex', :p, 'queued', "
             ":f, 0, 3, :now, 'migration 0014 (reference versions)', 0, :now)"),
-            {"p": json.dumps({"batch": 500}), "f": False, "now": now})
+            {"p": json.dumps({"batch": 500, "containing": "/_history/"}), "f": False,
+             "now": now})
 
 
 def downgrade() -> None:
