@@ -32,7 +32,7 @@ WALK_FIRST = 4  # the first batch: this many partner keys per match wanted (at m
 CHAIN_TARGETS = 2000  # a chain with at most this many targets is resolved to their ids first
 # ... and right away when it has at most this many; with more, and a key-ordered partner to
 # walk, it is tested from the referring side (search_sql.chain_probe) and never listed
-CHAIN_FEW = 64
+CHAIN_FEW = 16
 PARTNER_FACTOR = 8
 _SORT_COLUMN = {"token": "code", "string": "value", "uri": "value", "number": "value",
                 "quantity": "value", "reference": "target_id"}

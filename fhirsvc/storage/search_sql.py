@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from sqlalchemy import and_, false, intersect, literal, not_, or_, select, true, union
+from sqlalchemy import (ARRAY, BigInteger, String, and_, any_, bindparam, false, intersect,
+                        literal, not_, or_, select, true, union)
 
 from ..search import criteria as c
 from ..search.values import DAY
@@ -463,18 +464,32 @@ def resolved_chain(cl: c.ChainClause, targets: list[tuple[str, str]]) -> Cond:
     wanted = set(targets)
 
     def probe(conn, pks):
-        return {pk for pk, tt, tid in conn.execute(reference_rows(cl, pks))
-                if (tt, tid) in wanted}
+        q = reference_rows(cl, _is_pg(conn))
+        return {pk for pk, tt, tid in conn.execute(q, {"keys": pks}) if (tt, tid) in wanted}
     cond.probe = probe
     return cond
 
 
-def reference_rows(cl: c.ChainClause, pks) -> object:
-    """SELECT (res_pk, target_type, target_id) of the chain's references from `pks`, through
-    the keys' own reference rows (ix_idx_reference_pk)."""
+def _is_pg(conn) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+def _listed(col, name: str, pg: bool, item_type):
+    """`col IN (:name)`: on PostgreSQL one array parameter (`= ANY(:name)`), so the text of
+    the statement is the same whatever the list's length (psycopg converts and PostgreSQL
+    plans one statement, not one per length: most of the client CPU of a walk)."""
+    if pg:
+        return col == any_(bindparam(name, type_=ARRAY(item_type)))
+    return col.in_(bindparam(name, expanding=True))
+
+
+def reference_rows(cl: c.ChainClause, pg: bool) -> object:
+    """SELECT (res_pk, target_type, target_id) of the chain's references from the keys
+    `:keys`, through the keys' own reference rows (ix_idx_reference_pk, covering)."""
     p = idx_reference.alias()
     return select(p.c.res_pk, p.c.target_type, p.c.target_id).where(
-        p.c.res_pk.in_(pks), p.c.param == cl.param, p.c.resource_type == cl.rtype)
+        _listed(p.c.res_pk, "keys", pg, BigInteger), p.c.param == cl.param,
+        p.c.resource_type == cl.rtype)
 
 
 def chain_probe(cl: c.ChainClause) -> Callable:
@@ -487,25 +502,31 @@ def chain_probe(cl: c.ChainClause) -> Callable:
     for t, sub in cl.targets:
         types.setdefault(t, []).append(sub)
     verdict: dict[tuple[str, str], bool] = {}
+    built: list = []   # the two statements, built once per search (their construction cost)
 
     def probe(conn, pks):
-        refs = [(pk, tt, tid) for pk, tt, tid in conn.execute(reference_rows(cl, pks))
+        if not built:
+            built.extend((reference_rows(cl, _is_pg(conn)),
+                          _targets_satisfying(types, _is_pg(conn))))
+        refs = [(pk, tt, tid) for pk, tt, tid in conn.execute(built[0], {"keys": pks})
                 if tt in types and tid is not None]
-        new: dict[str, set[str]] = {}
+        new: dict[str, set[str]] = {t: set() for t in types}
         for _pk, tt, tid in refs:
             if (tt, tid) not in verdict:
                 verdict[(tt, tid)] = False
-                new.setdefault(tt, set()).add(tid)
-        if new:
-            for tt, tid in conn.execute(_targets_satisfying(types, new)):
+                new[tt].add(tid)
+        if any(new.values()):
+            ids = {f"ids_{n}": sorted(new[t]) for n, t in enumerate(sorted(types))}
+            for tt, tid in conn.execute(built[1], ids):
                 verdict[(tt, tid)] = True
         return {pk for pk, tt, tid in refs if verdict[(tt, tid)]}
     return probe
 
 
-def _targets_satisfying(types: dict, ids: dict[str, set[str]]) -> object:
-    """SELECT (type, id) of those of the given targets that are current and satisfy their
-    type's inner clause: driven by the ids (the unique index), the clause probed per target.
+def _targets_satisfying(types: dict, pg: bool) -> object:
+    """SELECT (type, id) of those of the targets given (`:ids_<n>` for the n-th type in name
+    order) that are current and satisfy their type's inner clause: driven by the ids (the
+    unique index), the clause probed per target.
     The probe is a scalar subquery so PostgreSQL cannot turn it into a semi-join driven by
     the clause's own index range (it did: that range, estimated at one row, is every patient
     of the family, the part that grows with the data)."""
@@ -514,8 +535,8 @@ def _targets_satisfying(types: dict, ids: dict[str, set[str]]) -> object:
     def per_target(subs):
         test = or_(*[compile_clause(sub).as_exists(r2) for sub in subs])
         return select(literal(1)).where(test).correlate(r2).scalar_subquery().is_not(None)
-    alts = [and_(r2.c.resource_type == t, r2.c.resource_id.in_(sorted(ids[t])),
-                 per_target(types[t])) for t in sorted(ids)]
+    alts = [and_(r2.c.resource_type == t, _listed(r2.c.resource_id, f"ids_{n}", pg, String),
+                 per_target(types[t])) for n, t in enumerate(sorted(types))]
     return select(r2.c.resource_type, r2.c.resource_id).where(
         r2.c.deleted == false(), or_(*alts) if len(alts) > 1 else alts[0])
 

@@ -138,10 +138,10 @@ def test_probe_plans_seek_by_key_and_by_id(env):
     patient of the family, which grows with the data; PostgreSQL chose it as a semi-join)."""
     cl = _chain(env, FAMILY)
     ids = [p["id"] for p in env.by_type["Patient"]]
-    pks = list(range(1, 60))
-    ref_q = search_sql.reference_rows(cl, pks)
+    pg = env.db.dialect == "postgresql"
+    ref_q = search_sql.reference_rows(cl, pg).params(keys=list(range(1, 60)))
     types = {t: [sub] for t, sub in cl.targets}
-    target_q = search_sql._targets_satisfying(types, {"Patient": set(ids)})
+    target_q = search_sql._targets_satisfying(types, pg).params(ids_0=ids)
     with env.db.unit_of_work() as uow:
         if env.db.dialect == "sqlite":
             def plan(q):
