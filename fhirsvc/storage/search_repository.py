@@ -9,13 +9,14 @@ themselves are read with `uow.resources.read_many`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from sqlalchemy import case, distinct, false, func, intersect, literal_column, select, text
 
 from ..search import criteria as c
 from . import dialect
-from .search_sql import NEGATED, Cond, chain_targets, compile_clause, resolved_chain
+from .search_sql import (NEGATED, Cond, chain_probe, chain_targets, compile_clause,
+                         resolved_chain)
 from .tables import INDEX_TABLES, idx_reference
 from .tables import resources as R
 
@@ -27,7 +28,11 @@ FANOUT_LARGE = 1000
 # the page of a large chain with a large, key-ordered partner: batches of partner keys walked
 WALK_BATCH = 500
 WALK_BATCHES = 8
+WALK_FIRST = 4  # the first batch: this many partner keys per match wanted (at most WALK_BATCH)
 CHAIN_TARGETS = 2000  # a chain with at most this many targets is resolved to their ids first
+# ... and right away when it has at most this many; with more, and a key-ordered partner to
+# walk, it is tested from the referring side (search_sql.chain_probe) and never listed
+CHAIN_FEW = 16
 PARTNER_FACTOR = 8
 _SORT_COLUMN = {"token": "code", "string": "value", "uri": "value", "number": "value",
                 "quantity": "value", "reference": "target_id"}
@@ -56,7 +61,8 @@ class SearchRepository:
              offset: int = 0, with_total: bool = False, total_cap: int | None = None) -> Page:
         """One page of matches (limit 0: none, only the total). `total_cap`: count no more
         than that many matches; above it the total is None and `total_over` says so."""
-        compiled = self._compile(criteria)
+        # a chain with many targets is left unresolved while a walk may answer without them
+        compiled = self._compile(criteria, lazy=not sort and len(criteria.clauses) > 1)
         only = self._index_only(criteria, sort, compiled)
         if only is not None and only.walks is not None and with_total \
                 and total_cap is not None and limit > 0:
@@ -73,11 +79,16 @@ class SearchRepository:
                 return self._count_index(only, total_cap)
         else:
             r = R.alias("r")
-            where, walk = self._plan(criteria, r, compiled)
+            planned, walk = self._plan(criteria, r, compiled)
+
+            def where() -> list:
+                # the set plan (a walk's fallback, the count): unresolved chains listed now
+                return planned if planned is not None else \
+                    self._plan(criteria, r, self._resolved(compiled))[0]
             pks, has_next = self._page(criteria, where, walk, sort, r, limit, offset)
 
             def count():
-                return self._count(select(r.c.pk).where(*where), total_cap)
+                return self._count(select(r.c.pk).where(*where()), total_cap)
         total = over = None
         if with_total:
             if limit > 0 and not has_next and (pks or offset == 0):
@@ -86,7 +97,7 @@ class SearchRepository:
                 total, over = count()
         return Page(total, pks, has_next, over)
 
-    def _page(self, criteria: c.Criteria, where: list, walk, sort, r, limit: int,
+    def _page(self, criteria: c.Criteria, where: Callable[[], list], walk, sort, r, limit: int,
               offset: int) -> tuple[list[int], bool]:
         if limit <= 0:
             return [], False
@@ -95,7 +106,7 @@ class SearchRepository:
             if pks is not None:
                 pks = pks[offset:]
                 return pks[:limit], len(pks) > limit
-        q = (select(r.c.pk).where(*where).order_by(*self._order(sort, r))
+        q = (select(r.c.pk).where(*where()).order_by(*self._order(sort, r))
              .limit(limit + 1).offset(offset))
         pks = [row[0] for row in self.conn.execute(q)]
         return pks[:limit], len(pks) > limit
@@ -137,9 +148,13 @@ class SearchRepository:
             select(func.count(), func.count(distinct(sub.c.res_pk)))).one()
         return (n, None) if n_rows <= cap else (None, cap)
 
-    def _compile(self, criteria: c.Criteria) -> list[Cond]:
-        return [self._chain(cl) if isinstance(cl, c.ChainClause) else compile_clause(cl)
+    def _compile(self, criteria: c.Criteria, lazy: bool = False) -> list[Cond]:
+        return [self._chain(cl, lazy) if isinstance(cl, c.ChainClause) else compile_clause(cl)
                 for cl in criteria.clauses]
+
+    @staticmethod
+    def _resolved(compiled: list[Cond]) -> list[Cond]:
+        return [x.resolve() if x.resolve is not None else x for x in compiled]
 
     def _index_only(self, criteria: c.Criteria, sort, compiled: list[Cond]) -> Cond | None:
         """The one condition of a single-parameter search in pk order whose index rows are
@@ -259,18 +274,22 @@ class SearchRepository:
         r = R.alias("r")
         found: list[int] = []
         last = None
+        walked = 0
+        # the first batch is small (a dense page needs few keys; each key costs a probe), the
+        # next ones sized by the density seen so far, never over WALK_BATCH
+        size = min(WALK_BATCH, WALK_FIRST * need)
         for _ in range(WALK_BATCHES):
-            q = select(sub.c.res_pk).distinct().order_by(sub.c.res_pk).limit(WALK_BATCH)
+            q = select(sub.c.res_pk).distinct().order_by(sub.c.res_pk).limit(size)
             if last is not None:
                 q = q.where(sub.c.res_pk > last)
             batch = [row[0] for row in self.conn.execute(q)]
             if not batch:
                 return found
             last = batch[-1]
+            walked += len(batch)
             keys = batch
             for x in probed:
-                q, keep = x.probe(keys)
-                ok = {row[0] for row in self.conn.execute(q) if keep(row)}
+                ok = x.probe(self.conn, keys)
                 keys = [k for k in keys if k in ok]
             if keys and (rest or not partner.index_only):
                 check = (select(r.c.pk).where(r.c.pk.in_(keys), *self._base(criteria, r),
@@ -278,20 +297,27 @@ class SearchRepository:
                          .order_by(r.c.pk))
                 keys = [row[0] for row in self.conn.execute(check)]
             found.extend(keys)
-            if len(found) >= need or len(batch) < WALK_BATCH:
+            if len(found) >= need or len(batch) < size:
                 return found
+            guess = (need - len(found)) * walked // len(found) * 5 // 4 + 1 if found else 0
+            size = min(WALK_BATCH, max(2 * size, guess) if not found else max(16, guess))
         return None
 
     def _plan(self, criteria: c.Criteria, r, compiled: list[Cond] | None = None
               ) -> tuple[list, tuple | None]:
         """The WHERE conditions, and (partner, other conditions) when the page is better
         found by walking the partner's rows in key order (see _walk)."""
-        conds = [r.c.deleted == false()]
-        if criteria.rtype:
-            conds.insert(0, r.c.resource_type == criteria.rtype)
         if compiled is None:
             compiled = self._compile(criteria)
         ordered = sorted(compiled, key=lambda x: x.rank)  # stable: request order on ties
+        walk = self._unresolved_walk(ordered)
+        if walk is not None:
+            return None, walk
+        ordered = self._resolved(ordered)
+        ordered.sort(key=lambda x: x.rank)
+        conds = [r.c.deleted == false()]
+        if criteria.rtype:
+            conds.insert(0, r.c.resource_type == criteria.rtype)
         pair, walk = self._intersect_pair(ordered)
         if pair is not None:
             # a large fan-out driver: intersect its rows with the next condition's as sets
@@ -307,16 +333,49 @@ class SearchRepository:
             walk = (walk, [x for x in ordered if x is not walk])
         return conds, walk
 
-    def _chain(self, cl: c.ChainClause) -> Cond:
+    def _chain(self, cl: c.ChainClause, lazy: bool = False) -> Cond:
         """A chained parameter in two steps: its targets first (one indexed query, at most
         CHAIN_TARGETS of them), then references to those ids. The one-statement join's size
         is a fan-out the planner can only guess (PostgreSQL: 1 row), so the plan flipped with
         the data (issue 16: 10 ms at 100k, 1.3 s p95 at 1M); literal ids are estimated from
-        the index statistics. More targets than that: the one-statement plan."""
+        the index statistics. More targets than that: the one-statement plan.
+
+        lazy: only CHAIN_FEW targets are read; with more the chain is returned unresolved,
+        with a probe from the referring side and `resolve` for the set plan (_plan walks a
+        key-ordered partner with it: listing every target grew with the data, issue 16)."""
+        if lazy:
+            few = self.conn.execute(chain_targets(cl, CHAIN_FEW)).all()
+            if len(few) <= CHAIN_FEW:
+                return resolved_chain(cl, [tuple(t) for t in few])
+            cond = compile_clause(cl)
+            cond.probe = chain_probe(cl)
+            memo: dict[str, Cond] = {}
+
+            def resolve() -> Cond:  # once per search: the page's fallback and the count
+                if "cond" not in memo:
+                    memo["cond"] = self._chain(cl)
+                return memo["cond"]
+            cond.resolve = resolve
+            return cond
         targets = self.conn.execute(chain_targets(cl, CHAIN_TARGETS)).all()
         if len(targets) > CHAIN_TARGETS:
             return compile_clause(cl)
         return resolved_chain(cl, [tuple(t) for t in targets])
+
+    @staticmethod
+    def _unresolved_walk(ordered: list[Cond]) -> tuple[Cond, list[Cond]] | None:
+        """(partner, the other conditions) when a chain was left unresolved (many targets)
+        and a condition's rows come out of its index in key order: the page is found by
+        walking that partner, the chain probed per batch of keys (_walk), with no count of
+        either (their sizes grow with the data; the walk's cost follows the density of
+        matches). None otherwise: the chain is resolved and planned as before."""
+        if not any(x.resolve is not None for x in ordered):
+            return None
+        partner = next((x for x in ordered if x.ordered_rows and x.rank < NEGATED
+                        and x.resolve is None), None)
+        if partner is None:
+            return None
+        return partner, [x for x in ordered if x is not partner]
 
     def _intersect_pair(self, ordered: list[Cond]) -> tuple[tuple[Cond, Cond] | None,
                                                             Cond | None]:

@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from sqlalchemy import and_, false, intersect, literal, not_, or_, select, true, union
+from sqlalchemy import (ARRAY, BigInteger, String, and_, any_, bindparam, false, intersect,
+                        literal, not_, or_, select, true, union)
 
 from ..search import criteria as c
 from ..search.values import DAY
@@ -46,10 +47,13 @@ class Cond:
     # its columns), whose rows together are rows(): a page is read by walking them and
     # stopping at its end instead of sorting every match (search_repository._walk_index)
     walks: Callable | None = None
-    # (keys) -> (SELECT of the keys' own index rows, found by their res_pk index, and a test
-    # of one such row): which of given keys satisfy the condition, with the value tested in
-    # Python so no planner can choose to seek every value of a long IN list per key instead
+    # (conn, keys) -> the given keys that satisfy the condition, found through the keys' own
+    # index rows (their res_pk index) with the values tested in Python, so no planner can
+    # choose to seek every value of a long IN list once per key instead
     probe: Callable | None = None
+    # () -> the condition with its targets listed (a chain left unresolved because it has
+    # many: search_repository._chain); None for every other condition
+    resolve: Callable | None = None
 
 
 # Selectivity by index table: the lowest rank drives; ties keep the request order.
@@ -459,13 +463,82 @@ def resolved_chain(cl: c.ChainClause, targets: list[tuple[str, str]]) -> Cond:
     cond.index_only = True
     wanted = set(targets)
 
-    def probe(pks):
-        p = idx_reference.alias()
-        q = select(p.c.res_pk, p.c.target_type, p.c.target_id).where(
-            p.c.res_pk.in_(pks), p.c.param == cl.param, p.c.resource_type == cl.rtype)
-        return q, lambda row: (row[1], row[2]) in wanted
+    def probe(conn, pks):
+        q = reference_rows(cl, _is_pg(conn))
+        return {pk for pk, tt, tid in conn.execute(q, {"keys": pks}) if (tt, tid) in wanted}
     cond.probe = probe
     return cond
+
+
+def _is_pg(conn) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+def _listed(col, name: str, pg: bool, item_type):
+    """`col IN (:name)`: on PostgreSQL one array parameter (`= ANY(:name)`), so the text of
+    the statement is the same whatever the list's length (psycopg converts and PostgreSQL
+    plans one statement, not one per length: most of the client CPU of a walk)."""
+    if pg:
+        return col == any_(bindparam(name, type_=ARRAY(item_type)))
+    return col.in_(bindparam(name, expanding=True))
+
+
+def reference_rows(cl: c.ChainClause, pg: bool) -> object:
+    """SELECT (res_pk, target_type, target_id) of the chain's references from the keys
+    `:keys`, through the keys' own reference rows (ix_idx_reference_pk, covering)."""
+    p = idx_reference.alias()
+    return select(p.c.res_pk, p.c.target_type, p.c.target_id).where(
+        _listed(p.c.res_pk, "keys", pg, BigInteger), p.c.param == cl.param,
+        p.c.resource_type == cl.rtype)
+
+
+def chain_probe(cl: c.ChainClause) -> Callable:
+    """A probe for a chain with many targets, from the referring side: the given keys'
+    references, then which of the (new) targets they name are current and satisfy the inner
+    clauses, each looked up by its id (uq_resources_type_id) and tested per target. The work
+    follows the keys probed, not how many targets the chain has (issue 16: listing the ~800
+    patients of a family at 1M was the part that grew). Verdicts are kept for the search."""
+    types: dict[str, list] = {}
+    for t, sub in cl.targets:
+        types.setdefault(t, []).append(sub)
+    verdict: dict[tuple[str, str], bool] = {}
+    built: list = []   # the two statements, built once per search (their construction cost)
+
+    def probe(conn, pks):
+        if not built:
+            built.extend((reference_rows(cl, _is_pg(conn)),
+                          _targets_satisfying(types, _is_pg(conn))))
+        refs = [(pk, tt, tid) for pk, tt, tid in conn.execute(built[0], {"keys": pks})
+                if tt in types and tid is not None]
+        new: dict[str, set[str]] = {t: set() for t in types}
+        for _pk, tt, tid in refs:
+            if (tt, tid) not in verdict:
+                verdict[(tt, tid)] = False
+                new[tt].add(tid)
+        if any(new.values()):
+            ids = {f"ids_{n}": sorted(new[t]) for n, t in enumerate(sorted(types))}
+            for tt, tid in conn.execute(built[1], ids):
+                verdict[(tt, tid)] = True
+        return {pk for pk, tt, tid in refs if verdict[(tt, tid)]}
+    return probe
+
+
+def _targets_satisfying(types: dict, pg: bool) -> object:
+    """SELECT (type, id) of those of the targets given (`:ids_<n>` for the n-th type in name
+    order) that are current and satisfy their type's inner clause: driven by the ids (the
+    unique index), the clause probed per target.
+    The probe is a scalar subquery so PostgreSQL cannot turn it into a semi-join driven by
+    the clause's own index range (it did: that range, estimated at one row, is every patient
+    of the family, the part that grows with the data)."""
+    r2 = R.alias()
+
+    def per_target(subs):
+        test = or_(*[compile_clause(sub).as_exists(r2) for sub in subs])
+        return select(literal(1)).where(test).correlate(r2).scalar_subquery().is_not(None)
+    alts = [and_(r2.c.resource_type == t, _listed(r2.c.resource_id, f"ids_{n}", pg, String),
+                 per_target(types[t])) for n, t in enumerate(sorted(types))]
+    return select(r2.c.resource_type, r2.c.resource_id).where(
+        r2.c.deleted == false(), or_(*alts) if len(alts) > 1 else alts[0])
 
 
 def _has(cl: c.HasClause) -> Cond:

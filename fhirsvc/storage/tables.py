@@ -123,13 +123,15 @@ Index("ix_hl7v2_sender_control", hl7v2_messages.c.sender, hl7v2_messages.c.contr
 Index("ix_hl7v2_received", hl7v2_messages.c.received)
 Index("ix_hl7v2_type_received", hl7v2_messages.c.message_type, hl7v2_messages.c.received)
 Index("ix_hl7v2_outcome_received", hl7v2_messages.c.outcome, hl7v2_messages.c.received)
-# one row stored each message: a copy racing it fails here and is answered from it (0015)
+# one row stored each message: a copy racing it fails here and is answered from it (0016)
 _ACCEPTED_ONCE = text("outcome IN ('AA', 'CA') AND answered_from IS NULL")
 Index("ux_hl7v2_accepted", hl7v2_messages.c.sender, hl7v2_messages.c.message_type,
       hl7v2_messages.c.control_id, unique=True, sqlite_where=_ACCEPTED_ONCE,
       postgresql_where=_ACCEPTED_ONCE)
 
 # -- search index: one table per parameter type (rows: fhirsvc.search.rows) ---------------------
+# each table's ix_<table>_pk leads with (res_pk, param): a probe of one parameter of one
+# resource seeks its rows instead of reading every row of the resource (migration 0015)
 def _base(name: str, *columns) -> Table:
     return Table(
         name, metadata,
@@ -143,12 +145,12 @@ def _base(name: str, *columns) -> Table:
 idx_token = _base("idx_token", Column("system", CSTR), Column("code", CSTR), Column("text", CSTR))
 Index("ix_idx_token_code", idx_token.c.resource_type, idx_token.c.param, idx_token.c.code,
       idx_token.c.res_pk)
-Index("ix_idx_token_pk", idx_token.c.res_pk)
+Index("ix_idx_token_pk", idx_token.c.res_pk, idx_token.c.param)
 
 idx_string = _base("idx_string", Column("value", CSTR), Column("exact", Text))
 Index("ix_idx_string_value", idx_string.c.resource_type, idx_string.c.param, idx_string.c.value,
       idx_string.c.res_pk)
-Index("ix_idx_string_pk", idx_string.c.res_pk)
+Index("ix_idx_string_pk", idx_string.c.res_pk, idx_string.c.param)
 
 idx_date = _base("idx_date", Column("low", BigInteger, nullable=False),
                  Column("high", BigInteger, nullable=False),
@@ -159,7 +161,7 @@ idx_date = _base("idx_date", Column("low", BigInteger, nullable=False),
 Index("ix_idx_date_low", idx_date.c.resource_type, idx_date.c.param, idx_date.c.wide,
       idx_date.c.low, idx_date.c.high, idx_date.c.res_pk)
 Index("ix_idx_date_multi", idx_date.c.resource_type, idx_date.c.param, idx_date.c.multi)
-Index("ix_idx_date_pk", idx_date.c.res_pk)
+Index("ix_idx_date_pk", idx_date.c.res_pk, idx_date.c.param)
 
 idx_reference = _base("idx_reference", Column("target_type", String(64)),
                       Column("target_id", String(64)), Column("url", CSTR),
@@ -168,21 +170,23 @@ idx_reference = _base("idx_reference", Column("target_type", String(64)),
 Index("ix_idx_reference_target", idx_reference.c.target_id, idx_reference.c.target_type,
       idx_reference.c.resource_type, idx_reference.c.param, idx_reference.c.res_pk)
 Index("ix_idx_reference_url", idx_reference.c.url)
-Index("ix_idx_reference_pk", idx_reference.c.res_pk, idx_reference.c.param)
+# covering: a chain tested through given keys' references reads no table row (migration 0015)
+Index("ix_idx_reference_pk", idx_reference.c.res_pk, idx_reference.c.param,
+      idx_reference.c.resource_type, idx_reference.c.target_type, idx_reference.c.target_id)
 
 idx_quantity = _base("idx_quantity", Column("value", ExactDecimal, nullable=False),
                      Column("system", CSTR), Column("code", CSTR), Column("unit", CSTR))
 Index("ix_idx_quantity_value", idx_quantity.c.resource_type, idx_quantity.c.param,
       idx_quantity.c.value)
-Index("ix_idx_quantity_pk", idx_quantity.c.res_pk)
+Index("ix_idx_quantity_pk", idx_quantity.c.res_pk, idx_quantity.c.param)
 
 idx_number = _base("idx_number", Column("value", ExactDecimal, nullable=False))
 Index("ix_idx_number_value", idx_number.c.resource_type, idx_number.c.param, idx_number.c.value)
-Index("ix_idx_number_pk", idx_number.c.res_pk)
+Index("ix_idx_number_pk", idx_number.c.res_pk, idx_number.c.param)
 
 idx_uri = _base("idx_uri", Column("value", CSTR))
 Index("ix_idx_uri_value", idx_uri.c.resource_type, idx_uri.c.param, idx_uri.c.value)
-Index("ix_idx_uri_pk", idx_uri.c.res_pk)
+Index("ix_idx_uri_pk", idx_uri.c.res_pk, idx_uri.c.param)
 
 idx_composite = _base("idx_composite", Column("system1", CSTR), Column("code1", CSTR),
                       Column("v_system", CSTR), Column("v_code", CSTR), Column("v_num", ExactDecimal),
@@ -190,7 +194,7 @@ idx_composite = _base("idx_composite", Column("system1", CSTR), Column("code1", 
                       Column("v_str", CSTR))
 Index("ix_idx_composite_code", idx_composite.c.resource_type, idx_composite.c.param,
       idx_composite.c.code1)
-Index("ix_idx_composite_pk", idx_composite.c.res_pk)
+Index("ix_idx_composite_pk", idx_composite.c.res_pk, idx_composite.c.param)
 
 INDEX_TABLES = {
     "token": idx_token, "string": idx_string, "date": idx_date, "reference": idx_reference,

@@ -218,11 +218,11 @@ def test_schema_check_sees_a_drifted_schema(db):
     finally:
         with db.engine.begin() as conn:
             conn.exec_driver_sql("DROP INDEX ix_stray")
-            conn.exec_driver_sql("CREATE INDEX ix_idx_uri_pk ON idx_uri (res_pk)")
+            conn.exec_driver_sql("CREATE INDEX ix_idx_uri_pk ON idx_uri (res_pk, param)")
             if postgres:
                 conn.exec_driver_sql('ALTER TABLE idx_uri ALTER COLUMN value TYPE varchar '
                                      'COLLATE "C"')
-    expected = ["missing from the database: index ix_idx_uri_pk on idx_uri(res_pk)",
+    expected = ["missing from the database: index ix_idx_uri_pk on idx_uri(res_pk, param)",
                 "only in the database: index ix_stray on idx_uri(param)"]
     if postgres:
         expected.append("collation of idx_uri.value: database None, metadata 'C'")

@@ -1,4 +1,4 @@
-"""Migration 0015: the HL7 v2 log's accepted rows unique per (sender, type, control id), rows
+"""Migration 0016: the HL7 v2 log's accepted rows unique per (sender, type, control id), rows
 logged before marked (a later accepted row of a key is an answer from the first), the index
 refusing a second stored copy; downgrade. Both databases."""
 from __future__ import annotations
@@ -16,17 +16,17 @@ ROW = ("INSERT INTO hl7v2_messages (received, door, sender, message_type, contro
 
 
 @pytest.fixture(params=BACKENDS)
-def url_at_0014(request, tmp_path_factory):
+def url_at_0015(request, tmp_path_factory):
     pg = request.getfixturevalue("pg_databases") if request.param == "postgresql" else None
     url = make_db_url(request.param, tmp_path_factory, pg)
-    upgrade(url, "0014")
+    upgrade(url, "0015")
     yield url
     if pg is not None:
         pg.drop(url)
 
 
-def test_rows_logged_before_are_marked_and_a_second_stored_copy_is_refused(url_at_0014):
-    engine = create_engine(normalise_url(url_at_0014))
+def test_rows_logged_before_are_marked_and_a_second_stored_copy_is_refused(url_at_0015):
+    engine = create_engine(normalise_url(url_at_0015))
     try:
         with engine.begin() as conn:
             for s, c, o in [("LAB^A", "1", "AE"), ("LAB^A", "1", "AA"), ("LAB^A", "1", "AA"),
@@ -34,7 +34,7 @@ def test_rows_logged_before_are_marked_and_a_second_stored_copy_is_refused(url_a
                             ("LAB^A", None, "AR")]:
                 conn.execute(text(ROW.format(extra="", values="")),
                              {"s": s, "c": c, "o": o, "a": f"ack of {s} {c} {o}"})
-        upgrade(url_at_0014)
+        upgrade(url_at_0015)
         with engine.begin() as conn:
             rows = conn.execute(text("SELECT id, answered_from FROM hl7v2_messages ORDER BY id")
                                 ).all()
@@ -50,7 +50,7 @@ def test_rows_logged_before_are_marked_and_a_second_stored_copy_is_refused(url_a
             with engine.begin() as conn:
                 conn.execute(text(ROW.format(extra="", values="")),
                              {"s": "LAB^A", "c": "2", "o": "AA", "a": "x"})
-        downgrade(url_at_0014, "0014")
+        downgrade(url_at_0015, "0015")
         with engine.begin() as conn:
             assert conn.execute(text("SELECT count(*) FROM hl7v2_messages")).scalar_one() == 9
             conn.execute(text(ROW.format(extra="", values="")),

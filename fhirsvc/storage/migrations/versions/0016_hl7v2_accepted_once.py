@@ -1,8 +1,8 @@
 """One accepted log row per message: (sender, type, control id) unique among the rows that
 stored a message (services/hl7v2.py).
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 
 Two copies of one message arriving at once each found no accepted row, each stored the message
 and each logged an AA. The rows of copies answered from the log now name the row they were
@@ -15,8 +15,8 @@ accepted row after the first of its key is taken for an answer from that first (
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015"
-down_revision = "0014"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
