@@ -223,9 +223,10 @@ KEPT_MAX_TEXT = 2048
 def _walk_kept(item: dict, element: Node, tcode, location: str, run: Run, vplan):
     """A complex value whose verdict may be kept: one already walked with the same element
     definition and type, in the same generation and run settings, with or without a
-    bundle around it as now, that gave no issue and whose checks read nothing of its
-    context (Run.root / bundle / resources / top; no resource inside it) has the same
-    verdict again: it is not walked again. Only its unchecked code systems are repeated.
+    bundle around it as now, whose checks read nothing of its context (Run.root / bundle /
+    resources / top; no resource inside it) but through probes that give the same results
+    again (Run.probe), has the same verdict again: it is not walked again. Its issues are
+    repeated at its location, and its unchecked code systems.
     The JSON text of the value (orjson, key order as given) is its identity; a value orjson
     cannot write (an exact decimal, a number beyond 64 bits) is walked as usual."""
     try:
@@ -236,33 +237,78 @@ def _walk_kept(item: dict, element: Node, tcode, location: str, run: Run, vplan)
         _walk_checked(item, None, element, tcode, location, run, vplan)
         return
     key = (element, tcode, run._bundle is None, text)
-    _kept_walk(key, run, _walk_checked, item, None, element, tcode, location, run, vplan)
+    _kept_walk(key, location, run, _walk_checked, item, None, element, tcode, location, run,
+               vplan)
 
 
-def _kept_walk(key, run: Run, walk, *args):
-    """walk(*args) unless `key` has a kept verdict; keeps it when the walk gave no issue and
-    read nothing of the run's context."""
+def _kept_walk(key, location: str, run: Run, walk, *args):
+    """walk(*args) unless `key` has a kept verdict whose probes hold; keeps the verdict when
+    the walk read nothing of the run's context but through probes, and its issues can be
+    told relative to `location`."""
     kept = run.kept
     got = kept.get(key)
     if got is not None:
-        if got:
-            run.unchecked.update(got)
-        return
+        unchecked, issues, probes = got
+        if not probes or _probes_hold(probes, run):
+            if unchecked:
+                run.unchecked.update(unchecked)
+            if issues:
+                run.issues += _relocated(issues, location)
+            if probes and run.probes is not None:
+                run.probes += probes
+            return
     issues = run.issues
     n = len(issues)
-    outer_read, outer_unchecked = run.context_read, run.unchecked
+    outer_read, outer_unchecked, outer_probes = run.context_read, run.unchecked, run.probes
     run.context_read = False
     mine = run.unchecked = set()
-    walk(*args)
-    outer_unchecked |= mine
-    run.unchecked = outer_unchecked
+    read = run.probes = []
+    try:
+        walk(*args)
+    finally:
+        outer_unchecked |= mine
+        run.unchecked = outer_unchecked
+        if outer_probes is not None:
+            outer_probes += read
+        run.probes = outer_probes
     if run.context_read:
         return  # stays set for the values around this one
     run.context_read = outer_read
-    if len(issues) == n:
+    found = _relative(issues, n, location) if len(issues) > n else ()
+    if found is not None:
         if len(kept) >= KEPT_MAX:
             kept.clear()
-        kept[key] = tuple(sorted(mine))
+        kept[key] = (tuple(sorted(mine)), found, tuple(read))
+
+
+def _probes_hold(probes, run: Run) -> bool:
+    for fn, args, result in probes:
+        if fn(run, *args) != result:
+            return False
+    return True
+
+
+def _relative(issues: list, start: int, location: str):
+    """The issues from `start` on with their expressions relative to `location` (kept with a
+    verdict), or None when one is not inside it or names it in its text (it could not be
+    repeated elsewhere as it is)."""
+    out = []
+    size = len(location)
+    for i in issues[start:]:
+        rel = []
+        for e in i.expression:
+            if not e.startswith(location) or e[size:size + 1] not in ("", ".", "["):
+                return None
+            rel.append(e[size:])
+        if location in i.message or (i.diagnostics and location in i.diagnostics):
+            return None
+        out.append((i, tuple(rel)))
+    return tuple(out)
+
+
+def _relocated(issues, location: str) -> list:
+    return [Issue(i.severity, i.code, i.message, tuple(location + e for e in rel),
+                  i.diagnostics, i.source, i.details_coding) for i, rel in issues]
 
 
 def _walk_checked(item, ext, element: Node, tcode, location: str, run: Run, vplan):
@@ -494,7 +540,8 @@ def _walk_groups(obj: dict, groups, location: str, run: Run):
                     text = None
                 if text is not None and len(text) <= KEPT_MAX_TEXT:
                     key = (child, name, run._bundle is None, text, _GROUP)
-                    _kept_walk(key, run, _walk_group, obj, child, names, location, run)
+                    _kept_walk(key, location, run, _walk_group, obj, child, names, location,
+                               run)
                     continue
         _walk_group(obj, child, names, location, run)
 
