@@ -17,10 +17,12 @@ from ..outcomes import Issue
 from .fhirpath import (current_bundle, current_bundle_index, current_conformance,
                        current_registry, current_root)
 from .model import Node
-from .primitives import CHECKERS, PRIMITIVES
+from .primitives import CHECKERS, PRIMITIVES, check_id
 from .profiles import applicable
 from .rules import plan
-from .rules.structure import cardinality, type_
+from .rules.structure import _is_resource_id, cardinality, type_
+from .rules.terminology import binding
+from .rules.values import fixed
 from .run import NO_VALUES, STOP, Conforms, Descend, Run, Values, issue
 
 CORE = "http://hl7.org/fhir/StructureDefinition/"
@@ -111,10 +113,34 @@ def _value_plan(element: Node, tcode, run: Run):
         checks = plan("value", element, tcode)
         # a primitive whose only rule is its type (most of them): the walk calls its format
         # check directly and takes the full path only when the check fails
-        fast = CHECKERS.get(tcode) if kind == _PRIMITIVE and checks == (type_,) and \
-            element.name != "id" else None
-        hit = run.defs.plans[key] = (checks, kind, profiles, fast)
+        fast = CHECKERS.get(tcode) if kind == _PRIMITIVE and checks == (type_,) else None
+        if fast is not None and element.name == "id" and _is_resource_id(element):
+            fast = _resource_id(fast)  # a resource's id is an `id` too (the type rule)
+        # a code or uri bound to a value set or fixed (status, use, system ...): few distinct
+        # values, whose verdicts are kept like a complex value's
+        keep = kind == _PRIMITIVE and (binding in checks or fixed in checks) and \
+            all(c in _PURE for c in checks)
+        # the children that hold a resource (Bundle.entry.resource): a value with one reads
+        # its context (a resource inside), so it is not looked up among the kept verdicts
+        holders = tuple(name for name, (kid, ct) in run.defs.children(element, tcode).kids.items()
+                        if _holds_resource(kid, ct, run)) if kind == _COMPLEX else ()
+        hit = run.defs.plans[key] = (checks, kind, profiles, fast, holders, keep)
     return hit
+
+
+_PURE = (type_, binding, fixed)  # value rules that read nothing but the value and registry
+
+
+def _resource_id(checker):
+    def check(v):
+        return checker(v) or (check_id(v) if v.__class__ is str else None)
+    return check
+
+
+def _holds_resource(kid: Node, ct, run: Run) -> bool:
+    codes = [ct] if ct else [t.code for t in kid.types]
+    return any(c in ("Resource", "DomainResource") or run.reg.is_resource_type(c)
+               for c in codes)
 
 
 def _element_plan(element: Node, run: Run):
@@ -208,8 +234,14 @@ def _walk_planned(item, ext, element: Node, tcode, location: str, run: Run, vpla
                                     location, "ele-1"))
             return
         if vplan[1] == _COMPLEX and run.kept is not None:
-            _walk_kept(item, element, tcode, location, run, vplan)
-            return
+            holders = vplan[4]
+            if not holders or not any(h in item for h in holders):
+                _walk_kept(item, element, tcode, location, run, vplan)
+                return
+    elif vplan[5] and ext is None and item.__class__ is str and run.kept is not None:
+        _kept_walk((element, tcode, run._bundle is None, item, _PRIM), location, run,
+                   _walk_checked, item, None, element, tcode, location, run, vplan)
+        return
     _walk_checked(item, ext, element, tcode, location, run, vplan)
 
 
@@ -237,6 +269,10 @@ def _walk_kept(item: dict, element: Node, tcode, location: str, run: Run, vplan)
         _walk_checked(item, None, element, tcode, location, run, vplan)
         return
     key = (element, tcode, run._bundle is None, text)
+    got = run.kept.get(key)
+    if got is not None and (not got[2] or _probes_hold(got[2], run)):
+        _repeat(got, location, run)  # the usual case, without _kept_walk's call
+        return
     _kept_walk(key, location, run, _walk_checked, item, None, element, tcode, location, run,
                vplan)
 
@@ -247,16 +283,9 @@ def _kept_walk(key, location: str, run: Run, walk, *args):
     told relative to `location`."""
     kept = run.kept
     got = kept.get(key)
-    if got is not None:
-        unchecked, issues, probes = got
-        if not probes or _probes_hold(probes, run):
-            if unchecked:
-                run.unchecked.update(unchecked)
-            if issues:
-                run.issues += _relocated(issues, location)
-            if probes and run.probes is not None:
-                run.probes += probes
-            return
+    if got is not None and (not got[2] or _probes_hold(got[2], run)):
+        _repeat(got, location, run)
+        return
     issues = run.issues
     n = len(issues)
     outer_read, outer_unchecked, outer_probes = run.context_read, run.unchecked, run.probes
@@ -279,6 +308,18 @@ def _kept_walk(key, location: str, run: Run, walk, *args):
         if len(kept) >= KEPT_MAX:
             kept.clear()
         kept[key] = (tuple(sorted(mine)), found, tuple(read))
+
+
+def _repeat(got: tuple, location: str, run: Run):
+    """A kept verdict met again: its unchecked code systems, its issues at `location`, and
+    its probes for the kept walks around it."""
+    unchecked, issues, probes = got
+    if unchecked:
+        run.unchecked.update(unchecked)
+    if issues:
+        run.issues += _relocated(issues, location)
+    if probes and run.probes is not None:
+        run.probes += probes
 
 
 def _probes_hold(probes, run: Run) -> bool:
@@ -312,7 +353,7 @@ def _relocated(issues, location: str) -> list:
 
 
 def _walk_checked(item, ext, element: Node, tcode, location: str, run: Run, vplan):
-    checks, kind, profiles, _fast = vplan
+    checks, kind, profiles = vplan[0], vplan[1], vplan[2]
     for check in checks:
         outs = check(item, element, tcode, location, run)
         if outs and not _execute(outs, run):
@@ -547,6 +588,7 @@ def _walk_groups(obj: dict, groups, location: str, run: Run):
 
 
 _GROUP = "group"  # marks the key of an element's values (vs one value's)
+_PRIM = "primitive"  # and of a primitive's
 
 
 def _walk_group(obj: dict, child: Node, names, location: str, run: Run):
