@@ -11,7 +11,12 @@ a resource's profiles, the type's children). Rules hand back Issues and the inst
 """
 from __future__ import annotations
 
-from orjson import dumps as _dumps
+import re
+
+from orjson import Fragment
+from orjson import dumps as _orjson_dumps
+
+from ..jsontext import DecimalText
 
 from ..outcomes import Issue
 from .fhirpath import (current_bundle, current_bundle_index, current_conformance,
@@ -26,6 +31,21 @@ from .rules.values import fixed
 from .run import NO_VALUES, STOP, Conforms, Descend, Run, Values, issue
 
 CORE = "http://hl7.org/fhir/StructureDefinition/"
+_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+
+
+def _as_written(o):
+    # an exact decimal is written as its JSON text: a value's kept-verdict key is its JSON
+    # as given (1.10 is not 1.1, and neither is the string "1.10")
+    if o.__class__ is DecimalText and _NUMBER.fullmatch(o.text):
+        return Fragment(o.text)
+    raise TypeError
+
+
+def _dumps(value) -> bytes:
+    return _orjson_dumps(value, default=_as_written)
+
+
 MAX_DEPTH = 20  # nested resources (contained, bundle entries, Parameters)
 
 # how a value of an element and type is descended into

@@ -230,14 +230,24 @@ def test_unchecked_code_systems_are_reported_again_from_a_kept_value():
     assert any("cannot be checked offline" in x[2] for x in first)
 
 
-def test_exact_decimals_are_walked_every_time():
+def test_exact_decimals_are_kept_by_their_text():
     kept, plain = _both()
     raw = json.dumps(_obs(valueQuantity={"value": 1, "unit": "x"})).replace(
         '"value": 1', '"value": 1.10').encode()
     want = _key(plain.validate_bytes(raw))
     assert _key(kept.validate_bytes(raw)) == want
     assert _key(kept.validate_bytes(raw)) == want
-    assert not any(isinstance(k[3], bytes) and b"1.10" in k[3] for k in _table(kept))
+    assert any(isinstance(k[3], bytes) and b'"value":1.10' in k[3] for k in _table(kept))
+    # the same number as a string is another value (a decimal must be a JSON number)
+    as_string = raw.replace(b'"value": 1.10', b'"value": "1.10"')
+    assert as_string != raw
+    got = _key(kept.validate_bytes(as_string))
+    assert got == _key(plain.validate_bytes(as_string))
+    assert errors(got) and not errors(want)
+    # and a number beyond 64 bits is walked every time (orjson cannot write it)
+    big = raw.replace(b'"value": 1.10', b'"value": 123456789012345678901234567890')
+    assert _key(kept.validate_bytes(big)) == _key(plain.validate_bytes(big))
+    assert _key(kept.validate_bytes(big)) == _key(plain.validate_bytes(big))
 
 
 def test_ordered_slices_see_the_positions_of_the_values():
