@@ -370,13 +370,19 @@ def compile_constraint(c: dict, path: str, sd_url: str) -> Constraint | None:
     # native only for the core expression (a profile may reuse a key); the FHIRPath is
     # compiled when an evaluation first needs it (Constraint.evaluate): a profile's many
     # invariants cost nothing until an instance reaches them past their guards
-    native = native_for(key, expr)
-    fn = err = None
+    native, guard, context = _parts(key, expr)
     return Constraint(
         key=key, severity=c.get("severity") or "error", human=c.get("human") or "",
         expression=expr, source=c.get("source") or sd_url, type_path=path.replace("[x]", ""),
-        fn=fn, guard=None if native else _guard_cached(expr), native=native, compile_error=err,
-        context=reads_context(expr))
+        fn=None, guard=guard, native=native, compile_error=None, context=context)
+
+
+@lru_cache(maxsize=4096)
+def _parts(key: str, expression: str) -> tuple:
+    """(native, guard, reads context) of a constraint: pure functions of its key and
+    expression, the same on every element that carries it (ele-1 on all of them)."""
+    native = native_for(key, expression)
+    return native, None if native else _guard_cached(expression), reads_context(expression)
 
 
 def reads_context(expression: str) -> bool:

@@ -264,6 +264,166 @@ def _org_1(o, resource):
     return True
 
 
+def _object(obj: dict, key: str):
+    """A single complex child with content: the dict, None when absent, _ODD otherwise (an
+    empty object too)."""
+    got = _child(obj, key)
+    return got if got is _ODD or got is None or got else _ODD
+
+
+def _objects(obj: dict, key: str):
+    """A repeating complex child: its list of objects with content ([] when absent), _ODD for
+    another shape."""
+    if "_" + key in obj:
+        return _ODD
+    if key not in obj:
+        return []
+    v = obj[key]
+    if v.__class__ is not list or not v or not all(x.__class__ is dict and x for x in v):
+        return _ODD
+    return v
+
+
+def _choice(obj: dict, name: str, types: tuple):
+    """Whether a choice element (name[x], of the given type suffixes) has a value: True,
+    False, or _ODD for a shape left to fhirpathpy (a null, a `_name` part, a suffix the model
+    does not know)."""
+    n = len(name)
+    found = False
+    for k, v in obj.items():
+        if k.startswith(name) and k[n:n + 1].isupper() or \
+                k[:1] == "_" and k[1:].startswith(name) and k[n + 1:n + 2].isupper():
+            if k[0] == "_" or k[n:] not in types or v is None or v == [] or v == {}:
+                return _ODD
+            found = True
+    return found
+
+
+def _coded(obj: dict, key: str, system: str, codes: tuple):
+    """`key.coding.where(system = S and code in codes).exists()` of a CodeableConcept child:
+    True / False, or _ODD for a shape left to fhirpathpy."""
+    cc = _object(obj, key)
+    if cc is None:
+        return False
+    if cc is _ODD:
+        return _ODD
+    codings = _objects(cc, "coding")
+    if codings is _ODD:
+        return _ODD
+    hit = False
+    for c in codings:
+        sy, co = _prim(c, "system"), _prim(c, "code")
+        if sy is _ODD or co is _ODD:
+            return _ODD
+        hit = hit or (sy == system and co in codes)
+    return hit
+
+
+# Condition.abatement[x], Observation.value[x] and their types
+_ABATEMENT = ("DateTime", "Age", "Period", "Range", "String")
+_OBS_VALUE = ("Quantity", "CodeableConcept", "String", "Boolean", "Integer", "Range", "Ratio",
+              "SampledData", "Time", "DateTime", "Period")
+_VER_STATUS = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+
+
+def _con_3(c, resource):
+    if c.__class__ is not dict:
+        return None
+    status = _object(c, "clinicalStatus")
+    if status is _ODD:
+        return None
+    if status is not None:
+        return True
+    err = _coded(c, "verificationStatus", _VER_STATUS, ("entered-in-error",))
+    if err is _ODD:
+        return None
+    if err or ("category" not in c and "_category" not in c):
+        return True
+    return None  # select($this = 'problem-list-item') over CodeableConcepts: fhirpathpy's
+
+
+def _con_4(c, resource):
+    if c.__class__ is not dict:
+        return None
+    abated = _choice(c, "abatement", _ABATEMENT)
+    if abated is _ODD:
+        return None
+    if not abated:
+        return True
+    got = _coded(c, "clinicalStatus", _CLINICAL, ("resolved", "remission", "inactive"))
+    return None if got is _ODD else got
+
+
+def _con_5(c, resource):
+    if c.__class__ is not dict:
+        return None
+    err = _coded(c, "verificationStatus", _VER_STATUS, ("entered-in-error",))
+    if err is _ODD:
+        return None
+    if not err:
+        return True
+    status = _object(c, "clinicalStatus")
+    return None if status is _ODD else status is None
+
+
+def _obs_6(o, resource):
+    if o.__class__ is not dict:
+        return None
+    absent = _object(o, "dataAbsentReason")
+    if absent is _ODD:
+        return None
+    if absent is None:
+        return True
+    value = _choice(o, "value", _OBS_VALUE)
+    return None if value is _ODD else not value
+
+
+def _obs_7(o, resource):
+    # a value beside components whose codes repeat the Observation's: fhirpathpy's (with
+    # %resource); without a value or without components the invariant holds
+    if o.__class__ is not dict:
+        return None
+    value = _choice(o, "value", _OBS_VALUE)
+    if value is _ODD:
+        return None
+    if not value or ("component" not in o and "_component" not in o):
+        return True
+    return None
+
+
+def _vs_2(o, resource):
+    if o.__class__ is not dict:
+        return None
+    comp, members = _objects(o, "component"), _objects(o, "hasMember")
+    if comp is _ODD or members is _ODD:
+        return None
+    if comp or members:
+        return True
+    absent = _object(o, "dataAbsentReason")
+    value = _choice(o, "value", _OBS_VALUE)
+    if absent is _ODD or value is _ODD:
+        return None
+    return absent is not None or value
+
+
+def _cpt_2(cp, resource):
+    if cp.__class__ is not dict:
+        return None
+    value, system = _prim(cp, "value"), _prim(cp, "system")
+    if value is _ODD or system is _ODD:
+        return None
+    return value is None or system is not None
+
+
+def _not_home(v, resource):
+    # Organization.address / telecom: where(use = 'home').empty() on each value
+    if v.__class__ is not dict:
+        return None
+    use = _prim(v, "use")
+    return None if use is _ODD else use != "home"
+
+
 # ---------------------------------------------------------------- Bundle
 # Evaluated by fhirpathpy over a whole transaction bundle these cost more than the rest of its
 # validation; computed here with the semantics fhirpathpy gives the exact expressions
@@ -404,6 +564,19 @@ def _bdl_10(b, resource):
     return ts is not None
 
 
+def _bdl_5(e, resource):
+    if e.__class__ is not dict:
+        return None
+    odd = False
+    for k in ("resource", "request", "response"):
+        got = _object(e, k)
+        if got is _ODD:
+            odd = True
+        elif got is not None:
+            return True
+    return None if odd else False
+
+
 def _first_entry_is(btype: str, rtype: str):
     def check(b, resource):
         t = _prim(b, "type")
@@ -464,6 +637,25 @@ NATIVE: dict[str, Native] = {n.key: n for n in (
            differs="fhirpathpy does not know the type of a primitive focus, so `$this as "
                    "dateTime` is empty and it never fails; natively 2024-03 fails, as in the "
                    "reference validator"),
+    Native("con-3", "clinicalStatus.exists() or verificationStatus.coding.where(system='http://"
+                    "terminology.hl7.org/CodeSystem/condition-ver-status' and code = "
+                    "'entered-in-error').exists() or category.select($this='problem-list-item')"
+                    ".empty()", _con_3),
+    Native("con-4", "abatement.empty() or clinicalStatus.coding.where(system='http://terminology"
+                    ".hl7.org/CodeSystem/condition-clinical' and (code='resolved' or "
+                    "code='remission' or code='inactive')).exists()", _con_4),
+    Native("con-5", "verificationStatus.coding.where(system='http://terminology.hl7.org/"
+                    "CodeSystem/condition-ver-status' and code='entered-in-error').empty() or "
+                    "clinicalStatus.empty()", _con_5),
+    Native("obs-6", "dataAbsentReason.empty() or value.empty()", _obs_6),
+    Native("obs-7", "value.empty() or component.code.where(coding.intersect(%resource.code."
+                    "coding).exists()).empty()", _obs_7,
+           needs_resource=lambda o: False),
+    Native("vs-2", "(component.empty() and hasMember.empty()) implies (dataAbsentReason.exists() "
+                   "or value.exists())", _vs_2),
+    Native("cpt-2", "value.empty() or system.exists()", _cpt_2),
+    Native("org-2", "where(use = 'home').empty()", _not_home),
+    Native("org-3", "where(use = 'home').empty()", _not_home),
     Native("bdl-1", "total.empty() or (type = 'searchset') or (type = 'history')", _bdl_1),
     Native("bdl-2", "entry.search.empty() or (type = 'searchset')", _bdl_2),
     Native("bdl-3", "entry.all(request.exists() = (%resource.type = 'batch' or %resource.type = "
@@ -472,6 +664,7 @@ NATIVE: dict[str, Native] = {n.key: n for n in (
     Native("bdl-4", "entry.all(response.exists() = (%resource.type = 'batch-response' or "
                     "%resource.type = 'transaction-response' or %resource.type = 'history'))",
            _entries_all_exist("response", ("batch-response", "transaction-response", "history"))),
+    Native("bdl-5", "resource.exists() or request.exists() or response.exists()", _bdl_5),
     Native("bdl-7", "(type = 'history') or entry.where(fullUrl.exists()).select(fullUrl&resource."
                     "meta.versionId).isDistinct()", _bdl_7),
     Native("bdl-8", "fullUrl.contains('/_history/').not()", _bdl_8),

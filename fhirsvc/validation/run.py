@@ -50,7 +50,7 @@ class Run:
 
     __slots__ = ("reg", "defs", "strict", "issues", "_root", "_bundle", "unchecked",
                  "_resources", "validating", "depth", "unknown_extensions", "options", "_top",
-                 "context_read", "kept")
+                 "context_read", "kept", "probes")
 
     def __init__(self, reg, defs, strict: bool):
         self.reg = reg
@@ -73,6 +73,9 @@ class Run:
         # walker last cleared the flag, and the kept-verdict table of this run (None: off)
         self.context_read = False
         self.kept = None
+        # the context reads of the kept walks in progress that a value's verdict may be kept
+        # beside (Run.probe), None outside any
+        self.probes: list | None = None
 
     # What a value's verdict may depend on besides its own JSON, its definition, the
     # generation and the run's settings: the enclosing resource, the bundle (when there is
@@ -83,6 +86,18 @@ class Run:
         """A check read the run's context other than through the properties below (e.g.
         resolve() through the FHIRPath context variables)."""
         self.context_read = True
+
+    def probe(self, fn, *args):
+        """fn(run, *args): a read of the run's context whose (small, comparable) result is
+        all a check takes from it. It does not mark the run: the walker keeps the verdict
+        beside the probe and its result, and a kept verdict holds only where the probe gives
+        the same result again (e.g. what a reference resolves to in the bundle around it).
+        fn must read the context directly (run._bundle, the FHIRPath context variables), be
+        a module-level function and have no effect."""
+        got = fn(self, *args)
+        if self.probes is not None:
+            self.probes.append((fn, args, got))
+        return got
 
     @property
     def root(self):

@@ -11,19 +11,41 @@ a resource's profiles, the type's children). Rules hand back Issues and the inst
 """
 from __future__ import annotations
 
-from orjson import dumps as _dumps
+import re
+
+from orjson import Fragment
+from orjson import dumps as _orjson_dumps
+
+from ..jsontext import DecimalText
 
 from ..outcomes import Issue
 from .fhirpath import (current_bundle, current_bundle_index, current_conformance,
                        current_registry, current_root)
 from .model import Node
-from .primitives import CHECKERS, PRIMITIVES
+from .primitives import CHECKERS, PRIMITIVES, check_id
 from .profiles import applicable
 from .rules import plan
-from .rules.structure import cardinality, type_
+from .rules.structure import _is_resource_id, cardinality, type_
+from .rules.terminology import binding
+from .rules.values import fixed
 from .run import NO_VALUES, STOP, Conforms, Descend, Run, Values, issue
 
 CORE = "http://hl7.org/fhir/StructureDefinition/"
+_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+
+
+def _as_written(o):
+    # an exact decimal is written as its JSON text: a value's kept-verdict key is its JSON
+    # as given (1.10 is not 1.1, and neither is the string "1.10")
+    if o.__class__ is DecimalText and _NUMBER.fullmatch(o.text):
+        return Fragment(o.text)
+    raise TypeError
+
+
+def _dumps(value) -> bytes:
+    return _orjson_dumps(value, default=_as_written)
+
+
 MAX_DEPTH = 20  # nested resources (contained, bundle entries, Parameters)
 
 # how a value of an element and type is descended into
@@ -111,10 +133,34 @@ def _value_plan(element: Node, tcode, run: Run):
         checks = plan("value", element, tcode)
         # a primitive whose only rule is its type (most of them): the walk calls its format
         # check directly and takes the full path only when the check fails
-        fast = CHECKERS.get(tcode) if kind == _PRIMITIVE and checks == (type_,) and \
-            element.name != "id" else None
-        hit = run.defs.plans[key] = (checks, kind, profiles, fast)
+        fast = CHECKERS.get(tcode) if kind == _PRIMITIVE and checks == (type_,) else None
+        if fast is not None and element.name == "id" and _is_resource_id(element):
+            fast = _resource_id(fast)  # a resource's id is an `id` too (the type rule)
+        # a code or uri bound to a value set or fixed (status, use, system ...): few distinct
+        # values, whose verdicts are kept like a complex value's
+        keep = kind == _PRIMITIVE and (binding in checks or fixed in checks) and \
+            all(c in _PURE for c in checks)
+        # the children that hold a resource (Bundle.entry.resource): a value with one reads
+        # its context (a resource inside), so it is not looked up among the kept verdicts
+        holders = tuple(name for name, (kid, ct) in run.defs.children(element, tcode).kids.items()
+                        if _holds_resource(kid, ct, run)) if kind == _COMPLEX else ()
+        hit = run.defs.plans[key] = (checks, kind, profiles, fast, holders, keep)
     return hit
+
+
+_PURE = (type_, binding, fixed)  # value rules that read nothing but the value and registry
+
+
+def _resource_id(checker):
+    def check(v):
+        return checker(v) or (check_id(v) if v.__class__ is str else None)
+    return check
+
+
+def _holds_resource(kid: Node, ct, run: Run) -> bool:
+    codes = [ct] if ct else [t.code for t in kid.types]
+    return any(c in ("Resource", "DomainResource") or run.reg.is_resource_type(c)
+               for c in codes)
 
 
 def _element_plan(element: Node, run: Run):
@@ -208,8 +254,14 @@ def _walk_planned(item, ext, element: Node, tcode, location: str, run: Run, vpla
                                     location, "ele-1"))
             return
         if vplan[1] == _COMPLEX and run.kept is not None:
-            _walk_kept(item, element, tcode, location, run, vplan)
-            return
+            holders = vplan[4]
+            if not holders or not any(h in item for h in holders):
+                _walk_kept(item, element, tcode, location, run, vplan)
+                return
+    elif vplan[5] and ext is None and item.__class__ is str and run.kept is not None:
+        _kept_walk((element, tcode, run._bundle is None, item, _PRIM), location, run,
+                   _walk_checked, item, None, element, tcode, location, run, vplan)
+        return
     _walk_checked(item, ext, element, tcode, location, run, vplan)
 
 
@@ -223,9 +275,10 @@ KEPT_MAX_TEXT = 2048
 def _walk_kept(item: dict, element: Node, tcode, location: str, run: Run, vplan):
     """A complex value whose verdict may be kept: one already walked with the same element
     definition and type, in the same generation and run settings, with or without a
-    bundle around it as now, that gave no issue and whose checks read nothing of its
-    context (Run.root / bundle / resources / top; no resource inside it) has the same
-    verdict again: it is not walked again. Only its unchecked code systems are repeated.
+    bundle around it as now, whose checks read nothing of its context (Run.root / bundle /
+    resources / top; no resource inside it) but through probes that give the same results
+    again (Run.probe), has the same verdict again: it is not walked again. Its issues are
+    repeated at its location, and its unchecked code systems.
     The JSON text of the value (orjson, key order as given) is its identity; a value orjson
     cannot write (an exact decimal, a number beyond 64 bits) is walked as usual."""
     try:
@@ -236,37 +289,91 @@ def _walk_kept(item: dict, element: Node, tcode, location: str, run: Run, vplan)
         _walk_checked(item, None, element, tcode, location, run, vplan)
         return
     key = (element, tcode, run._bundle is None, text)
-    _kept_walk(key, run, _walk_checked, item, None, element, tcode, location, run, vplan)
+    got = run.kept.get(key)
+    if got is not None and (not got[2] or _probes_hold(got[2], run)):
+        _repeat(got, location, run)  # the usual case, without _kept_walk's call
+        return
+    _kept_walk(key, location, run, _walk_checked, item, None, element, tcode, location, run,
+               vplan)
 
 
-def _kept_walk(key, run: Run, walk, *args):
-    """walk(*args) unless `key` has a kept verdict; keeps it when the walk gave no issue and
-    read nothing of the run's context."""
+def _kept_walk(key, location: str, run: Run, walk, *args):
+    """walk(*args) unless `key` has a kept verdict whose probes hold; keeps the verdict when
+    the walk read nothing of the run's context but through probes, and its issues can be
+    told relative to `location`."""
     kept = run.kept
     got = kept.get(key)
-    if got is not None:
-        if got:
-            run.unchecked.update(got)
+    if got is not None and (not got[2] or _probes_hold(got[2], run)):
+        _repeat(got, location, run)
         return
     issues = run.issues
     n = len(issues)
-    outer_read, outer_unchecked = run.context_read, run.unchecked
+    outer_read, outer_unchecked, outer_probes = run.context_read, run.unchecked, run.probes
     run.context_read = False
     mine = run.unchecked = set()
-    walk(*args)
-    outer_unchecked |= mine
-    run.unchecked = outer_unchecked
+    read = run.probes = []
+    try:
+        walk(*args)
+    finally:
+        outer_unchecked |= mine
+        run.unchecked = outer_unchecked
+        if outer_probes is not None:
+            outer_probes += read
+        run.probes = outer_probes
     if run.context_read:
         return  # stays set for the values around this one
     run.context_read = outer_read
-    if len(issues) == n:
+    found = _relative(issues, n, location) if len(issues) > n else ()
+    if found is not None:
         if len(kept) >= KEPT_MAX:
             kept.clear()
-        kept[key] = tuple(sorted(mine))
+        kept[key] = (tuple(sorted(mine)), found, tuple(read))
+
+
+def _repeat(got: tuple, location: str, run: Run):
+    """A kept verdict met again: its unchecked code systems, its issues at `location`, and
+    its probes for the kept walks around it."""
+    unchecked, issues, probes = got
+    if unchecked:
+        run.unchecked.update(unchecked)
+    if issues:
+        run.issues += _relocated(issues, location)
+    if probes and run.probes is not None:
+        run.probes += probes
+
+
+def _probes_hold(probes, run: Run) -> bool:
+    for fn, args, result in probes:
+        if fn(run, *args) != result:
+            return False
+    return True
+
+
+def _relative(issues: list, start: int, location: str):
+    """The issues from `start` on with their expressions relative to `location` (kept with a
+    verdict), or None when one is not inside it or names it in its text (it could not be
+    repeated elsewhere as it is)."""
+    out = []
+    size = len(location)
+    for i in issues[start:]:
+        rel = []
+        for e in i.expression:
+            if not e.startswith(location) or e[size:size + 1] not in ("", ".", "["):
+                return None
+            rel.append(e[size:])
+        if location in i.message or (i.diagnostics and location in i.diagnostics):
+            return None
+        out.append((i, tuple(rel)))
+    return tuple(out)
+
+
+def _relocated(issues, location: str) -> list:
+    return [Issue(i.severity, i.code, i.message, tuple(location + e for e in rel),
+                  i.diagnostics, i.source, i.details_coding) for i, rel in issues]
 
 
 def _walk_checked(item, ext, element: Node, tcode, location: str, run: Run, vplan):
-    checks, kind, profiles, _fast = vplan
+    checks, kind, profiles = vplan[0], vplan[1], vplan[2]
     for check in checks:
         outs = check(item, element, tcode, location, run)
         if outs and not _execute(outs, run):
@@ -494,12 +601,14 @@ def _walk_groups(obj: dict, groups, location: str, run: Run):
                     text = None
                 if text is not None and len(text) <= KEPT_MAX_TEXT:
                     key = (child, name, run._bundle is None, text, _GROUP)
-                    _kept_walk(key, run, _walk_group, obj, child, names, location, run)
+                    _kept_walk(key, location, run, _walk_group, obj, child, names, location,
+                               run)
                     continue
         _walk_group(obj, child, names, location, run)
 
 
 _GROUP = "group"  # marks the key of an element's values (vs one value's)
+_PRIM = "primitive"  # and of a primitive's
 
 
 def _walk_group(obj: dict, child: Node, names, location: str, run: Run):

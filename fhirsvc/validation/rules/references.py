@@ -24,18 +24,15 @@ def _target_types(element, run) -> list[str] | None:
     return got
 
 
-def _versions(ref: str, m, where: str):
+def _versions(ref: str, m, versions: tuple, where: str):
     """A bundle holding several versions of one resource: an unversioned reference to it is
-    ambiguous, a versioned one must name a version the bundle has."""
+    ambiguous, a versioned one must name a version the bundle has. `versions`: the
+    versionIds of the bundle's resources with the reference's Type/id (_in_bundle)."""
     # _REL_REF: (type, id, history); _ABS_REF: (base, type, id, history)
-    first = 1 if m.re is _REL_REF else 2
-    identity = f"{m.group(first)}/{m.group(first + 1)}"
-    history = m.group(first + 2)
-    versions = bundle_versions(identity)
+    history = m.group(4 if m.re is _ABS_REF else 3)
     if history:
         vid = history.rsplit("/", 1)[-1]
-        if versions and not any(isinstance(r.get("meta"), dict) and
-                                r["meta"].get("versionId") == vid for r in versions):
+        if versions and vid not in versions:
             return (issue("error", "not-found", f"Can't find '{ref}' in the bundle. Note that "
                           f"there are {len(versions)} resources in the bundle with the same "
                           "type and id, but none with this version", where),)
@@ -45,6 +42,22 @@ def _versions(ref: str, m, where: str):
                       "bundle (versions of one resource): the reference must name the version",
                       where),)
     return ()
+
+
+def _in_bundle(run, ref: str, identity: str | None):
+    """All the reference rule takes from the bundle around a reference (a Run.probe, so a
+    Reference's verdict is kept beside it): (the versionIds of the bundle's resources
+    Type/id when the bundle's type makes versions matter, else None; whether the reference
+    resolves to an entry; that entry's resourceType)."""
+    versions = None
+    if identity is not None and run._bundle.get("type") not in ("history", "transaction",
+                                                                 "batch"):
+        versions = tuple(r["meta"].get("versionId") if isinstance(r.get("meta"), dict)
+                         else None for r in bundle_versions(identity))
+    target = resolve_reference(ref)
+    if isinstance(target, dict):
+        return versions, True, target.get("resourceType")
+    return versions, target is not None, None
 
 
 def _narrowed_by_profile(element, run) -> bool:
@@ -135,25 +148,27 @@ def reference(value, element, type_code, location, run):
                                   f"Invalid reference '{ref}': '{rtype}' is not a resource type",
                                   where),)
                 rtype = None
-        elif ref.startswith(("urn:uuid:", "urn:oid:")) and run.bundle is not None:
-            target = resolve_reference(ref)
-            if target is None:
+        elif ref.startswith(("urn:uuid:", "urn:oid:")) and run._bundle is not None:
+            _v, found, ftype = run.probe(_in_bundle, ref, None)
+            if not found:
                 return (issue("warning", "not-found",
                               f"The reference '{ref}' is not found in the bundle", where),)
-            rtype = target.get("resourceType")
+            rtype = ftype
             resolved = True
         elif not ABS_URL.match(ref) and not _COND_REF.match(ref):
             return (issue("error", "invalid", f"Invalid reference '{ref}': expected Type/id, an "
                           "absolute URL or #id", where),)
-    if (rel or abs_) and run.bundle is not None and \
-            run.bundle.get("type") not in ("history", "transaction", "batch"):
-        found = _versions(ref, rel or abs_, where)
+    if (rel or abs_) and run._bundle is not None:
+        m = rel or abs_
+        first = 1 if rel else 2
+        versions, found, ftype = run.probe(_in_bundle, ref,
+                                           f"{m.group(first)}/{m.group(first + 1)}")
+        if versions is not None:
+            got = _versions(ref, m, versions, where)
+            if got:
+                return got
         if found:
-            return found
-    if (rel or abs_) and run.bundle is not None:
-        target = resolve_reference(ref)
-        if isinstance(target, dict):
-            rtype = target.get("resourceType") or rtype
+            rtype = ftype or rtype
             resolved = True
     out = []
     if rel and not resolved and run.options.validate_reference != "IGNORE":

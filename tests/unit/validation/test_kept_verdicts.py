@@ -230,14 +230,24 @@ def test_unchecked_code_systems_are_reported_again_from_a_kept_value():
     assert any("cannot be checked offline" in x[2] for x in first)
 
 
-def test_exact_decimals_are_walked_every_time():
+def test_exact_decimals_are_kept_by_their_text():
     kept, plain = _both()
     raw = json.dumps(_obs(valueQuantity={"value": 1, "unit": "x"})).replace(
         '"value": 1', '"value": 1.10').encode()
     want = _key(plain.validate_bytes(raw))
     assert _key(kept.validate_bytes(raw)) == want
     assert _key(kept.validate_bytes(raw)) == want
-    assert not any(b"1.10" in k[3] for k in _table(kept))
+    assert any(isinstance(k[3], bytes) and b'"value":1.10' in k[3] for k in _table(kept))
+    # the same number as a string is another value (a decimal must be a JSON number)
+    as_string = raw.replace(b'"value": 1.10', b'"value": "1.10"')
+    assert as_string != raw
+    got = _key(kept.validate_bytes(as_string))
+    assert got == _key(plain.validate_bytes(as_string))
+    assert errors(got) and not errors(want)
+    # and a number beyond 64 bits is walked every time (orjson cannot write it)
+    big = raw.replace(b'"value": 1.10', b'"value": 123456789012345678901234567890')
+    assert _key(kept.validate_bytes(big)) == _key(plain.validate_bytes(big))
+    assert _key(kept.validate_bytes(big)) == _key(plain.validate_bytes(big))
 
 
 def test_ordered_slices_see_the_positions_of_the_values():
@@ -267,3 +277,135 @@ def test_ordered_slices_see_the_positions_of_the_values():
     got = errors(_same(kept, plain, reversed_, url))
     assert any("out of order" in m for _, m in got), got
     assert errors(_same(kept, plain, in_order, url)) == []
+
+
+# ---------------------------------------------------------------- issues and probes (issue 16)
+def _pass(validator, resource):
+    """The issues of a validation as the pipeline decodes and validates it."""
+    return _key(validator.validate(resource))
+
+
+@needs_shared
+def test_the_synthea_bundles_and_the_examples_give_the_same_issues_with_kept_verdicts():
+    from fhirsvc.wire import decode_json
+    repo = Path(__file__).resolve().parents[3]
+    bundles = [decode_json(f.read_bytes()) for f in sorted((SHARED / "synthea").glob("*.json"))]
+    examples = [decode_json(f.read_bytes()) for f in sorted((repo / "examples").rglob("*.json"))
+                if not f.name.endswith(".expected.json")]
+    assert bundles and examples
+    reg = Registry()
+    for ue in ("warning", "error"):
+        kept, plain = _both(reg, unknown_extensions=ue)
+        want = [_pass(plain, b) for b in bundles]
+        for _ in range(2):  # the second pass meets every kept value again
+            assert [_pass(kept, b) for b in bundles] == want
+        # every entry on its own: the values kept inside the bundles meet no bundle now
+        for b in bundles[:3]:
+            for e in b["entry"]:
+                assert _pass(kept, e["resource"]) == _pass(plain, e["resource"])
+    kept, plain = _both(reg)
+    for _ in range(2):
+        for r in examples:
+            if isinstance(r, dict):
+                assert _pass(kept, r) == _pass(plain, r)
+    table = _table(kept)
+    assert any(v[1] for v in table.values())  # values with issues were kept
+    assert any(v[2] for v in table.values())  # and values whose verdict has probes
+
+
+def _bundle(entries, kind="collection"):
+    return {"resourceType": "Bundle", "type": kind, "entry": [
+        {"fullUrl": url, "resource": r} for url, r in entries]}
+
+
+PAT = "urn:uuid:00000000-0000-0000-0000-00000000000a"
+OBS = "urn:uuid:00000000-0000-0000-0000-00000000000b"
+
+
+def test_a_reference_kept_in_one_bundle_is_checked_against_what_it_resolves_to_in_the_next():
+    kept, plain = _both()
+    ref = {"reference": PAT}
+    # Observation.subject: Patient | Group | Device | Location; a Practitioner is not one
+    right = _bundle([(PAT, {"resourceType": "Patient", "id": "a"}),
+                     (OBS, _obs(id="b", subject=dict(ref)))])
+    wrong = _bundle([(PAT, {"resourceType": "Practitioner", "id": "a"}),
+                     (OBS, _obs(id="b", subject=dict(ref)))])
+    for first, then in ((right, wrong), (wrong, right)):
+        kept, plain = _both()
+        a = _same(kept, plain, first)
+        b = _same(kept, plain, then)
+        assert a != b
+    assert any("The type 'Practitioner' is not valid" in m for _, m in errors(
+        _same(kept, plain, wrong)))
+    assert not errors(_same(kept, plain, right))
+    assert any(v[2] for v in _table(kept).values())  # the Reference was kept with its probe
+
+
+def test_a_value_holding_a_reference_carries_its_probe():
+    # Encounter.participant (a BackboneElement) holds a Reference to a Practitioner: the
+    # participant's kept verdict must fail over when the target changes type
+    part = {"individual": {"reference": PAT}}
+    enc = {"resourceType": "Encounter", "id": "e", "status": "finished",
+           "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                     "code": "AMB"}, "participant": [part]}
+    right = _bundle([(PAT, {"resourceType": "Practitioner", "id": "a"}), (OBS, enc)])
+    wrong = _bundle([(PAT, {"resourceType": "Patient", "id": "a"}), (OBS, enc)])
+    kept, plain = _both()
+    assert not errors(_same(kept, plain, right))
+    got = errors(_same(kept, plain, wrong))
+    assert any("The type 'Patient' is not valid" in m for _, m in got), got
+    assert not errors(_same(kept, plain, right))
+
+
+def test_versions_in_a_bundle_are_part_of_a_references_probe():
+    kept, plain = _both()
+    ref = {"reference": "Patient/a"}
+    one = _bundle([("http://x.org/fhir/Patient/a", {"resourceType": "Patient", "id": "a",
+                                                    "meta": {"versionId": "1"}}),
+                   (OBS, _obs(id="b", subject=dict(ref)))], "collection")
+    two = _bundle(one["entry"] and [
+        ("http://x.org/fhir/Patient/a", {"resourceType": "Patient", "id": "a",
+                                         "meta": {"versionId": "1"}}),
+        ("http://x.org/fhir/Patient/a", {"resourceType": "Patient", "id": "a",
+                                         "meta": {"versionId": "2"}}),
+        (OBS, _obs(id="b", subject=dict(ref)))], "collection")
+    assert not any("matches for" in m for _, m in errors(_same(kept, plain, one)))
+    assert any("Found 2 matches for 'Patient/a'" in m for _, m in errors(
+        _same(kept, plain, two)))
+    assert not any("matches for" in m for _, m in errors(_same(kept, plain, one)))
+    versioned = {"reference": "Patient/a/_history/3"}
+    three = dict(two, entry=two["entry"][:2] + [
+        {"fullUrl": OBS, "resource": _obs(id="b", subject=dict(versioned))}])
+    assert any("none with this version" in m for _, m in errors(_same(kept, plain, three)))
+
+
+def test_a_kept_issue_is_repeated_at_the_location_of_the_value_met_again():
+    kept, plain = _both()
+    cat = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                       "code": "vital-signs", "display": "not the display"}]}
+    lab = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                       "code": "laboratory"}]}
+    first = _same(kept, plain, _obs(category=[dict(cat)]))
+    moved = _same(kept, plain, _obs(category=[dict(lab), dict(cat)]))
+    twice = _same(kept, plain, _obs(category=[dict(cat), dict(lab), dict(cat)]))
+    at = lambda got: sorted(x[3] for x in got if "Wrong Display" in x[2])  # noqa: E731
+    assert at(first) == [("Observation.category[0].coding[0].display",)]
+    assert at(moved) == [("Observation.category[1].coding[0].display",)]
+    assert at(twice) == [("Observation.category[0].coding[0].display",),
+                         ("Observation.category[2].coding[0].display",)]
+    # inside a bundle entry too
+    in_bundle = _same(kept, plain, _bundle([(OBS, _obs(id="b", category=[dict(cat)]))]))
+    assert at(in_bundle) == [("Bundle.entry[0].resource.category[0].coding[0].display",)]
+    assert any(v[1] for v in _table(kept).values())
+
+
+def test_a_bound_code_is_kept_and_its_error_repeated_where_it_is_met_again():
+    kept, plain = _both()
+    bad = _obs(status="finished")   # not an ObservationStatus code
+    contained = _obs(status="final", contained=[dict(_obs(status="finished"), id="c")],
+                     hasMember=[{"reference": "#c"}])
+    for r in (bad, contained, bad, _obs(status="final")):
+        _same(kept, plain, r)
+    at = [x[3] for x in _same(kept, plain, contained) if "finished" in x[2]]
+    assert at == [("Observation.contained[0].status",)], at
+    assert any(k[-1] == "primitive" and k[3] == "finished" for k in _table(kept))
