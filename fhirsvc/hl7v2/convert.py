@@ -316,8 +316,9 @@ class Converter:
         if cx.errors:
             raise Hl7v2Error(cx.errors)
         vitals = self._vitals or vitals_from_package()
-        for b in built:   # before _imaging: a vital sign is not also given `laboratory`
-            vitals.categorise(b.res)
+        if vitals.codes:
+            for b in built:   # before _imaging: a vital sign is not also given `laboratory`
+                vitals.categorise(b.res)
         self._imaging(cx, sm, built)
         self._documents(cx, built)
         entries, meta = self._entries(cx, sm, msg, built, aliases, same)

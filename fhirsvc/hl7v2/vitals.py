@@ -27,10 +27,12 @@ class VitalSigns:
 
     def categorise(self, res: dict) -> None:
         """Add the vital-signs category to an Observation coded as a vital sign (once)."""
-        if not self.codes or res.get("resourceType") != "Observation":
+        if res["resourceType"] != "Observation":
             return
-        if not any(c.get("system") == LOINC and c.get("code") in self.codes
-                   for c in (res.get("code") or {}).get("coding", ())):
+        for c in (res.get("code") or {}).get("coding", ()):   # a plain loop: per result
+            if c.get("code") in self.codes and c.get("system") == LOINC:
+                break
+        else:
             return
         want = self.category["coding"][0]
         cats = res.setdefault("category", [])
