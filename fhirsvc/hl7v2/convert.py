@@ -24,6 +24,7 @@ from .errors import (REQUIRED_MISSING, UNSUPPORTED_EVENT, UNSUPPORTED_TYPE, Hl7v
                      Problem, problem)
 from .mappings import Mappings, SegmentMap
 from .parse import NULL, Message, Segment
+from .vitals import VitalSigns, from_package as vitals_from_package
 
 _NS = uuid.UUID("6f1c1d1e-8d5e-4f57-9a55-2f8f3c1b7a10")
 _NS_BYTES = _NS.bytes
@@ -215,9 +216,13 @@ class _Cx:
 
 class Converter:
     def __init__(self, mappings: Mappings | None = None, translate=None, contains=None,
-                 z_segments: str = "ignore", default_offset: str = "Z", code_known=None):
+                 z_segments: str = "ignore", default_offset: str = "Z", code_known=None,
+                 vital_signs: VitalSigns | None = None):
         # code_known(system, code) -> True / False / None (code system not known here)
         self.code_known = code_known
+        # the R4 vital-sign codes (the server's definitions; else read from the R4 package
+        # once per process at the first conversion)
+        self._vitals = vital_signs
         self.maps = mappings or Mappings.load()
         # translate(system, code) -> [Coding] (the stored ConceptMaps); contains(vs, system,
         # code) -> bool (for the guide's profile claims). Both optional.
@@ -310,6 +315,10 @@ class Converter:
                                          f"{spec['segment']} segment", Location(spec["segment"])))
         if cx.errors:
             raise Hl7v2Error(cx.errors)
+        vitals = self._vitals or vitals_from_package()
+        if vitals.codes:
+            for b in built:   # before _imaging: a vital sign is not also given `laboratory`
+                vitals.categorise(b.res)
         self._imaging(cx, sm, built)
         self._documents(cx, built)
         entries, meta = self._entries(cx, sm, msg, built, aliases, same)

@@ -28,6 +28,7 @@ from ..hl7v2.conceptmaps import ConceptMapIndex
 from ..hl7v2.convert import Conversion, Converter
 from ..hl7v2.errors import DUPLICATE_KEY, INTERNAL, Location, problem
 from ..hl7v2.mappings import Mappings
+from ..hl7v2 import vitals
 from ..hl7v2.parse import parse
 from ..ingest import ProvenanceRecord
 from ..outcomes import Issue, OperationOutcomeError
@@ -125,7 +126,9 @@ class Hl7v2Service:
                                    contains=self._contains,
                                    z_segments=getattr(config, "hl7v2_z_segments", "ignore"),
                                    default_offset=getattr(config, "hl7v2_default_offset", "Z"),
-                                   code_known=self._code_known)
+                                   code_known=self._code_known,
+                                   vital_signs=vitals.from_definitions(definitions.sds,
+                                                                       definitions.expansion))
 
     # -- terminology ---------------------------------------------------------------------------
     def _translate(self, system: str, code: str) -> list[dict]:
