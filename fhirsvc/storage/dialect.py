@@ -335,6 +335,49 @@ def bulk_insert(conn: Connection, table, rows: list[tuple]) -> None:
     conn.exec_driver_sql(insert_sql(conn, table), rows)
 
 
+ONE_STATEMENT_MAX_PARAMS = 4000   # well under PostgreSQL's 65,535 parameters of a statement
+
+
+_HEADS: dict[str, tuple[str, str]] = {}
+
+
+def _insert_head(table) -> tuple[str, str]:
+    """`INSERT INTO t (cols) VALUES ` and one row's `(%s, ...)`."""
+    head = _HEADS.get(table.name)
+    if head is None:
+        head = _HEADS[table.name] = (
+            f"INSERT INTO {table.name} ({', '.join(c.name for c in table.columns)}) VALUES ",
+            "(" + ", ".join(["%s"] * len(table.columns)) + ")")
+    return head
+
+
+def insert_together(conn: Connection, tables: list[tuple], others: list[tuple[str, tuple]]
+                    ) -> bool:
+    """PostgreSQL: the rows of several tables ((table, rows) of plain tuples in column order)
+    and further INSERT statements ((sql, params), `%s` style) in ONE statement of
+    data-modifying CTEs: one round trip where a create's index rows took one per table. False
+    (nothing done) elsewhere, or when the rows are many (bulk_insert's COPY is the better
+    way then): the caller inserts table by table."""
+    if conn.dialect.name != "postgresql" or len(tables) + len(others) < 2:
+        return False
+    if sum(len(rows) * len(table.columns) for table, rows in tables) \
+            + sum(len(p) for _s, p in others) > ONE_STATEMENT_MAX_PARAMS \
+            or any(len(rows) >= COPY_MIN_ROWS for _t, rows in tables):
+        return False
+    parts, params = [], []
+    for table, rows in tables:
+        head, mark = _insert_head(table)
+        parts.append(head + ", ".join([mark] * len(rows)))
+        for row in rows:
+            params.extend(row)
+    for sql, p in others:
+        parts.append(sql)
+        params.extend(p)
+    ctes = ", ".join(f"w{i} AS ({sql})" for i, sql in enumerate(parts))
+    conn.exec_driver_sql(f"WITH {ctes} SELECT 1", tuple(params))
+    return True
+
+
 # -- errors ----------------------------------------------------------------------------------
 # psycopg SQLSTATEs: unique_violation, serialization_failure, deadlock_detected,
 # lock_not_available

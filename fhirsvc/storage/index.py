@@ -44,9 +44,11 @@ class IndexRepository:
         items = list(latest.values())
         if not items:
             return
-        pks = [pk for pk, _t, _r in items]
         # Only resources that existed before this transaction can have rows: one query finds
-        # them, so a batch of creates costs no deletes.
+        # them, so a batch of creates costs no deletes. A first version (meta.versionId 1, as
+        # the repository stamped it) had none before: not even the query for it.
+        pks = [pk for pk, _t, r in items
+               if r is None or (r.get("meta") or {}).get("versionId") != "1"]
         old: set[int] = set()
         for start in range(0, len(pks), _CHUNK):
             chunk = pks[start:start + _CHUNK]
@@ -84,6 +86,10 @@ class IndexRepository:
                 if rows:
                     by_table[kind].extend([head + row for row in rows])
         conn = self.conn
+        if dialect.insert_together(
+                conn, [(INDEX_TABLES[k], rows) for k, rows in by_table.items() if k != "text"],
+                [fulltext.insert_postgresql(by_table["text"])] if by_table.get("text") else []):
+            return
         for kind, rows in by_table.items():
             if kind == "text":  # _text / _content words (storage.fulltext)
                 fulltext.write(conn, rows)
