@@ -27,6 +27,7 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # cpu_sampler
 
 
 def main() -> None:
@@ -35,6 +36,9 @@ def main() -> None:
     ap.add_argument("--auth", choices=["off", "smart"], default="off")
     ap.add_argument("--checkout", help="import fhirsvc from another checkout (a baseline)")
     ap.add_argument("--repeat", type=int, default=50)
+    ap.add_argument("--sample", action="store_true",
+                    help="sample the request thread's CPU (bench/cpu_sampler.py) and print "
+                    "where it goes")
     ap.add_argument("--cprofile", metavar="DIR",
                     help="write a cProfile of each kind's repeats to DIR/<kind>.prof")
     args = ap.parse_args()
@@ -154,6 +158,11 @@ def main() -> None:
             counts.clear()
             shapes.clear()
             prof = cProfile.Profile() if args.cprofile else None
+            sampler = None
+            if args.sample:
+                from cpu_sampler import Sampler
+                sys.setswitchinterval(2e-5)
+                sampler = Sampler().start()
             cpu = time.thread_time()
             if prof is not None:
                 prof.enable()
@@ -171,6 +180,11 @@ def main() -> None:
                   f"{counts['transactions'] / n:4.2f}  autocommit {counts['autocommit statements'] / n:4.2f}  "
                   f"checkouts {counts['checkouts'] / n:4.2f}  pings {counts['pings'] / n:4.2f}  CPU {cpu / n * 1000:6.2f} ms  "
                   f"calls {ncalls:7.0f}")
+            if sampler is not None:
+                from cpu_sampler import CATEGORIES
+                sampler.stop()
+                print(f"    CPU sampled {sampler.total() / n * 1000:.2f} ms: " + ", ".join(
+                    f"{c[0]} {sampler.share(*c[1:]) * 100:.0f}%" for c in CATEGORIES))
             for shape, k in shapes.most_common():
                 print(f"    {k / n:5.2f}  {shape}")
     finally:
