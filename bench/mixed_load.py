@@ -217,6 +217,30 @@ def operation(name: str, s: requests.Session, base: str, facts: dict, rnd: rando
     raise AssertionError(name)
 
 
+def refusals_within_rate(log: list[tuple[float, float, int]], t0: float, rate: float,
+                         burst: float, slack: float) -> int:
+    """The 429s of one client (`log`: each HTTP request's start, end and status) that came
+    while its token bucket, by the client's own admitted requests, still held more than
+    `slack` tokens: refusals within its rate. Conservative: a refusal counts at the time it
+    was sent, every admitted request that may have been counted before it (started before
+    it ended) counts, in every window that it may overlap."""
+    import bisect
+    adm = sorted((s, e) for s, e, st in log if st != 429)
+    out = 0
+    for s429, e429, st in log:
+        if st != 429:
+            continue
+        cand = [(s, e) for s, e in adm if s <= e429 and e >= s429 - 60]   # 60 s is plenty
+        ends = sorted(e for _s, e in cand)
+        level = burst + rate * (s429 - t0) - len(cand)   # full at the start
+        for w, _e in cand:       # windows from each admitted request's start to the refusal
+            n = len(ends) - bisect.bisect_left(ends, w)
+            level = min(level, burst + rate * max(0.0, s429 - w) - n)
+        if level >= 1 + slack:
+            out += 1
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--db", choices=["sqlite", "postgresql"], default="postgresql")
@@ -274,6 +298,7 @@ def main() -> None:
         errors: dict[str, int] = {}
         conflicts: dict[str, int] = {}   # 409 / 412: a concurrent write got there first
         lock = threading.Lock()
+        http_log: dict[int, list] = {}
 
         def client(i: int):
             rnd = random.Random(i)
@@ -281,6 +306,12 @@ def main() -> None:
             base = servers[i % len(servers)].base
             if key is not None:
                 s.headers.update(bearer(key, base, f"bench-{i}"))
+                log = http_log[i] = []
+
+                def record(r, *_a, **_k):      # every HTTP request (an update sends two)
+                    t = time.perf_counter()
+                    log.append((t - r.elapsed.total_seconds(), t, r.status_code))
+                s.hooks["response"].append(record)
             while time.perf_counter() < stop:
                 name = rnd.choices(names, weights)[0]
                 t = time.perf_counter()
@@ -333,6 +364,16 @@ def main() -> None:
         print(f"CPU per request: app workers {app_cpu / max(1, len(every)) * 1000:.1f} ms, "
               f"PostgreSQL (all its processes) {db_cpu / max(1, len(every)) * 1000:.1f} ms; "
               f"load average at the end {os.getloadavg()[0]:.1f}")
+        if http_log:
+            # class standard: 10 a second, bursts of 60; tokens that may sit in the other
+            # workers' leases and a second of lease time are the slack (security/limits.py)
+            refused = sum(1 for v in http_log.values() for x in v if x[2] == 429)
+            slack = args.workers * args.servers * 9 + 10
+            within = sum(refusals_within_rate(v, t0, 10.0, 60.0, slack)
+                         for v in http_log.values())
+            print(f"429s: {refused}; of which while the client's bucket held more than {slack} "
+                  f"of its 60 tokens by its own admitted requests: {within}; clients refused: "
+                  f"{sum(1 for v in http_log.values() if any(x[2] == 429 for x in v))}")
         print(f"{'operation':30} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'errors':>7} "
               f"{'conflicts':>9}")
         for n in names:

@@ -7,16 +7,18 @@ A fresh database gets one Synthea bundle; then each kind of request of the mixed
 (no HTTP server: the statements and Python time of the app itself). Printed per kind, averaged
 over the repeats: SQL statements sent, transactions (BEGIN ... COMMIT / ROLLBACK), autocommitted
 statements, connection checkouts, the thread's CPU time, and the statements by their first
-words (what each one is). `--auth smart` runs with bearer tokens (the rate limit and the token
+words (what each one is); pings are the pool's liveness checks (round trips too). `--auth smart` runs with bearer tokens (the rate limit and the token
 checks on the path); `--checkout` imports the app from another checkout (a baseline).
 """
 from __future__ import annotations
 
 import argparse
+import cProfile
 import collections
 import glob
 import json
 import os
+import pstats
 import re
 import sys
 import tempfile
@@ -25,6 +27,7 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # cpu_sampler
 
 
 def main() -> None:
@@ -33,6 +36,11 @@ def main() -> None:
     ap.add_argument("--auth", choices=["off", "smart"], default="off")
     ap.add_argument("--checkout", help="import fhirsvc from another checkout (a baseline)")
     ap.add_argument("--repeat", type=int, default=50)
+    ap.add_argument("--sample", action="store_true",
+                    help="sample the request thread's CPU (bench/cpu_sampler.py) and print "
+                    "where it goes")
+    ap.add_argument("--cprofile", metavar="DIR",
+                    help="write a cProfile of each kind's repeats to DIR/<kind>.prof")
     args = ap.parse_args()
     sys.path.insert(0, str(Path(args.checkout).resolve() if args.checkout else ROOT))
     from sqlalchemy import event
@@ -98,6 +106,13 @@ def main() -> None:
         def _checkout(*_a):
             counts["checkouts"] += 1
 
+        real_ping = engine.dialect.do_ping
+
+        def _ping(dbapi_conn):    # a liveness ping is a round trip on the raw DBAPI cursor
+            counts["pings"] += 1
+            return real_ping(dbapi_conn)
+        engine.dialect.do_ping = _ping
+
         obs_body = {"resourceType": "Observation", "status": "final",
                     "category": [{"coding": [{
                         "system": "http://terminology.hl7.org/CodeSystem/observation-category",
@@ -131,18 +146,45 @@ def main() -> None:
         for name, call in kinds.items():
             r = call(0)   # warm
             assert r.status_code < 300, (name, r.status_code, r.get_data()[:500])
+            # Python function calls per request (cProfile's count): deterministic where CPU
+            # time on a shared machine is not
+            calls = cProfile.Profile()
+            calls.enable()
+            for i in range(10):
+                call(1000 + i)
+            calls.disable()
+            ncalls = pstats.Stats(calls).total_calls / 10
             runtime.services.audit.log.flush()
             counts.clear()
             shapes.clear()
+            prof = cProfile.Profile() if args.cprofile else None
+            sampler = None
+            if args.sample:
+                from cpu_sampler import Sampler
+                sys.setswitchinterval(2e-5)
+                sampler = Sampler().start()
             cpu = time.thread_time()
+            if prof is not None:
+                prof.enable()
             for i in range(args.repeat):
                 r = call(i + 1)
                 assert r.status_code < 300, (name, r.status_code, r.get_data()[:300])
+            if prof is not None:
+                prof.disable()
             cpu = time.thread_time() - cpu
+            if prof is not None:   # CPU above then includes the profiler's own
+                Path(args.cprofile).mkdir(parents=True, exist_ok=True)
+                prof.dump_stats(str(Path(args.cprofile) / (name.replace(" ", "_") + ".prof")))
             n = args.repeat
             print(f"{name:22} statements {counts['statements'] / n:5.2f}  transactions "
                   f"{counts['transactions'] / n:4.2f}  autocommit {counts['autocommit statements'] / n:4.2f}  "
-                  f"checkouts {counts['checkouts'] / n:4.2f}  CPU {cpu / n * 1000:6.2f} ms")
+                  f"checkouts {counts['checkouts'] / n:4.2f}  pings {counts['pings'] / n:4.2f}  CPU {cpu / n * 1000:6.2f} ms  "
+                  f"calls {ncalls:7.0f}")
+            if sampler is not None:
+                from cpu_sampler import CATEGORIES
+                sampler.stop()
+                print(f"    CPU sampled {sampler.total() / n * 1000:.2f} ms: " + ", ".join(
+                    f"{c[0]} {sampler.share(*c[1:]) * 100:.0f}%" for c in CATEGORIES))
             for shape, k in shapes.most_common():
                 print(f"    {k / n:5.2f}  {shape}")
     finally:

@@ -104,13 +104,16 @@ class SharedRateLimiter:
         with self._lock:
             held = self._leases.get(client)
             if held is not None:
+                # a lease first: another thread may have leased tokens after this one was
+                # refused, and they are the client's (refusing over them refused a client
+                # within its burst)
+                if held[0] >= 1 and now < held[1]:
+                    held[0] -= 1
+                    return 0.0
                 if now < held[3]:
                     # refused a moment ago: the bucket refills by time only, so it cannot
                     # have a whole token before then (no write per refused request)
                     return held[3] - now
-                if held[0] >= 1 and now < held[1]:
-                    held[0] -= 1
-                    return 0.0
                 if held[0] >= 1:     # expired unspent: demand is lower, lease less
                     held[2], shrunk = max(1, held[2] // 2), True
                 # unspent tokens go back to the bucket with this take: dropping them drained
@@ -132,6 +135,7 @@ class SharedRateLimiter:
             return wait
         with self._lock:
             held = self._leases.setdefault(client, [0, 0.0, 1, 0.0])
+            held[3] = 0.0    # the bucket had tokens after all: a refusal remembered is stale
             expires = now + self.lease_seconds
             # tokens of an earlier lease still held keep their earlier expiry (the bound)
             held[1] = min(held[1], expires) if held[0] >= 1 else expires

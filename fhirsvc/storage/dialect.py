@@ -20,7 +20,7 @@ from pathlib import Path
 from sqlalchemy import BigInteger, Integer, String, create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine.url import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InvalidatePoolError
 
 # -- column types ----------------------------------------------------------------------------
 # BIGINT on PostgreSQL; INTEGER on SQLite so the column is the rowid alias (autoincrement).
@@ -72,8 +72,8 @@ def make_engine(url: str, *, pgbouncer: bool = False, pool_size: int | None = No
             # PgBouncer (transaction mode) drops startup options; see docs/deployment.md
             args["options"] = f"-c statement_timeout={int(statement_timeout * 1000)}"
         size = pool_size if pool_size is not None else 10
-        engine = create_engine(url, pool_size=size, max_overflow=2 * size, pool_pre_ping=True,
-                               connect_args=args)
+        engine = create_engine(url, pool_size=size, max_overflow=2 * size, connect_args=args)
+        _ping_idle(engine)
         _track_checkouts(engine)
         return engine
     raise ValueError(f"Unsupported database URL {parsed.render_as_string(hide_password=True)}: "
@@ -228,6 +228,35 @@ _CHECKED_OUT: dict[int, set] = {}     # thread ident -> DBAPI connections it has
 _CHECKED_OUT_LOCK = threading.Lock()
 
 
+IDLE_PING_SECONDS = 2.0
+
+
+def _ping_idle(engine: Engine) -> None:
+    """Pessimistic disconnect handling for connections that sat idle in the pool: one that
+    was checked in more than IDLE_PING_SECONDS ago is pinged at checkout and replaced when
+    the server dropped it (restart, idle timeout, failover). `pool_pre_ping` pinged at every
+    checkout, a round trip per request that was a fifth of a read's CPU; a connection in use
+    a moment ago is alive as far as a ping could tell (a failure after that ends the request
+    as it would mid-statement, and SQLAlchemy then recycles every older pooled connection)."""
+    @event.listens_for(engine, "checkin")
+    def _in(_dbapi_conn, record):
+        record.info["fhirsvc_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _out(dbapi_conn, record, _proxy):
+        since = record.info.pop("fhirsvc_idle_since", None)
+        if since is None or time.monotonic() - since <= IDLE_PING_SECONDS:
+            return     # new, or in use a moment ago
+        try:
+            alive = engine.dialect.do_ping(dbapi_conn)
+        except Exception:   # noqa: BLE001 - any failure: the connection is not usable
+            alive = False
+        if not alive:
+            # the pool opens another; the others checked in before now are recycled at their
+            # next checkout (a restart dropped them all)
+            raise InvalidatePoolError("pooled connection dropped while idle")
+
+
 def _track_checkouts(engine: Engine) -> None:
     """Remember which thread holds which pooled connection (one event per unit of work)."""
     @event.listens_for(engine, "checkout")
@@ -304,6 +333,49 @@ def bulk_insert(conn: Connection, table, rows: list[tuple]) -> None:
             cur.close()
         return
     conn.exec_driver_sql(insert_sql(conn, table), rows)
+
+
+ONE_STATEMENT_MAX_PARAMS = 4000   # well under PostgreSQL's 65,535 parameters of a statement
+
+
+_HEADS: dict[str, tuple[str, str]] = {}
+
+
+def _insert_head(table) -> tuple[str, str]:
+    """`INSERT INTO t (cols) VALUES ` and one row's `(%s, ...)`."""
+    head = _HEADS.get(table.name)
+    if head is None:
+        head = _HEADS[table.name] = (
+            f"INSERT INTO {table.name} ({', '.join(c.name for c in table.columns)}) VALUES ",
+            "(" + ", ".join(["%s"] * len(table.columns)) + ")")
+    return head
+
+
+def insert_together(conn: Connection, tables: list[tuple], others: list[tuple[str, tuple]]
+                    ) -> bool:
+    """PostgreSQL: the rows of several tables ((table, rows) of plain tuples in column order)
+    and further INSERT statements ((sql, params), `%s` style) in ONE statement of
+    data-modifying CTEs: one round trip where a create's index rows took one per table. False
+    (nothing done) elsewhere, or when the rows are many (bulk_insert's COPY is the better
+    way then): the caller inserts table by table."""
+    if conn.dialect.name != "postgresql" or len(tables) + len(others) < 2:
+        return False
+    if sum(len(rows) * len(table.columns) for table, rows in tables) \
+            + sum(len(p) for _s, p in others) > ONE_STATEMENT_MAX_PARAMS \
+            or any(len(rows) >= COPY_MIN_ROWS for _t, rows in tables):
+        return False
+    parts, params = [], []
+    for table, rows in tables:
+        head, mark = _insert_head(table)
+        parts.append(head + ", ".join([mark] * len(rows)))
+        for row in rows:
+            params.extend(row)
+    for sql, p in others:
+        parts.append(sql)
+        params.extend(p)
+    ctes = ", ".join(f"w{i} AS ({sql})" for i, sql in enumerate(parts))
+    conn.exec_driver_sql(f"WITH {ctes} SELECT 1", tuple(params))
+    return True
 
 
 # -- errors ----------------------------------------------------------------------------------

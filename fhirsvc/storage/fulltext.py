@@ -78,11 +78,16 @@ def write(conn, rows: list[tuple]) -> None:
             f"INSERT INTO {TABLE} (rowid, res_pk, resource_type, narrative, content) "
             "VALUES (?, ?, ?, ?, ?)", [(r[0],) + tuple(r) for r in rows])
     else:
-        # words are letters and digits only, so to_tsvector('simple') keeps them as they are;
-        # one statement for the whole batch (arrays unnested) instead of one per resource
-        cols = list(zip(*rows))
-        conn.exec_driver_sql(
-            f"INSERT INTO {TABLE} (res_pk, resource_type, narrative, content) "
+        conn.exec_driver_sql(*insert_postgresql(rows))
+
+
+def insert_postgresql(rows: list[tuple]) -> tuple[str, tuple]:
+    """PostgreSQL: the INSERT of `write` and its parameters (also a part of one statement
+    with the other index tables' rows, storage/index.py)."""
+    # words are letters and digits only, so to_tsvector('simple') keeps them as they are;
+    # one statement for the whole batch (arrays unnested) instead of one per resource
+    cols = list(zip(*rows))
+    return (f"INSERT INTO {TABLE} (res_pk, resource_type, narrative, content) "
             "SELECT u.pk, u.t, to_tsvector('simple', u.n), to_tsvector('simple', u.c) FROM "
             "unnest(%s::bigint[], %s::text[], %s::text[], %s::text[]) AS u(pk, t, n, c)",
             (list(cols[0]), list(cols[1]), list(cols[2]), list(cols[3])))

@@ -95,6 +95,10 @@ class IndexRepository:
                 if rows:
                     by_table[kind].extend([head + row for row in rows])
         conn = self.conn
+        if dialect.insert_together(
+                conn, [(INDEX_TABLES[k], rows) for k, rows in by_table.items() if k != "text"],
+                [fulltext.insert_postgresql(by_table["text"])] if by_table.get("text") else []):
+            return
         for kind, rows in by_table.items():
             if kind == "text":  # _text / _content words (storage.fulltext)
                 fulltext.write(conn, rows)

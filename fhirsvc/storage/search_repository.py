@@ -21,6 +21,9 @@ from .tables import INDEX_TABLES, idx_reference
 from .tables import resources as R
 
 _CHUNK = 500
+# the searched resources' alias, built once: its column collection cost every search a rebuild
+# (a named alias is the same FROM in any statement, so one object serves them all)
+_R = R.alias("r")
 _TOKEN_CHUNK = 200  # conditions per match_tokens statement
 # a chained driver with at least this many rows is intersected with the next condition as a
 # set when that one has fewer than PARTNER_FACTOR times as many (see _intersect_pair)
@@ -78,7 +81,7 @@ class SearchRepository:
             def count():
                 return self._count_index(only, total_cap)
         else:
-            r = R.alias("r")
+            r = _R
             planned, walk = self._plan(criteria, r, compiled)
 
             def where() -> list:
@@ -204,7 +207,7 @@ class SearchRepository:
 
     def match(self, criteria: c.Criteria) -> list[int]:
         """Every match, in pk order (conditional operations)."""
-        r = R.alias("r")
+        r = _R
         return [row[0] for row in self.conn.execute(
             select(r.c.pk).where(*self._where(criteria, r)).order_by(r.c.pk))]
 
@@ -271,7 +274,7 @@ class SearchRepository:
         probed = [x for x in others if x.probe is not None]
         rest = [x for x in others if x.probe is None]
         sub = partner.rows().subquery()
-        r = R.alias("r")
+        r = _R
         found: list[int] = []
         last = None
         walked = 0

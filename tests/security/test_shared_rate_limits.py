@@ -207,3 +207,57 @@ def test_two_processes_lease_blocks_of_the_shared_bucket(two_servers, db_url):
     taken = 200 - tokens                 # burst 200, one token a minute: no refill to speak of
     assert 40 <= taken <= 40 + 2 * (10 - 1) + 1, taken
     assert granted > 1                   # the last write leased a block, not one token
+
+
+@pytest.mark.parametrize("pattern", ["one process", "alternating", "random", "moves"])
+@pytest.mark.parametrize("arrivals", ["even", "lumpy"])
+def test_a_client_under_its_rate_is_never_refused(database, pattern, arrivals):
+    """The mixed load's clients (issue 16): each sends 9 requests a second, under its 10, to
+    two processes leasing up to 10 tokens for a second, for two simulated minutes, evenly
+    spaced or at random (exponential) gaps. Whatever way its requests spread over the
+    processes, none may be refused."""
+    import random
+    now = [1000.0]
+    klass = ClientClass("standard", rate=600.0, burst=60, max_bytes=1, max_entries=1)
+    procs = [SharedRateLimiter(database, {"standard": klass}, clock=lambda: now[0], lease=10,
+                               lease_seconds=1.0, local_clock=lambda: now[0])
+             for _ in range(2)]
+    client = f"under-{pattern.replace(' ', '-')}-{uuid.uuid4().hex[:8]}"
+    rnd = random.Random(16)
+    refused = []
+    for i in range(9 * 120):
+        now[0] += 1 / 9 if arrivals == "even" else rnd.expovariate(9)
+        which = {"one process": 0, "alternating": i % 2, "random": rnd.randrange(2),
+                 "moves": (i // 90) % 2}[pattern]        # "moves": 10 s on each in turn
+        if procs[which].take(client, klass) > 0:
+            refused.append(i)
+    assert refused == []
+
+
+def test_a_refusal_of_one_thread_does_not_shadow_tokens_another_leased(database, monkeypatch):
+    """Two threads of one process lease for the same client at once: one gets the bucket's
+    last tokens, the other is refused. The tokens the first holds are the client's, paid for
+    from the bucket: the next request spends one instead of being refused by the other
+    thread's remembered refusal (the client is within its burst)."""
+    import fhirsvc.storage.rate_limits as rl
+    now = [100.0]
+    klass = ClientClass("t", rate=60.0, burst=3, max_bytes=1, max_entries=1)
+    a = SharedRateLimiter(database, {"t": klass}, clock=lambda: now[0], lease=2,
+                          lease_seconds=1.0, local_clock=lambda: now[0])
+    client = f"race-{uuid.uuid4().hex[:8]}"
+    assert a.take(client, klass) == 0.0          # a lease of 1: 2 tokens left in the bucket
+    real, order = rl.take_now, []
+
+    def interleaved(*args, **kw):
+        out = real(*args, **kw)                  # thread 1's statement: the 2 tokens
+        order.append(out[0])
+        if len(order) == 1:                      # thread 2 runs while thread 1 is in here
+            order.append(a.take(client, klass))
+        return out
+    monkeypatch.setattr(rl, "take_now", interleaved)
+    assert a.take(client, klass) == 0.0          # thread 1: leased 2, one held
+    assert order[0] == 2 and order[-1] > 0       # thread 2: the bucket was empty, refused
+    monkeypatch.setattr(rl, "take_now", real)
+    assert a._leases[client][0] == 1
+    assert a.take(client, klass) == 0.0          # the held token: the burst's third request
+    assert a.take(client, klass) > 0             # and nothing beyond the burst
