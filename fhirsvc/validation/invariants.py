@@ -135,13 +135,16 @@ def _ref_1(r, resource):
     return any(isinstance(c, dict) and c.get("id") == ref[1:] for c in contained)
 
 
-def _qty_3(q, resource):
-    if not isinstance(q, dict):
-        return None
-    code, system = _prim(q, "code"), _prim(q, "system")
-    if code is _ODD or system is _ODD:
-        return None
-    return code is None or system is not None
+def _empty_or_system(name: str):
+    """`<name>.empty() or system.exists()` (qty-3 on code, cpt-2 on value)."""
+    def check(obj, resource):
+        if obj.__class__ is not dict:
+            return None
+        value, system = _prim(obj, name), _prim(obj, "system")
+        if value is _ODD or system is _ODD:
+            return None
+        return value is None or system is not None
+    return check
 
 
 def _dom_6(r, resource):
@@ -407,15 +410,6 @@ def _vs_2(o, resource):
     return absent is not None or value
 
 
-def _cpt_2(cp, resource):
-    if cp.__class__ is not dict:
-        return None
-    value, system = _prim(cp, "value"), _prim(cp, "system")
-    if value is _ODD or system is _ODD:
-        return None
-    return value is None or system is not None
-
-
 def _not_home(v, resource):
     # Organization.address / telecom: where(use = 'home').empty() on each value
     if v.__class__ is not dict:
@@ -615,7 +609,7 @@ NATIVE: dict[str, Native] = {n.key: n for n in (
            needs_resource=lambda r: not (isinstance(r, dict) and "_reference" not in r and (
                not isinstance(r.get("reference"), str) or not r["reference"].startswith("#")
                or r["reference"] == "#"))),
-    Native("qty-3", "code.empty() or system.exists()", _qty_3),
+    Native("qty-3", "code.empty() or system.exists()", _empty_or_system("code")),
     Native("dom-3", "contained.where((('#'+id in (%resource.descendants().reference | "
                     "%resource.descendants().as(canonical) | %resource.descendants().as(uri) | "
                     "%resource.descendants().as(url))) or descendants().where(reference = '#')"
@@ -653,7 +647,7 @@ NATIVE: dict[str, Native] = {n.key: n for n in (
            needs_resource=lambda o: False),
     Native("vs-2", "(component.empty() and hasMember.empty()) implies (dataAbsentReason.exists() "
                    "or value.exists())", _vs_2),
-    Native("cpt-2", "value.empty() or system.exists()", _cpt_2),
+    Native("cpt-2", "value.empty() or system.exists()", _empty_or_system("value")),
     Native("org-2", "where(use = 'home').empty()", _not_home),
     Native("org-3", "where(use = 'home').empty()", _not_home),
     Native("bdl-1", "total.empty() or (type = 'searchset') or (type = 'history')", _bdl_1),

@@ -4,11 +4,12 @@ on PostgreSQL in one statement (one round trip, not one per table)."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from fhirsvc.search import Indexer, SearchRegistry
 from fhirsvc.storage import Database, fulltext
 from fhirsvc.storage.tables import INDEX_TABLES
+from tools.sql_log import statements_run
 
 
 @pytest.fixture(scope="module")
@@ -50,17 +51,10 @@ def test_delete_clears_every_index_table_of_those_resources_only(db):
     filled = [k for k, n in before.items() if n]
     assert {"token", "string", "date", "reference", "text"} <= set(filled), before
 
-    statements = []
-
-    def count(conn, cursor, statement, *args):
-        statements.append(statement)
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
+    with statements_run(db.engine) as statements:
         with db.unit_of_work(write=True) as uow:
             uow.index.delete(pks[:2])
             uow.commit()
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
     if db.dialect == "postgresql":
         assert len(statements) == 1, statements
     with db.unit_of_work() as uow:
@@ -108,18 +102,11 @@ def test_a_resource_created_flushed_and_updated_in_one_unit_of_work_keeps_one_se
 
 
 def test_creates_write_their_rows_without_looking_for_old_ones(db):
-    statements = []
-
-    def count(conn, cursor, statement, *args):
-        statements.append(statement)
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
+    with statements_run(db.engine) as statements:
         with db.unit_of_work(write=True) as uow:
             stored = uow.resources.create_many(
                 [("Patient", f"fresh-{i}", _patient(f"fresh-{i}"), "POST") for i in range(3)])
             uow.commit()
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
     assert not [s for s in statements if "version >" in s], statements
     with db.unit_of_work() as uow:
         assert all(_rows(uow, [s.pk])["token"] for s in stored)

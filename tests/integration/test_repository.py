@@ -8,6 +8,7 @@ import pytest
 from fhirsvc.storage import ConflictError, Database, NotFoundError
 from fhirsvc.storage.repository import Stored
 from fhirsvc.storage.schema import differences
+from tools.sql_log import statements_run
 
 
 class Recorder:
@@ -233,20 +234,12 @@ def test_schema_check_sees_a_drifted_schema(db):
 def test_create_many_is_one_insert_per_table_and_keys_match_their_resources(db):
     """One multi-row INSERT for the resource rows (RETURNING's row order is not relied on:
     each key is matched to its resource by type and id) and one for the versions."""
-    from sqlalchemy import event
     items = [(t, f"cm-{t}-{i}", {"resourceType": t, "active": i % 2 == 0}, "POST")
              for i in range(120) for t in ("Patient", "Group")]   # over one chunk of 100
-    statements = []
-
-    def count(conn, cursor, statement, *args):
-        statements.append(statement)
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
+    with statements_run(db.engine) as statements:
         with db.unit_of_work(write=True) as uow:
             stored = uow.resources.create_many(items)
             uow.commit()
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
     inserts = [s for s in statements if s.startswith("INSERT INTO resources ")]
     assert len(inserts) == 3, inserts   # 240 rows in chunks of 100
     assert len({s.pk for s in stored}) == len(items)
@@ -269,7 +262,6 @@ def test_a_duplicate_inside_one_create_many_is_a_conflict_and_writes_nothing(db)
 
 
 def test_read_keys_many_reads_every_type_in_one_statement(db):
-    from sqlalchemy import event
     save(db, "Patient", "rk-1", {"resourceType": "Patient"})
     save(db, "Patient", "rk-2", {"resourceType": "Patient", "gender": "male"})
     save(db, "Group", "rk-1", {"resourceType": "Group"})
@@ -277,12 +269,7 @@ def test_read_keys_many_reads_every_type_in_one_statement(db):
     with db.unit_of_work(write=True) as uow:
         uow.resources.save("Group", "rk-3", None, "DELETE", uow.resources.read("Group", "rk-3"))
         uow.commit()
-    statements = []
-
-    def count(conn, cursor, statement, *args):
-        statements.append(statement)
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
+    with statements_run(db.engine) as statements:
         with db.unit_of_work(write=True) as uow:
             got = uow.resources.read_keys_many(
                 {"Patient": ["rk-1", "rk-2", "rk-missing", "rk-1"], "Group": ["rk-1", "rk-3"],
@@ -290,8 +277,6 @@ def test_read_keys_many_reads_every_type_in_one_statement(db):
             # many ids: chunks of 500, same answers as read_keys type by type
             many = uow.resources.read_keys_many(
                 {"Patient": [f"x{i}" for i in range(600)] + ["rk-2"], "Group": ["rk-1"]})
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
     assert sorted(got) == [("Group", "rk-1"), ("Group", "rk-3"), ("Patient", "rk-1"),
                            ("Patient", "rk-2")]
     assert got[("Group", "rk-3")].deleted and got[("Group", "rk-3")].version == 2

@@ -7,6 +7,7 @@ from fhirsvc.ingest import Outcome, ProvenanceRecord
 from fhirsvc.ingest.plan import plan_bundle
 from fhirsvc.ingest.resolve import resolve
 from fhirsvc.outcomes import OperationOutcomeError
+from tools.sql_log import statements_run
 
 SYS = "urn:batched:mrn"
 
@@ -196,7 +197,6 @@ def test_conditional_puts_that_match_nothing_create_without_a_look_up(rt, servic
     stored under it, so no current version is read or locked for it (the ORU's 13 creates
     cost no statement beyond the criteria's lock and match). One with an id in its body
     still looks that id up and updates what is stored there."""
-    from sqlalchemy import event
     body_id = "batched-body-id"
     services.resources.update(ctx, "Patient", body_id, {"resourceType": "Patient",
                                                         "id": body_id, "gender": "male"})
@@ -206,15 +206,8 @@ def test_conditional_puts_that_match_nothing_create_without_a_look_up(rt, servic
         _put(f"Observation?identifier={SYS}|gen-o", {
             "resourceType": "Observation", "status": "final", "code": {"text": "t"},
             "identifier": [{"system": SYS, "value": "gen-o"}]}))
-    statements = []
-
-    def count(conn, cursor, statement, *args):
-        statements.append(statement)
-    event.listen(rt.db.engine, "before_cursor_execute", count)
-    try:
+    with statements_run(rt.db.engine) as statements:
         first = services.resources.ingest(ctx, bundle, ProvenanceRecord(door="t", agent="t"))
-    finally:
-        event.remove(rt.db.engine, "before_cursor_execute", count)
     assert [r.outcome for r in first.entries] == [Outcome.CREATED] * 2
     reads = [s for s in statements if "FROM resources" in s and "idx_token" not in s
              and "resource_aliases" not in s]
