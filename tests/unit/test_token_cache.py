@@ -46,7 +46,9 @@ def test_a_cached_token_is_not_for_another_audience():
 
 def test_a_cached_token_expires_exactly_as_an_uncached_one():
     v = _verifier(skew=0)
-    exp = int(time.time()) + 1
+    # at least two seconds ahead: with `+ 1` the token could expire before the first verify
+    # on a loaded machine (exp is whole seconds, so `+ 1` may be 10 ms away)
+    exp = int(time.time()) + 3
     token = make(exp=exp)
     v.verify(token, audience=AUD, own_issuer=None)
     v.verify(token, audience=AUD, own_issuer=None)
