@@ -145,6 +145,14 @@ def instant(cx, rep, args):
     return _dtm(v, True, cx) if v else None
 
 
+def datetime_extension(cx, rep, args):
+    """DTM -> an extension valueDateTime at args["url"] (OBX-19 Date/Time of the Analysis ->
+    observation-analysis-date-time, as OBX[Observation] maps it)."""
+    v = comp(rep, 1)
+    when = _dtm(v, False, cx) if v else None
+    return Choice("extension", [{"url": args["url"], "valueDateTime": when}]) if when else None
+
+
 def dr(cx, rep, args):
     """DR -> `<name>Period` when DR-2 (range end) is valued (DR[Period]), else `<name>DateTime`
     from DR-1 (DR[dateTime]), as SPM-17 asks; `name` is args["name"] (collected)."""
@@ -628,7 +636,7 @@ def text_attachment(text: str) -> dict:
 
 TRANSFORMS = {
     "string": string, "integer": integer, "yes_no": yes_no,
-    "date": date, "datetime": datetime, "instant": instant, "dr": dr,
+    "date": date, "datetime": datetime, "datetime_extension": datetime_extension, "instant": instant, "dr": dr,
     "dtm_or_start": dtm_or_start, "cq": cq, "coded_component": coded_component,
     "identifier": identifier, "ei": ei, "eip": eip, "string_identifier": string_identifier,
     "cwe_identifier": cwe_identifier, "xon_identifier": xon_identifier,

@@ -7,23 +7,73 @@ The codes and the category are read from the R4 core package: the fixed codes of
 derived from `vitalsigns` (the table the validator applies them by) and the value set bound to
 `vitalsigns` Observation.code; the category from its VSCat slice. Nothing else the profiles
 ask for (UCUM units, effective[x], subject) is invented here: what the message does not carry
-the validator reports, located at its OBX."""
+the validator reports, located at its OBX.
+
+Two checks before validation, each located where the sender can fix it (`check`):
+- the UCUM unit the profile of the code requires (valueQuantity.code fixed, or its required
+  binding: heart rate `/min`, body weight `kg` / `[lb_av]` / `g`, ...), read from the same
+  profiles: a wrong or missing unit is an error at OBX-6;
+- a vital sign coded in SNOMED CT only (one the validator recognises as a vital sign, as the
+  reference validator does: "required by the FHIR specification because the SNOMED CT code was
+  found"): the profile needs its LOINC code, which nothing verified gives (no ConceptMap is
+  shipped for it; one stored in the server translates OBX-3 before this check), so it is an
+  error at OBX-3 naming the LOINC code wanted, instead of three slice errors of the validator."""
 from __future__ import annotations
 
 import gzip
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import orjson
 
+from .errors import REQUIRED_MISSING, TABLE_VALUE
+
 LOINC = "http://loinc.org"
 VITALSIGNS = "http://hl7.org/fhir/StructureDefinition/vitalsigns"
+
+
+UCUM = "http://unitsofmeasure.org"
+SNOMED = "http://snomed.info/sct"
 
 
 @dataclass(frozen=True)
 class VitalSigns:
     codes: frozenset      # LOINC codes
     category: dict        # the CodeableConcept of the VSCat slice
+    # LOINC code -> (profile title, UCUM codes its valueQuantity may have)
+    units: dict = field(default_factory=dict)
+
+    def check(self, res: dict) -> list[tuple[int, str, str]]:
+        """(OBX field, table 0357 code, message) for what the vital-signs profile of the Observation's code
+        requires and the message cannot give: its UCUM unit, its LOINC code."""
+        if res["resourceType"] != "Observation":
+            return []
+        codings = (res.get("code") or {}).get("coding", ())
+        loinc = [c.get("code") for c in codings if c.get("system") == LOINC]
+        if not loinc:
+            from ..validation.profiles import snomed_vital_sign
+            for c in codings:
+                want = snomed_vital_sign(c.get("code")) if c.get("system") == SNOMED else None
+                if want:
+                    return [(3, TABLE_VALUE, f"SNOMED CT {c.get('code')} is a vital sign: R4 requires its "
+                             f"LOINC code {want} (the vital-signs profile); send it as OBX-3's "
+                             "alternate code, or store a ConceptMap from SNOMED CT to LOINC")]
+            return []
+        q = res.get("valueQuantity")
+        if q is None:
+            return []   # no quantity: what the profile asks of value[x] the validator says
+        for code in loinc:
+            rule = self.units.get(code)
+            if rule is None:
+                continue
+            title, allowed = rule
+            if q.get("system") != UCUM or q.get("code") not in allowed:
+                sent = q.get("unit") or q.get("code")
+                return [(6, TABLE_VALUE if sent else REQUIRED_MISSING,
+                         f"{code} (R4 profile {title}) needs its unit in UCUM "
+                         f"({', '.join(sorted(allowed))}); OBX-6 is "
+                         f"{repr(sent) if sent else 'empty'}")]
+        return []
 
     def categorise(self, res: dict) -> None:
         """Add the vital-signs category to an Observation coded as a vital sign (once)."""
@@ -57,22 +107,37 @@ def from_definitions(sds, expansion) -> VitalSigns:
             system = el.get("fixedUri")
         elif el.get("id") == "Observation.category:VSCat.coding.code":
             code = el.get("fixedCode")
+    units: dict = {}
     for sd in sds.values():
         if sd.get("baseDefinition") != VITALSIGNS or sd.get("type") != "Observation":
             continue
+        own, allowed = set(), set()
         for el in sd.get("elements") or ():
             if el.get("path") == "Observation.code.coding.code" and el.get("fixedCode"):
                 codes.add(el["fixedCode"])
+                own.add(el["fixedCode"])
             pc = el.get("patternCoding") if el.get("path") == "Observation.code.coding" else None
             if pc and pc.get("system") == LOINC and pc.get("code"):
                 codes.add(pc["code"])
+                own.add(pc["code"])
+            if el.get("id") == "Observation.value[x]:valueQuantity.code":
+                if el.get("fixedCode"):
+                    allowed.add(el["fixedCode"])
+                b = el.get("binding") or {}
+                if b.get("strength") == "required" and b.get("valueSet"):
+                    exp = expansion(b["valueSet"].split("|")[0]) or {}
+                    allowed.update(exp.get("codes", {}).get(UCUM, ()))
+        if allowed:
+            title = sd.get("title") or sd.get("name") or sd.get("url", "").rsplit("/", 1)[-1]
+            for c in own:
+                units[c] = (title, frozenset(allowed))
     if not (system and code):
         return VitalSigns(frozenset(), {})
     coding = {"system": system, "code": code}
     display = _displays(system).get(code)
     if display:
         coding["display"] = display
-    return VitalSigns(frozenset(codes), {"coding": [coding]})
+    return VitalSigns(frozenset(codes), {"coding": [coding]}, units)
 
 
 @lru_cache(maxsize=4)
