@@ -16,14 +16,17 @@ from __future__ import annotations
 from .transforms import VALUE_ATTACHMENT_URL
 
 DAR = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
+# what gives an Observation its value (R4 Observation.value[x], and components / members): an
+# Observation with any of these needs no reason (tested by the caller, once per result)
+VALUED = frozenset(["valueQuantity", "valueCodeableConcept", "valueString", "valueBoolean",
+                    "valueInteger", "valueRange", "valueRatio", "valueSampledData", "valueTime",
+                    "valueDateTime", "valuePeriod", "component", "hasMember",
+                    "dataAbsentReason"])
 
 
 def mark(res: dict, status: str, lookup) -> None:
-    """Give `res` (an Observation made from an OBX) its dataAbsentReason when it has no value.
-    `status` is OBX-11 as sent; `lookup(table, code)` reads tables.yaml."""
-    for k in res:
-        if k.startswith("value") or k in ("component", "hasMember", "dataAbsentReason"):
-            return
+    """Give `res` (an Observation made from an OBX, none of VALUED in it) its
+    dataAbsentReason. `status` is OBX-11 as sent; `lookup(table, code)` reads tables.yaml."""
     if any(e.get("url") == VALUE_ATTACHMENT_URL for e in res.get("extension", ())):
         code = "unsupported"
     else:

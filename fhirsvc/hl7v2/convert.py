@@ -321,11 +321,10 @@ class Converter:
             res = b.res
             if res["resourceType"] != "Observation":
                 continue
-            if b.seg.id == "OBX":
+            if b.seg.id == "OBX" and absent.VALUED.isdisjoint(res):
                 absent.mark(res, b.seg.value(11), cx.lookup)
             if vitals.codes:
-                vitals.categorise(res)
-                for f, code, text in vitals.check(res):
+                for f, code, text in vitals.review(res):
                     cx.errors.append(problem(code, text, b.seg.loc(f)))
         self._imaging(cx, sm, built)
         self._documents(cx, built)

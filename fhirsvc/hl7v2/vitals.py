@@ -30,8 +30,6 @@ from .errors import REQUIRED_MISSING, TABLE_VALUE
 
 LOINC = "http://loinc.org"
 VITALSIGNS = "http://hl7.org/fhir/StructureDefinition/vitalsigns"
-
-
 UCUM = "http://unitsofmeasure.org"
 SNOMED = "http://snomed.info/sct"
 
@@ -43,52 +41,61 @@ class VitalSigns:
     # LOINC code -> (profile title, UCUM codes its valueQuantity may have)
     units: dict = field(default_factory=dict)
 
-    def check(self, res: dict) -> list[tuple[int, str, str]]:
-        """(OBX field, table 0357 code, message) for what the vital-signs profile of the Observation's code
-        requires and the message cannot give: its UCUM unit, its LOINC code."""
+    def review(self, res: dict) -> list[tuple[int, str, str]]:
+        """One pass over an Observation's codings (per result, so a plain loop): a vital sign
+        gets the category; returned are (OBX field, table 0357 code, message) for what its
+        profile requires and the message does not give: its UCUM unit, its LOINC code."""
         if res["resourceType"] != "Observation":
             return []
         codings = (res.get("code") or {}).get("coding", ())
-        loinc = [c.get("code") for c in codings if c.get("system") == LOINC]
-        if not loinc:
-            from ..validation.profiles import snomed_vital_sign
-            for c in codings:
-                want = snomed_vital_sign(c.get("code")) if c.get("system") == SNOMED else None
-                if want:
-                    return [(3, TABLE_VALUE, f"SNOMED CT {c.get('code')} is a vital sign: R4 requires its "
-                             f"LOINC code {want} (the vital-signs profile); send it as OBX-3's "
-                             "alternate code, or store a ConceptMap from SNOMED CT to LOINC")]
-            return []
-        q = res.get("valueQuantity")
-        if q is None:
-            return []   # no quantity: what the profile asks of value[x] the validator says
-        for code in loinc:
-            rule = self.units.get(code)
-            if rule is None:
-                continue
-            title, allowed = rule
-            if q.get("system") != UCUM or q.get("code") not in allowed:
-                sent = q.get("unit") or q.get("code")
-                return [(6, TABLE_VALUE if sent else REQUIRED_MISSING,
-                         f"{code} (R4 profile {title}) needs its unit in UCUM "
-                         f"({', '.join(sorted(allowed))}); OBX-6 is "
-                         f"{repr(sent) if sent else 'empty'}")]
-        return []
+        vital = None
+        loinc = False
+        for c in codings:
+            if c.get("system") == LOINC:
+                loinc = True
+                if c.get("code") in self.codes:
+                    vital = c["code"]
+                    break
+        if vital is not None:
+            self._categorise(res)
+            return self._unit(res, vital)
+        return [] if loinc or not codings else self._snomed(codings)
 
     def categorise(self, res: dict) -> None:
         """Add the vital-signs category to an Observation coded as a vital sign (once)."""
-        if res["resourceType"] != "Observation":
-            return
-        for c in (res.get("code") or {}).get("coding", ()):   # a plain loop: per result
-            if c.get("code") in self.codes and c.get("system") == LOINC:
-                break
-        else:
-            return
+        self.review(res)
+
+    def _categorise(self, res: dict) -> None:
         want = self.category["coding"][0]
         cats = res.setdefault("category", [])
         if not any(c.get("system") == want["system"] and c.get("code") == want["code"]
                    for cc in cats for c in cc.get("coding", ())):
             cats.append({"coding": [dict(want)]})
+
+    def _unit(self, res: dict, code: str) -> list:
+        rule = self.units.get(code)
+        q = res.get("valueQuantity")
+        if rule is None or q is None:
+            return []   # no quantity: what the profile asks of value[x] the validator says
+        title, allowed = rule
+        if q.get("system") == UCUM and q.get("code") in allowed:
+            return []
+        sent = q.get("unit") or q.get("code")
+        return [(6, TABLE_VALUE if sent else REQUIRED_MISSING,
+                 f"{code} (R4 profile {title}) needs its unit in UCUM "
+                 f"({', '.join(sorted(allowed))}); OBX-6 is {repr(sent) if sent else 'empty'}")]
+
+    @staticmethod
+    def _snomed(codings) -> list:
+        from ..validation.profiles import snomed_vital_sign
+        for c in codings:
+            want = snomed_vital_sign(c.get("code")) if c.get("system") == SNOMED else None
+            if want:
+                return [(3, TABLE_VALUE, f"SNOMED CT {c.get('code')} is a vital sign: R4 "
+                         f"requires its LOINC code {want} (the vital-signs profile); send it as "
+                         "OBX-3's alternate code, or store a ConceptMap from SNOMED CT to "
+                         "LOINC")]
+        return []
 
 
 def from_definitions(sds, expansion) -> VitalSigns:
