@@ -283,6 +283,30 @@ def xon_identifier(cx, rep, args):
                                                            comp(rep, 6, 3))}
 
 
+def xcn_reference(cx, rep, args):
+    """XCN -> a logical Reference to args["type"] (OBX-16 Responsible Observer -> performer):
+    the identifier of XCN[Practitioner] (1 value, 9 assigning authority -> system, 13 type) and
+    the name as display (6 prefix, 3 and 4 given, 2.1 family, 5 suffix). No Practitioner resource
+    is made (no segment mapping makes one: the guide's PractitionerRole would hold nothing
+    more than this)."""
+    p = comps(rep, 13)
+    words = [w for w in (p[5], p[2], p[3], p[1], p[4]) if w]
+    if not (p[0] or words):
+        return None
+    out: dict = {"type": args["type"]}
+    if p[0]:
+        ident = {"value": p[0]}
+        system = cx.identifier_system(p[8], comp(rep, 9, 2), comp(rep, 9, 3))
+        if system:
+            ident["system"] = system
+        if p[12]:
+            ident["type"] = _id_type(cx, p[12])
+        out["identifier"] = ident
+    if words:
+        out["display"] = " ".join(words)
+    return out
+
+
 def string_identifier(cx, rep, args):
     v = comp(rep, 1)
     return {"value": v} if v else None
@@ -639,7 +663,7 @@ TRANSFORMS = {
     "date": date, "datetime": datetime, "datetime_extension": datetime_extension, "instant": instant, "dr": dr,
     "dtm_or_start": dtm_or_start, "cq": cq, "coded_component": coded_component,
     "identifier": identifier, "ei": ei, "eip": eip, "string_identifier": string_identifier,
-    "cwe_identifier": cwe_identifier, "xon_identifier": xon_identifier,
+    "cwe_identifier": cwe_identifier, "xcn_reference": xcn_reference, "xon_identifier": xon_identifier,
     "name": name, "address": address, "telecom": telecom, "location": location,
     "communication": communication, "reaction": reaction,
     "code": code, "coding_table": coding_table, "coded_table": coded_table, "coded": coded,

@@ -136,3 +136,16 @@ def test_device_analysis_time_and_body_site():
     assert "issued" not in obs     # OBX-19 is when it was analysed, not when it was released
     assert obs["bodySite"]["coding"][0] == {"system": "http://snomed.info/sct",
                                             "code": "368209003", "display": "Right arm"}
+
+
+def test_responsible_observer_is_a_logical_practitioner_reference():
+    (obs,) = observations("OBX|1|NM|17861-6^Calcium^LN||9.1|mg/dL|||||F|||||"
+                          "1134^Aly^Zafar^Mahendra^JR^Dr.^MD^^HOSPA-PRSNL^^^^PRN~^Roe^Ann")
+    assert obs["performer"] == [
+        {"type": "Practitioner", "display": "Dr. Zafar Mahendra Aly JR",
+         "identifier": {"value": "1134", "system": obs["performer"][0]["identifier"]["system"],
+                        "type": {"coding": [{"system":
+                                             "http://terminology.hl7.org/CodeSystem/v2-0203",
+                                             "code": "PRN"}]}}},
+        {"type": "Practitioner", "display": "Ann Roe"}]
+    assert obs["performer"][0]["identifier"]["system"].endswith("HOSPA-PRSNL")
