@@ -1,7 +1,10 @@
 """Field-by-field agreement of the HL7 v2 conversion with the 12 expected outputs in
 ../shared/conformance/hl7v2/expected/ (Microsoft FHIR-Converter), per resource type.
 
-    python -m tools.hl7v2_agreement [--shared DIR] [--json]
+    python -m tools.hl7v2_agreement [--shared DIR] [--json] [--misses TYPE]
+
+`--misses Observation` lists, per message, each expected field that disagrees (expected value,
+ours, or "unpaired" when we made no resource of that code), to see which class a gap is in.
 
 Only the fields a receiving system relies on (the folder's SOURCES.md) are compared, and only
 where the expected output has them: Patient identifiers, names, gender, birthDate, address,
@@ -188,6 +191,7 @@ def measure(shared: Path = SHARED, converter=None) -> dict:
             r = e["resource"]
             by_type_act.setdefault(r["resourceType"], []).append(r)
         agree = compared = 0
+        misses = []
         for rtype, fields in FIELDS.items():
             for e, a in _pair(rtype, by_type_exp.get(rtype, []), by_type_act.get(rtype, [])):
                 for name, get in fields.items():
@@ -203,7 +207,11 @@ def measure(shared: Path = SHARED, converter=None) -> dict:
                     totals[rtype]["compared"] += 1
                     agree += ok
                     compared += 1
-        files[exp_path.stem] = {"outcome": outcome, "agree": agree, "compared": compared}
+                    if not ok:
+                        key = sorted(PAIR_ON[rtype](e)) if rtype in PAIR_ON else ""
+                        misses.append((rtype, key, name, ev, av if a is not None else "unpaired"))
+        files[exp_path.stem] = {"outcome": outcome, "agree": agree, "compared": compared,
+                                "misses": misses}
     for t in totals.values():
         t["ratio"] = round(t["agree"] / t["compared"], 3) if t["compared"] else None
     all_agree = sum(t["agree"] for t in totals.values())
@@ -216,8 +224,17 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--shared", type=Path, default=SHARED)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--misses", metavar="TYPE", help="list the disagreeing fields of TYPE")
     args = ap.parse_args(argv)
     result = measure(args.shared)
+    if args.misses:
+        for name, f in result["files"].items():
+            rows = [m for m in f["misses"] if m[0] == args.misses]
+            if rows:
+                print(f"{name}: {len(rows)} ({f['outcome']})")
+            for _, key, field, ev, av in rows:
+                print(f"  {','.join(key) or '-'} {field}: expected {ev!r}, ours {av!r}")
+        return 0
     if args.json:
         print(json.dumps(result, indent=2, default=list))
         return 0

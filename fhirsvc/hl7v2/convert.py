@@ -24,6 +24,7 @@ from .errors import (REQUIRED_MISSING, UNSUPPORTED_EVENT, UNSUPPORTED_TYPE, Hl7v
                      Problem, problem)
 from .mappings import Mappings, SegmentMap
 from .parse import NULL, Message, Segment
+from . import absent
 from .vitals import VitalSigns, from_package as vitals_from_package
 
 _NS = uuid.UUID("6f1c1d1e-8d5e-4f57-9a55-2f8f3c1b7a10")
@@ -316,9 +317,15 @@ class Converter:
         if cx.errors:
             raise Hl7v2Error(cx.errors)
         vitals = self._vitals or vitals_from_package()
-        if vitals.codes:
-            for b in built:   # before _imaging: a vital sign is not also given `laboratory`
-                vitals.categorise(b.res)
+        for b in built:   # before _imaging: a vital sign is not also given `laboratory`
+            res = b.res
+            if res["resourceType"] != "Observation":
+                continue
+            if b.seg.id == "OBX" and absent.VALUED.isdisjoint(res):
+                absent.mark(res, b.seg.value(11), cx.lookup)
+            if vitals.codes:
+                for f, code, text in vitals.review(res):
+                    cx.errors.append(problem(code, text, b.seg.loc(f)))
         self._imaging(cx, sm, built)
         self._documents(cx, built)
         entries, meta = self._entries(cx, sm, msg, built, aliases, same)

@@ -145,6 +145,14 @@ def instant(cx, rep, args):
     return _dtm(v, True, cx) if v else None
 
 
+def datetime_extension(cx, rep, args):
+    """DTM -> an extension valueDateTime at args["url"] (OBX-19 Date/Time of the Analysis ->
+    observation-analysis-date-time, as OBX[Observation] maps it)."""
+    v = comp(rep, 1)
+    when = _dtm(v, False, cx) if v else None
+    return Choice("extension", [{"url": args["url"], "valueDateTime": when}]) if when else None
+
+
 def dr(cx, rep, args):
     """DR -> `<name>Period` when DR-2 (range end) is valued (DR[Period]), else `<name>DateTime`
     from DR-1 (DR[dateTime]), as SPM-17 asks; `name` is args["name"] (collected)."""
@@ -273,6 +281,30 @@ def xon_identifier(cx, rep, args):
         return None
     return {"value": value, "system": cx.identifier_system(comp(rep, 6), comp(rep, 6, 2),
                                                            comp(rep, 6, 3))}
+
+
+def xcn_reference(cx, rep, args):
+    """XCN -> a logical Reference to args["type"] (OBX-16 Responsible Observer -> performer):
+    the identifier of XCN[Practitioner] (1 value, 9 assigning authority -> system, 13 type) and
+    the name as display (6 prefix, 3 and 4 given, 2.1 family, 5 suffix). No Practitioner resource
+    is made (no segment mapping makes one: the guide's PractitionerRole would hold nothing
+    more than this)."""
+    p = comps(rep, 13)
+    words = [w for w in (p[5], p[2], p[3], p[1], p[4]) if w]
+    if not (p[0] or words):
+        return None
+    out: dict = {"type": args["type"]}
+    if p[0]:
+        ident = {"value": p[0]}
+        system = cx.identifier_system(p[8], comp(rep, 9, 2), comp(rep, 9, 3))
+        if system:
+            ident["system"] = system
+        if p[12]:
+            ident["type"] = _id_type(cx, p[12])
+        out["identifier"] = ident
+    if words:
+        out["display"] = " ".join(words)
+    return out
 
 
 def string_identifier(cx, rep, args):
@@ -628,10 +660,10 @@ def text_attachment(text: str) -> dict:
 
 TRANSFORMS = {
     "string": string, "integer": integer, "yes_no": yes_no,
-    "date": date, "datetime": datetime, "instant": instant, "dr": dr,
+    "date": date, "datetime": datetime, "datetime_extension": datetime_extension, "instant": instant, "dr": dr,
     "dtm_or_start": dtm_or_start, "cq": cq, "coded_component": coded_component,
     "identifier": identifier, "ei": ei, "eip": eip, "string_identifier": string_identifier,
-    "cwe_identifier": cwe_identifier, "xon_identifier": xon_identifier,
+    "cwe_identifier": cwe_identifier, "xcn_reference": xcn_reference, "xon_identifier": xon_identifier,
     "name": name, "address": address, "telecom": telecom, "location": location,
     "communication": communication, "reaction": reaction,
     "code": code, "coding_table": coding_table, "coded_table": coded_table, "coded": coded,

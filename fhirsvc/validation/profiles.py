@@ -112,3 +112,9 @@ def applicable(resource: dict, asked: list[str], location: str, run):
     if not issues:
         run.defs.plans[key] = walked
     return walked, issues, one_of
+
+
+def snomed_vital_sign(code: str | None) -> str | None:
+    """The LOINC code of the vital-signs profile this validator applies to a SNOMED CT code
+    (None when it applies none): for converters, so they can say what a message lacks."""
+    return _SNOMED_VITALS.get(code) if code else None

@@ -59,21 +59,61 @@ def test_oru_with_body_weight_validates(client):
     assert resp.status_code == 200, resp.get_json()
 
 
-def test_what_the_message_lacks_is_refused_at_its_obx(client):
-    # a heart rate sent as a picture (RP): no value[x] for the profile, nothing invented
+def test_heart_rate_sent_as_rp_is_kept_with_a_data_absent_reason(client):
+    # a heart rate sent as a picture (RP): before, AE for vs-2 (no value[x]); now the picture is
+    # kept in the valueAttachment extension and dataAbsentReason says R4 value[x] cannot hold it
     raw = ADT.replace("OBX|1|NM|8867-4^Heart rate^LN||72|/min^^UCUM",
                       "OBX|1|RP|8867-4^Heart rate^LN||https://x.example/p^^image^PICT|")
     resp = convert(client, raw)
+    assert resp.status_code == 200, resp.get_json()
+    (hr,) = [e["resource"] for e in resp.get_json()["entry"]
+             if e["resource"]["resourceType"] == "Observation"]
+    assert hr["dataAbsentReason"]["coding"][0]["code"] == "unsupported"
+    assert hr["extension"][0]["valueAttachment"]["url"] == "https://x.example/p"
+
+
+def test_wrong_vital_sign_unit_is_an_ae_located_at_obx_6(client):
+    raw = ADT.replace("72|/min^^UCUM", "72|kg^^UCUM")
+    ack = client.post("/fhir/$process-hl7v2", data=raw, content_type=ER7)
+    assert ack.status_code == 422
+    segs = ack.data.decode().split("\r")
+    assert [s.split("|")[1] for s in segs if s.startswith("MSA")] == ["AE"]
+    errs = [s.split("|") for s in segs if s.startswith("ERR")]
+    assert [(e[2], e[3].split("^")[0], e[4]) for e in errs] == [("OBX^1^6^1", "103", "E")], errs
+
+
+def test_snomed_vital_sign_translated_by_a_stored_conceptmap(client, runtime):
+    raw = ADT.replace("8867-4^Heart rate^LN", "364075005^Heart rate^SCT")
+    resp = convert(client, raw)
     assert resp.status_code == 422
-    bad = [i for i in resp.get_json()["issue"] if i["severity"] == "error"]
-    assert bad and all("OBX[1]" in i.get("expression", ()) for i in bad), bad
-    assert any("vs-2" in i["details"]["text"] for i in bad), bad
+    assert [i["expression"][0] for i in resp.get_json()["issue"]
+            if i["severity"] == "error"] == ["OBX[1]-3"]
+    cm = {"resourceType": "ConceptMap", "url": "http://example.org/ConceptMap/sct-vitals",
+          "status": "active", "group": [{
+              "source": "http://snomed.info/sct", "target": "http://loinc.org",
+              "element": [{"code": "364075005", "target": [{"code": "8867-4",
+                                                            "equivalence": "equivalent"}]}]}]}
+    created = client.post("/fhir/ConceptMap", json=cm)
+    assert created.status_code == 201
+    runtime.services.hl7v2._maps_loaded = 0.0  # its copy is refreshed every few seconds
+    try:
+        resp = convert(client, raw)
+        assert resp.status_code == 200, resp.get_json()
+        (hr,) = [e["resource"] for e in resp.get_json()["entry"]
+                 if e["resource"]["resourceType"] == "Observation"]
+        assert [c["code"] for c in hr["code"]["coding"]] == ["8867-4", "364075005"]
+        assert categories(hr) == [VS]
+    finally:   # the module's other tests convert without it
+        where = created.headers["Location"].split("/fhir/")[1].split("/_history")[0]
+        assert client.delete(f"/fhir/{where}").status_code in (200, 204)
+        runtime.services.hl7v2._maps_loaded = 0.0
 
 
 def test_shared_conformance_messages_accepted(client):
     """How many of the shared messages $convert-hl7v2 accepts (validated): 21 before the
-    vital-signs category (the ADT A01/A02/A03/A08/A31 heart rates were AE), 26 with it."""
+    vital-signs category (the ADT A01/A02/A03/A08/A31 heart rates were AE), 26 with it, 27
+    with dataAbsentReason (ms-ORU-R01-01's RP heart rate)."""
     paths = sorted((SHARED / "messages").glob("*.hl7"))
     assert paths, "the conformance messages are missing"
     ok = [p.name for p in paths if convert(client, p.read_bytes()).status_code == 200]
-    assert len(ok) >= 26, ok
+    assert len(ok) >= 27, ok
