@@ -92,6 +92,7 @@ for _ in range(300):
         if requests.get(base + "/metadata", timeout=2).ok: break
     except Exception: time.sleep(0.05)
 startup = time.perf_counter() - t_spawn
+startup_cpu = server_cpu(p.pid)   # the master's start-up (migrate, build, warm) and the workers'
 mem_start = worker_memory(p.pid)
 H = {"Content-Type": "application/fhir+json", "Prefer": "return=minimal"}
 for b in first:  # the shared organisations and practitioners first (not timed)
@@ -127,7 +128,7 @@ for label, (k, dt, cpu) in (("whole run", (total_n, total_dt, total_cpu)),
 print("  server CPU per round, us/resource: "
       + ", ".join(f"{cpu / k * 1e6:.0f}" for k, _dt, cpu in per_round))
 mem_end = worker_memory(p.pid)
-print(f"  server start-up {startup:.2f} s; workers RSS/USS MiB at start "
+print(f"  server start-up {startup:.2f} s, CPU {startup_cpu:.2f} s; workers RSS/USS MiB at start "
       + ", ".join(f"{r:.0f}/{u:.0f}" for r, u in mem_start) + "; at end "
       + ", ".join(f"{r:.0f}/{u:.0f}" for r, u in mem_end))
 os.killpg(p.pid, 15); p.wait()

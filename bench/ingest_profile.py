@@ -168,6 +168,8 @@ def main() -> int:
             app.extensions["fhirsvc.runtime"].close()
             scratch.drop(url)
             scratch.dispose()
+        import shutil
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
