@@ -7,7 +7,8 @@ organisations; the job worker and the MLLP listener off).
 Besides the whole run it prints each half of the rounds on its own (the first half includes
 each worker's first use of the validator's structures, the second is the steady state), the
 CPU of the server's processes per resource in each half (from /proc: robust to other load),
-the server's start-up time (spawn to the first answer) and its workers' memory (RSS, and the
+the PostgreSQL backends' CPU per resource (a server on this machine), the server's
+start-up time (spawn to the first answer) and its workers' memory (RSS, and the
 unique part USS: what copy-on-write sharing leaves to each worker)."""
 import glob
 import os
@@ -51,6 +52,25 @@ def server_cpu(root):
     return total / tick
 
 
+def database_cpu(name):
+    """User+system CPU seconds of the PostgreSQL backends serving database `name` (this
+    machine's server, read from /proc), or 0.0 for SQLite."""
+    if name is None:
+        return 0.0
+    import psycopg
+    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as c:
+        pids = [r[0] for r in c.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s",
+                                        (name,))]
+    tick, total = os.sysconf("SC_CLK_TCK"), 0
+    for q in pids:
+        try:
+            f = open(f"/proc/{q}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(f[11]) + int(f[12])
+    return total / tick
+
+
 def worker_memory(root):
     """(RSS MiB, USS MiB) of each gunicorn worker (the serve process is the master; its
     children are the workers: the job worker and the MLLP listener are off)."""
@@ -72,6 +92,7 @@ first = [b for b in bodies if b'"Patient"' not in b[:5000]]
 rest = [b for b in bodies if b not in first]
 s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
 d = tempfile.mkdtemp()
+name = None
 if backend == "sqlite":
     url = f"sqlite:///{d}/x.db"
 else:
@@ -105,28 +126,30 @@ def worker(items):
         with lock: n += len(r.json()["entry"])
 ROUNDS = int(os.environ.get("ROUNDS", "6"))
 def run(rounds):
-    """Post the patient bundles `rounds` times with two client threads: (resources, wall, server CPU)."""
+    """Post the patient bundles `rounds` times with two client threads: (resources, wall,
+    server CPU, PostgreSQL backends' CPU)."""
     global n
     n = 0
     work = rest * rounds
-    c0, t0 = server_cpu(p.pid), time.perf_counter()
+    c0, d0, t0 = server_cpu(p.pid), database_cpu(name), time.perf_counter()
     ts = [threading.Thread(target=worker, args=(work[i::2],)) for i in range(2)]
     [x.start() for x in ts]; [x.join() for x in ts]
-    return n, time.perf_counter() - t0, server_cpu(p.pid) - c0
+    return n, time.perf_counter() - t0, server_cpu(p.pid) - c0, database_cpu(name) - d0
 # one round at a time (the two threads joined between rounds), so the first round, where each
 # worker meets every type for the first time, shows on its own
 per_round = [run(1) for _ in range(ROUNDS)]
 half = lambda rs: tuple(sum(x) for x in zip(*rs))
 cold, steady = half(per_round[:ROUNDS // 2]), half(per_round[ROUNDS // 2:])
-total_n, total_dt, total_cpu = cold[0] + steady[0], cold[1] + steady[1], cold[2] + steady[2]
-print(f"{backend} {total_n} resources {total_dt:.2f} s {total_n/total_dt:.0f}/s")
-for label, (k, dt, cpu) in (("whole run", (total_n, total_dt, total_cpu)),
-                            (f"first {ROUNDS // 2} rounds (cold: first use included)", cold),
-                            (f"last {ROUNDS - ROUNDS // 2} rounds (steady state)", steady)):
+whole = half(per_round)
+print(f"{backend} {whole[0]} resources {whole[1]:.2f} s {whole[0]/whole[1]:.0f}/s")
+for label, (k, dt, cpu, db_cpu) in (("whole run", whole),
+                                    (f"first {ROUNDS // 2} rounds (cold: first use included)", cold),
+                                    (f"last {ROUNDS - ROUNDS // 2} rounds (steady state)", steady)):
     print(f"  {label}: {k} resources {dt:.2f} s {k/dt:.0f}/s, server CPU {cpu:.2f} s "
-          f"({cpu / k * 1e6:.0f} us/resource)")
+          f"({cpu / k * 1e6:.0f} us/resource)"
+          + (f", PostgreSQL CPU {db_cpu / k * 1e6:.0f} us/resource" if name else ""))
 print("  server CPU per round, us/resource: "
-      + ", ".join(f"{cpu / k * 1e6:.0f}" for k, _dt, cpu in per_round))
+      + ", ".join(f"{r[2] / r[0] * 1e6:.0f}" for r in per_round))
 mem_end = worker_memory(p.pid)
 print(f"  server start-up {startup:.2f} s, CPU {startup_cpu:.2f} s; workers RSS/USS MiB at start "
       + ", ".join(f"{r:.0f}/{u:.0f}" for r, u in mem_start) + "; at end "

@@ -10,7 +10,8 @@ that has a frame on its stack: so JSON work inside validation counts as validati
 driver" is the driver's own CPU (round trips' waits are not CPU). Printed for the first round
 (cold: first use included, unless `serve`'s warm-up ran: the default here, as `serve` does it;
 `--no-warm` leaves it out) and for the other rounds (steady state), in us per resource, with
-the SQL statements per resource. Run it from a checkout's root (`PYTHONPATH=.`)."""
+the SQL statements per round. `--checkout DIR` imports fhirsvc from another checkout (a
+baseline; one without the warm-up runs cold)."""
 from __future__ import annotations
 
 import argparse
@@ -69,10 +70,13 @@ def main() -> int:
     ap.add_argument("db", choices=["sqlite", "postgresql"])
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--no-warm", action="store_true")
+    ap.add_argument("--checkout", help="import fhirsvc from another checkout (a baseline)")
     ap.add_argument("--detail", metavar="AREA", help="also list, for the steady rounds, the "
                     "innermost fhirsvc functions under which that area's CPU was spent")
     args = ap.parse_args()
     sys.setswitchinterval(0.0002)
+    if args.checkout:
+        sys.path.insert(0, str(Path(args.checkout).resolve()))
     from sqlalchemy import event
 
     from cpu_sampler import Sampler
