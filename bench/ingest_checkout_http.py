@@ -155,6 +155,8 @@ print(f"  server start-up {startup:.2f} s, CPU {startup_cpu:.2f} s; workers RSS/
       + ", ".join(f"{r:.0f}/{u:.0f}" for r, u in mem_start) + "; at end "
       + ", ".join(f"{r:.0f}/{u:.0f}" for r, u in mem_end))
 os.killpg(p.pid, 15); p.wait()
+import shutil
+shutil.rmtree(d, ignore_errors=True)   # the SQLite database of this run
 if backend != "sqlite":
     import psycopg
     with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as c:
