@@ -171,6 +171,9 @@ def cmd_serve(args) -> int:
         args.paths, args.if_empty, args.bulk = [], True, False
         cmd_load(args)
     app = create_app(config)
+    if config.warm:  # compiled once here, shared by the workers copy-on-write (warm.py)
+        from .warm import warm
+        warm(app.extensions["fhirsvc.runtime"])
     # The loaded definitions live as long as the process: move them out of the collector's
     # generations, so full collections stop walking them (they took 100+ ms each).
     import gc
@@ -592,6 +595,9 @@ def cmd_mllp(args) -> int:
         return 2
     upgrade(config.database_url)
     runtime = build(config)
+    if config.warm:  # before the first message, not during it (warm.py)
+        from .warm import warm
+        warm(runtime)
     if args.exit_with_parent:
         parent = args.exit_with_parent
 

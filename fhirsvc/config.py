@@ -53,6 +53,9 @@ class Config:
     load_examples: bool = True            # `serve` loads examples/ into an empty database
     workers: int = 2
     threads: int = 4
+    # compile the validator's definitions and the search extractors before the workers fork
+    # (fhirsvc/warm.py), instead of on each worker's first requests
+    warm: bool = True
     # gunicorn's control socket (gunicornc). Off unless a path is given: its default path
     # ($HOME/.gunicorn/gunicorn.ctl) is one per user, so every server on a host would take it.
     control_socket: str = ""
