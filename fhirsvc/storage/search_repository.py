@@ -15,6 +15,7 @@ from sqlalchemy import case, distinct, false, func, intersect, literal_column, s
 
 from ..search import criteria as c
 from . import dialect
+from .search_probed import probed_keys
 from .search_sql import (NEGATED, Cond, chain_probe, chain_targets, compile_clause,
                          resolved_chain)
 from .tables import INDEX_TABLES, idx_reference
@@ -82,7 +83,11 @@ class SearchRepository:
                 return self._count_index(only, total_cap)
         else:
             r = _R
-            planned, walk = self._plan(criteria, r, compiled)
+            split: list = []
+            planned, walk = self._plan(criteria, r, compiled, split=split)
+            if split and not sort and dialect.probes_per_candidate(self.conn):
+                return self._find_probed(criteria, *split[0], limit, offset, with_total,
+                                         total_cap)
 
             def where() -> list:
                 # the set plan (a walk's fallback, the count): unresolved chains listed now
@@ -306,10 +311,12 @@ class SearchRepository:
             size = min(WALK_BATCH, max(2 * size, guess) if not found else max(16, guess))
         return None
 
-    def _plan(self, criteria: c.Criteria, r, compiled: list[Cond] | None = None
-              ) -> tuple[list, tuple | None]:
+    def _plan(self, criteria: c.Criteria, r, compiled: list[Cond] | None = None,
+              split: list | None = None) -> tuple[list, tuple | None]:
         """The WHERE conditions, and (partner, other conditions) when the page is better
-        found by walking the partner's rows in key order (see _walk)."""
+        found by walking the partner's rows in key order (see _walk). `split`, when given,
+        receives (driver, the other conditions) when the plan is the plain one (a driver with
+        index rows, probes for the rest): what _find_probed needs."""
         if compiled is None:
             compiled = self._compile(criteria)
         ordered = sorted(compiled, key=lambda x: x.rank)  # stable: request order on ties
@@ -334,7 +341,41 @@ class SearchRepository:
             conds.append(cond.as_in(r) if i == 0 and cond.rank < NEGATED else cond.as_exists(r))
         if walk is not None:
             walk = (walk, [x for x in ordered if x is not walk])
+        elif split is not None and len(ordered) > 1 and ordered[0].rank < NEGATED \
+                and ordered[0].rows is not None:
+            split.append((ordered[0], ordered[1:]))
         return conds, walk
+
+    def _find_probed(self, criteria: c.Criteria, driver: Cond, others: list[Cond], limit: int,
+                     offset: int, with_total: bool, total_cap: int | None) -> Page:
+        """find() through search_probed.probed_keys: the driver's rows, each probed for the
+        rest, in key order. The page and the capped count are one statement (the first
+        max(offset + limit + 1, cap + 1) keys): when the driver's rows are not in key order
+        every candidate is probed for the page's sort anyway, so counting them is free."""
+        q = probed_keys(driver, others, lambda r: self._base(criteria, r),
+                        index_only=bool(criteria.rtype) and driver.index_only
+                        and all(x.rows is not None for x in others))
+        if with_total and total_cap is None:   # exact: the page, then a count when needed
+            keys = [row[0] for row in self.conn.execute(q.limit(limit + 1).offset(offset))] \
+                if limit > 0 else []
+            has_next = len(keys) > limit
+            if limit > 0 and not has_next and (keys or offset == 0):
+                return Page(offset + len(keys), keys, False)
+            n = self.conn.execute(select(func.count()).select_from(q.subquery())).scalar_one()
+            return Page(n, keys[:limit], has_next)
+        need = offset + limit + 1 if limit > 0 else 0
+        if with_total:
+            need = max(need, total_cap + 1)
+        if need == 0:
+            return Page(None, [], False)
+        keys = [row[0] for row in self.conn.execute(q.limit(need))]
+        page = keys[offset:offset + limit] if limit > 0 else []
+        has_next = limit > 0 and len(keys) > offset + limit
+        if not with_total:
+            return Page(None, page, has_next)
+        if len(keys) <= total_cap or (limit > 0 and not has_next and (page or offset == 0)):
+            return Page(len(keys), page, has_next)  # every match was read
+        return Page(None, page, has_next, total_cap)
 
     def _chain(self, cl: c.ChainClause, lazy: bool = False) -> Cond:
         """A chained parameter in two steps: its targets first (one indexed query, at most
