@@ -38,6 +38,9 @@ CHAIN_TARGETS = 2000  # a chain with at most this many targets is resolved to th
 # walk, it is tested from the referring side (search_sql.chain_probe) and never listed
 CHAIN_FEW = 16
 PARTNER_FACTOR = 8
+# a multi-condition search on PostgreSQL probes at most this many of its driver's keys
+# (search_probed); a larger driver whose first keys do not settle the page: the usual plan
+PROBE_FIRST = 1000
 _SORT_COLUMN = {"token": "code", "string": "value", "uri": "value", "number": "value",
                 "quantity": "value", "reference": "target_id"}
 
@@ -86,8 +89,10 @@ class SearchRepository:
             split: list = []
             planned, walk = self._plan(criteria, r, compiled, split=split)
             if split and not sort and dialect.probes_per_candidate(self.conn):
-                return self._find_probed(criteria, *split[0], limit, offset, with_total,
+                page = self._find_probed(criteria, *split[0], limit, offset, with_total,
                                          total_cap)
+                if page is not None:
+                    return page
 
             def where() -> list:
                 # the set plan (a walk's fallback, the count): unresolved chains listed now
@@ -347,35 +352,31 @@ class SearchRepository:
         return conds, walk
 
     def _find_probed(self, criteria: c.Criteria, driver: Cond, others: list[Cond], limit: int,
-                     offset: int, with_total: bool, total_cap: int | None) -> Page:
-        """find() through search_probed.probed_keys: the driver's rows, each probed for the
-        rest, in key order. The page and the capped count are one statement (the first
-        max(offset + limit + 1, cap + 1) keys): when the driver's rows are not in key order
-        every candidate is probed for the page's sort anyway, so counting them is free."""
-        q = probed_keys(driver, others, lambda r: self._base(criteria, r),
-                        index_only=bool(criteria.rtype) and driver.index_only
-                        and all(x.rows is not None for x in others))
-        if with_total and total_cap is None:   # exact: the page, then a count when needed
-            keys = [row[0] for row in self.conn.execute(q.limit(limit + 1).offset(offset))] \
-                if limit > 0 else []
-            has_next = len(keys) > limit
-            if limit > 0 and not has_next and (keys or offset == 0):
-                return Page(offset + len(keys), keys, False)
-            n = self.conn.execute(select(func.count()).select_from(q.subquery())).scalar_one()
-            return Page(n, keys[:limit], has_next)
-        need = offset + limit + 1 if limit > 0 else 0
-        if with_total:
-            need = max(need, total_cap + 1)
-        if need == 0:
-            return Page(None, [], False)
-        keys = [row[0] for row in self.conn.execute(q.limit(need))]
-        page = keys[offset:offset + limit] if limit > 0 else []
-        has_next = limit > 0 and len(keys) > offset + limit
+                     offset: int, with_total: bool, total_cap: int | None) -> Page | None:
+        """find() through search_probed.probed_keys: the driver's first PROBE_FIRST keys, each
+        probed for the rest, in key order; page and total from that one statement. None when
+        the driver has more keys and the matches among the first ones do not settle the page
+        and the (capped) total: the caller plans the usual shape."""
+        rows = self.conn.execute(probed_keys(
+            driver, others, lambda r: self._base(criteria, r), PROBE_FIRST + 1,
+            index_only=bool(criteria.rtype) and driver.index_only
+            and all(x.rows is not None for x in others))).all()
+        keys = [k for k, ok in rows if ok]
+        whole = len(rows) <= PROBE_FIRST        # every key of the driver was probed
+        end = offset + limit
+        page = keys[offset:end] if limit > 0 else []
+        has_next = limit > 0 and len(keys) > end
         if not with_total:
-            return Page(None, page, has_next)
-        if len(keys) <= total_cap or (limit > 0 and not has_next and (page or offset == 0)):
-            return Page(len(keys), page, has_next)  # every match was read
-        return Page(None, page, has_next, total_cap)
+            return Page(None, page, has_next) if whole or has_next or limit <= 0 else None
+        if whole:
+            if total_cap is not None and len(keys) > total_cap \
+                    and not (limit > 0 and not has_next and (page or offset == 0)):
+                return Page(None, page, has_next, total_cap)
+            return Page(len(keys), page, has_next)
+        # a prefix of the driver's keys: its matches are the first ones in key order
+        if total_cap is not None and len(keys) > total_cap and (has_next or limit <= 0):
+            return Page(None, page, has_next, total_cap)
+        return None
 
     def _chain(self, cl: c.ChainClause, lazy: bool = False) -> Cond:
         """A chained parameter in two steps: its targets first (one indexed query, at most

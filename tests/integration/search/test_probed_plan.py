@@ -41,7 +41,8 @@ def _queries(env):
 def _pages(engine, env, rtype, params, count, total):
     """Every page's ids, whether it has a next link, its total and its outcome entries."""
     out = []
-    for offset in range(0, 1000, count):
+    # the first pages one after the other, then every 37th match's page, to the last one
+    for offset in list(range(0, 6 * count, count)) + list(range(6 * count, 2000, 37)):
         with env.db.unit_of_work() as uow:
             b = engine.search(uow, rtype, params + [("_count", str(count)),
                                                     ("_offset", str(offset)),
@@ -66,7 +67,7 @@ def _force(monkeypatch, on: bool, seen: list | None = None):
         monkeypatch.setattr(sr.SearchRepository, "_find_probed", spy)
 
 
-@pytest.mark.parametrize("total, cap", [("none", 1000), ("estimate", 1000), ("estimate", 5),
+@pytest.mark.parametrize("total, cap", [("none", 1000), ("estimate", 5),
                                         ("accurate", 1000)])
 def test_the_probed_plan_answers_as_the_usual_plan(env, monkeypatch, total, cap):
     engine = SearchEngine(env.registry, limits=SearchLimits(total_cap=cap))
@@ -83,6 +84,31 @@ def test_the_probed_plan_answers_as_the_usual_plan(env, monkeypatch, total, cap)
     for n, (rtype, q) in enumerate(_queries(env)):
         assert _pages(engine, env, rtype, q, 4, total) == expected[n], q
     assert len(seen) >= len(_queries(env)) - 1   # every shape but the cheapest went through it
+
+
+@pytest.mark.parametrize("first", [1, 6])
+@pytest.mark.parametrize("total, cap", [("none", 1000), ("estimate", 5), ("accurate", 1000)])
+def test_a_driver_over_the_probe_bound_answers_alike(env, monkeypatch, first, total, cap):
+    """Only the first PROBE_FIRST keys of the driver are probed: pages they settle are answered
+    from them (matches in key order), the others fall back to the usual plan."""
+    engine = SearchEngine(env.registry, limits=SearchLimits(total_cap=cap))
+    _force(monkeypatch, False)
+    expected = [_pages(engine, env, rtype, q, 4, total) for rtype, q in _queries(env)]
+    monkeypatch.setattr(sr, "PROBE_FIRST", first)
+    settled = []
+    real = sr.SearchRepository._find_probed
+
+    def spy(self, *a, **k):
+        settled.append(real(self, *a, **k) is not None)
+        return real(self, *a, **k)
+    _force(monkeypatch, True)
+    monkeypatch.setattr(sr.SearchRepository, "_find_probed", spy)
+    got = [_pages(engine, env, rtype, q, 4, total) for rtype, q in _queries(env)]
+    assert got == expected
+    if first <= 6:
+        assert False in settled   # some fell back
+    if total == "none" or cap == 5:
+        assert True in settled    # some were settled by the first keys alone
 
 
 def test_deleted_and_updated_resources_answer_alike(env, monkeypatch):
