@@ -5,18 +5,20 @@
 The usual shape, `r.pk IN (driver rows) AND EXISTS (other condition) ...`, leaves PostgreSQL
 the join order, and it picks it from estimates. On a freshly written database (no ANALYZE
 yet) every index range is estimated at one row, and under the mixed load the search
-`Observation?patient=X&code=Y` became a nested loop re-reading the patient's whole
-reference range for every Observation with the code: work that grows with the product of
-the two sets (p95 800 ms on a database of 12 Synthea bundles plus the load's own writes).
+`Observation?patient=X&code=Y` was driven by the code (every Observation with it, which each
+of the load's creates adds to) or re-read the patient's whole reference range for each such
+Observation, for the page and again for its count (p95 800 ms on a database of 12 Synthea
+bundles plus the load's own writes).
 
 Here the driver's index rows are the only relation in FROM (one index range, read once, made
 distinct), and each candidate is checked by a correlated scalar subquery: that resource by
-its primary key, with the type and deletion checks (not needed, and skipped, when the driver's
-index rows imply them), and every other condition probed through the candidate's own index rows (`ix_idx_<type>_pk`, res_pk first). A scalar subquery is never
-flattened into a join, and inside it the candidate key is a constant for the planner, so
-each probe is a seek whatever the statistics say. The work is the driver's rows times one
-probe each, and at most `first` of them: a driver with more keys whose first ones do not
-settle the page (and the capped count) is left to the usual shape.
+its primary key, with the type and deletion checks (skipped when the driver's index rows
+imply them), and every other condition probed through the candidate's own index rows
+(`ix_idx_<type>_pk`, res_pk first). A scalar subquery is never flattened into a join, and
+inside it the candidate key is a constant for the planner, so each probe is a seek whatever
+the statistics say. The work is one probe per driver key, for at most `first` keys: a driver
+with more keys whose first ones do not settle the page (and the capped count) is left to the
+usual shape.
 Same matches, same key order as the usual shape (tests/integration/search/test_probed_plan.py).
 """
 from __future__ import annotations
