@@ -11,7 +11,9 @@ from `--clients` threads, each server in turn. Operations (weights): read Patien
 by id, search Observation by patient + code, by date range, by chained family + code, Patient
 by family prefix (70 together); create an Observation, update a Patient (30). Printed: requests
 per second, p50 / p95 per operation and overall, errors, and each gunicorn worker's resident
-memory at the start and end of the timed run (sampled every 5 s; flat = no growth).
+memory at the start and end of the timed run (sampled every 5 s; flat = no growth); on
+PostgreSQL also the CPU of the database's own backends per request (from /proc: unlike the
+figure for every PostgreSQL process, other databases of a shared server do not move it).
 
 `--auth smart`: the servers verify bearer tokens (FHIRSVC_AUTH=smart), so every request also
 takes its client's shared rate limit (the `rate_buckets` row) and is checked against its
@@ -91,6 +93,25 @@ def database_cpu() -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def backends_cpu(url: str) -> dict[int, float]:
+    """CPU seconds so far of each backend connected to the database of `url` (pid -> s): the
+    database's own share, which other databases on a shared server do not move."""
+    import psycopg
+    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), autocommit=True) as c:
+        pids = [r[0] for r in c.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid() "
+            "AND application_name <> 'mixed_load_sampler'",
+            (url.rsplit("/", 1)[1],))]
+    out = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
 class ActivitySampler(threading.Thread):
     """Samples pg_stat_activity of one database: (state, wait event, statement start) of every
     backend of the app, every 50 ms. A backend `active` with no wait event is running on a
@@ -101,7 +122,7 @@ class ActivitySampler(threading.Thread):
         import psycopg
         self.name_ = url.rsplit("/", 1)[1]
         self.conn = psycopg.connect(url.replace("postgresql+psycopg", "postgresql"),
-                                    autocommit=True)
+                                    autocommit=True, application_name="mixed_load_sampler")
         self.samples: dict[tuple, int] = {}
         self.ticks = 0
         self._halt = threading.Event()
@@ -345,6 +366,7 @@ def main() -> None:
         threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
         cpu0 = sum(children_cpu(srv.proc.pid) for srv in servers)
         db_cpu0 = database_cpu()
+        own0 = backends_cpu(url) if args.db == "postgresql" else {}
         t0 = time.perf_counter()
         [t.start() for t in threads]
         while any(t.is_alive() for t in threads):
@@ -357,6 +379,8 @@ def main() -> None:
         wall = time.perf_counter() - t0
         app_cpu = sum(children_cpu(srv.proc.pid) for srv in servers) - cpu0
         db_cpu = database_cpu() - db_cpu0
+        own1 = backends_cpu(url) if args.db == "postgresql" else {}
+        own_cpu = sum(v - own0.get(p, 0.0) for p, v in own1.items())
         if sampler is not None:
             sampler.stop()
         mem_end = {k: v for srv in servers for k, v in children_rss(srv.proc.pid).items()}
@@ -369,6 +393,12 @@ def main() -> None:
         print(f"CPU per request: app workers {app_cpu / max(1, len(every)) * 1000:.1f} ms, "
               f"PostgreSQL (all its processes) {db_cpu / max(1, len(every)) * 1000:.1f} ms; "
               f"load average at the end {os.getloadavg()[0]:.1f}")
+        if args.db == "postgresql":
+            gone = len([p for p in own0 if p not in own1])
+            print(f"PostgreSQL backends of this database only: "
+                  f"{own_cpu / max(1, len(every)) * 1000:.2f} ms CPU per request "
+                  f"({len(own1)} backends" + (f", {gone} gone during the run, not counted)"
+                                              if gone else ")"))
         if http_log:
             # class standard: 10 a second, bursts of 60; tokens that may sit in the other
             # workers' leases and a second of lease time are the slack (security/limits.py)

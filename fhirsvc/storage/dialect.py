@@ -184,6 +184,14 @@ def intersects_large_chains(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql"
 
 
+def probes_per_candidate(conn: Connection) -> bool:
+    """Whether a multi-condition search runs as its driver's rows, each probed for the other
+    conditions by a scalar subquery (search_probed): PostgreSQL chose the join order of the
+    usual IN + EXISTS shape from estimates, which on fresh data are one row everywhere
+    (issue 16); SQLite runs that shape as written, driver first, then a probe per row."""
+    return conn.dialect.name == "postgresql"
+
+
 def migration_options(conn: Connection) -> dict:
     """Alembic options: SQLite alters tables by copying them (batch mode)."""
     return {"render_as_batch": conn.dialect.name == "sqlite"}

@@ -15,6 +15,7 @@ from sqlalchemy import case, distinct, false, func, intersect, literal_column, s
 
 from ..search import criteria as c
 from . import dialect
+from .search_probed import probed_keys
 from .search_sql import (NEGATED, Cond, chain_probe, chain_targets, compile_clause,
                          resolved_chain)
 from .tables import INDEX_TABLES, idx_reference
@@ -37,6 +38,9 @@ CHAIN_TARGETS = 2000  # a chain with at most this many targets is resolved to th
 # walk, it is tested from the referring side (search_sql.chain_probe) and never listed
 CHAIN_FEW = 16
 PARTNER_FACTOR = 8
+# a multi-condition search on PostgreSQL probes at most this many of its driver's keys
+# (search_probed); a larger driver whose first keys do not settle the page: the usual plan
+PROBE_FIRST = 1000
 _SORT_COLUMN = {"token": "code", "string": "value", "uri": "value", "number": "value",
                 "quantity": "value", "reference": "target_id"}
 
@@ -82,7 +86,13 @@ class SearchRepository:
                 return self._count_index(only, total_cap)
         else:
             r = _R
-            planned, walk = self._plan(criteria, r, compiled)
+            split: list = []
+            planned, walk = self._plan(criteria, r, compiled, split=split)
+            if split and not sort and dialect.probes_per_candidate(self.conn):
+                page = self._find_probed(criteria, *split[0], limit, offset, with_total,
+                                         total_cap)
+                if page is not None:
+                    return page
 
             def where() -> list:
                 # the set plan (a walk's fallback, the count): unresolved chains listed now
@@ -306,10 +316,12 @@ class SearchRepository:
             size = min(WALK_BATCH, max(2 * size, guess) if not found else max(16, guess))
         return None
 
-    def _plan(self, criteria: c.Criteria, r, compiled: list[Cond] | None = None
-              ) -> tuple[list, tuple | None]:
+    def _plan(self, criteria: c.Criteria, r, compiled: list[Cond] | None = None,
+              split: list | None = None) -> tuple[list, tuple | None]:
         """The WHERE conditions, and (partner, other conditions) when the page is better
-        found by walking the partner's rows in key order (see _walk)."""
+        found by walking the partner's rows in key order (see _walk). `split`, when given,
+        receives (driver, the other conditions) when the plan is the plain one (a driver with
+        index rows, probes for the rest): what _find_probed needs."""
         if compiled is None:
             compiled = self._compile(criteria)
         ordered = sorted(compiled, key=lambda x: x.rank)  # stable: request order on ties
@@ -334,7 +346,37 @@ class SearchRepository:
             conds.append(cond.as_in(r) if i == 0 and cond.rank < NEGATED else cond.as_exists(r))
         if walk is not None:
             walk = (walk, [x for x in ordered if x is not walk])
+        elif split is not None and len(ordered) > 1 and ordered[0].rank < NEGATED \
+                and ordered[0].rows is not None:
+            split.append((ordered[0], ordered[1:]))
         return conds, walk
+
+    def _find_probed(self, criteria: c.Criteria, driver: Cond, others: list[Cond], limit: int,
+                     offset: int, with_total: bool, total_cap: int | None) -> Page | None:
+        """find() through search_probed.probed_keys: the driver's first PROBE_FIRST keys, each
+        probed for the rest, in key order; page and total from that one statement. None when
+        the driver has more keys and the matches among the first ones do not settle the page
+        and the (capped) total: the caller plans the usual shape."""
+        rows = self.conn.execute(probed_keys(
+            driver, others, lambda r: self._base(criteria, r), PROBE_FIRST + 1,
+            index_only=bool(criteria.rtype) and driver.index_only
+            and all(x.rows is not None for x in others))).all()
+        keys = [k for k, ok in rows if ok]
+        whole = len(rows) <= PROBE_FIRST        # every key of the driver was probed
+        end = offset + limit
+        page = keys[offset:end] if limit > 0 else []
+        has_next = limit > 0 and len(keys) > end
+        if not with_total:
+            return Page(None, page, has_next) if whole or has_next or limit <= 0 else None
+        if whole:
+            if total_cap is not None and len(keys) > total_cap \
+                    and not (limit > 0 and not has_next and (page or offset == 0)):
+                return Page(None, page, has_next, total_cap)
+            return Page(len(keys), page, has_next)
+        # a prefix of the driver's keys: its matches are the first ones in key order
+        if total_cap is not None and len(keys) > total_cap and (has_next or limit <= 0):
+            return Page(None, page, has_next, total_cap)
+        return None
 
     def _chain(self, cl: c.ChainClause, lazy: bool = False) -> Cond:
         """A chained parameter in two steps: its targets first (one indexed query, at most
