@@ -66,7 +66,8 @@ class RateLimits:
         want = max(1, min(int(want), int(burst)))
         row = self.conn.execute(_statement(self.conn.dialect.name), {
             "bucket": bucket, "burst": float(burst), "per_micro": float(per_micro),
-            "now": None if now is None else int(now), "want": want, "back": max(0, int(back))}).one()
+            "now": None if now is None else int(now), "want": want,
+            "back": max(0, int(back))}).one()
         return int(row[0]), float(row[1])
 
 
