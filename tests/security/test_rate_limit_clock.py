@@ -109,21 +109,34 @@ def bearer(key, klass: str) -> dict:
 def hammer(servers, headers, threads: int, seconds: float, gap: float) -> list:
     """`threads` threads of one client, each sending to either process at random, `gap`
     seconds apart (0: closed loop), for `seconds`: every response."""
-    out, lock = [], threading.Lock()
+    out, errors, lock = [], [], threading.Lock()
     stop = time.monotonic() + seconds
 
     def run(i):
+        try:
+            send(i)
+        except Exception as exc:  # noqa: BLE001 - a thread's failure fails the test
+            errors.append(exc)
+
+    def send(i):
         rnd, s = random.Random(i), requests.Session()
         s.headers.update(headers)
         while time.monotonic() < stop:
             t = time.monotonic()
-            r = s.get(rnd.choice(servers).base + "/Patient?_count=1", timeout=60)
+            url = rnd.choice(servers).base + "/Patient?_count=1"
+            try:
+                r = s.get(url, timeout=60)
+            except requests.ConnectionError:
+                # a keep-alive connection the server closed as it was reused (idle past
+                # gunicorn's keep-alive): not an answer, send it again on a new one
+                r = s.get(url, timeout=60)
             with lock:
                 out.append(r)
             time.sleep(max(0.0, gap - (time.monotonic() - t)))
     pool = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
     [t.start() for t in pool]
     [t.join() for t in pool]
+    assert errors == []
     return out
 
 
