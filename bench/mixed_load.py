@@ -45,6 +45,11 @@ READS = [("read Patient", 15), ("read Observation", 15), ("search patient+code",
          ("search date range", 10), ("search chained family+code", 5),
          ("search family prefix", 10)]
 WRITES = [("create Observation", 20), ("update Patient", 10)]
+# --auth smart: the load clients' classes (requests a minute, burst); the servers' own
+# standard class, and two for the bench: seed (a rate no client reaches) and paced (2 a
+# second: clients of a loaded machine outrun it too, so the limiter refuses)
+CLASSES = {"standard": (600, 60), "seed": (1e6, 100000), "paced": (120, 12)}
+LEASE = 10     # FHIRSVC_RATE_LIMIT_LEASE's default (security/limits.py)
 
 
 def pct(values, p):
@@ -231,7 +236,10 @@ def operation(name: str, s: requests.Session, base: str, facts: dict, rnd: rando
         return s.post(f"{base}/Observation", data=json.dumps(body), headers=H, timeout=60)
     if name == "update Patient":
         pid = rnd.choice(pats)
-        cur = s.get(f"{base}/Patient/{pid}", timeout=60).json()
+        got = s.get(f"{base}/Patient/{pid}", timeout=60)
+        if got.status_code == 429:
+            return got
+        cur = got.json()
         cur.setdefault("extension", [])
         cur["extension"] = [{"url": "http://example.org/load", "valueInteger": rnd.randint(0, 9)}]
         return s.put(f"{base}/Patient/{pid}", data=json.dumps(cur), headers=H, timeout=60)
@@ -242,23 +250,24 @@ def refusals_within_rate(log: list[tuple[float, float, int]], t0: float, rate: f
                          burst: float, slack: float) -> int:
     """The 429s of one client (`log`: each HTTP request's start, end and status) that came
     while its token bucket, by the client's own admitted requests, still held more than
-    `slack` tokens: refusals within its rate. Conservative: a refusal counts at the time it
-    was sent, every admitted request that may have been counted before it (started before
-    it ended) counts, in every window that it may overlap."""
-    import bisect
-    adm = sorted((s, e) for s, e, st in log if st != 429)
-    out = 0
-    for s429, e429, st in log:
-        if st != 429:
-            continue
-        cand = [(s, e) for s, e in adm if s <= e429 and e >= s429 - 60]   # 60 s is plenty
-        ends = sorted(e for _s, e in cand)
-        level = burst + rate * (s429 - t0) - len(cand)   # full at the start
-        for w, _e in cand:       # windows from each admitted request's start to the refusal
-            n = len(ends) - bisect.bisect_left(ends, w)
-            level = min(level, burst + rate * max(0.0, s429 - w) - n)
-        if level >= 1 + slack:
-            out += 1
+    `slack` tokens: refusals within its rate. The bucket is replayed from full at `t0`, each
+    admitted request taking its token at its start (the earliest it can have been taken: an
+    upper bound of the level) and each refusal judged at its end (the most refill).
+
+    (The check before this one bounded the level over windows starting at each admitted
+    request, each assuming a full bucket at its start, and counted only the last 60 s: a
+    client held at exactly its rate for over a minute looked a burst short of empty, so every
+    refusal after its first minute counted as wrongful.)"""
+    events = sorted([(s, 0) for s, _e, st in log if st != 429]
+                    + [(e, 1) for _s, e, st in log if st == 429])
+    level, at, out = burst, t0, 0
+    for t, refused in events:
+        level = min(burst, level + rate * max(0.0, t - at))
+        at = max(at, t)
+        if refused:
+            out += level >= 1 + slack
+        else:
+            level -= 1
     return out
 
 
@@ -274,11 +283,16 @@ def main() -> None:
     ap.add_argument("--auth", choices=["off", "smart"], default="off",
                     help="smart: bearer tokens, scopes and the shared rate limit on every "
                     "request")
-    ap.add_argument("--client-class", default="standard",
+    ap.add_argument("--client-class", default="standard", choices=sorted(CLASSES),
                     help="--auth smart: the load clients' class (standard: 600 requests a "
                     "minute each, which closed-loop clients faster than 10 requests/s exceed, "
-                    "so the run measures the limiter; seed: the bucket is still taken on every "
+                    "so the run measures the limiter; paced: 120 a minute, bursts of 12, which "
+                    "clients of a loaded machine outrun too; seed: the bucket is still taken "
+                    "on every "
                     "request, with a rate no client reaches)")
+    ap.add_argument("--ignore-retry-after", action="store_true",
+                    help="--auth smart: a client refused (429) sends its next request at once "
+                    "instead of waiting the Retry-After seconds (a misbehaving client)")
     ap.add_argument("--pg-activity", action="store_true",
                     help="PostgreSQL: sample pg_stat_activity of the database every 50 ms and "
                     "print where its backends spend the run (running / waiting on what, by "
@@ -308,7 +322,9 @@ def main() -> None:
         from fhirsvc.security.tokens import SigningKey
         key = SigningKey.load_or_create(work / "signing.pem")
         env.update(FHIRSVC_AUTH="smart", FHIRSVC_AUTH_SIGNING_KEY=str(work / "signing.pem"),
-                   FHIRSVC_CLIENT_CLASSES='{"seed": {"rate": 1e6, "burst": 100000}}')
+                   FHIRSVC_CLIENT_CLASSES=json.dumps({
+                       n: {"rate": r, "burst": b} for n, (r, b) in CLASSES.items()
+                       if n != "standard"}))
     if args.checkout:
         import tools.server_process as sp
         sp.ROOT = Path(args.checkout).resolve()
@@ -341,9 +357,14 @@ def main() -> None:
             while time.perf_counter() < stop:
                 name = rnd.choices(names, weights)[0]
                 t = time.perf_counter()
+                pause = 0.0
                 try:
                     r = operation(name, s, base, facts, rnd)
                     ok = r.status_code < 400
+                    if r.status_code == 429 and not args.ignore_retry_after:
+                        # as a real client would: wait what the server says (after the
+                        # latency is taken), no spinning
+                        pause = float(r.headers.get("Retry-After", "1"))
                     if r.status_code in (409, 412):
                         with lock:
                             conflicts[name] = conflicts.get(name, 0) + 1
@@ -356,6 +377,8 @@ def main() -> None:
                     lat[name].append(dt)
                     if not ok:
                         errors[name] = errors.get(name, 0) + 1
+                if pause:
+                    time.sleep(max(0.0, min(pause, stop - time.perf_counter())))
         sampler = None
         if args.pg_activity and args.db == "postgresql":
             sampler = ActivitySampler(url)
@@ -400,14 +423,25 @@ def main() -> None:
                   f"({len(own1)} backends" + (f", {gone} gone during the run, not counted)"
                                               if gone else ")"))
         if http_log:
-            # class standard: 10 a second, bursts of 60; tokens that may sit in the other
-            # workers' leases and a second of lease time are the slack (security/limits.py)
+            # tokens that may sit in the workers' leases and a second of lease time are the
+            # slack (security/limits.py)
+            per_minute, burst = CLASSES[args.client_class]
             refused = sum(1 for v in http_log.values() for x in v if x[2] == 429)
-            slack = args.workers * args.servers * 9 + 10
-            within = sum(refusals_within_rate(v, t0, 10.0, 60.0, slack)
+            slack = args.workers * args.servers * (min(LEASE, burst) - 1) + per_minute / 60
+            within = sum(refusals_within_rate(v, t0, per_minute / 60, burst, slack)
                          for v in http_log.values())
-            print(f"429s: {refused}; of which while the client's bucket held more than {slack} "
-                  f"of its 60 tokens by its own admitted requests: {within}; clients refused: "
+            admitted = sum(1 for v in http_log.values() for x in v if x[2] != 429)
+            # of what its bucket allowed over the run (burst + rate x time), how much each
+            # refused client got: near 100% means its refusals were its own doing
+            use = sorted(sum(1 for x in v if x[2] != 429) / (burst + per_minute / 60 * wall)
+                         for v in http_log.values() if any(x[2] == 429 for x in v))
+            if use:
+                print(f"refused clients' admitted requests of what their bucket allowed: "
+                      f"min {use[0]:.0%}, median {statistics.median(use):.0%}")
+            print(f"429s: {refused}; of which while the client's bucket held more than "
+                  f"{slack:g} of its {burst} tokens by its own admitted requests: {within}; "
+                  f"HTTP requests admitted {admitted} ({admitted / wall / len(http_log):.2f}/s "
+                  f"a client, class rate {per_minute / 60:g}/s); clients refused: "
                   f"{sum(1 for v in http_log.values() if any(x[2] == 429 for x in v))}")
         print(f"{'operation':30} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'errors':>7} "
               f"{'conflicts':>9}")

@@ -7,13 +7,15 @@ Views stay thin: nothing here decides what a scope allows (fhirsvc/security/guar
 """
 from __future__ import annotations
 
+import math
+
 import orjson
 from flask import Blueprint, Response, current_app, g, request
 
 from ..outcomes import error
 from ..security import ADMIN_SCOPE, InvalidToken, OAuthError, smart_configuration
 from ..security.authserver import auth_urls, check_scopes
-from ..security.limits import client_classes, limiter
+from ..security.limits import client_classes, limiter, retry_after
 from .negotiation import outcome_response
 
 PUBLIC_ENDPOINTS = ("metadata", "smart_config")   # discovery needs no token (SMART 2.2)
@@ -99,13 +101,24 @@ def authenticate():
         _audit_denial(429, f"rate limit of class {klass.name}")
         return outcome_response([error(
             "throttled", f"Too many requests: clients of class {klass.name} may send "
-            f"{klass.rate:g} per minute; retry after {int(wait) + 1} s")], 429,
-            {"Retry-After": str(int(wait) + 1)})
+            f"{klass.rate:g} per minute; retry after {retry_after(wait)} s")], 429,
+            rate_limit_headers(klass, wait))
     if request.content_length and request.content_length > klass.max_bytes:
         return outcome_response([error(
             "too-costly", f"The request body is {request.content_length} bytes; clients of "
             f"class {klass.name} may send at most {klass.max_bytes}: split it")], 413)
     return None
+
+
+def rate_limit_headers(klass, wait: float) -> dict:
+    """A refusal's headers: Retry-After, and the RateLimit fields (IETF draft
+    ratelimit-headers-06): the burst as the quota, none left, the seconds until the next token
+    (= Retry-After) and the policy (the burst per the seconds the rate takes to refill it)."""
+    retry = str(retry_after(wait))
+    window = klass.burst / (klass.rate / 60.0) if klass.rate > 0 else 60.0
+    return {"Retry-After": retry, "RateLimit-Limit": str(klass.burst),
+            "RateLimit-Remaining": "0", "RateLimit-Reset": retry,
+            "RateLimit-Policy": f"{klass.burst};w={math.ceil(window)}"}
 
 
 def _limits() -> dict:
@@ -161,8 +174,9 @@ def cors(response: Response) -> Response:
         return response
     response.headers["Access-Control-Allow-Origin"] = origin
     response.headers["Vary"] = "Origin"
-    response.headers["Access-Control-Expose-Headers"] = \
-        "Location, ETag, Content-Location, Last-Modified, WWW-Authenticate, Retry-After"
+    response.headers["Access-Control-Expose-Headers"] = (
+        "Location, ETag, Content-Location, Last-Modified, WWW-Authenticate, Retry-After, "
+        "RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, RateLimit-Policy")
     if request.method == "OPTIONS":
         response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, DELETE, OPTIONS"
         response.headers["Access-Control-Allow-Headers"] = \

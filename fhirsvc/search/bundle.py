@@ -93,7 +93,7 @@ def everything(base_url: str, query: EverythingQuery, total: int, page: list,
             ps.append(("_offset", str(off)))
         return url(path, ps)
     links = [{"relation": "self", "url": link(offset)}]
-    if offset + count < total:
+    if count and offset + count < total:   # _count=0 is the total alone: no next to itself
         links.append({"relation": "next", "url": link(offset + count)})
     if offset > 0:
         links.append({"relation": "previous", "url": link(max(0, offset - count))})

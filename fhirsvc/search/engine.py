@@ -56,15 +56,15 @@ class SearchEngine:
                                  "for the exact count", "_total"),)
         stored = uow.resources.read_many(page.pks)
         matches = [stored[pk] for pk in page.pks if pk in stored]
-        included = self._include(uow, matches, query) \
+        included = self._include(uow, matches, query, admit) \
             if (query.includes or query.revincludes) else []
-        if admit is not None and included:
-            included = admit(uow, included)
         return bundles.searchset(path, base_url, query, page.total, matches, included,
                                  page.has_next, notes)
 
-    def _include(self, uow, matches: list, query: SearchQuery) -> list:
-        """_include / _revinclude rounds (`:iterate` follows what the last round added)."""
+    def _include(self, uow, matches: list, query: SearchQuery, admit=None) -> list:
+        """_include / _revinclude rounds (`:iterate` follows what the last round added). Each
+        round is admitted before the next follows it: an iteration must not go on from a
+        resource the caller may not see (it would bring what that one refers to)."""
         seen = {s.pk for s in matches}
         out: list = []
         current = matches
@@ -90,6 +90,8 @@ class SearchEngine:
             seen.update(new)
             got = uow.resources.read_many(new)
             current = [got[pk] for pk in new if pk in got and not got[pk].deleted]
+            if admit is not None and current:
+                current = admit(uow, current)
             out.extend(current)
             first = False
             if not iterating:
@@ -154,12 +156,27 @@ class SearchEngine:
         if query.types is not None or query.since is not None:
             keep = uow.search.restrict(ordered, query.types, query.since)
             ordered = [pk for pk in ordered if pk in keep]
+        if admit is not None:
+            # total and links count what the caller receives: admit every candidate before
+            # paging (admitting the page alone counted other patients' resources and types
+            # outside the scopes, and left pages short)
+            ordered = self._admitted(uow, ordered, admit)
         page_pks = ordered[query.offset:query.offset + query.count]
         got = uow.resources.read_many(page_pks)
         page = [got[pk] for pk in page_pks if pk in got and not got[pk].deleted]
-        if admit is not None:
-            page = admit(uow, page)
         return bundles.everything(base_url, query, len(ordered), page, referenced)
+
+    @staticmethod
+    def _admitted(uow, pks: list[int], admit, chunk: int = 500) -> list[int]:
+        """Those of `pks` (in order) that are current and that `admit` lets through."""
+        out: list[int] = []
+        for start in range(0, len(pks), chunk):
+            part = pks[start:start + chunk]
+            got = uow.resources.read_many(part)
+            kept = {s.pk for s in admit(uow, [got[pk] for pk in part
+                                              if pk in got and not got[pk].deleted])}
+            out.extend(pk for pk in part if pk in kept)
+        return out
 
 
 def _token_keys(cr) -> list[tuple] | None:

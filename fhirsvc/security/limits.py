@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -78,12 +79,14 @@ class RateLimiter:
 
 class SharedRateLimiter:
     """The same token bucket, in the database: every process takes from one row per client.
-    The clock is the wall clock in microseconds (monotonic clocks are per machine); a clock
-    stepping back refills nothing. A database failure lets the request through (logged): the
-    limit protects the service, it does not authorise. Tokens are leased (module docstring):
-    `lease` at most per database write, spent within `lease_seconds`."""
+    The bucket's clock is the database's (storage/rate_limits.py), so app machines whose clocks
+    disagree still refill it by one; `clock` (seconds, wall clock) replaces it in tests. The
+    local clock only times leases and remembered refusals within this process. A database
+    failure lets the request through (logged): the limit protects the service, it does not
+    authorise. Tokens are leased (module docstring): `lease` at most per database write, spent
+    within `lease_seconds`."""
 
-    def __init__(self, db, classes: dict[str, ClientClass], clock=time.time, lease: int = 1,
+    def __init__(self, db, classes: dict[str, ClientClass], clock=None, lease: int = 1,
                  lease_seconds: float = 1.0, local_clock=time.monotonic):
         self.db = db
         self.classes = classes
@@ -123,7 +126,8 @@ class SharedRateLimiter:
         try:
             from ..storage.rate_limits import take_now
             granted, tokens = take_now(self.db, client, float(klass.burst), per_second / 1e6,
-                                       int(self.clock() * 1e6), want, back)
+                                       None if self.clock is None else int(self.clock() * 1e6),
+                                       want, back)
             self.writes += 1
         except Exception:  # noqa: BLE001 - never fail a request because the counter did
             logging.getLogger("fhirsvc.security").exception("rate limit check failed")
@@ -146,6 +150,12 @@ class SharedRateLimiter:
                 for key in [k for k, v in self._leases.items() if v[1] < now][:5_000]:
                     del self._leases[key]
         return 0.0
+
+
+def retry_after(wait: float) -> int:
+    """Retry-After (whole seconds, at least 1) for a refusal whose bucket has a token again in
+    `wait` seconds: rounded up, so a client waiting that long is not refused again."""
+    return max(1, math.ceil(wait - 1e-9))
 
 
 def limiter(config, db, classes: dict[str, ClientClass]):

@@ -4,15 +4,37 @@ outside the scopes, log out), and accessibility: the validate form used with the
 alone, the focus always visible, text contrast at WCAG AA. Screenshots in build/screenshots/."""
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from .conftest import screenshot
 from .helpers import load_examples, patient_id
 
 pytestmark = pytest.mark.browser
+
+# Every wait is for a condition, never a time: a click that submits a form returns before the
+# answer has loaded (Playwright no longer waits for navigations after actions), so reading the
+# page at once read the old page or none (a count of 0, an old "Not valid", the login URL) on
+# a loaded machine. WAIT only bounds how long a condition may take there.
+WAIT = 60_000
+
+
+@pytest.fixture(autouse=True)
+def generous_timeouts(page):
+    page.set_default_timeout(WAIT)
+    page.set_default_navigation_timeout(WAIT)
+    return page
+
+
+def submit(page, action) -> None:
+    """Run `action` (a click or key press that submits a form) and wait until the page it
+    navigates to has loaded."""
+    with page.expect_navigation(wait_until="load", timeout=WAIT):
+        action()
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 PASSWORD = "correct horse battery"
@@ -80,7 +102,7 @@ def tab_to(page, predicate, limit: int = 60) -> dict:
 def test_validate_xml_in_the_browser(page, live_url, backend):
     page.goto(f"{live_url}/ui/validate")
     page.get_by_label("Resource or Bundle").fill(XML_BAD)
-    page.get_by_role("button", name="Validate").click()
+    submit(page, page.get_by_role("button", name="Validate").click)
     assert page.locator(".summary strong").inner_text() == "Not valid"
     status = page.locator('.issue[data-severity="error"][data-expression="Observation.status"]')
     assert status.count() == 1
@@ -99,7 +121,7 @@ def test_validate_hl7v2_in_the_browser(page, live_url, backend):
     lines[obx] = "|".join(fields)
     page.goto(f"{live_url}/ui/validate")
     page.get_by_label("Resource or Bundle").fill("\n".join(lines))
-    page.get_by_role("button", name="Validate").click()
+    submit(page, page.get_by_role("button", name="Validate").click)
     issue = page.locator('.issue[data-severity="error"][data-expression^="OBX[1]-5"]')
     assert issue.count() == 1
     target = issue.get_by_role("link").first.get_attribute("href")
@@ -108,8 +130,8 @@ def test_validate_hl7v2_in_the_browser(page, live_url, backend):
     screenshot(page, backend, "validate-hl7v2-error")
     # the message as it came: converted, the Bundle validated and listed below
     page.get_by_label("Resource or Bundle").fill(text)
-    page.get_by_role("button", name="Validate").click()
-    assert page.locator(".summary strong").inner_text() == "Valid"
+    submit(page, page.get_by_role("button", name="Validate").click)   # the old page said
+    assert page.locator(".summary strong").inner_text() == "Valid"     # "Not valid"
     assert page.get_by_role("heading", name="The converted transaction Bundle").count() == 1
     screenshot(page, backend, "validate-hl7v2")
 
@@ -120,8 +142,9 @@ def test_missing_elements_on_placeholder_lines(page, live_url, backend):
                                                   '"name": [{"family": "Doe"}]}')
     page.locator("details.profiles summary").click()
     page.locator(f'input[name="profile"][value="{SSC_PATIENT}"]').check()
-    page.get_by_role("button", name="Validate").click()
+    submit(page, page.get_by_role("button", name="Validate").click)
     holes = page.locator(".ln.placeholder")
+    expect(holes).to_have_count(3, timeout=WAIT)
     assert [holes.nth(i).get_attribute("data-expression") for i in range(holes.count())] == [
         "Patient.identifier", "Patient.gender", "Patient.birthDate"]
     assert all(holes.nth(i).get_attribute("data-severity") == "error"
@@ -144,16 +167,17 @@ def test_validate_form_with_the_keyboard_alone(page, live_url, backend):
                        '"code": {"text": "x"}}')
     tab_to(page, lambda f: f["tag"] == "SUMMARY")
     page.keyboard.press("Enter")                # opens the profiles
-    assert page.locator("details.profiles").get_attribute("open") is not None
+    expect(page.locator("details.profiles")).to_have_attribute("open", re.compile(".*"),
+                                                              timeout=WAIT)
     tab_to(page, lambda f: f["tag"] == "INPUT" and f["name"] == "profile")
     tab_to(page, lambda f: f["tag"] == "BUTTON" and f["text"] == "Validate")
-    page.keyboard.press("Enter")
-    page.wait_for_selector(".summary")
+    submit(page, lambda: page.keyboard.press("Enter"))
     assert page.locator(".summary strong").inner_text() == "Not valid"
     # on to the first issue's line link, and through it to the marked line
     now = tab_to(page, lambda f: f["tag"] == "A" and f["text"].startswith("line "), 120)
     page.keyboard.press("Enter")
-    assert page.evaluate("location.hash") == "#" + now["text"].replace("line ", "L")
+    expect(page).to_have_url(re.compile("#" + re.escape(now["text"].replace("line ", "L"))
+                                        + "$"), timeout=WAIT)
     assert page.evaluate("getComputedStyle(document.querySelector(location.hash)).outlineStyle") \
         != "none"
     screenshot(page, backend, "validate-keyboard")
@@ -163,7 +187,7 @@ def test_text_contrast_meets_wcag_aa(page, live_url, loaded, runtime, backend):
     pid = patient_id(runtime, "A-001")
     page.goto(f"{live_url}/ui/validate")
     page.get_by_label("Resource or Bundle").fill(XML_BAD)
-    page.get_by_role("button", name="Validate").click()
+    submit(page, page.get_by_role("button", name="Validate").click)
     low = {}
     for path in (None, "/ui/", f"/ui/patients/{pid}", "/ui/cohort", "/ui/feeds",
                  "/ui/nowhere"):
@@ -204,10 +228,10 @@ def test_log_in_see_a_case_be_refused_outside_the_scopes_log_out(page, smart_url
     assert "/ui/login" in page.url
     page.get_by_label("User name").fill("clinician")
     page.get_by_label("Password").fill("not the password")
-    page.get_by_role("button", name="Log in").click()
+    submit(page, page.get_by_role("button", name="Log in").click)
     assert "not right" in page.get_by_role("alert").inner_text()
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    submit(page, page.get_by_role("button", name="Log in").click)
     assert f"/ui/patients/{pid}" in page.url    # back where they were going
     lesion = page.locator('svg.spine g.lesion[data-compartment="intraspinal"]'
                           '[data-level-start="L4"][data-level-end="L5"][data-laterality="left"]')
@@ -217,7 +241,7 @@ def test_log_in_see_a_case_be_refused_outside_the_scopes_log_out(page, smart_url
     response = page.goto(f"{url}/ui/feeds")     # the feeds need fhirsvc/admin
     assert response.status == 403 and "fhirsvc/admin" in page.inner_text("main")
     screenshot(page, backend, "login-refused")
-    page.get_by_role("button", name="Log out").click()
+    submit(page, page.get_by_role("button", name="Log out").click)
     assert "/ui/login" in page.url
     response = page.goto(f"{url}/ui/patients/{pid}")
     assert "/ui/login" in page.url             # the session is gone
