@@ -98,8 +98,9 @@ def _nodes(plan, under_subplan=False):
 
 def test_batch_plan_seeks_by_key_and_by_id(walk_env):
     """Each key's reference through ix_idx_reference_pk (index only), each target by its id
-    (uq_resources_type_id), the family's index only inside the per-target subquery (never a
-    range driving a join: that range is every patient of the family)."""
+    (uq_resources_type_id), the family tested per target through (res_pk, param) only (the
+    family's value range is every patient of the family: neither driving a join nor filtered
+    by key per target)."""
     if walk_env.db.dialect != "postgresql":
         pytest.skip("the one-statement batch is PostgreSQL's")
     chain, code = _parse(walk_env, [("subject:Patient.family", "k"), ("code", "8302-2")])
@@ -122,7 +123,9 @@ def test_batch_plan_seeks_by_key_and_by_id(walk_env):
     assert targets and all(n.get("Index Name") == "uq_resources_type_id" and s
                            for n, s in targets), targets
     strings = [(n, s) for n, s in nodes if n.get("Relation Name") == "idx_string"]
-    assert strings and all(s for _n, s in strings), strings
+    # per target, by its key (chain_walk.by_key): never the family's value range
+    assert strings and all(s and n.get("Index Name") == "ix_idx_string_pk"
+                           for n, s in strings), strings
     tokens = [n for n, _s in nodes if n.get("Relation Name") == "idx_token"]
     assert tokens and all(n.get("Index Name") == "ix_idx_token_code" for n in tokens), tokens
 
@@ -138,3 +141,27 @@ def test_deferred_chain_is_the_chain(walk_env):
         got = sorted(pk for (pk,) in uow.conn.execute(lazy.rows()))
         want = sorted(pk for (pk,) in uow.conn.execute(full.rows()))
     assert got == want and got
+
+
+def test_the_family_range_cannot_serve_the_per_target_test(walk_env):
+    """Without (res_pk, param) the per-target test has no index it can seek: the value index
+    (resource_type, param, value, res_pk) is kept from seeking the family's range and
+    filtering it by key (at 1M PostgreSQL chose that, estimating the range at one row)."""
+    if walk_env.db.dialect != "postgresql":
+        pytest.skip("the one-statement batch is PostgreSQL's")
+    chain, code = _parse(walk_env, [("subject:Patient.family", "k"), ("code", "8302-2")])
+    sub = search_sql.compile_clause(code).rows().subquery()
+    q = chain_walk.batch_statement(chain, sub).params(last=chain_walk.FIRST, size=50)
+    with walk_env.db.engine.connect() as conn:
+        trans = conn.begin()
+        try:
+            compiled = q.compile(conn, compile_kwargs={"literal_binds": True})
+            conn.exec_driver_sql("DROP INDEX ix_idx_string_pk")   # rolled back below
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            conn.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
+            plan = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {compiled}").scalar()[0]
+        finally:
+            trans.rollback()
+    strings = [n for n, _s in _nodes(plan["Plan"]) if n.get("Relation Name") == "idx_string"]
+    assert strings and all("resource_type" not in n.get("Index Cond", "") for n in strings), \
+        strings
