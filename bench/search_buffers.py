@@ -55,7 +55,9 @@ def main() -> None:
             captured.clear()
             with db.unit_of_work() as uow:
                 engine.search(uow, rtype, params, base_url=bs.BASE)
-            todo = [(s, p) for s, p in captured if s.lstrip().upper().startswith("SELECT")]
+            # queries only (a chain walk's batch is a WITH ... SELECT)
+            todo = [(s, p) for s, p in captured
+                    if s.lstrip().upper().startswith(("SELECT", "WITH"))]
             total = 0
             with db.engine.connect() as conn:
                 raw = conn.connection.driver_connection

@@ -54,6 +54,9 @@ class Cond:
     # () -> the condition with its targets listed (a chain left unresolved because it has
     # many: search_repository._chain); None for every other condition
     resolve: Callable | None = None
+    # (partner subquery) -> one statement testing the partner's next batch of keys against
+    # this unresolved chain (chain_walk.batch_statement, PostgreSQL); None otherwise
+    walk_batch: Callable | None = None
 
 
 # Selectivity by index table: the lowest rank drives; ties keep the request order.
