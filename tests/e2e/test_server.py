@@ -34,6 +34,10 @@ def test_no_control_socket_unless_configured(server_process, db_url, tmp_path):
     path = tmp_path / "ctl.sock"
     srv = Server(db_url, tmp_path, workers=1, env={"FHIRSVC_CONTROL_SOCKET": str(path)}).start()
     try:
+        # the arbiter opens it beside the workers, so the first answer can come before it
+        deadline = time.monotonic() + 15
+        while not path.is_socket() and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert path.is_socket()
     finally:
         srv.stop()
