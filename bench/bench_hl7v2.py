@@ -11,7 +11,8 @@
         MLLP round trips (one ORU stored per message) from 8 concurrent senders: p50 / p95 ms,
         sustained msgs/s and CPU per message (the listener's process, its worker processes
         with --processes N), on the database given (SQLite or PostgreSQL). `--root DIR` runs
-        the fhirsvc of another checkout (a baseline) with this script.
+        the fhirsvc of another checkout (a baseline) with this script. `--trace DIR`: the
+        stages of every message (bench/mllp_trace.py), the slowest 5% beside the rest.
     python bench/bench_hl7v2.py process [--database-url URL --rounds 5 --n 20 --root DIR]
         In process: CPU per stored ORU (new results; the same content again under a new
         control id) and database statements per message (COPY streams on PostgreSQL are not
@@ -109,8 +110,8 @@ def _cpu(pids) -> float:
     return total
 
 
-def bench_mllp(url: str, senders: int, n: int, processes: int = 1, warmup: int = 0
-               ) -> None:
+def bench_mllp(url: str, senders: int, n: int, processes: int = 1, warmup: int = 0,
+               trace: str | None = None, threads: int = 0) -> None:
     import gc
 
     from hl7.client import MLLPClient
@@ -123,8 +124,15 @@ def bench_mllp(url: str, senders: int, n: int, processes: int = 1, warmup: int =
     runtime = build(Config(database_url=url))
     loop = asyncio.new_event_loop()
     kw = {"processes": processes} if processes > 1 else {}
-    server = mllp.MllpServer(runtime, "127.0.0.1", 0, threads=senders, **kw)
+    threads = threads or senders
+    server = mllp.MllpServer(runtime, "127.0.0.1", 0, threads=threads, **kw)
+    if trace:   # per-message stage timestamps (bench/mllp_trace.py)
+        import mllp_trace
+        mllp_trace.set_dir(trace)
     port = loop.run_until_complete(server.start())
+    if trace:
+        mllp_trace.install_listener(server)
+    sent: dict[str, tuple[float, float, float]] = {}
     if hasattr(mllp, "settle"):   # what `python -m fhirsvc mllp` does after start-up
         mllp.settle()
     else:
@@ -138,9 +146,11 @@ def bench_mllp(url: str, senders: int, n: int, processes: int = 1, warmup: int =
         with MLLPClient("127.0.0.1", port) as client:
             for i in range(count):
                 msg = oru(f"{tag}{stamp}-{s}-{i}", f"{tag}{stamp}-{s}-{i % 5}")
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.thread_time()
                 ack = client.send_message(msg)
                 times.append(time.perf_counter() - t)
+                if tag == "b":
+                    sent[f"{tag}{stamp}-{s}-{i}"] = (t, t + times[-1], time.thread_time() - c)
                 assert b"MSA|AA" in ack, ack
         return times
     if warmup:   # not counted: first-time work of each process (caches, compiled statements)
@@ -159,6 +169,10 @@ def bench_mllp(url: str, senders: int, n: int, processes: int = 1, warmup: int =
     asyncio.run_coroutine_threadsafe(server.close(), loop).result(60)
     loop.call_soon_threadsafe(loop.stop)
     runtime.close()
+    if trace:
+        mllp_trace.dump()   # the listener's events beside the workers', and what was sent
+        Path(trace, "sent.json").write_text(__import__("json").dumps(sent))
+        print(mllp_trace.report(mllp_trace.load(trace), sent))
 
 
 def bench_process(url: str, rounds: int, n: int) -> None:
@@ -212,6 +226,10 @@ def main() -> int:
     ap.add_argument("--processes", type=int, default=1)
     ap.add_argument("--warmup", type=int, default=0, help="messages per sender first, not "
                     "counted")
+    ap.add_argument("--threads", type=int, default=0, help="mllp: the listener's threads "
+                    "(default: one per sender)")
+    ap.add_argument("--trace", metavar="DIR", help="mllp: per-message stage timestamps "
+                    "(bench/mllp_trace.py), worker processes' written to DIR; the breakdown")
     ap.add_argument("--root", help="the checkout whose fhirsvc runs (default: this one)")
     ap.add_argument("--checkout", help="measure this checkout's fhirsvc (read at import)")
     args = ap.parse_args()
@@ -222,7 +240,8 @@ def main() -> int:
         if args.what == "process":
             bench_process(url, args.rounds, args.n)
         else:
-            bench_mllp(url, args.senders, args.n, args.processes, args.warmup)
+            bench_mllp(url, args.senders, args.n, args.processes, args.warmup, args.trace,
+                       args.threads)
     return 0
 
 
