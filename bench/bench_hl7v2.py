@@ -11,7 +11,8 @@
         MLLP round trips (one ORU stored per message) from 8 concurrent senders: p50 / p95 ms,
         sustained msgs/s and CPU per message (the listener's process, its worker processes
         with --processes N), on the database given (SQLite or PostgreSQL). `--root DIR` runs
-        the fhirsvc of another checkout (a baseline) with this script. `--trace DIR`: the
+        the fhirsvc of another checkout (a baseline) with this script. `--rate R`: open loop,
+        R msgs/s per sender, each timed from when it was due. `--trace DIR`: the
         stages of every message (bench/mllp_trace.py), the slowest 5% beside the rest.
     python bench/bench_hl7v2.py process [--database-url URL --rounds 5 --n 20 --root DIR]
         In process: CPU per stored ORU (new results; the same content again under a new
@@ -111,7 +112,7 @@ def _cpu(pids) -> float:
 
 
 def bench_mllp(url: str, senders: int, n: int, processes: int = 1, warmup: int = 0,
-               trace: str | None = None, threads: int = 0) -> None:
+               trace: str | None = None, threads: int = 0, rate: float = 0.0) -> None:
     import gc
 
     from hl7.client import MLLPClient
@@ -144,11 +145,16 @@ def bench_mllp(url: str, senders: int, n: int, processes: int = 1, warmup: int =
     def sender(s, tag="b", count=n):
         times = []
         with MLLPClient("127.0.0.1", port) as client:
+            due = time.perf_counter() + (s / (rate * senders) if rate else 0.0)
             for i in range(count):
                 msg = oru(f"{tag}{stamp}-{s}-{i}", f"{tag}{stamp}-{s}-{i % 5}")
+                if rate and tag == "b":   # open loop: sent when due (at once when late) ...
+                    time.sleep(max(0.0, due - time.perf_counter()))
                 t, c = time.perf_counter(), time.thread_time()
                 ack = client.send_message(msg)
-                times.append(time.perf_counter() - t)
+                # ... and timed from when it was due, so a late send counts its lateness
+                times.append(time.perf_counter() - (min(t, due) if rate else t))
+                due += 1.0 / rate if rate else 0.0
                 if tag == "b":
                     sent[f"{tag}{stamp}-{s}-{i}"] = (t, t + times[-1], time.thread_time() - c)
                 assert b"MSA|AA" in ack, ack
@@ -162,7 +168,8 @@ def bench_mllp(url: str, senders: int, n: int, processes: int = 1, warmup: int =
     wall, cpu = time.perf_counter() - t0, _cpu(pids) - c0
     times.sort()
     p = lambda q: times[min(len(times) - 1, int(q * len(times)))] * 1000  # noqa: E731
-    print(f"{runtime.db.dialect}: {len(times)} ORU (10 OBX) from {senders} senders, "
+    offered = f", open loop at {rate:g} msgs/s per sender" if rate else ", closed loop"
+    print(f"{runtime.db.dialect}: {len(times)} ORU (10 OBX) from {senders} senders{offered}, "
           f"{processes} process(es): p50 {p(0.5):.1f} ms, p95 {p(0.95):.1f} ms, sustained "
           f"{len(times) / wall:.1f} msgs/s, CPU {1000 * cpu / len(times):.1f} ms/msg "
           f"(load {os.getloadavg()[0]:.1f})")
@@ -226,6 +233,8 @@ def main() -> int:
     ap.add_argument("--processes", type=int, default=1)
     ap.add_argument("--warmup", type=int, default=0, help="messages per sender first, not "
                     "counted")
+    ap.add_argument("--rate", type=float, default=0.0, help="mllp: open loop, each sender "
+                    "sends this many msgs/s (timed from when each was due); 0: closed loop")
     ap.add_argument("--threads", type=int, default=0, help="mllp: the listener's threads "
                     "(default: one per sender)")
     ap.add_argument("--trace", metavar="DIR", help="mllp: per-message stage timestamps "
@@ -241,7 +250,7 @@ def main() -> int:
             bench_process(url, args.rounds, args.n)
         else:
             bench_mllp(url, args.senders, args.n, args.processes, args.warmup, args.trace,
-                       args.threads)
+                       args.threads, args.rate)
     return 0
 
 
