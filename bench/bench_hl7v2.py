@@ -19,6 +19,9 @@
         control id) and database statements per message (COPY streams on PostgreSQL are not
         statements here). The definitions are frozen out of the collector first, as the
         listener does (`mllp.settle`).
+    python bench/bench_hl7v2.py pauses [--database-url URL --n 600 --root DIR]
+        In process, one thread: full collections and COMMITs over n ORU (count, total, max;
+        wall and CPU), the pauses every message in flight waits behind under 8 senders.
 """
 from __future__ import annotations
 
@@ -223,9 +226,63 @@ def bench_process(url: str, rounds: int, n: int) -> None:
     runtime.close()
 
 
+def bench_pauses(url: str, n: int) -> None:
+    """In process, one thread, no network: the pauses that hold up every message in flight
+    when 8 senders wait: full collections (wall and CPU, from gc.callbacks) and COMMITs (SQLite
+    checkpoints in line when the log crosses its mark), over n ORU of the mllp pattern (each
+    patient's results twice), after 30 not counted."""
+    import gc
+
+    from sqlalchemy.engine.base import RootTransaction
+
+    from fhirsvc.bootstrap import build
+    from fhirsvc.config import Config
+    from fhirsvc.storage.migrate import upgrade
+    upgrade(url)
+    runtime = build(Config(database_url=url))
+    from fhirsvc.mllp import settle
+    settle()
+    svc, ctx = runtime.services.hl7v2, runtime.context(door="mllp")
+    full: list[tuple[float, float]] = []
+    commits: list[tuple[float, float]] = []
+    started: list[tuple[float, float]] = []
+    counting = [False]
+
+    def on_gc(phase, info):
+        if phase == "start":
+            started[:] = [(time.perf_counter(), time.thread_time())]
+        elif info["generation"] == 2 and counting[0] and started:
+            (t, c), = started
+            full.append((time.perf_counter() - t, time.thread_time() - c))
+    gc.callbacks.append(on_gc)
+    commit = RootTransaction.commit
+
+    def timed_commit(self):
+        t, c = time.perf_counter(), time.thread_time()
+        try:
+            return commit(self)
+        finally:
+            if counting[0]:
+                commits.append((time.perf_counter() - t, time.thread_time() - c))
+    RootTransaction.commit = timed_commit
+    stamp = str(time.time_ns())
+    for i in range(30 + n):
+        counting[0] = i >= 30
+        assert svc.process(ctx, oru(f"{stamp}-{i}", f"{stamp}-{i // 10}-{i % 5}")).code == "AA"
+    gc.callbacks.remove(on_gc)
+    RootTransaction.commit = commit
+    ms = lambda xs: f"{1000 * sum(xs):.1f} ms, max {1000 * max(xs, default=0):.1f}"  # noqa
+    print(f"{runtime.db.dialect}: {n} ORU; full collections {len(full)}: wall {ms([w for w, _ in full])}"
+          f", CPU {ms([c for _, c in full])}; commits {len(commits)}: over 2 ms wall "
+          f"{sum(w > 0.002 for w, _ in commits)} (wall {ms([w for w, _ in commits])}), over 1 ms "
+          f"CPU {sum(c > 0.001 for _, c in commits)} (CPU {ms([c for _, c in commits])}) "
+          f"(load {os.getloadavg()[0]:.1f})")
+    runtime.close()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["convert", "mllp", "process"])
+    ap.add_argument("what", choices=["convert", "mllp", "process", "pauses"])
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--n", type=int, default=500)
     ap.add_argument("--senders", type=int, default=8)
@@ -248,6 +305,8 @@ def main() -> int:
         url = args.database_url or f"sqlite:///{tempfile.mkdtemp()}/bench.db"
         if args.what == "process":
             bench_process(url, args.rounds, args.n)
+        elif args.what == "pauses":
+            bench_pauses(url, args.n)
         else:
             bench_mllp(url, args.senders, args.n, args.processes, args.warmup, args.trace,
                        args.threads, args.rate)
