@@ -22,6 +22,7 @@ import logging
 import os
 import sqlite3
 import threading
+import weakref
 
 from sqlalchemy import event
 
@@ -44,6 +45,14 @@ class WalCheckpointer:
         self._pid = 0
         self._lock = threading.Lock()
         event.listen(engine, "connect", self._on_connect)
+        # a thread started before a fork does not exist in the child, and its lock or event
+        # may have been taken at that moment: the child starts afresh (gunicorn workers)
+        ref = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: (c := ref()) is not None and c._forked())
+
+    def _forked(self) -> None:
+        self._lock, self._wake = threading.Lock(), threading.Event()
+        self._thread, self._stop = None, False
 
     def _on_connect(self, dbapi_conn, _record) -> None:
         dbapi_conn.execute(f"PRAGMA wal_autocheckpoint={int(self.backstop)}")
@@ -51,7 +60,7 @@ class WalCheckpointer:
     def committed(self) -> None:
         """A write transaction of this process committed (called by UnitOfWork.commit)."""
         self._commits += 1   # a lost increment under a race only delays one checkpoint
-        if self._thread is None or self._pid != os.getpid():
+        if self._thread is None:
             self._start()
         if self._commits >= self.every:
             self._wake.set()
@@ -60,9 +69,8 @@ class WalCheckpointer:
 
     def _start(self) -> None:
         with self._lock:
-            if self._thread is not None and self._pid == os.getpid():
+            if self._thread is not None:
                 return
-            # a thread started before a fork does not exist in the child: start its own
             self._pid, self._stop = os.getpid(), False
             self._thread = threading.Thread(target=self._run, name="wal-checkpoint",
                                             daemon=True)
