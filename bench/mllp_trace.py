@@ -183,7 +183,7 @@ def report(events: list[tuple], sent: dict[str, tuple[float, float, float]]) -> 
         if cid is not None:
             by.setdefault(cid, {}).setdefault(name, []).append((t0, t1, cpu, pid, tid))
     first_sent = min((v[0] for v in sent.values()), default=0.0)
-    gcs = [(name, t0, t1, pid) for pid, tid, cid, name, t0, t1, cpu in events
+    gcs = [(name, t0, t1, pid, cpu) for pid, tid, cid, name, t0, t1, cpu in events
            if name.startswith("gc") and t0 >= first_sent]   # the measured messages' window
     rows = []
     for cid, (s0, s1, scpu) in sent.items():
@@ -222,7 +222,8 @@ def report(events: list[tuple], sent: dict[str, tuple[float, float, float]]) -> 
         st["thread CPU"] = (0.0, work[2])
         st["sender CPU"] = (0.0, scpu)
         st["total"] = (s1 - s0, 0.0)
-        overlap = sum(min(t1, s1) - max(t0, s0) for _, t0, t1, _ in gcs if t1 > s0 and t0 < s1)
+        overlap = sum(min(t1, s1) - max(t0, s0) for _, t0, t1, _, _ in gcs
+                      if t1 > s0 and t0 < s1)
         st["gc during"] = (overlap, 0.0)
         rows.append(st)
     rows.sort(key=lambda r: r["total"][0])
@@ -239,11 +240,12 @@ def report(events: list[tuple], sent: dict[str, tuple[float, float, float]]) -> 
         cpu = sum(r[n][1] for r in rows if n in r) * 1000 / max(1, len(rows))
         out.append(f"{n:18} {_pct(allw, .5):8.2f} {_pct(allw, .95):8.2f} {m(rest):10.2f} "
                    f"{m(slow):10.2f} {cpu:9.2f}")
-    g = [(n, (t1 - t0) * 1000) for n, t0, t1, _ in gcs]
     for gen in ("gc0", "gc1", "gc2"):
-        d = [x for n, x in g if n == gen]
+        d = [((t1 - t0) * 1000, cpu * 1000) for n, t0, t1, _, cpu in gcs if n == gen]
         if d:
-            out.append(f"{gen}: {len(d)} pauses, total {sum(d):.1f} ms, max {max(d):.1f} ms")
+            out.append(f"{gen}: {len(d)} pauses, total {sum(w for w, _ in d):.1f} ms (CPU "
+                       f"{sum(c for _, c in d):.1f}), max {max(w for w, _ in d):.1f} ms (CPU "
+                       f"{max(c for _, c in d):.1f})")
     return "\n".join(out)
 
 
@@ -268,4 +270,8 @@ def slowest(events: list[tuple], k: int = 10) -> str:
 
 if __name__ == "__main__":
     import sys
-    print(slowest(load(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 10))
+    events = load(sys.argv[1])
+    sent_file = Path(sys.argv[1], "sent.json")
+    if sent_file.exists():
+        print(report(events, {k: tuple(v) for k, v in json.loads(sent_file.read_text()).items()}))
+    print(slowest(events, int(sys.argv[2]) if len(sys.argv) > 2 else 10))
