@@ -272,9 +272,9 @@ def bench_pauses(url: str, n: int) -> None:
     gc.callbacks.remove(on_gc)
     RootTransaction.commit = commit
     ms = lambda xs: f"{1000 * sum(xs):.1f} ms, max {1000 * max(xs, default=0):.1f}"  # noqa
-    print(f"{runtime.db.dialect}: {n} ORU; full collections {len(full)}: wall {ms([w for w, _ in full])}"
-          f", CPU {ms([c for _, c in full])}; commits {len(commits)}: over 2 ms wall "
-          f"{sum(w > 0.002 for w, _ in commits)} (wall {ms([w for w, _ in commits])}), over 1 ms "
+    print(f"{runtime.db.dialect}: {n} ORU; full collections {len(full)}: wall "
+          f"{ms([w for w, _ in full])}, CPU {ms([c for _, c in full])}; commits "
+          f"{len(commits)}: over 2 ms wall {sum(w > 0.002 for w, _ in commits)} (wall {ms([w for w, _ in commits])}), over 1 ms "
           f"CPU {sum(c > 0.001 for _, c in commits)} (CPU {ms([c for _, c in commits])}) "
           f"(load {os.getloadavg()[0]:.1f})")
     runtime.close()

@@ -32,7 +32,7 @@ log = logging.getLogger("fhirsvc.storage")
 class WalCheckpointer:
     def __init__(self, engine, path: str, every: int = 32, idle: float = 1.0,
                  backstop: int = 10_000):
-        self.path = path
+        self.path = os.path.abspath(path)
         self.every = every
         self.idle = idle
         self.backstop = backstop
@@ -86,8 +86,8 @@ class WalCheckpointer:
                 if self._stop:
                     break
                 if self._commits < self.every:
-                    # a few commits: more may follow; checkpoint when `every` are in or the
-                    # writers have been quiet for `idle` seconds
+                    # a few commits: more may follow; checkpoint when `every` are in, or
+                    # `idle` seconds after the first of them
                     self._wake.wait(self.idle)
                     self._wake.clear()
                     if self._stop:
