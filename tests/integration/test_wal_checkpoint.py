@@ -54,7 +54,7 @@ def test_commits_do_not_checkpoint_in_line(tmp_path):
     # reset the log by now; the commits leave it to the thread, up to the backstop
     db = _database(tmp_path, every=10 ** 9, idle=3600)
     try:
-        _commits(db, 700)                     # about 1,400 pages
+        _commits(db, 140, size=40_000)        # about 1,400 pages
         assert _wal_pages(tmp_path) > 1200
         assert db.checkpointer.checkpoints == 0
         busy, frames, done = db.checkpointer.checkpoint()
