@@ -43,6 +43,8 @@ def freeze_after_full_collections(times: int = 3) -> None:
         _left = max(0, int(times))
         if _left and _after not in gc.callbacks:
             gc.callbacks.append(_after)
+        elif not _left and _after in gc.callbacks:
+            gc.callbacks.remove(_after)
 
 
 def pending() -> int:

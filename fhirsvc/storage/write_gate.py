@@ -14,8 +14,9 @@ Between processes (the MLLP listener's worker processes, gunicorn workers, the j
 holder of the gate also holds an exclusive `flock` on a file beside the database
 (`<database>-writegate`), taken by polling every 0.1-0.5 ms instead of SQLite's busy handler's
 1-100 ms sleeps (polls capped at 2 ms left the file idle a third of the time between two
-processes handing it back and forth; at 0.5 ms a fifth, each poll a syscall of microseconds). It only orders writers: SQLite's own lock (BEGIN IMMEDIATE, busy timeout)
-stays what keeps them apart, so a writer that does not know the file (another program) is
+processes handing it back and forth; at 0.5 ms a fifth, each poll a syscall of microseconds).
+It only orders writers: SQLite's own lock (BEGIN IMMEDIATE, busy timeout) stays what keeps
+them apart, so a writer that does not know the file (another program) is
 still safe, and a process that dies lets go of the file with its descriptors.
 """
 from __future__ import annotations
