@@ -45,12 +45,19 @@ class WalCheckpointer:
         self._pid = 0
         self._lock = threading.Lock()
         event.listen(engine, "connect", self._on_connect)
-        # a thread started before a fork does not exist in the child, and its lock or event
-        # may have been taken at that moment: the child starts afresh (gunicorn workers)
+        # A fork waits for a checkpoint in flight: SQLite's own mutexes, taken by this
+        # thread at the moment of the fork, would stay taken in the child and its first
+        # statement would hang. The thread does not exist in the child, and its lock or event
+        # may have been taken at the fork: the child starts afresh (gunicorn workers).
+        self._running = threading.Lock()
         ref = weakref.ref(self)
-        os.register_at_fork(after_in_child=lambda: (c := ref()) is not None and c._forked())
+        os.register_at_fork(
+            before=lambda: (c := ref()) is not None and c._running.acquire(),
+            after_in_parent=lambda: (c := ref()) is not None and c._running.release(),
+            after_in_child=lambda: (c := ref()) is not None and c._forked())
 
     def _forked(self) -> None:
+        self._running = threading.Lock()
         self._lock, self._wake = threading.Lock(), threading.Event()
         self._thread, self._stop = None, False
 
@@ -77,8 +84,9 @@ class WalCheckpointer:
             self._thread.start()
 
     def _run(self) -> None:
-        conn = sqlite3.connect(self.path, timeout=0, isolation_level=None,
-                               check_same_thread=False)
+        with self._running:
+            conn = sqlite3.connect(self.path, timeout=0, isolation_level=None,
+                                   check_same_thread=False)
         try:
             while not self._stop:
                 self._wake.wait()             # nothing committed: sleep until something is
@@ -97,13 +105,15 @@ class WalCheckpointer:
                 self._commits = 0
                 self.checkpoint(conn)
         finally:
-            conn.close()
+            with self._running:
+                conn.close()
 
     def checkpoint(self, conn=None) -> tuple | None:
         own = conn is None
         conn = conn or sqlite3.connect(self.path, timeout=0, isolation_level=None)
         try:
-            row = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            with self._running:
+                row = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except sqlite3.Error as exc:   # locked by a schema change, a file gone: next time
             log.debug("WAL checkpoint skipped: %s", exc)
             return None

@@ -113,26 +113,40 @@ def test_committed_rows_survive_a_process_that_dies_before_any_checkpoint(tmp_pa
 
 
 def test_a_forked_child_checkpoints_with_a_thread_of_its_own(tmp_path):
+    # every=1: a checkpoint is in flight at most forks; a fork taken in the middle of one
+    # left SQLite's mutexes taken in the child, whose first statement then hung
+    import signal
     db = _database(tmp_path, every=1, idle=3600)
     try:
-        _commits(db, 1)                        # the parent's thread runs
-        assert db.checkpointer._thread is not None
-        pid = os.fork()
-        if pid == 0:                           # the child: its own thread, after its commit
-            ok = False
-            try:
-                ok = db.checkpointer._thread is None
-                db.engine.dispose(close=False)  # the parent's connections stay the parent's
-                before = db.checkpointer.checkpoints
-                _commits(db, 1)
-                deadline = time.monotonic() + 10
-                while db.checkpointer.checkpoints == before and time.monotonic() < deadline:
-                    time.sleep(0.01)
-                ok = ok and db.checkpointer._thread.is_alive() and \
-                    db.checkpointer.checkpoints > before
-            finally:
-                os._exit(0 if ok else 1)
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
+        for attempt in range(15):
+            _commits(db, 1)                    # the parent's thread checkpoints now
+            assert db.checkpointer._thread is not None
+            pid = os.fork()
+            if pid == 0:                       # the child: its own thread, after its commit
+                ok = False
+                try:
+                    ok = db.checkpointer._thread is None
+                    db.engine.dispose(close=False)  # the parent's connections stay its own
+                    before = db.checkpointer.checkpoints
+                    _commits(db, 1)
+                    deadline = time.monotonic() + 10
+                    while db.checkpointer.checkpoints == before and \
+                            time.monotonic() < deadline:
+                        time.sleep(0.005)
+                    ok = ok and db.checkpointer._thread.is_alive() and \
+                        db.checkpointer.checkpoints > before
+                finally:
+                    os._exit(0 if ok else 1)
+            deadline = time.monotonic() + 20
+            while True:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    break
+                if time.monotonic() > deadline:
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                    pytest.fail(f"fork {attempt}: the child hung")
+                time.sleep(0.01)
+            assert os.waitstatus_to_exitcode(status) == 0, f"fork {attempt}"
     finally:
         db.dispose()
