@@ -11,12 +11,17 @@
         MLLP round trips (one ORU stored per message) from 8 concurrent senders: p50 / p95 ms,
         sustained msgs/s and CPU per message (the listener's process, its worker processes
         with --processes N), on the database given (SQLite or PostgreSQL). `--root DIR` runs
-        the fhirsvc of another checkout (a baseline) with this script.
+        the fhirsvc of another checkout (a baseline) with this script. `--rate R`: open loop,
+        R msgs/s per sender, each timed from when it was due. `--trace DIR`: the
+        stages of every message (bench/mllp_trace.py), the slowest 5% beside the rest.
     python bench/bench_hl7v2.py process [--database-url URL --rounds 5 --n 20 --root DIR]
         In process: CPU per stored ORU (new results; the same content again under a new
         control id) and database statements per message (COPY streams on PostgreSQL are not
         statements here). The definitions are frozen out of the collector first, as the
         listener does (`mllp.settle`).
+    python bench/bench_hl7v2.py pauses [--database-url URL --n 600 --root DIR]
+        In process, one thread: full collections and COMMITs over n ORU (count, total, max;
+        wall and CPU), the pauses every message in flight waits behind under 8 senders.
 """
 from __future__ import annotations
 
@@ -109,8 +114,8 @@ def _cpu(pids) -> float:
     return total
 
 
-def bench_mllp(url: str, senders: int, n: int, processes: int = 1, warmup: int = 0
-               ) -> None:
+def bench_mllp(url: str, senders: int, n: int, processes: int = 1, warmup: int = 0,
+               trace: str | None = None, threads: int = 0, rate: float = 0.0) -> None:
     import gc
 
     from hl7.client import MLLPClient
@@ -123,8 +128,15 @@ def bench_mllp(url: str, senders: int, n: int, processes: int = 1, warmup: int =
     runtime = build(Config(database_url=url))
     loop = asyncio.new_event_loop()
     kw = {"processes": processes} if processes > 1 else {}
-    server = mllp.MllpServer(runtime, "127.0.0.1", 0, threads=senders, **kw)
+    threads = threads or senders
+    server = mllp.MllpServer(runtime, "127.0.0.1", 0, threads=threads, **kw)
+    if trace:   # per-message stage timestamps (bench/mllp_trace.py)
+        import mllp_trace
+        mllp_trace.set_dir(trace)
     port = loop.run_until_complete(server.start())
+    if trace:
+        mllp_trace.install_listener(server)
+    sent: dict[str, tuple[float, float, float]] = {}
     if hasattr(mllp, "settle"):   # what `python -m fhirsvc mllp` does after start-up
         mllp.settle()
     else:
@@ -136,11 +148,18 @@ def bench_mllp(url: str, senders: int, n: int, processes: int = 1, warmup: int =
     def sender(s, tag="b", count=n):
         times = []
         with MLLPClient("127.0.0.1", port) as client:
+            due = time.perf_counter() + (s / (rate * senders) if rate else 0.0)
             for i in range(count):
                 msg = oru(f"{tag}{stamp}-{s}-{i}", f"{tag}{stamp}-{s}-{i % 5}")
-                t = time.perf_counter()
+                if rate and tag == "b":   # open loop: sent when due (at once when late) ...
+                    time.sleep(max(0.0, due - time.perf_counter()))
+                t, c = time.perf_counter(), time.thread_time()
                 ack = client.send_message(msg)
-                times.append(time.perf_counter() - t)
+                # ... and timed from when it was due, so a late send counts its lateness
+                times.append(time.perf_counter() - (min(t, due) if rate else t))
+                due += 1.0 / rate if rate else 0.0
+                if tag == "b":
+                    sent[f"{tag}{stamp}-{s}-{i}"] = (t, t + times[-1], time.thread_time() - c)
                 assert b"MSA|AA" in ack, ack
         return times
     if warmup:   # not counted: first-time work of each process (caches, compiled statements)
@@ -152,13 +171,18 @@ def bench_mllp(url: str, senders: int, n: int, processes: int = 1, warmup: int =
     wall, cpu = time.perf_counter() - t0, _cpu(pids) - c0
     times.sort()
     p = lambda q: times[min(len(times) - 1, int(q * len(times)))] * 1000  # noqa: E731
-    print(f"{runtime.db.dialect}: {len(times)} ORU (10 OBX) from {senders} senders, "
+    offered = f", open loop at {rate:g} msgs/s per sender" if rate else ", closed loop"
+    print(f"{runtime.db.dialect}: {len(times)} ORU (10 OBX) from {senders} senders{offered}, "
           f"{processes} process(es): p50 {p(0.5):.1f} ms, p95 {p(0.95):.1f} ms, sustained "
           f"{len(times) / wall:.1f} msgs/s, CPU {1000 * cpu / len(times):.1f} ms/msg "
           f"(load {os.getloadavg()[0]:.1f})")
     asyncio.run_coroutine_threadsafe(server.close(), loop).result(60)
     loop.call_soon_threadsafe(loop.stop)
     runtime.close()
+    if trace:
+        mllp_trace.dump()   # the listener's events beside the workers', and what was sent
+        Path(trace, "sent.json").write_text(__import__("json").dumps(sent))
+        print(mllp_trace.report(mllp_trace.load(trace), sent))
 
 
 def bench_process(url: str, rounds: int, n: int) -> None:
@@ -202,9 +226,63 @@ def bench_process(url: str, rounds: int, n: int) -> None:
     runtime.close()
 
 
+def bench_pauses(url: str, n: int) -> None:
+    """In process, one thread, no network: the pauses that hold up every message in flight
+    when 8 senders wait: full collections (wall and CPU, from gc.callbacks) and COMMITs (SQLite
+    checkpoints in line when the log crosses its mark), over n ORU of the mllp pattern (each
+    patient's results twice), after 30 not counted."""
+    import gc
+
+    from sqlalchemy.engine.base import RootTransaction
+
+    from fhirsvc.bootstrap import build
+    from fhirsvc.config import Config
+    from fhirsvc.storage.migrate import upgrade
+    upgrade(url)
+    runtime = build(Config(database_url=url))
+    from fhirsvc.mllp import settle
+    settle()
+    svc, ctx = runtime.services.hl7v2, runtime.context(door="mllp")
+    full: list[tuple[float, float]] = []
+    commits: list[tuple[float, float]] = []
+    started: list[tuple[float, float]] = []
+    counting = [False]
+
+    def on_gc(phase, info):
+        if phase == "start":
+            started[:] = [(time.perf_counter(), time.thread_time())]
+        elif info["generation"] == 2 and counting[0] and started:
+            (t, c), = started
+            full.append((time.perf_counter() - t, time.thread_time() - c))
+    gc.callbacks.append(on_gc)
+    commit = RootTransaction.commit
+
+    def timed_commit(self):
+        t, c = time.perf_counter(), time.thread_time()
+        try:
+            return commit(self)
+        finally:
+            if counting[0]:
+                commits.append((time.perf_counter() - t, time.thread_time() - c))
+    RootTransaction.commit = timed_commit
+    stamp = str(time.time_ns())
+    for i in range(30 + n):
+        counting[0] = i >= 30
+        assert svc.process(ctx, oru(f"{stamp}-{i}", f"{stamp}-{i // 10}-{i % 5}")).code == "AA"
+    gc.callbacks.remove(on_gc)
+    RootTransaction.commit = commit
+    ms = lambda xs: f"{1000 * sum(xs):.1f} ms, max {1000 * max(xs, default=0):.1f}"  # noqa
+    print(f"{runtime.db.dialect}: {n} ORU; full collections {len(full)}: wall "
+          f"{ms([w for w, _ in full])}, CPU {ms([c for _, c in full])}; commits "
+          f"{len(commits)}: over 2 ms wall {sum(w > 0.002 for w, _ in commits)} (wall {ms([w for w, _ in commits])}), over 1 ms "
+          f"CPU {sum(c > 0.001 for _, c in commits)} (CPU {ms([c for _, c in commits])}) "
+          f"(load {os.getloadavg()[0]:.1f})")
+    runtime.close()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["convert", "mllp", "process"])
+    ap.add_argument("what", choices=["convert", "mllp", "process", "pauses"])
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--n", type=int, default=500)
     ap.add_argument("--senders", type=int, default=8)
@@ -212,6 +290,12 @@ def main() -> int:
     ap.add_argument("--processes", type=int, default=1)
     ap.add_argument("--warmup", type=int, default=0, help="messages per sender first, not "
                     "counted")
+    ap.add_argument("--rate", type=float, default=0.0, help="mllp: open loop, each sender "
+                    "sends this many msgs/s (timed from when each was due); 0: closed loop")
+    ap.add_argument("--threads", type=int, default=0, help="mllp: the listener's threads "
+                    "(default: one per sender)")
+    ap.add_argument("--trace", metavar="DIR", help="mllp: per-message stage timestamps "
+                    "(bench/mllp_trace.py), worker processes' written to DIR; the breakdown")
     ap.add_argument("--root", help="the checkout whose fhirsvc runs (default: this one)")
     ap.add_argument("--checkout", help="measure this checkout's fhirsvc (read at import)")
     args = ap.parse_args()
@@ -221,8 +305,11 @@ def main() -> int:
         url = args.database_url or f"sqlite:///{tempfile.mkdtemp()}/bench.db"
         if args.what == "process":
             bench_process(url, args.rounds, args.n)
+        elif args.what == "pauses":
+            bench_pauses(url, args.n)
         else:
-            bench_mllp(url, args.senders, args.n, args.processes, args.warmup)
+            bench_mllp(url, args.senders, args.n, args.processes, args.warmup, args.trace,
+                       args.threads, args.rate)
     return 0
 
 

@@ -139,9 +139,12 @@ class MllpServer:
 def settle() -> None:
     """The loaded definitions live as long as the listener: move them out of the collector's
     generations (as `serve` does before gunicorn starts), so a full collection no longer walks
-    them. Unfrozen, one took about 240 ms here, with every sender waiting for its ACK."""
+    them. Unfrozen, one took about 240 ms here, with every sender waiting for its ACK. What the
+    first messages build lazily is frozen after the next full collections (gc_warmup)."""
     gc.collect()
     gc.freeze()
+    from .gc_warmup import freeze_after_full_collections
+    freeze_after_full_collections()
 
 
 def run(runtime, host: str, port: int, threads: int = 8, processes: int = 1) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from . import dialect, replica
 from .dialect import make_engine, normalise_url
 from .write_gate import WriteGate
+from .checkpoint import WalCheckpointer
 from .errors import ConflictError, NotFoundError, StatementTimeoutError, StorageError
 from .index import NullIndexer
 from .repository import Repository, Stored, instant_to_micros, micros_to_instant
@@ -32,6 +33,10 @@ class Database:
         # and, through a lock file beside the database, behind other processes' writers
         self.write_gate = WriteGate(lock_path=_gate_file(self.engine)) \
             if self.engine.dialect.name == "sqlite" else None
+        # SQLite file: WAL checkpoints by a thread of this process, not by the commit that
+        # crosses the mark while holding the gate (storage/checkpoint.py)
+        self.checkpointer = WalCheckpointer(self.engine, self.engine.url.database) \
+            if self.write_gate is not None and _gate_file(self.engine) else None
         # searches may run here (storage.replica: read-your-writes by WAL position)
         self.replica_engine: Engine | None = None
         if replica_url:
@@ -81,6 +86,8 @@ class Database:
         dialect.analyze(self.engine, vacuum)
 
     def dispose(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.close()
         self.engine.dispose()
         if self.replica_engine is not None:
             self.replica_engine.dispose()

@@ -113,6 +113,9 @@ class UnitOfWork:
         self.flush_index()
         self._tx.commit()
         self._tx = None
+        checkpointer = getattr(self.db, "checkpointer", None)
+        if checkpointer is not None:
+            checkpointer.committed()
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
