@@ -38,9 +38,10 @@ CHAIN_TARGETS = 2000  # a chain with at most this many targets is resolved to th
 # walk, it is tested from the referring side (search_sql.chain_probe) and never listed
 CHAIN_FEW = 16
 PARTNER_FACTOR = 8
-# a multi-condition search on PostgreSQL probes at most this many of its driver's keys
-# (search_probed); a larger driver whose first keys do not settle the page: the usual plan
+# a multi-condition search on PostgreSQL probes its driver's keys this many at a time
+# (search_probed); a driver whose first PROBE_MAX keys do not settle the page: the usual plan
 PROBE_FIRST = 1000
+PROBE_MAX = 20_000     # driver keys probed before the usual shape takes over
 _SORT_COLUMN = {"token": "code", "string": "value", "uri": "value", "number": "value",
                 "quantity": "value", "reference": "target_id"}
 
@@ -366,30 +367,39 @@ class SearchRepository:
 
     def _find_probed(self, criteria: c.Criteria, driver: Cond, others: list[Cond], limit: int,
                      offset: int, with_total: bool, total_cap: int | None) -> Page | None:
-        """find() through search_probed.probed_keys: the driver's first PROBE_FIRST keys, each
-        probed for the rest, in key order; page and total from that one statement. None when
-        the driver has more keys and the matches among the first ones do not settle the page
-        and the (capped) total: the caller plans the usual shape."""
-        rows = self.conn.execute(probed_keys(
-            driver, others, lambda r: self._base(criteria, r), PROBE_FIRST + 1,
-            index_only=bool(criteria.rtype) and driver.index_only
-            and all(x.rows is not None for x in others))).all()
-        keys = [k for k, ok in rows if ok]
-        whole = len(rows) <= PROBE_FIRST        # every key of the driver was probed
+        """find() through search_probed.probed_keys: the driver's keys in batches of
+        PROBE_FIRST, each probed for the rest, in key order, until the page and the (capped)
+        total are settled. None when PROBE_MAX keys do not settle them: the caller plans the
+        usual shape."""
+        index_only = bool(criteria.rtype) and driver.index_only \
+            and all(x.rows is not None for x in others)
         end = offset + limit
-        page = keys[offset:end] if limit > 0 else []
-        has_next = limit > 0 and len(keys) > end
-        if not with_total:
-            return Page(None, page, has_next) if whole or has_next or limit <= 0 else None
-        if whole:
-            if total_cap is not None and len(keys) > total_cap \
-                    and not (limit > 0 and not has_next and (page or offset == 0)):
+        keys: list[int] = []
+        after, probed = None, 0
+        while True:
+            rows = self.conn.execute(probed_keys(
+                driver, others, lambda r: self._base(criteria, r), PROBE_FIRST + 1,
+                index_only=index_only, after=after)).all()
+            batch = rows[:PROBE_FIRST]
+            keys.extend(k for k, ok in batch if ok)
+            probed += len(batch)
+            whole = len(rows) <= PROBE_FIRST    # every key of the driver is probed now
+            page = keys[offset:end] if limit > 0 else []
+            has_next = limit > 0 and len(keys) > end
+            if whole:
+                if with_total and total_cap is not None and len(keys) > total_cap \
+                        and not (limit > 0 and not has_next and (page or offset == 0)):
+                    return Page(None, page, has_next, total_cap)
+                return Page(len(keys) if with_total else None, page, has_next)
+            # a prefix of the driver's keys: its matches are the first ones in key order
+            if not with_total:
+                if has_next or limit <= 0:
+                    return Page(None, page, has_next)
+            elif total_cap is not None and len(keys) > total_cap and (has_next or limit <= 0):
                 return Page(None, page, has_next, total_cap)
-            return Page(len(keys), page, has_next)
-        # a prefix of the driver's keys: its matches are the first ones in key order
-        if total_cap is not None and len(keys) > total_cap and (has_next or limit <= 0):
-            return Page(None, page, has_next, total_cap)
-        return None
+            if probed >= PROBE_MAX:
+                return None
+            after = batch[-1][0]
 
     def _chain(self, cl: c.ChainClause, lazy: bool = False) -> Cond:
         """A chained parameter in two steps: its targets first (one indexed query, at most

@@ -89,26 +89,50 @@ def test_the_probed_plan_answers_as_the_usual_plan(env, monkeypatch, total, cap)
 @pytest.mark.parametrize("first", [1, 6])
 @pytest.mark.parametrize("total, cap", [("none", 1000), ("estimate", 5), ("accurate", 1000)])
 def test_a_driver_over_the_probe_bound_answers_alike(env, monkeypatch, first, total, cap):
-    """Only the first PROBE_FIRST keys of the driver are probed: pages they settle are answered
+    """Only the first PROBE_MAX keys of the driver are probed: pages they settle are answered
     from them (matches in key order), the others fall back to the usual plan."""
     engine = SearchEngine(env.registry, limits=SearchLimits(total_cap=cap))
     _force(monkeypatch, False)
     expected = [_pages(engine, env, rtype, q, 4, total) for rtype, q in _queries(env)]
     monkeypatch.setattr(sr, "PROBE_FIRST", first)
-    settled = []
+    monkeypatch.setattr(sr, "PROBE_MAX", first)     # one batch
+    settled = _settled(monkeypatch)
+    got = [_pages(engine, env, rtype, q, 4, total) for rtype, q in _queries(env)]
+    assert got == expected
+    assert False in settled   # some fell back
+    if total == "none" or cap == 5:
+        assert True in settled    # some were settled by the first keys alone
+
+
+@pytest.mark.parametrize("first", [1, 6])
+@pytest.mark.parametrize("total, cap", [("none", 1000), ("estimate", 5), ("accurate", 1000)])
+def test_a_large_driver_is_probed_batch_after_batch(env, monkeypatch, first, total, cap):
+    """A driver with more keys than one batch goes on in further batches (keys above the
+    last one probed) until the page and the total are settled, answering as the usual plan
+    does: none falls back (under the mixed load a patient's 1,000th Observation sent every
+    later search back to the plan that depends on estimates)."""
+    engine = SearchEngine(env.registry, limits=SearchLimits(total_cap=cap))
+    _force(monkeypatch, False)
+    expected = [_pages(engine, env, rtype, q, 4, total) for rtype, q in _queries(env)]
+    monkeypatch.setattr(sr, "PROBE_FIRST", first)
+    settled = _settled(monkeypatch)
+    got = [_pages(engine, env, rtype, q, 4, total) for rtype, q in _queries(env)]
+    assert got == expected
+    assert settled and all(settled)
+
+
+def _settled(monkeypatch) -> list[bool]:
+    """Route searches through _find_probed and record whether each was settled there."""
+    settled: list[bool] = []
     real = sr.SearchRepository._find_probed
 
     def spy(self, *a, **k):
-        settled.append(real(self, *a, **k) is not None)
-        return real(self, *a, **k)
+        page = real(self, *a, **k)
+        settled.append(page is not None)
+        return page
     _force(monkeypatch, True)
     monkeypatch.setattr(sr.SearchRepository, "_find_probed", spy)
-    got = [_pages(engine, env, rtype, q, 4, total) for rtype, q in _queries(env)]
-    assert got == expected
-    if first <= 6:
-        assert False in settled   # some fell back
-    if total == "none" or cap == 5:
-        assert True in settled    # some were settled by the first keys alone
+    return settled
 
 
 def test_deleted_and_updated_resources_answer_alike(env, monkeypatch):
