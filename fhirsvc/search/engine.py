@@ -159,24 +159,32 @@ class SearchEngine:
         if admit is not None:
             # total and links count what the caller receives: admit every candidate before
             # paging (admitting the page alone counted other patients' resources and types
-            # outside the scopes, and left pages short)
-            ordered = self._admitted(uow, ordered, admit)
-        page_pks = ordered[query.offset:query.offset + query.count]
-        got = uow.resources.read_many(page_pks)
-        page = [got[pk] for pk in page_pks if pk in got and not got[pk].deleted]
+            # outside the scopes, and left pages short); the page comes from that one read
+            ordered, page = self._admitted(uow, ordered, admit, query.offset, query.count)
+        else:
+            page_pks = ordered[query.offset:query.offset + query.count]
+            got = uow.resources.read_many(page_pks)
+            page = [got[pk] for pk in page_pks if pk in got and not got[pk].deleted]
         return bundles.everything(base_url, query, len(ordered), page, referenced)
 
     @staticmethod
-    def _admitted(uow, pks: list[int], admit, chunk: int = 500) -> list[int]:
-        """Those of `pks` (in order) that are current and that `admit` lets through."""
+    def _admitted(uow, pks: list[int], admit, offset: int, count: int,
+                  chunk: int = 500) -> tuple[list[int], list]:
+        """Those of `pks` (in order) that are current and that `admit` lets through, and the
+        admitted resources at positions [offset, offset + count) among them (the page)."""
         out: list[int] = []
+        page: list = []
         for start in range(0, len(pks), chunk):
             part = pks[start:start + chunk]
             got = uow.resources.read_many(part)
-            kept = {s.pk for s in admit(uow, [got[pk] for pk in part
-                                              if pk in got and not got[pk].deleted])}
-            out.extend(pk for pk in part if pk in kept)
-        return out
+            kept = {s.pk: s for s in admit(uow, [got[pk] for pk in part
+                                                 if pk in got and not got[pk].deleted])}
+            for pk in part:
+                if pk in kept:
+                    if offset <= len(out) < offset + count:
+                        page.append(kept[pk])
+                    out.append(pk)
+        return out, page
 
 
 def _token_keys(cr) -> list[tuple] | None:

@@ -31,12 +31,13 @@ class Database:
                                           statement_timeout=statement_timeout)
         # SQLite: this process's writers queue here instead of polling the database lock
         # and, through a lock file beside the database, behind other processes' writers
-        self.write_gate = WriteGate(lock_path=_gate_file(self.engine)) \
-            if self.engine.dialect.name == "sqlite" else None
+        sqlite = self.engine.dialect.name == "sqlite"
+        gate_file = _gate_file(self.engine) if sqlite else None
+        self.write_gate = WriteGate(lock_path=gate_file) if sqlite else None
         # SQLite file: WAL checkpoints by a thread of this process, not by the commit that
         # crosses the mark while holding the gate (storage/checkpoint.py)
         self.checkpointer = WalCheckpointer(self.engine, self.engine.url.database) \
-            if self.write_gate is not None and _gate_file(self.engine) else None
+            if gate_file else None
         # searches may run here (storage.replica: read-your-writes by WAL position)
         self.replica_engine: Engine | None = None
         if replica_url:
