@@ -39,5 +39,6 @@ def mark(res: dict, status: str, lookup) -> None:
 
 
 def _display(code: str) -> str | None:
-    from .vitals import _displays
-    return _displays(DAR).get(code)
+    from ..validation.rules.terminology import core_displays
+    names = core_displays().get(DAR, {}).get(code)
+    return names[0] if names else None

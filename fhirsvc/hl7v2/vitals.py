@@ -61,11 +61,8 @@ class VitalSigns:
             return self._unit(res, vital)
         return [] if loinc or not codings else self._snomed(codings)
 
-    def categorise(self, res: dict) -> None:
-        """Add the vital-signs category to an Observation coded as a vital sign (once)."""
-        self.review(res)
-
     def _categorise(self, res: dict) -> None:
+        """Add the vital-signs category to an Observation coded as a vital sign (once)."""
         want = self.category["coding"][0]
         cats = res.setdefault("category", [])
         if not any(c.get("system") == want["system"] and c.get("code") == want["code"]
@@ -149,10 +146,10 @@ def from_definitions(sds, expansion) -> VitalSigns:
 
 @lru_cache(maxsize=4)
 def _displays(system: str) -> dict:
-    """code -> display of a code system, the first display the R4 package gives."""
-    from ..definitions.registry import DATA
-    raw = orjson.loads(gzip.decompress(DATA.with_name("r4displays.json.gz").read_bytes()))
-    return {c: d[0] for c, d in raw.get(system, {}).items() if d}
+    """code -> display of a code system, the first display the R4 package gives (the
+    validator's copy: the file is read and decompressed once per process)."""
+    from ..validation.rules.terminology import core_displays
+    return {c: d[0] for c, d in core_displays().get(system, {}).items() if d}
 
 
 @lru_cache(maxsize=1)
